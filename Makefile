@@ -1,0 +1,39 @@
+# Set-up and everyday commands. Each target creates .venv on first use:
+# torch==2.13.0 (CPU build, on this machine's disk) first, then the package with all extras.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-all lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[all]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Run the main job (liberation report) on the embedded synthetic demo sample -> demo_out/
+demo: $(STAMP)
+	$(VENV)/bin/liberation demo --out demo_out --overwrite
+
+## Run the test suite (fast; slow tests excluded by default)
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+## Everything, slow tests included
+test-all: $(STAMP)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check liberation tests benchmarks examples
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_stats.py --size 256
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from liberation.cli import main
+
+sys.exit(main())
