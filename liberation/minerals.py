@@ -229,7 +229,7 @@ def spodumene_ore() -> MineralList:
                     elements={"Na": 8.77, "Al": 10.29, "Si": 32.13, "O": 48.81},
                     oxides={"Na2O": 11.82, "Al2O3": 19.44, "SiO2": 68.74}),
             Mineral(4, "muscovite", 2.83, "#ff7f0e", "KAl3Si3O10(OH)2",
-                    elements={"K": 9.81, "Al": 20.32, "Si": 21.15, "O": 48.21, "H": 0.51, "Fe": 0.0},
+                    elements={"K": 9.81, "Al": 20.32, "Si": 21.15, "O": 48.21, "H": 0.51},
                     oxides={"K2O": 11.81, "Al2O3": 38.40, "SiO2": 45.26}),
         ]
     )
