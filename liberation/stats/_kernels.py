@@ -1,0 +1,267 @@
+"""Single-pass kernels over one block of voxels (numba when importable, numpy otherwise).
+
+A block is the *core* region ``[0:nz, 0:ny, 0:nx]`` of an extended array that may hold one
+extra plane on the high side of each axis (the halo), so that every face-adjacent voxel pair
+of the whole volume is counted exactly once: by the block whose core holds its lower voxel.
+
+Outputs of :func:`block_tables` (``n_ids`` rows indexed by the particle id, ``n_phases``
+columns indexed by the phase id):
+
+- ``counts[id, phase]``: voxels of each phase in each particle (row 0: outside particles).
+- ``faces[id, qa, qb, axis]``: voxel faces normal to ``axis`` (0 z, 1 y, 2 x) between a voxel
+  of particle ``id`` with phase ``qa`` and a voxel of the same particle with phase ``qb != qa``;
+  ``qb == n_phases`` is a face to the outside of the particle (another particle, background or
+  the volume border).
+- ``bbox[id] = (z0, y0, x0, z1, y1, x1)`` global voxel indices, half-open; (big, ..., -1) when absent.
+- ``bad``: number of voxels with a phase outside ``0..n_phases-1`` or a negative particle id,
+  and ``bad_value``: one such phase value (or -1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # pragma: no cover - depends on the environment
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    numba = None
+    HAVE_NUMBA = False
+
+BIG = np.iinfo(np.int64).max
+
+
+def empty_tables(n_ids: int, n_phases: int, *, faces: bool = True):
+    """Zero tables for ``n_ids`` ids and ``n_phases`` phases."""
+    counts = np.zeros((n_ids, n_phases), dtype=np.int64)
+    face = np.zeros((n_ids, n_phases, n_phases + 1, 3) if faces else (0, 0, 0, 3), dtype=np.int64)
+    bbox = np.empty((n_ids, 6), dtype=np.int64)
+    bbox[:, :3] = BIG
+    bbox[:, 3:] = -1
+    return counts, face, bbox
+
+
+def _np_composition(pid, ph, n_ids, n_phases, counts):
+    key = pid.astype(np.int64, copy=False).ravel() * n_phases + ph.astype(np.int64, copy=False).ravel()
+    counts += np.bincount(key, minlength=n_ids * n_phases).reshape(n_ids, n_phases)
+
+
+def numpy_block_tables(pid_ext, ph_ext, core, offset, shape, n_ids, n_phases, *, with_faces=True):
+    """Numpy version of :func:`block_tables` (same outputs)."""
+    from scipy import ndimage
+
+    nz, ny, nx = core
+    pid = np.asarray(pid_ext)
+    ph = np.asarray(ph_ext)
+    pc = pid[:nz, :ny, :nx]
+    qc = ph[:nz, :ny, :nx]
+    counts, faces, bbox = empty_tables(n_ids, n_phases, faces=with_faces)
+    bad_mask = (qc < 0) | (qc >= n_phases) | (pc < 0)
+    bad = int(np.count_nonzero(bad_mask))
+    bad_value = -1
+    if bad:
+        bad_value = int(qc[bad_mask & ((qc < 0) | (qc >= n_phases))].flat[0]) if np.any(
+            bad_mask & ((qc < 0) | (qc >= n_phases))) else -1
+        return counts, faces, bbox, bad, bad_value
+    _np_composition(pc, qc, n_ids, n_phases, counts)
+    objs = ndimage.find_objects(pc.astype(np.int64, copy=False) if pc.dtype.kind == "u" and pc.dtype.itemsize >= 8
+                                else pc)
+    for i, sl in enumerate(objs):
+        if sl is None:
+            continue
+        lab = i + 1
+        for a in range(3):
+            bbox[lab, a] = sl[a].start + offset[a]
+            bbox[lab, 3 + a] = sl[a].stop + offset[a]
+    if not with_faces:
+        return counts, faces, bbox, 0, -1
+    P = n_phases
+    # effective phase: 0 outside particles
+    for axis in range(3):
+        ext = [nz, ny, nx]
+        has_next = pid.shape[axis] > core[axis]
+        if has_next:
+            ext[axis] += 1
+        pa_full = pid[: ext[0], : ext[1], : ext[2]]
+        qa_full = ph[: ext[0], : ext[1], : ext[2]]
+        lo = [slice(0, nz), slice(0, ny), slice(0, nx)]
+        hi = [slice(0, nz), slice(0, ny), slice(0, nx)]
+        lo[axis] = slice(0, ext[axis] - 1)
+        hi[axis] = slice(1, ext[axis])
+        a = pa_full[tuple(lo)].astype(np.int64)
+        b = pa_full[tuple(hi)].astype(np.int64)
+        qa = qa_full[tuple(lo)].astype(np.int64)
+        qb = qa_full[tuple(hi)].astype(np.int64)
+        same = a == b
+        # inside one particle, phases differ
+        m = same & (qa != qb) & (a > 0)
+        if np.any(m):
+            aa, x, y = a[m], qa[m], qb[m]
+            k1 = ((aa * P + x) * (P + 1) + y) * 3 + axis
+            k2 = ((aa * P + y) * (P + 1) + x) * 3 + axis
+            faces += np.bincount(np.concatenate([k1, k2]), minlength=faces.size).reshape(faces.shape)
+        m = ~same
+        if np.any(m):
+            aa, bb, x, y = a[m], b[m], qa[m], qb[m]
+            keys = []
+            s = aa > 0
+            keys.append(((aa[s] * P + x[s]) * (P + 1) + P) * 3 + axis)
+            s = bb > 0
+            keys.append(((bb[s] * P + y[s]) * (P + 1) + P) * 3 + axis)
+            faces += np.bincount(np.concatenate(keys), minlength=faces.size).reshape(faces.shape)
+        # volume border faces: low side of the volume and high side
+        for side, glob in ((0, 0), (-1, shape[axis] - 1)):
+            index = 0 if side == 0 else core[axis] - 1
+            if offset[axis] + index != glob:
+                continue
+            sl = [slice(0, nz), slice(0, ny), slice(0, nx)]
+            sl[axis] = index
+            pp = pc[tuple(sl)].astype(np.int64).ravel()
+            qq = qc[tuple(sl)].astype(np.int64).ravel()
+            s = pp > 0
+            k = ((pp[s] * P + qq[s]) * (P + 1) + P) * 3 + axis
+            faces += np.bincount(k, minlength=faces.size).reshape(faces.shape)
+    return counts, faces, bbox, 0, -1
+
+
+if HAVE_NUMBA:  # pragma: no branch
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_block(pid, ph, nz, ny, nx, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces):
+        bad = 0
+        bad_value = -1
+        P = n_phases
+        hz = pid.shape[0] > nz
+        hy = pid.shape[1] > ny
+        hx = pid.shape[2] > nx
+        for z in range(nz):
+            for y in range(ny):
+                for x in range(nx):
+                    a = np.int64(pid[z, y, x])
+                    q = np.int64(ph[z, y, x])
+                    if q < 0 or q >= P or a < 0:
+                        bad += 1
+                        if q < 0 or q >= P:
+                            bad_value = q
+                        continue
+                    counts[a, q] += 1
+                    if a > 0:
+                        if z + oz < bbox[a, 0]:
+                            bbox[a, 0] = z + oz
+                        if y + oy < bbox[a, 1]:
+                            bbox[a, 1] = y + oy
+                        if x + ox < bbox[a, 2]:
+                            bbox[a, 2] = x + ox
+                        if z + oz + 1 > bbox[a, 3]:
+                            bbox[a, 3] = z + oz + 1
+                        if y + oy + 1 > bbox[a, 4]:
+                            bbox[a, 4] = y + oy + 1
+                        if x + ox + 1 > bbox[a, 5]:
+                            bbox[a, 5] = x + ox + 1
+                    if not with_faces:
+                        continue
+                    if a > 0:
+                        if z + oz == 0:
+                            faces[a, q, P, 0] += 1
+                        if y + oy == 0:
+                            faces[a, q, P, 1] += 1
+                        if x + ox == 0:
+                            faces[a, q, P, 2] += 1
+                        if z + oz == gz - 1:
+                            faces[a, q, P, 0] += 1
+                        if y + oy == gy - 1:
+                            faces[a, q, P, 1] += 1
+                        if x + ox == gx - 1:
+                            faces[a, q, P, 2] += 1
+                    for axis in range(3):
+                        if axis == 0:
+                            if z + 1 >= nz and not hz:
+                                continue
+                            b = np.int64(pid[z + 1, y, x])
+                            r = np.int64(ph[z + 1, y, x])
+                        elif axis == 1:
+                            if y + 1 >= ny and not hy:
+                                continue
+                            b = np.int64(pid[z, y + 1, x])
+                            r = np.int64(ph[z, y + 1, x])
+                        else:
+                            if x + 1 >= nx and not hx:
+                                continue
+                            b = np.int64(pid[z, y, x + 1])
+                            r = np.int64(ph[z, y, x + 1])
+                        if a == b:
+                            if a > 0 and q != r and r >= 0 and r < P:
+                                faces[a, q, r, axis] += 1
+                                faces[a, r, q, axis] += 1
+                        else:
+                            if a > 0:
+                                faces[a, q, P, axis] += 1
+                            if b > 0 and r >= 0 and r < P:
+                                faces[b, r, P, axis] += 1
+        return bad, bad_value
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_composition(pid, ph, n_phases, counts):
+        """Composition only: counts[pid, phase] += 1 over a flat pair of arrays."""
+        bad = 0
+        for i in range(pid.size):
+            a = np.int64(pid[i])
+            q = np.int64(ph[i])
+            if q < 0 or q >= n_phases or a < 0:
+                bad += 1
+                continue
+            counts[a, q] += 1
+        return bad
+
+
+def block_tables(pid_ext, ph_ext, core, offset, shape, n_ids, n_phases, *, with_faces=True, engine="auto"):
+    """Tables of one block (see the module docstring).
+
+    Parameters
+    ----------
+    pid_ext, ph_ext : ndarray, shape (nz [+1], ny [+1], nx [+1])
+        Particle ids and phase ids of the block and its high-side halo.
+    core : tuple of int
+        Shape ``(nz, ny, nx)`` of the core region.
+    offset : tuple of int
+        Global index of the block's first voxel.
+    shape : tuple of int
+        Shape of the whole volume.
+    n_ids, n_phases : int
+        Table sizes (max particle id + 1, max phase id + 1).
+    with_faces : bool
+        Also count faces (adjacency, surfaces); False for the composition only.
+    engine : {"auto", "numba", "numpy"}
+        Kernel to use.
+    """
+    use_numba = HAVE_NUMBA if engine == "auto" else engine == "numba"
+    if not use_numba:
+        return numpy_block_tables(pid_ext, ph_ext, core, offset, shape, n_ids, n_phases, with_faces=with_faces)
+    counts, faces, bbox = empty_tables(n_ids, n_phases, faces=with_faces)
+    pid = np.ascontiguousarray(pid_ext)
+    ph = np.ascontiguousarray(ph_ext)
+    if pid.dtype == np.uint64:
+        pid = pid.astype(np.int64)
+    bad, bad_value = _nb_block(pid, ph, *core, *offset, *shape, n_phases, counts, faces, bbox, with_faces)
+    return counts, faces, bbox, int(bad), int(bad_value)
+
+
+def composition_counts_flat(pid, ph, n_ids, n_phases, *, engine="auto"):
+    """Voxel counts ``counts[id, phase]`` of two same-shape arrays in one pass (no faces, no bbox)."""
+    use_numba = HAVE_NUMBA if engine == "auto" else engine == "numba"
+    counts = np.zeros((n_ids, n_phases), dtype=np.int64)
+    if use_numba:
+        p = np.ascontiguousarray(pid).reshape(-1)
+        q = np.ascontiguousarray(ph).reshape(-1)
+        if p.dtype == np.uint64:
+            p = p.astype(np.int64)
+        bad = _nb_composition(p, q, n_phases, counts)
+    else:
+        qa = np.asarray(ph)
+        pa = np.asarray(pid)
+        badm = (qa < 0) | (qa >= n_phases) | (pa < 0)
+        bad = int(np.count_nonzero(badm))
+        if not bad:
+            _np_composition(pa, qa, n_ids, n_phases, counts)
+    return counts, int(bad)

@@ -1,0 +1,227 @@
+"""All liberation statistics of one sample: :func:`analyse`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from liberation.errors import InputError
+from liberation.minerals import MineralList
+from liberation.stats.association import association_from_measurements
+from liberation.stats.composition import (
+    calculated_assay,
+    check_by,
+    check_classes,
+    check_target,
+    check_threshold,
+    cumulative_liberation_yield,
+    grade_recovery,
+    liberated_fraction,
+    liberation_classes,
+    locking,
+    modal_mineralogy,
+    surface_liberation,
+)
+from liberation.stats.grains import grain_size_distribution
+from liberation.stats.measure import check_inputs, measure
+from liberation.stats.particles import check_size_classes, table_from_measurements
+from liberation.stats.result import LiberationResult
+from liberation.stats.sections import compare_2d_3d, random_plane_geometry, section_table
+
+
+def size_distribution(table: pd.DataFrame, *, n_bins: int = 30) -> pd.DataFrame:
+    """Particle size distribution over log-spaced ESD bins (included particles).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``esd_lower_um, esd_upper_um, n_particles, number_fraction, volume_fraction,
+        mass_fraction, cumulative_volume_passing`` (share of volume in particles smaller than the upper bound).
+    """
+    t = table[~table["excluded"].to_numpy(dtype=bool)] if "excluded" in table else table
+    esd = t["esd_um"].to_numpy(dtype=float)
+    cols = ["esd_lower_um", "esd_upper_um", "n_particles", "number_fraction", "volume_fraction",
+            "mass_fraction", "cumulative_volume_passing"]
+    if len(esd) == 0:
+        return pd.DataFrame({c: [] for c in cols})
+    lo, hi = esd.min(), esd.max()
+    edges = np.geomspace(lo * 0.999, hi * 1.001, n_bins + 1) if hi > lo else np.array([lo * 0.999, hi * 1.001])
+    idx = np.clip(np.searchsorted(edges, esd, side="right") - 1, 0, len(edges) - 2)
+    nb = len(edges) - 1
+    n = np.bincount(idx, minlength=nb)
+    v = np.bincount(idx, weights=t["volume_um3"].to_numpy(dtype=float), minlength=nb)
+    m = np.bincount(idx, weights=t["mass_ug"].to_numpy(dtype=float), minlength=nb)
+    return pd.DataFrame({
+        "esd_lower_um": edges[:-1], "esd_upper_um": edges[1:], "n_particles": n,
+        "number_fraction": n / n.sum(), "volume_fraction": v / v.sum() if v.sum() else np.nan,
+        "mass_fraction": m / m.sum() if m.sum() else np.nan,
+        "cumulative_volume_passing": np.cumsum(v) / v.sum() if v.sum() else np.nan,
+    })
+
+
+def analyse(
+    particles,
+    phases,
+    *,
+    voxel_size_um,
+    minerals: MineralList,
+    target: str | None = None,
+    threshold: float = 0.9,
+    classes=None,
+    size_classes_um=(),
+    section_axes=("z",),
+    section_spacing: int | None = None,
+    random_sections: int = 0,
+    exclude_border: bool = False,
+    by: str = "volume",
+    client=None,
+    chunks=None,
+    seed=0,
+    grains: bool = True,
+) -> LiberationResult:
+    """Compute every liberation statistic of a segmented sample, 3D and on virtual 2D sections.
+
+    Parameters
+    ----------
+    particles : array, shape (z, y, x), integer
+        Particle ids (0 = outside), numpy, dask or zarr. Use :func:`derive_particles` when missing.
+    phases : array, shape (z, y, x), integer
+        Phase ids (0 = void), same shape.
+    voxel_size_um : float or tuple of 3 float
+        Voxel size in µm (positive).
+    minerals : MineralList
+        Minerals of the phase ids.
+    target : str, optional
+        Target mineral; default all minerals.
+    threshold : float
+        Liberated at grade >= threshold (fraction, default 0.9).
+    classes : sequence of float, optional
+        Composition class bounds in percent (default 0, 10, ..., 100).
+    size_classes_um : sequence of float
+        ESD bounds of the size classes in µm (e.g. ``(63, 100, 250)``).
+    section_axes : sequence of {"z", "y", "x"}
+        Normals of the virtual section planes.
+    section_spacing : int, optional
+        Plane spacing in voxels (planes at ``spacing//2 + k*spacing``; default ~16 planes per axis).
+    random_sections : int
+        Extra planes at random orientations (in-memory arrays only).
+    exclude_border : bool
+        Leave particles touching the volume border (and their sections and grains) out of the statistics.
+    by : {"volume", "mass"}
+        Basis of the headline numbers (summary, comparison, grade-recovery); the class tables hold both.
+    client : distributed.Client, optional
+        Run the voxel passes on this Dask cluster.
+    chunks : int or tuple, optional
+        Block shape for the chunked passes.
+    seed : int
+        Seed of the random section planes.
+    grains : bool
+        Compute the grain size distribution (one labelling pass).
+
+    Returns
+    -------
+    LiberationResult
+    """
+    import liberation
+
+    vs = check_inputs(particles, phases, voxel_size_um=voxel_size_um, minerals=minerals)
+    names = check_target(target, minerals)
+    thr = check_threshold(threshold)
+    bounds = check_classes(classes)
+    sizes = check_size_classes(size_classes_um)
+    check_by(by)
+    if isinstance(section_axes, str):
+        section_axes = tuple(a.strip() for a in section_axes.split(",") if a.strip())
+    section_axes = tuple(section_axes or ())
+    if random_sections and (type(particles).__module__.startswith(("dask.", "zarr."))):
+        raise InputError("random_sections needs in-memory (numpy) arrays; got a chunked array")
+    m = measure(particles, phases, voxel_size_um=vs, minerals=minerals, client=client, chunks=chunks)
+    table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border)
+    excluded = table.loc[table["excluded"], "particle_id"].astype(int).tolist()
+    if section_axes or random_sections:
+        sections = section_table(particles, phases, voxel_size_um=vs, minerals=minerals, axes=section_axes,
+                                 spacing=section_spacing, random_sections=random_sections, seed=seed,
+                                 particle_table=table)
+    else:
+        sections = _empty_sections(minerals)
+    have_2d = len(sections) > 0
+    lib_parts, yld_parts, gr_parts, surf_parts, lock_parts = [], [], [], [], []
+    for basis in ("volume", "mass"):
+        lib_parts.append(liberation_classes(table, minerals=minerals, target=target, classes=bounds, by=basis))
+        surf_parts.append(surface_liberation(table, minerals=minerals, target=target, classes=bounds, by=basis))
+        lock_parts.append(locking(table, minerals=minerals, target=target, threshold=thr, by=basis))
+        yld_parts.append(cumulative_liberation_yield(table, minerals=minerals, target=target, by=basis))
+        if have_2d:
+            lib_parts.append(liberation_classes(sections, minerals=minerals, target=target, classes=bounds, by=basis))
+            yld_parts.append(cumulative_liberation_yield(sections, minerals=minerals, target=target, by=basis))
+    gr_parts.append(grade_recovery(table, minerals=minerals, target=target, by=by))
+    if have_2d:
+        gr_parts.append(grade_recovery(sections, minerals=minerals, target=target, by=by))
+    modal = modal_mineralogy(table, minerals=minerals, sections=sections if have_2d else None, voxel_size_um=vs)
+    assoc = association_from_measurements(m, exclude=table["excluded"].to_numpy(dtype=bool), size_classes_um=sizes)
+    if have_2d:
+        comparison = compare_2d_3d(table, sections, minerals=minerals, target=target, threshold=thr, by=by)
+    else:
+        comparison = pd.DataFrame(columns=["basis", "size_class", "mineral", "n_particles_3d", "n_sections_2d",
+                                           "liberated_fraction_3d", "liberated_fraction_2d",
+                                           "liberated_fraction_bias", "mean_grade_3d", "mean_grade_2d",
+                                           "mean_grade_bias"])
+    if grains:
+        grain_table = grain_size_distribution(particles, phases, voxel_size_um=vs, minerals=minerals,
+                                              particle_table=table, client=client, chunks=chunks)
+    else:
+        grain_table = pd.DataFrame(columns=["grain_id", "particle_id", "mineral", "voxels", "volume_um3", "esd_um"])
+    lib3 = liberated_fraction(table, minerals=minerals, target=target, threshold=thr, by=by)
+    lib2 = (liberated_fraction(sections, minerals=minerals, target=target, threshold=thr, by=by) if have_2d
+            else {n: float("nan") for n in names})
+    included = table[~table["excluded"]]
+    parameters = {
+        "target": target, "threshold": thr, "classes_percent": list(bounds), "size_classes_um": list(sizes),
+        "section_axes": list(section_axes), "section_spacing": section_spacing, "random_sections": random_sections,
+        "exclude_border": bool(exclude_border), "by": by, "seed": seed, "surface_method": "corrected_voxel_faces",
+    }
+    if random_sections:
+        parameters["random_planes"] = random_plane_geometry(m.shape, vs, random_sections, seed)
+
+    def clean(d):
+        return {k: (None if v != v else float(v)) for k, v in d.items()}
+
+    summary = {
+        "version": liberation.__version__,
+        "n_particles": int(len(included)),
+        "n_particles_total": int(len(table)),
+        "n_excluded": len(excluded),
+        "n_border_particles": int(table["touches_border"].sum()),
+        "n_sections_2d": int((~sections["excluded"]).sum()) if have_2d else 0,
+        "shape": [int(s) for s in m.shape],
+        "voxel_size_um": [float(v) for v in vs],
+        "minerals": [{"id": mm.id, "name": mm.name, "density": mm.density, "color": mm.color} for mm in minerals],
+        "target": target,
+        "liberation_threshold": thr,
+        "basis": by,
+        "modal_volume_percent": clean(dict(zip(modal["mineral"], modal["volume_percent"]))),
+        "modal_mass_percent": clean(dict(zip(modal["mineral"], modal["mass_percent"]))),
+        "calculated_assay_wt_percent": clean(calculated_assay(modal, minerals=minerals)),
+        "liberated_fraction_3d": clean(lib3),
+        "liberated_fraction_2d": clean(lib2),
+        "liberated_fraction_bias": clean({k: lib2[k] - lib3[k] for k in lib3}),
+        "parameters": parameters,
+    }
+    return LiberationResult(
+        minerals=minerals, voxel_size_um=tuple(vs), target=target, threshold=thr, size_classes_um=sizes,
+        particles=table, sections=sections, modal=modal,
+        liberation=pd.concat(lib_parts, ignore_index=True),
+        surface_liberation=pd.concat(surf_parts, ignore_index=True),
+        association=assoc, locking=pd.concat(lock_parts, ignore_index=True), grain_sizes=grain_table,
+        grade_recovery=pd.concat(gr_parts, ignore_index=True), comparison=comparison,
+        cumulative_yield=pd.concat(yld_parts, ignore_index=True), size_distribution=size_distribution(table),
+        excluded_particle_ids=excluded, summary=summary,
+    )
+
+
+def _empty_sections(minerals: MineralList) -> pd.DataFrame:
+    cols = ["axis", "position", "position_um", "piece", "particle_id", "pixels", "area_um2", "ecd_um",
+            "touches_border", "size_class", "excluded", "unassigned_pixels"]
+    cols += [f"pixels_{m.name}" for m in minerals] + [f"grade_{m.name}" for m in minerals]
+    cols += [f"mass_grade_{m.name}" for m in minerals]
+    return pd.DataFrame({c: [] for c in cols})
