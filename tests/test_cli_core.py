@@ -57,3 +57,13 @@ def test_manifest(tmp_path, monkeypatch, capsys):
     assert str(tmp_path / "kirstein-li-slag") in capsys.readouterr().out
     assert main(["data", "list"]) == 0
     assert "present" in capsys.readouterr().out
+
+
+def test_manifest_demo_matches_generator():
+    from liberation.synthetic import DEMO_PARAMETERS
+
+    demo = get_dataset("demo")
+    assert demo.present
+    params = demo.extra["parameters"]
+    for key, value in DEMO_PARAMETERS.items():
+        assert params[key] == value

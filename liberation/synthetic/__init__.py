@@ -26,7 +26,7 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    names = set(globals())
+    names: set[str] = set()
     for module_name in _module_names():
         module = importlib.import_module(f"{__name__}.{module_name}")
         names.update(getattr(module, "__all__", ()))
