@@ -1,0 +1,260 @@
+"""The report page: one self-contained HTML document (plots as base64 data URIs, inline CSS, no JS).
+
+:func:`build_html` is pure: it takes the result and the PNG bytes of the plots and returns the
+page as a string.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from liberation.report.text import bias_sentence, headline_mineral
+
+__all__ = ["build_html", "png_data_uri", "PLOT_CAPTIONS"]
+
+#: Plot name -> (section, caption). The order is the order on the page.
+PLOT_CAPTIONS: dict[str, tuple[str, str]] = {
+    "modal": ("modal", "Modal mineralogy by volume (vol%) and by mass (wt%)."),
+    "liberation_classes": (
+        "liberation",
+        "Share of the target mineral in each grade class of the particles that hold it: 3D (particle volumes) "
+        "next to 2D (section areas). Liberated particles sit in the right-most classes.",
+    ),
+    "cumulative_yield": (
+        "liberation",
+        "Cumulative liberation yield: the share of the mineral found in particles whose grade is at least the "
+        "value on the x axis. The 2D curve lying above the 3D curve means the sections look more liberated "
+        "than the particles are.",
+    ),
+    "bias_by_size": (
+        "liberation",
+        "Liberated fraction per particle size class (ESD), 3D and 2D, and the bias 2D minus 3D in percentage points.",
+    ),
+    "association": (
+        "association",
+        "Mineral association: each row gives how the boundary of one mineral is shared among its neighbours "
+        "(other minerals and void = free surface), from face-adjacent voxel pairs. Rows add up to 100 %.",
+    ),
+    "grade_recovery": (
+        "grade_recovery",
+        "Theoretical grade-recovery of the target: particles taken from the richest to the poorest, a perfect "
+        "particle-by-particle separation.",
+    ),
+    "size_distribution": (
+        "sizes",
+        "Particle size distribution: cumulative passing by volume against the equivalent sphere diameter "
+        "(ESD, 3D), and the equivalent circle diameter of the section particles (ECD, 2D, by area).",
+    ),
+    "grain_sizes": ("sizes", "Grain size distribution of each mineral (connected grains inside particles), by volume."),
+    "slices": ("slices", "CT slices with the segmented phases overlaid in the colours of the mineral list."),
+}
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;
+padding:1.5em;color:#222;line-height:1.45}
+h1{border-bottom:3px solid #1f4e79;padding-bottom:.3em}h2{color:#1f4e79;margin-top:1.8em;
+border-bottom:1px solid #ccc}
+.headline{background:#fff4e5;border-left:6px solid #e07b39;padding:.8em 1em;font-size:1.15em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#eef3f8}
+td:first-child,th:first-child{text-align:left}
+table.facts td{text-align:left}
+figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}
+figcaption{font-size:.9em;color:#444;max-width:900px}
+.note{color:#555;font-size:.9em}
+code{background:#f3f3f3;padding:0 .2em}
+.swatch{display:inline-block;width:.9em;height:.9em;border:1px solid #333;vertical-align:middle;margin-right:.3em}
+"""
+
+
+def png_data_uri(data: bytes) -> str:
+    """``data:image/png;base64,...`` URI of PNG bytes."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt_number(value, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if not math.isfinite(v):
+            return "–"
+        if abs(v) >= 1e5:
+            return f"{v:,.0f}"
+        return f"{v:.{digits}f}"
+    return str(value)
+
+
+def _pct(value) -> str:
+    if value is None:
+        return "–"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if not math.isfinite(v) else f"{100 * v:.1f} %"
+
+
+def df_to_html(df: pd.DataFrame | None, *, max_rows: int = 60, digits: int = 3, percent_columns=()) -> str:
+    """Render a DataFrame as an escaped HTML table (numbers rounded; long tables cut with a note)."""
+    if df is None or len(df.columns) == 0:
+        return '<p class="note">no data</p>'
+    if len(df) == 0:
+        return '<p class="note">no rows</p>'
+    shown = df.head(max_rows)
+    head = "".join(f"<th>{_e(c)}</th>" for c in shown.columns)
+    rows = []
+    for record in shown.itertuples(index=False, name=None):
+        cells = []
+        for col, value in zip(shown.columns, record):
+            text = _pct(value) if col in percent_columns else _fmt_number(value, digits)
+            cells.append(f"<td>{_e(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    note = ""
+    if len(df) > max_rows:
+        note = f'<p class="note">First {max_rows} of {len(df)} rows; the CSV file has all of them.</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
+
+
+def _facts_table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f'<table class="facts"><tbody>{body}</tbody></table>'
+
+
+def _figure(name: str, images: Mapping[str, bytes]) -> str:
+    if name not in images:
+        return ""
+    caption = PLOT_CAPTIONS.get(name, ("", name))[1]
+    return (f'<figure id="fig-{_e(name)}"><img src="{png_data_uri(images[name])}" alt="{_e(name)} plot">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _section_figures(section: str, images: Mapping[str, bytes]) -> str:
+    return "".join(_figure(name, images) for name, (sec, _) in PLOT_CAPTIONS.items() if sec == section)
+
+
+def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | None = None,
+               title: str = "Mineral liberation report") -> str:
+    """Return the report page as a self-contained HTML string.
+
+    Parameters
+    ----------
+    result : liberation.stats.result.LiberationResult
+        The statistics.
+    images : mapping of str to bytes
+        Plot name -> PNG bytes (names of :data:`PLOT_CAPTIONS`; others are appended at the end).
+    sample_info : mapping, optional
+        Facts about the sample (store path, shape, ...) shown at the top.
+    title : str
+        Page title.
+    """
+    from liberation import __version__
+    from liberation.report import tables as T
+
+    summary = dict(result.summary or {})
+    info = dict(sample_info or {})
+    names = list(result.minerals.names)
+    lib3 = dict(summary.get("liberated_fraction_3d") or {})
+    lib2 = dict(summary.get("liberated_fraction_2d") or {})
+    head_mineral = headline_mineral(result.target, lib2, lib3, names)
+    parts: list[str] = []
+    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts.append(f"<h1>{_e(title)}</h1>")
+    parts.append(f'<p class="note">Generated {generated} by liberation {_e(__version__)}.</p>')
+    no_sections = result.sections is None or len(result.sections) == 0
+    if head_mineral is not None:
+        sentence = bias_sentence(head_mineral, lib2.get(head_mineral), lib3.get(head_mineral))
+        if no_sections:
+            sentence = ("No virtual 2D sections were computed, so there is no 2D-vs-3D comparison; "
+                        f"3D liberated fraction of {head_mineral}: {_pct(lib3.get(head_mineral))}.")
+        parts.append(f'<p class="headline" id="bias-sentence">{_e(sentence)}</p>')
+        parts.append(
+            '<p class="note">The liberated fraction is the share of a mineral held by particles whose grade of it is '
+            f"at least {_pct(result.threshold)} (3D: by volume over whole particles; 2D: by area over section "
+            "particles of the same particles). Polished sections cut particles at random heights, so a section "
+            "often misses the other minerals of a particle and looks more liberated than the particle is.</p>"
+        )
+
+    # ------------------------------------------------------------ sample facts
+    parts.append("<h2>Sample</h2>")
+    parts.append(_facts_table(T.sample_facts(result, info)))
+    parts.append("<p>Minerals: " + ", ".join(
+        f'<span class="swatch" style="background:{_e(m.color)}"></span>{_e(m.name)} '
+        f"(id {m.id}, {m.density:g} g/cm³)" for m in result.minerals) + ".</p>")
+    parts.append(_section_figures("slices", images))
+
+    # ------------------------------------------------------------------ modal
+    parts.append("<h2>Modal mineralogy</h2>")
+    parts.append(df_to_html(T.modal_display(result), digits=2))
+    assay = T.assay_display(result)
+    if assay:
+        parts.append("<p>Calculated assay, from the modal wt% and the mineral compositions:</p>"
+                     + "".join(df_to_html(a, digits=2) for a in assay))
+    parts.append(_section_figures("modal", images))
+
+    # ------------------------------------------------------------- liberation
+    parts.append("<h2>Liberation: 3D particles vs 2D sections</h2>")
+    if not no_sections:
+        sentences = [bias_sentence(n, lib2.get(n), lib3.get(n)) for n in names if n in lib3 or n in lib2]
+        parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in sentences) + "</ul>")
+    parts.append(df_to_html(T.liberated_display(result), digits=1))
+    parts.append(_section_figures("liberation", images))
+    classes = T.classes_display(result, head_mineral)
+    if classes is not None:
+        parts.append(f"<h3>Liberation classes of {_e(head_mineral)} (all sizes)</h3>" + df_to_html(classes, digits=1))
+    comparison = T.comparison_display(result)
+    if comparison is not None:
+        parts.append("<h3>2D vs 3D per size class</h3>" + df_to_html(comparison, digits=1))
+    surface = T.surface_display(result, head_mineral)
+    if surface is not None:
+        parts.append(f"<h3>Liberation by free surface of {_e(head_mineral)} (3D)</h3>" + df_to_html(surface, digits=1))
+    locking = T.locking_display(result)
+    if locking is not None:
+        parts.append("<h3>Locking (3D, all sizes)</h3>" + df_to_html(locking, digits=1))
+
+    # ------------------------------------------------------------ association
+    parts.append("<h2>Mineral association</h2>")
+    parts.append(df_to_html(T.association_display(result), digits=1))
+    parts.append(_section_figures("association", images))
+
+    # --------------------------------------------------------- grade recovery
+    parts.append("<h2>Theoretical grade-recovery</h2>")
+    parts.append(_section_figures("grade_recovery", images))
+
+    # ------------------------------------------------------------------ sizes
+    parts.append("<h2>Particle and grain sizes</h2>")
+    parts.append(_section_figures("sizes", images))
+
+    extra = [n for n in images if n not in PLOT_CAPTIONS]
+    if extra:
+        parts.append("<h2>More plots</h2>" + "".join(_figure(n, images) for n in extra))
+
+    # ------------------------------------------------------------- parameters
+    parts.append("<h2>Parameters</h2>")
+    parts.append(_facts_table(T.parameter_rows(result, __version__)))
+    parts.append(
+        '<p class="note">Tables: particles.csv (one row per particle), sections_2d.csv (one row per section '
+        "particle), modal.csv, liberation.csv, association.csv, grade_recovery.csv and more, next to this page; "
+        "summary.json holds the key numbers. Column definitions: docs/columns.md of the liberation library.</p>"
+    )
+    body = "\n".join(p for p in parts if p)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>"
+        f"<style>{_CSS}</style></head><body>\n{body}\n</body></html>\n"
+    )

@@ -1,0 +1,526 @@
+"""Report plots: pure functions that return matplotlib Figures (Agg backend, no file I/O).
+
+Every function takes plain numbers (sequences, mappings, small 2D arrays) so that it can be
+used on its own in a notebook; :mod:`liberation.report.figures` maps a
+:class:`~liberation.stats.result.LiberationResult` onto these functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "plot_association",
+    "plot_bias_by_size",
+    "plot_cumulative_yield",
+    "plot_grade_recovery",
+    "plot_grain_sizes",
+    "plot_liberation_classes",
+    "plot_modal",
+    "plot_size_distribution",
+    "plot_slices",
+]
+
+COLOR_3D = "#1f4e79"
+COLOR_2D = "#e07b39"
+
+
+def _figure(width: float = 7.0, height: float = 4.2):
+    import sys
+
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        # Headless by default; a session that already uses pyplot (a notebook) keeps its backend.
+        matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    # A bare Figure (not pyplot) so that nothing accumulates in pyplot's global state.
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return fig
+
+
+def _log_x(ax) -> None:
+    """Log x axis with plain tick labels at 1, 2, 5 x 10^k."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _visible(color: str | None):
+    """The colour, darkened when it is too light to see as a line on white."""
+    if color is None:
+        return None
+    from matplotlib.colors import to_rgb
+
+    r, g, b = to_rgb(color)
+    if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.75:
+        return (0.55 * r, 0.55 * g, 0.55 * b)
+    return color
+
+
+def _no_data(ax, text: str = "no data") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_modal(
+    names: Sequence[str],
+    volume_percent: Sequence[float],
+    mass_percent: Sequence[float] | None = None,
+    *,
+    colors: Sequence[str] | None = None,
+    title: str = "Modal mineralogy",
+):
+    """Bar chart of the modal mineralogy.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Mineral names, length M.
+    volume_percent : sequence of float
+        Volume percent of each mineral (vol%), length M.
+    mass_percent : sequence of float, optional
+        Mass percent (wt%), length M; drawn as a second (hatched) bar.
+    colors : sequence of str, optional
+        One colour per mineral (``"#RRGGBB"``).
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    names = list(names)
+    if not names:
+        _no_data(ax)
+        return fig
+    x = np.arange(len(names))
+    colors = list(colors) if colors is not None else None
+    width = 0.4 if mass_percent is not None else 0.6
+    offset = width / 2 if mass_percent is not None else 0.0
+    bars = ax.bar(x - offset, np.asarray(volume_percent, float), width, color=colors, edgecolor="black", label="vol%")
+    ax.bar_label(bars, fmt="%.1f", fontsize=8)
+    if mass_percent is not None:
+        bars = ax.bar(x + offset, np.asarray(mass_percent, float), width, color=colors, edgecolor="black",
+                      hatch="//", alpha=0.7, label="wt%")
+        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        ax.legend()
+    ax.set_xticks(x, names)
+    ax.set_ylabel("percent of all mineral matter")
+    ax.set_title(title)
+    ax.margins(y=0.12)
+    return fig
+
+
+def plot_liberation_classes(
+    classes: Sequence[str],
+    fraction_3d: Sequence[float],
+    fraction_2d: Sequence[float] | None = None,
+    *,
+    mineral: str = "",
+    title: str | None = None,
+):
+    """Grouped bars: share of the mineral in each liberation (grade) class, 3D next to 2D.
+
+    Parameters
+    ----------
+    classes : sequence of str
+        Class labels (e.g. ``"0"``, ``"(0,10]"``, ..., ``"100"``), length C.
+    fraction_3d, fraction_2d : sequence of float
+        Share of the mineral (by volume / area) in each class, in [0, 1], length C.
+    mineral : str
+        Mineral name for the labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(8.0, 4.2)
+    ax = fig.add_subplot()
+    classes = [str(c) for c in classes]
+    if not classes:
+        _no_data(ax)
+        return fig
+    x = np.arange(len(classes))
+    width = 0.4 if fraction_2d is not None else 0.7
+    ax.bar(x - (width / 2 if fraction_2d is not None else 0), 100 * np.asarray(fraction_3d, float), width,
+           color=COLOR_3D, label="3D (volume)")
+    if fraction_2d is not None:
+        ax.bar(x + width / 2, 100 * np.asarray(fraction_2d, float), width, color=COLOR_2D, label="2D sections (area)")
+    ax.set_xticks(x, classes, rotation=45, ha="right")
+    ax.set_xlabel(f"{mineral} grade of the particle (%)" if mineral else "grade class (%)")
+    ax.set_ylabel(f"share of {mineral} (%)" if mineral else "share (%)")
+    ax.set_title(title or f"Liberation classes of {mineral}, 3D vs 2D")
+    ax.legend()
+    return fig
+
+
+def plot_cumulative_yield(
+    grade_3d: Sequence[float],
+    yield_3d: Sequence[float],
+    grade_2d: Sequence[float] | None = None,
+    yield_2d: Sequence[float] | None = None,
+    *,
+    mineral: str = "",
+    threshold: float | None = None,
+    title: str | None = None,
+):
+    """Cumulative liberation yield: share of the mineral in particles with grade >= g, as a function of g.
+
+    Parameters
+    ----------
+    grade_3d, yield_3d : sequence of float
+        Grade g in [0, 1] and the cumulative share in [0, 1] (3D).
+    grade_2d, yield_2d : sequence of float, optional
+        The same from the 2D sections.
+    threshold : float, optional
+        Liberation threshold drawn as a vertical line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    if len(grade_3d) == 0 and (grade_2d is None or len(grade_2d) == 0):
+        _no_data(ax)
+        return fig
+    ax.step(100 * np.asarray(grade_3d, float), 100 * np.asarray(yield_3d, float), where="post", color=COLOR_3D,
+            lw=2, label="3D (volume)")
+    if grade_2d is not None and yield_2d is not None and len(grade_2d):
+        ax.step(100 * np.asarray(grade_2d, float), 100 * np.asarray(yield_2d, float), where="post", color=COLOR_2D,
+                lw=2, ls="--", label="2D sections (area)")
+    if threshold is not None:
+        ax.axvline(100 * threshold, color="0.5", ls=":", label=f"liberated at {100 * threshold:g} %")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 102)
+    ax.set_xlabel(f"{mineral} grade of the particle, at least (%)" if mineral else "particle grade, at least (%)")
+    ax.set_ylabel(f"cumulative share of {mineral} (%)" if mineral else "cumulative share (%)")
+    ax.set_title(title or f"Cumulative liberation yield of {mineral}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    return fig
+
+
+def plot_association(matrix, row_labels: Sequence[str], col_labels: Sequence[str], *, title: str = "Mineral association"):
+    """Heat map of the association matrix.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (R, K)
+        Row ``i``: share of mineral ``i``'s boundary in contact with column ``k`` (fractions in [0, 1]).
+    row_labels, col_labels : sequence of str
+        Row minerals (length R) and neighbours (length K, may include ``"void"``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    matrix = np.asarray(matrix, float)
+    fig = _figure(1.6 + 1.1 * max(len(col_labels), 2), 1.4 + 0.7 * max(len(row_labels), 2))
+    ax = fig.add_subplot()
+    if matrix.size == 0:
+        _no_data(ax)
+        return fig
+    image = ax.imshow(100 * matrix, cmap="viridis", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(np.arange(len(col_labels)), list(col_labels), rotation=30, ha="right")
+    ax.set_yticks(np.arange(len(row_labels)), list(row_labels))
+    for i in range(matrix.shape[0]):
+        for k in range(matrix.shape[1]):
+            value = 100 * matrix[i, k]
+            if np.isfinite(value):
+                ax.text(k, i, f"{value:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if value < 55 else "black")
+    ax.set_xlabel("in contact with")
+    ax.set_ylabel("boundary of")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="share of boundary (%)")
+    return fig
+
+
+def plot_grade_recovery(
+    recovery: Sequence[float],
+    grade: Sequence[float],
+    *,
+    mineral: str = "",
+    feed_grade: float | None = None,
+    recovery_2d: Sequence[float] | None = None,
+    grade_2d: Sequence[float] | None = None,
+    title: str | None = None,
+):
+    """Theoretical grade-recovery curve (particles taken in order of decreasing grade).
+
+    Parameters
+    ----------
+    recovery, grade : sequence of float
+        Cumulative recovery of the mineral and cumulative concentrate grade, both in [0, 1].
+    feed_grade : float, optional
+        Grade of the feed in [0, 1], drawn as a horizontal line.
+    recovery_2d, grade_2d : sequence of float, optional
+        The same curve from 2D sections.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    if len(recovery) == 0:
+        _no_data(ax)
+        return fig
+    ax.plot(100 * np.asarray(recovery, float), 100 * np.asarray(grade, float), color=COLOR_3D, lw=2, label="3D")
+    if recovery_2d is not None and grade_2d is not None and len(recovery_2d):
+        ax.plot(100 * np.asarray(recovery_2d, float), 100 * np.asarray(grade_2d, float), color=COLOR_2D, lw=2,
+                ls="--", label="2D sections")
+    if feed_grade is not None and np.isfinite(feed_grade):
+        ax.axhline(100 * feed_grade, color="0.5", ls=":", label=f"feed grade {100 * feed_grade:.1f} %")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 102)
+    ax.set_xlabel(f"recovery of {mineral} (%)" if mineral else "recovery (%)")
+    ax.set_ylabel(f"concentrate grade, {mineral} (%)" if mineral else "concentrate grade (%)")
+    ax.set_title(title or f"Theoretical grade-recovery of {mineral}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    return fig
+
+
+def _cumulative_passing(sizes, weights=None) -> tuple[np.ndarray, np.ndarray]:
+    sizes = np.asarray(sizes, float)
+    keep = np.isfinite(sizes) & (sizes > 0)
+    sizes = sizes[keep]
+    w = np.ones_like(sizes) if weights is None else np.asarray(weights, float)[keep]
+    order = np.argsort(sizes)
+    sizes, w = sizes[order], w[order]
+    total = w.sum()
+    cum = np.cumsum(w) / total if total > 0 else np.zeros_like(w)
+    return sizes, cum
+
+
+def plot_size_distribution(
+    esd_um: Sequence[float],
+    *,
+    weights: Sequence[float] | None = None,
+    ecd_um: Sequence[float] | None = None,
+    ecd_weights: Sequence[float] | None = None,
+    size_classes_um: Sequence[float] | None = None,
+    title: str = "Particle size distribution",
+):
+    """Cumulative passing versus equivalent sphere diameter (log x).
+
+    Parameters
+    ----------
+    esd_um : sequence of float
+        Equivalent sphere diameter of each particle (µm).
+    weights : sequence of float, optional
+        Weight of each particle (e.g. volume or mass); default: by volume (ESD³).
+    ecd_um, ecd_weights : sequence of float, optional
+        Equivalent circle diameter (µm) and weights (area) of the 2D section particles.
+    size_classes_um : sequence of float, optional
+        Size class bounds drawn as vertical lines.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    esd = np.asarray(esd_um, float)
+    if esd.size == 0:
+        _no_data(ax)
+        return fig
+    w = esd**3 if weights is None else weights
+    sizes, cum = _cumulative_passing(esd, w)
+    ax.step(sizes, 100 * cum, where="post", color=COLOR_3D, lw=2, label="3D particles, ESD (by volume)")
+    if ecd_um is not None and len(ecd_um):
+        ecd = np.asarray(ecd_um, float)
+        sizes2, cum2 = _cumulative_passing(ecd, ecd**2 if ecd_weights is None else ecd_weights)
+        ax.step(sizes2, 100 * cum2, where="post", color=COLOR_2D, lw=2, ls="--",
+                label="2D section particles, ECD (by area)")
+    for bound in size_classes_um or ():
+        ax.axvline(bound, color="0.6", ls=":", lw=1)
+    _log_x(ax)
+    ax.set_ylim(0, 102)
+    ax.set_xlabel("equivalent diameter (µm)")
+    ax.set_ylabel("cumulative passing (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def plot_grain_sizes(
+    grain_esd_um: Mapping[str, Sequence[float]],
+    *,
+    colors: Mapping[str, str] | None = None,
+    title: str = "Grain size distribution",
+):
+    """Cumulative grain size distribution per mineral (by volume, log x).
+
+    Parameters
+    ----------
+    grain_esd_um : mapping of str to sequence of float
+        Mineral name -> equivalent sphere diameter of each grain (µm).
+    colors : mapping of str to str, optional
+        Mineral name -> colour.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    drawn = 0
+    for name, values in grain_esd_um.items():
+        esd = np.asarray(values, float)
+        if esd.size == 0 or not np.any(esd > 0):
+            continue
+        sizes, cum = _cumulative_passing(esd, esd**3)
+        # Light colours (e.g. quartz grey) are darkened so that the line stays visible.
+        color = _visible((colors or {}).get(name))
+        ax.step(sizes, 100 * cum, where="post", lw=2, color=color, label=f"{name} ({esd.size} grains)")
+        drawn += 1
+    if not drawn:
+        _no_data(ax, "no grains")
+        return fig
+    _log_x(ax)
+    ax.set_ylim(0, 102)
+    ax.set_xlabel("grain equivalent sphere diameter (µm)")
+    ax.set_ylabel("cumulative passing by volume (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def _phase_rgba(phases: np.ndarray, colors: Mapping[int, str], alpha: float) -> np.ndarray:
+    from matplotlib.colors import to_rgba
+
+    rgba = np.zeros(phases.shape + (4,), dtype=float)
+    for phase_id, color in colors.items():
+        mask = phases == phase_id
+        if mask.any():
+            rgba[mask] = to_rgba(color, alpha)
+    return rgba
+
+
+def plot_slices(
+    slices: Mapping[str, tuple[np.ndarray | None, np.ndarray | None]],
+    *,
+    colors: Mapping[int, str],
+    names: Mapping[int, str],
+    pixel_size_um: float | None = None,
+    alpha: float = 0.45,
+    title: str = "CT slices with the phase overlay",
+):
+    """CT slices (grey) with the mineral phases overlaid in the colours of the mineral list.
+
+    Parameters
+    ----------
+    slices : mapping of str to (ct, phases)
+        Panel title -> a 2D CT slice (any numeric dtype, or None) and the 2D phase ids of the
+        same plane (uint8, 0 = void, or None).
+    colors : mapping of int to str
+        Phase id -> colour.
+    names : mapping of int to str
+        Phase id -> mineral name (legend).
+    pixel_size_um : float, optional
+        Pixel size for a scale bar (µm).
+    alpha : float
+        Opacity of the overlay.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.patches import Patch
+
+    items = list(slices.items())
+    n = max(len(items), 1)
+    fig = _figure(3.6 * n + 1.6, 4.0)
+    if not items:
+        _no_data(fig.add_subplot(), "no slices")
+        return fig
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    for ax, (label, (ct, phases)) in zip(axes, items):
+        if ct is not None:
+            ct = np.asarray(ct, float)
+            lo, hi = np.percentile(ct, [1, 99]) if ct.size else (0.0, 1.0)
+            ax.imshow(ct, cmap="gray", vmin=lo, vmax=hi if hi > lo else lo + 1, interpolation="nearest")
+        if phases is not None:
+            phases = np.asarray(phases)
+            if ct is None:
+                ax.imshow(np.zeros(phases.shape), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(_phase_rgba(phases, colors, 1.0 if ct is None else alpha), interpolation="nearest")
+        shape = (ct if ct is not None else phases).shape
+        if pixel_size_um:
+            length_px = shape[1] / 4
+            bar_um = float(f"{length_px * pixel_size_um:.1g}")
+            bar_px = bar_um / pixel_size_um
+            y0 = shape[0] * 0.94
+            ax.plot([shape[1] * 0.05, shape[1] * 0.05 + bar_px], [y0, y0], color="white", lw=3)
+            ax.text(shape[1] * 0.05, y0 - shape[0] * 0.03, f"{bar_um:g} µm", color="white", fontsize=8)
+        ax.set_title(label, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    handles = [Patch(facecolor=colors[i], edgecolor="black", label=names.get(i, str(i))) for i in sorted(colors)]
+    fig.legend(handles=handles, loc="outside right center", fontsize=9, title="phases")
+    fig.suptitle(title)
+    return fig
+
+
+def plot_bias_by_size(
+    size_classes: Sequence[str],
+    fraction_3d: Sequence[float],
+    fraction_2d: Sequence[float],
+    *,
+    mineral: str = "",
+    title: str | None = None,
+):
+    """Liberated fraction per size class, 3D and 2D, with the bias (2D minus 3D) on a second panel.
+
+    Parameters
+    ----------
+    size_classes : sequence of str
+        Size class labels (e.g. ``"<63"``, ``"63-100"``, ``"all"``), length S.
+    fraction_3d, fraction_2d : sequence of float
+        Liberated fraction of the mineral in each size class, in [0, 1] (NaN where empty).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig = _figure(8.0, 5.2)
+    labels = [str(s) for s in size_classes]
+    if not labels:
+        _no_data(fig.add_subplot())
+        return fig
+    ax, ax_bias = fig.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    x = np.arange(len(labels))
+    f3 = 100 * np.asarray(fraction_3d, float)
+    f2 = 100 * np.asarray(fraction_2d, float)
+    ax.bar(x - 0.2, f3, 0.4, color=COLOR_3D, label="3D")
+    ax.bar(x + 0.2, f2, 0.4, color=COLOR_2D, label="2D sections")
+    ax.set_ylabel("liberated (%)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    ax.set_title(title or f"Liberated fraction of {mineral} by size class: 2D vs 3D")
+    bias = f2 - f3
+    ax_bias.bar(x, np.nan_to_num(bias), 0.5, color=np.where(np.nan_to_num(bias) >= 0, COLOR_2D, COLOR_3D))
+    ax_bias.axhline(0, color="black", lw=0.8)
+    ax_bias.set_ylabel("bias 2D − 3D\n(pct. points)")
+    ax_bias.set_xticks(x, labels)
+    ax_bias.set_xlabel("size class, ESD (µm)")
+    for xi, b in zip(x, bias):
+        if np.isfinite(b):
+            ax_bias.text(xi, b, f"{b:+.1f}", ha="center", va="bottom" if b >= 0 else "top", fontsize=8)
+    ax_bias.margins(y=0.3)
+    return fig

@@ -1,0 +1,315 @@
+"""Small display tables for the report page, cut from the result's tables (pure, no I/O).
+
+The full tables go to the CSV files unchanged; these are the views a reader needs on the page
+(overall size class, volume basis, percentages).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "association_matrix",
+    "liberated_fractions",
+    "pick",
+    "sample_facts",
+]
+
+
+def pick(df: pd.DataFrame | None, **conditions) -> pd.DataFrame | None:
+    """Rows of ``df`` where each given column equals the value; columns that ``df`` lacks are ignored."""
+    if df is None:
+        return None
+    mask = np.ones(len(df), dtype=bool)
+    for column, value in conditions.items():
+        if column in df.columns and value is not None:
+            mask &= (df[column].astype(str) == str(value)).to_numpy()
+    return df[mask]
+
+
+def volume_basis(df: pd.DataFrame | None, dimension: str | None = None, size_class: str | None = "all",
+                 mineral: str | None = None) -> pd.DataFrame | None:
+    """Rows on the volume (area) basis, for one dimension, size class and mineral (where the columns exist)."""
+    return pick(df, basis="volume", dimension=dimension, size_class=size_class, mineral=mineral)
+
+
+def _num(value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+    return v
+
+
+def liberated_fractions(result) -> tuple[dict[str, float], dict[str, float]]:
+    """``(fraction_2d, fraction_3d)`` by mineral name, from the summary (NaN where absent)."""
+    summary = result.summary or {}
+    lib3 = {k: _num(v) for k, v in dict(summary.get("liberated_fraction_3d") or {}).items()}
+    lib2 = {k: _num(v) for k, v in dict(summary.get("liberated_fraction_2d") or {}).items()}
+    return lib2, lib3
+
+
+def _fmt_um(values) -> str:
+    return " × ".join(f"{float(v):g}" for v in values) + " µm"
+
+
+def sample_facts(result, info: Mapping) -> list[tuple[str, str]]:
+    """Rows ``(label, text)`` of the sample facts table."""
+    summary = dict(result.summary or {})
+    rows: list[tuple[str, str]] = []
+    if info.get("store"):
+        rows.append(("Sample store", str(info["store"])))
+    shape = info.get("shape") or summary.get("shape")
+    if shape:
+        rows.append(("Volume (z × y × x)", " × ".join(str(int(s)) for s in shape) + " voxels"))
+    rows.append(("Voxel size (z × y × x)", _fmt_um(result.voxel_size_um)))
+    if shape:
+        extent = [int(s) * float(v) / 1000.0 for s, v in zip(shape, result.voxel_size_um)]
+        rows.append(("Extent", " × ".join(f"{e:.3g}" for e in extent) + " mm"))
+    if info.get("particles_source"):
+        rows.append(("Particle labels", str(info["particles_source"])))
+    particles = result.particles
+    n_all = len(particles) if particles is not None else 0
+    excluded = list(result.excluded_particle_ids or [])
+    rows.append(("Particles found", f"{n_all:,}"))
+    rows.append(("Particles analysed", f"{n_all - len(excluded):,}"))
+    touching = int(particles["touches_border"].sum()) if particles is not None and "touches_border" in particles else None
+    if excluded:
+        rows.append(("Particles excluded", f"{len(excluded):,}: they touch the volume border, so they are cut and "
+                                           "their size and composition are not known (excluded on request)."))
+    elif touching == 0:
+        rows.append(("Particles excluded", "none; no particle touches the volume border."))
+    elif touching is not None:
+        verb = "particle touches" if touching == 1 else "particles touch"
+        rows.append(("Particles excluded", f"none; {touching:,} {verb} the volume border and are cut "
+                                           "(use --exclude-border to leave them out)."))
+    else:
+        rows.append(("Particles excluded", "none"))
+    sections = result.sections
+    if sections is not None:
+        n_sec = len(sections)
+        text = f"{n_sec:,}"
+        if n_sec and "axis" in sections.columns and "position" in sections.columns:
+            axes = ", ".join(sorted(set(map(str, sections["axis"]))))
+            n_planes = sections[["axis", "position"]].drop_duplicates().shape[0]
+            text += f" on {n_planes} planes normal to {axes}"
+        params = dict(summary.get("parameters") or {})
+        spacing = params.get("section_spacing")
+        if spacing not in (None, "", "None"):
+            text += f" (every {spacing} voxels)"
+        rows.append(("Section particles (2D)", text))
+    if result.target:
+        rows.append(("Target mineral", str(result.target)))
+    rows.append(("Liberated at", f"grade ≥ {100 * float(result.threshold):g} %"))
+    bounds = tuple(result.size_classes_um or ())
+    rows.append(("Size classes (ESD)", ", ".join(f"{b:g}" for b in bounds) + " µm" if bounds else "one class (all)"))
+    for key, label in (("note", "Note"),):
+        if info.get(key):
+            rows.append((label, str(info[key])))
+    return rows
+
+
+def modal_display(result) -> pd.DataFrame | None:
+    """Modal mineralogy for the page: mineral, vol%, wt% (and area% of the sections)."""
+    modal = result.modal
+    if modal is None or "mineral" not in modal.columns:
+        return modal
+    out = pd.DataFrame({"mineral": modal["mineral"]})
+    for col, label in (("density_g_cm3", "density (g/cm³)"), ("volume_percent", "vol% (3D)"),
+                       ("mass_percent", "wt% (3D)"), ("area_percent_2d", "area% (2D)"),
+                       ("mass_percent_2d", "wt% (2D)")):
+        if col in modal.columns:
+            out[label] = modal[col].to_numpy()
+    return out
+
+
+def assay_display(result) -> list[pd.DataFrame]:
+    """Calculated assay (wt%) as one-row tables: oxides, then elements (empty list when unknown)."""
+    summary = result.summary or {}
+    assay = summary.get("calculated_assay_wt_percent") or summary.get("calculated_assay")
+    if not assay:
+        try:
+            from liberation.stats.composition import calculated_assay
+
+            assay = calculated_assay(result.modal, minerals=result.minerals)
+        except Exception:  # noqa: BLE001 - the assay is optional on the page
+            assay = None
+    if not assay:
+        return []
+    oxides = {o for m in result.minerals for o in m.oxides}
+    tables = []
+    for label, keep in (("oxides (wt%)", lambda k: k in oxides), ("elements (wt%)", lambda k: k not in oxides)):
+        items = sorted((k, v) for k, v in assay.items() if keep(k) and v is not None)
+        if items:
+            row = {"calculated assay": label, **{k: float(v) for k, v in items}}
+            tables.append(pd.DataFrame([row]))
+    return tables
+
+
+def liberated_display(result) -> pd.DataFrame:
+    """Liberated fraction per mineral, 3D and 2D, and the bias in percentage points."""
+    lib2, lib3 = liberated_fractions(result)
+    names = [n for n in result.minerals.names if n in lib3 or n in lib2]
+    rows = []
+    for n in names:
+        f3, f2 = lib3.get(n, float("nan")), lib2.get(n, float("nan"))
+        rows.append({
+            "mineral": n,
+            "liberated 3D (%)": 100 * f3,
+            "liberated 2D (%)": 100 * f2,
+            "bias 2D − 3D (pct. points)": 100 * (f2 - f3) if math.isfinite(f2) and math.isfinite(f3) else float("nan"),
+        })
+    return pd.DataFrame(rows, columns=["mineral", "liberated 3D (%)", "liberated 2D (%)", "bias 2D − 3D (pct. points)"])
+
+
+def class_distribution(result, mineral: str, dimension: str, size_class: str = "all"):
+    """``(class labels, mineral_share)`` of one mineral, dimension and size class (volume basis)."""
+    rows = volume_basis(result.liberation, dimension=dimension, size_class=size_class, mineral=mineral)
+    if rows is None or len(rows) == 0 or "class" not in rows.columns:
+        return [], np.array([])
+    return [str(c) for c in rows["class"]], rows["mineral_share"].to_numpy(dtype=float)
+
+
+def classes_display(result, mineral: str | None) -> pd.DataFrame | None:
+    """Liberation classes of one mineral: share (%) in 3D and 2D, all sizes."""
+    if mineral is None:
+        return None
+    labels3, share3 = class_distribution(result, mineral, "3D")
+    labels2, share2 = class_distribution(result, mineral, "2D")
+    if not labels3:
+        return None
+    out = pd.DataFrame({"grade class (%)": labels3, "share 3D (%)": 100 * share3})
+    if labels2 == labels3:
+        out["share 2D (%)"] = 100 * share2
+    rows = volume_basis(result.liberation, dimension="3D", mineral=mineral)
+    if rows is not None and "n_particles" in rows.columns and len(rows) == len(out):
+        out["particles 3D"] = rows["n_particles"].to_numpy()
+    return out
+
+
+def ordered_size_classes(result, labels) -> list[str]:
+    """Size class labels in increasing size, ``all`` last (unknown labels keep their order, before ``all``)."""
+    from liberation.stats.particles import size_class_labels
+
+    labels = [str(x) for x in labels]
+    known = size_class_labels(tuple(result.size_classes_um or ())) if result.size_classes_um else []
+    first = [k for k in known if k in labels]
+    rest = [x for x in dict.fromkeys(labels) if x not in first and x != "all"]
+    return first + rest + (["all"] if "all" in labels else [])
+
+
+def comparison_display(result) -> pd.DataFrame | None:
+    """The 2D-vs-3D comparison per size class (volume basis) in percent, size classes in increasing order."""
+    df = pick(result.comparison, basis="volume")
+    if df is None or len(df) == 0 or "size_class" not in df.columns:
+        return None
+    order = {s: i for i, s in enumerate(ordered_size_classes(result, df["size_class"]))}
+    df = df.assign(_o=df["size_class"].astype(str).map(order)).sort_values(["mineral", "_o"] if "mineral" in df
+                                                                         else ["_o"], kind="stable")
+    columns = {
+        "size_class": "size class (µm)", "mineral": "mineral", "n_particles_3d": "particles 3D",
+        "n_sections_2d": "section particles 2D", "liberated_fraction_3d": "liberated 3D (%)",
+        "liberated_fraction_2d": "liberated 2D (%)", "liberated_fraction_bias": "bias (pct. points)",
+        "mean_grade_3d": "mean grade 3D (%)", "mean_grade_2d": "mean grade 2D (%)",
+        "mean_grade_bias": "grade bias (pct. points)",
+    }
+    out = pd.DataFrame()
+    for col, label in columns.items():
+        if col in df.columns:
+            values = df[col].to_numpy()
+            if col not in ("size_class", "mineral", "n_particles_3d", "n_sections_2d"):
+                values = 100 * values.astype(float)
+            out[label] = values
+    return out
+
+
+def surface_display(result, mineral: str | None) -> pd.DataFrame | None:
+    """Liberation by free surface of one mineral (3D, all sizes)."""
+    if mineral is None:
+        return None
+    rows = volume_basis(result.surface_liberation, dimension="3D", mineral=mineral)
+    if rows is None or len(rows) == 0 or "class" not in rows.columns:
+        return None
+    out = pd.DataFrame({"exposed surface class (%)": rows["class"].astype(str).to_numpy(),
+                        f"share of {mineral} (%)": 100 * rows["mineral_share"].to_numpy(dtype=float)})
+    if "n_particles" in rows.columns:
+        out["particles"] = rows["n_particles"].to_numpy()
+    return out
+
+
+def locking_display(result) -> pd.DataFrame | None:
+    """Locking (3D, all sizes): for each mineral the share (%) liberated, binary with each partner, ternary+."""
+    rows = volume_basis(result.locking, dimension="3D")
+    if rows is None or len(rows) == 0 or "locking" not in rows.columns:
+        return None
+    label = np.where(rows["locking"].astype(str) == "binary",
+                     "binary with " + rows.get("partner", pd.Series([""] * len(rows))).astype(str),
+                     rows["locking"].astype(str))
+    table = pd.DataFrame({"mineral": rows["mineral"].to_numpy(), "locking": label,
+                          "share": 100 * rows["mineral_share"].to_numpy(dtype=float)})
+    wide = table.pivot_table(index="mineral", columns="locking", values="share", aggfunc="sum", sort=False)
+    order = ["liberated"] + sorted(c for c in wide.columns if c.startswith("binary")) + ["ternary+"]
+    wide = wide[[c for c in order if c in wide.columns]]
+    wide.columns = [f"{c} (%)" for c in wide.columns]
+    return wide.reset_index()
+
+
+def association_matrix(result) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(matrix, rows, columns)``: share of each mineral's boundary in contact with each neighbour (3D)."""
+    df = pick(result.association, dimension="3D", size_class="all")
+    if df is None or len(df) == 0:
+        return np.zeros((0, 0)), [], []
+    neighbour = next((c for c in ("neighbour", "neighbor", "partner", "contact") if c in df.columns), None)
+    value = next((c for c in ("boundary_share", "share", "fraction", "contact_fraction") if c in df.columns), None)
+    if neighbour is not None and value is not None and "mineral" in df.columns:
+        wide = df.pivot_table(index="mineral", columns=neighbour, values=value, aggfunc="sum", sort=False)
+    elif "mineral" in df.columns:
+        wide = df.set_index("mineral").select_dtypes("number")
+    else:
+        return np.zeros((0, 0)), [], []
+    names = list(result.minerals.names)
+    row_order = [n for n in names if n in wide.index] + [n for n in wide.index if n not in names]
+    col_order = [n for n in names if n in wide.columns] + [c for c in wide.columns if c not in names]
+    wide = wide.reindex(index=row_order, columns=col_order)
+    return wide.to_numpy(dtype=float), [str(r) for r in row_order], [str(c) for c in col_order]
+
+
+def association_display(result) -> pd.DataFrame | None:
+    """Association matrix in percent for the page."""
+    matrix, rows, cols = association_matrix(result)
+    if matrix.size == 0:
+        return None
+    out = pd.DataFrame(100 * matrix, columns=[f"{c} (%)" for c in cols])
+    out.insert(0, "boundary of", rows)
+    return out
+
+
+def _flatten(prefix: str, value, out: list[tuple[str, str]]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif isinstance(value, (list, tuple)) and len(value) > 12:
+        out.append((prefix, f"{len(value)} values"))
+    else:
+        out.append((prefix, str(value)))
+
+
+def parameter_rows(result, version: str) -> list[tuple[str, str]]:
+    """Rows ``(name, value)`` of the parameters table: the analysis parameters and versions."""
+    summary = dict(result.summary or {})
+    rows: list[tuple[str, str]] = []
+    params = dict(summary.get("parameters") or {})
+    if params.get("section_spacing", "") is None:
+        params["section_spacing"] = "default (about 16 planes per axis)"
+    _flatten("", params, rows)
+    if not rows:
+        rows.append(("liberation_threshold", str(result.threshold)))
+        rows.append(("size_classes_um", str(list(result.size_classes_um or ()))))
+        rows.append(("target", str(result.target)))
+    rows.append(("liberation version (statistics)", str(summary.get("version", version))))
+    rows.append(("liberation version (report)", version))
+    return rows

@@ -1,0 +1,75 @@
+"""Sentences of the report: the stereological bias in plain words (pure functions)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+__all__ = ["bias_sentence", "headline_mineral"]
+
+
+def _finite(value) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def bias_sentence(mineral: str, fraction_2d: float | None, fraction_3d: float | None, *, tolerance_pp: float = 0.05) -> str:
+    """State the 2D-vs-3D bias of the liberated fraction in one sentence.
+
+    Parameters
+    ----------
+    mineral : str
+        Mineral name.
+    fraction_2d, fraction_3d : float or None
+        Liberated fraction of the mineral from the 2D sections (by area) and in 3D (by volume),
+        in [0, 1]; None or NaN where it could not be computed.
+    tolerance_pp : float
+        Differences smaller than this (percentage points) are reported as agreement.
+
+    Returns
+    -------
+    str
+        E.g. ``"2D sections overestimate the liberated fraction of spodumene by 12.3 percentage
+        points (2D 64.1 % vs 3D 51.8 %)."``
+    """
+    if not _finite(fraction_3d) and not _finite(fraction_2d):
+        return f"The liberated fraction of {mineral} could not be computed (no analysed particle contains it)."
+    if not _finite(fraction_2d):
+        return (f"No 2D section cuts a particle containing {mineral}, so the 2D liberated fraction is undefined "
+                f"(3D {100 * float(fraction_3d):.1f} %).")
+    if not _finite(fraction_3d):
+        return f"The 3D liberated fraction of {mineral} is undefined (2D {100 * float(fraction_2d):.1f} %)."
+    f2, f3 = 100 * float(fraction_2d), 100 * float(fraction_3d)
+    diff = f2 - f3
+    values = f"(2D {f2:.1f} % vs 3D {f3:.1f} %)"
+    if abs(diff) < tolerance_pp:
+        return f"2D sections and the 3D volume agree on the liberated fraction of {mineral} {values}."
+    verb = "overestimate" if diff > 0 else "underestimate"
+    return f"2D sections {verb} the liberated fraction of {mineral} by {abs(diff):.1f} percentage points {values}."
+
+
+def headline_mineral(target: str | None, fraction_2d: Mapping[str, float], fraction_3d: Mapping[str, float],
+                     names: list[str]) -> str | None:
+    """The mineral whose bias heads the report: the target, else the one with the largest |2D − 3D|.
+
+    Parameters
+    ----------
+    target : str or None
+        Target mineral chosen by the user.
+    fraction_2d, fraction_3d : mapping of str to float
+        Liberated fractions by mineral name.
+    names : list of str
+        Mineral names in id order (fallback order).
+    """
+    if target:
+        return target
+    best, best_gap = None, -1.0
+    for name in names:
+        a, b = fraction_2d.get(name), fraction_3d.get(name)
+        if _finite(a) and _finite(b) and abs(float(a) - float(b)) > best_gap:
+            best, best_gap = name, abs(float(a) - float(b))
+    if best is None and names:
+        best = names[0]
+    return best

@@ -1,0 +1,173 @@
+"""Write a report folder atomically: CSV tables, summary.json, PNG plots and report.html.
+
+This is the only module of :mod:`liberation.report` that touches files. The folder is built
+in a temporary directory beside the target and renamed into place at the end, so an
+interrupted run leaves the old report (or none), never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from liberation.errors import InputError, OverwriteError, StoreError
+
+__all__ = ["check_out_dir", "to_jsonable", "write_report"]
+
+DEFAULT_TITLE = "Mineral liberation report"
+
+
+def to_jsonable(value):
+    """Convert numpy scalars/arrays, tuples, paths and NaN/inf into plain JSON values (NaN -> None)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def check_out_dir(out_dir, overwrite: bool = False) -> None:
+    """Raise :class:`OverwriteError` if ``out_dir`` exists (and ``overwrite`` is False) or is not a folder."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() or out_dir.is_symlink():
+        if not out_dir.is_dir() or out_dir.is_symlink():
+            raise OverwriteError(f"out_dir={str(out_dir)!r} exists and is not a folder; choose another output folder")
+        if not overwrite:
+            raise OverwriteError(
+                f"output folder {str(out_dir)!r} already exists; use overwrite=True (--overwrite) to replace it"
+            )
+    parent = out_dir.parent
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"out_dir={str(out_dir)!r}: parent {str(parent)!r} is not a folder")
+
+
+def _write_tables(result, folder: Path) -> list[str]:
+    written = []
+    for fname, table in result.tables().items():
+        if table is None:
+            continue
+        table.to_csv(folder / fname, index=False)
+        written.append(fname)
+    return written
+
+
+def _figure_png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def write_report(
+    result,
+    out_dir,
+    *,
+    overwrite: bool = False,
+    slices: Mapping | None = None,
+    sample_info: Mapping | None = None,
+    title: str = DEFAULT_TITLE,
+) -> Path:
+    """Write the liberation report of one sample into a new folder.
+
+    The folder holds ``particles.csv``, ``sections_2d.csv``, ``modal.csv``, ``liberation.csv``,
+    ``association.csv``, ``grade_recovery.csv`` and the other tables of the result
+    (``LiberationResult.CSV_FILES``), ``summary.json``, one PNG per plot and ``report.html``
+    (self-contained: the same PNGs embedded as data URIs).
+
+    Parameters
+    ----------
+    result : liberation.stats.result.LiberationResult
+        Output of :func:`liberation.stats.analyse`.
+    out_dir : str or path-like
+        Report folder to create. Its parent is created if needed.
+    overwrite : bool
+        Replace an existing folder (as a whole: nothing of the old one is kept).
+    slices : mapping, optional
+        Panel title -> ``(ct_2d, phases_2d)`` small 2D arrays (either may be None) shown with
+        the phase overlay.
+    sample_info : mapping, optional
+        Facts about the sample shown in the report and stored under ``"sample"`` in
+        ``summary.json`` (e.g. ``{"store": ..., "shape": [z, y, x]}``).
+    title : str
+        Page title.
+
+    Returns
+    -------
+    pathlib.Path
+        The report folder.
+
+    Raises
+    ------
+    OverwriteError
+        If ``out_dir`` exists and ``overwrite`` is False (nothing is written), or exists and
+        is not a folder.
+    """
+    from liberation.report.figures import make_figures
+    from liberation.report.html import build_html
+
+    out_dir = Path(out_dir).absolute()
+    check_out_dir(out_dir, overwrite)
+    # Render everything in memory first: a plotting error leaves no trace on disk.
+    figures = make_figures(result, slices=slices)
+    images = {}
+    for name, fig in figures.items():
+        images[name] = _figure_png(fig)
+    summary = to_jsonable(dict(result.summary))
+    if sample_info:
+        summary["sample"] = to_jsonable(dict(sample_info))
+    page = build_html(result, images, sample_info=sample_info, title=title)
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+    try:
+        files = _write_tables(result, tmp)
+        for name, data in images.items():
+            (tmp / f"{name}.png").write_bytes(data)
+            files.append(f"{name}.png")
+        summary.setdefault("report_files", sorted(files + ["summary.json", "report.html"]))
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        (tmp / "report.html").write_text(page, encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        _move_into_place(tmp, out_dir, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _move_into_place(tmp: Path, out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists():
+        if not overwrite:  # appeared while we were writing
+            raise OverwriteError(f"output folder {str(out_dir)!r} already exists; use --overwrite to replace it")
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+        old.rmdir()
+        os.replace(out_dir, old)
+        try:
+            os.replace(tmp, out_dir)
+        except OSError as exc:
+            os.replace(old, out_dir)
+            raise StoreError(f"could not move the new report into {str(out_dir)!r}: {exc}") from exc
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out_dir)
