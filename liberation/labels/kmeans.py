@@ -1,0 +1,366 @@
+"""K-means clustering of micro-XRF feature stacks (scikit-learn), as in Deep-XFCT (best of 10 starts)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from liberation._validation import make_rng
+from liberation.errors import InputError
+from liberation.labels.features import FeatureStack, feature_stack
+from liberation.labels.preprocess import DEFAULT_DENOISE, check_maps, denoise_maps, sample_mask
+
+__all__ = ["ClusterResult", "choose_n_clusters", "cluster_features", "kmeans_maps"]
+
+MINIBATCH_THRESHOLD = 500_000
+
+
+def _seed_int(seed) -> int:
+    if isinstance(seed, (int, np.integer)):
+        return int(seed)
+    return int(make_rng(seed).integers(0, 2**31 - 1))
+
+
+def cluster_features(
+    features: np.ndarray,
+    *,
+    n_clusters: int,
+    seed=0,
+    n_init: int = 10,
+    max_iter: int = 300,
+    minibatch_threshold: int = MINIBATCH_THRESHOLD,
+    method: str = "auto",
+    batch_size: int = 65536,
+    sample_size: int = 100_000,
+) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """K-means of feature rows with scikit-learn, best of ``n_init`` k-means++ starts.
+
+    Methods: ``"kmeans"``: full-batch :class:`sklearn.cluster.KMeans` on all rows.
+    ``"subsample"``: full-batch K-means (best of ``n_init``) on ``sample_size`` random rows, then
+    Lloyd iterations on all rows from those centres (usually 2-3 until convergence), so the result
+    is a full-batch K-means optimum at a fraction of the cost. ``"minibatch"``:
+    :class:`sklearn.cluster.MiniBatchKMeans` with large batches (``batch_size``) and its starts
+    compared on ``sample_size`` rows. ``"auto"`` (default): ``"kmeans"`` up to
+    ``minibatch_threshold`` rows, ``"subsample"`` above. On a 2000 x 2000 x 9 map (one core),
+    subsample took 3.5 s, mini-batch (batch 65 536) 23 s, full batch 56 s, all with the same
+    inertia; scikit-learn's default mini-batch (batch 1024) lost a rare cluster (see
+    docs/performance_labels.md).
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        (n_pixels, n_channels) float.
+    n_clusters : int
+        Number of clusters, 1..min(254, n_pixels).
+    seed : int or numpy.random.Generator
+        Random seed of the initialisations.
+    n_init : int
+        Number of k-means++ initialisations; the one with the lowest inertia is kept.
+    max_iter : int
+        Maximum iterations (full batch); mini-batch makes at most ``min(max_iter, 20)`` passes over the data.
+    minibatch_threshold : int
+        Rows above which ``method="auto"`` does not run full-batch K-means on all rows.
+    method : {"auto", "kmeans", "subsample", "minibatch"}
+        See above.
+    batch_size : int
+        Mini-batch size.
+    sample_size : int
+        Rows used to compare the initialisations (mini-batch) or to cluster first (subsample).
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        (n_pixels,) int cluster index 0..K-1, ordered by decreasing cluster size.
+    centers : numpy.ndarray
+        (K, n_channels) cluster centres in feature units, in the same order.
+    inertia : float
+        Sum of squared distances of the rows to their centre.
+    method : str
+        The method used: ``"kmeans"``, ``"minibatch"`` or ``"subsample"``.
+    """
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[0] == 0:
+        raise InputError(f"features has shape {features.shape}; expected (n_pixels > 0, n_channels)")
+    n = features.shape[0]
+    if not isinstance(n_clusters, (int, np.integer)) or n_clusters < 1:
+        raise InputError(f"n_clusters={n_clusters!r}; expected a positive integer")
+    if n_clusters > n:
+        raise InputError(f"n_clusters={n_clusters} is more than the {n} sample pixels; give fewer clusters")
+    if n_clusters > 254:
+        raise InputError(f"n_clusters={n_clusters}; at most 254 clusters fit a uint8 label map")
+    if n_init < 1:
+        raise InputError(f"n_init={n_init!r}; expected at least 1")
+    if method not in ("auto", "kmeans", "minibatch", "subsample"):
+        raise InputError(f"method={method!r}; expected 'auto', 'kmeans', 'minibatch' or 'subsample'")
+    random_state = _seed_int(seed)
+    if method == "auto":
+        method = "subsample" if n > minibatch_threshold else "kmeans"
+    if method == "subsample" and n <= sample_size:
+        method = "kmeans"
+    if method == "minibatch":
+        model = MiniBatchKMeans(n_clusters=int(n_clusters), n_init=int(n_init), random_state=random_state,
+                                batch_size=int(min(batch_size, n)),
+                                init_size=int(min(n, max(sample_size, 3 * n_clusters))),
+                                max_iter=min(int(max_iter), 20), compute_labels=False)
+        model.fit(features)
+        labels = model.predict(features)
+    elif method == "subsample":
+        rng = make_rng(random_state)
+        rows = features[rng.choice(n, size=int(sample_size), replace=False)]
+        first = KMeans(n_clusters=int(n_clusters), n_init=int(n_init), random_state=random_state,
+                       max_iter=int(max_iter)).fit(rows)
+        model = KMeans(n_clusters=int(n_clusters), init=first.cluster_centers_, n_init=1, max_iter=int(max_iter),
+                       random_state=random_state).fit(features)
+        labels = model.labels_
+    else:
+        model = KMeans(n_clusters=int(n_clusters), n_init=int(n_init), random_state=random_state,
+                       max_iter=int(max_iter)).fit(features)
+        labels = model.labels_
+    centers = model.cluster_centers_
+    counts = np.bincount(labels, minlength=n_clusters)
+    order = np.lexsort((np.arange(n_clusters), -counts))  # biggest first, stable
+    rank = np.empty(n_clusters, dtype=np.int64)
+    rank[order] = np.arange(n_clusters)
+    labels = rank[labels]
+    centers = centers[order]
+    diff = features - centers[labels]
+    inertia = float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
+    return labels, centers.astype(np.float64), inertia, method
+
+
+def choose_n_clusters(
+    features: np.ndarray,
+    *,
+    candidates: Iterable[int] = range(2, 11),
+    sample_size: int = 5000,
+    seed=0,
+    n_init: int = 4,
+) -> tuple[int, pd.DataFrame]:
+    """Choose the number of clusters by the mean silhouette coefficient on a random subsample.
+
+    Criterion: the candidate with the highest mean silhouette (:func:`sklearn.metrics.silhouette_score`)
+    of K-means on ``sample_size`` random rows; ties go to the smaller number.
+
+    Parameters
+    ----------
+    features : numpy.ndarray
+        (n_pixels, n_channels).
+    candidates : iterable of int
+        Numbers of clusters to try (each >= 2).
+    sample_size : int
+        Rows drawn (without replacement) for the test.
+    seed : int or numpy.random.Generator
+        Random seed (subsample and K-means).
+    n_init : int
+        K-means starts per candidate.
+
+    Returns
+    -------
+    k : int
+        The chosen number of clusters.
+    table : pandas.DataFrame
+        Columns ``n_clusters``, ``silhouette``, ``inertia``, ``chosen``; ``attrs["criterion"]`` states it.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    features = np.asarray(features)
+    cands = sorted({int(k) for k in candidates})
+    if not cands or cands[0] < 2:
+        raise InputError(f"candidates={list(candidates)!r}; expected numbers of clusters >= 2")
+    rng = make_rng(seed)
+    n = features.shape[0]
+    rows = features[rng.choice(n, size=min(n, int(sample_size)), replace=False)] if n > sample_size else features
+    valid = [k for k in cands if k < rows.shape[0]]
+    if not valid:
+        raise InputError(f"candidates {cands} need more than {rows.shape[0]} sample pixels")
+    records = []
+    random_state = _seed_int(rng)
+    for k in valid:
+        model = KMeans(n_clusters=k, n_init=n_init, random_state=random_state).fit(rows)
+        score = silhouette_score(rows, model.labels_) if len(np.unique(model.labels_)) > 1 else -1.0
+        records.append({"n_clusters": k, "silhouette": float(score), "inertia": float(model.inertia_)})
+    table = pd.DataFrame(records)
+    best = int(table.loc[table["silhouette"].idxmax(), "n_clusters"])
+    table["chosen"] = table["n_clusters"] == best
+    table.attrs["criterion"] = f"highest mean silhouette on {rows.shape[0]} random sample pixels"
+    return best, table
+
+
+@dataclass
+class ClusterResult:
+    """K-means clusters of a map.
+
+    Attributes
+    ----------
+    cluster_map : numpy.ndarray
+        (y, x) uint8: 0 = outside the sample mask, 1..K = cluster (1 = biggest).
+    centroids : pandas.DataFrame
+        Index ``cluster`` 1..K; one column per channel: mean of the input maps (input units, before
+        denoising and scaling) over the cluster's pixels (like Table 2 of Deep-XFCT).
+    centroids_scaled : pandas.DataFrame
+        Cluster centres in the scaled feature space used by K-means.
+    abundance : pandas.DataFrame
+        Index ``cluster``; columns ``pixels`` and ``percent`` (of the sample pixels).
+    mask : numpy.ndarray
+        (y, x) bool sample mask.
+    channels : list of str
+    method : str
+        ``"kmeans"`` (full batch), ``"subsample"`` or ``"minibatch"``.
+    inertia : float
+    k_selection : pandas.DataFrame or None
+        The table of :func:`choose_n_clusters` when the number of clusters was chosen.
+    parameters : dict
+        The options used (for provenance).
+    """
+
+    cluster_map: np.ndarray
+    centroids: pd.DataFrame
+    centroids_scaled: pd.DataFrame
+    abundance: pd.DataFrame
+    mask: np.ndarray
+    channels: list
+    method: str
+    inertia: float
+    k_selection: pd.DataFrame | None = None
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.centroids)
+
+
+def kmeans_maps(
+    maps: Mapping[str, np.ndarray],
+    *,
+    n_clusters: int | str,
+    elements: Sequence[str] | None = None,
+    denoise: Iterable[str] | Mapping[str, Mapping] | None = DEFAULT_DENOISE,
+    sigma_spatial_px: float = 2.0,
+    sigma_color: float | None = None,
+    scaling: str = "8bit",
+    mask: np.ndarray | str | None = "auto",
+    ct: np.ndarray | None = None,
+    ct_weight: float = 1.0,
+    extra: Mapping[str, np.ndarray] | None = None,
+    seed=0,
+    n_init: int = 10,
+    minibatch_threshold: int = MINIBATCH_THRESHOLD,
+    method: str = "auto",
+    candidates: Iterable[int] = range(2, 11),
+) -> ClusterResult:
+    """Cluster micro-XRF element maps into phases: denoise, scale, mask, stack, K-means.
+
+    Parameters
+    ----------
+    maps : mapping of str to numpy.ndarray
+        Element -> (y, x) map (counts or 8-bit), all of one shape.
+    n_clusters : int or "auto"
+        Number of clusters, or ``"auto"`` to choose it with :func:`choose_n_clusters` (reported in
+        :attr:`ClusterResult.k_selection`).
+    elements : sequence of str, optional
+        Elements to cluster on (default: all maps).
+    denoise : iterable of str or mapping, optional
+        Elements to bilateral-filter before scaling (default Na, Mg; see
+        :func:`~liberation.labels.preprocess.denoise_maps`); ``None``: none.
+    sigma_spatial_px, sigma_color : float
+        Bilateral filter options.
+    scaling : {"8bit", "zscore", "none"}
+        Channel scaling.
+    mask : numpy.ndarray of bool, "auto" or None
+        Sample mask; ``"auto"``: Otsu on the CT slice if given, else on total counts
+        (:func:`~liberation.labels.preprocess.sample_mask`); ``None``: every pixel.
+    ct : numpy.ndarray, optional
+        Co-registered CT slice (any size covering the same field), added as channel ``"CT"``.
+    ct_weight : float
+        Weight of the scaled CT channel.
+    extra : mapping of str to numpy.ndarray, optional
+        Other channels.
+    seed : int or numpy.random.Generator
+        Random seed.
+    n_init : int
+        K-means starts (best of ``n_init``; 10 as in Deep-XFCT).
+    minibatch_threshold : int
+        Sample pixels above which K-means runs on a subsample first (or mini-batch, see ``method``).
+    method : {"auto", "kmeans", "minibatch", "subsample"}
+        See :func:`cluster_features`.
+    candidates : iterable of int
+        Numbers of clusters tried when ``n_clusters="auto"``.
+
+    Returns
+    -------
+    ClusterResult
+    """
+    shape = check_maps(maps)
+    if isinstance(mask, str):
+        if mask != "auto":
+            raise InputError(f"mask={mask!r}; expected a boolean array, 'auto' or None")
+        ct_grid = None
+        if ct is not None:
+            from liberation.labels.features import resample_to_grid
+
+            ct_grid = resample_to_grid(ct, shape)
+        mask_arr = sample_mask(maps, ct=ct_grid)
+    elif mask is None:
+        mask_arr = np.ones(shape, dtype=bool)
+    else:
+        mask_arr = np.asarray(mask).astype(bool)
+        if mask_arr.shape != shape:
+            raise InputError(f"mask has shape {mask_arr.shape}; expected the map shape {shape}")
+    n_pixels = int(mask_arr.sum())
+    if isinstance(n_clusters, (int, np.integer)) and n_clusters > n_pixels:
+        raise InputError(f"n_clusters={n_clusters} is more than the {n_pixels} sample pixels; give fewer clusters")
+    denoised = denoise_maps(maps, elements=denoise, sigma_spatial_px=sigma_spatial_px, sigma_color=sigma_color,
+                            mask=mask_arr)
+    stack: FeatureStack = feature_stack(denoised, elements=elements, ct=ct, extra=extra, mask=mask_arr,
+                                        scaling=scaling, raw_maps=maps,
+                                        weights={"CT": ct_weight} if ct is not None else None)
+    k_table = None
+    if isinstance(n_clusters, str):
+        if n_clusters != "auto":
+            raise InputError(f"n_clusters={n_clusters!r}; expected a positive integer or 'auto'")
+        n_clusters, k_table = choose_n_clusters(stack.features, candidates=candidates, seed=seed)
+    labels, centers, inertia, method = cluster_features(
+        stack.features, n_clusters=int(n_clusters), seed=seed, n_init=n_init,
+        minibatch_threshold=minibatch_threshold, method=method,
+    )
+    k = int(n_clusters)
+    cluster_map = np.zeros(shape, dtype=np.uint8)
+    cluster_map[mask_arr] = (labels + 1).astype(np.uint8)
+    counts = np.bincount(labels, minlength=k)
+    sums = np.zeros((k, stack.raw.shape[1]), dtype=np.float64)
+    _add_by_label(sums, labels, stack.raw)
+    means = sums / np.maximum(counts, 1)[:, None]
+    index = pd.Index(np.arange(1, k + 1), name="cluster")
+    centroids = pd.DataFrame(means, index=index, columns=stack.channels)
+    centroids_scaled = pd.DataFrame(centers, index=index, columns=stack.channels)
+    abundance = pd.DataFrame({"pixels": counts.astype(np.int64), "percent": 100.0 * counts / max(n_pixels, 1)},
+                             index=index)
+    parameters = {
+        "n_clusters": k, "elements": list(stack.channels), "denoise": _jsonable_denoise(denoise),
+        "sigma_spatial_px": sigma_spatial_px, "sigma_color": sigma_color, "scaling": scaling,
+        "ct": ct is not None, "ct_weight": ct_weight, "seed": seed if isinstance(seed, (int, np.integer)) else None,
+        "n_init": n_init, "method": method, "minibatch_threshold": minibatch_threshold,
+        "n_clusters_chosen": k_table is not None,
+    }
+    return ClusterResult(cluster_map=cluster_map, centroids=centroids, centroids_scaled=centroids_scaled,
+                         abundance=abundance, mask=mask_arr, channels=list(stack.channels), method=method,
+                         inertia=inertia, k_selection=k_table, parameters=parameters)
+
+
+def _add_by_label(sums: np.ndarray, labels: np.ndarray, values: np.ndarray) -> None:
+    for j in range(values.shape[1]):
+        sums[:, j] = np.bincount(labels, weights=values[:, j], minlength=sums.shape[0])
+
+
+def _jsonable_denoise(denoise):
+    if denoise is None:
+        return []
+    if isinstance(denoise, Mapping):
+        return {str(k): dict(v or {}) for k, v in denoise.items()}
+    return [str(e) for e in denoise]

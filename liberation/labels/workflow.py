@@ -1,0 +1,148 @@
+"""From micro-XRF element maps to a mineral label map in one call (cluster, then assign)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from liberation.errors import InputError
+from liberation.labels.assign import Assignment, assign_by_rules, assign_explicit, match_signatures, mineral_map
+from liberation.labels.kmeans import MINIBATCH_THRESHOLD, ClusterResult, kmeans_maps
+from liberation.labels.preprocess import DEFAULT_DENOISE
+from liberation.labels.validate import abundance_table
+from liberation.minerals import Mineral, MineralList
+
+__all__ = ["LabelResult", "xrf_labels"]
+
+
+@dataclass
+class LabelResult:
+    """Mineral labels of a 2D map.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        (y, x) uint8 mineral ids, 0 = outside the sample / void.
+    minerals : pandas.DataFrame
+        Index ``id``; columns ``name``, ``color``, ``density`` (g/cm³, NaN if unknown), ``clusters``.
+    abundance : pandas.DataFrame
+        Index ``id``; ``name``, ``pixels``, ``percent`` (of the sample pixels)[, ``mass_percent``].
+    pixel_size_um : float or None
+        Map pixel size in µm.
+    clusters : ClusterResult or None
+        The K-means result (micro-XRF), with the cluster map and the centroid table.
+    assignment : Assignment or None
+        How clusters became minerals, with distances and doubtful flags.
+    parameters : dict
+        Options used (for provenance).
+    """
+
+    labels: np.ndarray
+    minerals: pd.DataFrame
+    abundance: pd.DataFrame
+    pixel_size_um: float | None = None
+    clusters: ClusterResult | None = None
+    assignment: Assignment | None = None
+    parameters: dict = field(default_factory=dict)
+
+    @property
+    def centroids(self) -> pd.DataFrame | None:
+        """Centroid table with the assigned mineral and the abundance (like Table 2 of Deep-XFCT)."""
+        if self.clusters is None:
+            return None
+        table = self.clusters.centroids.copy()
+        if self.assignment is not None:
+            table.insert(0, "mineral", [self.assignment.mapping.get(int(c)) for c in table.index])
+        table["percent"] = self.clusters.abundance["percent"]
+        return table
+
+    def mineral_list(self) -> MineralList | None:
+        """The minerals as a :class:`~liberation.minerals.MineralList` (None if a density is unknown)."""
+        table = self.minerals
+        if table.empty or table["density"].isna().any():
+            return None
+        return MineralList(Mineral(int(i), str(r["name"]), float(r["density"]), str(r["color"]))
+                           for i, r in table.iterrows())
+
+
+def xrf_labels(
+    maps: Mapping[str, np.ndarray],
+    *,
+    n_clusters: int | str,
+    pixel_size_um: float | None = None,
+    reference: pd.DataFrame | None = None,
+    mapping: Mapping[int, str | None] | None = None,
+    rules: str | Sequence[str] | Mapping[str, str] | None = None,
+    minerals: MineralList | None = None,
+    elements: Sequence[str] | None = None,
+    denoise: Iterable[str] | Mapping[str, Mapping] | None = DEFAULT_DENOISE,
+    sigma_spatial_px: float = 2.0,
+    sigma_color: float | None = None,
+    scaling: str = "8bit",
+    mask: np.ndarray | str | None = "auto",
+    ct: np.ndarray | None = None,
+    ct_weight: float = 1.0,
+    extra: Mapping[str, np.ndarray] | None = None,
+    normalize: str = "range",
+    seed=0,
+    n_init: int = 10,
+    minibatch_threshold: int = MINIBATCH_THRESHOLD,
+) -> LabelResult:
+    """Mineral label map from micro-XRF element maps: K-means clusters, then mineral assignment.
+
+    Parameters
+    ----------
+    maps : mapping of str to numpy.ndarray
+        Element -> (y, x) map, all of one shape.
+    n_clusters : int or "auto"
+        Number of clusters (see :func:`~liberation.labels.kmeans.kmeans_maps`).
+    pixel_size_um : float, optional
+        Map pixel size in µm (recorded in the result).
+    reference : pandas.DataFrame, optional
+        Reference signatures (one row per mineral, one column per element): clusters are matched
+        one-to-one (:func:`~liberation.labels.assign.match_signatures`).
+    mapping : mapping of int to str, optional
+        Explicit cluster -> mineral mapping.
+    rules : str, sequence or mapping, optional
+        Declarative rules (:func:`~liberation.labels.assign.assign_by_rules`).
+    minerals : MineralList, optional
+        Ids, colours and densities of the mineral names.
+    elements, denoise, sigma_spatial_px, sigma_color, scaling, mask, ct, ct_weight, extra, seed, n_init,
+    minibatch_threshold
+        See :func:`~liberation.labels.kmeans.kmeans_maps`.
+    normalize : {"range", "zscore", "none"}
+        Channel normalisation for reference matching.
+
+    Returns
+    -------
+    LabelResult
+        Without ``reference``, ``mapping`` or ``rules`` every cluster is its own mineral named
+        ``"cluster <c>"``.
+    """
+    given = [n for n, v in (("reference", reference), ("mapping", mapping), ("rules", rules)) if v is not None]
+    if len(given) > 1:
+        raise InputError(f"give one of reference, mapping or rules, not {' and '.join(given)}")
+    if pixel_size_um is not None and not (np.isfinite(pixel_size_um) and pixel_size_um > 0):
+        raise InputError(f"pixel_size_um={pixel_size_um!r}; expected a positive pixel size in µm")
+    clusters = kmeans_maps(
+        maps, n_clusters=n_clusters, elements=elements, denoise=denoise, sigma_spatial_px=sigma_spatial_px,
+        sigma_color=sigma_color, scaling=scaling, mask=mask, ct=ct, ct_weight=ct_weight, extra=extra, seed=seed,
+        n_init=n_init, minibatch_threshold=minibatch_threshold,
+    )
+    if reference is not None:
+        assignment = match_signatures(clusters.centroids, reference, normalize=normalize)
+    elif rules is not None:
+        assignment = assign_by_rules(clusters.centroids, rules)
+    elif mapping is not None:
+        assignment = assign_explicit(mapping, clusters.centroids.index)
+    else:
+        assignment = assign_explicit({c: f"cluster {c}" for c in clusters.centroids.index}, clusters.centroids.index)
+    labels, table = mineral_map(clusters.cluster_map, assignment, minerals=minerals)
+    abundance = abundance_table(labels, names=table, mask=clusters.mask & (labels > 0))
+    parameters = dict(clusters.parameters)
+    parameters.update({"assignment": assignment.method, "normalize": normalize, "pixel_size_um": pixel_size_um})
+    return LabelResult(labels=labels, minerals=table, abundance=abundance, pixel_size_um=pixel_size_um,
+                       clusters=clusters, assignment=assignment, parameters=parameters)

@@ -1,0 +1,121 @@
+"""Mineral assignment: reference matching (optimal one-to-one), rules, explicit mapping, label maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from liberation.errors import InputError
+from liberation.labels import (
+    assign_by_rules,
+    assign_explicit,
+    check_reference,
+    match_signatures,
+    mineral_map,
+    parse_rules,
+)
+from liberation.synthetic.xrf import deep_xfct_minerals, deep_xfct_signatures
+
+
+def _table2_centroids(order):
+    """Table 2 centroids as K-means would report them: clusters 1..6 in a shuffled order."""
+    sig = deep_xfct_signatures()
+    cent = sig.iloc[order].reset_index(drop=True)
+    cent.index = pd.Index(range(1, len(cent) + 1), name="cluster")
+    return cent
+
+
+def test_match_signatures_recovers_permutation_in_other_units():
+    order = [3, 0, 5, 2, 4, 1]
+    cent = _table2_centroids(order) * 7.3 + 2.0  # counts instead of 8-bit levels: matched on relative levels
+    assignment = match_signatures(cent, deep_xfct_signatures())
+    names = list(deep_xfct_signatures().index)
+    assert [assignment.mapping[c] for c in range(1, 7)] == [names[i] for i in order]
+    assert np.allclose(assignment.table["distance"], 0.0, atol=1e-9)
+    assert not assignment.table["doubtful"].any()
+    assert assignment.distances.shape == (6, 6)
+
+
+def test_optimal_assignment_beats_greedy():
+    # cluster 1 is nearest to A, but giving A to cluster 2 (which has nothing else) is better overall
+    cent = pd.DataFrame({"Fe": [0.45, 0.0, 1.0]}, index=pd.Index([1, 2, 3], name="cluster"))
+    ref = pd.DataFrame({"Fe": [0.0, 0.5, 1.0]}, index=["A", "B", "C"])
+    assignment = match_signatures(cent, ref, normalize="none")
+    assert assignment.mapping == {1: "B", 2: "A", 3: "C"}
+
+
+def test_doubtful_match_is_flagged():
+    cent = pd.DataFrame({"Fe": [0.0, 0.5, 1.0], "Si": [1.0, 0.5, 0.0]}, index=pd.Index([1, 2, 3], name="cluster"))
+    ref = pd.DataFrame({"Fe": [0.0, 0.55, 0.45, 1.0], "Si": [1.0, 0.45, 0.55, 0.0]}, index=["q", "a", "b", "c"])
+    assignment = match_signatures(cent, ref, normalize="none")
+    row = assignment.table.loc[2]
+    assert row["doubtful"] and "close to" in row["reason"]
+    assert not assignment.table.loc[1, "doubtful"]
+
+
+def test_extra_clusters_are_unassigned_and_flagged():
+    cent = pd.DataFrame({"K": [0.0, 1.0, 0.9]}, index=pd.Index([1, 2, 3], name="cluster"))
+    ref = pd.DataFrame({"K": [0.0, 1.0]}, index=["quartz", "illite"])
+    assignment = match_signatures(cent, ref, normalize="none")
+    assert assignment.mapping[1] == "quartz" and assignment.mapping[2] == "illite"
+    assert assignment.mapping[3] is None and assignment.table.loc[3, "doubtful"]
+    labels, table = mineral_map(np.array([[1, 2, 3, 0]], dtype=np.uint8), assignment)
+    assert list(table["name"]) == ["quartz", "illite", "cluster 3"]
+    np.testing.assert_array_equal(labels, [[1, 2, 3, 0]])
+
+
+def test_reference_with_unknown_element_names():
+    cent = _table2_centroids(list(range(6)))
+    bad = deep_xfct_signatures().rename(columns={"Na": "Sodium"})
+    with pytest.raises(InputError, match=r"\['Sodium'\].*not element symbols"):
+        match_signatures(cent, bad)
+    no_map = deep_xfct_signatures().assign(Ti=1.0)
+    with pytest.raises(InputError, match=r"elements \['Ti'\] with no map"):
+        match_signatures(cent, no_map)
+    with pytest.raises(InputError, match="more than once"):
+        check_reference(pd.concat([deep_xfct_signatures().iloc[:2]] * 2), list(cent.columns))
+
+
+def test_reference_from_csv_style_table_with_mineral_column():
+    ref = deep_xfct_signatures().reset_index()  # a 'mineral' column, as in SIGNATURES.csv
+    out = check_reference(ref, list(ref.columns[1:]))
+    assert list(out.index) == list(deep_xfct_signatures().index)
+
+
+def test_rules_of_deep_xfct_section_3_1_2():
+    order = [2, 5, 0, 4, 1, 3]
+    cent = _table2_centroids(order)
+    rules = """illite: highest K
+    ankerite: highest Ca
+    clinochlore: highest Mg
+    quartz: highest Si
+    albite: highest Na
+    laumontite: remaining"""
+    assignment = assign_by_rules(cent, rules)
+    names = list(deep_xfct_signatures().index)
+    assert [assignment.mapping[c] for c in range(1, 7)] == [names[i] for i in order]
+    assert assignment.method == "rules"
+
+
+def test_rule_errors():
+    cent = _table2_centroids(list(range(6)))
+    with pytest.raises(InputError, match="not a channel"):
+        assign_by_rules(cent, {"zircon": "highest Zr"})
+    with pytest.raises(InputError, match="exactly one cluster"):
+        assign_by_rules(cent, ["illite: highest K", "rest: remaining"])
+    with pytest.raises(InputError, match="not understood"):
+        parse_rules("illite: most K")
+
+
+def test_explicit_mapping_with_void_and_minerals_list():
+    minerals = deep_xfct_minerals()
+    cmap = np.array([[0, 1, 2], [3, 3, 1]], dtype=np.uint8)
+    assignment = assign_explicit({1: "quartz", 2: "void", 3: "quartz"}, [1, 2, 3])
+    labels, table = mineral_map(cmap, assignment, minerals=minerals)
+    qid = minerals["quartz"].id
+    np.testing.assert_array_equal(labels, [[0, qid, 0], [qid, qid, qid]])
+    assert table.loc[qid, "clusters"] == "1 3"
+    assert table.loc[qid, "density"] == 2.65
+    with pytest.raises(InputError, match="do not exist"):
+        assign_explicit({9: "quartz"}, [1, 2])
