@@ -1,0 +1,176 @@
+"""Fine rigid registration of a map plane in CT space with SimpleITK (Mattes mutual information).
+
+The fixed image is the map as a one-slice 3D image (pixel ``(r, c)`` at map-frame
+``(0, r*p, c*p)`` µm), the moving image is the CT volume; the optimised
+``Euler3DTransform`` takes map-frame points to CT points, which is the registration
+matrix itself. Multi-resolution is done with our own pyramid (ITK's smoothing cannot run
+on a one-slice image): a first level on a block-reduced, smoothed CT and a smoothed map,
+a last level on the CT smoothed to the map's pixel footprint. Linear interpolation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from liberation.registration.coarse import block_reduce
+from liberation.registration.geometry import map_centre_um
+
+__all__ = ["FineLevel", "prepare_levels", "refine_pose", "to_sitk_matrix", "from_sitk_transform"]
+
+# numpy (z, y, x) <-> SimpleITK (x, y, z)
+_PERM = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=float)
+
+
+@dataclass
+class FineLevel:
+    """One resolution level: the moving CT and fixed map as SimpleITK images."""
+
+    moving: object
+    fixed: object
+    n_pixels: int
+
+
+def _sitk():
+    import SimpleITK as sitk
+
+    return sitk
+
+
+def _ct_image(volume: np.ndarray, spacing_zyx, origin_zyx):
+    sitk = _sitk()
+    img = sitk.GetImageFromArray(np.ascontiguousarray(volume, dtype=np.float32))
+    img.SetSpacing([float(v) for v in spacing_zyx[::-1]])
+    img.SetOrigin([float(v) for v in origin_zyx[::-1]])
+    return img
+
+
+def _map_image(map_image: np.ndarray, pixel_size_um: float):
+    sitk = _sitk()
+    img = sitk.GetImageFromArray(np.ascontiguousarray(map_image, dtype=np.float32)[None])
+    img.SetSpacing((pixel_size_um, pixel_size_um, pixel_size_um))
+    img.SetOrigin((0.0, 0.0, 0.0))
+    return img
+
+
+def prepare_levels(
+    ct: np.ndarray, map_image: np.ndarray, *, voxel_size_um, pixel_size_um: float, map_mask=None, axis: int | None = None
+) -> list[FineLevel]:
+    """Build the two-level pyramid (coarse then fine) used by :func:`refine_pose`.
+
+    At the last level the CT is smoothed to the map's pixel footprint in the plane
+    perpendicular to ``axis`` (lightly along it); isotropically when ``axis`` is None.
+    Masked-out map pixels are filled with the map median (a fixed mask is also set).
+    """
+    vs = np.asarray(voxel_size_um, dtype=float)
+    p = float(pixel_size_um)
+    mimg = map_image.astype(np.float32)
+    if map_mask is not None:
+        mimg = np.where(map_mask, mimg, np.median(mimg[map_mask]))
+    ctf = ct.astype(np.float32, copy=False)
+    levels = []
+    # level 0: CT block-reduced to about the map pixel, smoothed; map smoothed
+    factors = tuple(max(1, int(round(p / s))) for s in vs)
+    red = block_reduce(ctf, factors)
+    red = ndi.gaussian_filter(red, 1.0)
+    sp = vs * np.asarray(factors)
+    levels.append(
+        FineLevel(_ct_image(red, sp, (np.asarray(factors) - 1) / 2 * vs), _map_image(ndi.gaussian_filter(mimg, 1.0), p), mimg.size)
+    )
+    # level 1: CT smoothed to the pixel footprint (box of width p ~ Gaussian sigma 0.3 p)
+    sigma = 0.3 * p / vs
+    if axis is not None:
+        sigma[axis] = 0.5
+    full = ndi.gaussian_filter(ctf, sigma) if np.any(sigma > 0.3) else ctf
+    levels.append(FineLevel(_ct_image(full, vs, (0.0, 0.0, 0.0)), _map_image(mimg, p), mimg.size))
+    if map_mask is not None:
+        sitk = _sitk()
+        mk = sitk.GetImageFromArray(np.asarray(map_mask, dtype=np.uint8)[None])
+        mk.SetSpacing((p, p, p))
+        for lv in levels:
+            lv.fixed_mask = mk
+    return levels
+
+
+def to_sitk_matrix(matrix: np.ndarray, centre_map_um_zyx: np.ndarray):
+    """Euler3DTransform equal to a 4x4 (z, y, x) affine, with its centre at a map-frame point."""
+    sitk = _sitk()
+    m = np.asarray(matrix, dtype=float)
+    a = _PERM @ m[:3, :3] @ _PERM
+    o = _PERM @ m[:3, 3]
+    c = _PERM @ np.asarray(centre_map_um_zyx, dtype=float)
+    # orthonormalise (the coarse matrices are exact rotations; guard against round-off)
+    u, _, vt = np.linalg.svd(a)
+    a = u @ vt
+    t = sitk.Euler3DTransform()
+    t.SetCenter([float(v) for v in c])
+    t.SetMatrix([float(v) for v in a.ravel()])
+    t.SetTranslation([float(v) for v in (o + a @ c - c)])
+    return t
+
+
+def from_sitk_transform(transform) -> np.ndarray:
+    """4x4 (z, y, x) affine of a SimpleITK affine-like transform (matrix, centre, translation)."""
+    a = np.asarray(transform.GetMatrix(), dtype=float).reshape(3, 3)
+    c = np.asarray(transform.GetCenter(), dtype=float)
+    t = np.asarray(transform.GetTranslation(), dtype=float)
+    offset = t + c - a @ c
+    m = np.eye(4)
+    m[:3, :3] = _PERM @ a @ _PERM
+    m[:3, 3] = _PERM @ offset
+    return m
+
+
+def refine_pose(
+    levels: list[FineLevel],
+    init_matrix: np.ndarray,
+    *,
+    map_shape: tuple[int, int],
+    pixel_size_um: float,
+    voxel_size_um,
+    iterations: int = 200,
+    workers: int = 1,
+) -> tuple[np.ndarray, float]:
+    """Refine a pose by Mattes-MI rigid registration over the pyramid.
+
+    Returns
+    -------
+    matrix : numpy.ndarray, shape (4, 4)
+        Refined map µm -> CT µm affine.
+    metric : float
+        Final Mattes metric value (negative MI; lower is better), or ``inf`` if the
+        registration failed (e.g. the map left the volume).
+    """
+    sitk = _sitk()
+    vs = np.asarray(voxel_size_um, dtype=float)
+    matrix = np.asarray(init_matrix, dtype=float)
+    metric = np.inf
+    centre = map_centre_um(map_shape, pixel_size_um)
+    n = map_shape[0] * map_shape[1]
+    bins = int(np.clip(np.sqrt(n) / 3.0, 12, 32))
+    for li, lv in enumerate(levels):
+        reg = sitk.ImageRegistrationMethod()
+        reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
+        reg.SetMetricSamplingStrategy(reg.NONE)
+        reg.SetInterpolator(sitk.sitkLinear)
+        mask = getattr(lv, "fixed_mask", None)
+        if mask is not None:
+            reg.SetMetricFixedMask(mask)
+        step = (4.0 if li == 0 else 1.0) * float(vs.max())
+        reg.SetOptimizerAsRegularStepGradientDescent(
+            learningRate=step, minStep=0.03 * float(vs.min()), numberOfIterations=iterations,
+            relaxationFactor=0.5, gradientMagnitudeTolerance=1e-10,
+        )
+        reg.SetOptimizerScalesFromPhysicalShift()
+        reg.SetNumberOfThreads(int(workers))
+        transform = to_sitk_matrix(matrix, centre)
+        reg.SetInitialTransform(transform, inPlace=True)
+        try:
+            reg.Execute(lv.fixed, lv.moving)
+        except RuntimeError:
+            return matrix, np.inf
+        matrix = from_sitk_transform(transform)
+        metric = float(reg.GetMetricValue())
+    return matrix, metric

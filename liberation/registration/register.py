@@ -1,0 +1,385 @@
+"""Register a 2D map (micro-XRF element map, SEM image, label map) into a 3D CT volume.
+
+:func:`register_map` runs the coarse automatic search
+(:func:`~liberation.registration.coarse.coarse_search`) and refines the best candidates with
+SimpleITK (:func:`~liberation.registration.fine.refine_pose`), then measures the quality of
+the best one. A registration whose quality is low is flagged (``poor_quality``) and a
+warning is issued, so that wrong labels are not written silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from liberation._validation import as_voxel_size
+from liberation.errors import InputError
+from liberation.registration.coarse import coarse_search
+from liberation.registration.fine import prepare_levels, refine_pose
+from liberation.registration.geometry import AXIS_FRAMES, decompose_pose
+from liberation.registration.resample import ct_on_map_grid
+from liberation.registration.similarity import mutual_information
+
+__all__ = ["RegistrationResult", "RegistrationWarning", "register_map", "registration_quality", "AXIS_NAMES"]
+
+log = logging.getLogger(__name__)
+
+AXIS_NAMES = {"z": 0, "y": 1, "x": 2}
+
+
+class RegistrationWarning(UserWarning):
+    """Issued when a registration's quality is poor."""
+
+
+@dataclass
+class RegistrationResult:
+    """Outcome of :func:`register_map`.
+
+    Attributes
+    ----------
+    matrix : numpy.ndarray, shape (4, 4)
+        Affine taking map-frame (z, y, x) µm to CT physical (z, y, x) µm.
+    map_shape, pixel_size_um, ct_shape, voxel_size_um
+        Geometry of the inputs.
+    axis, rotation_deg, mirror, tilt_deg, centre_um
+        The pose (see :func:`~liberation.registration.geometry.decompose_pose`).
+    mattes_mi : float
+        Final Mattes mutual information of the fine stage (nats, positive).
+    mi, nmi : float
+        Mutual information and normalised MI (1..2) between the map and the CT sampled at the
+        registered pixel centres (16 quantile bins).
+    nmi_null : float
+        The same NMI with the CT samples flipped / shifted on the map grid (what an unrelated
+        pose scores); ``contrast = (nmi - 1) / (nmi_null - 1)``.
+    overlap_fraction, overlap_area_um2 : float
+        Part of the map inside the CT volume.
+    poor_quality : bool
+        True when the quality figures are below the thresholds; see ``messages``.
+    messages : list of str
+    candidates : list of dict
+        Every refined candidate: coarse score, final NMI, matrix.
+    timings_s : dict
+    """
+
+    matrix: np.ndarray
+    map_shape: tuple[int, int]
+    pixel_size_um: float
+    ct_shape: tuple[int, int, int]
+    voxel_size_um: tuple[float, float, float]
+    axis: int
+    rotation_deg: float
+    mirror: bool
+    tilt_deg: float
+    centre_um: list[float]
+    mattes_mi: float
+    mi: float
+    nmi: float
+    nmi_null: float
+    contrast: float
+    overlap_fraction: float
+    overlap_area_um2: float
+    poor_quality: bool
+    messages: list[str] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
+    timings_s: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (the content of ``transform.json``)."""
+        d = asdict(self)
+        d["matrix"] = np.asarray(self.matrix).tolist()
+        d["convention"] = (
+            "matrix takes map-frame (z, y, x) um to CT physical (z, y, x) um; map pixel (r, c) is at (0, r*p, c*p) um; "
+            "CT voxel (k, j, i) is at (k*sz, j*sy, i*sx) um"
+        )
+        for c in d["candidates"]:
+            c["matrix"] = np.asarray(c["matrix"]).tolist()
+        return _jsonable(d)
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def registration_quality(
+    ct: np.ndarray,
+    map_image: np.ndarray,
+    matrix: np.ndarray,
+    *,
+    voxel_size_um,
+    pixel_size_um: float,
+    map_mask: np.ndarray | None = None,
+    bins: int = 16,
+) -> dict:
+    """Quality figures of a pose: MI, NMI, a null NMI, contrast and overlap.
+
+    The null NMI is the largest NMI obtained after pairing the map with the same CT
+    samples flipped up-down, left-right, both, and shifted by half the map (which keeps the
+    overlap and the intensity statistics but destroys the alignment).
+    """
+    vs = np.asarray(voxel_size_um, dtype=float)
+    p = float(pixel_size_um)
+    samples = ct_on_map_grid(ct, matrix, voxel_size_um=vs, map_shape=map_image.shape, pixel_size_um=p)
+    valid = np.isfinite(samples)
+    if map_mask is not None:
+        valid &= map_mask
+    frac = float(valid.sum()) / float(map_image.size if map_mask is None else max(map_mask.sum(), 1))
+    q = mutual_information(map_image, samples, bins=bins, mask=valid)
+    nulls = []
+    h, w = map_image.shape
+    for alt in (samples[::-1], samples[:, ::-1], samples[::-1, ::-1], np.roll(samples, (h // 2, w // 2), axis=(0, 1))):
+        m2 = np.isfinite(alt) & (np.ones_like(valid) if map_mask is None else map_mask)
+        nulls.append(mutual_information(map_image, alt, bins=bins, mask=m2)["nmi"])
+    nmi_null = float(max(nulls))
+    contrast = (q["nmi"] - 1.0) / max(nmi_null - 1.0, 1e-6)
+    return {
+        "mi": q["mi"],
+        "nmi": q["nmi"],
+        "nmi_null": nmi_null,
+        "contrast": float(contrast),
+        "overlap_fraction": frac,
+        "overlap_area_um2": float(valid.sum()) * p * p,
+    }
+
+
+def _check_inputs(ct, map_image, voxel_size_um, pixel_size_um, axes, map_mask):
+    ct = np.asarray(ct) if not hasattr(ct, "shape") else ct
+    if ct.ndim != 3:
+        raise InputError(f"ct has shape {tuple(ct.shape)}; expected a 3D volume (z, y, x)")
+    map_image = np.asarray(map_image)
+    if map_image.ndim != 2:
+        raise InputError(f"map_image has shape {map_image.shape}; expected a 2D map (rows, columns)")
+    if min(map_image.shape) < 8:
+        raise InputError(f"map_image has shape {map_image.shape}; expected at least 8 x 8 pixels")
+    if pixel_size_um is None:
+        raise InputError("pixel_size_um is missing: give the map pixel size in µm (e.g. --pixel-size 40)")
+    try:
+        p = float(pixel_size_um)
+    except (TypeError, ValueError):
+        raise InputError(f"pixel_size_um={pixel_size_um!r} is not a number; expected the map pixel size in µm") from None
+    if not (np.isfinite(p) and p > 0):
+        raise InputError(f"pixel_size_um={pixel_size_um!r} must be finite and positive (µm)")
+    vs = np.asarray(as_voxel_size(voxel_size_um))
+    values = map_image.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise InputError("map_image has NaN or infinite values; give a map_mask for pixels to leave out instead")
+    if map_mask is not None:
+        map_mask = np.asarray(map_mask, dtype=bool)
+        if map_mask.shape != map_image.shape:
+            raise InputError(f"map_mask has shape {map_mask.shape}; expected the map's shape {map_image.shape}")
+        if map_mask.sum() < 64:
+            raise InputError(f"map_mask keeps {int(map_mask.sum())} pixels; expected at least 64")
+    used = values if map_mask is None else values[map_mask]
+    if float(used.std()) == 0.0:
+        raise InputError(f"map_image has zero variance (every pixel = {used.flat[0]:g}); there is nothing to register")
+    h, w = map_image.shape
+    fits = []
+    for ax in axes:
+        _, a1, a2 = AXIS_FRAMES[ax]
+        e1, e2 = ct.shape[a1] * vs[a1], ct.shape[a2] * vs[a2]
+        ok = (h * p) * (w * p) <= e1 * e2 * 1.0001 and max(h, w) * p <= np.hypot(e1, e2)
+        fits.append(ok)
+        if not ok and len(axes) == 1:
+            raise InputError(
+                f"map_image of {h} x {w} px at pixel_size_um={p:g} covers {h * p:.0f} x {w * p:.0f} µm, larger than the CT "
+                f"section perpendicular to axis {ax} ({e1:.0f} x {e2:.0f} µm); check pixel_size_um and voxel_size_um"
+            )
+    if not any(fits):
+        raise InputError(
+            f"map_image of {h} x {w} px at pixel_size_um={p:g} covers {h * p:.0f} x {w * p:.0f} µm, larger than every CT "
+            f"section (volume {tuple(ct.shape)} at voxel_size_um={tuple(vs)}); check pixel_size_um and voxel_size_um"
+        )
+    axes = tuple(a for a, ok in zip(axes, fits) if ok)
+    return ct, map_image, vs, p, axes, map_mask
+
+
+def _parse_axis(axis) -> tuple[int, ...]:
+    if axis is None or (isinstance(axis, str) and axis.lower() in ("any", "all")):
+        return (0, 1, 2)
+    if isinstance(axis, str):
+        if axis.lower() not in AXIS_NAMES:
+            raise InputError(f"axis={axis!r}; expected 'z', 'y', 'x', 0, 1, 2 or None (search all)")
+        return (AXIS_NAMES[axis.lower()],)
+    if isinstance(axis, (int, np.integer)) and int(axis) in (0, 1, 2):
+        return (int(axis),)
+    raise InputError(f"axis={axis!r}; expected 'z', 'y', 'x', 0, 1, 2 or None (search all)")
+
+
+def register_map(
+    ct: np.ndarray,
+    map_image: np.ndarray,
+    *,
+    voxel_size_um,
+    pixel_size_um: float,
+    axis=None,
+    face: str = "any",
+    slice_range_um: tuple[float, float] | None = None,
+    map_mask: np.ndarray | None = None,
+    n_candidates: int = 4,
+    n_final: int = 2,
+    angle_step_deg: float = 10.0,
+    search_mirror: bool = True,
+    coarse_size: int = 40,
+    coarse_bins: int = 6,
+    min_overlap: float = 0.5,
+    min_contrast: float = 1.6,
+    min_overlap_fraction: float = 0.5,
+    iterations: int = 200,
+    workers: int | None = None,
+    show_progress: bool | None = None,
+) -> RegistrationResult:
+    """Find the plane of a 2D map in a CT volume: coarse global search, then Mattes-MI refinement.
+
+    Parameters
+    ----------
+    ct : numpy.ndarray (or array-like), shape (z, y, x)
+        CT grey values.
+    map_image : numpy.ndarray, shape (rows, columns)
+        The map (element counts, SEM grey values or label ids); any intensity relation to the CT.
+    voxel_size_um : float or (float, float, float)
+        CT voxel size in µm.
+    pixel_size_um : float
+        Map pixel size in µm (often 4x the voxel size).
+    axis : {None, 'z', 'y', 'x', 0, 1, 2}
+        CT axis the map plane is (nearly) perpendicular to; None searches all three.
+    face : {'any', 'top', 'bottom'}
+        Hint: the plane lies in the low-index half ('top') or the high-index half ('bottom') along the axis.
+    slice_range_um : (float, float), optional
+        Hint: allowed positions of the plane along the axis, µm.
+    map_mask : numpy.ndarray of bool, optional
+        Map pixels to use (e.g. the sample, not the mount).
+    n_candidates : int
+        Distinct coarse poses refined by the fine stage's first level.
+    n_final : int
+        Of those, how many (best Mattes MI after the first level) are refined at full resolution.
+    angle_step_deg : float
+        Rotation step of the coarse search (full circle).
+    search_mirror : bool
+        Also search the mirrored map (face imaged from the other side).
+    coarse_size : int
+        Approximate size of the map's longest side (pixels) at the coarse level.
+    coarse_bins : int
+        Quantile bins per image for the coarse mutual information.
+    min_overlap : float
+        Minimum overlapping fraction of the map in the coarse search.
+    min_contrast, min_overlap_fraction : float
+        Quality thresholds: below either, ``poor_quality`` is set and a warning issued.
+    iterations : int
+        Optimizer iterations per resolution level.
+    workers : int, optional
+        Threads (FFT and SimpleITK); default all CPUs.
+    show_progress : bool, optional
+
+    Returns
+    -------
+    RegistrationResult
+
+    Raises
+    ------
+    InputError
+        Missing pixel size, zero-variance map, map larger than the CT section, bad shapes.
+    """
+    axes = _parse_axis(axis)
+    ct, map_image, vs, p, axes, map_mask = _check_inputs(ct, map_image, voxel_size_um, pixel_size_um, axes, map_mask)
+    if face not in ("any", "top", "bottom"):
+        raise InputError(f"face={face!r}; expected 'any', 'top' or 'bottom'")
+    workers = int(workers) if workers else (os.cpu_count() or 1)
+    ranges = {}
+    for ax in axes:
+        length = ct.shape[ax] * vs[ax]
+        lo, hi = 0.0, length
+        if face == "top":
+            hi = 0.5 * length
+        elif face == "bottom":
+            lo = 0.5 * length
+        if slice_range_um is not None:
+            lo, hi = max(lo, float(slice_range_um[0])), min(hi, float(slice_range_um[1]))
+        ranges[ax] = (lo, hi)
+    timings = {}
+    t0 = time.perf_counter()
+    ct_arr = np.asarray(ct)
+    cands, _ = coarse_search(
+        ct_arr, map_image, voxel_size_um=tuple(vs), pixel_size_um=p, axes=axes, map_mask=map_mask,
+        slice_ranges_um=ranges, n_bins=coarse_bins, angle_step_deg=angle_step_deg, search_mirror=search_mirror,
+        target_size=coarse_size, min_overlap=min_overlap, n_candidates=n_candidates, workers=workers,
+        show_progress=show_progress,
+    )
+    timings["coarse"] = time.perf_counter() - t0
+    if not cands:
+        raise InputError("the coarse search found no pose with enough overlap; check axis, face and slice_range_um hints")
+    t1 = time.perf_counter()
+    levels_by_axis = {}
+    coarse_refined = []
+    for cand in cands:
+        if cand.axis not in levels_by_axis:
+            levels_by_axis[cand.axis] = prepare_levels(
+                ct_arr, map_image, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask, axis=cand.axis
+            )
+        m, metric = refine_pose(
+            levels_by_axis[cand.axis][:1], cand.matrix, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
+            iterations=iterations, workers=workers,
+        )
+        coarse_refined.append((metric, cand, m))
+    # only the best candidates after the first level go on to the full-resolution level
+    coarse_refined.sort(key=lambda x: x[0])
+    refined = []
+    for metric0, cand, m0 in coarse_refined[: max(1, n_final)]:
+        if not np.isfinite(metric0):
+            continue
+        m, metric = refine_pose(
+            levels_by_axis[cand.axis][1:], m0, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
+            iterations=iterations, workers=workers,
+        )
+        q = registration_quality(ct_arr, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+        ok_overlap = q["overlap_fraction"] >= min_overlap_fraction
+        refined.append(
+            {"coarse_score": cand.score, "mattes_mi": -metric if np.isfinite(metric) else float("nan"),
+             "nmi": q["nmi"], "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q,
+             "rank_key": (ok_overlap and np.isfinite(metric), q["nmi"])}
+        )
+    if not refined:
+        m = coarse_refined[0][2]
+        q = registration_quality(ct_arr, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+        refined.append({"coarse_score": coarse_refined[0][1].score, "mattes_mi": float("nan"), "nmi": q["nmi"],
+                        "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q, "rank_key": (False, 0.0)})
+    timings["fine"] = time.perf_counter() - t1
+    best = max(refined, key=lambda r: r["rank_key"])
+    q = best["quality"]
+    messages = []
+    if q["contrast"] < min_contrast:
+        messages.append(
+            f"poor registration: NMI {q['nmi']:.4f} is not clearly above that of unrelated poses "
+            f"({q['nmi_null']:.4f}; contrast {q['contrast']:.2f} < {min_contrast})"
+        )
+    if q["overlap_fraction"] < min_overlap_fraction:
+        messages.append(f"poor registration: only {100 * q['overlap_fraction']:.0f}% of the map lies inside the CT volume")
+    poor = bool(messages)
+    for msg in messages:
+        warnings.warn(msg, RegistrationWarning, stacklevel=2)
+    pose = decompose_pose(best["matrix"], map_image.shape, p)
+    timings["total"] = time.perf_counter() - t0
+    cand_list = [{k: v for k, v in r.items() if k not in ("quality", "rank_key")} for r in refined]
+    return RegistrationResult(
+        matrix=best["matrix"], map_shape=tuple(map_image.shape), pixel_size_um=p, ct_shape=tuple(ct.shape),
+        voxel_size_um=tuple(float(v) for v in vs), axis=pose["axis"], rotation_deg=pose["rotation_deg"],
+        mirror=pose["mirror"], tilt_deg=pose["tilt_deg"], centre_um=pose["centre_um"], mattes_mi=best["mattes_mi"],
+        mi=q["mi"], nmi=q["nmi"], nmi_null=q["nmi_null"], contrast=q["contrast"],
+        overlap_fraction=q["overlap_fraction"], overlap_area_um2=q["overlap_area_um2"], poor_quality=poor,
+        messages=messages, candidates=cand_list, timings_s=timings,
+    )

@@ -1,0 +1,110 @@
+"""End-to-end registration on a synthetic textured CT with a face map at a known random pose."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from liberation.errors import InputError
+from liberation.registration import (
+    IGNORE,
+    RegistrationWarning,
+    labels_to_sparse,
+    pixel_centre_rms_error,
+    plane_voxels,
+    qa_images,
+    register_map,
+)
+from liberation.synthetic.face import make_face_map, random_face_pose, textured_phantom
+
+VOXEL = 10.0
+PIXEL = 40.0  # 4x the CT voxel
+MAP = (24, 24)
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return textured_phantom((96, 96, 96), voxel_size_um=VOXEL, seed=1)
+
+
+@pytest.fixture(scope="module")
+def registrations(phantom):
+    out = []
+    for seed in range(3):
+        pose = random_face_pose(phantom.ct.shape, VOXEL, map_shape=MAP, pixel_size_um=PIXEL, axis=0, seed=seed)
+        fm = make_face_map(phantom.phases, VOXEL, map_shape=MAP, pixel_size_um=PIXEL, seed=seed, **pose)
+        res = register_map(phantom.ct, fm.map, voxel_size_um=VOXEL, pixel_size_um=PIXEL, axis="z", workers=1,
+                           show_progress=False)
+        out.append((fm, res))
+    return out
+
+
+def test_random_poses_within_one_voxel(registrations):
+    for fm, res in registrations:
+        err = pixel_centre_rms_error(res.matrix, fm.matrix, MAP, PIXEL)
+        assert err < VOXEL, (fm.pose, err)
+        assert not res.poor_quality
+        assert res.mirror == fm.pose["mirror"]
+        assert res.overlap_fraction > 0.5 and res.nmi > res.nmi_null
+        assert np.allclose(np.array(res.to_dict()["matrix"]), res.matrix)
+
+
+def test_transferred_labels_agree_on_interior_pixels(phantom, registrations):
+    for fm, res in registrations:
+        sparse = labels_to_sparse(fm.labels, res.matrix, ct_shape=phantom.ct.shape, voxel_size_um=(VOXEL,) * 3,
+                                  pixel_size_um=PIXEL)
+        vox, (r, c) = plane_voxels(res.matrix, ct_shape=phantom.ct.shape, voxel_size_um=(VOXEL,) * 3, map_shape=MAP,
+                                   pixel_size_um=PIXEL)
+        # interior map pixels: the true label map is constant over the 3 x 3 neighbourhood
+        interior = ndi.maximum_filter(fm.labels, 3, mode="nearest") == ndi.minimum_filter(fm.labels, 3, mode="nearest")
+        use = interior[r, c]
+        assert use.sum() > 500
+        agree = np.mean(sparse[vox][use] == phantom.phases[vox][use])
+        assert agree >= 0.95, agree
+        assert np.count_nonzero(sparse != IGNORE) == len(vox[0])
+
+
+def test_qa_images(phantom, registrations):
+    fm, res = registrations[0]
+    qa = qa_images(phantom.ct, fm.map, res)
+    n1, n2 = phantom.ct.shape[1:]
+    assert qa["edges_overlay"].shape == (n1, n2, 3) and qa["checkerboard"].shape == (n1, n2)
+    assert qa["edges"].any() and qa["axis"] == 0
+    from liberation.registration import plot_registration_qa
+
+    fig = plot_registration_qa(qa, quality={"nmi": res.nmi})
+    assert len(fig.axes) == 3
+
+
+def test_unrelated_map_is_flagged(phantom):
+    other = textured_phantom((96, 96, 96), voxel_size_um=VOXEL, seed=7)
+    fm = make_face_map(other.phases, VOXEL, map_shape=MAP, pixel_size_um=PIXEL, seed=3)
+    with pytest.warns(RegistrationWarning, match="poor registration"):
+        res = register_map(phantom.ct, fm.map, voxel_size_um=VOXEL, pixel_size_um=PIXEL, axis=0, workers=1,
+                           show_progress=False, n_candidates=2)
+    assert res.poor_quality and res.messages
+
+
+def test_bad_inputs(phantom):
+    good = np.random.default_rng(0).random((24, 24))
+    with pytest.raises(InputError, match="pixel_size_um is missing"):
+        register_map(phantom.ct, good, voxel_size_um=VOXEL, pixel_size_um=None)
+    with pytest.raises(InputError, match="zero variance"):
+        register_map(phantom.ct, np.full((24, 24), 7.0), voxel_size_um=VOXEL, pixel_size_um=PIXEL)
+    with pytest.raises(InputError, match="larger than the CT section"):
+        register_map(phantom.ct, np.random.default_rng(0).random((40, 40)), voxel_size_um=VOXEL, pixel_size_um=PIXEL, axis="z")
+    with pytest.raises(InputError, match="larger than every CT section"):
+        register_map(phantom.ct, np.random.default_rng(0).random((40, 40)), voxel_size_um=VOXEL, pixel_size_um=PIXEL)
+    with pytest.raises(InputError, match="voxel_size_um is missing"):
+        register_map(phantom.ct, good, voxel_size_um=None, pixel_size_um=PIXEL)
+    with pytest.raises(InputError, match="expected a 2D map"):
+        register_map(phantom.ct, good[None], voxel_size_um=VOXEL, pixel_size_um=PIXEL)
+    with pytest.raises(InputError, match="axis="):
+        register_map(phantom.ct, good, voxel_size_um=VOXEL, pixel_size_um=PIXEL, axis="w")
+    with pytest.raises(InputError, match="face="):
+        register_map(phantom.ct, good, voxel_size_um=VOXEL, pixel_size_um=PIXEL, axis=0, face="side")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match="NaN"):
+            register_map(phantom.ct, np.where(good > 0.5, np.nan, good), voxel_size_um=VOXEL, pixel_size_um=PIXEL)
