@@ -262,12 +262,12 @@ def test_write_report_refuses_a_file(tmp_path, no_figures):
 
 
 def test_write_report_failure_leaves_nothing(tmp_path, monkeypatch, no_figures):
-    import liberation.report.writer as W
+    import liberation._atomic as A
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(W, "_move_into_place", boom)
+    monkeypatch.setattr(A, "replace_path", boom)
     with pytest.raises(RuntimeError):
         write_report(hand_result(), tmp_path / "rep")
     assert list(tmp_path.iterdir()) == []

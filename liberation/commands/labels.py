@@ -18,36 +18,12 @@ units, mineral, %), ``assignment.csv`` (distances, doubtful flags), ``clusters.t
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import click
 
-from liberation.errors import FileFormatError, InputError, OverwriteError
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not overwrite:
-        raise OverwriteError(f"--out {out} already exists; pass --overwrite to replace it")
-
-
-def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Move the finished temporary folder into place (old result replaced only with overwrite)."""
-    if out.exists():
-        if not overwrite:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise OverwriteError(f"--out {out} already exists; pass --overwrite to replace it")
-        trash = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out, trash)
-        os.replace(tmp, out)
-        if trash.is_dir():
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            trash.unlink(missing_ok=True)
-    else:
-        os.replace(tmp, out)
+from liberation._atomic import atomic_dir, check_new_output
+from liberation.errors import FileFormatError, InputError
 
 
 def _write_tif(path: Path, array, pixel_size_um: float | None) -> None:
@@ -78,13 +54,6 @@ def _write_common(tmp: Path, labels, minerals, abundance, pixel_size_um, paramet
 
     parameters = {"version": __version__, **parameters}
     (tmp / "parameters.json").write_text(json.dumps(parameters, indent=2, default=str))
-
-
-def _tmp_beside(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    return tmp
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -135,7 +104,7 @@ def xrf(maps_dir, pixel_size, clusters, reference, rules, minerals_path, denoise
     from liberation.io.xrf import read_map_file, read_xrf_maps
     from liberation.labels import plot_centroids, xrf_labels
 
-    _check_out(out, overwrite)
+    check_new_output(out, overwrite=overwrite, what="--out")
     if clusters.strip().lower() == "auto":
         n_clusters: int | str = "auto"
     else:
@@ -167,8 +136,7 @@ def xrf(maps_dir, pixel_size, clusters, reference, rules, minerals_path, denoise
         minerals=minerals, denoise=denoise_list, scaling=scaling, ct=ct, ct_weight=ct_weight, seed=seed,
         n_init=n_init,
     )
-    tmp = _tmp_beside(out)
-    try:
+    with atomic_dir(out, overwrite=overwrite, what="--out") as tmp:
         parameters = {"command": "labels xrf", "maps": str(maps_dir), "files": {e: str(p) for e, p in
                       source.files.items()}, "reference": str(reference) if reference else None,
                       "minerals": str(minerals_path) if minerals_path else None,
@@ -184,10 +152,6 @@ def xrf(maps_dir, pixel_size, clusters, reference, rules, minerals_path, denoise
         fig = plot_centroids(centroids, title="cluster centroids (input units)")
         fig.savefig(tmp / "centroids.png", dpi=120)
         plt.close(fig)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _publish(tmp, out, overwrite)
     doubtful = result.assignment.table[result.assignment.table["doubtful"]]
     click.echo(f"{result.clusters.n_clusters} clusters ({result.clusters.method}) -> {len(result.minerals)} "
                f"minerals; wrote {out}")
@@ -214,7 +178,7 @@ def sem(image, minerals_path, pixel_size, background, tolerance, strict, out, ov
     from liberation.io.sem import read_sem_map
     from liberation.labels import abundance_table
 
-    _check_out(out, overwrite)
+    check_new_output(out, overwrite=overwrite, what="--out")
     result = read_sem_map(image, minerals_path, pixel_size_um=pixel_size, background=tuple(_split(background) or ()),
                           tolerance=tolerance, unknown="error" if strict else "report")
     table = pd.DataFrame(
@@ -223,17 +187,12 @@ def sem(image, minerals_path, pixel_size, background, tolerance, strict, out, ov
         index=pd.Index(result.minerals.ids, name="id"),
     )
     abundance = abundance_table(result.labels, names=table)
-    tmp = _tmp_beside(out)
-    try:
+    with atomic_dir(out, overwrite=overwrite, what="--out") as tmp:
         parameters = {"command": "labels sem", "image": str(image), "minerals": str(minerals_path),
                       "pixel_size_um": pixel_size, "background": background, "tolerance": tolerance,
                       "unknown_colours": int(len(result.unknown))}
         _write_common(tmp, result.labels, table, abundance, pixel_size, parameters, title="SEM/MLA mineral labels")
         result.unknown.to_csv(tmp / "unknown_colours.csv", index=False)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _publish(tmp, out, overwrite)
     click.echo(f"{len(result.minerals)} minerals; wrote {out}")
     if len(result.unknown):
         click.echo(f"warning: {len(result.unknown)} colours match no mineral ({int(result.unknown['pixels'].sum())} "

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from liberation._atomic import replace_path
 from liberation._validation import as_voxel_size, check_label_array
 from liberation.errors import InputError, OverwriteError, StoreError
 from liberation.minerals import MineralList
@@ -151,20 +152,6 @@ def _get_ome(attrs: Mapping) -> tuple[str, dict]:
     if ms:
         version = str(ms[0].get("version", "0.4"))
     return version, dict(attrs)
-
-
-def _move_into_place(tmp: Path, final: Path, *, overwrite: bool) -> None:
-    """Rename ``tmp`` to ``final``; with ``overwrite`` the old one is replaced, never half-written."""
-    if final.exists():
-        if not overwrite:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise OverwriteError(f"{final} already exists; pass overwrite=True (--overwrite) to replace it")
-        trash = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(final, trash)
-        os.replace(tmp, final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(tmp, final)
 
 
 class SampleStore:
@@ -364,7 +351,7 @@ class SampleStore:
             }
             _set_ome(tmp_group, self.ngff_version, payload)
             tmp_group.attrs[NAMESPACE] = {"provenance": [provenance_entry(step, parameters)]}
-            _move_into_place(labels_path / tmp_name, labels_path / name, overwrite=overwrite)
+            replace_path(labels_path / tmp_name, labels_path / name, overwrite=overwrite)
         except BaseException:
             shutil.rmtree(labels_path / tmp_name, ignore_errors=True)
             raise
@@ -551,7 +538,7 @@ def create_store(
         payload = {"multiscales": [_multiscales(name or final.stem, voxel, len(factors), ngff_version, factors)]}
         _set_ome(root, ngff_version, payload)
         root.attrs[NAMESPACE] = {"provenance": [provenance_entry(step, parameters)]}
-        _move_into_place(tmp, final, overwrite=overwrite)
+        replace_path(tmp, final, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

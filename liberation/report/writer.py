@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from liberation.errors import InputError, OverwriteError, StoreError
+from liberation._atomic import atomic_dir
+from liberation.errors import InputError, OverwriteError
 
 __all__ = ["check_out_dir", "to_jsonable", "write_report"]
 
@@ -138,9 +137,7 @@ def write_report(
         summary["sample"] = to_jsonable(dict(sample_info))
     page = build_html(result, images, sample_info=sample_info, title=title)
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir, overwrite=overwrite, what="output folder") as tmp:
         files = _write_tables(result, tmp)
         for name, data in images.items():
             (tmp / f"{name}.png").write_bytes(data)
@@ -149,25 +146,6 @@ def write_report(
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")
         os.chmod(tmp, 0o755)
-        _move_into_place(tmp, out_dir, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
-def _move_into_place(tmp: Path, out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists():
-        if not overwrite:  # appeared while we were writing
-            raise OverwriteError(f"output folder {str(out_dir)!r} already exists; use --overwrite to replace it")
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-        old.rmdir()
-        os.replace(out_dir, old)
-        try:
-            os.replace(tmp, out_dir)
-        except OSError as exc:
-            os.replace(old, out_dir)
-            raise StoreError(f"could not move the new report into {str(out_dir)!r}: {exc}") from exc
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out_dir)
