@@ -265,3 +265,191 @@ def composition_counts_flat(pid, ph, n_ids, n_phases, *, engine="auto"):
         if not bad:
             _np_composition(pa, qa, n_ids, n_phases, counts)
     return counts, int(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sparse (compact) block tables: rows only for the particle ids present in one block.
+# ---------------------------------------------------------------------------------------------
+
+#: Largest id for which the local lookup table is a dense array indexed by the id (else np.unique).
+LUT_ID_LIMIT = 1 << 24
+
+
+def _check_ids(pid) -> None:
+    from liberation.errors import InputError
+
+    if pid.size and pid.dtype.kind == "i":
+        mn = int(pid.min())
+        if mn < 0:
+            raise InputError(f"particles contains negative ids (min {mn}); expected ids >= 0")
+
+
+if HAVE_NUMBA:  # pragma: no branch
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_mark(pid, present):
+        for i in range(pid.size):
+            present[pid[i]] = True
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_core(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces):
+        """Like ``_nb_block`` on a core block without halo; row of a voxel = ``lut[pid]``."""
+        nz, ny, nx = pid.shape
+        bad = 0
+        bad_value = -1
+        P = n_phases
+        for z in range(nz):
+            for y in range(ny):
+                for x in range(nx):
+                    a = np.int64(lut[pid[z, y, x]])
+                    q = np.int64(ph[z, y, x])
+                    if q < 0 or q >= P:
+                        bad += 1
+                        bad_value = q
+                        continue
+                    counts[a, q] += 1
+                    if a > 0:
+                        if z + oz < bbox[a, 0]:
+                            bbox[a, 0] = z + oz
+                        if y + oy < bbox[a, 1]:
+                            bbox[a, 1] = y + oy
+                        if x + ox < bbox[a, 2]:
+                            bbox[a, 2] = x + ox
+                        if z + oz + 1 > bbox[a, 3]:
+                            bbox[a, 3] = z + oz + 1
+                        if y + oy + 1 > bbox[a, 4]:
+                            bbox[a, 4] = y + oy + 1
+                        if x + ox + 1 > bbox[a, 5]:
+                            bbox[a, 5] = x + ox + 1
+                    if not with_faces:
+                        continue
+                    if a > 0:
+                        if z + oz == 0:
+                            faces[a, q, P, 0] += 1
+                        if y + oy == 0:
+                            faces[a, q, P, 1] += 1
+                        if x + ox == 0:
+                            faces[a, q, P, 2] += 1
+                        if z + oz == gz - 1:
+                            faces[a, q, P, 0] += 1
+                        if y + oy == gy - 1:
+                            faces[a, q, P, 1] += 1
+                        if x + ox == gx - 1:
+                            faces[a, q, P, 2] += 1
+                    for axis in range(3):
+                        if axis == 0:
+                            if z + 1 >= nz:
+                                continue
+                            b = np.int64(lut[pid[z + 1, y, x]])
+                            r = np.int64(ph[z + 1, y, x])
+                        elif axis == 1:
+                            if y + 1 >= ny:
+                                continue
+                            b = np.int64(lut[pid[z, y + 1, x]])
+                            r = np.int64(ph[z, y + 1, x])
+                        else:
+                            if x + 1 >= nx:
+                                continue
+                            b = np.int64(lut[pid[z, y, x + 1]])
+                            r = np.int64(ph[z, y, x + 1])
+                        if a == b:
+                            if a > 0 and q != r and r >= 0 and r < P:
+                                faces[a, q, r, axis] += 1
+                                faces[a, r, q, axis] += 1
+                        else:
+                            if a > 0:
+                                faces[a, q, P, axis] += 1
+                            if b > 0 and r >= 0 and r < P:
+                                faces[b, r, P, axis] += 1
+        return bad, bad_value
+
+
+def local_ids(pid: np.ndarray):
+    """Sorted ids present in ``pid`` (always with 0 first) and a lookup ``id -> row``.
+
+    Returns ``(ids, lut, src)``: the row of voxel ``v`` is ``lut[src[v]]``; ``src`` is ``pid``
+    itself for ids below :data:`LUT_ID_LIMIT`, else the inverse of ``np.unique`` (``lut`` the identity).
+    """
+    pid = np.asarray(pid)
+    _check_ids(pid)
+    mx = int(pid.max()) if pid.size else 0
+    if mx < LUT_ID_LIMIT:
+        present = np.zeros(mx + 1, dtype=np.bool_)
+        flat = np.ascontiguousarray(pid).reshape(-1)
+        if HAVE_NUMBA and flat.dtype != np.uint64:
+            _nb_mark(flat, present)
+        else:
+            present[flat] = True
+        present[0] = True
+        ids = np.flatnonzero(present)
+        lut = np.zeros(mx + 1, dtype=np.int32)
+        lut[ids] = np.arange(len(ids), dtype=np.int32)
+        return ids.astype(np.int64), lut, pid
+    u, inv = np.unique(pid, return_inverse=True)
+    inv = inv.reshape(pid.shape)
+    if u[0] != 0:
+        u = np.concatenate([np.zeros(1, dtype=u.dtype), u])
+        inv = inv + 1
+    return u.astype(np.int64), np.arange(len(u), dtype=np.int64), inv
+
+
+def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, engine="auto"):
+    """Tables of one core block (no halo) with rows only for the ids present in it.
+
+    Faces between the block and its high-side neighbours are *not* counted here (see
+    :func:`sparse_pair_tables`); faces on the volume border are.
+
+    Returns
+    -------
+    ids : ndarray of int64, shape (n,)
+        Sorted ids present (``ids[0] == 0``, the background row).
+    counts, faces, bbox : ndarray
+        As in :func:`block_tables`, with ``n`` rows.
+    bad, bad_value : int
+        Voxels with a phase id outside ``0..n_phases-1`` and one such value (or -1).
+    """
+    pid = np.asarray(pid)
+    ph = np.asarray(ph)
+    ids, lut, src = local_ids(pid)
+    n = len(ids)
+    use_numba = HAVE_NUMBA if engine == "auto" else engine == "numba"
+    if not use_numba:
+        loc = lut[src]
+        counts, faces, bbox, bad, bad_value = numpy_block_tables(loc, ph, pid.shape, offset, shape, n, n_phases,
+                                                                 with_faces=with_faces)
+        return ids, counts, faces, bbox, bad, bad_value
+    counts, faces, bbox = empty_tables(n, n_phases, faces=with_faces)
+    src = np.ascontiguousarray(src)
+    if src.dtype == np.uint64:
+        src = src.astype(np.int64)
+    bad, bad_value = _nb_core(src, lut, np.ascontiguousarray(ph), *offset, *shape, n_phases, counts, faces, bbox,
+                              with_faces)
+    return ids, counts, faces, bbox, int(bad), int(bad_value)
+
+
+def sparse_pair_tables(pid_lo, ph_lo, pid_hi, ph_hi, axis, n_phases):
+    """Face counts between two facing planes: ``*_lo`` the last plane of a block, ``*_hi`` the first
+    plane of the next block along ``axis`` (same shape). Returns ``(ids, faces)`` with rows for the
+    ids of both planes (sparse, ``ids[0] == 0``)."""
+    a = np.asarray(pid_lo).reshape(-1)
+    b = np.asarray(pid_hi).reshape(-1)
+    q = np.asarray(ph_lo).reshape(-1).astype(np.int64)
+    r = np.asarray(ph_hi).reshape(-1).astype(np.int64)
+    P = n_phases
+    ids, lut, src = local_ids(np.concatenate([a, b]))
+    n = len(ids)
+    inverse = lut[src].astype(np.int64)
+    la, lb = inverse[: a.size], inverse[a.size:]
+    ok = (q >= 0) & (q < P) & (r >= 0) & (r < P)
+    la, lb, q, r = la[ok], lb[ok], q[ok], r[ok]
+    same = la == lb
+    m = same & (q != r) & (la > 0)
+    keys = [((la[m] * P + q[m]) * (P + 1) + r[m]) * 3 + axis, ((la[m] * P + r[m]) * (P + 1) + q[m]) * 3 + axis]
+    m = ~same
+    s = m & (la > 0)
+    keys.append(((la[s] * P + q[s]) * (P + 1) + P) * 3 + axis)
+    s = m & (lb > 0)
+    keys.append(((lb[s] * P + r[s]) * (P + 1) + P) * 3 + axis)
+    size = n * P * (P + 1) * 3
+    faces = np.bincount(np.concatenate(keys), minlength=size).reshape(n, P, P + 1, 3).astype(np.int64)
+    return ids.astype(np.int64), faces

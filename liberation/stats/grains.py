@@ -1,9 +1,11 @@
 """Grain size distribution: connected grains of one mineral inside one particle.
 
 A grain is a 6-connected set of voxels with the same particle id and the same phase id (> 0).
-Blocks are labelled independently and the labels that touch across block faces are merged
-(union of equal-key neighbours, then connected components), so the result does not depend on
-the block size and the memory stays bounded.
+Blocks are labelled independently (read one at a time, a few in flight) and the labels that touch
+across block faces are merged (union of equal-key neighbours, then connected components), so the
+result does not depend on the block size. Only the face planes of blocks whose high-side
+neighbour has not arrived yet are kept, so memory is bounded by a few blocks plus one plane of
+the volume plus the per-grain tables.
 """
 
 from __future__ import annotations
@@ -15,20 +17,26 @@ from scipy.sparse.csgraph import connected_components
 from skimage.measure import label as sk_label
 
 from liberation.minerals import MineralList
-from liberation.stats.measure import _block_grid, _is_dask, _is_zarr, check_inputs, normalise_chunks
+from liberation.stats.measure import check_inputs, normalise_chunks, run_blocks
 
 
-def _grain_block(pid, ph, n_phases):
+def _grain_block(pid, ph, core, n_phases):
+    """Label one block; return the grain count, voxels and keys of its grains, and its face planes.
+
+    Face planes are ``(labels, keys)`` of the first (``low``) and last (``high``) plane along each axis.
+    """
     pid = np.asarray(pid).astype(np.int64)
     ph = np.asarray(ph).astype(np.int64)
     key = np.where((pid > 0) & (ph > 0), pid * n_phases + ph, 0)
-    lab = sk_label(key, background=0, connectivity=1).astype(np.int64)
+    del pid, ph
+    lab = sk_label(key, background=0, connectivity=1)
     n = int(lab.max())
     voxels = np.bincount(lab.ravel(), minlength=n + 1)[1:]
     keys = np.zeros(n + 1, dtype=np.int64)
     keys[lab.ravel()] = key.ravel()
-    faces = [(lab[0], lab[-1]), (lab[:, 0], lab[:, -1]), (lab[:, :, 0], lab[:, :, -1])]
-    return n, voxels, keys[1:], faces
+    low = tuple((np.take(lab, 0, axis=a).astype(np.int64), np.take(key, 0, axis=a).copy()) for a in range(3))
+    high = tuple((np.take(lab, -1, axis=a).astype(np.int64), np.take(key, -1, axis=a).copy()) for a in range(3))
+    return n, voxels, keys[1:], low, high
 
 
 def grain_size_distribution(
@@ -67,47 +75,33 @@ def grain_size_distribution(
     vs = check_inputs(particles, phases, voxel_size_um=voxel_size_um, minerals=minerals)
     shape = tuple(int(n) for n in particles.shape)
     n_phases = minerals.max_id + 1
-    grid = normalise_chunks(shape, chunks, particles)
-    cores = list(_block_grid(shape, grid))
+    source = particles if not isinstance(particles, np.ndarray) else phases
+    grid = normalise_chunks(shape, chunks, source)
     nblocks = tuple(len(g) for g in grid)
-    if _is_dask(particles) or _is_zarr(particles) or client is not None:
-        import dask
-        import dask.array as da
-
-        pa = particles if _is_dask(particles) else da.from_array(particles, chunks=grid)
-        qa = phases if _is_dask(phases) else da.from_array(phases, chunks=grid)
-        task = dask.delayed(_grain_block, pure=True)
-        tasks = [task(pa[tuple(slice(lo, hi) for lo, hi in c)], qa[tuple(slice(lo, hi) for lo, hi in c)], n_phases)
-                 for c in cores]
-        results = client.compute(tasks, sync=True) if client is not None else dask.compute(*tasks, scheduler="threads")
-    else:
-        pa = np.asarray(particles)
-        qa = np.asarray(phases)
-        results = [_grain_block(pa[tuple(slice(lo, hi) for lo, hi in c)], qa[tuple(slice(lo, hi) for lo, hi in c)],
-                                n_phases) for c in cores]
-    offsets = np.concatenate([[0], np.cumsum([r[0] for r in results])]).astype(np.int64)
-    total = int(offsets[-1])
-    voxels = np.concatenate([r[1] for r in results]) if total else np.zeros(0, dtype=np.int64)
-    keys = np.concatenate([r[2] for r in results]) if total else np.zeros(0, dtype=np.int64)
-    index = {ijk: i for i, ijk in enumerate(np.ndindex(*nblocks))}
-    src, dst = [], []
-    for ijk, i in index.items():
+    # blocks arrive in C order; the last planes of a block wait for its high-side neighbours only
+    pending = {}
+    voxel_parts, key_parts, src, dst = [], [], [], []
+    total = 0
+    blocks = run_blocks(particles, phases, grid, _grain_block, (n_phases,), client=client)
+    for idx, (n, voxels, keys, low, high) in zip(np.ndindex(*nblocks), blocks):
+        voxel_parts.append(voxels)
+        key_parts.append(keys)
         for axis in range(3):
-            nxt = list(ijk)
-            nxt[axis] += 1
-            j = index.get(tuple(nxt))
-            if j is None:
-                continue
-            hi = results[i][3][axis][1]
-            lo = results[j][3][axis][0]
-            m = (hi > 0) & (lo > 0)
-            if not np.any(m):
-                continue
-            a = hi[m] - 1 + offsets[i]
-            b = lo[m] - 1 + offsets[j]
-            same = keys[a] == keys[b]
-            src.append(a[same])
-            dst.append(b[same])
+            if idx[axis] > 0:
+                prev = list(idx)
+                prev[axis] -= 1
+                (hl, hk), hoff = pending.pop((tuple(prev), axis))
+                ll, lk = low[axis]
+                m = (hl > 0) & (ll > 0) & (hk == lk)
+                if np.any(m):
+                    pair = np.unique((hl[m] << 32) | ll[m])  # labels of one block are < 2**32
+                    src.append((pair >> 32) - 1 + hoff)
+                    dst.append((pair & 0xFFFFFFFF) - 1 + total)
+            if idx[axis] < nblocks[axis] - 1:
+                pending[(idx, axis)] = (high[axis], total)
+        total += int(n)
+    voxels = np.concatenate(voxel_parts).astype(np.int64) if total else np.zeros(0, dtype=np.int64)
+    keys = np.concatenate(key_parts) if total else np.zeros(0, dtype=np.int64)
     if total and src:
         s = np.concatenate(src)
         d = np.concatenate(dst)

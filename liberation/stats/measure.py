@@ -1,16 +1,20 @@
 """One pass over the voxels: composition, faces and bounding boxes of every particle.
 
-The volume is cut into blocks (the zarr/dask chunks, or slabs of a numpy array); each block is
-read with a one-voxel halo on its high side, reduced to small per-particle tables by a
-single-pass kernel (:mod:`liberation.stats._kernels`) and the partial tables are summed.
-Memory stays bounded by a few blocks plus the tables, whatever the volume size. With a
-``distributed.Client`` the same block tasks run on the cluster.
+The volume is cut into blocks (the zarr/dask chunks, or slabs of a numpy array). Each block is
+read once (no halo, so each zarr chunk is decoded once) and reduced by a single-pass kernel
+(:mod:`liberation.stats._kernels`) to *sparse* per-particle tables: rows only for the particle ids
+present in that block. Faces between two blocks are counted from the last plane of one block and
+the first plane of the next (kept only until the neighbour arrives; blocks are consumed in C
+order). The sparse tables are merged incrementally (:class:`_Accumulator`), with at most
+``2 * workers`` blocks in flight, so memory is bounded by a few blocks plus the final tables,
+whatever the volume size. With a ``distributed.Client`` the same block tasks run on the cluster.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -21,7 +25,8 @@ from liberation.errors import InputError
 from liberation.minerals import MineralList
 from liberation.stats import _kernels
 
-#: Largest particle id handled without relabelling (dense tables indexed by id).
+#: Kept for compatibility: block tables are sparse now (rows for the ids present in a block only),
+#: ids of any size are handled without a global relabelling (see ``_kernels.LUT_ID_LIMIT``).
 DENSE_ID_LIMIT = 1 << 22
 #: Voxels per block of an in-memory numpy volume.
 BLOCK_VOXELS = 1 << 24
@@ -142,61 +147,139 @@ def _ext(core, shape):
     return tuple(slice(lo, min(hi + 1, n)) for (lo, hi), n in zip(core, shape))
 
 
-def _task(pid, ph, core, shape, n_ids, n_phases, remap, with_faces, engine):
-    pid = np.asarray(pid)
-    ph = np.asarray(ph)
-    if remap is not None:
-        pid = np.searchsorted(remap, pid).astype(np.int64)
-    core_shape = tuple(hi - lo for lo, hi in core)
-    offset = tuple(lo for lo, _ in core)
-    return _kernels.block_tables(pid, ph, core_shape, offset, shape, n_ids, n_phases,
-                                 with_faces=with_faces, engine=engine)
+def _read(a, sl):
+    """One block of a numpy, zarr or dask array as numpy (dask: computed in this thread)."""
+    if _is_dask(a):
+        return np.asarray(a[sl].compute(scheduler="synchronous"))
+    return np.asarray(a[sl])
 
 
-def _combine(*parts):
-    counts = parts[0][0].copy()
-    faces = parts[0][1].copy()
-    bbox = parts[0][2].copy()
-    bad = parts[0][3]
-    bad_value = parts[0][4]
-    for c, f, b, nb, bv in parts[1:]:
-        counts += c
-        faces += f
-        np.minimum(bbox[:, :3], b[:, :3], out=bbox[:, :3])
-        np.maximum(bbox[:, 3:], b[:, 3:], out=bbox[:, 3:])
-        bad += nb
-        if bv != -1:
-            bad_value = bv
-    return counts, faces, bbox, bad, bad_value
+def _call_block(fn, particles, phases, core, args):
+    sl = tuple(slice(lo, hi) for lo, hi in core)
+    return fn(_read(particles, sl), _read(phases, sl), core, *args)
 
 
-def _max_and_remap(particles, client):
-    """Max particle id, and the sorted ids (with 0) when ids are too large for dense tables."""
-    if _is_dask(particles):
+def run_blocks(particles, phases, grid, fn, args=(), *, client=None, workers=None):
+    """Yield ``fn(pid_block, ph_block, core, *args)`` for every block of ``grid``, in C order.
+
+    Blocks are read inside the worker (zarr chunks are decoded there), at most ``2 * workers``
+    blocks are in flight at once (threads), so memory is bounded by a few blocks plus what the
+    caller keeps of the results. With a ``distributed.Client`` the blocks run on the cluster, in
+    windows of ``2 * n_workers`` tasks.
+    """
+    shape = tuple(int(n) for n in particles.shape)
+    cores = list(_block_grid(shape, grid))
+    if client is not None:
+        import dask
         import dask.array as da
 
-        mx = particles.max()
-        mx = int(client.compute(mx).result() if client is not None else mx.compute())
-        mn = particles.min()
-        mn = int(client.compute(mn).result() if client is not None else mn.compute())
-        if mn < 0:
-            raise InputError(f"particles contains negative ids (min {mn}); expected ids >= 0")
-        if mx < DENSE_ID_LIMIT:
-            return mx, None
-        u = da.unique(particles)
-        u = np.asarray(client.compute(u).result() if client is not None else u.compute())
-    else:
-        arr = np.asarray(particles)
-        if arr.size == 0:
-            raise InputError(f"particles has shape {arr.shape}; expected a non-empty 3D array")
-        mx = int(arr.max())
-        if int(arr.min()) < 0:
-            raise InputError(f"particles contains negative ids (min {int(arr.min())}); expected ids >= 0")
-        if mx < DENSE_ID_LIMIT:
-            return mx, None
-        u = np.unique(arr)
-    u = np.union1d(np.array([0], dtype=u.dtype), u).astype(np.int64)
-    return mx, u
+        pa = particles if _is_dask(particles) else da.from_array(particles, chunks=grid)
+        qa = phases if _is_dask(phases) else da.from_array(phases, chunks=grid)
+        task = dask.delayed(fn, pure=True)
+        try:
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        except Exception:  # pragma: no cover - depends on the client
+            n_workers = 2
+        window = workers or 2 * n_workers
+        futures = deque()
+        for core in cores:
+            sl = tuple(slice(lo, hi) for lo, hi in core)
+            futures.append(client.compute(task(pa[sl], qa[sl], core, *args)))
+            if len(futures) >= window:
+                f = futures.popleft()
+                yield f.result()
+                f.release()
+        while futures:
+            f = futures.popleft()
+            yield f.result()
+            f.release()
+        return
+    n_workers = workers or min(len(cores), os.cpu_count() or 1)
+    if n_workers <= 1 or len(cores) <= 1:
+        for core in cores:
+            yield _call_block(fn, particles, phases, core, args)
+        return
+    with ThreadPoolExecutor(n_workers) as pool:
+        futures = deque()
+        for core in cores:
+            futures.append(pool.submit(_call_block, fn, particles, phases, core, args))
+            if len(futures) >= 2 * n_workers:
+                yield futures.popleft().result()
+        while futures:
+            yield futures.popleft().result()
+
+
+class _Accumulator:
+    """Sum of sparse per-block tables (rows keyed by particle id), merged in batches.
+
+    Pending block tables are concatenated and reduced by id (sort + ``reduceat``) whenever they
+    hold more rows than the running total, so the cost is amortised linear and the memory stays
+    within a small multiple of the final tables.
+    """
+
+    #: Smallest number of pending rows that triggers a merge.
+    min_batch = 1 << 15
+
+    def __init__(self, n_phases: int, with_faces: bool):
+        self.P = n_phases
+        self.with_faces = with_faces
+        self.parts: list[tuple] = []
+        self.pending = 0
+        self.total: tuple | None = None
+        self.bad = 0
+        self.bad_value = -1
+
+    def add(self, ids, counts=None, faces=None, bbox=None):
+        n = len(ids)
+        if counts is None:
+            counts = np.zeros((n, self.P), dtype=np.int64)
+        if bbox is None:
+            bbox = np.empty((n, 6), dtype=np.int64)
+            bbox[:, :3] = _kernels.BIG
+            bbox[:, 3:] = -1
+        if not self.with_faces:
+            faces = None
+        elif faces is None:
+            faces = np.zeros((n, self.P, self.P + 1, 3), dtype=np.int64)
+        self.parts.append((ids, counts, faces, bbox))
+        self.pending += n
+        if self.pending > max(self.min_batch, len(self.total[0]) if self.total is not None else 0):
+            self._reduce()
+
+    def _reduce(self):
+        parts = ([self.total] if self.total is not None else []) + self.parts
+        self.parts, self.pending = [], 0
+        if not parts:
+            return
+        ids = np.concatenate([p[0] for p in parts])
+        order = np.argsort(ids, kind="stable")
+        s = ids[order]
+        starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+        counts = np.add.reduceat(np.concatenate([p[1] for p in parts])[order], starts, axis=0)
+        faces = None
+        if self.with_faces:
+            faces = np.add.reduceat(np.concatenate([p[2] for p in parts])[order], starts, axis=0)
+        bb = np.concatenate([p[3] for p in parts])[order]
+        bbox = np.concatenate([np.minimum.reduceat(bb[:, :3], starts, axis=0),
+                               np.maximum.reduceat(bb[:, 3:], starts, axis=0)], axis=1)
+        self.total = (s[starts], counts, faces, bbox)
+
+    def result(self):
+        if self.total is None and not self.parts:
+            self.add(np.zeros(1, dtype=np.int64))
+        self._reduce()
+        return self.total
+
+
+def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine):
+    """Sparse tables of one core block, plus its first and last plane along each axis."""
+    offset = tuple(lo for lo, _ in core)
+    tables = _kernels.sparse_block_tables(pid, ph, offset, shape, n_phases, with_faces=with_faces, engine=engine)
+    if not with_faces:
+        return tables, None, None
+    low = tuple((np.take(pid, 0, axis=a).copy(), np.take(ph, 0, axis=a).copy()) for a in range(3))
+    high = tuple((np.take(pid, -1, axis=a).copy(), np.take(ph, -1, axis=a).copy()) for a in range(3))
+    return tables, low, high
 
 
 def measure(
@@ -232,73 +315,59 @@ def measure(
     engine : {"auto", "numba", "numpy"}
         Kernel; "auto" uses numba when importable.
     workers : int, optional
-        Threads for in-memory numpy volumes (default: number of CPUs).
+        Threads that read and count blocks (default: number of CPUs); at most ``2 * workers``
+        blocks are in flight. With ``client``: tasks in flight (default 2 per cluster worker).
 
     Returns
     -------
     ParticleMeasurements
+
+    Notes
+    -----
+    Memory: a few blocks, one plane of the volume (faces between blocks) and the per-particle
+    tables; each block yields sparse tables (rows for its own particle ids only), merged
+    incrementally, so the number of blocks does not matter.
     """
     vs = check_inputs(particles, phases, voxel_size_um=voxel_size_um, minerals=minerals)
     shape = tuple(int(n) for n in particles.shape)
     if engine not in ("auto", "numba", "numpy"):
         raise InputError(f"engine={engine!r}; expected 'auto', 'numba' or 'numpy'")
-    if _is_zarr(particles) or _is_zarr(phases) or (client is not None and not _is_dask(particles)):
-        import dask.array as da
-
-        zc = normalise_chunks(shape, chunks, particles if not isinstance(particles, np.ndarray) else phases)
-        particles = da.from_array(particles, chunks=zc) if not _is_dask(particles) else particles.rechunk(zc)
-        phases = da.from_array(phases, chunks=zc) if not _is_dask(phases) else phases.rechunk(zc)
-    if _is_dask(particles) and not _is_dask(phases):
-        import dask.array as da
-
-        phases = da.from_array(np.asarray(phases), chunks=particles.chunks)
-    if _is_dask(phases) and not _is_dask(particles):
-        import dask.array as da
-
-        particles = da.from_array(np.asarray(particles), chunks=phases.chunks)
+    if min(shape) == 0:
+        raise InputError(f"particles has shape {shape}; expected a non-empty 3D array")
     n_phases = int(minerals.max_id) + 1
-    max_id, remap = _max_and_remap(particles, client)
-    n_ids = (max_id + 1) if remap is None else len(remap)
-    grid = normalise_chunks(shape, chunks, particles)
-    if _is_dask(particles):
-        import dask
-
-        if chunks is not None:
-            particles = particles.rechunk(grid)
-            phases = phases.rechunk(grid)
-        tasks = []
-        task = dask.delayed(_task, pure=True)
-        for core in _block_grid(shape, grid):
-            ext = _ext(core, shape)
-            tasks.append(task(particles[ext], phases[ext], core, shape, n_ids, n_phases, remap, faces, engine))
-        combine = dask.delayed(_combine, pure=True)
-        while len(tasks) > 1:
-            tasks = [combine(*tasks[i : i + 8]) for i in range(0, len(tasks), 8)]
-        if client is not None:
-            result = client.compute(tasks[0]).result()
-        else:
-            result = tasks[0].compute(scheduler="threads")
-    else:
-        pid = np.asarray(particles)
-        ph = np.asarray(phases)
-        cores = list(_block_grid(shape, grid))
-        n_workers = workers or min(len(cores), os.cpu_count() or 1)
-
-        def run(core):
-            ext = _ext(core, shape)
-            return _task(pid[ext], ph[ext], core, shape, n_ids, n_phases, remap, faces, engine)
-
-        if n_workers <= 1 or len(cores) == 1:
-            result = None
-            for core in cores:
-                part = run(core)
-                result = part if result is None else _combine(result, part)
-        else:
-            result = None
-            with ThreadPoolExecutor(n_workers) as pool:
-                for part in pool.map(run, cores):
-                    result = part if result is None else _combine(result, part)
-    counts, face, bbox, bad, bad_value = result
+    source = particles if not isinstance(particles, np.ndarray) else phases
+    grid = normalise_chunks(shape, chunks, source)
+    if _is_dask(particles) and chunks is not None:
+        particles = particles.rechunk(grid)
+    if _is_dask(phases) and chunks is not None:
+        phases = phases.rechunk(grid)
+    nblocks = tuple(len(g) for g in grid)
+    acc = _Accumulator(n_phases, faces)
+    pending = {}
+    blocks = run_blocks(particles, phases, grid, _measure_block, (shape, n_phases, faces, engine),
+                        client=client, workers=workers)
+    for idx, (tables, low, high) in zip(np.ndindex(*nblocks), blocks):
+        ids_b, counts_b, faces_b, bbox_b, bad_b, bad_value_b = tables
+        acc.add(ids_b, counts_b, faces_b, bbox_b)
+        acc.bad += bad_b
+        if bad_value_b != -1:
+            acc.bad_value = bad_value_b
+        if not faces:
+            continue
+        for axis in range(3):
+            if idx[axis] > 0:
+                prev = list(idx)
+                prev[axis] -= 1
+                hp, hq = pending.pop((tuple(prev), axis))
+                lp, lq = low[axis]
+                pair_ids, pair_faces = _kernels.sparse_pair_tables(hp, hq, lp, lq, axis, n_phases)
+                acc.add(pair_ids, faces=pair_faces)
+            if idx[axis] < nblocks[axis] - 1:
+                pending[(idx, axis)] = high[axis]
+    all_ids, counts, face, bbox = acc.result()
+    bad, bad_value = acc.bad, acc.bad_value
+    if not faces:
+        face = np.zeros((0, 0, 0, 3), dtype=np.int64)
     if bad:
         raise InputError(
             f"phases contains {bad} voxels with phase id {bad_value} that is not a mineral id; "
@@ -312,14 +381,14 @@ def measure(
             f"phases contains phase id(s) {[int(i) for i in unknown]} without a mineral; "
             f"minerals has ids {minerals.ids} ({', '.join(minerals.names)})"
         )
-    present = np.nonzero(counts[1:].sum(axis=1))[0] + 1
-    ids = present if remap is None else remap[present]
+    present = np.flatnonzero((all_ids > 0) & (counts.sum(axis=1) > 0))
+    background = counts[0] if all_ids[0] == 0 else np.zeros(n_phases, dtype=np.int64)
     return ParticleMeasurements(
-        ids=np.asarray(ids, dtype=np.int64),
+        ids=np.asarray(all_ids[present], dtype=np.int64),
         counts=counts[present],
         faces=face[present] if faces else face,
         bbox=bbox[present],
-        background=counts[0],
+        background=background,
         shape=shape,
         voxel_size_um=vs,
         minerals=minerals,
