@@ -136,6 +136,11 @@ def analyse(
     if random_sections and (type(particles).__module__.startswith(("dask.", "zarr."))):
         raise InputError("random_sections needs in-memory (numpy) arrays; got a chunked array")
     m = measure(particles, phases, voxel_size_um=vs, minerals=minerals, client=client, chunks=chunks)
+    if m.ids.size == 0:
+        raise InputError(
+            f"particles holds no particle (every label of the {'x'.join(map(str, m.shape))} volume is 0); "
+            "nothing to analyse"
+        )
     table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border)
     excluded = table.loc[table["excluded"], "particle_id"].astype(int).tolist()
     if section_axes or random_sections:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from liberation.errors import InputError
 from liberation.minerals import MineralList
 from liberation.stats.measure import ParticleMeasurements, measure
 from liberation.stats.particles import assign_size_class, check_size_classes
@@ -20,7 +21,7 @@ def association_from_measurements(
     areas = m.face_areas_um2()
     n_phases = m.n_phases
     if m.faces.size == 0:
-        raise ValueError("measurements were taken without faces; call measure(..., faces=True)")
+        raise InputError("measurements were taken without faces; call measure(..., faces=True)")
     vox_um3 = float(np.prod(m.voxel_size_um))
     esd = np.cbrt(6.0 * m.counts.sum(axis=1) * vox_um3 / np.pi)
     size = assign_size_class(esd, bounds)
