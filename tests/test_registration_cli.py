@@ -17,7 +17,7 @@ def sample(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("reg")
     ph = textured_phantom((96, 96, 96), voxel_size_um=10.0, seed=1)
-    store = create_store(root / "s.zarr", ph.ct, voxel_size_um=10.0)
+    store = create_store(root / "s.zarr", ph.ct, voxel_size_um=10.0, pyramid_levels=1)  # CLI reads level 1
     # an older labelled plane far from the new one: must survive the merge
     old = np.full(ph.ct.shape, IGNORE, np.uint8)
     old[2] = 3

@@ -174,3 +174,26 @@ def test_face_map_truth(phantom):
     assert fm.labels[3, 7] == phantom.phases[tuple(idx)]
     with pytest.raises(InputError, match="phases= .* or ct="):
         make_face_map(None, 10.0)
+
+
+def test_downsample_volume_slabs_and_pyramid():
+    from liberation.registration.coarse import block_reduce, downsample_volume
+
+    rng = np.random.default_rng(4)
+    vol = rng.integers(0, 1000, (37, 20, 26)).astype(np.uint16)
+    direct = block_reduce(vol, (3, 2, 2))
+    assert direct.shape == (12, 10, 13)
+    assert np.allclose(direct[1, 2, 3], vol[3:6, 4:6, 6:8].mean())
+    assert np.allclose(downsample_volume(vol, (3, 2, 2), slab_voxels=4), direct)
+
+    class Forbidden:  # the full-resolution array must not be read when a usable pyramid level exists
+        shape = vol.shape
+
+        def __getitem__(self, key):
+            raise AssertionError("full-resolution CT read")
+
+    level1 = block_reduce(vol, (1, 2, 2))  # an exact block-mean level, factors (1, 2, 2)
+    wrong = block_reduce(vol, (2, 2, 2))  # factors do not divide (3, 2, 2): must be skipped
+    out = downsample_volume(Forbidden(), (3, 2, 2), pyramid=[(wrong, (2, 2, 2)), (level1, (1, 2, 2))])
+    assert np.allclose(out, direct, atol=1e-3)
+

@@ -28,20 +28,66 @@ def phantom():
     return textured_phantom((96, 96, 96), voxel_size_um=VOXEL, seed=1)
 
 
+class RecordingArray:
+    """A lazily sliced stand-in for a zarr array that records the z-extent of every read."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype, self.ndim = data, data.shape, data.dtype, data.ndim
+        self.reads = []
+
+    def __getitem__(self, key):
+        out = self.data[key]
+        self.reads.append(out.shape)
+        return out
+
+
 @pytest.fixture(scope="module")
 def registrations(phantom):
     out = []
     for seed in range(3):
         pose = random_face_pose(phantom.ct.shape, VOXEL, map_shape=MAP, pixel_size_um=PIXEL, axis=0, seed=seed)
         fm = make_face_map(phantom.phases, VOXEL, map_shape=MAP, pixel_size_um=PIXEL, seed=seed, **pose)
-        res = register_map(phantom.ct, fm.map, voxel_size_um=VOXEL, pixel_size_um=PIXEL, axis="z", workers=1,
+        ct = phantom.ct
+        res = register_map(ct, fm.map, voxel_size_um=VOXEL, pixel_size_um=PIXEL, axis="z", workers=1,
                            show_progress=False)
-        out.append((fm, res))
+        out.append((fm, res, ct))
     return out
 
 
+def test_lazy_ct_is_read_by_slabs_not_whole():
+    # a tall CT given as a lazily sliced array (like a zarr array of a store): the coarse search reads
+    # slabs of at most 64 slices, the fine stage only slabs around the candidate planes
+    tall = textured_phantom((192, 96, 96), voxel_size_um=VOXEL, seed=5)
+    ct = RecordingArray(tall.ct)
+    p, shape = PIXEL, MAP
+    pose = random_face_pose(tall.ct.shape, VOXEL, map_shape=shape, pixel_size_um=p, axis=0, seed=4)
+    fm = make_face_map(tall.phases, VOXEL, map_shape=shape, pixel_size_um=p, seed=4, **pose)
+    res = register_map(ct, fm.map, voxel_size_um=VOXEL, pixel_size_um=p, axis="z", workers=1, show_progress=False)
+    assert pixel_centre_rms_error(res.matrix, fm.matrix, shape, p) < VOXEL
+    full_res = [hi - lo for level, axis, lo, hi in res.fine_slabs if level == 1]
+    assert full_res and sum(full_res) < 0.5 * tall.ct.shape[0]
+    assert all(axis == 0 and 0 <= lo < hi <= tall.ct.shape[0] for _, axis, lo, hi in res.fine_slabs)
+    # everything else (coarse copy, block-reduced fine level, quality, QA) is read <= 64 slices at a time
+    assert ct.reads and all(r[0] <= 64 or r[0] in full_res for r in ct.reads)
+
+
+def test_two_level_coarse_search_finds_pose(phantom):
+    from liberation.registration.coarse import coarse_search
+
+    # 2x pixel, 40-px map: level B ~40 px, level A ~20 px (two levels), like a 128-px map on a 256^3 CT
+    p, shape = 20.0, (40, 40)
+    fm = make_face_map(phantom.phases, VOXEL, map_shape=shape, pixel_size_um=p, rotation_deg=130.0, mirror=True,
+                       centre_um=(515.0, 470.0, 490.0), tilt_deg=3.0, tilt_direction_deg=60.0, seed=2)
+    cands, info = coarse_search(phantom.ct, fm.map, voxel_size_um=(VOXEL,) * 3, pixel_size_um=p)
+    assert info["two_level"][0]
+    assert info["n_evaluated"] < 1.5 * info["scores"][0].size  # level B re-scores only around the level-A peaks
+    best = cands[0]
+    assert best.mirror and abs((best.rotation_deg - 130.0 + 180) % 360 - 180) <= 5.0
+    assert pixel_centre_rms_error(best.matrix, fm.matrix, shape, p) < 2 * max(info["spacing_um"])
+
+
 def test_random_poses_within_one_voxel(registrations):
-    for fm, res in registrations:
+    for fm, res, _ in registrations:
         err = pixel_centre_rms_error(res.matrix, fm.matrix, MAP, PIXEL)
         assert err < VOXEL, (fm.pose, err)
         assert not res.poor_quality
@@ -51,7 +97,7 @@ def test_random_poses_within_one_voxel(registrations):
 
 
 def test_transferred_labels_agree_on_interior_pixels(phantom, registrations):
-    for fm, res in registrations:
+    for fm, res, _ in registrations:
         sparse = labels_to_sparse(fm.labels, res.matrix, ct_shape=phantom.ct.shape, voxel_size_um=(VOXEL,) * 3,
                                   pixel_size_um=PIXEL)
         vox, (r, c) = plane_voxels(res.matrix, ct_shape=phantom.ct.shape, voxel_size_um=(VOXEL,) * 3, map_shape=MAP,
@@ -66,7 +112,7 @@ def test_transferred_labels_agree_on_interior_pixels(phantom, registrations):
 
 
 def test_qa_images(phantom, registrations):
-    fm, res = registrations[0]
+    fm, res, _ = registrations[0]
     qa = qa_images(phantom.ct, fm.map, res)
     n1, n2 = phantom.ct.shape[1:]
     assert qa["edges_overlay"].shape == (n1, n2, 3) and qa["checkerboard"].shape == (n1, n2)

@@ -58,6 +58,17 @@ def _read_map(path: Path) -> np.ndarray:
     return read_map_file(path)
 
 
+def _pyramid(store) -> list:
+    """The store's downsampled CT levels with their integer block factors (level shapes / full shape)."""
+    full = np.asarray(store.image(0).shape)
+    levels = []
+    for level in range(1, len(store.level_paths)):
+        arr = store.image(level)
+        factors = tuple(int(v) for v in np.maximum(1, np.rint(full / np.maximum(np.asarray(arr.shape), 1))))
+        levels.append((arr, factors))
+    return levels
+
+
 def _save_png(array: np.ndarray, path: Path, *, cmap: str | None = "gray") -> None:
     import matplotlib
 
@@ -108,12 +119,15 @@ def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir,
     store = open_store(store_path, mode="r+" if labels_path is not None else "r")
     map_image = _read_map(map_file)
     labels = _read_labels(labels_path, map_image.shape) if labels_path is not None else None
-    ct = np.asarray(store.image(0))
+    # the CT stays on disk: the coarse search reads a block-averaged copy slab by slab (from a pyramid
+    # level when the store has one), the fine stage only slabs around the candidate planes
+    ct = store.image(0)
     vs = store.voxel_size_um
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RegistrationWarning)
         result = register_map(ct, map_image, voxel_size_um=vs, pixel_size_um=pixel_size,
-                              axis=None if axis == "any" else axis, face=face, workers=workers)
+                              axis=None if axis == "any" else axis, face=face, workers=workers,
+                              ct_pyramid=_pyramid(store))
     for w in caught:
         click.echo(f"warning: {w.message}", err=True)
 

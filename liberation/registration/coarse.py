@@ -4,7 +4,15 @@ Exhaustive on downsampled data: CT axis (given or all three), slice position, fu
 in-plane rotation, mirror flip, and in-plane translation. For every slice and rotation the
 normalised mutual information for *all* translations is computed at once by FFT
 cross-correlation of bin-indicator images (:func:`~liberation.registration.similarity.fft_nmi_translation`).
+
+Two levels when the map is large enough: level A has the in-plane resolution halved (slice
+spacing unchanged, so no slice is skipped) and scores every slice, rotation (``angle_step_deg``)
+and mirror state; its best local maxima (``n_peaks``) are re-scored at level B (the full
+coarse resolution, rotation step halved, the neighbouring slices). Small maps use one level.
 The best few distinct poses are returned as candidates for the fine stage.
+
+The CT is read through :func:`downsample_volume`: slab by slab along z from any sliceable
+array (numpy, zarr), or from a coarser pyramid level when one is given.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from liberation._progress import progress
 from liberation.registration.geometry import AXIS_FRAMES, frame_matrix, pixel_centre_rms_error, pose_matrix
 from liberation.registration.similarity import fft_nmi_translation, quantile_bins
 
-__all__ = ["Candidate", "coarse_search", "block_reduce"]
+__all__ = ["Candidate", "coarse_search", "block_reduce", "downsample_volume", "coarse_factors"]
 
 
 @dataclass
@@ -48,10 +56,62 @@ def block_reduce(volume: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
     """Block mean (float32) by integer factors per axis; the trailing remainder is cropped."""
     shape = [n // f for n, f in zip(volume.shape, factors)]
     crop = volume[tuple(slice(0, n * f) for n, f in zip(shape, factors))]
+    if all(f == 1 for f in factors):
+        return np.asarray(crop, dtype=np.float32)
     new_shape = []
     for n, f in zip(shape, factors):
         new_shape += [n, f]
-    return crop.reshape(new_shape).mean(axis=tuple(range(1, 2 * len(shape), 2)), dtype=np.float32)
+    return np.asarray(crop).reshape(new_shape).mean(axis=tuple(range(1, 2 * len(shape), 2)), dtype=np.float32)
+
+
+def downsample_volume(
+    volume, factors: tuple[int, int, int], *, pyramid=None, slab_voxels: int = 64
+) -> np.ndarray:
+    """Block mean of a (z, y, x) array by integer ``factors``, read slab by slab along z.
+
+    Parameters
+    ----------
+    volume : array-like, shape (z, y, x)
+        numpy array or any lazily sliced array (zarr, dask): only ``slab_voxels`` (rounded to
+        a multiple of the z factor) full-resolution slices are in memory at a time.
+    factors : (int, int, int)
+    pyramid : sequence of (array, (int, int, int)), optional
+        Downsampled copies of ``volume`` (e.g. sample-store pyramid levels, block means) with
+        their factors; the coarsest one whose factors divide ``factors`` is read instead.
+    slab_voxels : int
+        Source slices read at once.
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape ``volume.shape // factors``
+    """
+    factors = tuple(int(f) for f in factors)
+    source, extra = volume, factors
+    out_shape = tuple(n // f for n, f in zip(volume.shape, factors))
+    best = 1
+    for arr, fac in pyramid or ():
+        fac = tuple(int(v) for v in fac)
+        ok = all(f % g == 0 for f, g in zip(factors, fac)) and all(
+            a // (f // g) == o for a, f, g, o in zip(arr.shape, factors, fac, out_shape)
+        )
+        if ok and int(np.prod(fac)) > best:
+            best = int(np.prod(fac))
+            source, extra = arr, tuple(f // g for f, g in zip(factors, fac))
+    fz = extra[0]
+    step = max(1, int(slab_voxels) // fz)
+    out = np.empty(out_shape, dtype=np.float32)
+    for o0 in range(0, out_shape[0], step):
+        o1 = min(out_shape[0], o0 + step)
+        out[o0:o1] = block_reduce(np.asarray(source[o0 * fz : o1 * fz]), extra)
+    return out
+
+
+def coarse_factors(voxel_size_um, pixel_size_um: float, map_shape: tuple[int, int], target_size: int) -> tuple[int, int, int]:
+    """Block factors per CT axis that make the map's longer side about ``target_size`` coarse pixels."""
+    vs = np.asarray(voxel_size_um, dtype=float)
+    p = float(pixel_size_um)
+    g_target = max(p, max(map_shape) * p / target_size, float(vs.min()))
+    return tuple(max(1, int(round(g_target / s))) for s in vs)
 
 
 def _rotated_map(smooth_map, valid_map, p, a_mat, size, spacing):
@@ -72,8 +132,94 @@ def _rotated_map(smooth_map, valid_map, p, a_mat, size, spacing):
     return vals, inside
 
 
+class _Level:
+    """One search level for one axis: the binned CT slices, their FFTs and the translation grid."""
+
+    def __init__(self, coarse, axis, factors, vs, map_image, valid_map, p, n_bins, ks, workers):
+        order = AXIS_FRAMES[axis]
+        self.vol = np.transpose(coarse, order)
+        fac = np.asarray(factors, dtype=float)
+        self.sp = (vs * fac)[list(order)]
+        self.off = ((fac - 1) / 2.0 * vs)[list(order)]
+        h, w = map_image.shape
+        self.p = p
+        self.valid_map = valid_map
+        sigma = 0.4 * float(self.sp[1:].min()) / p
+        self.smooth_map = ndi.gaussian_filter(map_image, sigma) if sigma > 0.5 else map_image
+        self.map_ref = self.smooth_map[valid_map]
+        na, n1, n2 = self.vol.shape
+        diag = np.hypot(h, w) * p
+        self.size = (int(np.ceil(diag / self.sp[1])) + 1, int(np.ceil(diag / self.sp[2])) + 1)
+        self.fft_shape = (
+            sfft.next_fast_len(n1 + self.size[0] - 1, real=True),
+            sfft.next_fast_len(n2 + self.size[1] - 1, real=True),
+        )
+        self.c1, self.c2 = (self.size[0] - 1) / 2.0, (self.size[1] - 1) / 2.0
+        self.d1 = np.arange(int(np.ceil(-self.c1)), int(np.floor(n1 - 1 - self.c1)) + 1)
+        self.d2 = np.arange(int(np.ceil(-self.c2)), int(np.floor(n2 - 1 - self.c2)) + 1)
+        self.rows, self.cols = self.d1 % self.fft_shape[0], self.d2 % self.fft_shape[1]
+        self.n_bins = n_bins
+        self.workers = workers
+        self.ks = ks
+        ct_bins = quantile_bins(self.vol, n_bins)
+        self.kb = int(ct_bins.max()) + 1
+        self.b_hat = np.empty((ks.size, self.kb, self.fft_shape[0], self.fft_shape[1] // 2 + 1), dtype=np.complex64)
+        cls = np.arange(self.kb, dtype=np.int16)[:, None, None]
+        for i, k in enumerate(ks):
+            onehot = (ct_bins[k][None] == cls).astype(np.float32)
+            self.b_hat[i] = sfft.rfft2(onehot, s=self.fft_shape, axes=(-2, -1), workers=workers)
+
+    def position_um(self, k: int) -> float:
+        return float(k * self.sp[0] + self.off[0])
+
+    def score(self, angle_deg: float, mirror: bool, rows_idx: np.ndarray, min_overlap: float):
+        """Best NMI and translation over all shifts, for the slices ``self.ks[rows_idx]``."""
+        t = np.deg2rad(angle_deg)
+        s = -1.0 if mirror else 1.0
+        a_mat = np.array([[np.cos(t), -s * np.sin(t)], [np.sin(t), s * np.cos(t)]])
+        vals, inside = _rotated_map(self.smooth_map, self.valid_map, self.p, a_mat, self.size, self.sp[1:])
+        mb = quantile_bins(vals, self.n_bins, reference=self.map_ref)
+        ka = int(mb[inside].max()) + 1 if inside.any() else 1
+        ind = ((mb[None] == np.arange(ka, dtype=np.int16)[:, None, None]) & inside[None]).astype(np.float32)
+        a_hat = np.conj(sfft.rfft2(ind, s=self.fft_shape, axes=(-2, -1), workers=self.workers))
+        min_count = min_overlap * inside.sum()
+        n = rows_idx.size
+        scores = np.zeros(n)
+        shifts = np.zeros((n, 2), dtype=int)
+        batch = max(1, int(3e7 // (ka * self.kb * self.fft_shape[0] * self.fft_shape[1] * 8)))
+        for start in range(0, n, batch):
+            sel = rows_idx[start : start + batch]
+            nmi, _ = fft_nmi_translation(
+                a_hat, self.b_hat[sel], shape=self.fft_shape, rows=self.rows, cols=self.cols,
+                min_count=min_count, workers=self.workers,
+            )
+            flat = nmi.reshape(nmi.shape[0], -1)
+            arg = flat.argmax(axis=1)
+            scores[start : start + batch] = flat[np.arange(flat.shape[0]), arg]
+            shifts[start : start + batch, 0] = self.d1[arg // self.d2.size]
+            shifts[start : start + batch, 1] = self.d2[arg % self.d2.size]
+        return scores, shifts
+
+    def centre_um(self, shift) -> tuple[float, float]:
+        return (self.c1 + shift[0]) * self.sp[1] + self.off[1], (self.c2 + shift[1]) * self.sp[2] + self.off[2]
+
+
+def _peaks(scores: np.ndarray, n: int) -> list[tuple[int, int, int]]:
+    """Top ``n`` local maxima of (slice, angle, mirror) scores over 3 slices x 3 angles (angles wrap)."""
+    pad = np.pad(scores, ((1, 1), (0, 0), (0, 0)), constant_values=-np.inf)
+    mx = np.full(scores.shape, -np.inf)
+    for dk in (0, 1, 2):
+        sl = pad[dk : dk + scores.shape[0]]
+        for da in (-1, 0, 1):
+            mx = np.maximum(mx, np.roll(sl, da, axis=1))
+    peak = (scores >= mx) & (scores > 0)
+    idx = np.argwhere(peak)
+    order = np.argsort(scores[peak])[::-1][:n]
+    return [tuple(int(v) for v in idx[i]) for i in order]
+
+
 def coarse_search(
-    ct: np.ndarray,
+    ct,
     map_image: np.ndarray,
     *,
     voxel_size_um: tuple[float, float, float],
@@ -82,11 +228,15 @@ def coarse_search(
     map_mask: np.ndarray | None = None,
     slice_ranges_um: dict | None = None,
     n_bins: int = 6,
+    level_a_bins: int = 4,
     angle_step_deg: float = 10.0,
     search_mirror: bool = True,
     target_size: int = 40,
     min_overlap: float = 0.5,
     n_candidates: int = 4,
+    n_peaks: int = 40,
+    min_level_a_size: int = 16,
+    pyramid=None,
     workers: int = 1,
     show_progress: bool | None = None,
 ) -> tuple[list[Candidate], dict]:
@@ -94,7 +244,8 @@ def coarse_search(
 
     Parameters
     ----------
-    ct : numpy.ndarray, shape (z, y, x)
+    ct : array-like, shape (z, y, x)
+        numpy array or lazily sliced array (zarr); read slab by slab (see :func:`downsample_volume`).
     map_image : numpy.ndarray, shape (rows, columns)
     voxel_size_um : (float, float, float)
     pixel_size_um : float
@@ -105,17 +256,25 @@ def coarse_search(
     slice_ranges_um : dict, optional
         ``axis -> (lo, hi)`` µm: allowed positions of the plane along that axis.
     n_bins : int
-        Quantile bins per image for the mutual information.
+        Quantile bins per image for the mutual information (level B, or the single level).
+    level_a_bins : int
+        Quantile bins at level A (fewer bins give a less noisy score on the small level-A images).
     angle_step_deg : float
-        Rotation step of the full-circle search.
+        Rotation step of the full-circle search (level A; level B uses half of it).
     search_mirror : bool
         Also try the mirrored map.
     target_size : int
-        Approximate size (pixels) of the map's longest side at the coarse level.
+        Approximate size (pixels) of the map's longest side at level B (level A: half).
     min_overlap : float
         Minimum fraction of the map that must overlap the CT section.
     n_candidates : int
         Number of distinct poses returned.
+    n_peaks : int
+        Level-A local maxima (per axis) re-scored at level B.
+    min_level_a_size : int
+        Use two levels only when the map's longer side at level A is at least this many pixels.
+    pyramid : sequence of (array, (int, int, int)), optional
+        Downsampled copies of ``ct`` with their block factors (see :func:`downsample_volume`).
     workers : int
         FFT threads.
 
@@ -124,80 +283,79 @@ def coarse_search(
     candidates : list of Candidate
         Best first.
     info : dict
-        ``spacing_um`` of the coarse grid, ``scores`` (best NMI per axis, slice and rotation).
+        ``spacing_um`` of level B, ``factors`` of level B, ``two_level``, ``scores`` (per axis,
+        level-A best NMI per slice, rotation and mirror), ``n_evaluated`` (slice-rotation pairs scored).
     """
     vs = np.asarray(voxel_size_um, dtype=float)
     p = float(pixel_size_um)
     h, w = map_image.shape
-    g_target = max(p, max(h, w) * p / target_size, float(vs.min()))
-    factors = tuple(max(1, int(round(g_target / s))) for s in vs)
-    spacing = vs * np.asarray(factors)
-    offsets = (np.asarray(factors) - 1) / 2.0 * vs
-    coarse = block_reduce(ct, factors)
+    factors = coarse_factors(vs, p, (h, w), target_size)
+    base = downsample_volume(ct, factors, pyramid=pyramid)
     valid_map = np.ones(map_image.shape, bool) if map_mask is None else np.asarray(map_mask, bool)
-    sigma = 0.4 * float(spacing.min()) / p
-    smooth_map = ndi.gaussian_filter(map_image.astype(np.float32), sigma) if sigma > 0.5 else map_image.astype(np.float32)
-    map_ref = smooth_map[valid_map]
-    angles = np.arange(0.0, 360.0, angle_step_deg)
+    map32 = np.asarray(map_image, dtype=np.float32)
     mirrors = (False, True) if search_mirror else (False,)
-    results = []  # (score, axis, K, angle, mirror, q1, q2)
-    info = {"spacing_um": [float(v) for v in spacing], "scores": {}}
-    diag = np.hypot(h, w) * p
+    angles = np.arange(0.0, 360.0, angle_step_deg)
+    info = {"spacing_um": [float(v) for v in vs * np.asarray(factors)], "factors": list(factors), "scores": {},
+            "two_level": {}, "n_evaluated": 0}
+    results = []  # (score, axis, position, angle, mirror, q1, q2)
     for axis in axes:
         order = AXIS_FRAMES[axis]
-        vol = np.transpose(coarse, order)
-        sp = spacing[list(order)]
-        off = offsets[list(order)]
-        na, n1, n2 = vol.shape
-        ks = np.arange(na)
-        pos = ks * sp[0] + off[0]
+        n_slices = base.shape[axis]
+        pos = (np.arange(n_slices) * factors[axis] + (factors[axis] - 1) / 2.0) * vs[axis]
+        ks = np.arange(n_slices)
         if slice_ranges_um and axis in slice_ranges_um:
             lo, hi = slice_ranges_um[axis]
-            ks = ks[(pos >= lo - sp[0] / 2) & (pos <= hi + sp[0] / 2)]
+            sp_a = factors[axis] * vs[axis]
+            ks = ks[(pos >= lo - sp_a / 2) & (pos <= hi + sp_a / 2)]
         if ks.size == 0:
             continue
-        size = (int(np.ceil(diag / sp[1])) + 1, int(np.ceil(diag / sp[2])) + 1)
-        fft_shape = (sfft.next_fast_len(n1 + size[0] - 1, real=True), sfft.next_fast_len(n2 + size[1] - 1, real=True))
-        ct_bins = quantile_bins(vol, n_bins)
-        kb = int(ct_bins.max()) + 1
-        onehot = (ct_bins[ks][:, None] == np.arange(kb, dtype=np.int16)[None, :, None, None]).astype(np.float32)
-        b_hat = sfft.rfft2(onehot, s=fft_shape, axes=(-2, -1), workers=workers)
-        del onehot
-        c1, c2 = (size[0] - 1) / 2.0, (size[1] - 1) / 2.0
-        d1 = np.arange(int(np.ceil(-c1)), int(np.floor(n1 - 1 - c1)) + 1)
-        d2 = np.arange(int(np.ceil(-c2)), int(np.floor(n2 - 1 - c2)) + 1)
-        rows, cols = d1 % fft_shape[0], d2 % fft_shape[1]
-        scores = np.zeros((ks.size, angles.size, len(mirrors)))
-        best_shift = np.zeros((ks.size, angles.size, len(mirrors), 2), dtype=int)
-        batch = max(1, int(4e7 // (n_bins * kb * fft_shape[0] * fft_shape[1] * 4)))
-        combos = [(ia, im) for im in range(len(mirrors)) for ia in range(angles.size)]
-        for ia, im in progress(combos, desc=f"coarse search axis {axis}", enabled=show_progress):
-            t = np.deg2rad(angles[ia])
-            s = -1.0 if mirrors[im] else 1.0
-            a_mat = np.array([[np.cos(t), -s * np.sin(t)], [np.sin(t), s * np.cos(t)]])
-            vals, inside = _rotated_map(smooth_map, valid_map, p, a_mat, size, sp[1:])
-            mb = quantile_bins(vals, n_bins, reference=map_ref)
-            ka = int(mb[inside].max()) + 1 if inside.any() else 1
-            ind = ((mb[None] == np.arange(ka, dtype=np.int16)[:, None, None]) & inside[None]).astype(np.float32)
-            a_hat = np.conj(sfft.rfft2(ind, s=fft_shape, axes=(-2, -1), workers=workers))
-            min_count = min_overlap * inside.sum()
-            for start in range(0, ks.size, batch):
-                nmi, _ = fft_nmi_translation(
-                    a_hat, b_hat[start : start + batch], shape=fft_shape, rows=rows, cols=cols,
-                    min_count=min_count, workers=workers,
-                )
-                flat = nmi.reshape(nmi.shape[0], -1)
-                arg = flat.argmax(axis=1)
-                scores[start : start + batch, ia, im] = flat[np.arange(flat.shape[0]), arg]
-                best_shift[start : start + batch, ia, im, 0] = d1[arg // d2.size]
-                best_shift[start : start + batch, ia, im, 1] = d2[arg % d2.size]
-        info["scores"][axis] = scores
-        for kk, ia, im in zip(*np.unravel_index(np.argsort(scores, axis=None)[::-1][: 50 * n_candidates], scores.shape)):
-            dd = best_shift[kk, ia, im]
-            q1 = (c1 + dd[0]) * sp[1] + off[1]
-            q2 = (c2 + dd[1]) * sp[2] + off[2]
-            results.append((float(scores[kk, ia, im]), axis, float(pos[ks[kk]]), float(angles[ia]), mirrors[im], q1, q2))
+        g1, g2 = factors[order[1]] * vs[order[1]], factors[order[2]] * vs[order[2]]
+        size_a = max(h, w) * p / (2 * max(g1, g2))
+        two_level = size_a >= min_level_a_size and min(base.shape[order[1]], base.shape[order[2]]) >= 8
+        info["two_level"][axis] = bool(two_level)
+        lev_b = _Level(base, axis, factors, vs, map32, valid_map, p, n_bins, ks, workers)
+        if two_level:
+            extra = [1, 1, 1]
+            extra[order[1]] = extra[order[2]] = 2
+            fac_a = tuple(f * e for f, e in zip(factors, extra))
+            lev_a = _Level(block_reduce(base, tuple(extra)), axis, fac_a, vs, map32, valid_map, p, level_a_bins, ks,
+                           workers)
+            scores = np.zeros((ks.size, angles.size, len(mirrors)))
+            combos = [(ia, im) for im in range(len(mirrors)) for ia in range(angles.size)]
+            all_rows = np.arange(ks.size)
+            for ia, im in progress(combos, desc=f"coarse search axis {'zyx'[axis]} (level A)", enabled=show_progress):
+                scores[:, ia, im], _ = lev_a.score(angles[ia], mirrors[im], all_rows, min_overlap)
+            info["n_evaluated"] += scores.size
+            info["scores"][axis] = scores
+            del lev_a
+            groups: dict[tuple[float, bool], set] = {}
+            for kk, ia, im in _peaks(scores, n_peaks):
+                for da in (-0.5, 0.0, 0.5):
+                    ang = float((angles[ia] + da * angle_step_deg) % 360.0)
+                    groups.setdefault((round(ang, 6), mirrors[im]), set()).update(
+                        r for r in (kk - 1, kk, kk + 1) if 0 <= r < ks.size
+                    )
+            work = [(ang, mir, np.array(sorted(rows))) for (ang, mir), rows in groups.items()]
+        else:
+            work = [(float(a), m, np.arange(ks.size)) for m in mirrors for a in angles]
+            info["scores"][axis] = None
+        level_scores = []
+        for ang, mir, rows in progress(work, desc=f"coarse search axis {'zyx'[axis]}", enabled=show_progress):
+            sc, sh = lev_b.score(ang, mir, rows, min_overlap)
+            info["n_evaluated"] += rows.size
+            for r, s, d in zip(rows, sc, sh):
+                level_scores.append((float(s), int(r), ang, mir, d))
+        if not two_level:
+            grid = np.zeros((ks.size, angles.size, len(mirrors)))
+            for s, r, ang, mir, _ in level_scores:
+                grid[r, int(round(ang / angle_step_deg)) % angles.size, mirrors.index(mir)] = s
+            info["scores"][axis] = grid
+        level_scores.sort(key=lambda x: -x[0])
+        for s, r, ang, mir, d in level_scores[: 50 * n_candidates]:
+            q1, q2 = lev_b.centre_um(d)
+            results.append((s, axis, lev_b.position_um(int(ks[r])), ang, mir, q1, q2))
     results.sort(key=lambda r: -r[0])
+    spacing = vs * np.asarray(factors)
     candidates: list[Candidate] = []
     for score, axis, x_a, ang, mir, q1, q2 in results:
         centre = frame_matrix(axis) @ np.array([x_a, q1, q2])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from liberation.registration.coarse import block_reduce
+from liberation.registration.coarse import downsample_volume
 from liberation.registration.geometry import map_centre_um
 
 __all__ = ["FineLevel", "prepare_levels", "refine_pose", "to_sitk_matrix", "from_sitk_transform"]
@@ -56,35 +56,60 @@ def _map_image(map_image: np.ndarray, pixel_size_um: float):
 
 
 def prepare_levels(
-    ct: np.ndarray, map_image: np.ndarray, *, voxel_size_um, pixel_size_um: float, map_mask=None, axis: int | None = None
+    ct: np.ndarray,
+    map_image: np.ndarray,
+    *,
+    voxel_size_um,
+    pixel_size_um: float,
+    map_mask=None,
+    axis: int | None = None,
+    origin_voxel=(0, 0, 0),
+    levels: tuple[int, ...] = (0, 1),
 ) -> list[FineLevel]:
     """Build the two-level pyramid (coarse then fine) used by :func:`refine_pose`.
 
     At the last level the CT is smoothed to the map's pixel footprint in the plane
     perpendicular to ``axis`` (lightly along it); isotropically when ``axis`` is None.
     Masked-out map pixels are filled with the map median (a fixed mask is also set).
+
+    Parameters
+    ----------
+    ct : numpy.ndarray or lazily sliced array (zarr), shape (z, y, x)
+        The CT volume, or a box of it (e.g. a slab around a candidate plane). Level 0 reads it
+        64 slices at a time; level 1 reads it whole (float32 output of the smoothing only).
+    origin_voxel : (int, int, int)
+        Index in the full CT of ``ct[0, 0, 0]`` (physical positions stay those of the full CT).
+    levels : tuple of int
+        Which levels to build (0 = block-reduced, 1 = full resolution); the list follows this order.
     """
     vs = np.asarray(voxel_size_um, dtype=float)
     p = float(pixel_size_um)
+    o = np.asarray(origin_voxel, dtype=float)
     mimg = map_image.astype(np.float32)
     if map_mask is not None:
         mimg = np.where(map_mask, mimg, np.median(mimg[map_mask]))
-    ctf = ct.astype(np.float32, copy=False)
-    levels = []
-    # level 0: CT block-reduced to about the map pixel, smoothed; map smoothed
-    factors = tuple(max(1, int(round(p / s))) for s in vs)
-    red = block_reduce(ctf, factors)
-    red = ndi.gaussian_filter(red, 1.0)
-    sp = vs * np.asarray(factors)
-    levels.append(
-        FineLevel(_ct_image(red, sp, (np.asarray(factors) - 1) / 2 * vs), _map_image(ndi.gaussian_filter(mimg, 1.0), p), mimg.size)
-    )
-    # level 1: CT smoothed to the pixel footprint (box of width p ~ Gaussian sigma 0.3 p)
-    sigma = 0.3 * p / vs
-    if axis is not None:
-        sigma[axis] = 0.5
-    full = ndi.gaussian_filter(ctf, sigma) if np.any(sigma > 0.3) else ctf
-    levels.append(FineLevel(_ct_image(full, vs, (0.0, 0.0, 0.0)), _map_image(mimg, p), mimg.size))
+    out = []
+    for level in levels:
+        if level == 0:
+            # CT block-reduced to about the map pixel, smoothed; map smoothed
+            factors = tuple(max(1, int(round(p / s))) for s in vs)
+            red = ndi.gaussian_filter(downsample_volume(ct, factors), 1.0)
+            sp = vs * np.asarray(factors)
+            img = _ct_image(red, sp, (o + (np.asarray(factors) - 1) / 2) * vs)
+            out.append(FineLevel(img, _map_image(ndi.gaussian_filter(mimg, 1.0), p), mimg.size))
+        else:
+            # CT smoothed to the pixel footprint (box of width p ~ Gaussian sigma 0.3 p)
+            sigma = 0.3 * p / vs
+            if axis is not None:
+                sigma[axis] = 0.5
+            data = np.asarray(ct)
+            if np.any(sigma > 0.3):
+                full = ndi.gaussian_filter(data, sigma, output=np.float32)
+            else:
+                full = data.astype(np.float32, copy=False)
+            del data
+            out.append(FineLevel(_ct_image(full, vs, o * vs), _map_image(mimg, p), mimg.size))
+    levels = out
     if map_mask is not None:
         sitk = _sitk()
         mk = sitk.GetImageFromArray(np.asarray(map_mask, dtype=np.uint8)[None])
@@ -154,6 +179,10 @@ def refine_pose(
         reg = sitk.ImageRegistrationMethod()
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
         reg.SetMetricSamplingStrategy(reg.NONE)
+        # gradients by central differences at the samples: ITK's default computes a smoothed gradient
+        # image of the whole moving volume at every Execute (seconds, 3 doubles per voxel)
+        reg.SetMetricUseMovingImageGradientFilter(False)
+        reg.SetMetricUseFixedImageGradientFilter(False)
         reg.SetInterpolator(sitk.sitkLinear)
         mask = getattr(lv, "fixed_mask", None)
         if mask is not None:

@@ -21,7 +21,7 @@ from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.registration.coarse import coarse_search
 from liberation.registration.fine import prepare_levels, refine_pose
-from liberation.registration.geometry import AXIS_FRAMES, decompose_pose
+from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose
 from liberation.registration.resample import ct_on_map_grid
 from liberation.registration.similarity import mutual_information
 
@@ -64,6 +64,8 @@ class RegistrationResult:
     candidates : list of dict
         Every refined candidate: coarse score, final NMI, matrix.
     timings_s : dict
+    fine_slabs : list of [level, axis, lo, hi]
+        CT index ranges along ``axis`` read by the fine stage (level 0 block-reduced, 1 full resolution).
     """
 
     matrix: np.ndarray
@@ -87,6 +89,7 @@ class RegistrationResult:
     messages: list[str] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)
+    fine_slabs: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the content of ``transform.json``)."""
@@ -209,6 +212,88 @@ def _check_inputs(ct, map_image, voxel_size_um, pixel_size_um, axes, map_mask):
     return ct, map_image, vs, p, axes, map_mask
 
 
+class _Box:
+    """A lazily read box of a (z, y, x) array: ``box[z0:z1]`` reads only those slices of the box."""
+
+    def __init__(self, array, slices):
+        self.array, self.slices = array, tuple(slices)
+        self.shape = tuple(len(range(*sl.indices(n))) for sl, n in zip(self.slices, array.shape))
+        self.ndim = 3
+
+    def __getitem__(self, key):
+        z = self.slices[0]
+        k = key.indices(self.shape[0])
+        inner = slice(z.start + k[0], z.start + k[1])
+        return np.asarray(self.array[(inner,) + self.slices[1:]])
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.asarray(self.array[self.slices])
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+class _FineSlabs:
+    """The fine-stage pyramids, built on CT slabs around the candidate planes.
+
+    Level 0 (block-reduced): one slab per group of overlapping candidates, wide enough for the
+    map tilted by up to ``max_tilt_deg`` plus the coarse error. Level 1 (full resolution): per
+    refined candidate, the slices the level-0 pose's map plane crosses plus a margin.
+    """
+
+    def __init__(self, ct, map_image, cands, *, vs, p, map_mask, coarse_spacing_um, max_tilt_deg):
+        self.ct, self.map_image, self.vs, self.p, self.map_mask = ct, map_image, vs, p, map_mask
+        h, w = map_image.shape
+        self.half_diag = 0.5 * np.hypot(h, w) * p
+        margin = self.half_diag * np.sin(np.deg2rad(max_tilt_deg)) + 2.0 * coarse_spacing_um + 2.0 * p
+        self.intervals: dict[int, list[list[int]]] = {}
+        for c in cands:
+            n = ct.shape[c.axis]
+            mg = margin + 4.0 * vs[c.axis]
+            lo = int(np.clip(np.floor((c.position_um - mg) / vs[c.axis]), 0, n - 1))
+            hi = int(np.clip(np.ceil((c.position_um + mg) / vs[c.axis]) + 1, lo + 1, n))
+            self.intervals.setdefault(c.axis, []).append([lo, hi])
+        for ax, ivs in self.intervals.items():
+            ivs.sort()
+            merged = [ivs[0]]
+            for lo, hi in ivs[1:]:
+                if lo <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], hi)
+                else:
+                    merged.append([lo, hi])
+            self.intervals[ax] = merged
+        self.cache = {}
+        self.used = []
+
+    def _build(self, axis, lo, hi, level):
+        key = (axis, lo, hi, level)
+        if key not in self.cache:
+            sl = [slice(0, n) for n in self.ct.shape]
+            sl[axis] = slice(lo, hi)
+            origin = [0, 0, 0]
+            origin[axis] = lo
+            (lv,) = prepare_levels(_Box(self.ct, sl), self.map_image, voxel_size_um=self.vs, pixel_size_um=self.p,
+                                   map_mask=self.map_mask, axis=axis, origin_voxel=origin, levels=(level,))
+            self.cache[key] = lv
+            self.used.append([int(level), int(axis), int(lo), int(hi)])
+        return self.cache[key]
+
+    def level0(self, cand):
+        idx = cand.position_um / self.vs[cand.axis]
+        for lo, hi in self.intervals[cand.axis]:
+            if lo - 1 <= idx <= hi:
+                return self._build(cand.axis, lo, hi, 0)
+        return self._build(cand.axis, 0, self.ct.shape[cand.axis], 0)
+
+    def level1(self, matrix, axis, *, tilt_change_deg: float = 2.0):
+        h, w = self.map_image.shape
+        corners = np.array([[0.0, r * self.p, c * self.p] for r in (0, h - 1) for c in (0, w - 1)])
+        depth = apply_affine(matrix, corners)[:, axis]
+        mg = 2.0 * self.p + 4.0 * self.vs[axis] + self.half_diag * np.sin(np.deg2rad(tilt_change_deg))
+        n = self.ct.shape[axis]
+        lo = int(np.clip(np.floor((depth.min() - mg) / self.vs[axis]), 0, n - 1))
+        hi = int(np.clip(np.ceil((depth.max() + mg) / self.vs[axis]) + 1, lo + 1, n))
+        return self._build(axis, lo, hi, 1)
+
+
 def _parse_axis(axis) -> tuple[int, ...]:
     if axis is None or (isinstance(axis, str) and axis.lower() in ("any", "all")):
         return (0, 1, 2)
@@ -241,6 +326,8 @@ def register_map(
     min_contrast: float = 1.6,
     min_overlap_fraction: float = 0.5,
     iterations: int = 200,
+    ct_pyramid=None,
+    slab_tilt_deg: float = 10.0,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -248,8 +335,10 @@ def register_map(
 
     Parameters
     ----------
-    ct : numpy.ndarray (or array-like), shape (z, y, x)
-        CT grey values.
+    ct : numpy.ndarray or lazily sliced array (zarr), shape (z, y, x)
+        CT grey values. Never read whole: the coarse search reads it slab by slab along z into a
+        block-averaged copy (or reads ``ct_pyramid``), the fine stage reads only slabs around the
+        candidate planes, the quality figures only the box around the registered plane.
     map_image : numpy.ndarray, shape (rows, columns)
         The map (element counts, SEM grey values or label ids); any intensity relation to the CT.
     voxel_size_um : float or (float, float, float)
@@ -269,7 +358,8 @@ def register_map(
     n_final : int
         Of those, how many (best Mattes MI after the first level) are refined at full resolution.
     angle_step_deg : float
-        Rotation step of the coarse search (full circle).
+        Rotation step of the coarse search over the full circle (level A of the two-level search;
+        level B re-scores at half this step around the best level-A poses).
     search_mirror : bool
         Also search the mirrored map (face imaged from the other side).
     coarse_size : int
@@ -282,6 +372,12 @@ def register_map(
         Quality thresholds: below either, ``poor_quality`` is set and a warning issued.
     iterations : int
         Optimizer iterations per resolution level.
+    ct_pyramid : sequence of (array, (int, int, int)), optional
+        Block-averaged copies of ``ct`` with their integer factors (e.g. the pyramid levels of a
+        sample store); the coarse search reads the coarsest usable one instead of ``ct``.
+    slab_tilt_deg : float
+        The fine stage reads the CT slab around each candidate plane that holds the map tilted
+        by up to this angle (plus margins for the coarse error and the smoothing).
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
@@ -313,26 +409,22 @@ def register_map(
         ranges[ax] = (lo, hi)
     timings = {}
     t0 = time.perf_counter()
-    ct_arr = np.asarray(ct)
-    cands, _ = coarse_search(
-        ct_arr, map_image, voxel_size_um=tuple(vs), pixel_size_um=p, axes=axes, map_mask=map_mask,
+    cands, coarse_info = coarse_search(
+        ct, map_image, voxel_size_um=tuple(vs), pixel_size_um=p, axes=axes, map_mask=map_mask,
         slice_ranges_um=ranges, n_bins=coarse_bins, angle_step_deg=angle_step_deg, search_mirror=search_mirror,
-        target_size=coarse_size, min_overlap=min_overlap, n_candidates=n_candidates, workers=workers,
-        show_progress=show_progress,
+        target_size=coarse_size, min_overlap=min_overlap, n_candidates=n_candidates, pyramid=ct_pyramid,
+        workers=workers, show_progress=show_progress,
     )
     timings["coarse"] = time.perf_counter() - t0
     if not cands:
         raise InputError("the coarse search found no pose with enough overlap; check axis, face and slice_range_um hints")
     t1 = time.perf_counter()
-    levels_by_axis = {}
+    slabs = _FineSlabs(ct, map_image, cands, vs=vs, p=p, map_mask=map_mask,
+                       coarse_spacing_um=float(max(coarse_info["spacing_um"])), max_tilt_deg=slab_tilt_deg)
     coarse_refined = []
     for cand in cands:
-        if cand.axis not in levels_by_axis:
-            levels_by_axis[cand.axis] = prepare_levels(
-                ct_arr, map_image, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask, axis=cand.axis
-            )
         m, metric = refine_pose(
-            levels_by_axis[cand.axis][:1], cand.matrix, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
+            [slabs.level0(cand)], cand.matrix, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
             iterations=iterations, workers=workers,
         )
         coarse_refined.append((metric, cand, m))
@@ -343,10 +435,10 @@ def register_map(
         if not np.isfinite(metric0):
             continue
         m, metric = refine_pose(
-            levels_by_axis[cand.axis][1:], m0, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
+            [slabs.level1(m0, cand.axis)], m0, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
             iterations=iterations, workers=workers,
         )
-        q = registration_quality(ct_arr, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+        q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
         ok_overlap = q["overlap_fraction"] >= min_overlap_fraction
         refined.append(
             {"coarse_score": cand.score, "mattes_mi": -metric if np.isfinite(metric) else float("nan"),
@@ -355,7 +447,7 @@ def register_map(
         )
     if not refined:
         m = coarse_refined[0][2]
-        q = registration_quality(ct_arr, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+        q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
         refined.append({"coarse_score": coarse_refined[0][1].score, "mattes_mi": float("nan"), "nmi": q["nmi"],
                         "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q, "rank_key": (False, 0.0)})
     timings["fine"] = time.perf_counter() - t1
@@ -382,4 +474,5 @@ def register_map(
         mi=q["mi"], nmi=q["nmi"], nmi_null=q["nmi_null"], contrast=q["contrast"],
         overlap_fraction=q["overlap_fraction"], overlap_area_um2=q["overlap_area_um2"], poor_quality=poor,
         messages=messages, candidates=cand_list, timings_s=timings,
+        fine_slabs=slabs.used,
     )

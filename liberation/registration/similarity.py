@@ -116,10 +116,10 @@ def fft_nmi_translation(
     del part
     np.rint(corr, out=corr)
     np.maximum(corr, 0, out=corr)
-    n = corr.sum(axis=(1, 2))
-    ca = corr.sum(axis=2)
-    cb = corr.sum(axis=1)
-    slogs = _xlogx_counts(corr).sum(axis=(1, 2))
+    n = corr.sum(axis=(1, 2), dtype=np.float64)
+    ca = corr.sum(axis=2, dtype=np.float64)
+    cb = corr.sum(axis=1, dtype=np.float64)
+    slogs = _xlogx_counts(corr).sum(axis=(1, 2), dtype=np.float64)
     sa = _xlogx_counts(ca).sum(axis=1)
     sb = _xlogx_counts(cb).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
