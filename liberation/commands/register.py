@@ -16,14 +16,13 @@ provenance. A registration flagged as poor does not write labels unless ``--acce
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from pathlib import Path
 
 import click
 import numpy as np
 
-from liberation.errors import FileFormatError, InputError, OverwriteError
+from liberation._atomic import atomic_dir, check_new_output
+from liberation.errors import FileFormatError, InputError
 
 
 def _read_labels(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -114,8 +113,7 @@ def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir,
     if pixel_size is None:
         raise InputError("--pixel-size is missing: give the map pixel size in µm")
     out_dir = out_dir if out_dir is not None else map_file.with_name(map_file.stem + ".registration")
-    if out_dir.exists() and not overwrite:
-        raise OverwriteError(f"--out {out_dir} already exists; pass --overwrite to replace it")
+    check_new_output(out_dir, overwrite=overwrite, what="--out")
     store = open_store(store_path, mode="r+" if labels_path is not None else "r")
     map_image = _read_map(map_file)
     labels = _read_labels(labels_path, map_image.shape) if labels_path is not None else None
@@ -135,9 +133,7 @@ def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir,
     payload["inputs"] = {"store": str(store_path), "map_file": str(map_file),
                          "labels": str(labels_path) if labels_path else None}
     qa = qa_images(ct, map_image, result)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out_dir, overwrite=overwrite, what="--out") as tmp:
         (tmp / "transform.json").write_text(json.dumps(payload, indent=2))
         _save_png(qa["edges_overlay"], tmp / "qa_edges.png")
         _save_png(qa["checkerboard"], tmp / "qa_checkerboard.png")
@@ -145,16 +141,6 @@ def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir,
                                    quality={"NMI": result.nmi, "contrast": result.contrast,
                                             "overlap": result.overlap_fraction, "poor": result.poor_quality})
         fig.savefig(tmp / "qa.png", dpi=110)
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     click.echo(f"registered {map_file.name}: axis {'zyx'[result.axis]}, rotation {result.rotation_deg:.1f}°, "
                f"mirror {result.mirror}, tilt {result.tilt_deg:.2f}°, NMI {result.nmi:.4f} "
                f"(contrast {result.contrast:.2f}), overlap {100 * result.overlap_fraction:.0f}% -> {out_dir}")
