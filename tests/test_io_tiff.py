@@ -127,3 +127,17 @@ def test_cli_convert_and_info(tmp_path, volume, capsys):
     assert "12 x 20 x 17" in out and "2.296" in out
     assert main(["convert", str(tmp_path / "slices"), str(tmp_path / "t.zarr"), "--voxel-size", "abc"]) == 2
     assert "--voxel-size" in capsys.readouterr().err
+
+
+def test_converted_store_reads_in_ome_zarr_py(tmp_path, volume):
+    pytest.importorskip("ome_zarr")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    _write_slices(tmp_path / "slices", volume)
+    assert main(["-q", "convert", str(tmp_path / "slices"), str(tmp_path / "s.zarr"), "--voxel-size", "2.296",
+                 "--chunks", "5"]) == 0
+    image = list(Reader(parse_url(str(tmp_path / "s.zarr")))())[0]
+    assert image.data[0].shape == volume.shape and image.data[0].dtype == np.uint16
+    np.testing.assert_array_equal(np.asarray(image.data[0]), volume)
+    assert image.metadata["coordinateTransformations"][0][0]["scale"] == [2.296] * 3
