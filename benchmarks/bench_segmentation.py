@@ -1,0 +1,144 @@
+"""Benchmark of the segmentation subpackage on a 128^3 textured phantom (CPU preset).
+
+Trains the phases model on the top and bottom faces only (labels = truth on those two
+planes), evaluates on held-out interior planes against the truth, compares with the
+same network applied slice by slice (2D) and with per-voxel grey-value classifiers
+(Gaussian mixture, multi-Otsu), measures sliding-window inference speed, then trains the
+particles model (faces + classical bootstrap) and counts particles.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_segmentation.py --size 128 --threads 1
+
+Prints a table; ``--json FILE`` also writes the results as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-time", type=float, default=480.0, help="phases training budget (s)")
+    ap.add_argument("--particle-time", type=float, default=150.0, help="particles training budget (s)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="write the results as JSON to this file")
+    ap.add_argument("--no-particles", action="store_true")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from liberation.segmentation import (
+        classical_particles,
+        evaluate_planes,
+        get_preset,
+        grey_value_baseline,
+        instance_metrics,
+        interslice_consistency,
+        particle_targets,
+        predict_slices_2d,
+        predict_volume,
+        segment_particles,
+        train_model,
+    )
+    from liberation.synthetic.seg_phantom import make_texture_phantom
+
+    n = args.size
+    res: dict = {"size": n, "threads": args.threads, "torch_threads": torch.get_num_threads(),
+                 "load_average_start": os.getloadavg()}
+    t = time.perf_counter()
+    s = make_texture_phantom((n, n, n), seed=args.seed)
+    res["phantom_s"] = time.perf_counter() - t
+    sparse = np.full(s.phases.shape, 255, np.uint8)
+    sparse[0] = s.phases[0]
+    sparse[-1] = s.phases[-1]
+    planes = [n // 4, n // 2, 3 * n // 4]
+
+    cfg = get_preset("cpu", max_time_s=args.max_time)
+    t = time.perf_counter()
+    r = train_model(s.ct, sparse, voxel_size_um=s.voxel_size_um, config=cfg, minerals=s.minerals, seed=args.seed,
+                    device="cpu")
+    res["train_s"] = time.perf_counter() - t
+    res["epochs"] = len(r.history)
+    res["steps"] = len(r.history) * cfg.steps_per_epoch
+    res["best_epoch"] = r.best_epoch
+    ids, names = r.card.class_ids, r.card.class_names
+
+    t = time.perf_counter()
+    pred = predict_volume(s.ct, r.network, r.card, device="cpu")
+    dt = time.perf_counter() - t
+    res["inference_s"] = dt
+    res["inference_voxels_per_s"] = s.ct.size / dt
+
+    ev3 = evaluate_planes(pred, s.phases, class_ids=ids, class_names=names, planes=planes)
+    slabs_2d = [predict_slices_2d(s.ct, r.network, r.card, range(z - 3, z + 4), device="cpu") for z in planes]
+    pred2 = np.stack([sl[3] for sl in slabs_2d])
+    ev2 = evaluate_planes(pred2, s.phases[planes], class_ids=ids, class_names=names, planes=range(3))
+    gmm = grey_value_baseline(s.ct, sparse, method="gmm", seed=args.seed)
+    otsu = grey_value_baseline(s.ct, sparse, method="otsu", seed=args.seed)
+    evg = evaluate_planes(gmm, s.phases, class_ids=ids, class_names=names, planes=planes)
+    evo = evaluate_planes(otsu, s.phases, class_ids=ids, class_names=names, planes=planes)
+    cons = {
+        "3d": float(np.mean([interslice_consistency(pred[z - 3:z + 4]) for z in planes])),
+        "2d": float(np.mean([interslice_consistency(sl) for sl in slabs_2d])),
+        "truth": float(np.mean([interslice_consistency(s.phases[z - 3:z + 4]) for z in planes])),
+    }
+    res["phases"] = {
+        "planes": planes,
+        "3d": {k: ev3[k] for k in ("accuracy", "miou", "per_class_accuracy")},
+        "2d_slice_by_slice": {k: ev2[k] for k in ("accuracy", "miou", "per_class_accuracy")},
+        "grey_gmm": {k: evg[k] for k in ("accuracy", "miou", "per_class_accuracy")},
+        "grey_multiotsu": {k: evo[k] for k in ("accuracy", "miou", "per_class_accuracy")},
+        "interslice_consistency": cons,
+        "confusion_normalized_3d": ev3["confusion_normalized"],
+        "class_names": names,
+    }
+    print(f"\nphases on held-out interior planes {planes} (truth), {n}^3, trained on faces z=0 and z={n - 1}:")
+    print(f"  {'method':28s} {'accuracy':>9s} {'mIoU':>6s}")
+    for label, e in (("3D U-Net (this library)", ev3), ("same net, 2D slice by slice", ev2),
+                     ("grey-value GMM", evg), ("grey-value multi-Otsu", evo)):
+        print(f"  {label:28s} {e['accuracy']:9.3f} {e['miou']:6.3f}")
+    print(f"  ratio accuracy 3D / GMM = {ev3['accuracy'] / evg['accuracy']:.2f}; "
+          f"mIoU 3D / GMM = {ev3['miou'] / evg['miou']:.2f}")
+    print(f"  per-class 3D: {ev3['per_class_accuracy']}")
+    print(f"  inter-slice consistency: 3D {cons['3d']:.3f}, 2D {cons['2d']:.3f}, truth {cons['truth']:.3f}")
+    print(f"  training {res['train_s']:.0f} s ({res['epochs']} epochs, {res['steps']} steps, "
+          f"{args.threads} thread(s)); inference {dt:.1f} s = {res['inference_voxels_per_s']:.3g} voxels/s")
+
+    if not args.no_particles:
+        t = time.perf_counter()
+        boot = classical_particles(s.ct, voxel_size_um=s.voxel_size_um)
+        res["bootstrap_s"] = time.perf_counter() - t
+        targets = particle_targets(sparse, instances=boot, bootstrap_planes=0)
+        pcfg = get_preset("cpu", max_time_s=args.particle_time)
+        t = time.perf_counter()
+        rp = train_model(s.ct, targets, voxel_size_um=s.voxel_size_um, task="particles", config=pcfg,
+                         class_ids=[0, 1, 2], class_names=["outside", "particle", "contact"], seed=args.seed,
+                         device="cpu")
+        res["particles_train_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        inst = segment_particles(s.ct, rp.network, rp.card)
+        res["particles_inference_s"] = time.perf_counter() - t
+        mp = instance_metrics(s.particles, inst)
+        mb = instance_metrics(s.particles, boot)
+        res["particles"] = {"network": mp, "classical_bootstrap": mb}
+        print(f"\nparticles ({mp['n_true']} true): network {mp['n_pred']} (count error {mp['count_error']:+.1%}, "
+              f"F1@0.5 {mp['f1']:.3f}); classical threshold+watershed {mb['n_pred']} "
+              f"(count error {mb['count_error']:+.1%}, F1@0.5 {mb['f1']:.3f})")
+    res["load_average_end"] = os.getloadavg()
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=2, default=float)
+    print(f"\nload average start {res['load_average_start']}, end {res['load_average_end']} (shared machine)")
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Training configuration and presets (``cpu``, ``gpu``, ``deep-xfct``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from liberation.errors import InputError
+
+__all__ = ["TrainConfig", "PRESETS", "get_preset"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train a 3D U-Net on sparse labels.
+
+    Parameters
+    ----------
+    architecture : {"unet", "basicunet"}
+        MONAI ``UNet`` or ``BasicUNet``.
+    channels : tuple of int
+        Feature channels per level (``UNet``: one per level; ``BasicUNet``: 6 values).
+    strides : tuple of int
+        Down-sampling strides between levels (``UNet`` only; ``len(channels) - 1`` values).
+    num_res_units : int
+        Residual units per block (``UNet``).
+    norm : {"batch", "instance"}
+        Normalisation layers (``UNet``). Instance norm removes the absolute grey level of
+        each patch, which mineral phases are partly told apart by.
+    dropout : float
+        Dropout probability.
+    patch_size : tuple of 3 int
+        Training patch (z, y, x) in voxels; also the sliding-window size at inference.
+    batch_size : int
+        Patches per step.
+    steps_per_epoch : int
+        Optimiser steps per epoch.
+    max_epochs : int
+        Upper bound on epochs.
+    max_time_s : float or None
+        Stop after this many seconds of training (checked after each epoch).
+    optimizer : {"adamw", "adadelta"}
+        Optimiser.
+    lr : float
+        Learning rate.
+    weight_decay : float
+        Weight decay (AdamW).
+    plateau_patience : int
+        Epochs without validation improvement before the learning rate is halved.
+    plateau_factor : float
+        Learning-rate factor on a plateau.
+    early_stopping : int
+        Stop after this many epochs without validation improvement.
+    keep_best : int
+        Number of best checkpoints kept (by validation loss).
+    dice_weight : float
+        Weight of the masked Dice term added to the cross-entropy.
+    context_margin : float
+        The labelled voxel of a patch lies at least this fraction of the patch size from
+        the patch border (0.25 keeps it in the central half, with context on both sides).
+    val_fraction : float
+        Fraction held out for validation: of the labelled planes when there are at least
+        three, else of each labelled plane (a band at high x).
+    val_patches : int
+        Number of fixed validation patches.
+    augment : bool
+        Flips, in-plane 90° rotations, small zoom/shear, intensity scale/shift and noise.
+    amp : bool
+        Mixed precision when training on CUDA.
+    percentiles : tuple of 2 float
+        Robust normalisation percentiles.
+    sw_overlap : float
+        Sliding-window overlap at inference.
+    sw_batch_size : int
+        Windows per forward pass at inference.
+    """
+
+    architecture: str = "unet"
+    channels: tuple = (8, 16, 32)
+    strides: tuple = (2, 2)
+    num_res_units: int = 1
+    norm: str = "instance"
+    dropout: float = 0.0
+    patch_size: tuple = (24, 64, 64)
+    batch_size: int = 2
+    steps_per_epoch: int = 20
+    max_epochs: int = 60
+    max_time_s: float | None = 480.0
+    optimizer: str = "adamw"
+    lr: float = 5e-3
+    weight_decay: float = 1e-4
+    plateau_patience: int = 6
+    plateau_factor: float = 0.5
+    early_stopping: int = 15
+    keep_best: int = 3
+    dice_weight: float = 1.0
+    context_margin: float = 0.25
+    val_fraction: float = 0.2
+    val_patches: int = 6
+    augment: bool = True
+    amp: bool = True
+    percentiles: tuple = (0.5, 99.5)
+    sw_overlap: float = 0.5
+    sw_batch_size: int = 2
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ("unet", "basicunet"):
+            raise InputError(f"architecture={self.architecture!r}; expected 'unet' or 'basicunet'")
+        if self.optimizer not in ("adamw", "adadelta"):
+            raise InputError(f"optimizer={self.optimizer!r}; expected 'adamw' or 'adadelta'")
+        if len(self.patch_size) != 3 or min(self.patch_size) < 8:
+            raise InputError(f"patch_size={self.patch_size!r}; expected 3 sizes >= 8 (z, y, x)")
+        if self.architecture == "unet":
+            if len(self.channels) < 2 or len(self.strides) != len(self.channels) - 1:
+                raise InputError(
+                    f"channels={self.channels!r}, strides={self.strides!r}: UNet needs >= 2 channel values "
+                    "and len(channels) - 1 strides"
+                )
+            factor = 1
+            for s in self.strides:
+                factor *= int(s)
+            if any(int(p) % factor for p in self.patch_size):
+                raise InputError(f"patch_size={self.patch_size!r} must be divisible by the total stride {factor}")
+        elif len(self.channels) != 6:
+            raise InputError(f"channels={self.channels!r}; BasicUNet needs 6 feature values")
+        if self.norm not in ("batch", "instance"):
+            raise InputError(f"norm={self.norm!r}; expected 'batch' or 'instance'")
+        if not 0.0 <= self.context_margin < 0.5:
+            raise InputError(f"context_margin={self.context_margin!r}; expected 0 <= value < 0.5")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise InputError(f"val_fraction={self.val_fraction!r}; expected 0 < value < 1")
+        for name in ("batch_size", "steps_per_epoch", "max_epochs", "keep_best", "val_patches"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name}={getattr(self, name)!r}; expected a positive integer")
+
+    def to_dict(self) -> dict:
+        """JSON-friendly dict of all fields."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    def updated(self, **changes) -> TrainConfig:
+        """Copy with some fields changed (``None`` values are ignored)."""
+        changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in changes.items() if v is not None}
+        unknown = set(changes) - set(self.__dataclass_fields__)
+        if unknown:
+            raise InputError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(self.__dataclass_fields__)}")
+        return replace(self, **changes)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # trains a 128^3 sample in minutes on 2 CPU cores
+    "cpu": TrainConfig(),
+    # a larger network and patch for one GPU
+    "gpu": TrainConfig(channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2, patch_size=(96, 96, 96),
+                       batch_size=4, steps_per_epoch=50, max_epochs=200, max_time_s=None, lr=1e-3,
+                       early_stopping=30, plateau_patience=10, val_patches=16, sw_batch_size=4),
+    # the Deep-XFCT recipe: Adadelta lr 1.0, halved after 10 epochs without improvement, 5 best kept
+    "deep-xfct": TrainConfig(optimizer="adadelta", lr=1.0, weight_decay=0.0, plateau_patience=10,
+                             plateau_factor=0.5, keep_best=5, early_stopping=30, max_epochs=200, max_time_s=None),
+    # for tests: a tiny network
+    "tiny": TrainConfig(channels=(4, 8), strides=(2,), num_res_units=0, patch_size=(16, 16, 16), batch_size=2,
+                        steps_per_epoch=4, max_epochs=3, max_time_s=None, val_patches=2, early_stopping=5),
+}
+
+
+def get_preset(name: str, **overrides) -> TrainConfig:
+    """Return preset ``name`` (``cpu``, ``gpu``, ``deep-xfct``, ``tiny``) with fields overridden."""
+    if name not in PRESETS:
+        raise InputError(f"preset={name!r} is unknown; expected one of {sorted(PRESETS)}")
+    return PRESETS[name].updated(**overrides)

@@ -1,0 +1,195 @@
+"""Sliding-window inference (MONAI, Gaussian blending), slab by slab with bounded memory. Imports torch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from liberation._progress import progress
+from liberation.errors import InputError, require
+from liberation.segmentation.normalize import apply_normalization
+from liberation.segmentation.targets import decode_classes
+
+__all__ = ["predict_probabilities", "predict_volume", "predict_slices_2d", "segment_phases", "segment_particles"]
+
+
+def _device(device):
+    from liberation.segmentation.train import resolve_device
+
+    return resolve_device(device)
+
+
+def _pad_to(block: np.ndarray, roi) -> tuple[np.ndarray, tuple]:
+    pads = [(0, max(0, int(r) - s)) for r, s in zip(roi, block.shape)]
+    if any(p[1] for p in pads):
+        block = np.pad(block, pads, mode="reflect" if min(block.shape) > 1 else "edge")
+    return block, tuple(slice(0, s) for s in block.shape)
+
+
+def predict_probabilities(block, network, card, *, device: str | None = "auto", overlap: float = 0.5,
+                          sw_batch_size: int = 2, normalized: bool = False) -> np.ndarray:
+    """Class probabilities of a block held in memory.
+
+    Parameters
+    ----------
+    block : ndarray, shape (z, y, x)
+        CT grey values (normalised with the card unless ``normalized``).
+    network : torch.nn.Module
+    card : ModelCard
+    device : {"auto", "cpu", "cuda"}
+    overlap : float
+        Sliding-window overlap (0..1).
+    sw_batch_size : int
+        Windows per forward pass.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_classes, z, y, x)
+    """
+    torch = require("torch", "ml")
+    inferers = require("monai.inferers", "ml")
+    dev = _device(device)
+    x = np.asarray(block, dtype=np.float32) if normalized else apply_normalization(block, card.normalization)
+    shape = x.shape
+    roi = tuple(int(p) for p in card.patch_size)
+    x, _ = _pad_to(x, roi)
+    network = network.to(dev).eval()
+    use_amp = dev.startswith("cuda")
+    with torch.no_grad(), torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
+        logits = inferers.sliding_window_inference(
+            torch.from_numpy(np.ascontiguousarray(x))[None, None].to(dev), roi_size=roi, sw_batch_size=sw_batch_size,
+            predictor=network, overlap=overlap, mode="gaussian", padding_mode="replicate", sw_device=dev,
+            device="cpu",
+        )
+        probs = torch.softmax(logits.float(), dim=1)[0].numpy()
+    return probs[:, : shape[0], : shape[1], : shape[2]]
+
+
+def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int | None = None,
+                   halo: int | None = None, device: str | None = "auto", overlap: float = 0.5,
+                   sw_batch_size: int = 2, show_progress: bool = True):
+    """Segment a whole volume slab by slab along z (bounded memory), stitching on the CPU.
+
+    Each slab of ``slab`` planes is read with ``halo`` planes of context above and below,
+    predicted by sliding windows with Gaussian blending, cropped to the slab and written to
+    ``out``. Memory holds one slab with halos (times the number of classes).
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+        CT grey values (numpy, zarr or dask).
+    network : torch.nn.Module
+    card : ModelCard
+    out : array-like of uint8, shape (z, y, x), optional
+        Where the label values (``card.class_ids``) are written (numpy or zarr array);
+        default a new numpy array.
+    prob_out : array-like of uint8, shape (n_classes, z, y, x), optional
+        Where the class probabilities are written, scaled to 0..255.
+    slab : int, optional
+        Planes per slab; default two patch depths.
+    halo : int, optional
+        Context planes on each side; default half a patch depth.
+    device : {"auto", "cpu", "cuda"}
+    overlap, sw_batch_size : float, int
+        Sliding-window settings.
+    show_progress : bool
+
+    Returns
+    -------
+    out
+    """
+    shape = tuple(image.shape)
+    if len(shape) != 3:
+        raise InputError(f"image has shape {shape}; expected (z, y, x)")
+    pz = int(card.patch_size[0])
+    slab = int(slab or 2 * pz)
+    halo = int(pz // 2 if halo is None else halo)
+    if slab < 1 or halo < 0:
+        raise InputError(f"slab={slab}, halo={halo}; expected slab >= 1 and halo >= 0")
+    if out is None:
+        out = np.zeros(shape, dtype=np.uint8)
+    elif tuple(out.shape) != shape:
+        raise InputError(f"out has shape {tuple(out.shape)}; expected {shape}")
+    n_classes = len(card.class_ids)
+    if prob_out is not None and tuple(prob_out.shape) != (n_classes, *shape):
+        raise InputError(f"prob_out has shape {tuple(prob_out.shape)}; expected {(n_classes, *shape)}")
+    starts = list(range(0, shape[0], slab))
+    for z0 in progress(starts, desc="segment", total=len(starts), unit="slab", enabled=None if show_progress else False):
+        z1 = min(z0 + slab, shape[0])
+        a = max(0, z0 - halo)
+        b = min(shape[0], z1 + halo)
+        block = np.asarray(image[a:b])
+        probs = predict_probabilities(block, network, card, device=device, overlap=overlap,
+                                      sw_batch_size=sw_batch_size)
+        core = probs[:, z0 - a: z0 - a + (z1 - z0)]
+        out[z0:z1] = decode_classes(core.argmax(0), card.class_ids)
+        if prob_out is not None:
+            prob_out[:, z0:z1] = np.round(core * 255.0).astype(np.uint8)
+    return out
+
+
+def predict_slices_2d(image, network, card, z_indices, *, device: str | None = "auto", overlap: float = 0.5,
+                      sw_batch_size: int = 2) -> np.ndarray:
+    """Apply the same network slice by slice, as a 2D model would see the data.
+
+    Each z slice is repeated along z to the patch depth, so the network sees no
+    information from the neighbouring slices; the middle plane of the output is kept.
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+    network, card
+    z_indices : sequence of int
+        Slices to segment.
+
+    Returns
+    -------
+    ndarray of uint8, shape (len(z_indices), y, x)
+        Label values.
+    """
+    pz = int(card.patch_size[0])
+    result = []
+    for z in z_indices:
+        plane = np.asarray(image[int(z)])
+        stack = np.repeat(plane[None], pz, axis=0)
+        probs = predict_probabilities(stack, network, card, device=device, overlap=overlap,
+                                      sw_batch_size=sw_batch_size)
+        result.append(decode_classes(probs[:, pz // 2].argmax(0), card.class_ids))
+    return np.stack(result)
+
+
+def segment_phases(image, network, card, **kwargs) -> np.ndarray:
+    """Phase ids of the whole volume (see :func:`predict_volume` for the options)."""
+    if card.task != "phases":
+        raise InputError(f"the model's task is {card.task!r}; segment_phases needs a 'phases' model")
+    return predict_volume(image, network, card, **kwargs)
+
+
+def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxels: int = 30, h: float = 2.0,
+                      out=None, **kwargs) -> np.ndarray:
+    """Particle instances: predicted outside/particle/contact classes, then a seeded watershed.
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+    network, card
+        A ``particles`` model.
+    voxel_size_um : float or tuple, optional
+        Voxel size for the distance map (default the card's).
+    min_size_voxels : int
+        Smaller instances are removed.
+    h : float
+        Dynamic (in voxels) of the distance-map maxima used as seeds.
+    out : array-like, optional
+        Where the classes are written (see :func:`predict_volume`).
+
+    Returns
+    -------
+    ndarray of uint32, shape (z, y, x)
+    """
+    from liberation.segmentation.particles import instances_from_prediction
+
+    if card.task != "particles":
+        raise InputError(f"the model's task is {card.task!r}; segment_particles needs a 'particles' model")
+    classes = predict_volume(image, network, card, out=out, **kwargs)
+    return instances_from_prediction(np.asarray(classes), voxel_size_um=voxel_size_um or card.voxel_size_um,
+                                     min_size_voxels=min_size_voxels, h=h)

@@ -1,0 +1,55 @@
+"""Network construction (MONAI ``UNet`` / ``BasicUNet``, 3D). Imports torch and MONAI."""
+
+from __future__ import annotations
+
+from liberation.errors import InputError, require
+
+__all__ = ["build_network", "network_params"]
+
+
+def network_params(config, *, in_channels: int, out_channels: int) -> dict:
+    """The network part of a :class:`TrainConfig` as a plain dict (stored in the model card)."""
+    return {
+        "architecture": config.architecture,
+        "spatial_dims": 3,
+        "in_channels": int(in_channels),
+        "out_channels": int(out_channels),
+        "channels": [int(c) for c in config.channels],
+        "strides": [int(s) for s in config.strides],
+        "num_res_units": int(config.num_res_units),
+        "norm": str(config.norm),
+        "dropout": float(config.dropout),
+    }
+
+
+def build_network(params: dict):
+    """Build the network described by ``params`` (see :func:`network_params`).
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps ``(batch, in_channels, z, y, x)`` to logits ``(batch, out_channels, z, y, x)``.
+    """
+    require("torch", "ml")
+    nets = require("monai.networks.nets", "ml")
+    arch = params.get("architecture", "unet")
+    if arch == "unet":
+        return nets.UNet(
+            spatial_dims=3,
+            in_channels=int(params["in_channels"]),
+            out_channels=int(params["out_channels"]),
+            channels=tuple(params["channels"]),
+            strides=tuple(params["strides"]),
+            num_res_units=int(params.get("num_res_units", 1)),
+            dropout=float(params.get("dropout", 0.0)),
+            norm=str(params.get("norm", "instance")).upper(),
+        )
+    if arch == "basicunet":
+        return nets.BasicUNet(
+            spatial_dims=3,
+            in_channels=int(params["in_channels"]),
+            out_channels=int(params["out_channels"]),
+            features=tuple(params["channels"]),
+            dropout=float(params.get("dropout", 0.0)),
+        )
+    raise InputError(f"architecture={arch!r}; expected 'unet' or 'basicunet'")

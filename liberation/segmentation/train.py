@@ -1,0 +1,289 @@
+"""Training of a 3D U-Net on sparse labels (loss on labelled voxels only). Imports torch."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from liberation._progress import progress
+from liberation._validation import as_voxel_size, make_rng
+from liberation.errors import InputError, require
+from liberation.segmentation.card import ModelCard
+from liberation.segmentation.config import TrainConfig, get_preset
+from liberation.segmentation.metrics import confusion_matrix, phase_metrics
+from liberation.segmentation.normalize import apply_normalization, robust_percentiles
+from liberation.segmentation.patches import extract_patch, sample_patch_origins, split_validation
+from liberation.segmentation.targets import IGNORE, encode_targets, phase_classes
+
+__all__ = ["TrainResult", "train_model", "resolve_device"]
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_model`.
+
+    Attributes
+    ----------
+    network : torch.nn.Module
+        The network with the best weights loaded (on the CPU, eval mode).
+    card : ModelCard
+    history : list of dict
+        Per-epoch metrics: epoch, train_loss, val_loss, val_accuracy, val_miou, lr, time_s.
+    checkpoints : list of dict
+        The best ``keep_best`` checkpoints: ``{"epoch", "val_loss", "state_dict"}``, best first.
+    """
+
+    network: object
+    card: ModelCard
+    history: list = field(default_factory=list)
+    checkpoints: list = field(default_factory=list)
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.checkpoints[0]["epoch"] if self.checkpoints else None
+
+
+def resolve_device(device: str | None = None) -> str:
+    """``"cuda"`` when available (or asked), else ``"cpu"``."""
+    torch = require("torch", "ml")
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise InputError(f"device={device!r}; expected 'auto', 'cpu' or 'cuda'")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device={device!r} but CUDA is not available; use device='cpu' or 'auto'")
+    return str(device)
+
+
+def _batch(image, targets, origins, patch, norm):
+    xs = [apply_normalization(extract_patch(image, o, patch), norm) for o in origins]
+    ts = [extract_patch(targets, o, patch, fill=IGNORE) for o in origins]
+    return np.stack(xs)[:, None], np.stack(ts).astype(np.int64)
+
+
+def train_model(
+    image,
+    sparse,
+    *,
+    voxel_size_um,
+    task: str = "phases",
+    config: TrainConfig | str = "cpu",
+    minerals=None,
+    class_ids=None,
+    class_names=None,
+    val_planes=None,
+    seed: int = 0,
+    device: str | None = "auto",
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train a 3D U-Net on sparse labels.
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+        CT grey values (numpy or zarr).
+    sparse : array-like of uint8, shape (z, y, x)
+        Training labels, 255 = unlabelled (label values, e.g. phase ids).
+    voxel_size_um : float or tuple
+        Voxel size in µm (recorded in the model card).
+    task : {"phases", "particles"}
+        Recorded in the card; for ``particles`` pass the targets of
+        :func:`liberation.segmentation.particles.particle_targets` (0, 1, 2, 255).
+    config : TrainConfig or str
+        Configuration or preset name (``cpu``, ``gpu``, ``deep-xfct``, ``tiny``).
+    minerals : MineralList, optional
+        Minerals of the phase ids (names, densities), copied into the card.
+    class_ids, class_names : list, optional
+        Classes; default: void + the ids present in ``sparse`` (phases) or
+        0/1/2 = outside/particle/contact (particles).
+    val_planes : sequence of int, optional
+        Labelled z planes kept for validation (default: automatic, see
+        :func:`liberation.segmentation.patches.split_validation`).
+    seed : int
+        Seed of weights, patch sampling and augmentation. On the CPU the run is
+        deterministic for a given seed and thread count.
+    device : {"auto", "cpu", "cuda"}
+        Where to train; CUDA trains with mixed precision (``config.amp``).
+    show_progress : bool
+        Progress bar over epochs.
+
+    Returns
+    -------
+    TrainResult
+    """
+    torch = require("torch", "ml")
+    from liberation import __version__
+    from liberation.segmentation.augment import augment_batch
+    from liberation.segmentation.losses import masked_loss
+    from liberation.segmentation.model import build_network, network_params
+
+    if isinstance(config, str):
+        config = get_preset(config)
+    if task not in ("phases", "particles"):
+        raise InputError(f"task={task!r}; expected 'phases' or 'particles'")
+    vs = as_voxel_size(voxel_size_um)
+    if tuple(image.shape) != tuple(sparse.shape) or len(image.shape) != 3:
+        raise InputError(f"image shape {tuple(image.shape)} and sparse shape {tuple(sparse.shape)} must be equal (z, y, x)")
+    sparse = np.asarray(sparse)
+    if class_ids is None:
+        if task == "phases":
+            class_ids, auto_names = phase_classes(sparse, minerals=minerals)
+        else:
+            class_ids, auto_names = [0, 1, 2], ["outside", "particle", "contact"]
+        class_names = class_names or auto_names
+    class_ids = [int(c) for c in class_ids]
+    class_names = list(class_names) if class_names is not None else [str(c) for c in class_ids]
+    if len(class_names) != len(class_ids):
+        raise InputError(f"class_names has {len(class_names)} entries but class_ids has {len(class_ids)}")
+    train_labels, val_labels, split = split_validation(sparse, val_fraction=config.val_fraction, val_planes=val_planes)
+    train_t = encode_targets(train_labels, class_ids)
+    val_t = encode_targets(val_labels, class_ids)
+    train_coords = np.argwhere(train_t != IGNORE)
+    val_coords = np.argwhere(val_t != IGNORE)
+    if len(train_coords) == 0 or len(val_coords) == 0:
+        raise InputError("the training/validation split left one side without labelled voxels; label more planes")
+    rng = make_rng(seed)
+    norm = robust_percentiles(image, low=config.percentiles[0], high=config.percentiles[1], seed=rng)
+    patch = tuple(int(p) for p in config.patch_size)
+    if any(p > 2 * s - 1 for p, s in zip(patch, image.shape)):
+        raise InputError(f"patch_size={patch} is too large for a volume of shape {tuple(image.shape)}")
+    dev = resolve_device(device)
+    use_amp = bool(config.amp) and dev.startswith("cuda")
+    params = network_params(config, in_channels=1, out_channels=len(class_ids))
+
+    val_origins = sample_patch_origins(None, patch, config.val_patches, context_margin=config.context_margin,
+                                       seed=rng, coords=val_coords)
+    val_x, val_y = _batch(image, val_t, val_origins, patch, norm)
+
+    history: list[dict] = []
+    kept: list[dict] = []
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    t_start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        if dev == "cpu":
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            generator = torch.Generator().manual_seed(int(seed))
+            net = build_network(params).to(dev)
+            if config.optimizer == "adamw":
+                opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+            else:
+                opt = torch.optim.Adadelta(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=config.plateau_factor,
+                                                               patience=config.plateau_patience)
+            scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+            vx = torch.from_numpy(val_x)
+            vy = torch.from_numpy(val_y)
+            best_loss = np.inf
+            since_best = 0
+            bar = progress(range(1, config.max_epochs + 1), desc=f"train {task}", total=config.max_epochs,
+                           unit="epoch", enabled=None if show_progress else False)
+            for epoch in bar:
+                net.train()
+                losses = []
+                for _ in range(config.steps_per_epoch):
+                    origins = sample_patch_origins(None, patch, config.batch_size,
+                                                   context_margin=config.context_margin, seed=rng, coords=train_coords)
+                    bx, by = _batch(image, train_t, origins, patch, norm)
+                    x = torch.from_numpy(bx)
+                    y = torch.from_numpy(by)
+                    if config.augment:
+                        x, y = augment_batch(x, y, generator=generator)
+                    x = x.to(dev, non_blocking=True)
+                    y = y.to(dev, non_blocking=True)
+                    opt.zero_grad(set_to_none=True)
+                    with torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
+                        logits = net(x)
+                    loss = masked_loss(logits, y, dice_weight=config.dice_weight)
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                    losses.append(float(loss.detach()))
+                # validation on held-out labelled voxels
+                net.eval()
+                val_losses, preds = [], []
+                with torch.no_grad():
+                    for i in range(0, len(vx), config.sw_batch_size):
+                        xb = vx[i:i + config.sw_batch_size].to(dev)
+                        yb = vy[i:i + config.sw_batch_size].to(dev)
+                        with torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
+                            logits = net(xb)
+                        val_losses.append(float(masked_loss(logits, yb, dice_weight=config.dice_weight)) * len(xb))
+                        preds.append(logits.argmax(1).cpu().numpy())
+                val_loss = float(np.sum(val_losses) / len(vx))
+                pred = np.concatenate(preds)
+                cm = confusion_matrix(val_y, pred, class_ids=range(len(class_ids)))
+                m = phase_metrics(cm, class_names=class_names, void_index=0)
+                sched.step(val_loss)
+                row = {
+                    "epoch": epoch,
+                    "train_loss": float(np.mean(losses)),
+                    "val_loss": val_loss,
+                    "val_accuracy": m["accuracy"],
+                    "val_miou": m["miou"],
+                    "lr": float(opt.param_groups[0]["lr"]),
+                    "time_s": time.perf_counter() - t_start,
+                }
+                history.append(row)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", acc=f"{m['accuracy']:.3f}")
+                state = {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+                kept.append({"epoch": epoch, "val_loss": val_loss, "metrics": m, "state_dict": state})
+                kept.sort(key=lambda c: c["val_loss"])
+                del kept[config.keep_best:]
+                if val_loss < best_loss - 1e-6:
+                    best_loss = val_loss
+                    since_best = 0
+                else:
+                    since_best += 1
+                if since_best >= config.early_stopping:
+                    break
+                if config.max_time_s is not None and row["time_s"] >= config.max_time_s:
+                    break
+            if hasattr(bar, "close"):
+                bar.close()
+        finally:
+            torch.use_deterministic_algorithms(deterministic_before)
+    best = kept[0]
+    net = net.to("cpu")
+    net.load_state_dict(best["state_dict"])
+    net.eval()
+    metrics = best["metrics"]
+    card = ModelCard(
+        task=task,
+        class_ids=class_ids,
+        class_names=class_names,
+        in_channels=1,
+        patch_size=list(patch),
+        voxel_size_um=list(vs),
+        normalization=norm,
+        network=params,
+        minerals=minerals.to_properties() if minerals is not None else None,
+        training={
+            "config": config.to_dict(),
+            "seed": int(seed),
+            "device": dev,
+            "amp": use_amp,
+            "split": split,
+            "n_train_voxels": int(len(train_coords)),
+            "n_val_voxels": int(len(val_coords)),
+            "epochs_run": len(history),
+            "best_epoch": int(best["epoch"]),
+            "time_s": float(history[-1]["time_s"]),
+            "torch_version": torch.__version__,
+        },
+        validation={"epoch": int(best["epoch"]), "val_loss": float(best["val_loss"]),
+                    **{k: v for k, v in metrics.items() if k != "confusion"}},
+        library_version=__version__,
+    )
+    checkpoints = [{"epoch": c["epoch"], "val_loss": c["val_loss"], "state_dict": c["state_dict"]} for c in kept]
+    return TrainResult(network=net, card=card, history=history, checkpoints=checkpoints)
+
+
+def clone_network(network):
+    """Deep copy of a network (e.g. before fine-tuning)."""
+    return copy.deepcopy(network)

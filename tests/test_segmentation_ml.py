@@ -1,0 +1,165 @@
+"""Training, checkpoints, inference and the CLI on tiny volumes and networks (torch + MONAI)."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("monai")
+
+from liberation.errors import InputError  # noqa: E402
+from liberation.segmentation.config import get_preset  # noqa: E402
+from liberation.segmentation.losses import masked_loss  # noqa: E402
+
+pytestmark = pytest.mark.ml
+
+
+def _phantom(shape=(24, 24, 24)):
+    """Two phases of clearly different grey value in halves along x, void border."""
+    rng = np.random.default_rng(0)
+    phases = np.zeros(shape, np.uint8)
+    phases[:, 3:-3, 3 : shape[2] // 2] = 1
+    phases[:, 3:-3, shape[2] // 2 : -3] = 2
+    grey = np.array([100.0, 1000.0, 2000.0])[phases] + rng.normal(0, 20, shape)
+    sparse = np.full(shape, 255, np.uint8)
+    sparse[0] = phases[0]
+    sparse[-1] = phases[-1]
+    return grey.astype(np.float32), phases, sparse
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from liberation.segmentation.train import train_model
+
+    torch.set_num_threads(1)
+    grey, phases, sparse = _phantom()
+    cfg = get_preset("tiny", max_epochs=4, steps_per_epoch=6)
+    result = train_model(grey, sparse, voxel_size_um=5.0, config=cfg, seed=3, device="cpu", show_progress=False)
+    return grey, phases, sparse, cfg, result
+
+
+def test_masked_loss_ignores_unlabelled():
+    logits = torch.zeros(1, 3, 2, 2, 2, requires_grad=True)
+    target = torch.full((1, 2, 2, 2), 255, dtype=torch.long)
+    assert float(masked_loss(logits, target).detach()) == 0.0
+    target[0, 0, 0, 0] = 1
+    ce_only = masked_loss(logits, target, dice_weight=0.0).detach()
+    assert float(ce_only) == pytest.approx(np.log(3), rel=1e-5)
+    # changing logits of unlabelled voxels does not change the loss
+    other = logits.detach().clone()
+    other[0, :, 1] = torch.randn(3, 2, 2)
+    assert float(masked_loss(other, target)) == pytest.approx(float(masked_loss(logits.detach(), target)))
+
+
+def test_augment_keeps_labels_aligned():
+    from liberation.segmentation.augment import augment_batch
+
+    x = torch.zeros(2, 1, 8, 8, 8)
+    x[:, :, :, :, :4] = 1.0
+    y = (x[:, 0] > 0.5).long()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        xa, ya = augment_batch(x, y, generator=g, noise=0.0, scale=0.0, shift=0.0, p_affine=0.0)
+        assert ((xa[:, 0] > 0.5).long() == ya).all()
+
+
+def test_training_card_and_validation(trained):
+    grey, phases, sparse, cfg, result = trained
+    card = result.card
+    assert card.task == "phases" and card.class_ids == [0, 1, 2]
+    assert card.patch_size == [16, 16, 16] and card.voxel_size_um == [5.0, 5.0, 5.0]
+    assert card.training["split"]["mode"] == "region"
+    assert len(result.history) >= 1 and len(result.checkpoints) <= cfg.keep_best
+    assert result.checkpoints == sorted(result.checkpoints, key=lambda c: c["val_loss"])
+    assert {"accuracy", "miou", "confusion_normalized"} <= set(card.validation)
+
+
+def test_training_is_deterministic_on_cpu():
+    from liberation.segmentation.train import train_model
+
+    grey, phases, sparse = _phantom((16, 16, 16))
+    cfg = get_preset("tiny", max_epochs=1, steps_per_epoch=2, patch_size=(8, 8, 8), augment=True)
+    a = train_model(grey, sparse, voxel_size_um=1, config=cfg, seed=5, device="cpu", show_progress=False)
+    b = train_model(grey, sparse, voxel_size_um=1, config=cfg, seed=5, device="cpu", show_progress=False)
+    for k, v in a.network.state_dict().items():
+        assert torch.equal(v, b.network.state_dict()[k]), k
+    assert a.history[0]["train_loss"] == b.history[0]["train_loss"]
+
+
+def test_save_load_and_slab_inference_equals_whole(trained, tmp_path):
+    from liberation.segmentation.checkpoint import load_model, save_model
+    from liberation.segmentation.inference import predict_probabilities, predict_volume
+    from liberation.segmentation.targets import decode_classes
+
+    grey, phases, sparse, cfg, result = trained
+    folder = save_model(result, tmp_path / "model")
+    assert {"model.pt", "model_card.json", "metrics.csv", "learning_curve.png", "checkpoints"} <= {
+        p.name for p in folder.iterdir()}
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["normalization"]["method"] == "percentile" and card["library_version"]
+    net, card = load_model(folder)
+    with pytest.raises(FileExistsError):
+        save_model(result, folder)
+    whole = decode_classes(predict_probabilities(grey, net, card, device="cpu").argmax(0), card.class_ids)
+    # a halo reaching over the whole volume: every slab sees the same block, stitching is exact
+    exact = predict_volume(grey, net, card, slab=5, halo=24, device="cpu", show_progress=False)
+    np.testing.assert_array_equal(exact, whole)
+    # a half-window halo: windows are placed differently, the result agrees nearly everywhere
+    slabbed = predict_volume(grey, net, card, slab=8, halo=8, device="cpu", show_progress=False)
+    assert (whole == slabbed).mean() > 0.9
+    prob = np.zeros((3, *grey.shape), np.uint8)
+    predict_volume(grey, net, card, prob_out=prob, device="cpu", show_progress=False)
+    assert np.abs(prob.astype(int).sum(0) - 255).max() <= 3
+
+
+def test_2d_slices_shape(trained):
+    from liberation.segmentation.inference import predict_slices_2d
+
+    grey, phases, sparse, cfg, result = trained
+    out = predict_slices_2d(grey, result.network, result.card, [3, 4, 5], device="cpu")
+    assert out.shape == (3, 24, 24) and out.dtype == np.uint8
+
+
+def test_bad_inputs():
+    from liberation.segmentation.train import train_model
+
+    grey, phases, sparse = _phantom((16, 16, 16))
+    with pytest.raises(InputError, match="shape"):
+        train_model(grey[:8], sparse, voxel_size_um=1, config="tiny")
+    with pytest.raises(InputError, match="task"):
+        train_model(grey, sparse, voxel_size_um=1, config="tiny", task="grains")
+    with pytest.raises(InputError, match="no labelled voxel"):
+        train_model(grey, np.full_like(sparse, 255), voxel_size_um=1, config="tiny")
+
+
+def test_cli_train_segment_evaluate(tmp_path):
+    io = pytest.importorskip("liberation.io")
+    from liberation.cli import main
+    from liberation.minerals import spodumene_ore
+
+    grey, phases, sparse = _phantom()
+    store = io.create_store(tmp_path / "s.zarr", grey.astype(np.uint16), voxel_size_um=5.0)
+    store = io.open_store(tmp_path / "s.zarr", mode="r+")
+    store.write_label("sparse", sparse)
+    store.write_label("truth", np.where(np.arange(24)[:, None, None] == 12, phases, 255).astype(np.uint8))
+    model = tmp_path / "model"
+    args = ["train", str(store.path), "--out", str(model), "--preset", "tiny", "--epochs", "2", "--threads", "1"]
+    assert main(args) == 0
+    assert main(args) == 2  # exists, no --overwrite
+    assert main(["segment", str(store.path), "--model", str(model), "--threads", "1"]) == 0
+    s = io.open_store(tmp_path / "s.zarr")
+    assert s.label("phases").shape == grey.shape
+    assert main(["segment", str(store.path), "--model", str(model)]) == 2  # exists
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(store.path), "--model", str(model), "--truth", "truth", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["planes"] == [12] and {"3d", "2d", "grey_baseline", "interslice_consistency"} <= set(metrics)
+    assert (out / "confusion_3d.png").is_file()
+    # particles task with the classical bootstrap
+    pmodel = tmp_path / "pmodel"
+    assert main(["train", str(store.path), "--task", "particles", "--out", str(pmodel), "--preset", "tiny",
+                 "--epochs", "1", "--threads", "1"]) == 0
+    assert main(["segment", str(store.path), "--model", str(pmodel), "--threads", "1"]) == 0
+    assert io.open_store(tmp_path / "s.zarr").label("particles").dtype == np.uint32
+    assert spodumene_ore()  # minerals list importable for the card
