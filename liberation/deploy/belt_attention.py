@@ -1,0 +1,78 @@
+"""Cross-shaped window self-attention (CSWin style) for 2D feature maps.
+
+Half of the heads attend inside horizontal stripes (``stripe`` rows by ``length``
+columns), the other half inside vertical stripes (``length`` rows by ``stripe``
+columns), in parallel; the two halves are concatenated, as in the CSWin Transformer.
+Positions are encoded by a depthwise conv on the values (LePE). Feature-map sizes
+must be multiples of the stripe width and of the stripe length.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["CrossShapedWindowAttention"]
+
+
+def _attend(q, k, v, scale: float):
+    attn = torch.softmax((q * scale) @ k.transpose(-2, -1), dim=-1)
+    return attn @ v
+
+
+class CrossShapedWindowAttention(nn.Module):
+    """CSWin block: BN -> cross-shaped stripe attention (+ LePE) -> residual -> BN -> MLP -> residual.
+
+    Parameters
+    ----------
+    dim : int
+        Channels (a multiple of ``heads``).
+    heads : int
+        Heads (even; half per direction).
+    stripe : int
+        Stripe width in feature-map pixels.
+    length : int or None
+        Stripe segment length; None = full row/column.
+    mlp_ratio : float
+        Hidden expansion of the MLP.
+    """
+
+    def __init__(self, dim: int, *, heads: int = 4, stripe: int = 2, length: int | None = None, mlp_ratio: float = 2.0):
+        super().__init__()
+        self.dim, self.heads, self.stripe, self.length = dim, heads, stripe, length
+        self.head_dim = dim // heads
+        self.scale = self.head_dim**-0.5
+        self.norm1 = nn.BatchNorm2d(dim)
+        self.qkv = nn.Conv2d(dim, 3 * dim, 1)
+        half = dim // 2
+        self.lepe_h = nn.Conv2d(half, half, 3, padding=1, groups=half)
+        self.lepe_v = nn.Conv2d(half, half, 3, padding=1, groups=half)
+        self.proj = nn.Conv2d(dim, dim, 1)
+        hidden = int(dim * mlp_ratio)
+        self.norm2 = nn.BatchNorm2d(dim)
+        self.mlp = nn.Sequential(nn.Conv2d(dim, hidden, 1), nn.GELU(), nn.Conv2d(hidden, dim, 1))
+
+    def _stripes(self, q, k, v, wh: int, ww: int, heads: int):
+        """Attention inside non-overlapping windows of wh x ww pixels; q, k, v are (B, c, H, W)."""
+        b, c, h, w = q.shape
+        d = c // heads
+
+        def split(t):
+            t = t.reshape(b, heads, d, h // wh, wh, w // ww, ww)
+            return t.permute(0, 3, 5, 1, 4, 6, 2).reshape(-1, heads, wh * ww, d)
+
+        out = _attend(split(q), split(k), split(v), self.scale)
+        out = out.reshape(b, h // wh, w // ww, heads, wh, ww, d).permute(0, 3, 6, 1, 4, 2, 5)
+        return out.reshape(b, c, h, w)
+
+    def forward(self, x):
+        h, w = x.shape[-2], x.shape[-1]
+        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=1)
+        half = self.dim // 2
+        hh = self.heads // 2
+        lh = w if self.length is None else min(self.length, w)
+        lv = h if self.length is None else min(self.length, h)
+        out_h = self._stripes(q[:, :half], k[:, :half], v[:, :half], self.stripe, lh, hh) + self.lepe_h(v[:, :half])
+        out_v = self._stripes(q[:, half:], k[:, half:], v[:, half:], lv, self.stripe, hh) + self.lepe_v(v[:, half:])
+        x = x + self.proj(torch.cat([out_h, out_v], dim=1))
+        return x + self.mlp(self.norm2(x))

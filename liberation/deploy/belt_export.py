@@ -1,0 +1,143 @@
+"""ONNX export of the belt segmenter and its parity check against PyTorch.
+
+The exported graph has input ``image`` ``(batch, 1, height, width)`` float32 (log
+attenuation, height and width multiples of 32) and output ``logits`` ``(batch, K,
+height, width)``; batch, height and width are dynamic. ``fp16=True`` stores the
+weights as float16 (half the file) with Cast nodes back to float32 at run time, so the
+same file runs on any onnxruntime; on a Jetson, TensorRT builds true FP16 kernels from
+either file with ``trtexec --fp16`` (see docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from liberation.errors import InputError, OverwriteError, require
+
+__all__ = ["convert_onnx_weights_fp16", "export_belt_onnx", "verify_belt_onnx"]
+
+
+def export_belt_onnx(model, path, *, opset: int = 17, fp16: bool = False, example_shape=(1, 1, 64, 64),
+                     overwrite: bool = False) -> Path:
+    """Export a segmenter to ONNX with dynamic batch and frame size.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Segmenter (put in eval mode here).
+    path : path-like
+        Output ``.onnx`` file (written atomically).
+    opset : int
+        ONNX opset, at least 17.
+    fp16 : bool
+        Store weights as float16 (see module notes).
+    example_shape : tuple of 4 int
+        Shape of the tracing input; height and width multiples of 32.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+    """
+    torch = require("torch", "deploy")
+    onnx = require("onnx", "deploy")
+    if int(opset) < 17:
+        raise InputError(f"opset={opset!r} is too old; expected 17 or newer")
+    if len(example_shape) != 4 or example_shape[2] % 32 or example_shape[3] % 32:
+        raise InputError(f"example_shape={example_shape!r} must be (n, c, h, w) with h, w multiples of 32")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OverwriteError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    x = torch.zeros(tuple(example_shape), dtype=torch.float32)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, (x,), tmp, dynamo=False, opset_version=int(opset), input_names=["image"],
+                output_names=["logits"], do_constant_folding=True,
+                dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                              "logits": {0: "batch", 2: "height", 3: "width"}},
+            )
+        proto = onnx.load(tmp)
+        if fp16:
+            proto = convert_onnx_weights_fp16(proto)
+        onnx.checker.check_model(proto)
+        onnx.save(proto, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def convert_onnx_weights_fp16(proto):
+    """Store float32 initializers of an ONNX model as float16, each followed by a Cast to float32."""
+    onnx = require("onnx", "deploy")
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    new_inits, casts = [], []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT:
+            new_inits.append(init)
+            continue
+        arr = numpy_helper.to_array(init).astype(np.float16)
+        half_name = init.name + "__fp16"
+        new_inits.append(numpy_helper.from_array(arr, half_name))
+        casts.append(helper.make_node("Cast", [half_name], [init.name], to=TensorProto.FLOAT,
+                                      name=init.name + "__cast"))
+    del graph.initializer[:]
+    graph.initializer.extend(new_inits)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return onnx.shape_inference.infer_shapes(proto)
+
+
+def verify_belt_onnx(model, onnx_path, *, shape=(2, 1, 64, 64), seed: int = 0, threads: int | None = 1) -> dict:
+    """Run PyTorch and onnxruntime on the same random input and compare the logits.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Reference model.
+    onnx_path : path-like
+        Exported file.
+    shape : tuple of 4 int
+        Input shape (any batch; h, w multiples of 32).
+    seed : int
+        Seed of the input.
+    threads : int, optional
+        onnxruntime intra-op threads.
+
+    Returns
+    -------
+    dict
+        ``max_abs_diff``, ``mean_abs_diff``, ``argmax_agreement`` (fraction of pixels with the
+        same class), ``shape``.
+    """
+    torch = require("torch", "deploy")
+    ort = require("onnxruntime", "deploy")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 3.0, size=tuple(shape)).astype(np.float32)
+    with torch.no_grad():
+        ref = model.eval()(torch.from_numpy(x)).numpy()
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    out = sess.run(None, {"image": x})[0]
+    diff = np.abs(out.astype(np.float64) - ref)
+    return {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
+            "argmax_agreement": float((out.argmax(1) == ref.argmax(1)).mean()), "shape": list(shape)}
