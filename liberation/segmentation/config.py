@@ -23,9 +23,9 @@ class TrainConfig:
         Down-sampling strides between levels (``UNet`` only; ``len(channels) - 1`` values).
     num_res_units : int
         Residual units per block (``UNet``).
-    norm : {"batch", "instance"}
+    norm : {"batch", "instance", "none"}
         Normalisation layers (``UNet``). Instance norm removes the absolute grey level of
-        each patch, which mineral phases are partly told apart by.
+        each patch, which mineral phases are partly told apart by; ``none`` keeps it.
     dropout : float
         Dropout probability.
     patch_size : tuple of 3 int
@@ -72,6 +72,9 @@ class TrainConfig:
         Sliding-window overlap at inference.
     sw_batch_size : int
         Windows per forward pass at inference.
+    extra : dict
+        Further options; ``extra["augment"]`` is passed to
+        :func:`liberation.segmentation.augment.augment_batch` (e.g. ``{"noise": 0.02, "shift": 0.02}``).
     """
 
     architecture: str = "unet"
@@ -123,8 +126,8 @@ class TrainConfig:
                 raise InputError(f"patch_size={self.patch_size!r} must be divisible by the total stride {factor}")
         elif len(self.channels) != 6:
             raise InputError(f"channels={self.channels!r}; BasicUNet needs 6 feature values")
-        if self.norm not in ("batch", "instance"):
-            raise InputError(f"norm={self.norm!r}; expected 'batch' or 'instance'")
+        if self.norm not in ("batch", "instance", "none"):
+            raise InputError(f"norm={self.norm!r}; expected 'batch', 'instance' or 'none'")
         if not 0.0 <= self.context_margin < 0.5:
             raise InputError(f"context_margin={self.context_margin!r}; expected 0 <= value < 0.5")
         if not 0.0 < self.val_fraction < 1.0:

@@ -25,8 +25,18 @@ def _pad_to(block: np.ndarray, roi) -> tuple[np.ndarray, tuple]:
     return block, tuple(slice(0, s) for s in block.shape)
 
 
+def _reflect_pad(x: np.ndarray, margins) -> np.ndarray:
+    """Pad by reflection without repeating the edge voxel (as :func:`reflect_index`), any margin size."""
+    from liberation.segmentation.patches import reflect_index
+
+    if not any(a or b for a, b in margins):
+        return x
+    index = [reflect_index(np.arange(-a, s + b), s) for (a, b), s in zip(margins, x.shape)]
+    return np.ascontiguousarray(x[np.ix_(*index)])
+
+
 def predict_probabilities(block, network, card, *, device: str | None = "auto", overlap: float = 0.5,
-                          sw_batch_size: int = 2, normalized: bool = False) -> np.ndarray:
+                          sw_batch_size: int = 2, normalized: bool = False, reflect=None) -> np.ndarray:
     """Class probabilities of a block held in memory.
 
     Parameters
@@ -40,6 +50,12 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
         Sliding-window overlap (0..1).
     sw_batch_size : int
         Windows per forward pass.
+    normalized : bool
+        ``block`` is already normalised.
+    reflect : tuple of 3 (bool, bool), optional
+        For each axis, whether the low / high end of ``block`` is an end of the volume,
+        beyond which half a patch of context is added by reflection (as training patches
+        are built by :func:`liberation.segmentation.patches.extract_patch`). Default: all ends.
 
     Returns
     -------
@@ -51,6 +67,12 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     x = np.asarray(block, dtype=np.float32) if normalized else apply_normalization(block, card.normalization)
     shape = x.shape
     roi = tuple(int(p) for p in card.patch_size)
+    if reflect is None:
+        reflect = ((True, True),) * 3
+    # context beyond the volume ends is reflected, exactly as training patches see it
+    # (see extract_patch): a labelled end face sits inside its windows, not at their border
+    margins = [(p // 2 if lo else 0, p // 2 if hi else 0) for p, (lo, hi) in zip(roi, reflect)]
+    x = _reflect_pad(x, margins)
     x, _ = _pad_to(x, roi)
     network = network.to(dev).eval()
     use_amp = dev.startswith("cuda")
@@ -61,7 +83,8 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
             device="cpu",
         )
         probs = torch.softmax(logits.float(), dim=1)[0].numpy()
-    return probs[:, : shape[0], : shape[1], : shape[2]]
+    return probs[:, margins[0][0]: margins[0][0] + shape[0], margins[1][0]: margins[1][0] + shape[1],
+                 margins[2][0]: margins[2][0] + shape[2]]
 
 
 def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int | None = None,
@@ -119,7 +142,8 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
         b = min(shape[0], z1 + halo)
         block = np.asarray(image[a:b])
         probs = predict_probabilities(block, network, card, device=device, overlap=overlap,
-                                      sw_batch_size=sw_batch_size)
+                                      sw_batch_size=sw_batch_size,
+                                      reflect=((a == 0, b == shape[0]), (True, True), (True, True)))
         core = probs[:, z0 - a: z0 - a + (z1 - z0)]
         out[z0:z1] = decode_classes(core.argmax(0), card.class_ids)
         if prob_out is not None:

@@ -42,7 +42,7 @@ def build_network(params: dict):
             strides=tuple(params["strides"]),
             num_res_units=int(params.get("num_res_units", 1)),
             dropout=float(params.get("dropout", 0.0)),
-            norm=str(params.get("norm", "instance")).upper(),
+            norm=None if str(params.get("norm", "instance")) == "none" else str(params.get("norm", "instance")).upper(),
         )
     if arch == "basicunet":
         return nets.BasicUNet(

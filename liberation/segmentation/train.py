@@ -192,7 +192,7 @@ def train_model(
                     x = torch.from_numpy(bx)
                     y = torch.from_numpy(by)
                     if config.augment:
-                        x, y = augment_batch(x, y, generator=generator)
+                        x, y = augment_batch(x, y, generator=generator, **dict(config.extra.get("augment", {})))
                     x = x.to(dev, non_blocking=True)
                     y = y.to(dev, non_blocking=True)
                     opt.zero_grad(set_to_none=True)
