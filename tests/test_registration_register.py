@@ -154,3 +154,34 @@ def test_bad_inputs(phantom):
         warnings.simplefilter("error")
         with pytest.raises(InputError, match="NaN"):
             register_map(phantom.ct, np.where(good > 0.5, np.nan, good), voxel_size_um=VOXEL, pixel_size_um=PIXEL)
+
+
+def test_end_face_with_slice_window_registers_within_a_voxel():
+    # the pipeline's case: a micro-XRF label map (4x coarser) of the bottom end face,
+    # searched in a thin slice window; searched at full resolution along z (block means over
+    # several end slices, where cut particles change fast, used to put it 2 voxels off)
+    from liberation.labels import xrf_labels
+    from liberation.registration import apply_affine
+    from liberation.synthetic import make_sample
+    from liberation.synthetic.xrf import make_xrf_maps, signatures_from_minerals
+
+    size = 96
+    sample = make_sample((size,) * 3, voxel_size_um=10.0, border="cut", packing_fraction=0.4, seed=0)
+    minerals = sample.minerals
+    signatures = signatures_from_minerals(minerals)
+    z = size - 1
+    xrf = make_xrf_maps(sample.phases[z], signatures, minerals=minerals, block=4, pixel_size_um=10.0, seed=0)
+    labels = xrf_labels(xrf.maps, n_clusters=len(minerals), reference=signatures, minerals=minerals,
+                        pixel_size_um=xrf.pixel_size_um, seed=0).labels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = register_map(sample.ct, minerals.density_lut()[labels].astype(np.float32), voxel_size_um=10.0,
+                           pixel_size_um=xrf.pixel_size_um, axis="z", face="bottom",
+                           slice_range_um=((z - 3) * 10.0, z * 10.0), show_progress=False)
+    known = np.eye(4)
+    known[:3, 3] = (z * 10.0, 15.0, 15.0)  # map pixel (r, c) averages CT pixels 4r..4r+3
+    rows, cols = np.meshgrid(np.arange(labels.shape[0]), np.arange(labels.shape[1]), indexing="ij")
+    pts = np.stack([np.zeros(rows.size), rows.ravel() * xrf.pixel_size_um, cols.ravel() * xrf.pixel_size_um], 1)
+    error = np.sqrt(((apply_affine(np.asarray(reg.matrix), pts) - apply_affine(known, pts)) ** 2).sum(1).mean())
+    assert not reg.poor_quality
+    assert error < 10.0  # RMS below one voxel

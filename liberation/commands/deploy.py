@@ -7,17 +7,14 @@ onnx and onnxruntime are imported only inside the subcommands that need them.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import numpy as np
 
+from liberation._atomic import atomic_dir, check_new_output
 from liberation.cli import LazyGroup
-from liberation.errors import InputError, OverwriteError
+from liberation.errors import InputError
 
 __all__ = ["deploy"]
 
@@ -26,27 +23,6 @@ _LAZY = {
     "fragments": ("deploy_dual", "fragments", "Fragment size distribution from belt masks or detections."),
 }
 _SYNTH_I0 = 4000.0
-
-
-@contextmanager
-def _atomic_dir(out: Path, overwrite: bool):
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise OverwriteError(f"output folder {out} exists; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load(data, synthetic, size, seed, i0):
@@ -123,9 +99,8 @@ def train(data, synthetic, size, seed, i0, preset, aspp, attention, classes, tra
     from liberation.deploy.belt_model import count_parameters
     from liberation.deploy.belt_train import evaluate_belt_segmenter, prepare_belt_inputs, train_belt_segmenter
 
-    out = Path(out)
-    if (out.exists() or card_path(out).exists()) and not overwrite:
-        raise OverwriteError(f"{out} exists; pass --overwrite to replace it")
+    out = check_new_output(out, overwrite=overwrite, what="checkpoint")
+    check_new_output(card_path(out), overwrite=overwrite, what="model card")
     if not (0 < val_fraction < 0.9):
         raise InputError(f"--val-fraction {val_fraction} must be in (0, 0.9)")
     images, masks, i0 = _load(data, synthetic, size, seed, i0)
@@ -161,8 +136,8 @@ def evaluate(model_path, data, synthetic, size, seed, i0, backend, out, overwrit
     from liberation.deploy.belt_metrics import confusion_matrix, segmentation_metrics
     from liberation.deploy.belt_runtime import BeltRuntime
 
-    if out and Path(out).exists() and not overwrite:
-        raise OverwriteError(f"{out} exists; pass --overwrite to replace it")
+    if out:
+        check_new_output(out, overwrite=overwrite, what="metrics file")
     rt = BeltRuntime(model_path, backend=backend)
     from liberation.synthetic.belt import belt_attenuation
 
@@ -189,8 +164,8 @@ def export(model_path, out, opset, fp16, check_size, overwrite):
     from liberation.deploy.belt_export import export_belt_onnx, verify_belt_onnx
     from liberation.deploy.belt_io import card_path, load_belt_checkpoint, write_model_card
 
-    if (Path(out).exists() or card_path(out).exists()) and not overwrite:
-        raise OverwriteError(f"{out} exists; pass --overwrite to replace it")
+    check_new_output(out, overwrite=overwrite, what="ONNX file")
+    check_new_output(card_path(out), overwrite=overwrite, what="model card")
     model, card = load_belt_checkpoint(model_path)
     export_belt_onnx(model, out, opset=opset, fp16=fp16, overwrite=overwrite)
     parity = verify_belt_onnx(model, out, shape=(2, 1, check_size, check_size))
@@ -250,7 +225,7 @@ def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, ejec
     px = pixel_size_um or (rt.card.get("input") or {}).get("pixel_size_um") or 500.0
     ore = [i for i, n in enumerate(rt.class_names) if n == "ore"] or [1]
     rows = []
-    with _atomic_dir(Path(out), overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         for p in paths:
             mask = rt.segment(read_image(p))
             write_mask_png(tmp / f"{p.stem}.png", mask)
@@ -284,7 +259,7 @@ def simulate(out, model_card, miou, fps, series, n_fragments, seed, overwrite):
     profiles = default_profiles(miou=miou, fps=fps)
     table = simulate_paper_trials(profiles, series=tuple(s.strip() for s in series.split(",")),
                                   n_fragments=n_fragments, seed=seed)
-    with _atomic_dir(Path(out), overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         table.to_csv(tmp / "trials.csv", index=False)
         fig = plot_trials(table)
         fig.savefig(tmp / "trials.png", dpi=120)

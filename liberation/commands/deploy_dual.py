@@ -8,40 +8,15 @@ needs no torch.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import numpy as np
 
-from liberation.errors import InputError, OverwriteError
+from liberation._atomic import atomic_dir, atomic_file, check_new_output
+from liberation.errors import InputError
 
 __all__ = ["dual_energy", "fragments"]
-
-
-@contextmanager
-def _atomic_dir(out: Path, overwrite: bool):
-    """Yield a temporary folder beside ``out``; move it to ``out`` when the block succeeds."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise OverwriteError(f"output folder {out} exists; pass --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield tmp
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _load_data(data: str | None, synthetic: int | None, size: int, seed: int):
@@ -127,8 +102,7 @@ def train(data, synthetic, size, seed, fusion, head, head_layers, widths, epochs
         raise InputError(f"--widths {widths!r}; expected comma-separated channel counts like 24,48,96,176") from None
     if not 0.0 < val_fraction < 1.0:
         raise InputError(f"--val-fraction {val_fraction}; expected a fraction between 0 and 1")
-    if Path(out).exists() and not overwrite:
-        raise OverwriteError(f"output folder {out} exists; pass --overwrite to replace it")
+    check_new_output(out, overwrite=overwrite, what="output folder")
     from liberation.errors import require
 
     require("torch", "deploy")
@@ -153,7 +127,7 @@ def train(data, synthetic, size, seed, fusion, head, head_layers, widths, epochs
     base_m = base.evaluate(images[val, 0], images[val, 1], labels[val])
     metrics = {"model": model_m, "r_value_baseline": base_m, "n_parameters": res.n_parameters, "config": res.config,
                "n_train": int(tr.size), "n_val": int(val.size), "train_seconds": res.seconds}
-    with _atomic_dir(Path(out), overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         save_checkpoint(tmp / "model.pt", res.model, metadata={
             "r_value_threshold": base.threshold, "r_value_direction": base.direction, "image_size": size,
             "val_metrics": {k: float(v) for k, v in model_m.items()}})
@@ -181,8 +155,8 @@ def evaluate(model_path, data, synthetic, size, seed, out, overwrite):
     if p.is_dir():
         p = p / "model.pt"
     model, meta = load_checkpoint(p)
-    if out is not None and Path(out).exists() and not overwrite:
-        raise OverwriteError(f"{out} exists; pass --overwrite to replace it")
+    if out is not None:
+        check_new_output(out, overwrite=overwrite, what="metrics file")
     images, labels = _load_data(data, synthetic, size, seed)
     model_m = evaluate_model(model, images, labels)
     thr = meta.get("r_value_threshold")
@@ -191,11 +165,8 @@ def evaluate(model_path, data, synthetic, size, seed, out, overwrite):
     click.echo(f"model:            {_fmt(model_m)}")
     click.echo(f"R-value baseline: {_fmt(base_m)}" + ("" if thr is not None else " (threshold fitted on this data)"))
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".metrics.", dir=Path(out).parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"model": model_m, "r_value_baseline": base_m}, fh, indent=2, default=float)
-        os.replace(tmp, out)
+        with atomic_file(out, overwrite=overwrite, what="metrics file") as tmp:
+            tmp.write_text(json.dumps({"model": model_m, "r_value_baseline": base_m}, indent=2, default=float))
 
 
 @dual_energy.command("export")
@@ -276,8 +247,7 @@ def fragments(image_or_mask, ruler, pixel_size_mm, boxes, k, input_kind, dark, m
 
     if (ruler is None) == (pixel_size_mm is None):
         raise InputError("give exactly one of --ruler X0,Y0,X1,Y1,LENGTH_CM or --pixel-size MM")
-    if Path(out).exists() and not overwrite:
-        raise OverwriteError(f"output folder {out} exists; pass --overwrite to replace it")
+    check_new_output(out, overwrite=overwrite, what="output folder")
     ruler_vals = _parse_ruler(ruler) if ruler is not None else None
     if ruler_vals is not None:
         pixel_size_um = pixel_size_from_ruler(*ruler_vals)
@@ -314,7 +284,7 @@ def fragments(image_or_mask, ruler, pixel_size_mm, boxes, k, input_kind, dark, m
     dist = size_distribution(df["ecd_cm"].to_numpy(), weights=weights, oversize_limit=oversize,
                              max_oversize_fraction=max_oversize)
     summary = {"source": source, "pixel_size_um": pixel_size_um, "size_measure": "ecd_cm", **dist.summary()}
-    with _atomic_dir(Path(out), overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         df.to_csv(tmp / "fragments.csv", index=False)
         dist.curve.rename(columns={"size": "ecd_cm"}).to_csv(tmp / "distribution.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -17,16 +17,13 @@ Everything is written under OUT_DIR::
 from __future__ import annotations
 
 import json
-import shutil
 import time
-import uuid
 import warnings
-from pathlib import Path
 
 import click
 import numpy as np
 
-from liberation.errors import OverwriteError
+from liberation._atomic import atomic_dir
 
 
 def _status(text: str) -> None:
@@ -87,15 +84,9 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
     from liberation.synthetic import make_sample
     from liberation.synthetic.xrf import make_xrf_maps, signatures_from_minerals
 
-    final = Path(out_dir)
-    if final.exists() and not overwrite:
-        raise OverwriteError(f"output folder {final} already exists; pass --overwrite to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
     times: dict[str, float] = {}
     summary: dict = {"size": size, "seed": seed, "preset": preset, "voxel_size_um": voxel_size_um}
-    try:
+    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         t = time.perf_counter()
         _status("1/7 synthetic sample (CT, truth)")
         sample = make_sample((size, size, size), voxel_size_um=voxel_size_um, border="cut", packing_fraction=0.4, seed=seed)
@@ -220,12 +211,6 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
             times["report_s"] = time.perf_counter() - t
         summary["times"] = times
         (tmp / "pipeline.json").write_text(json.dumps(summary, indent=2, default=float))
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import click
 import numpy as np
 
+from liberation._atomic import atomic_dir, check_new_output
 from liberation.errors import InputError, OverwriteError, StoreError
 
 
@@ -180,9 +180,7 @@ def evaluate(store, model, truth, planes, out, compare_2d, baseline, device, thr
     from liberation.segmentation.metrics import interslice_consistency
     from liberation.segmentation.plots import plot_confusion_matrix
 
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise OverwriteError(f"output folder {out} already exists; pass --overwrite to replace it")
+    out = check_new_output(out, overwrite=overwrite, what="output folder")
     _threads(threads)
     network, card = load_model(model)
     if card.task != "phases":
@@ -225,9 +223,7 @@ def evaluate(store, model, truth, planes, out, compare_2d, baseline, device, thr
         gb = grey_value_baseline(np.asarray(image[...]), sparse)
         result["grey_baseline"] = evaluate_planes(gb[z_planes], truth_planes, class_ids=ids, class_names=names,
                                                   planes=range(len(z_planes)))
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         import matplotlib.pyplot as plt
 
@@ -236,12 +232,6 @@ def evaluate(store, model, truth, planes, out, compare_2d, baseline, device, thr
                 fig = plot_confusion_matrix(result[key]["confusion_normalized"], names, title=f"{key}: confusion")
                 fig.savefig(tmp / f"confusion_{key}.png", dpi=100)
                 plt.close(fig)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     line = f"3D: accuracy {result['3d']['accuracy']:.3f}, mIoU {result['3d']['miou']:.3f}"
     if compare_2d:
         line += f"; 2D slice-by-slice: accuracy {result['2d']['accuracy']:.3f}, mIoU {result['2d']['miou']:.3f}"

@@ -10,13 +10,12 @@ either file with ``trtexec --fp16`` (see docs/deploy.md).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from liberation.errors import InputError, OverwriteError, require
+from liberation._atomic import atomic_file
+from liberation.errors import InputError, require
 
 __all__ = ["convert_onnx_weights_fp16", "export_belt_onnx", "verify_belt_onnx"]
 
@@ -51,14 +50,10 @@ def export_belt_onnx(model, path, *, opset: int = 17, fp16: bool = False, exampl
     if len(example_shape) != 4 or example_shape[2] % 32 or example_shape[3] % 32:
         raise InputError(f"example_shape={example_shape!r} must be (n, c, h, w) with h, w multiples of 32")
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OverwriteError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    x = torch.zeros(tuple(example_shape), dtype=torch.float32)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_file(path, overwrite=overwrite, what="ONNX file") as tmp_path:
+        tmp = str(tmp_path)
+        model = model.eval()
+        x = torch.zeros(tuple(example_shape), dtype=torch.float32)
         import warnings
 
         with warnings.catch_warnings():
@@ -74,9 +69,6 @@ def export_belt_onnx(model, path, *, opset: int = 17, fp16: bool = False, exampl
             proto = convert_onnx_weights_fp16(proto)
         onnx.checker.check_model(proto)
         onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

@@ -9,14 +9,13 @@ its model card ``model.pt.json`` holds the architecture, classes, input normalis
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from liberation.errors import FileFormatError, InputError, OverwriteError, require
+from liberation._atomic import atomic_file, check_new_output
+from liberation.errors import FileFormatError, InputError, require
 
 __all__ = ["card_path", "load_belt_checkpoint", "read_image", "read_labelled_folder", "read_model_card",
            "save_belt_checkpoint", "write_mask_png", "write_model_card"]
@@ -30,18 +29,9 @@ def card_path(model_path) -> Path:
     return Path(str(model_path) + ".json")
 
 
-def _atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise OverwriteError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_bytes(path, data: bytes, *, overwrite: bool, what: str = "output file") -> None:
+    with atomic_file(path, overwrite=overwrite, what=what) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_model_card(model_path, card: dict, *, overwrite: bool = False) -> Path:
@@ -51,7 +41,8 @@ def write_model_card(model_path, card: dict, *, overwrite: bool = False) -> Path
     card = {"format": CARD_FORMAT, "library_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **card}
     path = card_path(model_path)
-    _atomic_write_bytes(path, json.dumps(card, indent=2, default=_json_default).encode(), overwrite=overwrite)
+    _write_bytes(path, json.dumps(card, indent=2, default=_json_default).encode(), overwrite=overwrite,
+                 what="model card")
     return path
 
 
@@ -96,14 +87,13 @@ def save_belt_checkpoint(path, model, card: dict, *, overwrite: bool = False) ->
     torch = require("torch", "deploy")
     import io
 
-    path = Path(path)
-    if (path.exists() or card_path(path).exists()) and not overwrite:
-        raise OverwriteError(f"{path} or its model card exists; pass overwrite=True (--overwrite) to replace it")
+    path = check_new_output(path, overwrite=overwrite, what="checkpoint")
+    check_new_output(card_path(path), overwrite=overwrite, what="model card")
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     card = dict(card)
     card.setdefault("config", model.config.to_dict())
-    _atomic_write_bytes(path, buf.getvalue(), overwrite=True)
+    _write_bytes(path, buf.getvalue(), overwrite=True)
     write_model_card(path, card, overwrite=True)
     return path
 
@@ -193,5 +183,5 @@ def write_mask_png(path, mask, *, overwrite: bool = False) -> Path:
     buf = io.BytesIO()
     Image.fromarray(mask.astype(np.uint8)).save(buf, format="PNG")
     path = Path(path)
-    _atomic_write_bytes(path, buf.getvalue(), overwrite=overwrite)
+    _write_bytes(path, buf.getvalue(), overwrite=overwrite, what="mask")
     return path

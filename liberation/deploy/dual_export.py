@@ -7,47 +7,28 @@ existing file without ``overwrite=True``.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from liberation._atomic import atomic_file, check_new_output
 from liberation.deploy.dual_model import DualEnergyNet, build_dual_energy_net
-from liberation.errors import FileFormatError, InputError, OverwriteError, require
+from liberation.errors import FileFormatError, InputError, require
 
 __all__ = ["save_checkpoint", "load_checkpoint", "export_onnx", "onnx_predict", "verify_onnx"]
 
 _FORMAT = "liberation-dual-energy-v1"
 
 
-def _atomic_target(path, overwrite: bool) -> Path:
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OverwriteError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_checkpoint(path, model: DualEnergyNet, *, metadata: dict | None = None, overwrite: bool = False) -> Path:
     """Save the model configuration, weights and a metadata dict (e.g. metrics, threshold) to ``path``."""
-    path = _atomic_target(path, overwrite)
+    path = Path(path)
     payload = {"format": _FORMAT, "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.config.items()},
                "state_dict": model.state_dict(), "metadata": dict(metadata or {})}
-    _write_atomic(path, lambda tmp: torch.save(payload, tmp))
+    with atomic_file(path, overwrite=overwrite, what="checkpoint") as tmp:
+        torch.save(payload, tmp)
     return path
 
 
@@ -78,21 +59,18 @@ def export_onnx(model: DualEnergyNet, path, *, image_size: tuple[int, int] = (64
     is only the tracing example.
     """
     require("onnx", "deploy")
-    path = _atomic_target(path, overwrite)
+    path = check_new_output(path, overwrite=overwrite, what="ONNX file")
     h, w = (int(v) for v in image_size)
     if h < 8 or w < 8:
         raise InputError(f"image_size={image_size!r}; expected at least 8 x 8 pixels")
     model.eval()
     example = torch.full((1, 2, h, w), 0.5)
 
-    def write(tmp):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model, (example,), tmp, input_names=["transmission"], output_names=["logit"],
-                              dynamic_axes={"transmission": {0: "batch", 2: "y", 3: "x"}, "logit": {0: "batch"}},
-                              opset_version=int(opset), dynamo=False)
-
-    _write_atomic(path, write)
+    with atomic_file(path, overwrite=overwrite, what="ONNX file") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (example,), str(tmp), input_names=["transmission"], output_names=["logit"],
+                          dynamic_axes={"transmission": {0: "batch", 2: "y", 3: "x"}, "logit": {0: "batch"}},
+                          opset_version=int(opset), dynamo=False)
     import onnx
 
     onnx.checker.check_model(onnx.load(str(path)))

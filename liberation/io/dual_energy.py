@@ -13,14 +13,12 @@ can be batched.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from liberation.errors import FileFormatError, InputError, OverwriteError
+from liberation._atomic import atomic_dir
+from liberation.errors import FileFormatError, InputError
 
 __all__ = ["CLASS_NAMES", "read_dual_energy_folder", "write_dual_energy_folder"]
 
@@ -157,11 +155,7 @@ def write_dual_energy_folder(root, images, labels, *, overwrite: bool = False) -
     y = np.asarray(labels).ravel()
     if x.ndim != 4 or x.shape[1] != 2 or y.shape[0] != x.shape[0]:
         raise InputError(f"images has shape {x.shape} and labels {y.shape}; expected (n, 2, y, x) and (n,)")
-    if root.exists() and not overwrite:
-        raise OverwriteError(f"{root} exists; pass overwrite=True (--overwrite) to replace it")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
+    with atomic_dir(root, overwrite=overwrite) as tmp:
         names = {v: k for k, v in CLASS_NAMES.items()}
         for cls in names.values():
             (tmp / cls).mkdir()
@@ -170,14 +164,4 @@ def write_dual_energy_folder(root, images, labels, *, overwrite: bool = False) -
             d = tmp / names[int(y[i])]
             tifffile.imwrite(d / f"frag{i:06d}_high.tif", u16[i, 0])
             tifffile.imwrite(d / f"frag{i:06d}_low.tif", u16[i, 1])
-        if root.exists():
-            old = root.with_name(f".{root.name}.old")
-            os.replace(root, old)
-            os.replace(tmp, root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, root)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return root

@@ -290,6 +290,13 @@ def coarse_search(
     p = float(pixel_size_um)
     h, w = map_image.shape
     factors = coarse_factors(vs, p, (h, w), target_size)
+    if len(axes) == 1 and slice_ranges_um and axes[0] in slice_ranges_um:
+        # A narrow slice window (a face hint): search it at full resolution along the axis.
+        # Block means over several slices blur the plane the map shows, worst at the ends of
+        # the volume, where particles are cut and change fast from slice to slice.
+        lo, hi = slice_ranges_um[axes[0]]
+        if hi - lo < 4 * factors[axes[0]] * vs[axes[0]]:
+            factors = tuple(1 if a == axes[0] else f for a, f in enumerate(factors))
     base = downsample_volume(ct, factors, pyramid=pyramid)
     valid_map = np.ones(map_image.shape, bool) if map_mask is None else np.asarray(map_mask, bool)
     map32 = np.asarray(map_image, dtype=np.float32)

@@ -421,12 +421,21 @@ def register_map(
     t1 = time.perf_counter()
     slabs = _FineSlabs(ct, map_image, cands, vs=vs, p=p, map_mask=map_mask,
                        coarse_spacing_um=float(max(coarse_info["spacing_um"])), max_tilt_deg=slab_tilt_deg)
+    def tilted_out(matrix, axis) -> bool:
+        # the slabs hold the map plane tilted by at most slab_tilt_deg around the candidate's
+        # axis; a refined pose beyond that (e.g. swung out of an end face of the volume, where
+        # the slab is one-sided) left the data the optimiser was given and is not kept
+        pose = decompose_pose(matrix, map_image.shape, p)
+        return pose["axis"] != axis or pose["tilt_deg"] > slab_tilt_deg
+
     coarse_refined = []
     for cand in cands:
         m, metric = refine_pose(
             [slabs.level0(cand)], cand.matrix, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
             iterations=iterations, workers=workers,
         )
+        if tilted_out(m, cand.axis):
+            m, metric = cand.matrix, float(np.finfo(float).max)  # start level 1 from the coarse pose, rank last
         coarse_refined.append((metric, cand, m))
     # only the best candidates after the first level go on to the full-resolution level
     coarse_refined.sort(key=lambda x: x[0])
@@ -438,6 +447,8 @@ def register_map(
             [slabs.level1(m0, cand.axis)], m0, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
             iterations=iterations, workers=workers,
         )
+        if tilted_out(m, cand.axis):
+            m, metric = m0, metric0
         q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
         ok_overlap = q["overlap_fraction"] >= min_overlap_fraction
         refined.append(

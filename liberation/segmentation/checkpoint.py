@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 
-from liberation.errors import FileFormatError, OverwriteError, require
+from liberation._atomic import atomic_dir
+from liberation.errors import FileFormatError, require
 from liberation.segmentation.card import ModelCard
 
 __all__ = ["save_model", "load_model", "load_card"]
@@ -40,12 +38,7 @@ def save_model(result, directory, *, overwrite: bool = False) -> Path:
     from liberation.segmentation.plots import plot_learning_curve
 
     final = Path(directory)
-    if final.exists() and not overwrite:
-        raise OverwriteError(f"model folder {final} already exists; pass overwrite=True (--overwrite) to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_dir(final, overwrite=overwrite, what="model folder") as tmp:
         torch.save(result.network.state_dict(), tmp / "model.pt")
         (tmp / "checkpoints").mkdir()
         for ckpt in result.checkpoints:
@@ -64,16 +57,6 @@ def save_model(result, directory, *, overwrite: bool = False) -> Path:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
-        if final.exists():
-            old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

@@ -102,12 +102,16 @@ def make_texture_phantom(
     vs = as_voxel_size(voxel_size_um)
     rng = make_rng(seed)
     shape = tuple(int(s) for s in shape)
-    volume = float(np.prod(shape))
     r_lo, r_hi = float(particle_radius[0]), float(particle_radius[1])
-    # particle centres and radii until the target fill is reached
+    # The volume is a window into a larger packing: particle centres (and grain seeds) are
+    # drawn in a box extended by the largest radius (grain spacing) beyond every face, so the
+    # end planes cut particles at random heights like any interior plane (stereologically
+    # representative faces, as a physical cut face is). Centres only inside the window
+    # would leave the end planes with about half the particle area of an interior plane.
+    extent = np.array(shape, dtype=float) + 2.0 * r_hi
     centres, radii, covered = [], [], 0.0
-    while covered < fill * volume and len(centres) < 10000:
-        centres.append(rng.uniform(0, 1, 3) * np.array(shape))
+    while covered < fill * float(np.prod(extent)) and len(centres) < 20000:
+        centres.append(rng.uniform(0, 1, 3) * extent - r_hi)
         r = rng.uniform(r_lo, r_hi)
         radii.append(r)
         covered += 4.0 / 3.0 * np.pi * r**3 * 0.7
@@ -143,8 +147,9 @@ def make_texture_phantom(
     particles = lut[particles]
     # mineral grains: Voronoi cells of random seeds, each with a mineral and a lamella normal
     minerals = spodumene_ore()
-    n_grains = max(4, int(volume / grain_spacing**3))
-    gseeds = rng.uniform(0, 1, (n_grains, 3)) * np.array(shape)
+    grain_extent = np.array(shape, dtype=float) + 2.0 * grain_spacing
+    n_grains = max(4, int(float(np.prod(grain_extent)) / grain_spacing**3))
+    gseeds = rng.uniform(0, 1, (n_grains, 3)) * grain_extent - grain_spacing
     gmineral = rng.choice(np.array([1, 2, 3, 4]), size=n_grains, p=[0.2, 0.35, 0.35, 0.1]).astype(np.uint8)
     normals = rng.normal(size=(n_grains, 3))
     normals /= np.linalg.norm(normals, axis=1, keepdims=True)
