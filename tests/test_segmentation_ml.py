@@ -258,3 +258,28 @@ def test_inference_reflects_volume_ends_like_training():
     # without the reflected context the end faces are predicted differently from training
     plain = predict_probabilities(img, conv, card, device="cpu", normalized=True, reflect=((False, False),) * 3)
     assert np.abs(plain[0, 0] - expected[0]).max() > 0.03
+
+
+def test_face_matched_inference(trained):
+    from liberation.segmentation.inference import predict_face_matched, predict_probabilities
+    from liberation.segmentation.targets import decode_classes
+
+    grey, phases, sparse, cfg, result = trained
+    half = int(result.card.patch_size[0]) // 2
+    # at an end face both sides give the mirrored stack a training patch had there:
+    # planes |d| for d in -half..half-1, the face in the middle
+    mirrored = grey[np.abs(np.arange(-half, half))]
+    probs = predict_probabilities(mirrored, result.network, result.card, device="cpu",
+                                  reflect=((False, False), (True, True), (True, True)))
+    expected = decode_classes(probs[:, half].argmax(0), result.card.class_ids)
+    got = predict_face_matched(grey, result.network, result.card, z_indices=[0], device="cpu", show_progress=False)
+    np.testing.assert_array_equal(got[0], expected)
+    # written in place into a full-size output, probabilities too
+    out = np.full(grey.shape, 9, np.uint8)
+    prob = np.zeros((len(result.card.class_ids), *grey.shape), np.uint8)
+    predict_face_matched(grey, result.network, result.card, z_indices=[3], out=out, prob_out=prob, device="cpu",
+                         show_progress=False)
+    assert set(np.unique(out[3])) <= set(result.card.class_ids) and (out[4] == 9).all()
+    assert abs(int(prob[:, 3].astype(int).sum(0).mean()) - 255) <= 3
+    with pytest.raises(InputError, match="z_indices"):
+        predict_face_matched(grey, result.network, result.card, z_indices=[grey.shape[0]], device="cpu")

@@ -114,8 +114,11 @@ def _temp_array(store_path: Path, shape, dtype, chunks):
 @click.option("--min-size", type=int, default=30, show_default=True, help="particles: smallest instance (voxels).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None)
+@click.option("--context", type=click.Choice(["volume", "face-matched"]), default="volume", show_default=True,
+              help="face-matched: predict each plane with mirrored z context, as a model trained on end "
+                   "faces saw it (slower, ~2x patch depth).")
 @click.option("--overwrite", is_flag=True, help="Replace existing labels.")
-def segment(store, model, task, probabilities, slab, overlap, min_size, device, threads, overwrite):
+def segment(store, model, task, probabilities, slab, overlap, min_size, device, threads, context, overwrite):
     """Segment STORE with a trained MODEL folder; write labels/phases or labels/particles."""
     from liberation.segmentation.checkpoint import load_model
 
@@ -137,10 +140,13 @@ def segment(store, model, task, probabilities, slab, overlap, min_size, device, 
 
             prob = zarr.open_array(str(tmp / "p.zarr"), mode="w", shape=(len(card.class_ids), *s.shape),
                                    dtype=np.uint8, chunks=(1, *chunks))
-        from liberation.segmentation.inference import predict_volume
+        from liberation.segmentation.inference import predict_face_matched, predict_volume
 
-        predict_volume(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device)
-        params = {"model": str(Path(model).resolve()), "task": task, "overlap": overlap,
+        if context == "face-matched":
+            predict_face_matched(image, network, card, out=out, prob_out=prob, overlap=overlap, device=device)
+        else:
+            predict_volume(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device)
+        params = {"model": str(Path(model).resolve()), "task": task, "overlap": overlap, "context": context,
                   "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
         if task == "phases":
             minerals = card.mineral_list()

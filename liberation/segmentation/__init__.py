@@ -48,6 +48,7 @@ _NAMES = {
     "predict_probabilities": "inference",
     "predict_volume": "inference",
     "predict_slices_2d": "inference",
+    "predict_face_matched": "inference",
     "segment_phases": "inference",
     "segment_particles": "inference",
     "evaluate_planes": "evaluate",

@@ -9,7 +9,8 @@ from liberation.errors import InputError, require
 from liberation.segmentation.normalize import apply_normalization
 from liberation.segmentation.targets import decode_classes
 
-__all__ = ["predict_probabilities", "predict_volume", "predict_slices_2d", "segment_phases", "segment_particles"]
+__all__ = ["predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d", "segment_phases",
+           "segment_particles"]
 
 
 def _device(device):
@@ -148,6 +149,73 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
         out[z0:z1] = decode_classes(core.argmax(0), card.class_ids)
         if prob_out is not None:
             prob_out[:, z0:z1] = np.round(core * 255.0).astype(np.uint8)
+    return out
+
+
+def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob_out=None,
+                         device: str | None = "auto", overlap: float = 0.5, sw_batch_size: int = 2,
+                         show_progress: bool = True):
+    """Predict planes with the context a model trained on end faces saw: mirrored along z.
+
+    A model trained only on labelled end faces of the volume saw every labelled voxel with
+    real data on one side and its mirror image on the other (the reflection that fills a
+    training patch beyond the end of the volume). An interior plane has real, different
+    data on both sides: a domain shift. Here each plane ``z`` is predicted twice, once with
+    the planes below it mirrored above it (``z + |d|``) and once with the planes above it
+    mirrored below (``z - |d|``), ``d`` over half a patch depth; the two class probabilities
+    are averaged. The cost is about ``2 x`` patch depth times that of :func:`predict_volume`.
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+        CT grey values (numpy or zarr).
+    network, card
+        From :func:`liberation.segmentation.train.train_model` or ``load_model``.
+    z_indices : sequence of int, optional
+        Planes to predict; default all. With ``out`` given, the planes are written into it.
+    out : array-like of uint8, shape (z, y, x), optional
+        Label output (written at ``z_indices``); default a new array of shape
+        ``(len(z_indices), y, x)``.
+    prob_out : array-like of uint8, shape (n_classes, z, y, x), optional
+        Class probabilities, 0..255, written at ``z_indices``.
+    device, overlap, sw_batch_size, show_progress
+        As in :func:`predict_volume`.
+
+    Returns
+    -------
+    out
+    """
+    from liberation.segmentation.patches import reflect_index
+
+    shape = tuple(image.shape)
+    if len(shape) != 3:
+        raise InputError(f"image has shape {shape}; expected (z, y, x)")
+    planes = list(range(shape[0])) if z_indices is None else [int(z) for z in z_indices]
+    bad = [z for z in planes if not 0 <= z < shape[0]]
+    if bad:
+        raise InputError(f"z_indices {bad} are outside the volume (0..{shape[0] - 1})")
+    half = int(card.patch_size[0]) // 2
+    offsets = np.abs(np.arange(-half, half))
+    if out is None:
+        out = np.zeros((len(planes), *shape[1:]), dtype=np.uint8)
+        rows = list(range(len(planes)))
+    else:
+        rows = planes
+    in_plane = ((False, False), (True, True), (True, True))
+    for row, z in progress(list(zip(rows, planes)), desc="segment (face-matched)", unit="plane",
+                           enabled=None if show_progress else False):
+        total = 0.0
+        for side in (1, -1):
+            index = reflect_index(z + side * offsets, shape[0])
+            lo = int(index.min())
+            slab = np.asarray(image[lo: int(index.max()) + 1])
+            probs = predict_probabilities(slab[index - lo], network, card, device=device, overlap=overlap,
+                                          sw_batch_size=sw_batch_size, reflect=in_plane)
+            total = total + probs[:, half]
+        total = total / 2.0
+        out[row] = decode_classes(total.argmax(0), card.class_ids)
+        if prob_out is not None:
+            prob_out[:, row] = np.round(total * 255.0).astype(np.uint8)
     return out
 
 
