@@ -36,6 +36,13 @@ def _reflect_pad(x: np.ndarray, margins) -> np.ndarray:
     return np.ascontiguousarray(x[np.ix_(*index)])
 
 
+def _volume_shape(image) -> tuple:
+    shape = tuple(image.shape)
+    if len(shape) != 3:
+        raise InputError(f"image has shape {shape}; expected (z, y, x)")
+    return shape
+
+
 def predict_probabilities(block, network, card, *, device: str | None = "auto", overlap: float = 0.5,
                           sw_batch_size: int = 2, normalized: bool = False, reflect=None) -> np.ndarray:
     """Class probabilities of a block held in memory.
@@ -121,9 +128,7 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
     -------
     out
     """
-    shape = tuple(image.shape)
-    if len(shape) != 3:
-        raise InputError(f"image has shape {shape}; expected (z, y, x)")
+    shape = _volume_shape(image)
     pz = int(card.patch_size[0])
     slab = int(slab or 2 * pz)
     halo = int(pz // 2 if halo is None else halo)
@@ -187,9 +192,7 @@ def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob
     """
     from liberation.segmentation.patches import reflect_index
 
-    shape = tuple(image.shape)
-    if len(shape) != 3:
-        raise InputError(f"image has shape {shape}; expected (z, y, x)")
+    shape = _volume_shape(image)
     planes = list(range(shape[0])) if z_indices is None else [int(z) for z in z_indices]
     bad = [z for z in planes if not 0 <= z < shape[0]]
     if bad:
