@@ -283,3 +283,20 @@ def test_face_matched_inference(trained):
     assert abs(int(prob[:, 3].astype(int).sum(0).mean()) - 255) <= 3
     with pytest.raises(InputError, match="z_indices"):
         predict_face_matched(grey, result.network, result.card, z_indices=[grey.shape[0]], device="cpu")
+
+
+def test_pipeline_face_matched_context(tmp_path):
+    from liberation.commands.pipeline import run_pipeline
+    from liberation.io import open_store
+
+    torch.set_num_threads(1)
+    with pytest.raises(InputError, match="context"):
+        run_pipeline(tmp_path / "bad", size=48, preset="tiny", context="sideways")
+    assert not (tmp_path / "bad").exists()
+    summary = run_pipeline(tmp_path / "run", size=48, preset="tiny", particles=False, report=False, register=False,
+                           context="face-matched", device="cpu")
+    assert summary["context"] == "face-matched"
+    store = open_store(tmp_path / "run" / "sample.zarr")
+    phases = np.asarray(store.label("phases"))
+    assert phases.shape == (48, 48, 48)
+    assert 0.0 <= summary["evaluation"]["3d"]["accuracy"] <= 1.0

@@ -24,6 +24,7 @@ import click
 import numpy as np
 
 from liberation._atomic import atomic_dir
+from liberation.errors import InputError
 
 
 def _status(text: str) -> None:
@@ -35,7 +36,7 @@ def _status(text: str) -> None:
 
 def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu", max_time: float | None = None,
                  particles: bool = True, report: bool = True, register: bool = True, voxel_size_um: float = 10.0, device: str = "auto",
-                 overwrite: bool = False) -> dict:
+                 context: str = "volume", overwrite: bool = False) -> dict:
     """Run the correlative chain on a synthetic sample and write everything to ``out_dir``.
 
     Parameters
@@ -58,6 +59,10 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
         flagged poor, the known pose of the synthetic face is used (recorded in ``pipeline.json``).
     voxel_size_um : float
     device : {"auto", "cpu", "cuda"}
+    context : {"volume", "face-matched"}
+        Phase inference by sliding windows over the volume, or face-matched (each plane with
+        mirrored z context, as the face-trained model saw it; see
+        :func:`liberation.segmentation.inference.predict_face_matched`; ~30x slower).
     overwrite : bool
 
     Returns
@@ -85,7 +90,9 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
     from liberation.synthetic.xrf import make_xrf_maps, signatures_from_minerals
 
     times: dict[str, float] = {}
-    summary: dict = {"size": size, "seed": seed, "preset": preset, "voxel_size_um": voxel_size_um}
+    if context not in ("volume", "face-matched"):
+        raise InputError(f"context={context!r}; expected 'volume' or 'face-matched'")
+    summary: dict = {"size": size, "seed": seed, "preset": preset, "voxel_size_um": voxel_size_um, "context": context}
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         t = time.perf_counter()
         _status("1/7 synthetic sample (CT, truth)")
@@ -165,9 +172,14 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
 
         t = time.perf_counter()
         _status("5/7 segmenting the phases")
-        phases = predict_volume(store.image(), result.network, result.card, device=device)
+        if context == "face-matched":
+            from liberation.segmentation.inference import predict_face_matched
+
+            phases = predict_face_matched(store.image(), result.network, result.card, device=device)
+        else:
+            phases = predict_volume(store.image(), result.network, result.card, device=device)
         store.write_label("phases", phases, minerals=minerals, step="pipeline:segment",
-                          parameters={"model": "model_phases"})
+                          parameters={"model": "model_phases", "context": context})
         times["segment_phases_s"] = time.perf_counter() - t
 
         if particles:
@@ -226,15 +238,18 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
               help="MI registration of the face maps, or the known pose of the synthetic faces.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--context", type=click.Choice(["volume", "face-matched"]), default="volume", show_default=True,
+              help="Phase inference: sliding windows, or face-matched (mirrored z context; slower, more accurate "
+                   "for models trained on end faces).")
 @click.option("--overwrite", is_flag=True)
-def pipeline(out_dir, size, seed, preset, max_time, particles, report, register, device, threads, overwrite):
+def pipeline(out_dir, size, seed, preset, max_time, particles, report, register, device, threads, context, overwrite):
     """Synthetic correlative sample: labels -> register -> train -> segment -> report, into OUT_DIR."""
     if threads:
         import torch
 
         torch.set_num_threads(int(threads))
     summary = run_pipeline(out_dir, size=size, seed=seed, preset=preset, max_time=max_time, particles=particles,
-                           report=report, register=register, device=device, overwrite=overwrite)
+                           report=report, register=register, device=device, context=context, overwrite=overwrite)
     ev = summary["evaluation"]
     click.echo(f"interior planes {ev['planes']}: 3D U-Net accuracy {ev['3d']['accuracy']:.3f} mIoU {ev['3d']['miou']:.3f}; "
                f"grey-value GMM accuracy {ev['grey_gmm']['accuracy']:.3f} mIoU {ev['grey_gmm']['miou']:.3f}")
