@@ -28,6 +28,19 @@ def test_default_parameter_count_about_1_3_million():
     half = count_parameters(build_dual_energy_net(fusion="high"))
     assert 0.45 * n < half < 0.55 * n
     assert count_parameters(build_dual_energy_net(fusion="data")) > half  # one more input channel
+
+
+def test_parameter_count_closed_form_for_kan_degree():
+    # a Chebyshev KAN edge of degree d has d + 1 coefficients: one degree more adds exactly
+    # in_features * out_features parameters per KAN layer, nothing else changes
+    from liberation.deploy.dual_model import ChebyKANLayer
+
+    base = build_dual_energy_net(kan_degree=3)
+    kan = [m for m in base.modules() if isinstance(m, ChebyKANLayer)]
+    assert kan
+    expected = sum(m.in_features * m.out_features for m in kan)
+    assert count_parameters(build_dual_energy_net(kan_degree=4)) - count_parameters(base) == expected
+    assert sum(m.coeffs.numel() for m in kan) == 4 * expected
     # KAN heads grow with depth; the MLP head is the smaller one
     sizes = [count_parameters(build_dual_energy_net(head_layers=k)) for k in (2, 4, 6)]
     assert sizes[0] < sizes[1] < sizes[2]

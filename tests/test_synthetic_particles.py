@@ -137,12 +137,28 @@ def test_volume_fractions_met(particles, grains):
         assert abs(np.count_nonzero(phases == m.id) / n - fractions[m.name]) < 0.02
 
 
-def test_some_particles_liberated(particles, grains):
+def _phases_per_particle(particles, phases) -> np.ndarray:
+    """Number of distinct phases in each particle 1..n (vectorised: unique (particle, phase) pairs)."""
+    inside = particles > 0
+    pairs = np.unique(particles[inside].astype(np.int64) * 256 + phases[inside])
+    return np.bincount(pairs // 256, minlength=int(particles.max()) + 1)[1:]
+
+
+def test_liberated_fraction_met(particles, grains):
+    # default liberated_fraction=0.25: that share of particles is a single mineral (to one
+    # particle); with 0 none is; the others are intergrown
     _, phases = grains
-    n = int(particles.max())
-    n_phases = [np.unique(phases[particles == i]).size for i in range(1, n + 1)]
-    assert 1 in n_phases  # fully liberated
-    assert max(n_phases) >= 3  # intergrown
+    n_phases = _phases_per_particle(particles, phases)
+    n = n_phases.size
+    assert abs(np.mean(n_phases == 1) - 0.25) <= 1.5 / n
+    assert n_phases.max() >= 3  # intergrown
+    fractions = {"spodumene": 0.2, "quartz": 0.4, "albite": 0.3, "muscovite": 0.1}
+    none = add_grains(particles, minerals=spodumene_ore(), volume_fractions=fractions, voxel_size_um=10.0, seed=0,
+                      liberated_fraction=0.0)
+    half = add_grains(particles, minerals=spodumene_ore(), volume_fractions=fractions, voxel_size_um=10.0, seed=0,
+                      liberated_fraction=0.5)
+    assert np.mean(_phases_per_particle(particles, none) == 1) <= 1.5 / n
+    assert abs(np.mean(_phases_per_particle(particles, half) == 1) - 0.5) <= 1.5 / n
 
 
 def test_fine_texture_has_more_boundary_than_coarse(particles):
