@@ -151,6 +151,11 @@ def test_cli_train_segment_evaluate(tmp_path):
     s = io.open_store(tmp_path / "s.zarr")
     assert s.label("phases").shape == grey.shape
     assert main(["segment", str(store.path), "--model", str(model)]) == 2  # exists
+    assert main(["segment", str(store.path), "--model", str(model), "--context", "face-matched", "--overwrite",
+                 "--threads", "1"]) == 0
+    s = io.open_store(tmp_path / "s.zarr")
+    assert s.label("phases").shape == grey.shape
+    assert "face-matched" in json.dumps(s.provenance)
     out = tmp_path / "eval"
     assert main(["evaluate", str(store.path), "--model", str(model), "--truth", "truth", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
@@ -160,6 +165,7 @@ def test_cli_train_segment_evaluate(tmp_path):
     pmodel = tmp_path / "pmodel"
     assert main(["train", str(store.path), "--task", "particles", "--out", str(pmodel), "--preset", "tiny",
                  "--epochs", "1", "--threads", "1"]) == 0
+    assert main(["segment", str(store.path), "--model", str(pmodel), "--context", "face-matched"]) == 2
     assert main(["segment", str(store.path), "--model", str(pmodel), "--threads", "1"]) == 0
     assert io.open_store(tmp_path / "s.zarr").label("particles").dtype == np.uint32
     assert spodumene_ore()  # minerals list importable for the card
@@ -283,6 +289,14 @@ def test_face_matched_inference(trained):
     assert abs(int(prob[:, 3].astype(int).sum(0).mean()) - 255) <= 3
     with pytest.raises(InputError, match="z_indices"):
         predict_face_matched(grey, result.network, result.card, z_indices=[grey.shape[0]], device="cpu")
+    # segment_phases dispatches on context
+    from liberation.segmentation.inference import segment_phases
+
+    via = segment_phases(grey, result.network, result.card, context="face-matched", z_indices=[0], slab=4,
+                         device="cpu", show_progress=False)
+    np.testing.assert_array_equal(via, got)
+    with pytest.raises(InputError, match="context"):
+        segment_phases(grey, result.network, result.card, context="sideways", device="cpu")
 
 
 def test_pipeline_face_matched_context(tmp_path):

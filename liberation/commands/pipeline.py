@@ -81,6 +81,7 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
         instance_metrics,
         particle_targets,
         predict_volume,
+        segment_phases,
         train_model,
     )
     from liberation.segmentation.checkpoint import save_model
@@ -172,12 +173,7 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
 
         t = time.perf_counter()
         _status("5/7 segmenting the phases")
-        if context == "face-matched":
-            from liberation.segmentation.inference import predict_face_matched
-
-            phases = predict_face_matched(store.image(), result.network, result.card, device=device)
-        else:
-            phases = predict_volume(store.image(), result.network, result.card, device=device)
+        phases = segment_phases(store.image(), result.network, result.card, context=context, device=device)
         store.write_label("phases", phases, minerals=minerals, step="pipeline:segment",
                           parameters={"model": "model_phases", "context": context})
         times["segment_phases_s"] = time.perf_counter() - t

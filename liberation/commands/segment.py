@@ -127,6 +127,8 @@ def segment(store, model, task, probabilities, slab, overlap, min_size, device, 
     task = task or card.task
     if task != card.task:
         raise InputError(f"--task {task} but the model in {model} was trained for {card.task!r}")
+    if context == "face-matched" and task != "phases":
+        raise InputError(f"--context face-matched applies to phase models; the model in {model} is for {task!r}")
     s = _open(store, mode="r+")
     if s.has_label(task) and not overwrite:
         raise OverwriteError(f"{store}/labels/{task} already exists; pass --overwrite to replace it")
@@ -140,12 +142,11 @@ def segment(store, model, task, probabilities, slab, overlap, min_size, device, 
 
             prob = zarr.open_array(str(tmp / "p.zarr"), mode="w", shape=(len(card.class_ids), *s.shape),
                                    dtype=np.uint8, chunks=(1, *chunks))
-        from liberation.segmentation.inference import predict_face_matched, predict_volume
+        from liberation.segmentation.inference import predict_volume, segment_phases
 
-        if context == "face-matched":
-            predict_face_matched(image, network, card, out=out, prob_out=prob, overlap=overlap, device=device)
-        else:
-            predict_volume(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device)
+        predict = segment_phases if task == "phases" else predict_volume
+        options = {"context": context} if task == "phases" else {}
+        predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device, **options)
         params = {"model": str(Path(model).resolve()), "task": task, "overlap": overlap, "context": context,
                   "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
         if task == "phases":

@@ -252,10 +252,21 @@ def predict_slices_2d(image, network, card, z_indices, *, device: str | None = "
     return np.stack(result)
 
 
-def segment_phases(image, network, card, **kwargs) -> np.ndarray:
-    """Phase ids of the whole volume (see :func:`predict_volume` for the options)."""
+def segment_phases(image, network, card, *, context: str = "volume", **kwargs) -> np.ndarray:
+    """Phase ids of the whole volume.
+
+    ``context="volume"``: sliding windows over the volume (:func:`predict_volume`, whose
+    options ``kwargs`` are); ``"face-matched"``: every plane with mirrored z context
+    (:func:`predict_face_matched`; ``slab`` and ``halo`` do not apply).
+    """
     if card.task != "phases":
         raise InputError(f"the model's task is {card.task!r}; segment_phases needs a 'phases' model")
+    if context == "face-matched":
+        kwargs.pop("slab", None)
+        kwargs.pop("halo", None)
+        return predict_face_matched(image, network, card, **kwargs)
+    if context != "volume":
+        raise InputError(f"context={context!r}; expected 'volume' or 'face-matched'")
     return predict_volume(image, network, card, **kwargs)
 
 
