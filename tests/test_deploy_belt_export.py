@@ -99,3 +99,21 @@ def test_cli_train_export_benchmark_segment_evaluate(tmp_path):
     assert m.shape == (64, 64) and m.max() <= 2 and (out / "fragments.csv").is_file()
     assert main(["deploy", "evaluate", str(model), "--synthetic", "3", "--size", "64"]) == 0
     assert main(["deploy", "export", str(model), "--out", str(onnx_path), "--opset", "13", "--overwrite"]) == 2
+
+
+def test_onnx_keeps_attention_windows_at_every_frame_size(tmp_path):
+    """Traced at 64 x 64 (stride-4 map 16 < stripe length 32), run at 256 x 192 (map 64 x 48, not whole windows):
+    the ONNX graph must use the same 32-pixel windows as PyTorch, not a size frozen at trace time."""
+    model = build_belt_segmenter(belt_config_preset("tiny", stripe_length=(None, 32)), seed=3).eval()
+    with torch.no_grad():  # make the shallow attention dominate the output
+        model.attn_shallow.qkv.weight.mul_(20.0)
+        model.attn_shallow.proj.weight.mul_(20.0)
+    p = export_belt_onnx(model, tmp_path / "m.onnx")
+    r = verify_belt_onnx(model, p, shape=(1, 1, 256, 192))
+    assert r["max_abs_diff"] < 1e-4
+    # the check is sensitive: a model with whole-row windows gives a clearly different output
+    other = build_belt_segmenter(belt_config_preset("tiny", stripe_length=(None, None)), seed=3).eval()
+    other.load_state_dict(model.state_dict())
+    x = torch.rand(1, 1, 256, 192) * 3
+    with torch.no_grad():
+        assert (model(x) - other(x)).abs().max() > 10 * 1e-4

@@ -113,3 +113,32 @@ def test_paper_preset_settings():
     res = train_belt_segmenter(rng.uniform(0, 2, (2, 32, 32)), rng.integers(0, 3, (2, 32, 32)),
                                config=belt_config_preset("tiny"), preset="paper", max_steps=1)
     assert res.train_params["optimizer"] == "sgd" and res.train_params["steps"] == 1
+
+
+def _window_attention_reference(q, k, v, wh, ww, heads, scale):
+    """Brute force: every pixel attends to the valid pixels of its (wh x ww) window, one pixel at a time."""
+    b, c, h, w = q.shape
+    d = c // heads
+    out = torch.zeros_like(q)
+    for y in range(h):
+        for x in range(w):
+            y0, x0 = (y // wh) * wh, (x // ww) * ww
+            keys = k[:, :, y0:y0 + wh, x0:x0 + ww].reshape(b, heads, d, -1)
+            vals = v[:, :, y0:y0 + wh, x0:x0 + ww].reshape(b, heads, d, -1)
+            qq = q[:, :, y, x].reshape(b, heads, 1, d)
+            attn = torch.softmax(qq @ keys * scale, -1)  # (b, heads, 1, n)
+            out[:, :, y, x] = (attn @ vals.transpose(-2, -1)).reshape(b, c)
+    return out
+
+
+@pytest.mark.parametrize("shape, window", [((6, 10), (2, 4)), ((5, 7), (2, 3)), ((8, 8), (2, 8)), ((3, 9), (4, 16))])
+def test_stripe_attention_pads_and_masks_partial_windows(shape, window):
+    """Maps that are not whole windows (or smaller than one): padded keys must not take part."""
+    torch.manual_seed(1)
+    att = CrossShapedWindowAttention(8, heads=2, stripe=2).eval()
+    q, k, v = (torch.randn(2, 4, *shape) for _ in range(3))
+    with torch.no_grad():
+        got = att._stripes(q, k, v, window[0], window[1], 2)
+    ref = _window_attention_reference(q, k, v, window[0], window[1], 2, att.scale)
+    assert got.shape == q.shape
+    assert torch.allclose(got, ref, atol=1e-5)

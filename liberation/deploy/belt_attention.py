@@ -3,20 +3,21 @@
 Half of the heads attend inside horizontal stripes (``stripe`` rows by ``length``
 columns), the other half inside vertical stripes (``length`` rows by ``stripe``
 columns), in parallel; the two halves are concatenated, as in the CSWin Transformer.
-Positions are encoded by a depthwise conv on the values (LePE). Feature-map sizes
-must be multiples of the stripe width and of the stripe length.
+Positions are encoded by a depthwise conv on the values (LePE). Feature maps of any
+size are handled by padding to whole windows and masking the padded keys.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["CrossShapedWindowAttention"]
 
 
-def _attend(q, k, v, scale: float):
-    attn = torch.softmax((q * scale) @ k.transpose(-2, -1), dim=-1)
+def _attend(q, k, v, scale: float, key_bias):
+    attn = torch.softmax((q * scale) @ k.transpose(-2, -1) + key_bias, dim=-1)
     return attn @ v
 
 
@@ -52,26 +53,40 @@ class CrossShapedWindowAttention(nn.Module):
         self.norm2 = nn.BatchNorm2d(dim)
         self.mlp = nn.Sequential(nn.Conv2d(dim, hidden, 1), nn.GELU(), nn.Conv2d(hidden, dim, 1))
 
-    def _stripes(self, q, k, v, wh: int, ww: int, heads: int):
-        """Attention inside non-overlapping windows of wh x ww pixels; q, k, v are (B, c, H, W)."""
+    def _stripes(self, q, k, v, wh: int | None, ww: int | None, heads: int):
+        """Attention inside non-overlapping windows of wh x ww pixels; q, k, v are (B, c, H, W).
+
+        ``None`` = the whole height / width. Maps that are not a multiple of the window are
+        zero-padded at the bottom / right and the padded keys are masked out, so every
+        query attends exactly to the valid pixels of its window, whatever the frame size.
+        All sizes are shape arithmetic (no Python branching on the input size), so the
+        ONNX export keeps the same windows at every frame size.
+        """
         b, c, h, w = q.shape
         d = c // heads
+        wh = h if wh is None else wh
+        ww = w if ww is None else ww
+        pad_h = (wh - h % wh) % wh
+        pad_w = (ww - w % ww) % ww
+        hp, wp = h + pad_h, w + pad_w
+        valid = F.pad(torch.ones_like(q[:1, :1]), (0, pad_w, 0, pad_h))
+        q, k, v = (F.pad(t, (0, pad_w, 0, pad_h)) for t in (q, k, v))
 
-        def split(t):
-            t = t.reshape(b, heads, d, h // wh, wh, w // ww, ww)
-            return t.permute(0, 3, 5, 1, 4, 6, 2).reshape(-1, heads, wh * ww, d)
+        def split(t, n_heads, depth):
+            t = t.reshape(t.shape[0], n_heads, depth, hp // wh, wh, wp // ww, ww)
+            return t.permute(0, 3, 5, 1, 4, 6, 2).reshape(-1, n_heads, wh * ww, depth)
 
-        out = _attend(split(q), split(k), split(v), self.scale)
-        out = out.reshape(b, h // wh, w // ww, heads, wh, ww, d).permute(0, 3, 6, 1, 4, 2, 5)
-        return out.reshape(b, c, h, w)
+        key_bias = (split(valid, 1, 1).transpose(-2, -1) - 1.0) * 1.0e4  # (windows, 1, 1, wh*ww)
+        key_bias = key_bias.repeat(b, 1, 1, 1)
+        out = _attend(split(q, heads, d), split(k, heads, d), split(v, heads, d), self.scale, key_bias)
+        out = out.reshape(b, hp // wh, wp // ww, heads, wh, ww, d).permute(0, 3, 6, 1, 4, 2, 5)
+        return out.reshape(b, c, hp, wp)[:, :, :h, :w]
 
     def forward(self, x):
-        h, w = x.shape[-2], x.shape[-1]
         q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=1)
         half = self.dim // 2
         hh = self.heads // 2
-        lh = w if self.length is None else min(self.length, w)
-        lv = h if self.length is None else min(self.length, h)
+        lh = lv = self.length
         out_h = self._stripes(q[:, :half], k[:, :half], v[:, :half], self.stripe, lh, hh) + self.lepe_h(v[:, :half])
         out_v = self._stripes(q[:, half:], k[:, half:], v[:, half:], lv, self.stripe, hh) + self.lepe_v(v[:, half:])
         x = x + self.proj(torch.cat([out_h, out_v], dim=1))

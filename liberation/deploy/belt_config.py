@@ -56,7 +56,7 @@ class BeltSegmenterConfig:
     attention: str = "both"
     heads: int = 4
     stripe: tuple = (2, 2)
-    stripe_length: tuple | None = (None, 32)
+    stripe_length: tuple | None = (None, 16)
     low_level_channels: int = 32
     decoder_channels: int = 64
     extra: dict = field(default_factory=dict)
