@@ -58,7 +58,7 @@ def bench_segmenter(model_path, size, threads, repeats):
     for fp16 in (False, True):
         p = export_belt_onnx(model, os.path.join(tmp, f"m{'16' if fp16 else ''}.onnx"), fp16=fp16)
         write_model_card(p, {**card, "config": model.config.to_dict()}, overwrite=True)
-        parity = verify_belt_onnx(model, p, shape=(1, 1, 64, 64))
+        parity = verify_belt_onnx(model, p, shape=(1, 1, size, size))  # at the timed size
         rt = BeltRuntime(p, backend="onnxruntime", threads=threads)
         r = rt.benchmark(shape=(size, size), repeats=repeats)
         rows.append({**r, "runtime": r["backend"], "backend": f"onnxruntime cpu {'fp16-weights' if fp16 else 'fp32'}",

@@ -2,8 +2,9 @@
 
 Trains the phases model on the top and bottom faces only (labels = truth on those two
 planes), evaluates on held-out interior planes against the truth, compares with the
-same network applied slice by slice (2D) and with per-voxel grey-value classifiers
-(Gaussian mixture, multi-Otsu), measures sliding-window inference speed, then trains the
+same network applied slice by slice (2D), with an ilastik-style pixel classifier on
+filter features (the preset's bootstrap, alone) and with per-voxel grey-value
+classifiers (Gaussian mixture, multi-Otsu), measures sliding-window inference speed, then trains the
 particles model (faces + classical bootstrap) and counts particles.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_segmentation.py --size 128 --threads 1
@@ -44,10 +45,12 @@ def main(argv=None) -> dict:
         interslice_consistency,
         particle_targets,
         predict_face_matched,
+        predict_pixel_classifier,
         predict_slices_2d,
         predict_volume,
         segment_particles,
         train_model,
+        train_pixel_classifier,
     )
     from liberation.synthetic.seg_phantom import make_texture_phantom
 
@@ -70,6 +73,7 @@ def main(argv=None) -> dict:
     res["epochs"] = len(r.history)
     res["steps"] = len(r.history) * cfg.steps_per_epoch
     res["best_epoch"] = r.best_epoch
+    res["bootstrap"] = r.card.training.get("bootstrap")
     ids, names = r.card.class_ids, r.card.class_names
 
     t = time.perf_counter()
@@ -86,6 +90,11 @@ def main(argv=None) -> dict:
     slabs_2d = [predict_slices_2d(s.ct, r.network, r.card, range(z - 3, z + 4), device="cpu") for z in planes]
     pred2 = np.stack([sl[3] for sl in slabs_2d])
     ev2 = evaluate_planes(pred2, s.phases[planes], class_ids=ids, class_names=names, planes=range(3))
+    t = time.perf_counter()
+    pixel = train_pixel_classifier(s.ct, sparse, seed=args.seed)
+    pixel_pred, _ = predict_pixel_classifier(s.ct, pixel, planes)
+    res["pixel_classifier_s"] = time.perf_counter() - t
+    evp = evaluate_planes(pixel_pred, s.phases[planes], class_ids=ids, class_names=names, planes=range(3))
     gmm = grey_value_baseline(s.ct, sparse, method="gmm", seed=args.seed)
     otsu = grey_value_baseline(s.ct, sparse, method="otsu", seed=args.seed)
     evg = evaluate_planes(gmm, s.phases, class_ids=ids, class_names=names, planes=planes)
@@ -100,6 +109,7 @@ def main(argv=None) -> dict:
         "3d": {k: ev3[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "3d_face_matched": {k: evf[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "2d_slice_by_slice": {k: ev2[k] for k in ("accuracy", "miou", "per_class_accuracy")},
+        "pixel_classifier": {k: evp[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "grey_gmm": {k: evg[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "grey_multiotsu": {k: evo[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "interslice_consistency": cons,
@@ -110,11 +120,17 @@ def main(argv=None) -> dict:
     print(f"  {'method':28s} {'accuracy':>9s} {'mIoU':>6s}")
     for label, e in (("3D U-Net (this library)", ev3), ("3D U-Net, face-matched context", evf),
                      ("same net, 2D slice by slice", ev2),
+                     ("pixel classifier (filters)", evp),
                      ("grey-value GMM", evg), ("grey-value multi-Otsu", evo)):
         print(f"  {label:28s} {e['accuracy']:9.3f} {e['miou']:6.3f}")
     print(f"  ratio accuracy 3D / GMM = {ev3['accuracy'] / evg['accuracy']:.2f}; "
           f"mIoU 3D / GMM = {ev3['miou'] / evg['miou']:.2f}")
     print(f"  per-class 3D: {ev3['per_class_accuracy']}")
+    if res["bootstrap"]:
+        b = res["bootstrap"]
+        print(f"  bootstrap: planes {b['planes']}, {b['kept_fraction']:.1%} of their voxels kept "
+              f"(probability >= {b['min_probability']}), classifier validation accuracy "
+              f"{b.get('validation_accuracy', float('nan')):.3f}")
     print(f"  per-class 3D face-matched: {evf['per_class_accuracy']} ({res['face_matched_s_per_plane']:.2f} s/plane)")
     print(f"  inter-slice consistency: 3D {cons['3d']:.3f}, 2D {cons['2d']:.3f}, truth {cons['truth']:.3f}")
     print(f"  training {res['train_s']:.0f} s ({res['epochs']} epochs, {res['steps']} steps, "

@@ -314,3 +314,24 @@ def test_pipeline_face_matched_context(tmp_path):
     phases = np.asarray(store.label("phases"))
     assert phases.shape == (48, 48, 48)
     assert 0.0 <= summary["evaluation"]["3d"]["accuracy"] <= 1.0
+
+
+def test_training_with_pixel_classifier_bootstrap_planes():
+    from liberation.segmentation.train import train_model
+
+    torch.set_num_threads(1)
+    grey, phases, sparse = _phantom()
+    plain = get_preset("tiny", max_epochs=1, steps_per_epoch=2)
+    boot = plain.updated(bootstrap_planes=3, bootstrap_min_probability=0.5)
+    r0 = train_model(grey, sparse, voxel_size_um=5.0, config=plain, seed=0, device="cpu", show_progress=False)
+    r1 = train_model(grey, sparse, voxel_size_um=5.0, config=boot, seed=0, device="cpu", show_progress=False)
+    info = r1.card.training["bootstrap"]
+    assert r0.card.training["bootstrap"] is None
+    assert info["planes"] == [6, 12, 17]  # evenly spaced, the labelled faces excluded
+    assert info["validation_accuracy"] > 0.95  # two clearly different grey values
+    # the three whole planes joined the training voxels (confident voxels only), validation unchanged
+    added = r1.card.training["n_train_voxels"] - r0.card.training["n_train_voxels"]
+    assert 0.9 * 3 * 24 * 24 <= added <= 3 * 24 * 24
+    assert r1.card.training["n_val_voxels"] == r0.card.training["n_val_voxels"]
+    with pytest.raises(InputError, match="bootstrap_planes"):
+        plain.updated(bootstrap_planes=-1)

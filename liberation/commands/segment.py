@@ -49,9 +49,12 @@ def _open(path, mode="r"):
 @click.option("--optimizer", type=click.Choice(["adamw", "adadelta"]), default=None)
 @click.option("--val-planes", default=None, help="Labelled z planes kept for validation (default automatic).")
 @click.option("--bootstrap/--no-bootstrap", default=True, show_default=True,
-              help="particles: mark contact zones from a classical threshold + watershed.")
-@click.option("--bootstrap-planes", type=int, default=0, show_default=True,
-              help="particles: extra z planes labelled by the classical bootstrap alone.")
+              help="Use a classical bootstrap: particles: contact zones from threshold + watershed; "
+                   "phases: extra labelled planes from a pixel classifier (see --bootstrap-planes).")
+@click.option("--bootstrap-planes", type=int, default=None,
+              help="Extra z planes labelled by the bootstrap. phases: pixel classifier on filter features, "
+                   "confident voxels only (default: the preset's, cpu 8); particles: classical threshold + "
+                   "watershed (default 0).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
@@ -74,6 +77,8 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
                  "patch_size": _ints(patch, "--patch"), "channels": _ints(channels, "--channels")}
     if overrides["channels"] is not None and preset != "gpu":
         overrides["strides"] = [2] * (len(overrides["channels"]) - 1)
+    if task == "phases":
+        overrides["bootstrap_planes"] = (0 if not bootstrap else bootstrap_planes)
     config = get_preset(preset, **overrides)
     image = s.image()  # zarr: patches are read as needed
     sparse = np.asarray(s.label("sparse")[...])
@@ -83,14 +88,15 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
         from liberation.segmentation.particles import classical_particles, particle_targets
 
         instances = classical_particles(image, voxel_size_um=s.voxel_size_um) if bootstrap else None
-        sparse = particle_targets(sparse, instances=instances, bootstrap_planes=bootstrap_planes if bootstrap else 0)
+        sparse = particle_targets(sparse, instances=instances,
+                                  bootstrap_planes=(bootstrap_planes or 0) if bootstrap else 0)
         kwargs["class_ids"] = [0, 1, 2]
         kwargs["class_names"] = ["outside", "particle", "contact"]
     result = train_model(image, sparse, voxel_size_um=s.voxel_size_um, task=task, config=config,
                          minerals=s.minerals if task == "phases" else None, val_planes=_ints(val_planes, "--val-planes"),
                          seed=seed, device=device, **kwargs)
     if task == "particles":
-        result.card.training["bootstrap"] = {"classical": bool(bootstrap), "bootstrap_planes": int(bootstrap_planes)}
+        result.card.training["bootstrap"] = {"classical": bool(bootstrap), "bootstrap_planes": int(bootstrap_planes or 0)}
     path = save_model(result, out, overwrite=overwrite)
     v = result.card.validation
     click.echo(f"model written to {path} (best epoch {result.best_epoch}, validation accuracy {v['accuracy']:.3f}, "

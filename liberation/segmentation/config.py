@@ -77,6 +77,13 @@ class TrainConfig:
         Sliding-window overlap at inference.
     sw_batch_size : int
         Windows per forward pass at inference.
+    bootstrap_planes : int
+        Phases only: number of evenly spaced unlabelled z planes given extra training
+        labels by a pixel classifier on filter features, trained on the labelled planes
+        (:func:`liberation.segmentation.pixel_classifier.bootstrap_phase_labels`); 0 = none.
+        The network then also sees interior planes with real context on both sides.
+    bootstrap_min_probability : float
+        Bootstrap voxels are kept only where the classifier's probability reaches this.
     extra : dict
         Further options; ``extra["augment"]`` is passed to
         :func:`liberation.segmentation.augment.augment_batch` (e.g. ``{"noise": 0.02, "shift": 0.02}``).
@@ -110,6 +117,8 @@ class TrainConfig:
     percentiles: tuple = (0.5, 99.5)
     sw_overlap: float = 0.5
     sw_batch_size: int = 2
+    bootstrap_planes: int = 0
+    bootstrap_min_probability: float = 0.8
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -142,6 +151,10 @@ class TrainConfig:
             raise InputError(f"context_margin={self.context_margin!r}; expected 0 <= value < 0.5")
         if not 0.0 < self.val_fraction < 1.0:
             raise InputError(f"val_fraction={self.val_fraction!r}; expected 0 < value < 1")
+        if int(self.bootstrap_planes) < 0:
+            raise InputError(f"bootstrap_planes={self.bootstrap_planes!r}; expected 0 (none) or a positive number")
+        if not 0.0 <= float(self.bootstrap_min_probability) < 1.0:
+            raise InputError(f"bootstrap_min_probability={self.bootstrap_min_probability!r}; expected 0 <= value < 1")
         for name in ("batch_size", "steps_per_epoch", "max_epochs", "keep_best", "val_patches"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name}={getattr(self, name)!r}; expected a positive integer")

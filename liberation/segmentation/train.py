@@ -139,14 +139,25 @@ def train_model(
     if len(class_names) != len(class_ids):
         raise InputError(f"class_names has {len(class_names)} entries but class_ids has {len(class_ids)}")
     train_labels, val_labels, split = split_validation(sparse, val_fraction=config.val_fraction, val_planes=val_planes)
+    rng = make_rng(seed)
+    norm = robust_percentiles(image, low=config.percentiles[0], high=config.percentiles[1], seed=rng)
+    bootstrap = None
+    if task == "phases" and config.bootstrap_planes > 0:
+        from liberation.segmentation.pixel_classifier import bootstrap_phase_labels
+
+        # trained on the training part only; validation stays on held-out true labels
+        extra_labels, bootstrap = bootstrap_phase_labels(
+            image, train_labels, planes=config.bootstrap_planes, min_probability=config.bootstrap_min_probability,
+            norm=norm, val_labels=val_labels, seed=seed)
+        extra_labels[val_labels != IGNORE] = IGNORE
+        extra_labels[~np.isin(extra_labels, class_ids + [IGNORE])] = IGNORE
+        train_labels = np.where(train_labels != IGNORE, train_labels, extra_labels)
     train_t = encode_targets(train_labels, class_ids)
     val_t = encode_targets(val_labels, class_ids)
     train_coords = np.argwhere(train_t != IGNORE)
     val_coords = np.argwhere(val_t != IGNORE)
     if len(train_coords) == 0 or len(val_coords) == 0:
         raise InputError("the training/validation split left one side without labelled voxels; label more planes")
-    rng = make_rng(seed)
-    norm = robust_percentiles(image, low=config.percentiles[0], high=config.percentiles[1], seed=rng)
     patch = tuple(int(p) for p in config.patch_size)
     if any(p > 2 * s - 1 for p, s in zip(patch, image.shape)):
         raise InputError(f"patch_size={patch} is too large for a volume of shape {tuple(image.shape)}")
@@ -271,6 +282,7 @@ def train_model(
             "split": split,
             "n_train_voxels": int(len(train_coords)),
             "n_val_voxels": int(len(val_coords)),
+            "bootstrap": bootstrap,
             "epochs_run": len(history),
             "best_epoch": int(best["epoch"]),
             "time_s": float(history[-1]["time_s"]),

@@ -1,0 +1,91 @@
+"""Pixel classifier on filter features: features against scipy on the whole volume, texture separation, bootstrap."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+pytest.importorskip("sklearn")
+
+from liberation.errors import InputError  # noqa: E402
+from liberation.segmentation.normalize import apply_normalization, robust_percentiles  # noqa: E402
+from liberation.segmentation.pixel_classifier import (  # noqa: E402
+    bootstrap_phase_labels,
+    feature_names,
+    filter_features,
+    plane_features,
+    predict_pixel_classifier,
+    train_pixel_classifier,
+)
+from liberation.synthetic.seg_phantom import make_texture_phantom  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_texture_phantom((40, 48, 48), seed=3)
+
+
+def test_plane_features_equal_whole_volume_scipy_filters(phantom):
+    ct = phantom.ct
+    norm = robust_percentiles(ct, seed=0)
+    vol = apply_normalization(ct, norm)
+    sigmas = (0.7, 2.0)
+    planes = [0, 1, 7, 20, 38, 39]  # both ends (reflection) and the interior
+    got = plane_features(ct, planes, norm, sigmas=sigmas)
+    assert got.shape == (len(planes), 48, 48, len(feature_names(sigmas)))
+    for j, s in enumerate(sigmas):
+        mean = ndimage.gaussian_filter(vol, s)
+        std = np.sqrt(np.maximum(ndimage.gaussian_filter(vol * vol, s) - mean * mean, 0))
+        refs = [mean, std, ndimage.gaussian_gradient_magnitude(vol, s), ndimage.gaussian_laplace(vol, s)]
+        for k, ref in enumerate(refs):
+            np.testing.assert_allclose(got[..., 1 + 4 * j + k], ref[planes], atol=2e-5)
+    np.testing.assert_allclose(got[..., 0], vol[planes], atol=1e-6)
+    np.testing.assert_allclose(filter_features(vol[:9], sigmas=sigmas, plane=4), filter_features(vol[:9], sigmas=sigmas)[4])
+
+
+def test_classifier_trained_on_faces_separates_texture_pair(phantom):
+    sparse = np.full(phantom.phases.shape, 255, np.uint8)
+    sparse[[0, -1]] = phantom.phases[[0, -1]]
+    clf = train_pixel_classifier(phantom.ct, sparse, seed=0)
+    labels, conf = predict_pixel_classifier(phantom.ct, clf, [20])
+    truth = phantom.phases[20]
+    assert labels.shape == conf.shape == (1, 48, 48)
+    assert np.all((conf > 0) & (conf <= 1))
+    inner = {k: ndimage.binary_erosion(truth == k, iterations=1) for k in (2, 3)}
+    # quartz and albite are 1 % apart in grey value: only texture separates them
+    for k in (2, 3):
+        if inner[k].sum() > 20:
+            assert (labels[0][inner[k]] == k).mean() > 0.8
+    assert (labels[0] == truth)[truth > 0].mean() > 0.8
+
+
+def test_bootstrap_labels_planes_confidence_and_no_true_planes(phantom):
+    sparse = np.full(phantom.phases.shape, 255, np.uint8)
+    sparse[[0, -1]] = phantom.phases[[0, -1]]
+    val = np.full_like(sparse, 255)
+    val[-1] = sparse[-1]
+    train = sparse.copy()
+    train[-1] = 255
+    boot, info = bootstrap_phase_labels(phantom.ct, train, planes=3, min_probability=0.9, val_labels=val, seed=0)
+    assert info["planes"] == [10, 20, 29]
+    labelled = np.flatnonzero((boot != 255).any(axis=(1, 2)))
+    assert set(labelled) <= set(info["planes"]) and 0 not in labelled
+    assert 0.3 < info["kept_fraction"] <= 1.0
+    kept = boot != 255
+    assert (boot[kept] == phantom.phases[kept]).mean() > 0.9  # confident voxels are mostly right
+    assert 0.7 < info["validation_accuracy"] <= 1.0
+    with pytest.raises(InputError, match="planes"):
+        bootstrap_phase_labels(phantom.ct, train, planes=0)
+    with pytest.raises(InputError, match="min_probability"):
+        bootstrap_phase_labels(phantom.ct, train, min_probability=1.5)
+
+
+def test_classifier_rejects_empty_or_single_class_labels(phantom):
+    empty = np.full(phantom.phases.shape, 255, np.uint8)
+    with pytest.raises(InputError, match="no labelled"):
+        train_pixel_classifier(phantom.ct, empty)
+    one = empty.copy()
+    one[0] = 2
+    with pytest.raises(InputError, match="single class"):
+        train_pixel_classifier(phantom.ct, one)
+    with pytest.raises(InputError, match="shape"):
+        train_pixel_classifier(phantom.ct, empty[:-1])
