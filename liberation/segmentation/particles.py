@@ -124,7 +124,7 @@ def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: in
 
 
 def classical_particles(ct, *, voxel_size_um=1.0, threshold: float | None = None, smooth_sigma: float = 1.0,
-                        min_size_voxels: int = 30, h: float = 2.0) -> np.ndarray:
+                        min_size_voxels: int = 30, h: float = 1.5) -> np.ndarray:
     """Classical particle instances: smoothing, Otsu threshold, distance-map seeded watershed.
 
     Used as the bootstrap for the particles task (and as a baseline).
@@ -141,7 +141,9 @@ def classical_particles(ct, *, voxel_size_um=1.0, threshold: float | None = None
         Gaussian smoothing in voxels before thresholding.
     min_size_voxels : int
     h : float
-        Seed dynamic in voxels.
+        Seed dynamic in voxels. The default 1.5 was chosen on two texture phantoms
+        (128^3, seeds 1 and 2, 228 and 233 particles): count errors -3.5 % and 0.0 %, against
+        +4.8 / +6.4 % at h = 1 and -9.6 / -6.9 % at h = 2 (over- vs under-segmentation).
 
     Returns
     -------
