@@ -22,8 +22,15 @@ TINY = {"widths": (4, 8), "hidden": 8, "head_layers": 2}
 
 
 def test_default_parameter_count_about_1_3_million():
-    n = count_parameters(build_dual_energy_net())
-    assert 1.25e6 <= n <= 1.40e6
+    model = build_dual_energy_net()
+    n = count_parameters(model)
+    # the total is the two towers (identical, one per energy) plus the head and the exchange:
+    # nothing registered outside them, nothing shared between them
+    parts = {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
+    assert set(parts) == {"tower_high", "tower_low", "head", "exchange"}
+    assert parts["tower_high"] == parts["tower_low"]
+    assert n == sum(parts.values())
+    assert 1.25e6 <= n <= 1.40e6  # the paper's ~1.3 M
     # single tower (data-level or one energy) about half of it, as in the paper's ablation
     half = count_parameters(build_dual_energy_net(fusion="high"))
     assert 0.45 * n < half < 0.55 * n

@@ -86,8 +86,8 @@ class CrossShapedWindowAttention(nn.Module):
         q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=1)
         half = self.dim // 2
         hh = self.heads // 2
-        lh = lv = self.length
-        out_h = self._stripes(q[:, :half], k[:, :half], v[:, :half], self.stripe, lh, hh) + self.lepe_h(v[:, :half])
-        out_v = self._stripes(q[:, half:], k[:, half:], v[:, half:], lv, self.stripe, hh) + self.lepe_v(v[:, half:])
+        length = self.length
+        out_h = self._stripes(q[:, :half], k[:, :half], v[:, :half], self.stripe, length, hh) + self.lepe_h(v[:, :half])
+        out_v = self._stripes(q[:, half:], k[:, half:], v[:, half:], length, self.stripe, hh) + self.lepe_v(v[:, half:])
         x = x + self.proj(torch.cat([out_h, out_v], dim=1))
         return x + self.mlp(self.norm2(x))

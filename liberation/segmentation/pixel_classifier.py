@@ -123,12 +123,9 @@ def plane_features(image, z_indices, norm: dict, *, sigmas=FEATURE_SIGMAS) -> np
         raise InputError(f"z_indices={planes!r} must lie in 0..{nz - 1}")
     out = np.empty((len(planes),) + tuple(image.shape[1:]) + (1 + 4 * len(sigmas),), dtype=np.float32)
     for i, z in enumerate(planes):
-        lo, hi = z - halo, z + halo + 1
-        # the whole-volume filter reflects at the volume ends: reflect the slab the same way
-        index = np.arange(lo, hi)
-        index = np.where(index < 0, -index - 1, index)
-        index = np.where(index >= nz, 2 * nz - index - 1, index)
-        index = np.clip(index, 0, nz - 1)
+        # the whole-volume filter reflects at the volume ends (scipy "reflect" = numpy
+        # "symmetric", the edge voxel repeated): index the slab the same way
+        index = np.pad(np.arange(nz), halo, mode="symmetric")[z:z + 2 * halo + 1]
         first, last = int(index.min()), int(index.max())
         slab = apply_normalization(np.asarray(image[first:last + 1]), norm)[index - first]
         out[i] = filter_features(slab, sigmas=sigmas, plane=halo)
