@@ -84,6 +84,10 @@ def main(argv=None) -> dict:
 
     ev3 = evaluate_planes(pred, s.phases, class_ids=ids, class_names=names, planes=planes)
     t = time.perf_counter()
+    pred_mirror = predict_volume(s.ct, r.network, r.card, device="cpu", mirror=True)
+    res["inference_mirror_s"] = time.perf_counter() - t
+    evm = evaluate_planes(pred_mirror, s.phases, class_ids=ids, class_names=names, planes=planes)
+    t = time.perf_counter()
     pred_fm = predict_face_matched(s.ct, r.network, r.card, z_indices=planes, device="cpu", show_progress=False)
     res["face_matched_s_per_plane"] = (time.perf_counter() - t) / len(planes)
     evf = evaluate_planes(pred_fm, s.phases[planes], class_ids=ids, class_names=names, planes=range(3))
@@ -107,6 +111,7 @@ def main(argv=None) -> dict:
     res["phases"] = {
         "planes": planes,
         "3d": {k: ev3[k] for k in ("accuracy", "miou", "per_class_accuracy")},
+        "3d_mirror_tta": {k: evm[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "3d_face_matched": {k: evf[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "2d_slice_by_slice": {k: ev2[k] for k in ("accuracy", "miou", "per_class_accuracy")},
         "pixel_classifier": {k: evp[k] for k in ("accuracy", "miou", "per_class_accuracy")},
@@ -118,7 +123,8 @@ def main(argv=None) -> dict:
     }
     print(f"\nphases on held-out interior planes {planes} (truth), {n}^3, trained on faces z=0 and z={n - 1}:")
     print(f"  {'method':28s} {'accuracy':>9s} {'mIoU':>6s}")
-    for label, e in (("3D U-Net (this library)", ev3), ("3D U-Net, face-matched context", evf),
+    for label, e in (("3D U-Net (this library)", ev3), ("3D U-Net, mirror TTA (8 flips)", evm),
+                     ("3D U-Net, face-matched context", evf),
                      ("same net, 2D slice by slice", ev2),
                      ("pixel classifier (filters)", evp),
                      ("grey-value GMM", evg), ("grey-value multi-Otsu", evo)):
@@ -134,7 +140,8 @@ def main(argv=None) -> dict:
     print(f"  per-class 3D face-matched: {evf['per_class_accuracy']} ({res['face_matched_s_per_plane']:.2f} s/plane)")
     print(f"  inter-slice consistency: 3D {cons['3d']:.3f}, 2D {cons['2d']:.3f}, truth {cons['truth']:.3f}")
     print(f"  training {res['train_s']:.0f} s ({res['epochs']} epochs, {res['steps']} steps, "
-          f"{args.threads} thread(s)); inference {dt:.1f} s = {res['inference_voxels_per_s']:.3g} voxels/s")
+          f"{args.threads} thread(s)); inference {dt:.1f} s = {res['inference_voxels_per_s']:.3g} voxels/s "
+          f"(mirror TTA {res['inference_mirror_s']:.1f} s)")
 
     if not args.no_particles:
         t = time.perf_counter()

@@ -151,17 +151,55 @@ def test_particle_targets_and_contacts():
     assert (t[0] == 255).all() and (t[8] != 255).all()  # bootstrap plane at z=8
 
 
+def test_contact_class_never_covers_the_void_between_particles():
+    # two slabs of particle separated by a one-voxel void gap at x = 5
+    inst = np.zeros((3, 4, 11), np.uint32)
+    inst[:, :, :5] = 1
+    inst[:, :, 6:] = 2
+    sparse = np.full(inst.shape, 255, np.uint8)
+    sparse[1] = np.where(inst[1] > 0, 7, 0)
+    assert contact_zone(inst, width=1)[1, 0, 5]  # the gap is within one voxel of both
+    t = particle_targets(sparse, instances=inst, bootstrap_planes=1)
+    assert (t[1, :, 5] == 0).all()  # the gap stays outside
+    assert (t[1, :, 4] == 2).all() and (t[1, :, 6] == 2).all()  # particle voxels at the gap are contacts
+    assert (t[1, :, 3] == 1).all() and (t[1, :, 7] == 1).all()
+    # foreground (particle | contact) equals the labelled particle set exactly
+    np.testing.assert_array_equal(t[1] > 0, inst[1] > 0)
+
+
 def test_watershed_instances_and_classical_bootstrap():
     inst = _two_spheres()
     classes = (inst > 0).astype(np.uint8)
     # the spheres merged by a thin bridge: the distance-map seeds still split them
     classes[12, 11:14, 18:23] = 1
-    out = instances_from_prediction(classes, voxel_size_um=1.0, min_size_voxels=10)
+    out = instances_from_prediction(classes, voxel_size_um=1.0, min_size_voxels=10, seeds="distance")
     assert out.max() == 2
     assert instance_metrics(inst, out)["f1"] == 1.0
     ct = np.where(inst > 0, 1000.0, 100.0) + np.random.default_rng(0).normal(0, 20, inst.shape)
     boot = classical_particles(ct, voxel_size_um=1.0, min_size_voxels=10)
     assert boot.max() == 2 and instance_metrics(inst, boot)["f1"] == 1.0
+
+
+def test_core_seeds_split_touching_particles_and_keep_coreless_ones():
+    truth = np.zeros((12, 12, 30), np.uint32)
+    truth[2:10, 2:10, 2:10] = 1
+    truth[2:10, 2:10, 10:18] = 2  # touches particle 1 over a whole face
+    truth[4:7, 4:7, 24:27] = 3  # small, predicted as contact only (no core)
+    classes = (truth > 0).astype(np.uint8)
+    classes[2:10, 2:10, 9:11] = 2  # the contact zone between 1 and 2
+    classes[truth == 3] = 2
+    out = instances_from_prediction(classes, voxel_size_um=1.0, min_size_voxels=10)
+    assert out.max() == 3
+    np.testing.assert_array_equal(out > 0, truth > 0)
+    assert instance_metrics(truth, out)["f1"] == 1.0
+    # the touching faces go to the nearer core: each instance is exactly its particle
+    for i in (1, 2, 3):
+        assert len(np.unique(out[truth == i])) == 1
+    # cores smaller than min_seed_voxels are no seeds: 1 and 2 (448 core voxels each) are
+    # then one seedless component, particle 3 another
+    assert instances_from_prediction(classes, min_size_voxels=10, min_seed_voxels=600).max() == 2
+    with pytest.raises(InputError, match="seeds"):
+        instances_from_prediction(classes, seeds="maxima")
 
 
 def test_config_validation():

@@ -76,3 +76,37 @@ def test_network_with_stem_trains_saves_and_loads(tmp_path):
     a = predict_volume(grey, result.network, result.card, device="cpu")
     b = predict_volume(grey, network, card, device="cpu")
     np.testing.assert_array_equal(a, b)
+
+
+def test_per_voxel_head_runs_at_full_resolution_and_round_trips(tmp_path):
+    from liberation.segmentation import get_preset, load_model, predict_volume, save_model, train_model
+    from liberation.segmentation.model import build_network, network_params
+
+    cfg = get_preset("tiny", input_features=("gauss1", "std1"), head_channels=6, norm="batch", max_epochs=1)
+    net = build_network(network_params(cfg, in_channels=1, out_channels=3)).eval()
+    # the head is a per-voxel function of (stem channels, U-Net features): changing one
+    # U-Net feature at one voxel changes the logits at that voxel only
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 1, 16, 16, 16)).astype(np.float32))
+    with torch.no_grad():
+        stem = net.stem(x)
+        feats = net.unet(stem)
+        base = net.head(torch.cat([stem, feats], 1))
+        bumped = feats.clone()
+        bumped[0, 0, 5, 6, 7] += 10.0
+        changed = (net.head(torch.cat([stem, bumped], 1)) - base).abs().sum(1)[0]
+        assert torch.equal(net(x), base)
+    assert changed[5, 6, 7] > 0 and int((changed > 0).sum()) == 1
+    assert tuple(feats.shape[1:2]) == (6,) and tuple(base.shape) == (1, 3, 16, 16, 16)
+    with pytest.raises(InputError, match="head_channels"):
+        get_preset("tiny", head_channels=-1)
+    # trains, saves and reloads to the same predictions
+    rng = np.random.default_rng(3)
+    grey = rng.normal(0, 1, (16, 16, 16)).astype(np.float32)
+    sparse = np.full(grey.shape, 255, np.uint8)
+    sparse[0] = (grey[0] > 0).astype(np.uint8) + 1
+    result = train_model(grey, sparse, voxel_size_um=2.0, config=cfg, seed=0, device="cpu", show_progress=False)
+    assert result.card.network["head_channels"] == 6
+    save_model(result, tmp_path / "model")
+    network, card = load_model(tmp_path / "model")
+    np.testing.assert_array_equal(predict_volume(grey, result.network, result.card, device="cpu"),
+                                  predict_volume(grey, network, card, device="cpu"))

@@ -266,6 +266,36 @@ def test_inference_reflects_volume_ends_like_training():
     assert np.abs(plain[0, 0] - expected[0]).max() > 0.03
 
 
+def test_mirror_test_time_augmentation_averages_the_eight_flips():
+    from types import SimpleNamespace
+
+    from liberation.segmentation.inference import predict_probabilities
+
+    conv = torch.nn.Conv3d(1, 2, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0] = torch.from_numpy(np.random.default_rng(1).normal(size=(1, 3, 3, 3)).astype(np.float32))
+    img = _smooth_image((16, 16, 16)) - 0.5
+    card = SimpleNamespace(patch_size=[8, 8, 8])
+    expected = 0.0
+    for bits in np.ndindex(2, 2, 2):
+        axes = tuple(a for a, bit in enumerate(bits) if bit)
+        p = predict_probabilities(np.flip(img, axes).copy(), conv, card, device="cpu", normalized=True)
+        expected = expected + np.flip(p, tuple(a + 1 for a in axes))
+    expected = expected / 8.0
+    got = predict_probabilities(img, conv, card, device="cpu", normalized=True, mirror=True)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    plain = predict_probabilities(img, conv, card, device="cpu", normalized=True)
+    assert np.abs(plain - got).max() > 0.01  # the kernel is not symmetric: mirroring changes the result
+    # a kernel symmetric under every flip gives the same result with or without mirroring
+    with torch.no_grad():
+        w = conv.weight[0, 0]
+        conv.weight[0, 0] = (w + w.flip(0) + w.flip(1) + w.flip(2) + w.flip(0, 1) + w.flip(0, 2) + w.flip(1, 2)
+                             + w.flip(0, 1, 2)) / 8.0
+    np.testing.assert_allclose(predict_probabilities(img, conv, card, device="cpu", normalized=True, mirror=True),
+                               predict_probabilities(img, conv, card, device="cpu", normalized=True), atol=1e-5)
+
+
 def test_face_matched_inference(trained):
     from liberation.segmentation.inference import predict_face_matched, predict_probabilities
     from liberation.segmentation.targets import decode_classes
@@ -335,3 +365,34 @@ def test_training_with_pixel_classifier_bootstrap_planes():
     assert r1.card.training["n_val_voxels"] == r0.card.training["n_val_voxels"]
     with pytest.raises(InputError, match="bootstrap_planes"):
         plain.updated(bootstrap_planes=-1)
+
+
+def test_weight_average_update_is_exact_and_training_keeps_the_average():
+    from liberation.segmentation.train import _update_ema, train_model
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 1), torch.nn.BatchNorm3d(2))
+    ema = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 1), torch.nn.BatchNorm3d(2))
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    net[1].num_batches_tracked.fill_(7)
+    _update_ema(ema, net, decay=0.9)
+    for name, value in ema.state_dict().items():
+        if value.dtype.is_floating_point:
+            torch.testing.assert_close(value, 0.9 * before[name] + 0.1 * net.state_dict()[name])
+        else:
+            assert int(value) == 7  # integer buffers are copied
+    with pytest.raises(InputError, match="ema_decay"):
+        get_preset("tiny", ema_decay=1.0)
+    # in training, the kept network is the average: it differs from the raw weights of the same run
+    rng = np.random.default_rng(0)
+    grey = rng.normal(0, 1, (16, 16, 16)).astype(np.float32)
+    sparse = np.full(grey.shape, 255, np.uint8)
+    sparse[0] = (grey[0] > 0).astype(np.uint8) + 1
+    cfg = get_preset("tiny", max_epochs=1, keep_best=1)
+    plain = train_model(grey, sparse, voxel_size_um=1.0, config=cfg, seed=0, device="cpu", show_progress=False)
+    averaged = train_model(grey, sparse, voxel_size_um=1.0, config=cfg.updated(ema_decay=0.5), seed=0, device="cpu",
+                           show_progress=False)
+    assert averaged.card.training["config"]["ema_decay"] == 0.5
+    w_plain = dict(plain.network.named_parameters())
+    w_avg = dict(averaged.network.named_parameters())
+    assert any(not torch.equal(w_plain[k], w_avg[k]) for k in w_plain)

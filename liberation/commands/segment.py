@@ -118,13 +118,19 @@ def _temp_array(store_path: Path, shape, dtype, chunks):
 @click.option("--slab", type=int, default=None, help="z planes per slab (memory bound).")
 @click.option("--overlap", type=float, default=0.5, show_default=True)
 @click.option("--min-size", type=int, default=30, show_default=True, help="particles: smallest instance (voxels).")
+@click.option("--seeds", type=click.Choice(["core", "distance"]), default="core", show_default=True,
+              help="particles: watershed seeds are the connected particle cores (between predicted contacts) "
+                   "or the maxima of their distance map.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=int, default=None)
 @click.option("--context", type=click.Choice(["volume", "face-matched"]), default="volume", show_default=True,
               help="face-matched: predict each plane with mirrored z context, as a model trained on end "
                    "faces saw it (slower, ~2x patch depth).")
+@click.option("--mirror", is_flag=True,
+              help="Test-time augmentation: average over the 8 mirror images of each slab (8x slower).")
 @click.option("--overwrite", is_flag=True, help="Replace existing labels.")
-def segment(store, model, task, probabilities, slab, overlap, min_size, device, threads, context, overwrite):
+def segment(store, model, task, probabilities, slab, overlap, min_size, seeds, device, threads, context, mirror,
+            overwrite):
     """Segment STORE with a trained MODEL folder; write labels/phases or labels/particles."""
     from liberation.segmentation.checkpoint import load_model
 
@@ -152,8 +158,10 @@ def segment(store, model, task, probabilities, slab, overlap, min_size, device, 
 
         predict = segment_phases if task == "phases" else predict_volume
         options = {"context": context} if task == "phases" else {}
-        predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device, **options)
+        predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
+                mirror=mirror, **options)
         params = {"model": str(Path(model).resolve()), "task": task, "overlap": overlap, "context": context,
+                  "mirror": mirror, "seeds": seeds,
                   "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
         if task == "phases":
             minerals = card.mineral_list()
@@ -162,7 +170,7 @@ def segment(store, model, task, probabilities, slab, overlap, min_size, device, 
             from liberation.segmentation.particles import instances_from_prediction
 
             inst = instances_from_prediction(np.asarray(out[...]), voxel_size_um=s.voxel_size_um,
-                                             min_size_voxels=min_size)
+                                             min_size_voxels=min_size, seeds=seeds)
             s.write_label("particles", inst, overwrite=overwrite, step="segment", parameters=params)
         if prob is not None:
             for i, name in enumerate(card.class_names):

@@ -44,7 +44,8 @@ def _volume_shape(image) -> tuple:
 
 
 def predict_probabilities(block, network, card, *, device: str | None = "auto", overlap: float = 0.5,
-                          sw_batch_size: int = 2, normalized: bool = False, reflect=None) -> np.ndarray:
+                          sw_batch_size: int = 2, normalized: bool = False, reflect=None,
+                          mirror: bool = False) -> np.ndarray:
     """Class probabilities of a block held in memory.
 
     Parameters
@@ -64,6 +65,9 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
         For each axis, whether the low / high end of ``block`` is an end of the volume,
         beyond which half a patch of context is added by reflection (as training patches
         are built by :func:`liberation.segmentation.patches.extract_patch`). Default: all ends.
+    mirror : bool
+        Test-time augmentation: average the class probabilities over the 8 mirror images
+        of the block (flips of z, y and x; as nnU-Net's mirroring). 8x the cost.
 
     Returns
     -------
@@ -84,20 +88,30 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     x, _ = _pad_to(x, roi)
     network = network.to(dev).eval()
     use_amp = dev.startswith("cuda")
+    flips = [()]
+    if mirror:
+        flips = [tuple(axis for axis, bit in zip((2, 3, 4), bits) if bit)
+                 for bits in np.ndindex(2, 2, 2)]
+    tensor = torch.from_numpy(np.ascontiguousarray(x))[None, None]
+    probs = 0.0
     with torch.no_grad(), torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
-        logits = inferers.sliding_window_inference(
-            torch.from_numpy(np.ascontiguousarray(x))[None, None].to(dev), roi_size=roi, sw_batch_size=sw_batch_size,
-            predictor=network, overlap=overlap, mode="gaussian", padding_mode="replicate", sw_device=dev,
-            device="cpu",
-        )
-        probs = torch.softmax(logits.float(), dim=1)[0].numpy()
+        for axes in flips:
+            flipped = torch.flip(tensor, axes) if axes else tensor
+            logits = inferers.sliding_window_inference(
+                flipped.to(dev), roi_size=roi, sw_batch_size=sw_batch_size,
+                predictor=network, overlap=overlap, mode="gaussian", padding_mode="replicate", sw_device=dev,
+                device="cpu",
+            )
+            p = torch.softmax(logits.float(), dim=1)
+            probs = probs + (torch.flip(p, axes) if axes else p)
+        probs = (probs / len(flips))[0].numpy()
     return probs[:, margins[0][0]: margins[0][0] + shape[0], margins[1][0]: margins[1][0] + shape[1],
                  margins[2][0]: margins[2][0] + shape[2]]
 
 
 def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int | None = None,
                    halo: int | None = None, device: str | None = "auto", overlap: float = 0.5,
-                   sw_batch_size: int = 2, show_progress: bool = True):
+                   sw_batch_size: int = 2, mirror: bool = False, show_progress: bool = True):
     """Segment a whole volume slab by slab along z (bounded memory), stitching on the CPU.
 
     Each slab of ``slab`` planes is read with ``halo`` planes of context above and below,
@@ -122,6 +136,8 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
     device : {"auto", "cpu", "cuda"}
     overlap, sw_batch_size : float, int
         Sliding-window settings.
+    mirror : bool
+        Mirror test-time augmentation (see :func:`predict_probabilities`), 8x the cost.
     show_progress : bool
 
     Returns
@@ -148,7 +164,7 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
         b = min(shape[0], z1 + halo)
         block = np.asarray(image[a:b])
         probs = predict_probabilities(block, network, card, device=device, overlap=overlap,
-                                      sw_batch_size=sw_batch_size,
+                                      sw_batch_size=sw_batch_size, mirror=mirror,
                                       reflect=((a == 0, b == shape[0]), (True, True), (True, True)))
         core = probs[:, z0 - a: z0 - a + (z1 - z0)]
         out[z0:z1] = decode_classes(core.argmax(0), card.class_ids)
@@ -159,7 +175,7 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
 
 def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob_out=None,
                          device: str | None = "auto", overlap: float = 0.5, sw_batch_size: int = 2,
-                         show_progress: bool = True):
+                         mirror: bool = False, show_progress: bool = True):
     """Predict planes with the context a model trained on end faces saw: mirrored along z.
 
     A model trained only on labelled end faces of the volume saw every labelled voxel with
@@ -183,7 +199,7 @@ def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob
         ``(len(z_indices), y, x)``.
     prob_out : array-like of uint8, shape (n_classes, z, y, x), optional
         Class probabilities, 0..255, written at ``z_indices``.
-    device, overlap, sw_batch_size, show_progress
+    device, overlap, sw_batch_size, mirror, show_progress
         As in :func:`predict_volume`.
 
     Returns
@@ -213,7 +229,7 @@ def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob
             lo = int(index.min())
             slab = np.asarray(image[lo: int(index.max()) + 1])
             probs = predict_probabilities(slab[index - lo], network, card, device=device, overlap=overlap,
-                                          sw_batch_size=sw_batch_size, reflect=in_plane)
+                                          sw_batch_size=sw_batch_size, reflect=in_plane, mirror=mirror)
             total = total + probs[:, half]
         total = total / 2.0
         out[row] = decode_classes(total.argmax(0), card.class_ids)
@@ -270,8 +286,8 @@ def segment_phases(image, network, card, *, context: str = "volume", **kwargs) -
     return predict_volume(image, network, card, **kwargs)
 
 
-def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxels: int = 30, h: float = 2.0,
-                      out=None, **kwargs) -> np.ndarray:
+def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxels: int = 30, seeds: str = "core",
+                      min_seed_voxels: int = 3, h: float = 2.0, out=None, **kwargs) -> np.ndarray:
     """Particle instances: predicted outside/particle/contact classes, then a seeded watershed.
 
     Parameters
@@ -283,10 +299,12 @@ def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxe
         Voxel size for the distance map (default the card's).
     min_size_voxels : int
         Smaller instances are removed.
-    h : float
-        Dynamic (in voxels) of the distance-map maxima used as seeds.
+    seeds, min_seed_voxels, h
+        Seeding (see :func:`liberation.segmentation.particles.instances_from_prediction`).
     out : array-like, optional
         Where the classes are written (see :func:`predict_volume`).
+    **kwargs
+        Options of :func:`predict_volume`.
 
     Returns
     -------
@@ -298,4 +316,5 @@ def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxe
         raise InputError(f"the model's task is {card.task!r}; segment_particles needs a 'particles' model")
     classes = predict_volume(image, network, card, out=out, **kwargs)
     return instances_from_prediction(np.asarray(classes), voxel_size_um=voxel_size_um or card.voxel_size_um,
-                                     min_size_voxels=min_size_voxels, h=h)
+                                     min_size_voxels=min_size_voxels, seeds=seeds, min_seed_voxels=min_seed_voxels,
+                                     h=h)

@@ -34,7 +34,9 @@ def particle_targets(sparse, *, instances=None, contact_width: int = 1, bootstra
         Sparse phase labels, 255 = unlabelled.
     instances : ndarray of int, shape (z, y, x), optional
         Instances of a classical bootstrap (:func:`classical_particles`); they mark the
-        contact zones between particles on the labelled planes (class 2) and, with
+        contact zones between particles on the labelled planes (class 2: particle voxels
+        within ``contact_width`` of another instance; the void between particles stays
+        outside) and, with
         ``bootstrap_planes``, label extra planes.
     contact_width : int
         Half width of the contact zone in voxels.
@@ -57,15 +59,17 @@ def particle_targets(sparse, *, instances=None, contact_width: int = 1, bootstra
         instances = np.asarray(instances)
         if instances.shape != sparse.shape:
             raise InputError(f"instances have shape {instances.shape}; expected {sparse.shape}")
+        # contact voxels are particle voxels next to another particle: the void gap between
+        # two particles stays outside, so foreground = particle | contact is the particle set
         contact = contact_zone(instances, width=contact_width)
-        out[labelled & contact] = CONTACT
+        out[labelled & (sparse > 0) & contact] = CONTACT
         if bootstrap_planes > 0:
             planes = np.unique(np.linspace(0, sparse.shape[0] - 1, bootstrap_planes + 2).round().astype(int)[1:-1])
             for z in planes:
                 if labelled[z].any():
                     continue
                 plane = np.where(instances[z] > 0, PARTICLE, OUTSIDE).astype(np.uint8)
-                plane[contact[z]] = CONTACT
+                plane[contact[z] & (instances[z] > 0)] = CONTACT
                 out[z] = plane
     elif bootstrap_planes:
         raise InputError("bootstrap_planes needs instances= from classical_particles")
@@ -81,11 +85,21 @@ def _seeded_watershed(foreground, core, *, sampling, h: float, min_size_voxels: 
     peaks = h_maxima(dist / voxel, h) if h > 0 else (dist > 0)
     markers, _ = ndimage.label(peaks & core)
     labels = watershed(-ndimage.distance_transform_edt(foreground, sampling=sampling), markers, mask=foreground)
+    return _relabel(_drop_small(labels, min_size_voxels))
+
+
+def _drop_small(labels: np.ndarray, min_size_voxels: int) -> np.ndarray:
+    """Set labels of fewer than ``min_size_voxels`` voxels to 0, in place."""
     counts = np.bincount(labels.ravel())
     small = counts < min_size_voxels
     small[0] = False
     if small.any():
         labels[small[labels]] = 0
+    return labels
+
+
+def _relabel(labels: np.ndarray) -> np.ndarray:
+    """Consecutive ids 1..n (uint32)."""
     ids = np.unique(labels)
     ids = ids[ids > 0]
     lut = np.zeros(int(labels.max()) + 1, dtype=np.uint32)
@@ -93,12 +107,18 @@ def _seeded_watershed(foreground, core, *, sampling, h: float, min_size_voxels: 
     return lut[labels]
 
 
-def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: int = 30, h: float = 2.0) -> np.ndarray:
+def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: int = 30, seeds: str = "core",
+                              min_seed_voxels: int = 3, h: float = 2.0) -> np.ndarray:
     """Particle instances from predicted classes (0 outside, 1 particle, 2 contact) by a seeded watershed.
 
-    Seeds are the maxima (dynamic >= ``h`` voxels) of the distance map of the particle
-    cores (class 1, contact zones removed); every particle or contact voxel is flooded
-    from the seeds over the distance map of the foreground.
+    The contact class separates the particle interiors ("cores", class 1) of touching
+    particles. ``seeds="core"``: every connected core of at least ``min_seed_voxels``
+    voxels is one seed (the usual use of a boundary class). ``seeds="distance"``: the seeds
+    are the maxima (dynamic >= ``h`` voxels) of the distance map of the cores, which also
+    splits cores that the contact class failed to separate, and over-splits elongated
+    ones. Every particle or contact voxel is then flooded from the seeds over the distance
+    map of the foreground; a foreground component that holds no seed (a small particle
+    predicted as contact only) becomes an instance of its own.
 
     Parameters
     ----------
@@ -107,8 +127,13 @@ def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: in
         Voxel size (µm) for the anisotropic distance map.
     min_size_voxels : int
         Instances smaller than this are dropped.
+    seeds : {"core", "distance"}
+        How seeds are found (see above).
+    min_seed_voxels : int
+        ``seeds="core"``: smaller core components are not seeds (their voxels are flooded
+        from a neighbour or, if isolated, become an instance of their own).
     h : float
-        Seed dynamic in voxels.
+        ``seeds="distance"``: seed dynamic in voxels.
 
     Returns
     -------
@@ -120,7 +145,20 @@ def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: in
     vs = as_voxel_size(voxel_size_um)
     foreground = classes > 0
     core = classes == PARTICLE
-    return _seeded_watershed(foreground, core, sampling=vs, h=h, min_size_voxels=min_size_voxels)
+    if seeds == "distance":
+        return _seeded_watershed(foreground, core, sampling=vs, h=h, min_size_voxels=min_size_voxels)
+    if seeds != "core":
+        raise InputError(f"seeds={seeds!r}; expected 'core' or 'distance'")
+    if int(min_seed_voxels) < 1:
+        raise InputError(f"min_seed_voxels={min_seed_voxels!r}; expected a positive number of voxels")
+    from skimage.segmentation import watershed
+
+    markers, _ = ndimage.label(core)
+    _drop_small(markers, int(min_seed_voxels))
+    labels = watershed(-ndimage.distance_transform_edt(foreground, sampling=vs), markers, mask=foreground)
+    unseeded, _ = ndimage.label(foreground & (labels == 0))
+    labels = np.where(unseeded > 0, unseeded + labels.max(), labels)
+    return _relabel(_drop_small(labels, int(min_size_voxels)))
 
 
 def classical_particles(ct, *, voxel_size_um=1.0, threshold: float | None = None, smooth_sigma: float = 1.0,

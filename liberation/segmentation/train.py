@@ -180,6 +180,11 @@ def train_model(
         try:
             generator = torch.Generator().manual_seed(int(seed))
             net = build_network(params).to(dev)
+            # an exponential moving average of the weights (and batch-norm statistics) is
+            # what gets validated and kept; with a constant learning rate the raw weights
+            # jitter from epoch to epoch
+            ema_net = copy.deepcopy(net) if config.ema_decay > 0 else None
+            step = 0
             if config.optimizer == "adamw":
                 opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
             else:
@@ -214,15 +219,19 @@ def train_model(
                     scaler.step(opt)
                     scaler.update()
                     losses.append(float(loss.detach()))
+                    step += 1
+                    if ema_net is not None:
+                        _update_ema(ema_net, net, decay=min(config.ema_decay, (1.0 + step) / (10.0 + step)))
                 # validation on held-out labelled voxels
-                net.eval()
+                eval_net = ema_net if ema_net is not None else net
+                eval_net.eval()
                 val_losses, preds = [], []
                 with torch.no_grad():
                     for i in range(0, len(vx), config.sw_batch_size):
                         xb = vx[i:i + config.sw_batch_size].to(dev)
                         yb = vy[i:i + config.sw_batch_size].to(dev)
                         with torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
-                            logits = net(xb)
+                            logits = eval_net(xb)
                         val_losses.append(float(masked_loss(logits, yb, dice_weight=config.dice_weight)) * len(xb))
                         preds.append(logits.argmax(1).cpu().numpy())
                 val_loss = float(np.sum(val_losses) / len(vx))
@@ -242,7 +251,7 @@ def train_model(
                 history.append(row)
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", acc=f"{m['accuracy']:.3f}")
-                state = {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+                state = {k: v.detach().to("cpu").clone() for k, v in eval_net.state_dict().items()}
                 kept.append({"epoch": epoch, "val_loss": val_loss, "metrics": m, "state_dict": state})
                 kept.sort(key=lambda c: c["val_loss"])
                 del kept[config.keep_best:]
@@ -294,6 +303,18 @@ def train_model(
     )
     checkpoints = [{"epoch": c["epoch"], "val_loss": c["val_loss"], "state_dict": c["state_dict"]} for c in kept]
     return TrainResult(network=net, card=card, history=history, checkpoints=checkpoints)
+
+
+def _update_ema(ema_net, net, *, decay: float) -> None:
+    """``ema <- decay * ema + (1 - decay) * current`` for float parameters and buffers; others copied."""
+    torch = require("torch", "ml")
+    with torch.no_grad():
+        current = net.state_dict()
+        for name, value in ema_net.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(decay).add_(current[name], alpha=1.0 - decay)
+            else:
+                value.copy_(current[name])
 
 
 def clone_network(network):
