@@ -27,7 +27,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-time", type=float, default=480.0, help="phases training budget (s)")
-    ap.add_argument("--particle-time", type=float, default=150.0, help="particles training budget (s)")
+    ap.add_argument("--particle-time", type=float, default=300.0, help="particles training budget (s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the results as JSON to this file")
     ap.add_argument("--no-particles", action="store_true")
