@@ -110,3 +110,17 @@ def test_per_voxel_head_runs_at_full_resolution_and_round_trips(tmp_path):
     network, card = load_model(tmp_path / "model")
     np.testing.assert_array_equal(predict_volume(grey, result.network, result.card, device="cpu"),
                                   predict_volume(grey, network, card, device="cpu"))
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu", "deep-xfct", "tiny"])
+def test_every_preset_builds_a_network_that_keeps_the_input_shape(name):
+    from liberation.segmentation import get_preset
+    from liberation.segmentation.model import build_network, network_params
+
+    cfg = get_preset(name)
+    net = build_network(network_params(cfg, in_channels=1, out_channels=4)).eval()
+    with torch.no_grad():
+        out = net(torch.zeros(1, 1, 16, 32, 32))
+    assert tuple(out.shape) == (1, 4, 16, 32, 32)
+    if cfg.head_channels:
+        assert net.head[-1].out_channels == 4 and net.unet is not None

@@ -207,9 +207,11 @@ PRESETS: dict[str, TrainConfig] = {
                        patch_size=(16, 64, 64), steps_per_epoch=50, max_epochs=1000, early_stopping=1000,
                        plateau_patience=1000, bootstrap_planes=8,
                        extra={"augment": {"p_affine": 0.0, "scale": 0.0, "shift": 0.0, "noise": 0.0}}),
-    # a larger network and patch for one GPU
+    # a larger network and patch for one GPU, with the stem, head and weight average of the
+    # cpu preset (not measured on a GPU)
     "gpu": TrainConfig(channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2, patch_size=(32, 96, 96),
-                       input_features=("gauss1", "std1", "std2"), norm="batch",
+                       input_features=("gauss1", "std0.7", "std1", "std2", "gauss2.5"), norm="batch",
+                       head_channels=16, ema_decay=0.999,
                        batch_size=4, steps_per_epoch=50, max_epochs=200, max_time_s=None, lr=1e-3,
                        early_stopping=30, plateau_patience=10, val_patches=16, sw_batch_size=4),
     # the Deep-XFCT recipe: Adadelta lr 1.0, halved after 10 epochs without improvement, 5 best kept
