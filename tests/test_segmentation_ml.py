@@ -241,20 +241,25 @@ def test_augment_affine_keeps_image_label_relation():
         assert float((q[ms] == shifted[ms]).float().mean()) < 0.925
 
 
-def test_inference_reflects_volume_ends_like_training():
-    """A voxel of an end face is predicted with reflected context, as training patches (extract_patch) see it."""
+def _random_conv_model(seed):
+    """A one-layer 'network': class 0 = a random 3x3x3 correlation, class 1 = 0; 8^3 windows."""
     from types import SimpleNamespace
-
-    from scipy import ndimage
-
-    from liberation.segmentation.inference import predict_probabilities
 
     conv = torch.nn.Conv3d(1, 2, 3, padding=1, bias=False)
     with torch.no_grad():
         conv.weight.zero_()
-        conv.weight[0] = torch.from_numpy(np.random.default_rng(0).normal(size=(1, 3, 3, 3)).astype(np.float32))
+        conv.weight[0] = torch.from_numpy(np.random.default_rng(seed).normal(size=(1, 3, 3, 3)).astype(np.float32))
+    return conv, SimpleNamespace(patch_size=[8, 8, 8])
+
+
+def test_inference_reflects_volume_ends_like_training():
+    """A voxel of an end face is predicted with reflected context, as training patches (extract_patch) see it."""
+    from scipy import ndimage
+
+    from liberation.segmentation.inference import predict_probabilities
+
+    conv, card = _random_conv_model(0)
     img = _smooth_image((12, 20, 20)) - 0.5
-    card = SimpleNamespace(patch_size=[8, 8, 8])
     probs = predict_probabilities(img, conv, card, device="cpu", normalized=True)
     ref = ndimage.correlate(img.astype(np.float64), conv.weight[0, 0].detach().numpy().astype(np.float64),
                             mode="mirror")
@@ -267,16 +272,10 @@ def test_inference_reflects_volume_ends_like_training():
 
 
 def test_mirror_test_time_augmentation_averages_the_eight_flips():
-    from types import SimpleNamespace
-
     from liberation.segmentation.inference import predict_probabilities
 
-    conv = torch.nn.Conv3d(1, 2, 3, padding=1, bias=False)
-    with torch.no_grad():
-        conv.weight.zero_()
-        conv.weight[0] = torch.from_numpy(np.random.default_rng(1).normal(size=(1, 3, 3, 3)).astype(np.float32))
+    conv, card = _random_conv_model(1)
     img = _smooth_image((16, 16, 16)) - 0.5
-    card = SimpleNamespace(patch_size=[8, 8, 8])
     expected = 0.0
     for bits in np.ndindex(2, 2, 2):
         axes = tuple(a for a, bit in enumerate(bits) if bit)
