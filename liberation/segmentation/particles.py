@@ -77,14 +77,27 @@ def particle_targets(sparse, *, instances=None, contact_width: int = 1, bootstra
 
 
 def _seeded_watershed(foreground, core, *, sampling, h: float, min_size_voxels: int) -> np.ndarray:
+    """Seeds = maxima (dynamic >= ``h`` voxels) of the distance map of ``core``, then :func:`_flood`."""
     from skimage.morphology import h_maxima
-    from skimage.segmentation import watershed
 
     dist = ndimage.distance_transform_edt(core, sampling=sampling)
     voxel = float(min(sampling))
     peaks = h_maxima(dist / voxel, h) if h > 0 else (dist > 0)
     markers, _ = ndimage.label(peaks & core)
+    return _flood(foreground, markers, sampling=sampling, min_size_voxels=min_size_voxels)
+
+
+def _flood(foreground, markers, *, sampling, min_size_voxels: int, keep_unseeded: bool = False) -> np.ndarray:
+    """Watershed of the foreground's distance map from ``markers``; small instances dropped, ids 1..n.
+
+    With ``keep_unseeded`` a foreground component that holds no marker becomes an instance.
+    """
+    from skimage.segmentation import watershed
+
     labels = watershed(-ndimage.distance_transform_edt(foreground, sampling=sampling), markers, mask=foreground)
+    if keep_unseeded:
+        unseeded, _ = ndimage.label(foreground & (labels == 0))
+        labels = np.where(unseeded > 0, unseeded + labels.max(), labels)
     return _relabel(_drop_small(labels, min_size_voxels))
 
 
@@ -151,14 +164,9 @@ def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: in
         raise InputError(f"seeds={seeds!r}; expected 'core' or 'distance'")
     if int(min_seed_voxels) < 1:
         raise InputError(f"min_seed_voxels={min_seed_voxels!r}; expected a positive number of voxels")
-    from skimage.segmentation import watershed
-
     markers, _ = ndimage.label(core)
     _drop_small(markers, int(min_seed_voxels))
-    labels = watershed(-ndimage.distance_transform_edt(foreground, sampling=vs), markers, mask=foreground)
-    unseeded, _ = ndimage.label(foreground & (labels == 0))
-    labels = np.where(unseeded > 0, unseeded + labels.max(), labels)
-    return _relabel(_drop_small(labels, int(min_size_voxels)))
+    return _flood(foreground, markers, sampling=vs, min_size_voxels=int(min_size_voxels), keep_unseeded=True)
 
 
 def classical_particles(ct, *, voxel_size_um=1.0, threshold: float | None = None, smooth_sigma: float = 1.0,
