@@ -23,8 +23,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from liberation.commands.demo import make_demo_store
-    from liberation.commands.report import pick_slices
+    from liberation.cli.demo import make_demo_store
+    from liberation.cli.report import pick_slices
     from liberation.io import open_store
     from liberation.report.figures import make_figures
     from liberation.report.writer import write_report

@@ -176,7 +176,7 @@ CHILD_STORE = textwrap.dedent("""
         print(f"analyse: {time.perf_counter() - t:.1f} s, {len(r.particles)} particles, {len(r.grain_sizes)} grains,"
               f" {len(r.sections)} section particles, peak RSS {rss():.0f} MiB", flush=True)
     else:
-        from liberation.commands.report import run_report
+        from liberation.cli.report import run_report
         original = liberation.stats.analyse
 
         def timed(*a, **k):

@@ -117,7 +117,7 @@ print(f"grey-value GMM: accuracy {gmm['accuracy']:.3f}, mIoU {gmm['miou']:.3f}")
 # ## 7. The liberation report
 
 # %%
-from liberation.commands.report import report as report_command
+from liberation.cli.report import report as report_command
 
 report_command.main(args=[str(OUT / "sample.zarr"), "--out", str(OUT / "report"), "--overwrite"],
                     standalone_mode=False)

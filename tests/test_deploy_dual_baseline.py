@@ -112,6 +112,6 @@ def test_r_value_baseline_better_than_chance_but_thickness_biased():
 def test_light_imports():
     code = ("import sys, liberation, liberation.deploy.fragments, liberation.deploy.fragments_dist, "
             "liberation.deploy.dual_baseline, liberation.deploy.dual_metrics, liberation.synthetic.dual_energy, "
-            "liberation.synthetic.fragments, liberation.commands.deploy_dual; "
+            "liberation.synthetic.fragments, liberation.cli.deploy_dual; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("torch")
 
-from liberation.commands.deploy_dual import dual_energy  # noqa: E402
+from liberation.cli.deploy_dual import dual_energy  # noqa: E402
 from liberation.errors import FileFormatError, OverwriteError  # noqa: E402
 from liberation.io.dual_energy import read_dual_energy_folder, write_dual_energy_folder  # noqa: E402
 from liberation.synthetic.dual_energy import make_dual_energy_set  # noqa: E402

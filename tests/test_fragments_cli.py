@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from click.testing import CliRunner
 
-from liberation.commands.deploy_dual import fragments
+from liberation.cli.deploy_dual import fragments
 from liberation.deploy.fragments import pixel_size_from_ruler
 from liberation.errors import InputError, OverwriteError
 from liberation.synthetic.fragments import make_fragment_image
@@ -93,7 +93,7 @@ def test_through_liberation_cli(tmp_path, scene, capsys):
 
 
 def test_guess_input_kind(scene):
-    from liberation.commands.deploy_dual import _guess_kind
+    from liberation.cli.deploy_dual import _guess_kind
 
     assert _guess_kind(scene.labels.astype(np.uint16)) == "labels"
     assert _guess_kind(scene.labels > 0) == "mask"

@@ -329,7 +329,7 @@ def test_face_matched_inference(trained):
 
 
 def test_pipeline_face_matched_context(tmp_path):
-    from liberation.commands.pipeline import run_pipeline
+    from liberation.cli.pipeline import run_pipeline
     from liberation.io import open_store
 
     torch.set_num_threads(1)

@@ -1,6 +1,6 @@
 """The ``liberation`` command line.
 
-Subcommands live in ``liberation/commands/<module>.py`` and are imported only when
+Subcommands live in ``liberation/cli/<module>.py`` and are imported only when
 invoked, so ``liberation --help`` and ``liberation report`` stay light (no torch).
 Any :class:`~liberation.errors.LiberationError` is printed as one line
 (``error: ...``) and the command exits with status 2, without a traceback.
@@ -18,7 +18,7 @@ from liberation import __version__
 from liberation._progress import set_progress
 from liberation.errors import LiberationError
 
-# name -> (module under liberation.commands, attribute, one-line help)
+# name -> (module under liberation.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("store_cmds", "info", "Show what a sample store holds."),
     "convert": ("store_cmds", "convert", "Convert a TIFF stack into a sample store."),
@@ -47,7 +47,7 @@ class LazyGroup(click.Group):
         Package holding the command modules.
     """
 
-    def __init__(self, *args, lazy_commands: dict | None = None, package: str = "liberation.commands", **kwargs):
+    def __init__(self, *args, lazy_commands: dict | None = None, package: str = "liberation.cli", **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
         self.package = package

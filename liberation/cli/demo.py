@@ -44,7 +44,7 @@ def demo(out_dir: str, overwrite: bool, size: int | None, seed: int) -> None:
     Writes OUT/sample.zarr (CT, labels/phases with the mineral list, labels/particles) and
     OUT/report (report.html, CSV tables, plots, summary.json).
     """
-    from liberation.commands.report import note, run_report, status, summary_lines
+    from liberation.cli.report import note, run_report, status, summary_lines
 
     folder = Path(out_dir)
     if seed < 0:

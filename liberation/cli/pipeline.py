@@ -212,7 +212,7 @@ def run_pipeline(out_dir, *, size: int = 96, seed: int = 0, preset: str = "cpu",
         plt.close(fig)
         (tmp / "evaluation.json").write_text(json.dumps(summary["evaluation"], indent=2, default=float))
         if report:
-            from liberation.commands.report import report as report_cmd
+            from liberation.cli.report import report as report_cmd
 
             t = time.perf_counter()
             report_cmd.main(args=[str(tmp / "sample.zarr"), "--out", str(tmp / "report")], standalone_mode=False)
