@@ -33,3 +33,17 @@ def progress(iterable=None, *, desc: str = "", total: int | None = None, unit: s
 
     show = _ENABLED if enabled is None else enabled
     return tqdm(iterable, desc=desc, total=total, unit=unit, disable=not show, leave=False, dynamic_ncols=True)
+
+
+def status(text: str) -> None:
+    """Write a one-line progress note to stderr, unless progress is off (the CLI's ``-q``).
+
+    Parameters
+    ----------
+    text : str
+        The note, e.g. ``"3/7 registration of the label maps"``.
+    """
+    import sys
+
+    if _ENABLED:
+        print(text, file=sys.stderr, flush=True)

@@ -8,7 +8,6 @@ Any :class:`~liberation.errors.LiberationError` is printed as one line
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 
@@ -16,7 +15,10 @@ import click
 
 from liberation import __version__
 from liberation._progress import set_progress
+from liberation.cli._lazy import LazyGroup
 from liberation.errors import LiberationError
+
+__all__ = ["COMMANDS", "LazyGroup", "cli", "main"]
 
 # name -> (module under liberation.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -33,46 +35,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pipeline": ("pipeline", "pipeline", "Run the whole correlative chain on a sample."),
     "deploy": ("deploy", "deploy", "Belt XRT sorting: segmenter, dual-energy, fragments (extra 'deploy')."),
 }
-
-
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use.
-
-    Parameters
-    ----------
-    lazy_commands : dict
-        ``name -> (module, attribute, short help)``; the module is resolved under
-        ``package``.
-    package : str
-        Package holding the command modules.
-    """
-
-    def __init__(self, *args, lazy_commands: dict | None = None, package: str = "liberation.cli", **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lazy_commands = dict(lazy_commands or {})
-        self.package = package
-
-    def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
-
-    def get_command(self, ctx, cmd_name):
-        if cmd_name in self.lazy_commands:
-            module_name, attribute, _ = self.lazy_commands[cmd_name]
-            try:
-                module = importlib.import_module(f"{self.package}.{module_name}")
-            except ModuleNotFoundError as exc:
-                if exc.name and exc.name.startswith(f"{self.package}.{module_name}"):
-                    return None
-                raise
-            return getattr(module, attribute, None)
-        return super().get_command(ctx, cmd_name)
-
-    def format_commands(self, ctx, formatter):
-        rows = [(name, help_) for name, (_, _, help_) in sorted(self.lazy_commands.items())]
-        rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,4 +1,7 @@
-"""``liberation info``, ``liberation convert`` and ``liberation data``."""
+"""``liberation info``, ``liberation convert`` and ``liberation data``.
+
+The work is in :mod:`liberation.workflows.store`.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,9 @@ import json
 
 import click
 
-from liberation.errors import InputError
-
-
-def _parse_voxel_size(value: str | None):
-    if value is None:
-        return None
-    parts = [p for p in value.replace(" ", "").split(",") if p]
-    try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        raise InputError(f"--voxel-size={value!r} is not numeric; expected µm as 2.296 or 'z,y,x'") from None
-    if len(numbers) not in (1, 3):
-        raise InputError(f"--voxel-size={value!r} must be one number or three (z,y,x) in µm")
-    return numbers[0] if len(numbers) == 1 else tuple(numbers)
+from liberation.cli._options import overwrite_option
+from liberation.cli._output import echo_lines
+from liberation.cli._parse import parse_voxel_size
 
 
 @click.command()
@@ -27,25 +19,10 @@ def _parse_voxel_size(value: str | None):
 @click.option("--json", "as_json", is_flag=True, help="Print the full description as JSON.")
 def info(store: str, as_json: bool) -> None:
     """Show shape, voxel size, labels, minerals and provenance of STORE."""
-    from liberation.io import open_store
+    from liberation.workflows.store import describe_lines, describe_store
 
-    desc = open_store(store).describe()
-    if as_json:
-        click.echo(json.dumps(desc, indent=2))
-        return
-    vz, vy, vx = desc["voxel_size_um"]
-    click.echo(f"store        {desc['path']}  (OME-NGFF {desc['ngff_version']})")
-    click.echo(f"image        {' x '.join(map(str, desc['shape']))} (z, y, x)  {desc['dtype']}  chunks {desc['chunks']}")
-    click.echo(f"voxel size   {vz:g} x {vy:g} x {vx:g} µm   levels {desc['levels']}")
-    if desc["labels"]:
-        for name, lab in desc["labels"].items():
-            click.echo(f"label        {name:<10} {lab['dtype']}")
-    else:
-        click.echo("labels       none")
-    for m in desc["minerals"]:
-        click.echo(f"mineral      {m['label-value']:>3} {m['name']:<14} {m['density']:.3g} g/cm³  {m.get('color', '')}")
-    for p in desc["provenance"]:
-        click.echo(f"provenance   {p.get('time', '')}  {p.get('step')}  (liberation {p.get('version')})")
+    desc = describe_store(store)
+    echo_lines([json.dumps(desc, indent=2)] if as_json else describe_lines(desc))
 
 
 @click.command()
@@ -55,14 +32,14 @@ def info(store: str, as_json: bool) -> None:
 @click.option("--chunks", type=int, default=None, help="Chunk edge length in voxels (default 128).")
 @click.option("--pyramid-levels", type=int, default=0, show_default=True, help="Extra 2x-downsampled levels.")
 @click.option("--ngff", "ngff_version", type=click.Choice(["0.5", "0.4"]), default="0.5", show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing store.")
+@overwrite_option("Replace an existing store.")
 def convert(src: str, dst: str, voxel_size: str | None, chunks: int | None, pyramid_levels: int,
             ngff_version: str, overwrite: bool) -> None:
     """Convert SRC (a folder of 2D TIFF slices or one multi-page TIFF) into the store DST."""
-    from liberation.io.tiff import convert_tiff
+    from liberation.workflows.store import convert_stack
 
-    store = convert_tiff(src, dst, voxel_size_um=_parse_voxel_size(voxel_size), chunks=chunks,
-                         pyramid_levels=pyramid_levels, overwrite=overwrite, ngff_version=ngff_version)
+    store = convert_stack(src, dst, voxel_size_um=parse_voxel_size(voxel_size), chunks=chunks,
+                          pyramid_levels=pyramid_levels, overwrite=overwrite, ngff_version=ngff_version)
     vz, vy, vx = store.voxel_size_um
     click.echo(f"wrote {store.path}: {' x '.join(map(str, store.shape))} voxels of {vz:g} x {vy:g} x {vx:g} µm")
 
@@ -75,18 +52,15 @@ def data() -> None:
 @data.command("list")
 def data_list() -> None:
     """List the datasets and whether they are present locally."""
-    from liberation.io.datasets import DATA_ENV, data_dir, load_manifest
+    from liberation.workflows.store import dataset_lines
 
-    click.echo(f"data folder: {data_dir()}  (set ${DATA_ENV} to change it)")
-    for ds in load_manifest():
-        state = "synthetic" if ds.kind == "synthetic" else ("present" if ds.present else "not present")
-        click.echo(f"{ds.name:<20} {state:<12} {ds.title}")
+    echo_lines(dataset_lines())
 
 
 @data.command("where")
 @click.argument("name")
 def data_where(name: str) -> None:
     """Print the local folder of dataset NAME, or where to get it."""
-    from liberation.io.datasets import get_dataset
+    from liberation.workflows.store import dataset_folder
 
-    click.echo(str(get_dataset(name).require()))
+    click.echo(str(dataset_folder(name)))

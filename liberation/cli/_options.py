@@ -1,0 +1,91 @@
+"""Click options shared by several ``liberation`` commands, as reusable decorators.
+
+Each factory returns a decorator; the help text is a parameter where the commands word it
+for their own output, so ``--help`` stays as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+PRESETS = ("cpu", "gpu", "deep-xfct", "tiny")
+DEVICES = ("auto", "cpu", "cuda")
+CONTEXTS = ("volume", "face-matched")
+TASKS = ("phases", "particles")
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def overwrite_option(help: str | None = "Replace an existing output folder.") -> Decorator:
+    """``--overwrite``: replace an existing output (a flag)."""
+    return click.option("--overwrite", is_flag=True, help=help)
+
+
+def out_option(dest: str = "out", *, help: str | None = "Output folder.", required: bool = False,
+               default: str | None = None, metavar: str | None = None, show_default: bool = False,
+               path_type: type | None = None) -> Decorator:
+    """``--out``: the output folder or file of a command (a path, not checked here)."""
+    return click.option("--out", dest, type=click.Path(path_type=path_type), required=required,
+                        default=default, metavar=metavar, show_default=show_default, help=help)
+
+
+def seed_option(help: str | None = None, *, metavar: str | None = None) -> Decorator:
+    """``--seed``: an integer seed, default 0."""
+    return click.option("--seed", type=int, default=0, show_default=True, metavar=metavar, help=help)
+
+
+def device_option() -> Decorator:
+    """``--device``: auto, cpu or cuda (torch)."""
+    return click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+
+
+def threads_option(help: str | None = None) -> Decorator:
+    """``--threads``: CPU threads for torch (default torch's)."""
+    return click.option("--threads", type=int, default=None, help=help)
+
+
+def preset_option() -> Decorator:
+    """``--preset``: the training preset."""
+    return click.option("--preset", type=click.Choice(PRESETS), default="cpu", show_default=True)
+
+
+def max_time_option(help: str) -> Decorator:
+    """``--max-time``: training budget in seconds."""
+    return click.option("--max-time", type=float, default=None, help=help)
+
+
+def context_option(help: str) -> Decorator:
+    """``--context``: phase inference by sliding windows (volume) or face-matched."""
+    return click.option("--context", type=click.Choice(CONTEXTS), default="volume", show_default=True, help=help)
+
+
+def task_option(*, default: str | None, help: str | None = None) -> Decorator:
+    """``--task``: phases or particles."""
+    return click.option("--task", type=click.Choice(TASKS), default=default, show_default=default is not None,
+                        help=help)
+
+
+def model_option() -> Decorator:
+    """``--model``: an existing model folder (required)."""
+    return click.option("--model", "model", required=True, type=click.Path(exists=True, file_okay=False))
+
+
+def pixel_size_option(help: str, *, required: bool = False) -> Decorator:
+    """``--pixel-size``: the pixel size of a 2D map in µm."""
+    return click.option("--pixel-size", "pixel_size", type=float, default=None, required=required, help=help)
+
+
+def minerals_option(help: str, *, required: bool = False) -> Decorator:
+    """``--minerals``: a mineral list file (CSV or YAML)."""
+    return click.option("--minerals", "minerals_path", type=click.Path(path_type=Path), default=None,
+                        required=required, help=help)
+
+
+def size_option(*, default: int | None, help: str, metavar: str | None = None) -> Decorator:
+    """``--size``: edge length of a cubic synthetic sample in voxels."""
+    return click.option("--size", type=int, default=default, show_default=default is not None, metavar=metavar,
+                        help=help)

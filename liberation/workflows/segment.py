@@ -1,0 +1,264 @@
+"""Train a 3D U-Net on the sparse labels of a store, and segment a store with it (``liberation train``, ``segment``).
+
+Extra ``ml`` (torch, MONAI): imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from liberation.errors import InputError, OverwriteError, StoreError
+from liberation.workflows._torch import set_threads
+
+PARTICLE_CLASSES = ([0, 1, 2], ["outside", "particle", "contact"])
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """What :func:`train_store_model` made.
+
+    Attributes
+    ----------
+    path : Path
+        The model folder (checkpoint + model card, metrics.csv, learning_curve.png).
+    result : TrainResult
+        The trained network, its card and the training history.
+    """
+
+    path: Path
+    result: Any
+
+
+@dataclass(frozen=True)
+class SegmentRun:
+    """What :func:`segment_store` wrote.
+
+    Attributes
+    ----------
+    store_path : Path
+        The store.
+    task : {"phases", "particles"}
+        ``labels/<task>`` was written (and ``labels/<task>_prob_<class>`` with probabilities).
+    """
+
+    store_path: Path
+    task: str
+
+
+def train_store_model(
+    store: str | os.PathLike,
+    *,
+    out: str | os.PathLike,
+    task: str = "phases",
+    preset: str = "cpu",
+    epochs: int | None = None,
+    max_time: float | None = None,
+    patch_size: Sequence[int] | None = None,
+    channels: Sequence[int] | None = None,
+    lr: float | None = None,
+    optimizer: str | None = None,
+    val_planes: Sequence[int] | None = None,
+    bootstrap: bool = True,
+    bootstrap_planes: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    threads: int | None = None,
+    overwrite: bool = False,
+) -> TrainRun:
+    """Train a 3D U-Net on ``labels/sparse`` of a store (255 = unlabelled) and save the model folder.
+
+    Parameters
+    ----------
+    store : str or Path
+        The sample store (read only).
+    out : str or Path
+        Model folder to write.
+    task : {"phases", "particles"}
+        Mineral phases, or particles (outside / particle / contact targets from the sparse labels).
+    preset : {"cpu", "gpu", "deep-xfct", "tiny"}
+        Training preset (:func:`liberation.segmentation.config.get_preset`); the options below override it.
+    epochs : int, optional
+        Maximum number of epochs.
+    max_time : float, optional
+        Stop training after this many seconds.
+    patch_size : (3,) sequence of int, optional
+        Patch size z, y, x in voxels.
+    channels : sequence of int, optional
+        Feature channels per level (strides 2 at each level except for the ``gpu`` preset).
+    lr : float, optional
+        Learning rate.
+    optimizer : {"adamw", "adadelta"}, optional
+    val_planes : sequence of int, optional
+        Labelled z planes kept for validation (default automatic).
+    bootstrap : bool
+        Classical bootstrap: particles, contact zones from threshold + watershed; phases, extra
+        labelled planes from a pixel classifier.
+    bootstrap_planes : int, optional
+        Extra z planes labelled by the bootstrap (default: the preset's for phases, 0 for particles).
+    seed : int
+    device : {"auto", "cpu", "cuda"}
+    threads : int, optional
+        CPU threads for torch.
+    overwrite : bool
+        Replace an existing model folder.
+
+    Returns
+    -------
+    TrainRun
+    """
+    from liberation.io import open_store
+    from liberation.segmentation.config import get_preset
+
+    if Path(out).exists() and not overwrite:
+        raise OverwriteError(f"model folder {out} already exists; pass --overwrite to replace it")
+    set_threads(threads)
+    from liberation.segmentation.checkpoint import save_model
+    from liberation.segmentation.train import train_model
+
+    s = open_store(store, mode="r")
+    if not s.has_label("sparse"):
+        raise StoreError(f"{store} has no labels/sparse; add labelled planes first (liberation register --labels)")
+    overrides = {"max_epochs": epochs, "max_time_s": max_time, "lr": lr, "optimizer": optimizer,
+                 "patch_size": None if patch_size is None else list(patch_size),
+                 "channels": None if channels is None else list(channels)}
+    if overrides["channels"] is not None and preset != "gpu":
+        overrides["strides"] = [2] * (len(overrides["channels"]) - 1)
+    if task == "phases":
+        overrides["bootstrap_planes"] = (0 if not bootstrap else bootstrap_planes)
+    config = get_preset(preset, **overrides)
+    image = s.image()  # zarr: patches are read as needed
+    sparse = np.asarray(s.label("sparse")[...])
+    kwargs = {}
+    if task == "particles":
+        image = np.asarray(image[...])
+        from liberation.segmentation.particles import classical_particles, particle_targets
+
+        instances = classical_particles(image, voxel_size_um=s.voxel_size_um) if bootstrap else None
+        sparse = particle_targets(sparse, instances=instances,
+                                  bootstrap_planes=(bootstrap_planes or 0) if bootstrap else 0)
+        kwargs["class_ids"], kwargs["class_names"] = (list(v) for v in PARTICLE_CLASSES)
+    result = train_model(image, sparse, voxel_size_um=s.voxel_size_um, task=task, config=config,
+                         minerals=s.minerals if task == "phases" else None,
+                         val_planes=None if val_planes is None else list(val_planes),
+                         seed=seed, device=device, **kwargs)
+    if task == "particles":
+        result.card.training["bootstrap"] = {"classical": bool(bootstrap), "bootstrap_planes": int(bootstrap_planes or 0)}
+    path = save_model(result, out, overwrite=overwrite)
+    return TrainRun(path=Path(path), result=result)
+
+
+def _temp_array(store_path: Path, shape, dtype, chunks):
+    import zarr
+
+    tmp = Path(tempfile.mkdtemp(prefix=".segment-", dir=store_path.parent))
+    return tmp, zarr.open_array(str(tmp / "a.zarr"), mode="w", shape=shape, dtype=dtype, chunks=chunks)
+
+
+def segment_store(
+    store: str | os.PathLike,
+    *,
+    model: str | os.PathLike,
+    task: str | None = None,
+    probabilities: bool = False,
+    slab: int | None = None,
+    overlap: float = 0.5,
+    min_size: int = 30,
+    seeds: str = "core",
+    device: str = "auto",
+    threads: int | None = None,
+    context: str = "volume",
+    mirror: bool = False,
+    overwrite: bool = False,
+) -> SegmentRun:
+    """Segment a store with a trained model folder; write ``labels/phases`` or ``labels/particles``.
+
+    The prediction is written slab by slab into a temporary zarr array beside the store, so
+    memory stays bounded, then moved into the store.
+
+    Parameters
+    ----------
+    store : str or Path
+        The sample store (opened read-write).
+    model : str or Path
+        Model folder (:func:`liberation.segmentation.checkpoint.save_model`).
+    task : {"phases", "particles"}, optional
+        Default the model's task; must match it.
+    probabilities : bool
+        Also write class probabilities (0..255) as ``labels/<task>_prob_<class>``.
+    slab : int, optional
+        z planes per slab (memory bound).
+    overlap : float
+        Sliding-window overlap, in [0, 1).
+    min_size : int
+        particles: smallest instance in voxels.
+    seeds : {"core", "distance"}
+        particles: watershed seeds from the connected particle cores or the distance-map maxima.
+    device : {"auto", "cpu", "cuda"}
+    threads : int, optional
+        CPU threads for torch.
+    context : {"volume", "face-matched"}
+        phases: sliding windows, or each plane with mirrored z context (slower).
+    mirror : bool
+        Test-time augmentation over the 8 mirror images of each slab (8x slower).
+    overwrite : bool
+        Replace existing labels.
+
+    Returns
+    -------
+    SegmentRun
+    """
+    from liberation.io import open_store
+    from liberation.segmentation.checkpoint import load_model
+
+    set_threads(threads)
+    network, card = load_model(model)
+    task = task or card.task
+    if task != card.task:
+        raise InputError(f"--task {task} but the model in {model} was trained for {card.task!r}")
+    if context == "face-matched" and task != "phases":
+        raise InputError(f"--context face-matched applies to phase models; the model in {model} is for {task!r}")
+    s = open_store(store, mode="r+")
+    if s.has_label(task) and not overwrite:
+        raise OverwriteError(f"{store}/labels/{task} already exists; pass --overwrite to replace it")
+    image = s.image()
+    chunks = image.chunks
+    tmp, out = _temp_array(Path(s.path), s.shape, np.uint8, chunks)
+    try:
+        prob = None
+        if probabilities:
+            import zarr
+
+            prob = zarr.open_array(str(tmp / "p.zarr"), mode="w", shape=(len(card.class_ids), *s.shape),
+                                   dtype=np.uint8, chunks=(1, *chunks))
+        from liberation.segmentation.inference import predict_volume, segment_phases
+
+        predict = segment_phases if task == "phases" else predict_volume
+        options = {"context": context} if task == "phases" else {}
+        predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
+                mirror=mirror, **options)
+        params = {"model": str(Path(model).resolve()), "task": task, "overlap": overlap, "context": context,
+                  "mirror": mirror, "seeds": seeds,
+                  "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
+        if task == "phases":
+            minerals = card.mineral_list()
+            s.write_label("phases", out, minerals=minerals, overwrite=overwrite, step="segment", parameters=params)
+        else:
+            from liberation.segmentation.particles import instances_from_prediction
+
+            inst = instances_from_prediction(np.asarray(out[...]), voxel_size_um=s.voxel_size_um,
+                                             min_size_voxels=min_size, seeds=seeds)
+            s.write_label("particles", inst, overwrite=overwrite, step="segment", parameters=params)
+        if prob is not None:
+            for i, name in enumerate(card.class_names):
+                s.write_label(f"{task}_prob_{name}", prob[i], overwrite=overwrite, step="segment", parameters=params)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return SegmentRun(store_path=Path(s.path), task=task)
