@@ -23,12 +23,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from liberation.cli.demo import make_demo_store
-    from liberation.cli.report import pick_slices
     from liberation.io import open_store
     from liberation.report.figures import make_figures
     from liberation.report.writer import write_report
     from liberation.stats import analyse
+    from liberation.workflows.demo import make_demo_store
+    from liberation.workflows.report_store import pick_slices
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

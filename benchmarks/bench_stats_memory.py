@@ -176,7 +176,8 @@ CHILD_STORE = textwrap.dedent("""
         print(f"analyse: {time.perf_counter() - t:.1f} s, {len(r.particles)} particles, {len(r.grain_sizes)} grains,"
               f" {len(r.sections)} section particles, peak RSS {rss():.0f} MiB", flush=True)
     else:
-        from liberation.cli.report import run_report
+        from liberation.workflows.report_store import run_report
+
         original = liberation.stats.analyse
 
         def timed(*a, **k):
@@ -190,8 +191,7 @@ CHILD_STORE = textwrap.dedent("""
         liberation.stats.analyse = timed
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
-            run_report(store_path, tmp + "/report", target="spodumene", size_classes_um=(63, 100, 250),
-                       echo=lambda *a: None)
+            run_report(store_path, tmp + "/report", target="spodumene", size_classes_um=(63, 100, 250))
             print(f"report (run_report): {time.perf_counter() - t:.1f} s, peak RSS {rss():.0f} MiB", flush=True)
 """)
 

@@ -117,9 +117,9 @@ print(f"grey-value GMM: accuracy {gmm['accuracy']:.3f}, mIoU {gmm['miou']:.3f}")
 # ## 7. The liberation report
 
 # %%
-from liberation.cli.report import report as report_command
+from liberation.workflows.report_store import run_report, summary_lines
 
-report_command.main(args=[str(OUT / "sample.zarr"), "--out", str(OUT / "report"), "--overwrite"],
-                    standalone_mode=False)
+report = run_report(OUT / "sample.zarr", OUT / "report", overwrite=True)
+print("\n".join(summary_lines(report.folder, report.result)))
 (OUT / "example_summary.json").write_text(json.dumps({"3d": ev["accuracy"], "gmm": gmm["accuracy"]}))
-print("report in", OUT / "report")
+print("report in", report.folder)

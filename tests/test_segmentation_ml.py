@@ -329,15 +329,15 @@ def test_face_matched_inference(trained):
 
 
 def test_pipeline_face_matched_context(tmp_path):
-    from liberation.cli.pipeline import run_pipeline
     from liberation.io import open_store
+    from liberation.workflows.pipeline import run_pipeline
 
     torch.set_num_threads(1)
     with pytest.raises(InputError, match="context"):
         run_pipeline(tmp_path / "bad", size=48, preset="tiny", context="sideways")
     assert not (tmp_path / "bad").exists()
     summary = run_pipeline(tmp_path / "run", size=48, preset="tiny", particles=False, report=False, register=False,
-                           context="face-matched", device="cpu")
+                           context="face-matched", device="cpu").summary
     assert summary["context"] == "face-matched"
     store = open_store(tmp_path / "run" / "sample.zarr")
     phases = np.asarray(store.label("phases"))

@@ -18,8 +18,7 @@ __getattr__ = moved_getattr(__name__, {
                     "liberation.workflows.report_store"),
     "status": "liberation._progress",
     "note": "liberation.cli._output",
-    **dict.fromkeys(("parse_size_classes", "parse_threshold", "parse_spacing", "parse_axes", "AXES"),
-                    "liberation.cli._parse"),
+    "AXES": "liberation.cli._parse",
 })
 
 
