@@ -107,3 +107,22 @@ def test_moved_names_resolve_with_a_deprecation_warning(old, name, new):
         warnings.simplefilter("error")
         with pytest.raises(AttributeError):
             module.no_such_name  # noqa: B018
+
+
+@pytest.mark.ml
+@pytest.mark.slow
+def test_cli_pipeline_makes_its_report_through_the_workflow(tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from liberation.cli import main
+
+    out = tmp_path / "run"
+    rc = main(["-q", "pipeline", str(out), "--size", "48", "--preset", "tiny", "--known-pose", "--no-particles",
+               "--device", "cpu", "--threads", "1"])
+    stdout = capsys.readouterr().out
+    assert rc == 0
+    # the summary names the final report folder (not the temporary folder the run was written in)
+    assert f"report: {out / 'report' / 'report.html'}" in stdout.splitlines()
+    assert (out / "report" / "report.html").is_file() and "report_s" in json.loads(
+        (out / "pipeline.json").read_text())["times"]
+    assert stdout.splitlines()[-1] == f"written to {out}"
