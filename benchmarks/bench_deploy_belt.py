@@ -36,11 +36,11 @@ def _median_ms(fn, repeats, warmup=2):
 def bench_segmenter(model_path, size, threads, repeats):
     import torch
 
-    from liberation.deploy.belt_config import belt_config_preset
-    from liberation.deploy.belt_export import export_belt_onnx, verify_belt_onnx
-    from liberation.deploy.belt_io import load_belt_checkpoint, save_belt_checkpoint, write_model_card
-    from liberation.deploy.belt_model import build_belt_segmenter, count_parameters
-    from liberation.deploy.belt_runtime import BeltRuntime
+    from liberation.deploy.belt.config import belt_config_preset
+    from liberation.deploy.belt.export import export_belt_onnx, verify_belt_onnx
+    from liberation.deploy.belt.io import load_belt_checkpoint, save_belt_checkpoint, write_model_card
+    from liberation.deploy.belt.model import build_belt_segmenter, count_parameters
+    from liberation.deploy.belt.runtime import BeltRuntime
 
     torch.set_num_threads(threads)
     tmp = tempfile.mkdtemp(prefix="bench_belt_")
@@ -77,8 +77,8 @@ def bench_segmenter(model_path, size, threads, repeats):
 def bench_sorting(repeats):
     from skimage.measure import label, regionprops
 
-    from liberation.deploy.belt_sorting import fragment_decisions
-    from liberation.synthetic.belt import make_belt_image
+    from liberation.deploy.belt.sorting import fragment_decisions
+    from liberation.deploy.belt.synthetic import make_belt_image
 
     mask = make_belt_image((512, 512), size_class_mm=(5, 10), coverage=0.4, seed=0).mask
 

@@ -11,9 +11,9 @@ import tifffile
 from click.testing import CliRunner
 
 from liberation.cli.deploy_dual import fragments
-from liberation.deploy.fragments import pixel_size_from_ruler
+from liberation.deploy.fragments.sizing import pixel_size_from_ruler
 from liberation.errors import InputError, OverwriteError
-from liberation.synthetic.fragments import make_fragment_image
+from liberation.deploy.fragments.synthetic import make_fragment_image
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,13 @@ def _load(data, synthetic, size, seed, i0):
     if (data is None) == (synthetic is None):
         raise InputError("give exactly one of --data DIR (images/ and masks/) or --synthetic N")
     if synthetic is not None:
-        from liberation.synthetic.belt import make_belt_dataset
+        from liberation.deploy.belt.synthetic import make_belt_dataset
 
         if synthetic < 2 or size % 32:
             raise InputError(f"--synthetic {synthetic} --size {size}: need at least 2 frames and a size multiple of 32")
         images, masks = make_belt_dataset(int(synthetic), (size, size), i0=_SYNTH_I0, seed=seed)
         return images, masks, _SYNTH_I0
-    from liberation.deploy.belt_io import read_labelled_folder
+    from liberation.deploy.belt.io import read_labelled_folder
 
     _, images, masks = read_labelled_folder(data)
     if i0 is None:
@@ -94,10 +94,10 @@ def _with(opts):
 def train(data, synthetic, size, seed, i0, preset, aspp, attention, classes, train_preset, epochs, batch_size, lr,
           max_steps, val_fraction, pixel_size_um, threads, out, overwrite):
     """Train the belt segmenter; writes OUT (state_dict) and OUT.json (model card)."""
-    from liberation.deploy.belt_config import belt_config_preset
-    from liberation.deploy.belt_io import card_path, save_belt_checkpoint
-    from liberation.deploy.belt_model import count_parameters
-    from liberation.deploy.belt_train import evaluate_belt_segmenter, prepare_belt_inputs, train_belt_segmenter
+    from liberation.deploy.belt.config import belt_config_preset
+    from liberation.deploy.belt.io import card_path, save_belt_checkpoint
+    from liberation.deploy.belt.model import count_parameters
+    from liberation.deploy.belt.train import evaluate_belt_segmenter, prepare_belt_inputs, train_belt_segmenter
 
     out = check_new_output(out, overwrite=overwrite, what="checkpoint")
     check_new_output(card_path(out), overwrite=overwrite, what="model card")
@@ -133,13 +133,13 @@ def train(data, synthetic, size, seed, i0, preset, aspp, attention, classes, tra
 @click.option("--overwrite", is_flag=True)
 def evaluate(model_path, data, synthetic, size, seed, i0, backend, out, overwrite):
     """Accuracy, mPA and mIoU of MODEL_PATH (.pt/.onnx/.engine) on labelled frames."""
-    from liberation.deploy.belt_metrics import confusion_matrix, segmentation_metrics
-    from liberation.deploy.belt_runtime import BeltRuntime
+    from liberation.deploy.belt.metrics import confusion_matrix, segmentation_metrics
+    from liberation.deploy.belt.runtime import BeltRuntime
 
     if out:
         check_new_output(out, overwrite=overwrite, what="metrics file")
     rt = BeltRuntime(model_path, backend=backend)
-    from liberation.synthetic.belt import belt_attenuation
+    from liberation.deploy.belt.synthetic import belt_attenuation
 
     # synthetic evaluation frames come from another seed than training (held out)
     images, masks, i0 = _load(data, synthetic, size, seed + 7919, i0 or rt.i0)
@@ -161,8 +161,8 @@ def evaluate(model_path, data, synthetic, size, seed, i0, backend, out, overwrit
 @click.option("--overwrite", is_flag=True)
 def export(model_path, out, opset, fp16, check_size, overwrite):
     """Export a .pt checkpoint to ONNX (dynamic batch/size) and check it against PyTorch with onnxruntime."""
-    from liberation.deploy.belt_export import export_belt_onnx, verify_belt_onnx
-    from liberation.deploy.belt_io import card_path, load_belt_checkpoint, write_model_card
+    from liberation.deploy.belt.export import export_belt_onnx, verify_belt_onnx
+    from liberation.deploy.belt.io import card_path, load_belt_checkpoint, write_model_card
 
     check_new_output(out, overwrite=overwrite, what="ONNX file")
     check_new_output(card_path(out), overwrite=overwrite, what="model card")
@@ -189,7 +189,7 @@ def export(model_path, out, opset, fp16, check_size, overwrite):
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Result JSON.")
 def benchmark(model_path, backend, size, batch, threads, repeats, warmup, out):
     """Milliseconds per frame and frames per second of MODEL_PATH on this machine."""
-    from liberation.deploy.belt_runtime import BeltRuntime
+    from liberation.deploy.belt.runtime import BeltRuntime
 
     rt = BeltRuntime(model_path, backend=backend, threads=threads)
     r = rt.benchmark(shape=(size, size), batch=batch, repeats=repeats, warmup=warmup)
@@ -213,9 +213,9 @@ def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, ejec
     """Segment every PNG/TIFF in IMAGES_DIR: one mask PNG per image (0 = background, 1.. classes) and fragments.csv."""
     import pandas as pd
 
-    from liberation.deploy.belt_io import read_image, write_mask_png
-    from liberation.deploy.belt_runtime import BeltRuntime
-    from liberation.deploy.belt_sorting import fragment_decisions
+    from liberation.deploy.belt.io import read_image, write_mask_png
+    from liberation.deploy.belt.runtime import BeltRuntime
+    from liberation.deploy.belt.sorting import fragment_decisions
     from liberation.errors import FileFormatError
 
     paths = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in (".png", ".tif", ".tiff"))
@@ -248,7 +248,7 @@ def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, ejec
 @click.option("--overwrite", is_flag=True)
 def simulate(out, model_card, miou, fps, series, n_fragments, seed, overwrite):
     """Belt simulation of the paper's three trial series: trials.csv, trials.png, summary.json."""
-    from liberation.deploy.belt_simulation import default_profiles, plot_trials, simulate_paper_trials
+    from liberation.deploy.belt.simulation import default_profiles, plot_trials, simulate_paper_trials
 
     if miou is None and model_card:
         card = json.loads(Path(model_card).read_text())

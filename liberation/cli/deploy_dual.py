@@ -24,20 +24,20 @@ def _load_data(data: str | None, synthetic: int | None, size: int, seed: int):
     if (data is None) == (synthetic is None):
         raise InputError("give exactly one of --data DIR or --synthetic N")
     if data is not None:
-        from liberation.io.dual_energy import read_dual_energy_folder
+        from liberation.deploy.dual_energy.io import read_dual_energy_folder
 
         images, labels, _ = read_dual_energy_folder(data, size=(size, size))
         return images, labels
     if synthetic < 4:
         raise InputError(f"--synthetic {synthetic}; expected at least 4 fragments")
-    from liberation.synthetic.dual_energy import make_dual_energy_set
+    from liberation.deploy.dual_energy.synthetic import make_dual_energy_set
 
     s = make_dual_energy_set(int(synthetic), size=size, seed=seed)
     return s.stack(), s.label
 
 
 def _baseline(images, labels, threshold=None):
-    from liberation.deploy.dual_baseline import RValueClassifier
+    from liberation.deploy.dual_energy.baseline import RValueClassifier
 
     clf = RValueClassifier()
     if threshold is None:
@@ -108,8 +108,8 @@ def train(data, synthetic, size, seed, fusion, head, head_layers, widths, epochs
     require("torch", "deploy")
     import pandas as pd
 
-    from liberation.deploy.dual_export import save_checkpoint
-    from liberation.deploy.dual_train import evaluate_model, train_dual_energy
+    from liberation.deploy.dual_energy.export import save_checkpoint
+    from liberation.deploy.dual_energy.train import evaluate_model, train_dual_energy
 
     images, labels = _load_data(data, synthetic, size, seed)
     rng = np.random.default_rng(seed)
@@ -148,8 +148,8 @@ def evaluate(model_path, data, synthetic, size, seed, out, overwrite):
     from liberation.errors import require
 
     require("torch", "deploy")
-    from liberation.deploy.dual_export import load_checkpoint
-    from liberation.deploy.dual_train import evaluate_model
+    from liberation.deploy.dual_energy.export import load_checkpoint
+    from liberation.deploy.dual_energy.train import evaluate_model
 
     p = Path(model_path)
     if p.is_dir():
@@ -180,7 +180,7 @@ def export(model_path, out, size, opset, overwrite):
     from liberation.errors import require
 
     require("torch", "deploy")
-    from liberation.deploy.dual_export import export_onnx, load_checkpoint, verify_onnx
+    from liberation.deploy.dual_energy.export import export_onnx, load_checkpoint, verify_onnx
 
     p = Path(model_path)
     if p.is_dir():
@@ -203,7 +203,7 @@ def _parse_ruler(text: str) -> tuple[float, ...]:
 
 
 def _read_input(path: Path) -> np.ndarray:
-    from liberation.io.dual_energy import _read_image
+    from liberation.deploy.dual_energy.io import _read_image
 
     return _read_image(path)
 
@@ -236,14 +236,14 @@ def fragments(image_or_mask, ruler, pixel_size_mm, boxes, k, input_kind, dark, m
     """
     import pandas as pd
 
-    from liberation.deploy.fragments import (
+    from liberation.deploy.fragments.sizing import (
         box_sizes,
         drop_ruler,
         fragment_sizes,
         pixel_size_from_ruler,
         segment_fragments,
     )
-    from liberation.deploy.fragments_dist import plot_size_distribution, size_distribution
+    from liberation.deploy.fragments.distribution import plot_size_distribution, size_distribution
 
     if (ruler is None) == (pixel_size_mm is None):
         raise InputError("give exactly one of --ruler X0,Y0,X1,Y1,LENGTH_CM or --pixel-size MM")

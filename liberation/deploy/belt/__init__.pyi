@@ -1,0 +1,115 @@
+"""Public names of liberation.deploy.belt (read by lazy_loader.attach_stub and by type checkers)."""
+
+from . import (
+    augment,
+    config,
+    export,
+    io,
+    layers,
+    metrics,
+    model,
+    preprocess,
+    runtime,
+    simulation,
+    sorting,
+    synthetic,
+    train,
+)
+from .augment import GEOMETRIC_OPS, PIXEL_OPS, RAIL_COMBINATIONS, rail_augment
+from .config import BeltSegmenterConfig, belt_config_preset
+from .export import convert_onnx_weights_fp16, export_belt_onnx, verify_belt_onnx
+from .io import (
+    belt_card,
+    card_path,
+    load_belt_checkpoint,
+    read_image,
+    read_labelled_folder,
+    read_model_card,
+    save_belt_checkpoint,
+    write_mask_png,
+    write_model_card,
+)
+from .layers import ASPP, ConvBNAct, CrossShapedWindowAttention, SeparableConv, UniversalInvertedBottleneck
+from .metrics import confusion_matrix, segmentation_metrics
+from .model import BeltBackbone, BeltSegmenter, build_belt_segmenter, count_parameters
+from .preprocess import belt_attenuation, pad_to_multiple, prepare_belt_inputs
+from .runtime import BeltRuntime, available_backends
+from .simulation import (
+    PAPER_TRIAL_SERIES,
+    SegmenterProfile,
+    default_profiles,
+    plot_trials,
+    simulate_paper_trials,
+    simulate_sorting,
+)
+from .sorting import air_jet_commands, fragment_decisions
+from .synthetic import BELT_CLASSES, SIZE_CLASSES_MM, BeltImage, make_belt_dataset, make_belt_image
+from .train import TRAIN_PRESETS, BeltTrainResult, evaluate_belt_segmenter, predict_belt, train_belt_segmenter
+
+__all__ = [
+    "ASPP",
+    "BELT_CLASSES",
+    "BeltBackbone",
+    "BeltImage",
+    "BeltRuntime",
+    "BeltSegmenter",
+    "BeltSegmenterConfig",
+    "BeltTrainResult",
+    "ConvBNAct",
+    "CrossShapedWindowAttention",
+    "GEOMETRIC_OPS",
+    "PAPER_TRIAL_SERIES",
+    "PIXEL_OPS",
+    "RAIL_COMBINATIONS",
+    "SIZE_CLASSES_MM",
+    "SegmenterProfile",
+    "SeparableConv",
+    "TRAIN_PRESETS",
+    "UniversalInvertedBottleneck",
+    "air_jet_commands",
+    "augment",
+    "available_backends",
+    "belt_attenuation",
+    "belt_card",
+    "belt_config_preset",
+    "build_belt_segmenter",
+    "card_path",
+    "config",
+    "confusion_matrix",
+    "convert_onnx_weights_fp16",
+    "count_parameters",
+    "default_profiles",
+    "evaluate_belt_segmenter",
+    "export",
+    "export_belt_onnx",
+    "fragment_decisions",
+    "io",
+    "layers",
+    "load_belt_checkpoint",
+    "make_belt_dataset",
+    "make_belt_image",
+    "metrics",
+    "model",
+    "pad_to_multiple",
+    "plot_trials",
+    "predict_belt",
+    "prepare_belt_inputs",
+    "preprocess",
+    "rail_augment",
+    "read_image",
+    "read_labelled_folder",
+    "read_model_card",
+    "runtime",
+    "save_belt_checkpoint",
+    "segmentation_metrics",
+    "simulate_paper_trials",
+    "simulate_sorting",
+    "simulation",
+    "sorting",
+    "synthetic",
+    "train",
+    "train_belt_segmenter",
+    "verify_belt_onnx",
+    "write_mask_png",
+    "write_model_card",
+]
