@@ -70,8 +70,8 @@ def main(argv=None) -> dict:
     from liberation.deploy.dual_energy.baseline import RValueClassifier
     from liberation.deploy.dual_energy.metrics import classification_metrics, summarize_runs
     from liberation.deploy.dual_energy.model import build_dual_energy_net, count_parameters
-    from liberation.deploy.dual_energy.train import evaluate_model, train_dual_energy
     from liberation.deploy.dual_energy.synthetic import make_dual_energy_set
+    from liberation.deploy.dual_energy.train import evaluate_model, train_dual_energy
 
     widths = tuple(int(w) for w in a.widths.split(","))
     small = {"widths": widths, "hidden": a.hidden}
@@ -131,13 +131,13 @@ def fragments_bench() -> dict:
     """Fragment sizing on synthetic belt images: accuracy vs exact truth, time vs skimage regionprops_table."""
     from skimage.measure import regionprops_table
 
+    from liberation.deploy.fragments.distribution import percentile_size
     from liberation.deploy.fragments.sizing import (
         box_sizes,
         calibrate_box_factor,
         fragment_sizes,
         pixel_size_from_ruler,
     )
-    from liberation.deploy.fragments.distribution import percentile_size
     from liberation.deploy.fragments.synthetic import make_fragment_image
 
     out = {}

@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from liberation.deploy.belt.layers import CrossShapedWindowAttention  # noqa: E402
 from liberation.deploy.belt.config import BeltSegmenterConfig, belt_config_preset  # noqa: E402
+from liberation.deploy.belt.layers import CrossShapedWindowAttention  # noqa: E402
 from liberation.deploy.belt.model import build_belt_segmenter, count_parameters  # noqa: E402
 from liberation.errors import InputError  # noqa: E402
 
@@ -71,9 +71,9 @@ def test_stripe_attention_stays_inside_stripes():
 
 def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
     from liberation.deploy.belt.io import card_path, load_belt_checkpoint, save_belt_checkpoint
+    from liberation.deploy.belt.synthetic import make_belt_dataset
     from liberation.deploy.belt.train import predict_belt, prepare_belt_inputs, train_belt_segmenter
     from liberation.errors import OverwriteError
-    from liberation.deploy.belt.synthetic import make_belt_dataset
 
     images, masks = make_belt_dataset(4, (32, 32), size_classes_mm=[(5, 10)], seed=0)
     res = train_belt_segmenter(images, masks, config=belt_config_preset("tiny"), i0=4000.0, epochs=20,
@@ -90,7 +90,7 @@ def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
     a = predict_belt(res.model, x, return_logits=True)
     b = predict_belt(model, x, return_logits=True)
     assert np.allclose(a, b, atol=1e-6)
-    assert card["config"]["widths"] == list(belt_config_preset("tiny").widths)
+    assert card["architecture"]["widths"] == list(belt_config_preset("tiny").widths)
 
 
 def test_train_rejects_bad_input():

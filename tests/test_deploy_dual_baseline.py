@@ -8,10 +8,16 @@ import sys
 import numpy as np
 import pytest
 
-from liberation.deploy.dual_energy.baseline import RValueClassifier, fit_threshold, fragment_mask, log_attenuation, r_value
+from liberation.deploy.dual_energy.baseline import (
+    RValueClassifier,
+    fit_threshold,
+    fragment_mask,
+    log_attenuation,
+    r_value,
+)
 from liberation.deploy.dual_energy.metrics import classification_metrics, roc_auc, summarize_runs
-from liberation.errors import InputError
 from liberation.deploy.dual_energy.synthetic import attenuation_coefficient, make_dual_energy_set
+from liberation.errors import InputError
 
 
 def test_r_value_closed_form_monochromatic_slab():

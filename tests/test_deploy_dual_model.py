@@ -14,8 +14,8 @@ from liberation.deploy.dual_energy.model import (  # noqa: E402
     count_parameters,
     make_head,
 )
-from liberation.errors import InputError, OverwriteError  # noqa: E402
 from liberation.deploy.dual_energy.synthetic import make_dual_energy_set  # noqa: E402
+from liberation.errors import InputError, OverwriteError  # noqa: E402
 
 pytestmark = pytest.mark.deploy
 TINY = {"widths": (4, 8), "hidden": 8, "head_layers": 2}
@@ -137,7 +137,13 @@ def test_tiny_training_loss_decreases_and_is_seeded():
 
 def test_onnx_export_parity_and_checkpoint(tmp_path):
     pytest.importorskip("onnxruntime")
-    from liberation.deploy.dual_energy.export import export_onnx, load_checkpoint, onnx_predict, save_checkpoint, verify_onnx
+    from liberation.deploy.dual_energy.export import (
+        export_onnx,
+        load_checkpoint,
+        onnx_predict,
+        save_checkpoint,
+        verify_onnx,
+    )
     from liberation.deploy.dual_energy.train import predict_proba
 
     with torch.random.fork_rng():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from liberation.deploy.fragments.distribution import percentile_size
 from liberation.deploy.fragments.sizing import (
     DEFAULT_BOX_FACTOR,
     box_sizes,
@@ -17,9 +18,8 @@ from liberation.deploy.fragments.sizing import (
     ruler_area_per_pixel,
     segment_fragments,
 )
-from liberation.deploy.fragments.distribution import percentile_size
-from liberation.errors import InputError
 from liberation.deploy.fragments.synthetic import make_fragment_image
+from liberation.errors import InputError
 
 
 @pytest.fixture(scope="module")

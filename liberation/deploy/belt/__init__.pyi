@@ -14,6 +14,7 @@ from . import (
     sorting,
     synthetic,
     train,
+    workflow,
 )
 from .augment import GEOMETRIC_OPS, PIXEL_OPS, RAIL_COMBINATIONS, rail_augment
 from .config import BeltSegmenterConfig, belt_config_preset
@@ -45,6 +46,16 @@ from .simulation import (
 from .sorting import air_jet_commands, fragment_decisions
 from .synthetic import BELT_CLASSES, SIZE_CLASSES_MM, BeltImage, make_belt_dataset, make_belt_image
 from .train import TRAIN_PRESETS, BeltTrainResult, evaluate_belt_segmenter, predict_belt, train_belt_segmenter
+from .workflow import (
+    SYNTHETIC_I0,
+    benchmark_model,
+    evaluate_model,
+    export_model,
+    load_frames,
+    segment_folder,
+    simulate_trials,
+    train_model,
+)
 
 __all__ = [
     "ASPP",
@@ -62,6 +73,7 @@ __all__ = [
     "PIXEL_OPS",
     "RAIL_COMBINATIONS",
     "SIZE_CLASSES_MM",
+    "SYNTHETIC_I0",
     "SegmenterProfile",
     "SeparableConv",
     "TRAIN_PRESETS",
@@ -72,6 +84,7 @@ __all__ = [
     "belt_attenuation",
     "belt_card",
     "belt_config_preset",
+    "benchmark_model",
     "build_belt_segmenter",
     "card_path",
     "config",
@@ -80,12 +93,15 @@ __all__ = [
     "count_parameters",
     "default_profiles",
     "evaluate_belt_segmenter",
+    "evaluate_model",
     "export",
     "export_belt_onnx",
+    "export_model",
     "fragment_decisions",
     "io",
     "layers",
     "load_belt_checkpoint",
+    "load_frames",
     "make_belt_dataset",
     "make_belt_image",
     "metrics",
@@ -101,15 +117,19 @@ __all__ = [
     "read_model_card",
     "runtime",
     "save_belt_checkpoint",
+    "segment_folder",
     "segmentation_metrics",
     "simulate_paper_trials",
     "simulate_sorting",
+    "simulate_trials",
     "simulation",
     "sorting",
     "synthetic",
     "train",
     "train_belt_segmenter",
+    "train_model",
     "verify_belt_onnx",
+    "workflow",
     "write_mask_png",
     "write_model_card",
 ]

@@ -1,6 +1,6 @@
 """Public names of liberation.deploy.dual_energy (read by lazy_loader.attach_stub and by type checkers)."""
 
-from . import baseline, export, io, metrics, model, synthetic, train
+from . import baseline, export, io, metrics, model, synthetic, train, workflow
 from .baseline import RValueClassifier, fit_threshold, fragment_mask, log_attenuation, r_value
 from .export import export_onnx, load_checkpoint, onnx_predict, save_checkpoint, verify_onnx
 from .io import CLASS_NAMES, read_dual_energy_folder, write_dual_energy_folder
@@ -28,6 +28,7 @@ from .synthetic import (
     make_dual_energy_set,
 )
 from .train import TrainResult, check_images, evaluate_model, predict_proba, train_dual_energy
+from .workflow import evaluate_run, export_run, load_pairs, train_run
 
 __all__ = [
     "AttentionResidualBlock",
@@ -54,12 +55,15 @@ __all__ = [
     "classification_metrics",
     "count_parameters",
     "evaluate_model",
+    "evaluate_run",
     "export",
     "export_onnx",
+    "export_run",
     "fit_threshold",
     "fragment_mask",
     "io",
     "load_checkpoint",
+    "load_pairs",
     "log_attenuation",
     "make_dual_energy_set",
     "make_head",
@@ -75,6 +79,8 @@ __all__ = [
     "synthetic",
     "train",
     "train_dual_energy",
+    "train_run",
     "verify_onnx",
+    "workflow",
     "write_dual_energy_folder",
 ]

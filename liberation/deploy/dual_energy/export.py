@@ -12,6 +12,7 @@ file beside the target, then a rename) and never replace an existing file withou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,8 @@ def _config(model: DualEnergyNet) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in model.config.items()}
 
 
-def save_checkpoint(path, model: DualEnergyNet, *, metadata: dict | None = None, overwrite: bool = False) -> Path:
+def save_checkpoint(path, model: DualEnergyNet, *, metadata: dict | None = None, overwrite: bool = False,
+                    write_extra: Callable[[Path], None] | None = None) -> Path:
     """Save the classifier as a model folder at ``path`` (``model.pt`` + ``model_card.json``).
 
     Parameters
@@ -54,6 +56,8 @@ def save_checkpoint(path, model: DualEnergyNet, *, metadata: dict | None = None,
         ``image_size`` part of its ``input``.
     overwrite : bool
         Replace an existing folder.
+    write_extra : callable, optional
+        Called with the temporary folder to add more files (tables, histories).
 
     Returns
     -------
@@ -64,7 +68,7 @@ def save_checkpoint(path, model: DualEnergyNet, *, metadata: dict | None = None,
                      input={"channels": ["high", "low"], "values": "transmission I/I0 in (0, 1]",
                             "image_size": metadata.get("image_size")},
                      metrics=metadata.get("val_metrics") or {}, extra={"metadata": metadata})
-    return write_model_folder(path, card, state_dict=model.state_dict(), overwrite=overwrite)
+    return write_model_folder(path, card, state_dict=model.state_dict(), write_extra=write_extra, overwrite=overwrite)
 
 
 def _build(config: dict) -> DualEnergyNet:
@@ -86,7 +90,7 @@ def _load_old(path: Path) -> tuple[DualEnergyNet, dict]:
 
 
 def load_checkpoint(path) -> tuple[DualEnergyNet, dict]:
-    """Load a classifier: a model folder, its ``model.pt``, or an older single-file checkpoint.
+    """Load a classifier: a model folder, its ``model.pt``, or an older single-file checkpoint (or its folder).
 
     Returns
     -------
@@ -100,6 +104,8 @@ def load_checkpoint(path) -> tuple[DualEnergyNet, dict]:
     path = Path(path)
     if path.is_file() and path.name == WEIGHTS_FILE and (path.parent / CARD_FILE).is_file():
         path = path.parent
+    elif path.is_dir() and not (path / CARD_FILE).is_file() and (path / WEIGHTS_FILE).is_file():
+        path = path / WEIGHTS_FILE  # an older training folder: OUT/model.pt is a single-file checkpoint
     if not path.exists():
         raise FileFormatError(f"checkpoint {path} does not exist")
     if path.is_file():

@@ -1,6 +1,6 @@
 """Public names of liberation.deploy.fragments (read by lazy_loader.attach_stub and by type checkers)."""
 
-from . import distribution, sizing, synthetic
+from . import distribution, sizing, synthetic, workflow
 from .distribution import (
     SizeDistribution,
     fit_rosin_rammler,
@@ -24,6 +24,7 @@ from .sizing import (
     segment_fragments,
 )
 from .synthetic import FragmentImage, make_fragment_image
+from .workflow import guess_kind, measure_fragments, parse_ruler
 
 __all__ = [
     "DEFAULT_BOX_FACTOR",
@@ -37,8 +38,11 @@ __all__ = [
     "feret_diameters",
     "fit_rosin_rammler",
     "fragment_sizes",
+    "guess_kind",
     "make_fragment_image",
+    "measure_fragments",
     "oversize_alarm",
+    "parse_ruler",
     "passing_curve",
     "percentile_size",
     "pixel_size_from_ruler",
@@ -49,4 +53,5 @@ __all__ = [
     "size_distribution",
     "sizing",
     "synthetic",
+    "workflow",
 ]
