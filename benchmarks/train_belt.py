@@ -68,9 +68,9 @@ def main(argv=None):
     ap.add_argument("--preset", default="small")
     ap.add_argument("--train-preset", default="cpu")
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--init", default=None, help="fine-tune this checkpoint instead of training from scratch")
+    ap.add_argument("--init", default=None, help="fine-tune this model folder (or older .pt checkpoint) instead of training from scratch")
     ap.add_argument("--train-seed", type=int, default=None, help="seed of the training frames (default 0)")
-    ap.add_argument("--out", default=None, help="checkpoint path (.pt); card and metrics JSON beside it")
+    ap.add_argument("--out", default=None, help="model folder to write (model.pt + model_card.json); metrics JSON beside it")
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
 
