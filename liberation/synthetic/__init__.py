@@ -20,13 +20,14 @@ def _module_names() -> list[str]:
     return [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
 
 
-# name -> module it moved to (deprecated aliases, resolved by string: the core never imports deploy)
+# name -> module it moved to (deprecated aliases, resolved by string: the core never imports deploy).
+# ``attenuation_coefficient`` is not here: ``liberation.synthetic.attenuation_coefficient`` was and is
+# the CT one (synthetic/ct.py); the dual-energy one is ``liberation.deploy.dual_energy.synthetic``'s.
 _MOVED = {
     **{n: "liberation.deploy.belt.synthetic" for n in (
         "BELT_CLASSES", "SIZE_CLASSES_MM", "BeltImage", "belt_attenuation", "make_belt_dataset", "make_belt_image")},
     **{n: "liberation.deploy.dual_energy.synthetic" for n in (
-        "DE_ENERGIES_KEV", "DE_MASS_ATTENUATION", "DE_DENSITY", "DualEnergySet", "attenuation_coefficient",
-        "make_dual_energy_set")},
+        "DE_ENERGIES_KEV", "DE_MASS_ATTENUATION", "DE_DENSITY", "DualEnergySet", "make_dual_energy_set")},
     **{n: "liberation.deploy.fragments.synthetic" for n in ("FragmentImage", "make_fragment_image")},
 }
 # old submodules -> new modules
