@@ -54,7 +54,7 @@ def main(argv=None):
 
     from train_belt import make_splits, run_experiment
 
-    from liberation.deploy.belt_config import belt_config_preset
+    from liberation.deploy.belt.config import belt_config_preset
 
     splits = make_splits(args.n_train, args.n_test, args.size)
     rows = []

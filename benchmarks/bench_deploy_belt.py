@@ -36,11 +36,16 @@ def _median_ms(fn, repeats, warmup=2):
 def bench_segmenter(model_path, size, threads, repeats):
     import torch
 
-    from liberation.deploy.belt_config import belt_config_preset
-    from liberation.deploy.belt_export import export_belt_onnx, verify_belt_onnx
-    from liberation.deploy.belt_io import load_belt_checkpoint, save_belt_checkpoint, write_model_card
-    from liberation.deploy.belt_model import build_belt_segmenter, count_parameters
-    from liberation.deploy.belt_runtime import BeltRuntime
+    from liberation.deploy.belt.config import belt_config_preset
+    from liberation.deploy.belt.export import export_belt_onnx, verify_belt_onnx
+    from liberation.deploy.belt.io import (
+        load_belt_checkpoint,
+        read_model_card,
+        save_belt_checkpoint,
+        write_model_card,
+    )
+    from liberation.deploy.belt.model import build_belt_segmenter, count_parameters
+    from liberation.deploy.belt.runtime import BeltRuntime
 
     torch.set_num_threads(threads)
     tmp = tempfile.mkdtemp(prefix="bench_belt_")
@@ -49,15 +54,15 @@ def bench_segmenter(model_path, size, threads, repeats):
     else:
         model = build_belt_segmenter(belt_config_preset("small"))
         card = {"class_names": list(model.config.class_names), "input": {"i0": 4000.0}}
-        model_path = save_belt_checkpoint(os.path.join(tmp, "m.pt"), model, card)
-    card = {k: v for k, v in card.items() if k not in ("format", "library_version", "created")}
+        model_path = save_belt_checkpoint(os.path.join(tmp, "model"), model, card)
+    card = read_model_card(model_path)  # the model card, copied beside each ONNX file
     rows = []
     rt = BeltRuntime(model_path, backend="torch", threads=threads)
     r = rt.benchmark(shape=(size, size), repeats=repeats)
     rows.append({**r, "runtime": r["backend"], "backend": "torch eager fp32"})
     for fp16 in (False, True):
         p = export_belt_onnx(model, os.path.join(tmp, f"m{'16' if fp16 else ''}.onnx"), fp16=fp16)
-        write_model_card(p, {**card, "config": model.config.to_dict()}, overwrite=True)
+        write_model_card(p, card, overwrite=True)
         parity = verify_belt_onnx(model, p, shape=(1, 1, size, size))  # at the timed size
         rt = BeltRuntime(p, backend="onnxruntime", threads=threads)
         r = rt.benchmark(shape=(size, size), repeats=repeats)
@@ -77,8 +82,8 @@ def bench_segmenter(model_path, size, threads, repeats):
 def bench_sorting(repeats):
     from skimage.measure import label, regionprops
 
-    from liberation.deploy.belt_sorting import fragment_decisions
-    from liberation.synthetic.belt import make_belt_image
+    from liberation.deploy.belt.sorting import fragment_decisions
+    from liberation.deploy.belt.synthetic import make_belt_image
 
     mask = make_belt_image((512, 512), size_class_mm=(5, 10), coverage=0.4, seed=0).mask
 

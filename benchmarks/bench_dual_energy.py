@@ -28,7 +28,7 @@ import numpy as np
 
 
 def _r_features(s):
-    from liberation.deploy.dual_baseline import fragment_mask, log_attenuation, r_value
+    from liberation.deploy.dual_energy.baseline import fragment_mask, log_attenuation, r_value
 
     m = fragment_mask(s.high)
     ah = (log_attenuation(s.high) * m).sum((1, 2)) / np.maximum(m.sum((1, 2)), 1)
@@ -67,11 +67,11 @@ def main(argv=None) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from liberation.deploy.dual_baseline import RValueClassifier
-    from liberation.deploy.dual_metrics import classification_metrics, summarize_runs
-    from liberation.deploy.dual_model import build_dual_energy_net, count_parameters
-    from liberation.deploy.dual_train import evaluate_model, train_dual_energy
-    from liberation.synthetic.dual_energy import make_dual_energy_set
+    from liberation.deploy.dual_energy.baseline import RValueClassifier
+    from liberation.deploy.dual_energy.metrics import classification_metrics, summarize_runs
+    from liberation.deploy.dual_energy.model import build_dual_energy_net, count_parameters
+    from liberation.deploy.dual_energy.synthetic import make_dual_energy_set
+    from liberation.deploy.dual_energy.train import evaluate_model, train_dual_energy
 
     widths = tuple(int(w) for w in a.widths.split(","))
     small = {"widths": widths, "hidden": a.hidden}
@@ -131,14 +131,14 @@ def fragments_bench() -> dict:
     """Fragment sizing on synthetic belt images: accuracy vs exact truth, time vs skimage regionprops_table."""
     from skimage.measure import regionprops_table
 
-    from liberation.deploy.fragments import (
+    from liberation.deploy.fragments.distribution import percentile_size
+    from liberation.deploy.fragments.sizing import (
         box_sizes,
         calibrate_box_factor,
         fragment_sizes,
         pixel_size_from_ruler,
     )
-    from liberation.deploy.fragments_dist import percentile_size
-    from liberation.synthetic.fragments import make_fragment_image
+    from liberation.deploy.fragments.synthetic import make_fragment_image
 
     out = {}
     for seed, shape, n in ((0, (512, 512), 40), (1, (1024, 1024), 150), (2, (2048, 2048), 600)):
@@ -176,10 +176,10 @@ def speed(a, n: int = 256) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from liberation.deploy.dual_baseline import r_value
-    from liberation.deploy.dual_export import export_onnx
-    from liberation.deploy.dual_model import build_dual_energy_net
-    from liberation.synthetic.dual_energy import make_dual_energy_set
+    from liberation.deploy.dual_energy.baseline import r_value
+    from liberation.deploy.dual_energy.export import export_onnx
+    from liberation.deploy.dual_energy.model import build_dual_energy_net
+    from liberation.deploy.dual_energy.synthetic import make_dual_energy_set
 
     s = make_dual_energy_set(n, size=a.size, seed=0)
     x = s.stack()

@@ -26,7 +26,7 @@ I0 = 4000.0
 
 def make_splits(n_train: int, n_test: int, size: int, *, seed: int = 0, train_seed: int | None = None):
     """Train / validation / held-out test frames (counts) and masks from disjoint seeds."""
-    from liberation.synthetic.belt import make_belt_dataset
+    from liberation.deploy.belt.synthetic import make_belt_dataset
 
     train = make_belt_dataset(n_train, (size, size), i0=I0, seed=seed if train_seed is None else train_seed)
     val = make_belt_dataset(40, (size, size), i0=I0, seed=seed + 1000)
@@ -39,8 +39,8 @@ def run_experiment(config, splits, *, epochs: int, preset: str = "cpu", seed: in
     """Train ``config`` on ``splits``; return (result, test metrics dict)."""
     import torch
 
-    from liberation.deploy.belt_model import count_parameters
-    from liberation.deploy.belt_train import evaluate_belt_segmenter, prepare_belt_inputs, train_belt_segmenter
+    from liberation.deploy.belt.model import count_parameters
+    from liberation.deploy.belt.train import evaluate_belt_segmenter, prepare_belt_inputs, train_belt_segmenter
 
     torch.set_num_threads(1)
     (xtr, ytr), (xva, yva), (xte, yte) = splits
@@ -68,14 +68,14 @@ def main(argv=None):
     ap.add_argument("--preset", default="small")
     ap.add_argument("--train-preset", default="cpu")
     ap.add_argument("--lr", type=float, default=None)
-    ap.add_argument("--init", default=None, help="fine-tune this checkpoint instead of training from scratch")
+    ap.add_argument("--init", default=None, help="fine-tune this model folder (or older .pt checkpoint) instead of training from scratch")
     ap.add_argument("--train-seed", type=int, default=None, help="seed of the training frames (default 0)")
-    ap.add_argument("--out", default=None, help="checkpoint path (.pt); card and metrics JSON beside it")
+    ap.add_argument("--out", default=None, help="model folder to write (model.pt + model_card.json); metrics JSON beside it")
     ap.add_argument("--overwrite", action="store_true")
     args = ap.parse_args(argv)
 
-    from liberation.deploy.belt_config import belt_config_preset
-    from liberation.deploy.belt_io import load_belt_checkpoint, save_belt_checkpoint
+    from liberation.deploy.belt.config import belt_config_preset
+    from liberation.deploy.belt.io import load_belt_checkpoint, save_belt_checkpoint
 
     model = None
     if args.init:

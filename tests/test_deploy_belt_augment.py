@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from liberation.deploy.belt_augment import rail_augment
+from liberation.deploy.belt.augment import rail_augment
 from liberation.errors import InputError
 
 

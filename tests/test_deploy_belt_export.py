@@ -7,9 +7,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from liberation.deploy.belt_config import belt_config_preset  # noqa: E402
-from liberation.deploy.belt_export import export_belt_onnx, verify_belt_onnx  # noqa: E402
-from liberation.deploy.belt_model import build_belt_segmenter  # noqa: E402
+from liberation.deploy.belt.config import belt_config_preset  # noqa: E402
+from liberation.deploy.belt.export import export_belt_onnx, verify_belt_onnx  # noqa: E402
+from liberation.deploy.belt.model import build_belt_segmenter  # noqa: E402
 
 pytestmark = pytest.mark.deploy
 
@@ -54,9 +54,9 @@ def test_onnx_parity_fp32_and_fp16(tiny_model, tiny_onnx, tmp_path):
 def test_runtime_backends_agree(tiny_model, tiny_onnx, tmp_path):
     import shutil
 
-    from liberation.deploy.belt_io import save_belt_checkpoint, write_model_card
-    from liberation.deploy.belt_runtime import BeltRuntime
-    from liberation.synthetic.belt import make_belt_dataset
+    from liberation.deploy.belt.io import save_belt_checkpoint, write_model_card
+    from liberation.deploy.belt.runtime import BeltRuntime
+    from liberation.deploy.belt.synthetic import make_belt_dataset
 
     card = {"class_names": ["background", "ore", "waste"], "input": {"i0": 4000.0}}
     pt = save_belt_checkpoint(tmp_path / "m.pt", tiny_model, card)
@@ -78,7 +78,7 @@ def test_cli_train_export_benchmark_segment_evaluate(tmp_path):
     from PIL import Image
 
     from liberation.cli import main
-    from liberation.synthetic.belt import make_belt_dataset
+    from liberation.deploy.belt.synthetic import make_belt_dataset
 
     model = tmp_path / "belt.pt"
     assert main(["deploy", "train", "--synthetic", "6", "--size", "64", "--preset", "tiny", "--max-steps", "2",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from liberation.deploy.belt_io import (
+from liberation.deploy.belt.io import (
     card_path,
     read_labelled_folder,
     read_model_card,

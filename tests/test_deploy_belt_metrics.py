@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from liberation.deploy.belt_metrics import confusion_matrix, segmentation_metrics
+from liberation.deploy.belt.metrics import confusion_matrix, segmentation_metrics
 from liberation.errors import InputError
 
 

@@ -5,9 +5,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from liberation.deploy.belt_attention import CrossShapedWindowAttention  # noqa: E402
-from liberation.deploy.belt_config import BeltSegmenterConfig, belt_config_preset  # noqa: E402
-from liberation.deploy.belt_model import build_belt_segmenter, count_parameters  # noqa: E402
+from liberation.deploy.belt.config import BeltSegmenterConfig, belt_config_preset  # noqa: E402
+from liberation.deploy.belt.layers import CrossShapedWindowAttention  # noqa: E402
+from liberation.deploy.belt.model import build_belt_segmenter, count_parameters  # noqa: E402
 from liberation.errors import InputError  # noqa: E402
 
 pytestmark = pytest.mark.deploy
@@ -70,10 +70,10 @@ def test_stripe_attention_stays_inside_stripes():
 
 
 def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
-    from liberation.deploy.belt_io import card_path, load_belt_checkpoint, save_belt_checkpoint
-    from liberation.deploy.belt_train import predict_belt, prepare_belt_inputs, train_belt_segmenter
+    from liberation.deploy.belt.io import card_path, load_belt_checkpoint, save_belt_checkpoint
+    from liberation.deploy.belt.synthetic import make_belt_dataset
+    from liberation.deploy.belt.train import predict_belt, prepare_belt_inputs, train_belt_segmenter
     from liberation.errors import OverwriteError
-    from liberation.synthetic.belt import make_belt_dataset
 
     images, masks = make_belt_dataset(4, (32, 32), size_classes_mm=[(5, 10)], seed=0)
     res = train_belt_segmenter(images, masks, config=belt_config_preset("tiny"), i0=4000.0, epochs=20,
@@ -90,11 +90,11 @@ def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
     a = predict_belt(res.model, x, return_logits=True)
     b = predict_belt(model, x, return_logits=True)
     assert np.allclose(a, b, atol=1e-6)
-    assert card["config"]["widths"] == list(belt_config_preset("tiny").widths)
+    assert card["architecture"]["widths"] == list(belt_config_preset("tiny").widths)
 
 
 def test_train_rejects_bad_input():
-    from liberation.deploy.belt_train import train_belt_segmenter
+    from liberation.deploy.belt.train import train_belt_segmenter
 
     with pytest.raises(InputError):
         train_belt_segmenter(np.zeros((2, 50, 50)), np.zeros((2, 50, 50), np.uint8), config=belt_config_preset("tiny"))
@@ -105,7 +105,7 @@ def test_train_rejects_bad_input():
 
 
 def test_paper_preset_settings():
-    from liberation.deploy.belt_train import TRAIN_PRESETS, train_belt_segmenter
+    from liberation.deploy.belt.train import TRAIN_PRESETS, train_belt_segmenter
 
     assert TRAIN_PRESETS["paper"] == dict(optimizer="sgd", lr=0.01, momentum=0.937, weight_decay=5e-4, batch_size=16,
                                           epochs=100, schedule="poly")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from liberation.deploy.belt_simulation import SegmenterProfile, simulate_paper_trials, simulate_sorting
+from liberation.deploy.belt.simulation import SegmenterProfile, simulate_paper_trials, simulate_sorting
 from liberation.errors import InputError
 
 GOOD = SegmenterProfile("good", error=0.02, fps=1000.0)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from liberation.deploy.belt_sorting import air_jet_commands, fragment_decisions
+from liberation.deploy.belt.sorting import air_jet_commands, fragment_decisions
 from liberation.errors import InputError
 
 

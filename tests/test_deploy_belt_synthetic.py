@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from liberation.deploy.belt.synthetic import belt_attenuation, make_belt_dataset, make_belt_image
 from liberation.errors import InputError
-from liberation.synthetic.belt import belt_attenuation, make_belt_dataset, make_belt_image
 
 
 def test_clean_frame_follows_beer_lambert():

@@ -8,10 +8,16 @@ import sys
 import numpy as np
 import pytest
 
-from liberation.deploy.dual_baseline import RValueClassifier, fit_threshold, fragment_mask, log_attenuation, r_value
-from liberation.deploy.dual_metrics import classification_metrics, roc_auc, summarize_runs
+from liberation.deploy.dual_energy.baseline import (
+    RValueClassifier,
+    fit_threshold,
+    fragment_mask,
+    log_attenuation,
+    r_value,
+)
+from liberation.deploy.dual_energy.metrics import classification_metrics, roc_auc, summarize_runs
+from liberation.deploy.dual_energy.synthetic import attenuation_coefficient, make_dual_energy_set
 from liberation.errors import InputError
-from liberation.synthetic.dual_energy import attenuation_coefficient, make_dual_energy_set
 
 
 def test_r_value_closed_form_monochromatic_slab():
@@ -110,8 +116,8 @@ def test_r_value_baseline_better_than_chance_but_thickness_biased():
 
 
 def test_light_imports():
-    code = ("import sys, liberation, liberation.deploy.fragments, liberation.deploy.fragments_dist, "
-            "liberation.deploy.dual_baseline, liberation.deploy.dual_metrics, liberation.synthetic.dual_energy, "
-            "liberation.synthetic.fragments, liberation.cli.deploy_dual; "
+    code = ("import sys, liberation, liberation.deploy.fragments.sizing, liberation.deploy.fragments.distribution, "
+            "liberation.deploy.dual_energy.baseline, liberation.deploy.dual_energy.metrics, liberation.deploy.dual_energy.synthetic, "
+            "liberation.deploy.fragments.synthetic, liberation.cli.deploy_dual; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 pytest.importorskip("torch")
 
 from liberation.cli.deploy_dual import dual_energy  # noqa: E402
+from liberation.deploy.dual_energy.io import read_dual_energy_folder, write_dual_energy_folder  # noqa: E402
+from liberation.deploy.dual_energy.synthetic import make_dual_energy_set  # noqa: E402
 from liberation.errors import FileFormatError, OverwriteError  # noqa: E402
-from liberation.io.dual_energy import read_dual_energy_folder, write_dual_energy_folder  # noqa: E402
-from liberation.synthetic.dual_energy import make_dual_energy_set  # noqa: E402
 
 pytestmark = pytest.mark.deploy
 

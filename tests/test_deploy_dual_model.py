@@ -7,15 +7,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from liberation.deploy.dual_model import (  # noqa: E402
+from liberation.deploy.dual_energy.model import (  # noqa: E402
     FUSIONS,
     ChebyKANLayer,
     build_dual_energy_net,
     count_parameters,
     make_head,
 )
+from liberation.deploy.dual_energy.synthetic import make_dual_energy_set  # noqa: E402
 from liberation.errors import InputError, OverwriteError  # noqa: E402
-from liberation.synthetic.dual_energy import make_dual_energy_set  # noqa: E402
 
 pytestmark = pytest.mark.deploy
 TINY = {"widths": (4, 8), "hidden": 8, "head_layers": 2}
@@ -61,7 +61,7 @@ def test_default_parameter_count_about_1_3_million():
 def test_parameter_count_closed_form_for_kan_degree():
     # a Chebyshev KAN edge of degree d has d + 1 coefficients: one degree more adds exactly
     # in_features * out_features parameters per KAN layer, nothing else changes
-    from liberation.deploy.dual_model import ChebyKANLayer
+    from liberation.deploy.dual_energy.model import ChebyKANLayer
 
     base = build_dual_energy_net(kan_degree=3)
     kan = [m for m in base.modules() if isinstance(m, ChebyKANLayer)]
@@ -117,7 +117,7 @@ def test_bad_config():
 
 
 def test_tiny_training_loss_decreases_and_is_seeded():
-    from liberation.deploy.dual_train import evaluate_model, predict_proba, train_dual_energy
+    from liberation.deploy.dual_energy.train import evaluate_model, predict_proba, train_dual_energy
 
     s = make_dual_energy_set(16, size=16, seed=0)
     kw = dict(config=TINY, epochs=40, batch_size=16, lr=1e-2, augment=False, seed=3, show_progress=False)
@@ -137,8 +137,14 @@ def test_tiny_training_loss_decreases_and_is_seeded():
 
 def test_onnx_export_parity_and_checkpoint(tmp_path):
     pytest.importorskip("onnxruntime")
-    from liberation.deploy.dual_export import export_onnx, load_checkpoint, onnx_predict, save_checkpoint, verify_onnx
-    from liberation.deploy.dual_train import predict_proba
+    from liberation.deploy.dual_energy.export import (
+        export_onnx,
+        load_checkpoint,
+        onnx_predict,
+        save_checkpoint,
+        verify_onnx,
+    )
+    from liberation.deploy.dual_energy.train import predict_proba
 
     with torch.random.fork_rng():
         torch.manual_seed(0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liberation.deploy.fragments_dist import (
+from liberation.deploy.fragments.distribution import (
     fit_rosin_rammler,
     oversize_alarm,
     passing_curve,

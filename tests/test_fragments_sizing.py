@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from liberation.deploy.fragments import (
+from liberation.deploy.fragments.distribution import percentile_size
+from liberation.deploy.fragments.sizing import (
     DEFAULT_BOX_FACTOR,
     box_sizes,
     boxes_from_labels,
@@ -17,9 +18,8 @@ from liberation.deploy.fragments import (
     ruler_area_per_pixel,
     segment_fragments,
 )
-from liberation.deploy.fragments_dist import percentile_size
+from liberation.deploy.fragments.synthetic import make_fragment_image
 from liberation.errors import InputError
-from liberation.synthetic.fragments import make_fragment_image
 
 
 @pytest.fixture(scope="module")

@@ -97,7 +97,8 @@ def test_save_load_and_slab_inference_equals_whole(trained, tmp_path):
     assert {"model.pt", "model_card.json", "metrics.csv", "learning_curve.png", "checkpoints"} <= {
         p.name for p in folder.iterdir()}
     card = json.loads((folder / "model_card.json").read_text())
-    assert card["normalization"]["method"] == "percentile" and card["library_version"]
+    assert card["input"]["normalization"]["method"] == "percentile" and card["library_version"]
+    assert card["kind"] == "phases-unet" and card["format_version"] == 1
     net, card = load_model(folder)
     with pytest.raises(FileExistsError):
         save_model(result, folder)

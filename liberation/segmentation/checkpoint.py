@@ -2,18 +2,18 @@
 
 A model folder holds ``model.pt`` (the best ``state_dict``), ``model_card.json``,
 ``checkpoints/epoch_<n>.pt`` (the best k), ``metrics.csv`` (per epoch) and
-``learning_curve.png``. Weights are loaded with ``torch.load(weights_only=True)``.
-The folder is written to a temporary name beside the target and renamed.
+``learning_curve.png``: the package's one model folder format (:mod:`liberation.model_folder`).
+Weights are loaded with ``torch.load(weights_only=True)``. The folder is written to a
+temporary name beside the target and renamed. Folders with the older U-Net card still load.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
-from liberation._atomic import atomic_dir
 from liberation.errors import FileFormatError, require
+from liberation.model_folder import CARD_FILE, WEIGHTS_FILE, load_weights, read_card, write_model_folder
 from liberation.segmentation.card import ModelCard
 
 __all__ = ["save_model", "load_model", "load_card"]
@@ -21,6 +21,9 @@ __all__ = ["save_model", "load_model", "load_card"]
 
 def save_model(result, directory, *, overwrite: bool = False) -> Path:
     """Write a :class:`~liberation.segmentation.train.TrainResult` to ``directory``.
+
+    The folder is the package's model folder (:mod:`liberation.model_folder`) plus
+    ``checkpoints/epoch_<n>.pt``, ``metrics.csv`` and ``learning_curve.png``.
 
     Parameters
     ----------
@@ -37,16 +40,14 @@ def save_model(result, directory, *, overwrite: bool = False) -> Path:
     torch = require("torch", "ml")
     from liberation.segmentation.plots import plot_learning_curve
 
-    final = Path(directory)
-    with atomic_dir(final, overwrite=overwrite, what="model folder") as tmp:
-        torch.save(result.network.state_dict(), tmp / "model.pt")
+    checkpoints = [{"epoch": c["epoch"], "val_loss": c["val_loss"], "file": f"checkpoints/epoch_{c['epoch']:04d}.pt"}
+                   for c in result.checkpoints]
+    card = result.card.to_model_card(extra={"checkpoints": checkpoints})
+
+    def write_extra(tmp: Path) -> None:
         (tmp / "checkpoints").mkdir()
         for ckpt in result.checkpoints:
             torch.save(ckpt["state_dict"], tmp / "checkpoints" / f"epoch_{ckpt['epoch']:04d}.pt")
-        card = result.card.to_dict()
-        card["checkpoints"] = [{"epoch": c["epoch"], "val_loss": c["val_loss"],
-                                "file": f"checkpoints/epoch_{c['epoch']:04d}.pt"} for c in result.checkpoints]
-        (tmp / "model_card.json").write_text(json.dumps(card, indent=2, default=float))
         if result.history:
             with open(tmp / "metrics.csv", "w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=list(result.history[0]))
@@ -57,19 +58,17 @@ def save_model(result, directory, *, overwrite: bool = False) -> Path:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
-    return final
+
+    return write_model_folder(directory, card, state_dict=result.network.state_dict(), write_extra=write_extra,
+                              overwrite=overwrite)
 
 
 def load_card(directory) -> ModelCard:
-    """Read ``model_card.json`` of a model folder."""
-    path = Path(directory) / "model_card.json"
+    """Read ``model_card.json`` of a model folder (current format or the older U-Net card)."""
+    path = Path(directory) / CARD_FILE
     if not path.is_file():
         raise FileFormatError(f"{path} not found; expected a model folder written by 'liberation train'")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise FileFormatError(f"{path} is not valid JSON: {exc}") from None
-    return ModelCard.from_dict(data)
+    return ModelCard.from_model_card(read_card(path, upgrade=ModelCard.upgrade))
 
 
 def load_model(directory, *, checkpoint: str | None = None):
@@ -86,18 +85,18 @@ def load_model(directory, *, checkpoint: str | None = None):
     network : torch.nn.Module (eval mode, CPU)
     card : ModelCard
     """
-    torch = require("torch", "ml")
+    require("torch", "ml")
     from liberation.segmentation.model import build_network
 
     card = load_card(directory)
-    weights = Path(directory) / (checkpoint or "model.pt")
+    weights = Path(directory) / (checkpoint or WEIGHTS_FILE)
     if not weights.is_file():
         raise FileFormatError(f"{weights} not found; expected the weights of the model")
     network = build_network(card.network)
+    state = load_weights(weights)
     try:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
         network.load_state_dict(state)
-    except Exception as exc:  # corrupted or mismatching weights
+    except Exception as exc:  # mismatching weights
         raise FileFormatError(f"cannot load weights {weights}: {exc}") from None
     network.eval()
     return network, card

@@ -1,7 +1,7 @@
 """Mineral-DeepLabV3+-style belt segmenter: MobileNetV4-style backbone, (S-)ASPP, CSWin attention, V3+ decoder.
 
 Input: ``(N, in_channels, H, W)`` float32 log attenuation with H and W multiples of 32
-(:class:`~liberation.deploy.belt_runtime.BeltRuntime` pads frames). Output: logits
+(:class:`~liberation.deploy.belt.runtime.BeltRuntime` pads frames). Output: logits
 ``(N, num_classes, H, W)``.
 """
 
@@ -11,11 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from liberation.deploy.belt_aspp import ASPP
-from liberation.deploy.belt_attention import CrossShapedWindowAttention
-from liberation.deploy.belt_config import BeltSegmenterConfig
-from liberation.deploy.belt_layers import ConvBNAct, SeparableConv
-from liberation.deploy.belt_layers import UniversalInvertedBottleneck as UIB
+from liberation.deploy.belt.config import BeltSegmenterConfig
+from liberation.deploy.belt.layers import ASPP, ConvBNAct, CrossShapedWindowAttention, SeparableConv
+from liberation.deploy.belt.layers import UniversalInvertedBottleneck as UIB
 
 __all__ = ["BeltBackbone", "BeltSegmenter", "build_belt_segmenter", "count_parameters"]
 

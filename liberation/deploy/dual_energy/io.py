@@ -5,7 +5,7 @@ Two folder layouts are read (class folder names ``ore`` = 1 and ``waste`` = 0, c
 1. ``ROOT/<class>/<name>_high.<ext>`` next to ``ROOT/<class>/<name>_low.<ext>``;
 2. ``ROOT/high/<class>/<name>.<ext>`` with ``ROOT/low/<class>/<name>.<ext>``.
 
-Images are 2D grey TIFF, PNG or ``.npy`` files of detector transmission. Integer images are
+Images are 2D grey TIFF, PNG or ``.npy`` files (read by :func:`liberation.io.images.read_image`) of detector transmission. Integer images are
 divided by ``white`` (default: the dtype's maximum, e.g. 65535 for uint16) to give ``I / I0``;
 float images are taken as transmission already. Pairs are resized to one common size so they
 can be batched.
@@ -19,33 +19,12 @@ import numpy as np
 
 from liberation._atomic import atomic_dir
 from liberation.errors import FileFormatError, InputError
+from liberation.io.images import read_image
 
 __all__ = ["CLASS_NAMES", "read_dual_energy_folder", "write_dual_energy_folder"]
 
 CLASS_NAMES = {"waste": 0, "ore": 1}
 _EXTS = (".tif", ".tiff", ".png", ".npy")
-
-
-def _read_image(path: Path) -> np.ndarray:
-    try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            arr = tifffile.imread(path)
-        elif path.suffix.lower() == ".npy":
-            arr = np.load(path, allow_pickle=False)
-        else:
-            import imageio.v3 as iio
-
-            arr = iio.imread(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-        raise FileFormatError(f"cannot read image {path}: {exc}") from None
-    arr = np.squeeze(arr)
-    if arr.ndim == 3 and arr.shape[-1] in (3, 4):
-        arr = arr[..., :3].mean(axis=-1)
-    if arr.ndim != 2:
-        raise FileFormatError(f"image {path} has shape {arr.shape}; expected a 2D grey image")
-    return arr
 
 
 def _to_transmission(arr: np.ndarray, white) -> np.ndarray:
@@ -122,7 +101,7 @@ def read_dual_energy_folder(root, *, size: tuple[int, int] | int | None = (64, 6
     for high_path, low_path, label in pairs:
         pair = []
         for p in (high_path, low_path):
-            t = _to_transmission(_read_image(p), white)
+            t = _to_transmission(read_image(p), white)
             if size is not None and t.shape != tuple(size):
                 t = resize(t, tuple(size), order=1, anti_aliasing=True, preserve_range=True)
             pair.append(t)

@@ -11,7 +11,7 @@ cm² (:func:`ruler_area_per_pixel`) so that Formula 6, ``S = T * W * H * k``, re
 with ``W`` and ``H`` in pixels and ``S`` in cm².
 
 Pure numpy / scipy / scikit-image (no torch). No file I/O. Size distributions (passing curve,
-P50/P80, Rosin-Rammler, oversize alarm) are in :mod:`liberation.deploy.fragments_dist`.
+P50/P80, Rosin-Rammler, oversize alarm) are in :mod:`liberation.deploy.fragments.distribution`.
 """
 
 from __future__ import annotations

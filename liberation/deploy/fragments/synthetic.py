@@ -60,7 +60,7 @@ def _shoelace(xy: np.ndarray) -> float:
 
 
 def _feret(xy: np.ndarray) -> tuple[float, float]:
-    from liberation.deploy.fragments import feret_diameters
+    from liberation.deploy.fragments.sizing import feret_diameters
 
     return feret_diameters(xy[:, ::-1])
 

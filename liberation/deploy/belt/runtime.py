@@ -7,11 +7,12 @@
 - ``.onnx`` -> TensorRT when ``tensorrt`` is importable *and* onnxruntime offers its
   TensorRT execution provider, else onnxruntime (CUDA provider if present, else CPU),
   else PyTorch is not possible for ONNX and a DependencyError is raised;
-- ``.pt`` -> PyTorch.
+- a model folder (``model.pt`` + ``model_card.json``) or an older ``.pt`` checkpoint -> PyTorch.
 
 Every backend takes frames of any size (padded to multiples of 32 and cropped back) and
-returns class masks. The model card beside the file (``<file>.json``) gives the classes
-and the open-beam counts ``i0`` used to turn detector counts into log attenuation.
+returns class masks. The model card (in the folder, or ``<file>.json`` beside an exported
+file) gives the classes and the open-beam counts ``i0`` used to turn detector counts
+into log attenuation. The runtime imports neither the training code nor the phantoms.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from liberation.deploy.belt_io import read_model_card
+from liberation.deploy.belt.io import read_model_card
+from liberation.deploy.belt.preprocess import pad_to_multiple, prepare_belt_inputs
 from liberation.errors import DependencyError, FileFormatError, InputError, require
+from liberation.model_folder import card_class_names
 
 __all__ = ["BeltRuntime", "available_backends"]
 
@@ -47,8 +50,8 @@ class BeltRuntime:
     Parameters
     ----------
     model_path : path-like
-        ``.pt`` checkpoint, ``.onnx`` export or ``.engine``/``.plan`` TensorRT engine,
-        with its model card ``<file>.json`` beside it.
+        Model folder (or older ``.pt`` checkpoint), ``.onnx`` export or ``.engine``/``.plan``
+        TensorRT engine with its model card ``<file>.json`` beside it.
     backend : str
         ``"auto"``, ``"tensorrt"``, ``"onnxruntime"`` or ``"torch"``.
     threads : int, optional
@@ -71,14 +74,14 @@ class BeltRuntime:
         if backend not in _BACKENDS:
             raise InputError(f"backend={backend!r} is not known; expected one of {_BACKENDS}")
         self.path = Path(model_path)
-        if not self.path.is_file():
-            raise FileFormatError(f"model file {self.path} not found")
+        if not self.path.exists():
+            raise FileFormatError(f"model {self.path} not found")
         self.card = read_model_card(self.path)
-        self.class_names = tuple(self.card.get("class_names") or self.card["config"]["class_names"])
+        self.class_names = card_class_names(self.card)
         self.i0 = (self.card.get("input") or {}).get("i0")
         self.batch_size = int(batch_size)
         self.threads = threads
-        suffix = self.path.suffix.lower()
+        suffix = ".pt" if self.path.is_dir() else self.path.suffix.lower()
         if backend == "auto":
             if suffix in (".engine", ".plan"):
                 backend = "tensorrt"
@@ -87,7 +90,7 @@ class BeltRuntime:
             elif suffix == ".pt":
                 backend = "torch"
             else:
-                raise FileFormatError(f"{self.path} has suffix {suffix!r}; expected .pt, .onnx, .engine or .plan")
+                raise FileFormatError(f"{self.path} has suffix {suffix!r}; expected a model folder, .pt, .onnx, .engine or .plan")
         self.backend = backend
         if backend == "tensorrt" and suffix in (".engine", ".plan"):
             self._init_tensorrt_engine()
@@ -97,13 +100,13 @@ class BeltRuntime:
             self._init_onnxruntime(prefer_tensorrt=backend == "tensorrt" or _importable("tensorrt"))
         else:
             if suffix != ".pt":
-                raise InputError(f"backend='torch' needs a .pt checkpoint; got {self.path.name}")
+                raise InputError(f"backend='torch' needs a model folder or .pt checkpoint; got {self.path.name}")
             self._init_torch()
 
     # -- backends ---------------------------------------------------------------------------
     def _init_torch(self):
         torch = require("torch", "deploy")
-        from liberation.deploy.belt_io import load_belt_checkpoint
+        from liberation.deploy.belt.io import load_belt_checkpoint
 
         if self.threads:
             torch.set_num_threads(int(self.threads))
@@ -179,8 +182,6 @@ class BeltRuntime:
 
     def preprocess(self, frames, *, counts: bool = True) -> np.ndarray:
         """Detector counts -> log attenuation with the card's ``i0`` (``counts=False``: frames are attenuation)."""
-        from liberation.deploy.belt_train import prepare_belt_inputs
-
         if counts and self.i0 is None:
             raise InputError("the model card has no input i0; pass attenuation frames with counts=False")
         return prepare_belt_inputs(frames, i0=self.i0 if counts else None)
@@ -200,8 +201,6 @@ class BeltRuntime:
         ndarray, uint8, (n, y, x) or (y, x)
             0 = background, 1.. = classes of the card.
         """
-        from liberation.deploy.belt_train import pad_to_multiple
-
         x = self.preprocess(frames, counts=counts)
         single = x.ndim == 2
         if single:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from liberation.deploy.dual_metrics import classification_metrics, roc_auc
+from liberation.deploy.dual_energy.metrics import classification_metrics, roc_auc
 from liberation.errors import InputError
 
 __all__ = ["log_attenuation", "fragment_mask", "r_value", "fit_threshold", "RValueClassifier"]

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from liberation._validation import make_rng
+from liberation.deploy.belt.preprocess import belt_attenuation
 from liberation.errors import InputError
 
 __all__ = [
@@ -73,28 +74,6 @@ class BeltImage:
     pixel_size_um: float
     i0: float
     params: dict = field(default_factory=dict)
-
-
-def belt_attenuation(image, *, i0: float) -> np.ndarray:
-    """Log attenuation ``-ln(I / I0)`` of a transmission image, the segmenter's input.
-
-    Parameters
-    ----------
-    image : array_like, (..., y, x)
-        Detector counts.
-    i0 : float
-        Open-beam counts.
-
-    Returns
-    -------
-    ndarray, float32, same shape
-        Attenuation (dimensionless, 0 = open beam), clipped to [0, ln(i0)].
-    """
-    if not (np.isfinite(i0) and i0 > 1):
-        raise InputError(f"i0={i0!r} must be a finite open-beam count above 1")
-    arr = np.asarray(image, dtype=np.float32)
-    ratio = np.clip(arr / np.float32(i0), 1.0 / np.float32(i0), 1.0)
-    return (-np.log(ratio)).astype(np.float32)
 
 
 def _fragment_shape(rng, radius_px: float, aspect: float, angle: float, half: int):

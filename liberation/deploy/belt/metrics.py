@@ -7,48 +7,17 @@ With ``p_ij`` the number of pixels of true class i predicted as class j (k+1 cla
     mIoU     = 1/(k+1) sum_i p_ii / (sum_j p_ij + sum_j p_ji - p_ii)
 
 Classes absent from both truth and prediction are left out of the means (NaN per class).
+The confusion matrix itself is :func:`liberation.metrics.confusion_matrix` (re-exported here).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from liberation._validation import check_same_shape
 from liberation.errors import InputError
+from liberation.metrics import confusion_matrix  # the package's one confusion matrix, re-exported
 
 __all__ = ["confusion_matrix", "segmentation_metrics"]
-
-
-def confusion_matrix(truth, pred, *, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
-    """Pixel confusion matrix ``C[i, j]`` = pixels of true class i predicted as j.
-
-    Parameters
-    ----------
-    truth, pred : array_like of int, same shape
-        True and predicted class per pixel.
-    num_classes : int
-        Number of classes (labels 0..num_classes-1).
-    ignore_index : int, optional
-        Truth value to skip (e.g. 255 = unlabelled).
-
-    Returns
-    -------
-    ndarray, (num_classes, num_classes) int64
-    """
-    truth = np.asarray(truth)
-    pred = np.asarray(pred)
-    check_same_shape(truth, pred, name_a="truth", name_b="pred")
-    if num_classes < 1:
-        raise InputError(f"num_classes={num_classes!r} must be positive")
-    t = truth.ravel().astype(np.int64)
-    p = pred.ravel().astype(np.int64)
-    if ignore_index is not None:
-        keep = t != ignore_index
-        t, p = t[keep], p[keep]
-    if t.size and (t.min() < 0 or t.max() >= num_classes or p.min() < 0 or p.max() >= num_classes):
-        raise InputError(f"labels must lie in 0..{num_classes - 1}; got truth {t.min()}..{t.max()}, "
-                         f"pred {p.min()}..{p.max()}")
-    return np.bincount(t * num_classes + p, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def segmentation_metrics(cm, *, class_names=None) -> dict:

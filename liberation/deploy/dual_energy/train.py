@@ -18,8 +18,8 @@ from torch import nn
 
 from liberation._progress import progress
 from liberation._validation import make_rng
-from liberation.deploy.dual_metrics import classification_metrics
-from liberation.deploy.dual_model import DualEnergyNet, build_dual_energy_net, count_parameters
+from liberation.deploy.dual_energy.metrics import classification_metrics
+from liberation.deploy.dual_energy.model import DualEnergyNet, build_dual_energy_net, count_parameters
 from liberation.errors import InputError
 
 __all__ = ["TrainResult", "check_images", "train_dual_energy", "predict_proba", "evaluate_model"]
@@ -193,6 +193,6 @@ def predict_proba(model: nn.Module, images, *, batch_size: int = 256) -> np.ndar
 
 
 def evaluate_model(model: nn.Module, images, labels, *, threshold: float = 0.5, batch_size: int = 256) -> dict:
-    """:func:`~liberation.deploy.dual_metrics.classification_metrics` of the model on labelled images."""
+    """:func:`~liberation.deploy.dual_energy.metrics.classification_metrics` of the model on labelled images."""
     _, y = check_images(images, labels)
     return classification_metrics(y, predict_proba(model, images, batch_size=batch_size), threshold=threshold)

@@ -10,9 +10,11 @@ import numpy as np
 
 from liberation._progress import progress
 from liberation._validation import check_same_shape, make_rng
-from liberation.deploy.belt_config import BeltSegmenterConfig
-from liberation.deploy.belt_metrics import confusion_matrix, segmentation_metrics
+from liberation.deploy.belt.config import BeltSegmenterConfig
+from liberation.deploy.belt.metrics import segmentation_metrics
+from liberation.deploy.belt.preprocess import pad_to_multiple, prepare_belt_inputs
 from liberation.errors import InputError, require
+from liberation.metrics import confusion_matrix
 
 __all__ = ["TRAIN_PRESETS", "BeltTrainResult", "evaluate_belt_segmenter", "pad_to_multiple", "predict_belt",
            "prepare_belt_inputs", "train_belt_segmenter"]
@@ -51,38 +53,13 @@ class BeltTrainResult:
     seconds: float = 0.0
 
 
-def prepare_belt_inputs(images, *, i0: float | None) -> np.ndarray:
-    """Turn frames into float32 network inputs: log attenuation if ``i0`` is given, else as they are.
-
-    Parameters
-    ----------
-    images : array_like, (n, y, x) or (y, x)
-        Detector counts (with ``i0``) or attenuation images (``i0=None``).
-    i0 : float or None
-        Open-beam counts.
-    """
-    from liberation.synthetic.belt import belt_attenuation
-
-    arr = np.asarray(images)
-    return belt_attenuation(arr, i0=i0) if i0 is not None else arr.astype(np.float32)
-
-
-def pad_to_multiple(x: np.ndarray, multiple: int = 32) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pad the last two axes of ``x`` (edge values) up to multiples of ``multiple``; return the padded array and (H, W)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, ph), (0, pw)], mode="edge")
-    return x, (h, w)
-
-
 def predict_belt(model, inputs, *, batch_size: int = 8, return_logits: bool = False) -> np.ndarray:
     """Segment attenuation frames with a torch model.
 
     Parameters
     ----------
     model : torch.nn.Module
-        A :class:`~liberation.deploy.belt_model.BeltSegmenter`.
+        A :class:`~liberation.deploy.belt.model.BeltSegmenter`.
     inputs : array_like, (n, y, x) or (y, x) float32
         Network inputs (see :func:`prepare_belt_inputs`); any size, padded internally.
     batch_size : int
@@ -176,8 +153,8 @@ def train_belt_segmenter(
     BeltTrainResult
     """
     torch = require("torch", "deploy")
-    from liberation.deploy.belt_augment import rail_augment
-    from liberation.deploy.belt_model import BELT_SIZE_MULTIPLE, build_belt_segmenter
+    from liberation.deploy.belt.augment import rail_augment
+    from liberation.deploy.belt.model import BELT_SIZE_MULTIPLE, build_belt_segmenter
 
     if preset not in TRAIN_PRESETS:
         raise InputError(f"preset={preset!r} is not known; expected one of {sorted(TRAIN_PRESETS)}")

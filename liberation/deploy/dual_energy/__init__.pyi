@@ -1,0 +1,86 @@
+"""Public names of liberation.deploy.dual_energy (read by lazy_loader.attach_stub and by type checkers)."""
+
+from . import baseline, export, io, metrics, model, synthetic, train, workflow
+from .baseline import RValueClassifier, fit_threshold, fragment_mask, log_attenuation, r_value
+from .export import export_onnx, load_checkpoint, onnx_predict, save_checkpoint, verify_onnx
+from .io import CLASS_NAMES, read_dual_energy_folder, write_dual_energy_folder
+from .metrics import METRIC_NAMES, classification_metrics, roc_auc, summarize_runs
+from .model import (
+    DEFAULT_CONFIG,
+    FUSIONS,
+    HEADS,
+    AttentionResidualBlock,
+    ChannelAttention,
+    ChebyKANLayer,
+    DualEnergyNet,
+    SpatialAttention,
+    Tower,
+    build_dual_energy_net,
+    count_parameters,
+    make_head,
+)
+from .synthetic import (
+    DE_DENSITY,
+    DE_ENERGIES_KEV,
+    DE_MASS_ATTENUATION,
+    DualEnergySet,
+    attenuation_coefficient,
+    make_dual_energy_set,
+)
+from .train import TrainResult, check_images, evaluate_model, predict_proba, train_dual_energy
+from .workflow import evaluate_run, export_run, load_pairs, train_run
+
+__all__ = [
+    "AttentionResidualBlock",
+    "CLASS_NAMES",
+    "ChannelAttention",
+    "ChebyKANLayer",
+    "DEFAULT_CONFIG",
+    "DE_DENSITY",
+    "DE_ENERGIES_KEV",
+    "DE_MASS_ATTENUATION",
+    "DualEnergyNet",
+    "DualEnergySet",
+    "FUSIONS",
+    "HEADS",
+    "METRIC_NAMES",
+    "RValueClassifier",
+    "SpatialAttention",
+    "Tower",
+    "TrainResult",
+    "attenuation_coefficient",
+    "baseline",
+    "build_dual_energy_net",
+    "check_images",
+    "classification_metrics",
+    "count_parameters",
+    "evaluate_model",
+    "evaluate_run",
+    "export",
+    "export_onnx",
+    "export_run",
+    "fit_threshold",
+    "fragment_mask",
+    "io",
+    "load_checkpoint",
+    "load_pairs",
+    "log_attenuation",
+    "make_dual_energy_set",
+    "make_head",
+    "metrics",
+    "model",
+    "onnx_predict",
+    "predict_proba",
+    "r_value",
+    "read_dual_energy_folder",
+    "roc_auc",
+    "save_checkpoint",
+    "summarize_runs",
+    "synthetic",
+    "train",
+    "train_dual_energy",
+    "train_run",
+    "verify_onnx",
+    "workflow",
+    "write_dual_energy_folder",
+]
