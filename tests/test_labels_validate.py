@@ -8,7 +8,14 @@ import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion
 
 from liberation.errors import InputError
-from liberation.labels import abundance_table, accuracy_table, compare_abundance, confusion_matrix, confusion_table, pixel_accuracy
+from liberation.labels import (
+    abundance_table,
+    accuracy_table,
+    compare_abundance,
+    confusion_matrix,
+    confusion_table,
+    pixel_accuracy,
+)
 from liberation.minerals import spodumene_ore
 
 

@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-pytest.importorskip("sklearn")
-
-from liberation.errors import InputError  # noqa: E402
-from liberation.segmentation.normalize import apply_normalization, robust_percentiles  # noqa: E402
-from liberation.segmentation.pixel_classifier import (  # noqa: E402
+from liberation.errors import InputError
+from liberation.segmentation.normalize import apply_normalization, robust_percentiles
+from liberation.segmentation.pixel_classifier import (
     bootstrap_phase_labels,
     feature_names,
     filter_features,
@@ -16,7 +14,7 @@ from liberation.segmentation.pixel_classifier import (  # noqa: E402
     predict_pixel_classifier,
     train_pixel_classifier,
 )
-from liberation.synthetic.seg_phantom import make_texture_phantom  # noqa: E402
+from liberation.synthetic.seg_phantom import make_texture_phantom
 
 
 @pytest.fixture(scope="module")

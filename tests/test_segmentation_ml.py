@@ -134,7 +134,7 @@ def test_bad_inputs():
 
 
 def test_cli_train_segment_evaluate(tmp_path):
-    io = pytest.importorskip("liberation.io")
+    from liberation import io
     from liberation.cli import main
     from liberation.minerals import spodumene_ore
 

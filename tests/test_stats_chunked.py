@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 from _stats_phantoms import random_particles
 
 from liberation.minerals import spodumene_ore
 from liberation.stats import analyse, measure
 from liberation.stats.measure import _Accumulator
-
-zarr = pytest.importorskip("zarr")
 
 
 def _to_zarr(path, a, chunks):

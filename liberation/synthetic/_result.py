@@ -42,3 +42,23 @@ class SyntheticSample:
     def shape(self) -> tuple[int, int, int]:
         """Volume shape (z, y, x)."""
         return tuple(self.ct.shape)  # type: ignore[return-value]
+
+
+def deprecated_alias(module: str, old: str):
+    """A module ``__getattr__`` that serves ``old`` as a deprecated alias of :class:`SyntheticSample`.
+
+    The alias is resolved at access time through ``importlib`` (no static name), and warns with
+    :class:`DeprecationWarning`. Kept for one release.
+    """
+
+    def __getattr__(name: str):
+        if name == old:
+            import importlib
+            import warnings
+
+            warnings.warn(f"{module}.{old} is deprecated; the phantom generators return "
+                          "liberation.synthetic.SyntheticSample", DeprecationWarning, stacklevel=2)
+            return importlib.import_module("liberation.synthetic._result").SyntheticSample
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

@@ -23,7 +23,7 @@ from liberation._validation import as_voxel_size, make_rng
 from liberation.errors import InputError
 from liberation.minerals import spodumene_ore
 from liberation.registration.geometry import apply_affine, map_pixel_centres, pose_matrix
-from liberation.synthetic._result import SyntheticSample
+from liberation.synthetic._result import SyntheticSample, deprecated_alias
 
 __all__ = ["FaceMap", "make_face_map", "random_face_pose", "textured_phantom", "DEFAULT_PHASE_COUNTS"]
 
@@ -281,12 +281,4 @@ def make_face_map(
     return FaceMap(map=image, matrix=matrix, labels=labels, pixel_size_um=p, pose=pose)
 
 
-def __getattr__(name: str):
-    if name == "PhantomVolume":
-        import importlib
-        import warnings
-
-        warnings.warn("liberation.synthetic.face.PhantomVolume is deprecated; the phantom generators return "
-                      "liberation.synthetic.SyntheticSample", DeprecationWarning, stacklevel=2)
-        return importlib.import_module("liberation.synthetic._result").SyntheticSample
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = deprecated_alias(__name__, "PhantomVolume")  # one release

@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 from liberation._validation import as_voxel_size, make_rng
 from liberation.errors import InputError
 from liberation.minerals import spodumene_ore
-from liberation.synthetic._result import SyntheticSample
+from liberation.synthetic._result import SyntheticSample, deprecated_alias
 
 __all__ = ["make_texture_phantom"]
 
@@ -156,12 +156,4 @@ def make_texture_phantom(
                           params=params)
 
 
-def __getattr__(name: str):
-    if name == "TexturePhantom":
-        import importlib
-        import warnings
-
-        warnings.warn("liberation.synthetic.seg_phantom.TexturePhantom is deprecated; the phantom generators return "
-                      "liberation.synthetic.SyntheticSample", DeprecationWarning, stacklevel=2)
-        return importlib.import_module("liberation.synthetic._result").SyntheticSample
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = deprecated_alias(__name__, "TexturePhantom")  # one release
