@@ -45,6 +45,7 @@ def test_plane_features_equal_whole_volume_scipy_filters(phantom):
     np.testing.assert_allclose(got[..., 4], ref[[0, 3, 5]], atol=2e-5)
 
 
+@pytest.mark.slow
 def test_classifier_trained_on_faces_separates_texture_pair(phantom):
     sparse = np.full(phantom.phases.shape, 255, np.uint8)
     sparse[[0, -1]] = phantom.phases[[0, -1]]
@@ -61,6 +62,7 @@ def test_classifier_trained_on_faces_separates_texture_pair(phantom):
     assert (labels[0] == truth)[truth > 0].mean() > 0.8
 
 
+@pytest.mark.slow
 def test_bootstrap_labels_planes_confidence_and_no_true_planes(phantom):
     sparse = np.full(phantom.phases.shape, 255, np.uint8)
     sparse[[0, -1]] = phantom.phases[[0, -1]]

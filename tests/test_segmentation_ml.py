@@ -133,6 +133,7 @@ def test_bad_inputs():
         train_model(grey, np.full_like(sparse, 255), voxel_size_um=1, config="tiny")
 
 
+@pytest.mark.slow
 def test_cli_train_segment_evaluate(tmp_path):
     from liberation import io
     from liberation.cli import main
@@ -328,6 +329,7 @@ def test_face_matched_inference(trained):
         segment_phases(grey, result.network, result.card, context="sideways", device="cpu")
 
 
+@pytest.mark.slow
 def test_pipeline_face_matched_context(tmp_path):
     from liberation.cli.pipeline import run_pipeline
     from liberation.io import open_store

@@ -55,6 +55,7 @@ def test_analyse_on_small_zarr_chunks_equals_in_memory(sample, tmp_path, monkeyp
     assert got.summary == ref.summary
 
 
+@pytest.mark.slow
 def test_measure_sparse_tables_match_dense_reference(sample):
     """Sparse block tables, merged from 1-voxel-thick slabs, equal one block over the whole volume."""
     pid, ph = sample
