@@ -20,7 +20,6 @@ def test_cli_help_does_not_import_torch():
     assert "torch" not in loaded and "monai" not in loaded
 
 
-@pytest.mark.slow
 def test_store_and_synthetic_do_not_import_torch():
     loaded = _modules_after("import liberation.io, liberation.synthetic, liberation.stats")
     assert "torch" not in loaded and "monai" not in loaded
