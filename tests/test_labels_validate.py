@@ -8,14 +8,8 @@ import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion
 
 from liberation.errors import InputError
-from liberation.labels import (
-    abundance_table,
-    accuracy_table,
-    compare_abundance,
-    confusion_matrix,
-    confusion_table,
-    pixel_accuracy,
-)
+from liberation.labels import abundance_table, accuracy_table, compare_abundance, confusion_table, pixel_accuracy
+from liberation.labels.validate import confusion_matrix as deprecated_confusion_matrix
 from liberation.minerals import spodumene_ore
 
 
@@ -65,6 +59,6 @@ def test_deprecated_confusion_matrix_keeps_old_argument_order():
     ref = np.array([[1, 1, 2, 2]], dtype=np.uint8)
     pred = np.array([[1, 2, 2, 2]], dtype=np.uint8)
     with pytest.warns(DeprecationWarning, match="confusion_table"):
-        old = confusion_matrix(pred, ref, names={1: "a", 2: "b"}, normalize=True)
+        old = deprecated_confusion_matrix(pred, ref, names={1: "a", 2: "b"}, normalize=True)
     pd.testing.assert_frame_equal(old, confusion_table(ref, pred, names={1: "a", 2: "b"}, normalize=True))
     assert old.loc["a", "b"] == 0.5
