@@ -21,11 +21,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/liberation demo --out demo_out --overwrite
 
-## Run the whole test suite (about 2 minutes on 2 cores)
+## Run the whole test suite (about 2 minutes on a quiet 2-core machine; warnings are errors)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-## The quick subset: slow tests left out
+## The quick subset: tests marked slow left out (under a minute on a quiet 2-core machine)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 

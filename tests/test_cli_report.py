@@ -160,6 +160,7 @@ def test_input_store_untouched(report_run):
     assert before and before == after
 
 
+@pytest.mark.slow
 def test_existing_output_refused_then_overwritten(good_store, report_dir, tmp_path, capsys):
     import shutil
 
@@ -178,6 +179,7 @@ def test_existing_output_refused_then_overwritten(good_store, report_dir, tmp_pa
     assert tree_hash(good_store) == store_before
 
 
+@pytest.mark.slow
 def test_exclude_border_and_derived_particles(tmp_path, capsys):
     ct, part, ph = phantom()
     # particle 1 moved to the border: it is cut, and excluded with --exclude-border
@@ -273,6 +275,7 @@ def test_bad_input_one_line_error(case, tmp_path, capsys):
 
 
 # ---------------------------------------------------------------------------- subprocess
+@pytest.mark.slow
 def test_report_does_not_import_torch(good_store, tmp_path):
     code = ("import sys; from liberation.cli import main; "
             f"rc = main(['-q', 'report', {str(good_store)!r}, '--out', {str(tmp_path / 'r')!r}]); "
@@ -282,6 +285,7 @@ def test_report_does_not_import_torch(good_store, tmp_path):
     assert (tmp_path / "r" / "report.html").is_file()
 
 
+@pytest.mark.slow
 def test_demo_small(tmp_path, capsys):
     out = tmp_path / "demo"
     rc, stdout, err = run_cli(["demo", "--out", out, "--size", "32", "--seed", "3"], capsys)

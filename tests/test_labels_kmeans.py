@@ -136,6 +136,7 @@ def test_choose_n_clusters_finds_four_blobs():
     assert "silhouette" in table.attrs["criterion"]
 
 
+@pytest.mark.slow
 def test_auto_clusters_reports_selection(table2_face):
     maps = {k: table2_face.maps[k][32:96, 32:96] for k in ("Al", "Ca", "Fe", "K", "Si")}
     result = kmeans_maps(maps, n_clusters="auto", candidates=(2, 3, 4), seed=0, n_init=2)

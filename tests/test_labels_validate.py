@@ -8,7 +8,8 @@ import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion
 
 from liberation.errors import InputError
-from liberation.labels import abundance_table, accuracy_table, compare_abundance, confusion_matrix, pixel_accuracy
+from liberation.labels import abundance_table, accuracy_table, compare_abundance, confusion_table, pixel_accuracy
+from liberation.labels.validate import confusion_matrix as deprecated_confusion_matrix
 from liberation.minerals import spodumene_ore
 
 
@@ -16,7 +17,7 @@ def test_confusion_matrix_matches_sklearn():
     rng = np.random.default_rng(0)
     ref = rng.integers(1, 5, (40, 30)).astype(np.uint8)
     pred = np.where(rng.random(ref.shape) < 0.8, ref, rng.integers(1, 5, ref.shape)).astype(np.uint8)
-    table = confusion_matrix(pred, ref, names=spodumene_ore())
+    table = confusion_table(ref, pred, names=spodumene_ore())
     expected = sk_confusion(ref.ravel(), pred.ravel(), labels=[1, 2, 3, 4])
     np.testing.assert_array_equal(table.to_numpy(), expected)
     assert list(table.index) == spodumene_ore().names
@@ -51,4 +52,13 @@ def test_validation_errors():
     with pytest.raises(InputError, match="shape"):
         pixel_accuracy(np.zeros((2, 2), np.uint8), np.zeros((2, 3), np.uint8))
     with pytest.raises(InputError, match="dtype"):
-        confusion_matrix(np.zeros((2, 2)), np.ones((2, 2), np.uint8))
+        confusion_table(np.ones((2, 2), np.uint8), np.zeros((2, 2)))
+
+
+def test_deprecated_confusion_matrix_keeps_old_argument_order():
+    ref = np.array([[1, 1, 2, 2]], dtype=np.uint8)
+    pred = np.array([[1, 2, 2, 2]], dtype=np.uint8)
+    with pytest.warns(DeprecationWarning, match="confusion_table"):
+        old = deprecated_confusion_matrix(pred, ref, names={1: "a", 2: "b"}, normalize=True)
+    pd.testing.assert_frame_equal(old, confusion_table(ref, pred, names={1: "a", 2: "b"}, normalize=True))
+    assert old.loc["a", "b"] == 0.5

@@ -4,11 +4,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-pytest.importorskip("sklearn")
-
-from liberation.errors import InputError  # noqa: E402
-from liberation.segmentation.normalize import apply_normalization, robust_percentiles  # noqa: E402
-from liberation.segmentation.pixel_classifier import (  # noqa: E402
+from liberation.errors import InputError
+from liberation.segmentation.normalize import apply_normalization, robust_percentiles
+from liberation.segmentation.pixel_classifier import (
     bootstrap_phase_labels,
     feature_names,
     filter_features,
@@ -16,7 +14,7 @@ from liberation.segmentation.pixel_classifier import (  # noqa: E402
     predict_pixel_classifier,
     train_pixel_classifier,
 )
-from liberation.synthetic.seg_phantom import make_texture_phantom  # noqa: E402
+from liberation.synthetic.seg_phantom import make_texture_phantom
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +45,7 @@ def test_plane_features_equal_whole_volume_scipy_filters(phantom):
     np.testing.assert_allclose(got[..., 4], ref[[0, 3, 5]], atol=2e-5)
 
 
+@pytest.mark.slow
 def test_classifier_trained_on_faces_separates_texture_pair(phantom):
     sparse = np.full(phantom.phases.shape, 255, np.uint8)
     sparse[[0, -1]] = phantom.phases[[0, -1]]
@@ -63,6 +62,7 @@ def test_classifier_trained_on_faces_separates_texture_pair(phantom):
     assert (labels[0] == truth)[truth > 0].mean() > 0.8
 
 
+@pytest.mark.slow
 def test_bootstrap_labels_planes_confidence_and_no_true_planes(phantom):
     sparse = np.full(phantom.phases.shape, 255, np.uint8)
     sparse[[0, -1]] = phantom.phases[[0, -1]]

@@ -8,15 +8,15 @@ import tifffile
 
 from liberation.cli import main
 from liberation.registration import IGNORE, pixel_centre_rms_error
-from liberation.synthetic.face import make_face_map, random_face_pose, textured_phantom
+from liberation.synthetic.face import make_face_map, random_face_pose
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
+def sample(tmp_path_factory, face_phantom):
     from liberation.io import create_store
 
     root = tmp_path_factory.mktemp("reg")
-    ph = textured_phantom((96, 96, 96), voxel_size_um=10.0, seed=1)
+    ph = face_phantom
     store = create_store(root / "s.zarr", ph.ct, voxel_size_um=10.0, pyramid_levels=1)  # CLI reads level 1
     # an older labelled plane far from the new one: must survive the merge
     old = np.full(ph.ct.shape, IGNORE, np.uint8)
@@ -31,6 +31,7 @@ def sample(tmp_path_factory):
     return root, fm
 
 
+@pytest.mark.slow
 def test_register_cli_writes_transform_qa_and_sparse(sample):
     root, fm = sample
     out = root / "out"

@@ -24,8 +24,9 @@ MAP = (24, 24)
 
 
 @pytest.fixture(scope="module")
-def phantom():
-    return textured_phantom((96, 96, 96), voxel_size_um=VOXEL, seed=1)
+def phantom(face_phantom):
+    assert face_phantom.voxel_size_um == (VOXEL,) * 3
+    return face_phantom
 
 
 class RecordingArray:
@@ -54,6 +55,7 @@ def registrations(phantom):
     return out
 
 
+@pytest.mark.slow
 def test_lazy_ct_is_read_by_slabs_not_whole():
     # a tall CT given as a lazily sliced array (like a zarr array of a store): the coarse search reads
     # slabs of at most 64 slices, the fine stage only slabs around the candidate planes
@@ -71,6 +73,7 @@ def test_lazy_ct_is_read_by_slabs_not_whole():
     assert ct.reads and all(r[0] <= 64 or r[0] in full_res for r in ct.reads)
 
 
+@pytest.mark.slow
 def test_two_level_coarse_search_finds_pose(phantom):
     from liberation.registration.coarse import coarse_search
 
@@ -86,6 +89,7 @@ def test_two_level_coarse_search_finds_pose(phantom):
     assert pixel_centre_rms_error(best.matrix, fm.matrix, shape, p) < 2 * max(info["spacing_um"])
 
 
+@pytest.mark.slow
 def test_random_poses_within_one_voxel(registrations):
     for fm, res, _ in registrations:
         err = pixel_centre_rms_error(res.matrix, fm.matrix, MAP, PIXEL)
@@ -96,6 +100,7 @@ def test_random_poses_within_one_voxel(registrations):
         assert np.allclose(np.array(res.to_dict()["matrix"]), res.matrix)
 
 
+@pytest.mark.slow
 def test_transferred_labels_agree_on_interior_pixels(phantom, registrations):
     for fm, res, _ in registrations:
         sparse = labels_to_sparse(fm.labels, res.matrix, ct_shape=phantom.ct.shape, voxel_size_um=(VOXEL,) * 3,
@@ -111,6 +116,7 @@ def test_transferred_labels_agree_on_interior_pixels(phantom, registrations):
         assert np.count_nonzero(sparse != IGNORE) == len(vox[0])
 
 
+@pytest.mark.slow
 def test_qa_images(phantom, registrations):
     fm, res, _ = registrations[0]
     qa = qa_images(phantom.ct, fm.map, res)
@@ -123,6 +129,7 @@ def test_qa_images(phantom, registrations):
     assert len(fig.axes) == 3
 
 
+@pytest.mark.slow
 def test_unrelated_map_is_flagged(phantom):
     other = textured_phantom((96, 96, 96), voxel_size_um=VOXEL, seed=7)
     fm = make_face_map(other.phases, VOXEL, map_shape=MAP, pixel_size_um=PIXEL, seed=3)

@@ -185,6 +185,7 @@ def test_make_figures_names():
 
 
 # -------------------------------------------------------------------------------- html
+@pytest.mark.slow
 def test_html_self_contained_and_sentence():
     result = hand_result()
     figs = make_figures(result, slices=hand_slices())
@@ -214,6 +215,7 @@ def test_html_escapes_names():
 
 
 # ------------------------------------------------------------------------------ writer
+@pytest.mark.slow
 def test_write_report_files(tmp_path):
     result = hand_result()
     out = write_report(result, tmp_path / "rep", slices=hand_slices(), sample_info={"store": "x.zarr"})

@@ -44,6 +44,7 @@ def test_quartz_and_albite_differ_in_texture_not_grey(phantom):
     assert np.median(std[inner[3]]) > 2.5 * np.median(std[inner[2]])
 
 
+@pytest.mark.slow
 def test_end_planes_are_representative():
     # particles continue beyond the faces: averaged over seeds, the end planes hold as much
     # particle area as interior planes (with centres inside the window only: about half)

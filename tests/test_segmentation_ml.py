@@ -134,8 +134,9 @@ def test_bad_inputs():
         train_model(grey, np.full_like(sparse, 255), voxel_size_um=1, config="tiny")
 
 
+@pytest.mark.slow
 def test_cli_train_segment_evaluate(tmp_path):
-    io = pytest.importorskip("liberation.io")
+    from liberation import io
     from liberation.cli import main
     from liberation.minerals import spodumene_ore
 
@@ -329,6 +330,7 @@ def test_face_matched_inference(trained):
         segment_phases(grey, result.network, result.card, context="sideways", device="cpu")
 
 
+@pytest.mark.slow
 def test_pipeline_face_matched_context(tmp_path):
     from liberation.io import open_store
     from liberation.workflows.pipeline import run_pipeline

@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 from _stats_phantoms import random_particles
 
 from liberation.minerals import spodumene_ore
 from liberation.stats import analyse, measure
 from liberation.stats.measure import _Accumulator
-
-zarr = pytest.importorskip("zarr")
 
 
 def _to_zarr(path, a, chunks):
@@ -56,6 +55,7 @@ def test_analyse_on_small_zarr_chunks_equals_in_memory(sample, tmp_path, monkeyp
     assert got.summary == ref.summary
 
 
+@pytest.mark.slow
 def test_measure_sparse_tables_match_dense_reference(sample):
     """Sparse block tables, merged from 1-voxel-thick slabs, equal one block over the whole volume."""
     pid, ph = sample

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dask.array as da
 import numpy as np
-import pytest
 from _stats_phantoms import random_particles, sphere, two_minerals
 
 from liberation.minerals import spodumene_ore
 from liberation.stats import analyse, derive_particles, grain_size_distribution, particle_table
+from liberation.synthetic.sample import make_sample
 
 M = two_minerals()
 
@@ -66,11 +66,7 @@ def test_derive_particles_splits_touching_spheres():
 
 
 def test_analyse_on_synthetic_sample():
-    synthetic = pytest.importorskip("liberation.synthetic")
-    try:
-        s = synthetic.make_sample(shape=(48, 48, 48), voxel_size_um=10.0, seed=1)
-    except Exception as exc:  # pragma: no cover - other module under construction
-        pytest.skip(f"make_sample not usable yet: {exc}")
+    s = make_sample(shape=(48, 48, 48), voxel_size_um=10.0, seed=1)
     r = analyse(s.particles, s.phases, voxel_size_um=s.voxel_size_um, minerals=s.minerals, section_spacing=8,
                 size_classes_um=(100, 200))
     t = r.particles

@@ -91,7 +91,8 @@ def test_numba_numpy_and_chunked_agree():
 
 
 def test_zarr_input_agrees(tmp_path):
-    zarr = pytest.importorskip("zarr")
+    import zarr
+
     pid, ph = random_particles(seed=4)
     zp = zarr.create_array(tmp_path / "p.zarr", shape=pid.shape, chunks=(16, 16, 16), dtype=pid.dtype)
     zp[:] = pid

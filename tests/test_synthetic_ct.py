@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,5 +165,5 @@ def test_synthetic_never_imports_torch():
 
     for module in ("particles", "grains", "ct", "sample"):
         source = sys.modules[f"liberation.synthetic.{module}"].__file__
-        text = open(source, encoding="utf-8").read()
+        text = Path(source).read_text(encoding="utf-8")
         assert "import torch" not in text and "from torch" not in text

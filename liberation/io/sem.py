@@ -25,9 +25,15 @@ import numpy as np
 import pandas as pd
 
 from liberation.errors import FileFormatError, InputError
-from liberation.labels.assign import ELEMENT_SYMBOLS, KNOWN_DENSITIES
-from liberation.labels.sem import check_colors, labels_from_ids, labels_from_rgb
-from liberation.minerals import Mineral, MineralList
+from liberation.minerals import (
+    ELEMENT_SYMBOLS,
+    KNOWN_DENSITIES,
+    Mineral,
+    MineralList,
+    check_colors,
+    labels_from_ids,
+    labels_from_rgb,
+)
 
 __all__ = ["SEMMap", "read_classified_image", "read_mineral_list", "read_sem_map", "write_mineral_list"]
 

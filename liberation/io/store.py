@@ -29,13 +29,16 @@ from typing import Any
 import numpy as np
 
 from liberation._atomic import replace_path
+from liberation._json import to_jsonable
 from liberation._validation import as_voxel_size, check_label_array
 from liberation.errors import InputError, OverwriteError, StoreError
+from liberation.metrics import IGNORE
 from liberation.minerals import MineralList
 
 NAMESPACE = "liberation"
 LABEL_DTYPES = {"phases": np.uint8, "sparse": np.uint8, "particles": np.uint32}
-SPARSE_IGNORE = 255
+#: Value of unlabelled voxels in ``labels/sparse`` (the package's one :data:`liberation.metrics.IGNORE`).
+SPARSE_IGNORE = IGNORE
 SUPPORTED_VERSIONS = ("0.4", "0.5")
 
 
@@ -49,26 +52,11 @@ def _version() -> str:
     return __version__
 
 
-def _jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples and paths into JSON-friendly values."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def provenance_entry(step: str, parameters: Mapping | None = None, inputs: Mapping | None = None) -> dict:
     """A provenance record: step, parameters, library version and UTC time."""
-    entry = {"step": step, "parameters": _jsonable(dict(parameters or {})), "version": _version(), "time": _now()}
+    entry = {"step": step, "parameters": to_jsonable(dict(parameters or {})), "version": _version(), "time": _now()}
     if inputs:
-        entry["inputs"] = _jsonable(dict(inputs))
+        entry["inputs"] = to_jsonable(dict(inputs))
     return entry
 
 
@@ -342,7 +330,7 @@ class SampleStore:
                 label_meta["properties"] = minerals.to_properties()
                 label_meta["colors"] = minerals.to_colors()
             elif properties is not None:
-                label_meta["properties"] = _jsonable(list(properties))
+                label_meta["properties"] = to_jsonable(list(properties))
             if self.ngff_version == "0.4":
                 label_meta["version"] = "0.4"
             payload = {
@@ -385,7 +373,7 @@ class SampleStore:
         if self.mode != "r+":
             raise StoreError(f"{self.path} is open read-only; open it with mode='r+' to write metadata")
         meta = self.metadata
-        meta[key] = _jsonable(value)
+        meta[key] = to_jsonable(value)
         self._root.attrs[NAMESPACE] = meta
 
     @property

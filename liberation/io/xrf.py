@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from liberation.errors import FileFormatError, InputError, OverwriteError
-from liberation.labels.assign import ELEMENT_SYMBOLS
+from liberation.minerals import ELEMENT_SYMBOLS
 
 __all__ = [
     "XRFMaps",

@@ -12,7 +12,7 @@ Functions over numpy arrays, no file I/O (readers are in :mod:`liberation.io.xrf
 Steps, each usable alone: :func:`denoise_maps` (bilateral, Na and Mg by default),
 :func:`scale_maps`, :func:`sample_mask`, :func:`feature_stack`, :func:`kmeans_maps`
 (:func:`choose_n_clusters`), :func:`match_signatures` / :func:`assign_by_rules` /
-:func:`assign_explicit`, :func:`mineral_map`, and the checks :func:`confusion_matrix`,
+:func:`assign_explicit`, :func:`mineral_map`, and the checks :func:`confusion_table`,
 :func:`accuracy_table`, :func:`compare_abundance`; plots :func:`plot_centroids`, :func:`plot_label_map`.
 """
 
@@ -44,6 +44,7 @@ from liberation.labels.validate import (
     accuracy_table,
     compare_abundance,
     confusion_matrix,
+    confusion_table,
     pixel_accuracy,
 )
 from liberation.labels.workflow import LabelResult, xrf_labels
@@ -64,6 +65,7 @@ __all__ = [
     "cluster_features",
     "compare_abundance",
     "confusion_matrix",
+    "confusion_table",
     "denoise_bilateral_map",
     "denoise_maps",
     "estimate_noise",

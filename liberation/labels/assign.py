@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from liberation.errors import InputError
-from liberation.minerals import _DEFAULT_COLORS, MineralList
+from liberation.minerals import _DEFAULT_COLORS, ELEMENT_SYMBOLS, KNOWN_DENSITIES, MineralList  # tables re-exported
 
 __all__ = [
     "ELEMENT_SYMBOLS",
@@ -30,26 +30,9 @@ __all__ = [
     "parse_rules",
 ]
 
-ELEMENT_SYMBOLS = frozenset(
-    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr Rb Sr Y Zr "
-    "Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir "
-    "Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu".split()
-)
 # Channels that are not elements but may appear in feature stacks / reference tables.
 NON_ELEMENT_CHANNELS = frozenset({"CT"})
 VOID_NAMES = frozenset({"void", "background", "outside", "pore", "air", "resin", "epoxy"})
-
-# Densities (g/cm³) of common minerals, used when no mineral list is given.
-KNOWN_DENSITIES = {
-    "albite": 2.62, "amblygonite": 3.04, "ankerite": 3.05, "apatite": 3.19, "beryl": 2.76, "biotite": 3.09,
-    "calcite": 2.71, "cassiterite": 6.99, "chalcopyrite": 4.19, "chlorite": 2.65, "clinochlore": 2.65,
-    "columbite": 5.3, "dolomite": 2.85, "fluorite": 3.18, "galena": 7.6, "gehlenite": 3.04, "gypsum": 2.31,
-    "hematite": 5.26, "illite": 2.75, "ilmenite": 4.72, "k-feldspar": 2.56, "kaolinite": 2.6, "laumontite": 2.29,
-    "lepidolite": 2.84, "lialo2": 2.55, "magnetite": 5.15, "microcline": 2.56, "muscovite": 2.83,
-    "orthoclase": 2.56, "petalite": 2.41, "plagioclase": 2.68, "pyrite": 5.01, "quartz": 2.65, "rutile": 4.25,
-    "sphalerite": 4.05, "spinel": 3.58, "spodumene": 3.15, "tantalite": 7.9, "tourmaline": 3.1, "zircon": 4.65,
-}
-
 
 def _is_void(name) -> bool:
     return isinstance(name, str) and name.strip().lower() in VOID_NAMES

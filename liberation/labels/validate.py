@@ -1,15 +1,24 @@
-"""Validation of mineral label maps: confusion matrix, per-mineral accuracy, abundance vs XRD."""
+"""Validation of mineral label maps: confusion table, per-mineral accuracy, abundance vs XRD."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from liberation.errors import InputError
+from liberation.metrics import confusion_matrix as _counts
 
-__all__ = ["abundance_table", "accuracy_table", "compare_abundance", "confusion_matrix", "pixel_accuracy"]
+__all__ = [
+    "abundance_table",
+    "accuracy_table",
+    "compare_abundance",
+    "confusion_matrix",
+    "confusion_table",
+    "pixel_accuracy",
+]
 
 
 def _pair(predicted, reference, mask):
@@ -51,14 +60,17 @@ def _names_lookup(names):
     return names
 
 
-def confusion_matrix(predicted, reference, *, mask=None, names=None, normalize: bool = False) -> pd.DataFrame:
-    """Pixel confusion matrix of a predicted label map against a reference map.
+def confusion_table(reference, predicted, *, mask=None, names=None, normalize: bool = False) -> pd.DataFrame:
+    """Pixel confusion matrix of a predicted label map against a reference map, as a table.
+
+    The counts are :func:`liberation.metrics.confusion_matrix` over the labels present in
+    either map (within ``mask``).
 
     Parameters
     ----------
-    predicted, reference : numpy.ndarray
-        Integer label maps of one shape.
-    mask : numpy.ndarray of bool, optional
+    reference, predicted : numpy.ndarray of int, same shape (y, x)
+        Reference and predicted mineral label maps.
+    mask : numpy.ndarray of bool, shape (y, x), optional
         Pixels to count (default: reference > 0).
     names : MineralList, DataFrame with ``name``, or mapping id -> name, optional
         Row/column labels.
@@ -73,17 +85,27 @@ def confusion_matrix(predicted, reference, *, mask=None, names=None, normalize: 
     pred, ref = _pair(predicted, reference, mask)
     names = _names_lookup(names)
     ids = sorted(set(np.unique(ref).tolist()) | set(np.unique(pred).tolist()))
-    index = {v: i for i, v in enumerate(ids)}
-    lut = np.zeros(max(ids) + 1 if ids else 1, dtype=np.int64)
-    for v, i in index.items():
-        lut[v] = i
-    n = len(ids)
-    counts = np.bincount(lut[ref] * n + lut[pred], minlength=n * n).reshape(n, n) if n else np.zeros((0, 0))
+    if ids:
+        counts = _counts(ref, pred, class_ids=ids, ignore_index=None)
+    else:
+        counts = np.zeros((0, 0), dtype=np.int64)
     labels = [_name(names, i) for i in ids]
     table = pd.DataFrame(counts, index=pd.Index(labels, name="reference"), columns=pd.Index(labels, name="predicted"))
     if normalize:
         table = table.div(table.sum(axis=1).replace(0, 1), axis=0)
     return table
+
+
+def confusion_matrix(predicted, reference, *, mask=None, names=None, normalize: bool = False) -> pd.DataFrame:
+    """Deprecated: use :func:`confusion_table` (``reference`` first).
+
+    Kept for one release with its old argument order ``(predicted, reference)``; warns with
+    :class:`DeprecationWarning`. For a plain count array use :func:`liberation.metrics.confusion_matrix`.
+    """
+    warnings.warn("liberation.labels.confusion_matrix(predicted, reference) is deprecated; use "
+                  "liberation.labels.confusion_table(reference, predicted) (note the argument order)",
+                  DeprecationWarning, stacklevel=2)
+    return confusion_table(reference, predicted, mask=mask, names=names, normalize=normalize)
 
 
 def pixel_accuracy(predicted, reference, *, mask=None) -> float:

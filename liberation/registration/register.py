@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from liberation._json import to_jsonable
 from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.registration.coarse import coarse_search
@@ -101,23 +102,7 @@ class RegistrationResult:
         )
         for c in d["candidates"]:
             c["matrix"] = np.asarray(c["matrix"]).tolist()
-        return _jsonable(d)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return float(v) if np.isfinite(v) else None
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
+        return to_jsonable(d)
 
 
 def registration_quality(

@@ -14,12 +14,10 @@ import numpy as np
 
 from liberation._validation import check_label_array, check_same_shape
 from liberation.errors import InputError
+from liberation.metrics import IGNORE  # re-exported: the value of unlabelled voxels
 from liberation.registration.geometry import apply_affine
 
 __all__ = ["IGNORE", "plane_voxels", "labels_to_sparse", "accumulate_sparse_labels", "merge_sparse_labels"]
-
-#: Value of unlabelled voxels in a sparse label volume.
-IGNORE = 255
 
 
 def plane_voxels(

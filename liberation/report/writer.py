@@ -8,41 +8,17 @@ interrupted run leaves the old report (or none), never half of one.
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
-
 from liberation._atomic import atomic_dir
+from liberation._json import to_jsonable  # re-exported (public name of this module)
 from liberation.errors import InputError, OverwriteError
 
 __all__ = ["check_out_dir", "to_jsonable", "write_report"]
 
 DEFAULT_TITLE = "Mineral liberation report"
-
-
-def to_jsonable(value):
-    """Convert numpy scalars/arrays, tuples, paths and NaN/inf into plain JSON values (NaN -> None)."""
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
 
 
 def check_out_dir(out_dir, overwrite: bool = False) -> None:

@@ -5,48 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from liberation._validation import check_same_shape
 from liberation.errors import InputError
+from liberation.metrics import confusion_matrix  # the package's one confusion matrix, re-exported
 
 __all__ = ["confusion_matrix", "phase_metrics", "instance_metrics", "interslice_consistency"]
-
-
-def confusion_matrix(true, pred, *, class_ids, mask=None) -> np.ndarray:
-    """Counts ``cm[i, j]`` of voxels of true class ``class_ids[i]`` predicted as ``class_ids[j]``.
-
-    Parameters
-    ----------
-    true, pred : array-like of int, same shape
-        Label values.
-    class_ids : sequence of int
-        Classes (rows/columns); voxels whose true value is not listed are skipped
-        (e.g. 255 = unlabelled).
-    mask : array-like of bool, optional
-        Only these voxels.
-
-    Returns
-    -------
-    ndarray of int64, shape (n, n)
-    """
-    true = np.asarray(true)
-    pred = np.asarray(pred)
-    check_same_shape(true, pred, name_a="true", name_b="pred")
-    ids = np.asarray(list(class_ids), dtype=np.int64)
-    n = len(ids)
-    top = int(max(ids.max(), true.max(initial=0), pred.max(initial=0))) + 1
-    lut = np.full(top, -1, dtype=np.int64)
-    lut[ids] = np.arange(n)
-    t = lut[true.ravel().astype(np.int64)]
-    p = lut[pred.ravel().astype(np.int64)]
-    keep = t >= 0
-    if mask is not None:
-        keep &= np.asarray(mask).ravel().astype(bool)
-    t = t[keep]
-    p = p[keep]
-    # predictions outside the class list count as wrong: put them in no column
-    valid = p >= 0
-    cm = np.bincount(t[valid] * n + p[valid], minlength=n * n).reshape(n, n)
-    return cm.astype(np.int64)
 
 
 def phase_metrics(cm, *, class_names=None, void_index: int | None = 0) -> dict:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from liberation.errors import InputError
+from liberation.metrics import IGNORE  # re-exported: the value of unlabelled voxels
 
 __all__ = ["IGNORE", "phase_classes", "encode_targets"]
-
-IGNORE = 255
 
 
 def phase_classes(sparse, *, minerals=None) -> tuple[list[int], list[str]]:

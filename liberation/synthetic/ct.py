@@ -25,22 +25,9 @@ from scipy import ndimage
 
 from liberation._validation import as_voxel_size, check_label_array, make_rng
 from liberation.errors import InputError
-from liberation.minerals import Mineral, MineralList, spodumene_ore
+from liberation.minerals import ELEMENTS, Mineral, MineralList, spodumene_ore  # ELEMENTS re-exported
 
 __all__ = ["ELEMENTS", "attenuation_coefficient", "attenuation_lut", "ct_forward", "grey_levels"]
-
-#: Atomic number and standard atomic weight (g/mol) of the elements the model knows.
-ELEMENTS: dict[str, tuple[int, float]] = {
-    "H": (1, 1.008), "Li": (3, 6.94), "Be": (4, 9.012), "B": (5, 10.81), "C": (6, 12.011),
-    "N": (7, 14.007), "O": (8, 15.999), "F": (9, 18.998), "Na": (11, 22.990), "Mg": (12, 24.305),
-    "Al": (13, 26.982), "Si": (14, 28.085), "P": (15, 30.974), "S": (16, 32.06), "Cl": (17, 35.45),
-    "K": (19, 39.098), "Ca": (20, 40.078), "Ti": (22, 47.867), "V": (23, 50.942), "Cr": (24, 51.996),
-    "Mn": (25, 54.938), "Fe": (26, 55.845), "Co": (27, 58.933), "Ni": (28, 58.693), "Cu": (29, 63.546),
-    "Zn": (30, 65.38), "As": (33, 74.922), "Rb": (37, 85.468), "Sr": (38, 87.62), "Zr": (40, 91.224),
-    "Nb": (41, 92.906), "Mo": (42, 95.95), "Ag": (47, 107.868), "Sn": (50, 118.71), "Cs": (55, 132.905),
-    "Ba": (56, 137.327), "La": (57, 138.905), "Ce": (58, 140.116), "Ta": (73, 180.948), "W": (74, 183.84),
-    "Au": (79, 196.967), "Pb": (82, 207.2), "U": (92, 238.029),
-}
 
 _A_PE = 1.36
 _N_A = 6.02214076e23

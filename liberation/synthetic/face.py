@@ -21,9 +21,11 @@ from scipy import ndimage as ndi
 
 from liberation._validation import as_voxel_size, make_rng
 from liberation.errors import InputError
+from liberation.minerals import spodumene_ore
 from liberation.registration.geometry import apply_affine, map_pixel_centres, pose_matrix
+from liberation.synthetic._result import SyntheticSample, deprecated_alias
 
-__all__ = ["FaceMap", "PhantomVolume", "make_face_map", "random_face_pose", "textured_phantom", "DEFAULT_PHASE_COUNTS"]
+__all__ = ["FaceMap", "make_face_map", "random_face_pose", "textured_phantom", "DEFAULT_PHASE_COUNTS"]
 
 #: Mean counts per phase id of a synthetic "element map" (0 void, 1 spodumene, 2 quartz, 3 albite,
 #: 4 muscovite): not monotone in CT attenuation, and quartz/albite (equal CT grey) differ.
@@ -31,23 +33,6 @@ DEFAULT_PHASE_COUNTS: dict[int, float] = {0: 2.0, 1: 30.0, 2: 8.0, 3: 60.0, 4: 1
 
 # Relative attenuation per phase for the phantom CT (quartz and albite nearly equal).
 _PHANTOM_ATTENUATION = np.array([0.05, 1.0, 0.72, 0.70, 0.86])
-
-
-@dataclass
-class PhantomVolume:
-    """A textured CT phantom with its exact phases.
-
-    Attributes
-    ----------
-    ct : numpy.ndarray, uint16, shape (z, y, x)
-    phases : numpy.ndarray, uint8, shape (z, y, x)
-        0 void, 1..4 mineral phases (spodumene, quartz, albite, muscovite).
-    voxel_size_um : tuple of 3 float
-    """
-
-    ct: np.ndarray
-    phases: np.ndarray
-    voxel_size_um: tuple[float, float, float]
 
 
 @dataclass
@@ -83,7 +68,7 @@ def textured_phantom(
     solid_fraction: float = 0.55,
     noise: float = 0.03,
     seed=None,
-) -> PhantomVolume:
+) -> SyntheticSample:
     """Textured CT volume of a cylindrical plug of particles with mineral grains.
 
     Parameters
@@ -102,7 +87,9 @@ def textured_phantom(
 
     Returns
     -------
-    PhantomVolume
+    SyntheticSample
+        ``ct``, ``phases`` (0 void, 1..4 spodumene, quartz, albite, muscovite), ``voxel_size_um``,
+        ``minerals`` (``spodumene_ore()``) and ``params``; no particle ids (``particles`` is None).
     """
     if len(shape) != 3 or min(shape) < 8:
         raise InputError(f"shape={shape!r} must be three sizes >= 8 (z, y, x)")
@@ -130,7 +117,9 @@ def textured_phantom(
     att = ndi.gaussian_filter(att, 0.7)
     att += noise * rng.standard_normal(shape, dtype=np.float32)
     ct = np.clip(att * 40000.0 + 2000.0, 0, 65535).astype(np.uint16)
-    return PhantomVolume(ct=ct, phases=phases, voxel_size_um=vs)
+    params = dict(shape=tuple(shape), voxel_size_um=voxel_size_um, particle_scale_vox=particle_scale_vox,
+                  grain_scale_vox=grain_scale_vox, solid_fraction=solid_fraction, noise=noise)
+    return SyntheticSample(ct=ct, phases=phases, voxel_size_um=vs, minerals=spodumene_ore(), params=params)
 
 
 def random_face_pose(
@@ -290,3 +279,6 @@ def make_face_map(
         "tilt_direction_deg": float(tilt_direction_deg),
     }
     return FaceMap(map=image, matrix=matrix, labels=labels, pixel_size_um=p, pose=pose)
+
+
+__getattr__ = deprecated_alias(__name__, "PhantomVolume")  # one release

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.minerals import MineralList, spodumene_ore
+from liberation.synthetic._result import SyntheticSample
 from liberation.synthetic.ct import ct_forward
 from liberation.synthetic.grains import add_grains, resolve_textures, resolve_volume_fractions
 from liberation.synthetic.particles import check_shape, default_esd_range_um, make_particles
@@ -18,38 +18,6 @@ __all__ = ["SyntheticSample", "make_sample", "demo_sample", "DEMO_PARAMETERS"]
 
 #: Parameters of the standard demo sample (``liberation demo``, data_manifest.yaml).
 DEMO_PARAMETERS: dict = {"shape": [128, 128, 128], "voxel_size_um": 10.0, "seed": 0}
-
-
-@dataclass(frozen=True)
-class SyntheticSample:
-    """A synthetic sample with exact truth.
-
-    Attributes
-    ----------
-    ct : numpy.ndarray of uint16, shape (z, y, x)
-        Simulated CT grey values.
-    particles : numpy.ndarray of uint32, shape (z, y, x)
-        Particle ids (0 void, 1..N).
-    phases : numpy.ndarray of uint8, shape (z, y, x)
-        Mineral phase ids (0 void), nonzero exactly where ``particles > 0``.
-    minerals : MineralList
-        Minerals of the phase ids.
-    voxel_size_um : tuple of 3 float
-        Voxel size (z, y, x) in µm.
-    params : dict
-        Every generator parameter, including the seed (JSON-serialisable).
-    """
-
-    ct: np.ndarray
-    particles: np.ndarray
-    phases: np.ndarray
-    minerals: MineralList
-    voxel_size_um: tuple[float, float, float]
-    params: dict = field(default_factory=dict)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.ct.shape)  # type: ignore[return-value]
 
 
 def _seeds(seed) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:

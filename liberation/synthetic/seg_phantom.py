@@ -8,17 +8,16 @@ separates them. Exact truth (particles, phases) is returned with the CT.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from liberation._validation import as_voxel_size, make_rng
 from liberation.errors import InputError
-from liberation.minerals import MineralList, spodumene_ore
+from liberation.minerals import spodumene_ore
+from liberation.synthetic._result import SyntheticSample, deprecated_alias
 
-__all__ = ["TexturePhantom", "make_texture_phantom"]
+__all__ = ["make_texture_phantom"]
 
 # Relative CT attenuation of each spodumene_ore() phase (0 = epoxy/void). Quartz and albite
 # are 1 % apart (their densities are 2.65 and 2.62 g/cm3 and their mean Z nearly equal), the
@@ -26,34 +25,6 @@ __all__ = ["TexturePhantom", "make_texture_phantom"]
 # Muscovite (2.83 g/cm3) attenuates more than its density ratio alone because of its K
 # (Z = 19) photoelectric absorption at tube energies: 1.12.
 _GREY = {0: 0.25, 1: 1.19, 2: 1.000, 3: 0.990, 4: 1.12}
-
-
-@dataclass
-class TexturePhantom:
-    """Result of :func:`make_texture_phantom`.
-
-    Attributes
-    ----------
-    ct : ndarray of uint16, shape (z, y, x)
-        Simulated CT grey values.
-    phases : ndarray of uint8, shape (z, y, x)
-        True phase ids (0 void, ids of ``minerals``).
-    particles : ndarray of uint32, shape (z, y, x)
-        True particle instance ids (0 outside particles).
-    minerals : MineralList
-        The minerals (``spodumene_ore()``).
-    voxel_size_um : tuple of float
-        Voxel size (z, y, x) in µm.
-    params : dict
-        The generator's parameters.
-    """
-
-    ct: np.ndarray
-    phases: np.ndarray
-    particles: np.ndarray
-    minerals: MineralList
-    voxel_size_um: tuple
-    params: dict = field(default_factory=dict)
 
 
 def make_texture_phantom(
@@ -69,7 +40,7 @@ def make_texture_phantom(
     noise: float = 0.015,
     blur_sigma: float = 0.42,
     seed: int | np.random.Generator | None = 0,
-) -> TexturePhantom:
+) -> SyntheticSample:
     """Make a particle phantom whose quartz and albite differ in texture only.
 
     Parameters
@@ -104,7 +75,8 @@ def make_texture_phantom(
 
     Returns
     -------
-    TexturePhantom
+    SyntheticSample
+        ``ct``, ``phases``, ``particles``, ``minerals`` (``spodumene_ore()``), ``voxel_size_um``, ``params``.
     """
     if len(shape) != 3 or min(shape) < 8:
         raise InputError(f"shape={shape!r} must be 3 sizes >= 8 (z, y, x)")
@@ -180,5 +152,8 @@ def make_texture_phantom(
     params = dict(shape=shape, particle_radius=(r_lo, r_hi), grain_spacing=grain_spacing, gap=gap, fill=fill,
                   lamella_period=lamella_period, lamella_amplitude=lamella_amplitude, noise=noise,
                   blur_sigma=blur_sigma)
-    return TexturePhantom(ct=ct, phases=phases, particles=particles, minerals=minerals, voxel_size_um=vs,
+    return SyntheticSample(ct=ct, phases=phases, particles=particles, minerals=minerals, voxel_size_um=vs,
                           params=params)
+
+
+__getattr__ = deprecated_alias(__name__, "TexturePhantom")  # one release
