@@ -1,33 +1,10 @@
 """Synthetic samples with exact truth: particles, mineral grains, CT, micro-XRF/SEM maps, XRT belt images.
 
 Used by the tests, the examples, the demo and the benchmarks. Every generator takes an
-explicit ``seed``. Public names are found lazily: any name in ``__all__`` of a module of
-this package is importable as ``liberation.synthetic.<name>``.
+explicit ``seed``. The public names are listed in ``__init__.pyi`` and imported on first use
+(:mod:`liberation._lazy`).
 """
 
-from __future__ import annotations
+from liberation._lazy import attach_stub
 
-import importlib
-import pkgutil
-
-
-def _module_names() -> list[str]:
-    return [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-
-
-def __getattr__(name: str):
-    for module_name in _module_names():
-        module = importlib.import_module(f"{__name__}.{module_name}")
-        if name in getattr(module, "__all__", ()):
-            value = getattr(module, name)
-            globals()[name] = value
-            return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    names: set[str] = set()
-    for module_name in _module_names():
-        module = importlib.import_module(f"{__name__}.{module_name}")
-        names.update(getattr(module, "__all__", ()))
-    return sorted(names)
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)
