@@ -1,6 +1,6 @@
 """Type stub of liberation.segmentation: the public names, resolved lazily at run time (lazy_loader.attach_stub).
 
-Only the modules model, losses, augment, train, inference and checkpoint import torch / MONAI.
+The ML functions (model, losses, augment, train, inference, checkpoint) import torch / MONAI when called.
 """
 
 from .baseline import grey_value_baseline
