@@ -183,3 +183,10 @@ def test_every_package_uses_the_one_mechanism():
         if not ok and not (package in pending and not init.with_suffix(".pyi").is_file()):
             offenders.append(package)
     assert not offenders, f"packages not using liberation._lazy.attach_stub with an __init__.pyi: {offenders}"
+
+
+def test_stubs_are_shipped():
+    """The stubs are read at import time: the wheel must carry them (setuptools package-data)."""
+    pyproject = (ROOT.parent / "pyproject.toml").read_text(encoding="utf-8")
+    section = pyproject.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    assert '"*" = ["*.pyi"]' in section, section
