@@ -1,9 +1,10 @@
 """liberation: correlative 3D mineral liberation analysis (micro-CT + micro-XRF / SEM).
 
 The top-level import is light: it does not import torch, MONAI or the I/O stack.
-Subpackages are loaded on first use::
+Subpackages are loaded on first use (:mod:`liberation._lazy`, names in ``__init__.pyi``)::
 
     import liberation
+
     sample = liberation.synthetic.make_sample(shape=(96, 96, 96), seed=1)
     table = liberation.stats.particle_table(sample.particles, sample.phases, voxel_size_um=10.0,
                                             minerals=sample.minerals)
@@ -11,9 +12,8 @@ Subpackages are loaded on first use::
 
 from __future__ import annotations
 
-import importlib
-
-from liberation.errors import (
+from liberation._lazy import attach_stub
+from liberation.errors import (  # noqa: F401  (eager public names, see __init__.pyi)
     DependencyError,
     FileFormatError,
     InputError,
@@ -21,29 +21,8 @@ from liberation.errors import (
     OverwriteError,
     StoreError,
 )
-from liberation.minerals import Mineral, MineralList
+from liberation.minerals import Mineral, MineralList  # noqa: F401
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = {"io", "synthetic", "labels", "registration", "segmentation", "stats", "report", "deploy"}
-
-__all__ = [
-    "__version__",
-    "DependencyError",
-    "FileFormatError",
-    "InputError",
-    "LiberationError",
-    "Mineral",
-    "MineralList",
-    "OverwriteError",
-    "StoreError",
-    *sorted(_SUBPACKAGES),
-]
-
-
-def __getattr__(name: str):
-    if name in _SUBPACKAGES:
-        module = importlib.import_module(f"liberation.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'liberation' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)

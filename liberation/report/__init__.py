@@ -10,37 +10,6 @@ string, so they can be used in notebooks.
     write_report(result, "report_folder")
 """
 
-from __future__ import annotations
+from liberation._lazy import attach_stub
 
-from liberation.report.figures import make_figures
-from liberation.report.html import build_html, png_data_uri
-from liberation.report.plots import (
-    plot_association,
-    plot_bias_by_size,
-    plot_cumulative_yield,
-    plot_grade_recovery,
-    plot_grain_sizes,
-    plot_liberation_classes,
-    plot_modal,
-    plot_size_distribution,
-    plot_slices,
-)
-from liberation.report.text import bias_sentence
-from liberation.report.writer import write_report
-
-__all__ = [
-    "bias_sentence",
-    "build_html",
-    "make_figures",
-    "plot_association",
-    "plot_bias_by_size",
-    "plot_cumulative_yield",
-    "plot_grade_recovery",
-    "plot_grain_sizes",
-    "plot_liberation_classes",
-    "plot_modal",
-    "plot_size_distribution",
-    "plot_slices",
-    "png_data_uri",
-    "write_report",
-]
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)

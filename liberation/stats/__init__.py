@@ -14,49 +14,6 @@ Typical use::
     result.summary            # summary.json
 """
 
-from liberation.stats.analyse import analyse, size_distribution
-from liberation.stats.association import association, association_from_measurements
-from liberation.stats.composition import (
-    calculated_assay,
-    cumulative_liberation_yield,
-    grade_recovery,
-    grades,
-    liberated_fraction,
-    liberation_classes,
-    locking,
-    modal_mineralogy,
-    surface_liberation,
-)
-from liberation.stats.derive import derive_particles
-from liberation.stats.grains import grain_size_distribution
-from liberation.stats.measure import ParticleMeasurements, measure
-from liberation.stats.particles import composition_table, particle_table, size_class_labels
-from liberation.stats.result import LiberationResult
-from liberation.stats.sections import compare_2d_3d, section_positions, section_table
+from liberation._lazy import attach_stub
 
-__all__ = [
-    "LiberationResult",
-    "ParticleMeasurements",
-    "analyse",
-    "association",
-    "association_from_measurements",
-    "calculated_assay",
-    "compare_2d_3d",
-    "composition_table",
-    "cumulative_liberation_yield",
-    "derive_particles",
-    "grade_recovery",
-    "grades",
-    "grain_size_distribution",
-    "liberated_fraction",
-    "liberation_classes",
-    "locking",
-    "measure",
-    "modal_mineralogy",
-    "particle_table",
-    "section_positions",
-    "section_table",
-    "size_class_labels",
-    "size_distribution",
-    "surface_liberation",
-]
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)

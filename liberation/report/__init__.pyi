@@ -1,0 +1,41 @@
+"""Type stub of liberation.report: the public names, resolved lazily at run time (lazy_loader.attach_stub)."""
+
+# Submodules, reachable as attributes (not in __all__).
+from . import figures as figures
+from . import html as html
+from . import plots as plots
+from . import tables as tables
+from . import text as text
+from . import writer as writer
+from .figures import make_figures
+from .html import build_html, png_data_uri
+from .plots import (
+    plot_association,
+    plot_bias_by_size,
+    plot_cumulative_yield,
+    plot_grade_recovery,
+    plot_grain_sizes,
+    plot_liberation_classes,
+    plot_modal,
+    plot_size_distribution,
+    plot_slices,
+)
+from .text import bias_sentence
+from .writer import write_report
+
+__all__ = [
+    "bias_sentence",
+    "build_html",
+    "make_figures",
+    "plot_association",
+    "plot_bias_by_size",
+    "plot_cumulative_yield",
+    "plot_grade_recovery",
+    "plot_grain_sizes",
+    "plot_liberation_classes",
+    "plot_modal",
+    "plot_size_distribution",
+    "plot_slices",
+    "png_data_uri",
+    "write_report",
+]

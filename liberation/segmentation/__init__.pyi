@@ -1,0 +1,77 @@
+"""Type stub of liberation.segmentation: the public names, resolved lazily at run time (lazy_loader.attach_stub).
+
+The ML functions (model, losses, augment, train, inference, checkpoint) import torch / MONAI when called.
+"""
+
+from .baseline import grey_value_baseline
+from .card import ModelCard
+from .checkpoint import load_model, save_model
+from .config import PRESETS, TrainConfig, get_preset
+from .evaluate import evaluate_planes
+from .inference import (
+    predict_face_matched,
+    predict_probabilities,
+    predict_slices_2d,
+    predict_volume,
+    segment_particles,
+    segment_phases,
+)
+from .losses import masked_loss
+from .metrics import confusion_matrix, instance_metrics, interslice_consistency, phase_metrics
+from .model import build_network
+from .normalize import apply_normalization, robust_percentiles
+from .particles import classical_particles, instances_from_prediction, particle_targets
+from .patches import extract_patch, labelled_planes, sample_patch_origins, split_validation
+from .pixel_classifier import (
+    PixelClassifier,
+    bootstrap_phase_labels,
+    filter_features,
+    predict_pixel_classifier,
+    train_pixel_classifier,
+)
+from .plots import plot_confusion_matrix, plot_learning_curve
+from .targets import encode_targets, phase_classes
+from .train import TrainResult, train_model
+
+__all__ = [
+    "ModelCard",
+    "PRESETS",
+    "PixelClassifier",
+    "TrainConfig",
+    "TrainResult",
+    "apply_normalization",
+    "bootstrap_phase_labels",
+    "build_network",
+    "classical_particles",
+    "confusion_matrix",
+    "encode_targets",
+    "evaluate_planes",
+    "extract_patch",
+    "filter_features",
+    "get_preset",
+    "grey_value_baseline",
+    "instance_metrics",
+    "instances_from_prediction",
+    "interslice_consistency",
+    "labelled_planes",
+    "load_model",
+    "masked_loss",
+    "particle_targets",
+    "phase_classes",
+    "phase_metrics",
+    "plot_confusion_matrix",
+    "plot_learning_curve",
+    "predict_face_matched",
+    "predict_pixel_classifier",
+    "predict_probabilities",
+    "predict_slices_2d",
+    "predict_volume",
+    "robust_percentiles",
+    "sample_patch_origins",
+    "save_model",
+    "segment_particles",
+    "segment_phases",
+    "split_validation",
+    "train_model",
+    "train_pixel_classifier",
+]

@@ -1,0 +1,55 @@
+"""Type stub of liberation.stats: the public names, resolved lazily at run time (lazy_loader.attach_stub)."""
+
+# Submodules, reachable as attributes (not in __all__).
+from . import composition as composition
+from . import derive as derive
+from . import grains as grains
+from . import particles as particles
+from . import result as result
+from . import sections as sections
+from .analyse import analyse, size_distribution
+from .association import association, association_from_measurements
+from .composition import (
+    calculated_assay,
+    cumulative_liberation_yield,
+    grade_recovery,
+    grades,
+    liberated_fraction,
+    liberation_classes,
+    locking,
+    modal_mineralogy,
+    surface_liberation,
+)
+from .derive import derive_particles
+from .grains import grain_size_distribution
+from .measure import ParticleMeasurements, measure
+from .particles import composition_table, particle_table, size_class_labels
+from .result import LiberationResult
+from .sections import compare_2d_3d, section_positions, section_table
+
+__all__ = [
+    "LiberationResult",
+    "ParticleMeasurements",
+    "analyse",
+    "association",
+    "association_from_measurements",
+    "calculated_assay",
+    "compare_2d_3d",
+    "composition_table",
+    "cumulative_liberation_yield",
+    "derive_particles",
+    "grade_recovery",
+    "grades",
+    "grain_size_distribution",
+    "liberated_fraction",
+    "liberation_classes",
+    "locking",
+    "measure",
+    "modal_mineralogy",
+    "particle_table",
+    "section_positions",
+    "section_table",
+    "size_class_labels",
+    "size_distribution",
+    "surface_liberation",
+]

@@ -1,0 +1,57 @@
+"""Type stub of liberation.synthetic: the public names, resolved lazily at run time (lazy_loader.attach_stub)."""
+
+# attenuation_coefficient is that of .ct (as before: the first module in alphabetical order won).
+from .ct import ELEMENTS, attenuation_coefficient, attenuation_lut, ct_forward, grey_levels
+from .face import (
+    DEFAULT_PHASE_COUNTS,
+    FaceMap,
+    make_face_map,
+    random_face_pose,
+    textured_phantom,
+)
+from .grains import add_grains, resolve_textures, resolve_volume_fractions, smooth_random_field
+from .particles import default_esd_range_um, make_particles
+from .sample import DEMO_PARAMETERS, SyntheticSample, demo_sample, make_sample
+from .seg_phantom import make_texture_phantom
+from .xrf import (
+    SyntheticSEM,
+    SyntheticXRF,
+    deep_xfct_minerals,
+    deep_xfct_signatures,
+    make_face,
+    make_sem_map,
+    make_xrf_maps,
+    signatures_from_minerals,
+)
+
+__all__ = [
+    "DEFAULT_PHASE_COUNTS",
+    "DEMO_PARAMETERS",
+    "ELEMENTS",
+    "FaceMap",
+    "SyntheticSEM",
+    "SyntheticSample",
+    "SyntheticXRF",
+    "add_grains",
+    "attenuation_coefficient",
+    "attenuation_lut",
+    "ct_forward",
+    "deep_xfct_minerals",
+    "deep_xfct_signatures",
+    "default_esd_range_um",
+    "demo_sample",
+    "grey_levels",
+    "make_face",
+    "make_face_map",
+    "make_particles",
+    "make_sample",
+    "make_sem_map",
+    "make_texture_phantom",
+    "make_xrf_maps",
+    "random_face_pose",
+    "resolve_textures",
+    "resolve_volume_fractions",
+    "signatures_from_minerals",
+    "smooth_random_field",
+    "textured_phantom",
+]
