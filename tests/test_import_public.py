@@ -30,15 +30,24 @@ ML_NAMES: dict[str, set[str]] = {
         "predict_probabilities", "predict_volume", "predict_slices_2d", "predict_face_matched",
         "segment_phases", "segment_particles", "evaluate_planes",
     },
+    # the deploy wings: names of the modules that import torch at import time
+    # (belt.layers, belt.model; dual_energy.model, .train, .export), and those modules
     "liberation.deploy": {
-        # belt segmenter network and layers (liberation.deploy.belt.model / layers)
-        "ASPP", "BeltBackbone", "BeltSegmenter", "CrossShapedWindowAttention", "UniversalInvertedBottleneck",
-        "ConvBNAct", "SeparableConv", "build_belt_segmenter", "count_parameters",
-        # dual-energy network, training, checkpoints, ONNX export (liberation.deploy.dual_energy)
-        "FUSIONS", "HEADS", "DEFAULT_CONFIG", "ChannelAttention", "SpatialAttention", "AttentionResidualBlock",
-        "Tower", "ChebyKANLayer", "make_head", "DualEnergyNet", "build_dual_energy_net",
-        "TrainResult", "check_images", "train_dual_energy", "predict_proba", "evaluate_model",
-        "save_checkpoint", "load_checkpoint", "export_onnx", "onnx_predict", "verify_onnx",
+        "ASPP", "AttentionResidualBlock", "BeltBackbone", "BeltSegmenter", "ChannelAttention", "ChebyKANLayer",
+        "CrossShapedWindowAttention", "DEFAULT_CONFIG", "DualEnergyNet", "FUSIONS", "HEADS", "SpatialAttention",
+        "Tower", "TrainResult", "UniversalInvertedBottleneck", "build_belt_segmenter", "build_dual_energy_net",
+        "check_images", "count_parameters", "evaluate_model", "export_onnx", "load_checkpoint", "make_head",
+        "onnx_predict", "predict_proba", "save_checkpoint", "train_dual_energy", "verify_onnx",
+    },
+    "liberation.deploy.belt": {
+        "ASPP", "BeltBackbone", "BeltSegmenter", "ConvBNAct", "CrossShapedWindowAttention", "SeparableConv",
+        "UniversalInvertedBottleneck", "build_belt_segmenter", "count_parameters", "layers", "model",
+    },
+    "liberation.deploy.dual_energy": {
+        "AttentionResidualBlock", "ChannelAttention", "ChebyKANLayer", "DEFAULT_CONFIG", "DualEnergyNet", "FUSIONS",
+        "HEADS", "SpatialAttention", "Tower", "TrainResult", "build_dual_energy_net", "check_images",
+        "count_parameters", "evaluate_model", "export", "export_onnx", "load_checkpoint", "make_head", "model",
+        "onnx_predict", "predict_proba", "save_checkpoint", "train", "train_dual_energy", "verify_onnx",
     },
 }
 
@@ -47,7 +56,7 @@ NEVER_ML = {"liberation", "liberation.io", "liberation.stats", "liberation.repor
 
 #: Stub entries whose module arrives with another branch of issue 14: tolerated while the
 #: module's folder / file is absent here; the lead empties this after the merge.
-PENDING_MERGE = {"liberation.workflows"}
+PENDING_MERGE: set[str] = set()
 
 
 def _stub_packages() -> dict[str, tuple[list[str], list[str], list[str]]]:
@@ -137,8 +146,7 @@ def test_public_names_import_without_ml_unless_ml(package):
     declared, imported, submodules = PACKAGES[package]
     ml = ML_NAMES.get(package, set())
     assert not (ml and package in NEVER_ML)
-    if package != "liberation.deploy":  # the deploy list is written ahead of its stub (another branch)
-        assert ml <= set(imported), f"ML_NAMES not in the stub: {ml - set(imported)}"
+    assert ml <= set(imported), f"ML_NAMES not in the stub: {ml - set(imported)}"
     names = sorted(set(imported))
     ordered = [n for n in names if n not in ml] + [n for n in names if n in ml]
     report = _probe(package, ordered)
@@ -171,7 +179,7 @@ def test_unknown_name_is_an_import_error():
 
 def test_every_package_uses_the_one_mechanism():
     """Every package __init__.py (but the click group) has a stub and calls liberation._lazy.attach_stub."""
-    pending = {"liberation.deploy"}  # converted by the deploy branch of issue 14; the lead empties this
+    pending: set[str] = set()
     offenders = []
     for init in sorted(ROOT.rglob("__init__.py")):
         package = ".".join(init.parent.relative_to(ROOT.parent).parts)

@@ -15,6 +15,6 @@ resolved on first use by ``lazy_loader``, and only the modules that need torch i
 The core of the library never imports this package.
 """
 
-import lazy_loader as _lazy
+from liberation._lazy import attach_stub
 
-__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)

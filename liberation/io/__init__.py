@@ -6,9 +6,7 @@ Readers for micro-XRF element maps and SEM/MLA mineral maps are in
 
 from liberation._lazy import attach_stub
 
-__getattr__, __dir__, __all__ = attach_stub(
-    __name__,
-    __file__,
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__,  # noqa: E501
     # the dual-energy reader moved to the deploy wing (resolved by string: the core never imports deploy)
     deprecated={
         "dual_energy": "liberation.deploy.dual_energy.io",

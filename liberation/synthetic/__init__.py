@@ -16,9 +16,7 @@ _BELT = "liberation.deploy.belt.synthetic"
 _DUAL = "liberation.deploy.dual_energy.synthetic"
 _FRAGMENTS = "liberation.deploy.fragments.synthetic"
 
-__getattr__, __dir__, __all__ = attach_stub(
-    __name__,
-    __file__,
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__,  # noqa: E501
     deprecated={
         **{name: f"{_BELT}:{name}" for name in (
             "BELT_CLASSES", "SIZE_CLASSES_MM", "BeltImage", "belt_attenuation", "make_belt_dataset",

@@ -7,7 +7,7 @@ are returned (and logged through :mod:`logging`), progress notes go through
 ``liberation._progress``. The ``liberation`` command is a thin layer over them, and
 scripts and notebooks call them directly::
 
-    from liberation.workflows.report_store import run_report
+    from liberation.workflows import run_report
 
     run = run_report("sample.zarr", "sample_report", target="spodumene")
     print(run.folder, run.result.summary["liberated_fraction_3d"])
@@ -24,6 +24,6 @@ No module here imports click. Modules:
 - :mod:`~liberation.workflows.pipeline` -- the whole correlative chain on a synthetic sample
 """
 
-from __future__ import annotations
+from liberation._lazy import attach_stub
 
-__all__ = ["demo", "evaluate", "labels", "pipeline", "register", "report_store", "segment", "store"]
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)

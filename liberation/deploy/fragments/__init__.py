@@ -6,6 +6,6 @@ truth) and ``workflow`` (the steps behind ``liberation deploy fragments``). Name
 resolved lazily (``__init__.pyi``).
 """
 
-import lazy_loader as _lazy
+from liberation._lazy import attach_stub
 
-__getattr__, __dir__, __all__ = _lazy.attach_stub(__name__, __file__)
+__getattr__, __dir__, __all__ = attach_stub(__name__, __file__)
