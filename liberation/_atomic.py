@@ -423,7 +423,9 @@ def _writing(tmp: Path, final: Path, what: str) -> Iterator[None]:
         raise
 
 
-def _prepare(final: Path, what: str) -> None:
+def _prepare(final: Path, what: str, *, overwrite: bool) -> None:
+    """Create the parent folder, remove stale temporaries of ``final`` and check it again (a
+    restored ``old`` sibling may now stand under the final name)."""
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -431,6 +433,7 @@ def _prepare(final: Path, what: str) -> None:
             raise _cannot_write(exc, final, what) from exc
         raise
     remove_stale_temporaries(final)
+    check_new_output(final, overwrite=overwrite, what=what)
 
 
 @contextmanager
@@ -469,7 +472,7 @@ def atomic_dir(
         The folder cannot be written there (read-only file system, full disk, under a file).
     """
     final = check_new_output(path, overwrite=overwrite, what=what, inputs=inputs)
-    _prepare(final, what)
+    _prepare(final, what, overwrite=overwrite)
     tmp = temp_sibling(final)
     with _writing(tmp, final, what):
         tmp.mkdir()
@@ -494,7 +497,7 @@ def atomic_file(
     which lets a later ``overwrite=True`` replace it. Parameters as :func:`atomic_dir`.
     """
     final = check_new_output(path, overwrite=overwrite, what=what, inputs=inputs)
-    _prepare(final, what)
+    _prepare(final, what, overwrite=overwrite)
     tmp = temp_sibling(final)
     with _writing(tmp, final, what):
         yield tmp

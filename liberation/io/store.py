@@ -17,7 +17,7 @@ write leaves the old result or none. Every array liberation writes records, once
 chunk is written, that it is complete (``liberation.complete`` in the array attributes; all
 chunks are written, even those equal to the fill value), and readers refuse an array with a
 missing chunk (:meth:`SampleStore.check_complete`, :meth:`SampleStore.verify`). Metadata
-updates are read-modify-write under a file lock (``.NAME.lock`` beside the store).
+updates are read-modify-write under a file lock (``.liberation.lock`` inside the store).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ LABEL_DTYPES = {"phases": np.uint8, "sparse": np.uint8, "particles": np.uint32}
 SPARSE_IGNORE = 255
 SUPPORTED_VERSIONS = ("0.4", "0.5")
 LOCK_TIMEOUT_S = 120.0
+LOCK_NAME = ".liberation.lock"
 _META_FILES = ("zarr.json", ".zarray", ".zattrs", ".zgroup")
 
 
@@ -403,7 +404,7 @@ class SampleStore:
         labels_path = self.path / "labels"
         self._ensure_labels_group()
         final = check_new_output(labels_path / name, overwrite=overwrite, what="label image")
-        _prepare(final, "label image")
+        _prepare(final, "label image", overwrite=overwrite)
         tmp = temp_sibling(final)
         import zarr
 
@@ -552,9 +553,12 @@ class SampleStore:
     # ------------------------------------------------------------------ locking
     @property
     def lock_path(self) -> Path:
-        """The lock file of metadata updates: ``.NAME.lock`` beside the store (symlinks resolved)."""
-        real = Path(os.path.realpath(self.path))
-        return real.with_name(f".{real.name}.lock")
+        """The lock file of metadata updates: :data:`LOCK_NAME` inside the store (symlinks resolved).
+
+        Inside rather than beside the store, so the folder holding the store stays clean; zarr
+        ignores it (listing the members of the root group warns about it).
+        """
+        return Path(os.path.realpath(self.path)) / LOCK_NAME
 
     def lock(self, timeout: float = LOCK_TIMEOUT_S):
         """A :class:`filelock.FileLock` held while the store's metadata is read, changed and written.
@@ -765,7 +769,7 @@ def create_store(
     if int(pyramid_levels) < 0:
         raise InputError(f"pyramid_levels={pyramid_levels} must be >= 0")
     chunks = _check_chunks(chunks, shape)
-    _prepare(final, "sample store")
+    _prepare(final, "sample store", overwrite=overwrite)
     tmp = temp_sibling(final)
     with _writing(tmp, final, "sample store"):
         root = zarr.open_group(str(tmp), mode="w", zarr_format=zarr_format)
