@@ -285,9 +285,18 @@ class SampleStore:
 
     # ----------------------------------------------------------------- labels
     def _labels_group(self):
-        if "labels" not in self._root:
-            return None
-        return self._root["labels"]
+        try:
+            if "labels" not in self._root:
+                return None
+            return self._root["labels"]
+        except Exception as exc:  # damaged labels/zarr.json
+            raise StoreError(f"{self.path}: the labels group cannot be opened: {_short(exc)}") from None
+
+    def _has_member(self, group, name: str) -> bool:
+        try:
+            return name in group
+        except Exception as exc:  # damaged zarr.json of the member
+            raise StoreError(f"{self.path}: labels/{name} cannot be opened: {_short(exc)}") from None
 
     @property
     def label_names(self) -> list[str]:
@@ -296,7 +305,11 @@ class SampleStore:
         if group is None:
             return []
         _, ome = _get_ome(dict(group.attrs))
-        return [n for n in ome.get("labels", []) if n in group]
+        names = ome.get("labels", [])
+        if not isinstance(names, list):
+            raise StoreError(f"{self.path}: the 'labels' list of the labels group is {type(names).__name__}; "
+                             "expected a list of names")
+        return [n for n in names if isinstance(n, str) and self._has_member(group, n)]
 
     def has_label(self, name: str) -> bool:
         """Whether label image ``name`` exists."""
