@@ -25,6 +25,10 @@ class OverwriteError(StoreError, FileExistsError):
     """A write would replace existing data without ``overwrite=True``."""
 
 
+class OutputOverlapError(InputError):
+    """An output path is, contains or lies inside one of the inputs of the same step."""
+
+
 class FileFormatError(LiberationError, OSError):
     """An input file is missing, unreadable or not in the expected format."""
 

@@ -1,6 +1,6 @@
 import pytest
 
-from liberation._atomic import atomic_dir, atomic_file
+from liberation._atomic import MARKER_NAME, atomic_dir, atomic_file
 from liberation.errors import OverwriteError
 
 
@@ -15,7 +15,7 @@ def test_atomic_dir_moves_into_place_and_refuses_overwrite(tmp_path):
             pass
     with atomic_dir(out, overwrite=True) as tmp:
         (tmp / "b.txt").write_text("2")
-    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_NAME, "b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -23,11 +23,12 @@ def test_failure_keeps_the_old_result(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("old")
+    (out / MARKER_NAME).write_text('{"format": "liberation-output"}')
     with pytest.raises(RuntimeError):
         with atomic_dir(out, overwrite=True) as tmp:
             (tmp / "half.txt").write_text("half")
             raise RuntimeError("interrupted")
-    assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER_NAME, "old.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -41,4 +42,4 @@ def test_atomic_file(tmp_path):
             tmp.write_text("half")
             raise RuntimeError
     assert path.read_text() == "{}"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.json.liberation-output.json", "t.json"]

@@ -72,7 +72,16 @@ def test_labels_xrf_refuses_to_overwrite(xrf_case, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--overwrite" in err and "Traceback" not in err
     assert (out / "keep.txt").read_text() == "old"
-    assert main([*args, "--overwrite"]) == 0
+    # --overwrite never replaces a folder that liberation did not write (issue 15)
+    assert main([*args, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "not written by liberation" in err and "Traceback" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and (out / "keep.txt").read_text() == "old"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    assert main(args) == 0
+    (out / "keep.txt").write_text("old")
+    assert main([*args, "--overwrite"]) == 0  # liberation's own output is replaced
     assert not (out / "keep.txt").exists() and (out / "labels.tif").exists()
     names = pd.read_csv(out / "minerals.csv")["name"].tolist()
     assert names == ["cluster 1", "cluster 2", "cluster 3"]

@@ -250,7 +250,15 @@ def test_write_report_refuses_existing_and_leaves_it(tmp_path, no_figures):
         write_report(hand_result(), out)
     assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["rep"]
-    write_report(hand_result(), out, overwrite=True)
+    # --overwrite never replaces a folder that liberation did not write (issue 15)
+    with pytest.raises(OverwriteError, match="not written by liberation"):
+        write_report(hand_result(), out, overwrite=True)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and (out / "keep.txt").read_text() == "old"
+    (out / "keep.txt").unlink()
+    out.rmdir()
+    write_report(hand_result(), out)
+    (out / "keep.txt").write_text("old")
+    write_report(hand_result(), out, overwrite=True)  # liberation's own report is replaced
     assert not (out / "keep.txt").exists() and (out / "report.html").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["rep"]
 

@@ -13,25 +13,34 @@ Library metadata (provenance, registration transforms) lives under the attribute
 ``liberation`` of the root group (and of each label group for its own provenance).
 Writes are safe: an existing array is never replaced without ``overwrite=True``, and
 every array is written under a temporary name and moved into place, so an interrupted
-write leaves the old result or none.
+write leaves the old result or none. Every array liberation writes records, once its last
+chunk is written, that it is complete (``liberation.complete`` in the array attributes; all
+chunks are written, even those equal to the fill value), and readers refuse an array with a
+missing chunk (:meth:`SampleStore.check_complete`, :meth:`SampleStore.verify`). Metadata
+updates are read-modify-write under a file lock (``.liberation.lock`` inside the store).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
-import shutil
-import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from liberation._atomic import replace_path
+from liberation._atomic import (
+    _prepare,
+    _writing,
+    check_new_output,
+    overwrite_error,
+    replace_path,
+    temp_sibling,
+)
 from liberation._json import to_jsonable
 from liberation._validation import as_voxel_size, check_label_array
-from liberation.errors import InputError, OverwriteError, StoreError
+from liberation.errors import InputError, StoreError
 from liberation.metrics import IGNORE
 from liberation.minerals import MineralList
 
@@ -40,6 +49,9 @@ LABEL_DTYPES = {"phases": np.uint8, "sparse": np.uint8, "particles": np.uint32}
 #: Value of unlabelled voxels in ``labels/sparse`` (the package's one :data:`liberation.metrics.IGNORE`).
 SPARSE_IGNORE = IGNORE
 SUPPORTED_VERSIONS = ("0.4", "0.5")
+LOCK_TIMEOUT_S = 120.0
+LOCK_NAME = ".liberation.lock"
+_META_FILES = ("zarr.json", ".zarray", ".zattrs", ".zgroup")
 
 
 def _now() -> str:
@@ -90,15 +102,50 @@ def _check_chunks(chunks, shape) -> tuple[int, ...]:
     return tuple(min(c, s) for c, s in zip(chunks, shape))
 
 
+def _create_array(group, name: str, *, shape, dtype, chunks, fill_value=0):
+    """Create ``group[name]`` writing every chunk, even one equal to the fill value.
+
+    Writing all chunks makes completeness well defined: a chunk missing on disk is damage,
+    never an elided fill-value chunk.
+    """
+    return group.create_array(name, shape=tuple(shape), chunks=chunks, dtype=dtype, fill_value=fill_value,
+                              config={"write_empty_chunks": True})
+
+
+def _mark_complete(arr) -> None:
+    """Record in the array attributes that all its chunks have been written."""
+    n = int(np.prod(arr.cdata_shape)) if arr.ndim else 1
+    arr.attrs[NAMESPACE] = {"complete": {"chunks": n, "time": _now()}}
+
+
 def _write_array(group, name: str, data, *, dtype, chunks, fill_value=0):
-    """Create ``group[name]`` and fill it slab by slab along z (bounded memory)."""
-    arr = group.create_array(name, shape=tuple(data.shape), chunks=chunks, dtype=dtype, fill_value=fill_value)
+    """Create ``group[name]``, fill it slab by slab along z (bounded memory) and mark it complete."""
+    arr = _create_array(group, name, shape=data.shape, chunks=chunks, dtype=dtype, fill_value=fill_value)
     step = chunks[0]
     for z0 in range(0, data.shape[0], step):
         z1 = min(z0 + step, data.shape[0])
         block = np.asarray(data[z0:z1])
         arr[z0:z1] = block.astype(dtype, copy=False)
+    _mark_complete(arr)
     return arr
+
+
+def _chunk_keys(arr) -> Iterator[tuple[tuple[int, ...], str]]:
+    """``(chunk index, store key relative to the array)`` of every chunk of ``arr``, in C order."""
+    for idx in np.ndindex(*arr.cdata_shape):
+        yield idx, arr.metadata.encode_chunk_key(idx)
+
+
+def _files_under(folder: Path) -> set[str]:
+    """Relative paths (``/``-separated) of the files under ``folder``, without reading them."""
+    found = set()
+    for root, _dirs, files in os.walk(folder):
+        rel = os.path.relpath(root, folder)
+        for f in files:
+            if f in _META_FILES:
+                continue
+            found.add(f if rel == "." else f"{rel}/{f}".replace(os.sep, "/"))
+    return found
 
 
 def _downsample(data, factor: int, *, label: bool):
@@ -173,8 +220,12 @@ class SampleStore:
         ms = ome.get("multiscales")
         if not ms:
             raise StoreError(f"{self.path} has no 'multiscales' metadata; it is not an OME-Zarr image")
+        if not isinstance(ms, list) or not isinstance(ms[0], Mapping) or not isinstance(ms[0].get("datasets"), list):
+            raise StoreError(f"{self.path}: 'multiscales' metadata is malformed; expected a list of objects with 'datasets'")
         self._multiscale = ms[0]
         self._zarr_format = self._root.metadata.zarr_format
+        self._checked: set[str] = set()
+        self._lock = None
 
     # ------------------------------------------------------------------ image
     @property
@@ -190,14 +241,28 @@ class SampleStore:
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape (z, y, x) of the full-resolution image."""
-        return tuple(self.image().shape)
+        return tuple(self._image(0).shape)
 
-    def image(self, level: int = 0):
-        """The CT image at pyramid ``level`` as a lazy zarr array (z, y, x)."""
+    def _open_array(self, group, key: str, what: str):
+        try:
+            return group[key]
+        except KeyError:
+            raise StoreError(f"{self.path}: {what} ({key!r}) is missing") from None
+        except Exception as exc:  # zarr raises several types for damaged metadata
+            raise StoreError(f"{self.path}: {what} cannot be opened: {_short(exc)}") from None
+
+    def _image(self, level: int):
         paths = self.level_paths
         if not 0 <= level < len(paths):
             raise InputError(f"level={level} does not exist; the store has levels 0..{len(paths) - 1}")
-        return self._root[paths[level]]
+        return self._open_array(self._root, paths[level], f"image level {level}")
+
+    def image(self, level: int = 0):
+        """The CT image at pyramid ``level`` as a lazy zarr array (z, y, x).
+
+        Raises :class:`StoreError` if the array misses a chunk (:meth:`check_complete`).
+        """
+        return self._checked_array(self._image(level))
 
     def image_dask(self, level: int = 0):
         """The CT image at ``level`` as a dask array with the zarr chunks."""
@@ -208,9 +273,18 @@ class SampleStore:
 
     # ----------------------------------------------------------------- labels
     def _labels_group(self):
-        if "labels" not in self._root:
-            return None
-        return self._root["labels"]
+        try:
+            if "labels" not in self._root:
+                return None
+            return self._root["labels"]
+        except Exception as exc:  # damaged labels/zarr.json
+            raise StoreError(f"{self.path}: the labels group cannot be opened: {_short(exc)}") from None
+
+    def _has_member(self, group, name: str) -> bool:
+        try:
+            return name in group
+        except Exception as exc:  # damaged zarr.json of the member
+            raise StoreError(f"{self.path}: labels/{name} cannot be opened: {_short(exc)}") from None
 
     @property
     def label_names(self) -> list[str]:
@@ -219,7 +293,11 @@ class SampleStore:
         if group is None:
             return []
         _, ome = _get_ome(dict(group.attrs))
-        return [n for n in ome.get("labels", []) if n in group]
+        names = ome.get("labels", [])
+        if not isinstance(names, list):
+            raise StoreError(f"{self.path}: the 'labels' list of the labels group is {type(names).__name__}; "
+                             "expected a list of names")
+        return [n for n in names if isinstance(n, str) and self._has_member(group, n)]
 
     def has_label(self, name: str) -> bool:
         """Whether label image ``name`` exists."""
@@ -229,16 +307,27 @@ class SampleStore:
         if not self.has_label(name):
             known = ", ".join(self.label_names) or "none"
             raise StoreError(f"{self.path} has no label image {name!r} (labels present: {known})")
-        return self._labels_group()[name]
+        return self._open_array(self._labels_group(), name, f"label image labels/{name}")
 
-    def label(self, name: str, level: int = 0):
-        """Label image ``name`` as a lazy zarr array (z, y, x)."""
-        group = self._label_group(name)
-        _, ome = _get_ome(dict(group.attrs))
-        paths = [d["path"] for d in ome["multiscales"][0]["datasets"]]
+    def _label_paths(self, name: str) -> list[str]:
+        _, ome = _get_ome(dict(self._label_group(name).attrs))
+        try:
+            return [str(d["path"]) for d in ome["multiscales"][0]["datasets"]]
+        except (KeyError, IndexError, TypeError):
+            raise StoreError(f"{self.path}: labels/{name} has no valid 'multiscales' datasets metadata") from None
+
+    def _label(self, name: str, level: int):
+        paths = self._label_paths(name)
         if not 0 <= level < len(paths):
             raise InputError(f"level={level} does not exist for label {name!r}; levels 0..{len(paths) - 1}")
-        return group[paths[level]]
+        return self._open_array(self._label_group(name), paths[level], f"labels/{name} level {level}")
+
+    def label(self, name: str, level: int = 0):
+        """Label image ``name`` as a lazy zarr array (z, y, x).
+
+        Raises :class:`StoreError` if the array misses a chunk (:meth:`check_complete`).
+        """
+        return self._checked_array(self._label(name, level))
 
     def label_dask(self, name: str, level: int = 0):
         """Label image ``name`` as a dask array with the zarr chunks."""
@@ -250,7 +339,12 @@ class SampleStore:
     def label_properties(self, name: str) -> list[dict]:
         """The ``image-label`` ``properties`` list of label ``name`` (empty if none)."""
         _, ome = _get_ome(dict(self._label_group(name).attrs))
-        return list(ome.get("image-label", {}).get("properties", []))
+        meta = ome.get("image-label", {})
+        props = meta.get("properties", []) if isinstance(meta, Mapping) else None
+        if not isinstance(props, list) or not all(isinstance(p, Mapping) for p in props):
+            raise StoreError(f"{self.path}: labels/{name} 'image-label' 'properties' is {type(props).__name__} "
+                             f"{str(props)[:60]!r}; expected a list of objects")
+        return [dict(p) for p in props]
 
     @property
     def minerals(self) -> MineralList | None:
@@ -302,9 +396,7 @@ class SampleStore:
         if not name or "/" in name or name.startswith("."):
             raise InputError(f"label name={name!r} must be a plain name such as 'phases'")
         if self.has_label(name) and not overwrite:
-            raise OverwriteError(
-                f"{self.path}/labels/{name} already exists; pass overwrite=True (--overwrite) to replace it"
-            )
+            raise overwrite_error(self.path / "labels" / name, what="label image")
         dtype = np.dtype(LABEL_DTYPES.get(name, data.dtype))
         if name == "particles" and np.dtype(data.dtype).itemsize > 4:
             dtype = np.dtype(np.uint64)
@@ -312,11 +404,13 @@ class SampleStore:
         n_levels = len(self.level_paths) if pyramid_levels is None else 1 + int(pyramid_levels)
         labels_path = self.path / "labels"
         self._ensure_labels_group()
-        tmp_name = f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+        final = check_new_output(labels_path / name, overwrite=overwrite, what="label image")
+        _prepare(final, "label image", overwrite=overwrite)
+        tmp = temp_sibling(final)
         import zarr
 
-        try:
-            tmp_group = zarr.open_group(str(labels_path / tmp_name), mode="w", zarr_format=self._zarr_format)
+        with _writing(tmp, final, "label image"):
+            tmp_group = zarr.open_group(str(tmp), mode="w", zarr_format=self._zarr_format)
             level_data = data
             factors = []
             for level in range(n_levels):
@@ -339,14 +433,11 @@ class SampleStore:
             }
             _set_ome(tmp_group, self.ngff_version, payload)
             tmp_group.attrs[NAMESPACE] = {"provenance": [provenance_entry(step, parameters)]}
-            replace_path(labels_path / tmp_name, labels_path / name, overwrite=overwrite)
-        except BaseException:
-            shutil.rmtree(labels_path / tmp_name, ignore_errors=True)
-            raise
-        names = self.label_names
-        if name not in names:
-            self._set_label_list([*names, name])
-        self.add_provenance(step, {"label": name, **dict(parameters or {})})
+            replace_path(tmp, final, overwrite=overwrite, what="label image")
+        self._checked.clear()
+        with self.lock():
+            self._add_to_label_list(name)
+            self.add_provenance(step, {"label": name, **dict(parameters or {})})
         self._root = zarr.open_group(str(self.path), mode=self.mode)
         return self.label(name)
 
@@ -354,13 +445,133 @@ class SampleStore:
         import zarr
 
         if "labels" not in self._root:
-            group = zarr.open_group(str(self.path / "labels"), mode="a", zarr_format=self._zarr_format)
-            _set_ome(group, self.ngff_version, {"labels": []})
+            with self.lock():
+                if not (self.path / "labels").is_dir():
+                    group = zarr.open_group(str(self.path / "labels"), mode="a", zarr_format=self._zarr_format)
+                    _set_ome(group, self.ngff_version, {"labels": []})
             self._root = zarr.open_group(str(self.path), mode=self.mode)
 
-    def _set_label_list(self, names: list[str]) -> None:
-        group = self._labels_group()
-        _set_ome(group, self.ngff_version, {"labels": list(names)})
+    def _add_to_label_list(self, name: str) -> None:
+        """Add ``name`` to the ``labels`` list (read-modify-write under the lock, fresh from disk)."""
+        import zarr
+
+        with self.lock():
+            group = zarr.open_group(str(self.path / "labels"), mode="r+")
+            _, ome = _get_ome(dict(group.attrs))
+            names = [n for n in ome.get("labels", []) if isinstance(n, str)]
+            if name not in names:
+                _set_ome(group, self.ngff_version, {"labels": [*names, name]})
+
+    # ------------------------------------------------------------- completeness
+    def _array_folder(self, arr) -> Path:
+        return self.path / arr.path
+
+    def _checked_array(self, arr):
+        if arr.path not in self._checked:
+            self._check_array(arr)
+            self._checked.add(arr.path)
+        return arr
+
+    def _check_array(self, arr, *, deep: bool = False) -> bool:
+        """Check one array; return whether its completeness was recorded by liberation."""
+        record = arr.attrs.get(NAMESPACE, {})
+        recorded = isinstance(record, Mapping) and isinstance(record.get("complete"), Mapping)
+        if recorded:
+            present = _files_under(self._array_folder(arr))
+            keys = list(_chunk_keys(arr))
+            missing = [key for _, key in keys if key not in present]
+            if missing:
+                raise StoreError(
+                    f"{self.path}: array {arr.path}: chunk {missing[0]} is missing ({len(missing)} of {len(keys)} "
+                    "chunks missing); the store is damaged or was not written completely"
+                )
+        if deep:
+            for idx, key in _chunk_keys(arr):
+                try:
+                    arr.get_block_selection(idx)
+                except Exception as exc:  # any decoding error means a damaged chunk
+                    raise StoreError(f"{self.path}: array {arr.path}: chunk {key} is corrupt: {_short(exc)}") from None
+        return recorded
+
+    def _arrays(self) -> list:
+        arrays = [self._image(level) for level in range(len(self.level_paths))]
+        for name in self.label_names:
+            arrays += [self._label(name, level) for level in range(len(self._label_paths(name)))]
+        return arrays
+
+    def check_complete(self, name: str | None = None) -> None:
+        """Check that every chunk of an array is present on disk (file listing only, no data read).
+
+        Parameters
+        ----------
+        name : str, optional
+            ``None`` or ``"image"`` for all image levels, else a label name (all its levels).
+
+        Raises
+        ------
+        StoreError
+            Naming the array and the first missing chunk, e.g.
+            ``labels/phases/0: chunk c/1/0/2 is missing``. Arrays written by liberation
+            versions that did not record completeness are not checked.
+        """
+        if name is None or name == "image":
+            arrays = [self._image(level) for level in range(len(self.level_paths))]
+        else:
+            self._label_group(name)
+            arrays = [self._label(name, level) for level in range(len(self._label_paths(name)))]
+        for arr in arrays:
+            self._checked_array(arr)
+
+    def verify(self, *, deep: bool = False) -> dict:
+        """Verify the whole store: metadata, voxel size, label properties, every chunk of every array.
+
+        Parameters
+        ----------
+        deep : bool
+            Also read and decode every chunk (reads the whole store once).
+
+        Returns
+        -------
+        dict
+            ``{"arrays": {path: {"chunks": n, "complete_recorded": bool}}, "deep": deep}``;
+            arrays whose completeness is not recorded (older versions) are checked for
+            decodability only.
+
+        Raises
+        ------
+        StoreError
+            One line naming the first problem (array and chunk for a missing or corrupt chunk).
+        """
+        _ = self.voxel_size_um
+        for name in self.label_names:
+            self.label_properties(name)
+        report: dict[str, Any] = {"arrays": {}, "deep": bool(deep)}
+        for arr in self._arrays():
+            recorded = self._check_array(arr, deep=deep)
+            report["arrays"][arr.path] = {"chunks": int(np.prod(arr.cdata_shape)), "complete_recorded": recorded}
+        return report
+
+    # ------------------------------------------------------------------ locking
+    @property
+    def lock_path(self) -> Path:
+        """The lock file of metadata updates: :data:`LOCK_NAME` inside the store (symlinks resolved).
+
+        Inside rather than beside the store, so the folder holding the store stays clean; zarr
+        ignores it (listing the members of the root group warns about it).
+        """
+        return Path(os.path.realpath(self.path)) / LOCK_NAME
+
+    def lock(self, timeout: float = LOCK_TIMEOUT_S):
+        """A :class:`filelock.FileLock` held while the store's metadata is read, changed and written.
+
+        Re-entrant within this object; other processes (and other :class:`SampleStore` objects)
+        wait for it.
+        """
+        import filelock
+
+        if self._lock is None:
+            self._lock = filelock.FileLock(str(self.lock_path), timeout=timeout)
+        return _StoreLock(self._lock, self.path)
 
     # --------------------------------------------------------------- metadata
     @property
@@ -368,13 +579,51 @@ class SampleStore:
         """Library metadata stored under the ``liberation`` attribute key."""
         return dict(self._root.attrs.get(NAMESPACE, {}))
 
-    def set_metadata(self, key: str, value: Any) -> None:
-        """Store ``value`` (JSON-serialisable) under ``liberation.<key>`` of the root group."""
+    def _update_metadata(self, update) -> None:
+        """Apply ``update(meta_dict)`` to ``liberation`` of the root group: read fresh, change, write, all
+        under :meth:`lock`."""
+        import zarr
+
         if self.mode != "r+":
             raise StoreError(f"{self.path} is open read-only; open it with mode='r+' to write metadata")
-        meta = self.metadata
-        meta[key] = to_jsonable(value)
-        self._root.attrs[NAMESPACE] = meta
+        with self.lock():
+            root = zarr.open_group(str(self.path), mode="r+")
+            meta = dict(root.attrs.get(NAMESPACE, {}))
+            update(meta)
+            root.attrs[NAMESPACE] = meta
+        self._root = root
+
+    def set_metadata(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON-serialisable) under ``liberation.<key>`` of the root group.
+
+        The update is a read-modify-write under the store's lock, so concurrent updates of
+        other keys by other processes are kept.
+        """
+        value = to_jsonable(value)
+        self._update_metadata(lambda meta: meta.__setitem__(key, value))
+
+    def append_metadata(self, key: str, record: Any) -> None:
+        """Append ``record`` to the list ``liberation.<key>`` of the root group (created if absent).
+
+        Read-modify-write under the store's lock: two processes appending at once keep both
+        records (e.g. two ``register --labels`` runs appending to ``registrations``).
+
+        Parameters
+        ----------
+        key : str
+            Metadata key, e.g. ``"registrations"``.
+        record : JSON-serialisable
+            The entry to append.
+        """
+        record = to_jsonable(record)
+
+        def update(meta):
+            old = meta.get(key, [])
+            if not isinstance(old, list):
+                raise StoreError(f"{self.path}: metadata liberation.{key} is {type(old).__name__}; expected a list")
+            meta[key] = [*old, record]
+
+        self._update_metadata(update)
 
     @property
     def provenance(self) -> list[dict]:
@@ -382,15 +631,15 @@ class SampleStore:
         return list(self.metadata.get("provenance", []))
 
     def add_provenance(self, step: str, parameters: Mapping | None = None, inputs: Mapping | None = None) -> None:
-        """Append a provenance record (step, parameters, version, time)."""
-        self.set_metadata("provenance", [*self.provenance, provenance_entry(step, parameters, inputs)])
+        """Append a provenance record (step, parameters, version, time) under the store's lock."""
+        self.append_metadata("provenance", provenance_entry(step, parameters, inputs))
 
     def describe(self) -> dict:
         """A JSON-friendly summary: shape, dtype, voxel size, levels, labels, minerals, provenance."""
-        image = self.image()
+        image = self._image(0)
         labels = {}
         for name in self.label_names:
-            arr = self.label(name)
+            arr = self._label(name, 0)
             labels[name] = {"dtype": str(arr.dtype), "shape": list(arr.shape), "chunks": list(arr.chunks)}
         minerals = self.minerals
         return {
@@ -416,8 +665,15 @@ def _scale_of(multiscale: Mapping, level: int, path) -> tuple[float, float, floa
     except (KeyError, IndexError):
         raise StoreError(f"{path}: multiscales dataset {level} has no coordinateTransformations") from None
     for t in transforms:
-        if t.get("type") == "scale":
-            scale = [float(v) for v in t["scale"]][-3:]
+        if isinstance(t, Mapping) and t.get("type") == "scale":
+            try:
+                scale = [float(v) for v in t["scale"]][-3:]
+            except (KeyError, TypeError, ValueError):
+                raise StoreError(f"{path}: voxel size scale {t.get('scale')!r} of multiscales dataset {level} "
+                                 "is not a list of numbers") from None
+            if len(scale) != 3 or not all(np.isfinite(scale)):
+                raise StoreError(f"{path}: voxel size scale {t.get('scale')!r} of multiscales dataset {level} "
+                                 "is not three finite numbers (z, y, x)")
             axes = multiscale.get("axes", [])
             unit = axes[-1].get("unit") if axes and isinstance(axes[-1], Mapping) else None
             factor = {"micrometer": 1.0, "millimeter": 1000.0, "nanometer": 1e-3, None: 1.0}.get(unit)
@@ -456,6 +712,7 @@ def create_store(
     step: str = "create",
     parameters: Mapping | None = None,
     blocks=None,
+    inputs=None,
 ) -> SampleStore:
     """Create a sample store holding the CT image ``ct`` and return it opened with mode ``"r+"``.
 
@@ -485,14 +742,22 @@ def create_store(
     blocks : tuple, optional
         ``(shape, dtype, iterator)`` to stream the image: the iterator yields
         ``(z0, slab)`` with ``slab`` of shape (nz, y, x); used by TIFF import.
+    inputs : path or iterable of paths, optional
+        Files the image is read from; a ``path`` that is, contains or lies inside one is refused.
+
+    Raises
+    ------
+    OverwriteError
+        ``path`` exists and ``overwrite`` is false, or it exists but liberation did not write it.
+    OutputOverlapError
+        ``path`` overlaps one of ``inputs``.
     """
     import zarr
 
     final = Path(path)
     voxel = as_voxel_size(voxel_size_um)
     zarr_format = _zarr_format(ngff_version)
-    if final.exists() and not overwrite:
-        raise OverwriteError(f"{final} already exists; pass overwrite=True (--overwrite) to replace it")
+    check_new_output(final, overwrite=overwrite, what="sample store", inputs=inputs)
     if blocks is None:
         if getattr(ct, "ndim", None) != 3:
             raise InputError(f"ct has shape {getattr(ct, 'shape', None)}; expected a 3D (z, y, x) array")
@@ -505,16 +770,17 @@ def create_store(
     if int(pyramid_levels) < 0:
         raise InputError(f"pyramid_levels={pyramid_levels} must be >= 0")
     chunks = _check_chunks(chunks, shape)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    _prepare(final, "sample store", overwrite=overwrite)
+    tmp = temp_sibling(final)
+    with _writing(tmp, final, "sample store"):
         root = zarr.open_group(str(tmp), mode="w", zarr_format=zarr_format)
         if blocks is None:
             level0 = _write_array(root, "0", ct, dtype=dtype, chunks=chunks)
         else:
-            level0 = root.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+            level0 = _create_array(root, "0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
             for z0, slab in block_iter:
                 level0[z0 : z0 + slab.shape[0]] = slab
+            _mark_complete(level0)
         factors = [(1, 1, 1)]
         source = level0
         for level in range(1, int(pyramid_levels) + 1):
@@ -526,8 +792,65 @@ def create_store(
         payload = {"multiscales": [_multiscales(name or final.stem, voxel, len(factors), ngff_version, factors)]}
         _set_ome(root, ngff_version, payload)
         root.attrs[NAMESPACE] = {"provenance": [provenance_entry(step, parameters)]}
-        replace_path(tmp, final, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        replace_path(tmp, final, overwrite=overwrite, what="sample store")
     return SampleStore(final, mode="r+")
+
+
+def _short(exc: BaseException) -> str:
+    """One line describing ``exc`` (type and the first line of its message)."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+class _StoreLock:
+    """Context manager around a :class:`filelock.FileLock`; a timeout or an unwritable lock file is a StoreError."""
+
+    def __init__(self, lock, store_path: Path):
+        self._lock = lock
+        self._store_path = store_path
+
+    def __enter__(self):
+        import filelock
+
+        try:
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise StoreError(f"{self._store_path}: another process has held the lock {self._lock.lock_file} "
+                             f"for more than {self._lock.timeout:g} s; try again when it has finished") from None
+        except OSError as exc:
+            raise StoreError(f"{self._store_path}: cannot take the lock {self._lock.lock_file}: "
+                             f"{exc.strerror or exc}") from None
+        return self
+
+    def __exit__(self, *exc_info):
+        self._lock.release()
+        return False
+
+
+def check_array_complete(store: SampleStore | str | os.PathLike, name: str | None = None, *, deep: bool = False) -> None:
+    """Check that an array of a store has all its chunks (``deep``: and that each decodes).
+
+    Parameters
+    ----------
+    store : SampleStore or path
+        The store.
+    name : str, optional
+        ``None`` or ``"image"`` for the image levels, else a label name.
+    deep : bool
+        Also read and decode every chunk of the array.
+
+    Raises
+    ------
+    StoreError
+        Naming the array and its first missing or corrupt chunk.
+    """
+    if not isinstance(store, SampleStore):
+        store = SampleStore(store)
+    store.check_complete(name)
+    if deep:
+        if name is None or name == "image":
+            arrays = [store._image(level) for level in range(len(store.level_paths))]
+        else:
+            arrays = [store._label(name, level) for level in range(len(store._label_paths(name)))]
+        for arr in arrays:
+            store._check_array(arr, deep=True)
