@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from liberation.errors import FileFormatError, InputError, OverwriteError
+from liberation.io.images import read_image
 from liberation.minerals import ELEMENT_SYMBOLS
 
 __all__ = [
@@ -146,18 +147,6 @@ def read_text_matrix(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32)
 
 
-def _image_to_2d(data: np.ndarray, path: Path) -> np.ndarray:
-    data = np.asarray(data)
-    if data.ndim == 3 and data.shape[-1] in (3, 4):
-        rgb = data[..., :3]
-        if not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])):
-            log.warning("%s is a colour image; using the brightest channel of each pixel as the intensity", path)
-        data = rgb.max(axis=-1)
-    if data.ndim != 2:
-        raise FileFormatError(f"{path} has shape {data.shape}; expected one 2D map (y, x)")
-    return data.astype(np.float32)
-
-
 def read_map_file(path: str | os.PathLike) -> np.ndarray:
     """Read one element map (image or text matrix) as a float32 (y, x) array."""
     path = Path(path)
@@ -166,25 +155,9 @@ def read_map_file(path: str | os.PathLike) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
         return read_text_matrix(path)
-    if suffix in (".tif", ".tiff"):
-        import tifffile
-
-        try:
-            data = tifffile.imread(path)
-        except Exception as exc:  # tifffile raises many kinds
-            raise FileFormatError(f"cannot read TIFF {path}: {exc}") from None
-        return _image_to_2d(np.squeeze(data), path)
     if suffix in IMAGE_SUFFIXES:
-        from PIL import Image
-
-        try:
-            with Image.open(path) as img:
-                if img.mode == "P":
-                    img = img.convert("RGB")
-                data = np.asarray(img)
-        except Exception as exc:
-            raise FileFormatError(f"cannot read image {path}: {exc}") from None
-        return _image_to_2d(data, path)
+        # false-colour element maps: the tint scales with the signal, so the brightest channel
+        return read_image(path, colour_rule="max").astype(np.float32)
     raise FileFormatError(f"{path} has suffix {suffix!r}; expected one of {IMAGE_SUFFIXES + TEXT_SUFFIXES}")
 
 
