@@ -94,6 +94,15 @@ def _gmm_thresholds(counts, centres, classes: int, seed) -> np.ndarray:
     return np.asarray(thresholds, dtype=np.float64)
 
 
+def _thresholds(values: np.ndarray, classes: int, method: str, seed) -> np.ndarray:
+    from skimage.filters import threshold_multiotsu
+
+    counts, centres = _histogram(values, seed=seed)
+    if method == "multiotsu":
+        return np.asarray(threshold_multiotsu(hist=(counts, centres), classes=classes), dtype=np.float64)
+    return _gmm_thresholds(counts, centres, classes, seed)
+
+
 def classical_phases(ct, *, classes: int, method: str = "multiotsu", smooth_sigma: float = 1.0,
                      seed: int | None = 0, return_thresholds: bool = False):
     """Void plus ``classes - 1`` grey-value phases of a CT volume, without a trained model.
@@ -106,7 +115,11 @@ def classical_phases(ct, *, classes: int, method: str = "multiotsu", smooth_sigm
         Number of classes including void (2 = void / particles), 2..8.
     method : {"multiotsu", "gmm"}
         Multi-Otsu thresholds, or the decision thresholds of a 1D Gaussian mixture fitted
-        by EM to the grey-value histogram (started from multi-Otsu).
+        by EM to the grey-value histogram (started from multi-Otsu). Void is split off
+        first by Otsu on the whole histogram (whatever the method: the partial-volume rim
+        makes the void/solid histogram far from Gaussian), then the ``classes - 1`` phases are
+        split on the histogram of the solid's interior (eroded by 2 voxels), so neither a large
+        void peak nor the partial-volume rim of the particles takes a class.
     smooth_sigma : float
         Gaussian smoothing (voxels) before thresholding; 0 = none.
     seed : int, optional
@@ -128,16 +141,20 @@ def classical_phases(ct, *, classes: int, method: str = "multiotsu", smooth_sigm
         raise InputError(f"method={method!r} is not known; expected 'multiotsu' or 'gmm'")
     if not (isinstance(smooth_sigma, (int, float)) and np.isfinite(smooth_sigma) and smooth_sigma >= 0):
         raise InputError(f"smooth_sigma={smooth_sigma!r} must be a non-negative number of voxels")
-    from skimage.filters import threshold_multiotsu
 
     values = ct.astype(np.float32)
     if smooth_sigma > 0:
         values = ndimage.gaussian_filter(values, float(smooth_sigma))
-    counts, centres = _histogram(values, seed=seed)
-    if method == "multiotsu":
-        thresholds = np.asarray(threshold_multiotsu(hist=(counts, centres), classes=int(classes)), dtype=np.float64)
-    else:
-        thresholds = _gmm_thresholds(counts, centres, int(classes), seed)
+    # void first (it dominates the histogram of a particle sample), then the phases within
+    # the solid: one multi-class split of the whole histogram puts thresholds in the void's tail
+    thresholds = _thresholds(values, 2, "multiotsu", seed)
+    if classes > 2:
+        solid = values >= np.float32(thresholds[0])
+        # the phases' histogram from the solid's interior: the partial-volume rim (grey values
+        # between void and mineral) would otherwise take a class of its own
+        interior = ndimage.binary_erosion(solid, iterations=2)
+        solid = values[interior] if np.count_nonzero(interior) >= 1000 * classes else values[solid]
+        thresholds = np.concatenate([thresholds, _thresholds(solid, int(classes) - 1, method, seed)])
     phases = np.digitize(values, thresholds.astype(np.float32)).astype(np.uint8)
     return (phases, thresholds) if return_thresholds else phases
 
