@@ -6,6 +6,7 @@ The ML functions (model, losses, augment, train, inference, checkpoint) import t
 from .baseline import grey_value_baseline
 from .card import ModelCard
 from .checkpoint import load_model, save_model
+from .classical import SEPARATION_METHODS, classical_phases, separate_particles
 from .config import PRESETS, TrainConfig, get_preset
 from .evaluate import evaluate_planes
 from .inference import (
@@ -37,12 +38,14 @@ __all__ = [
     "ModelCard",
     "PRESETS",
     "PixelClassifier",
+    "SEPARATION_METHODS",
     "TrainConfig",
     "TrainResult",
     "apply_normalization",
     "bootstrap_phase_labels",
     "build_network",
     "classical_particles",
+    "classical_phases",
     "confusion_matrix",
     "encode_targets",
     "evaluate_planes",
@@ -71,6 +74,7 @@ __all__ = [
     "save_model",
     "segment_particles",
     "segment_phases",
+    "separate_particles",
     "split_validation",
     "train_model",
     "train_pixel_classifier",

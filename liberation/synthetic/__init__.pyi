@@ -10,6 +10,7 @@ from .face import (
     textured_phantom,
 )
 from .grains import add_grains, resolve_textures, resolve_volume_fractions, smooth_random_field
+from .packs import ParticlePack, irregular_grains, mixed_sizes, touching_ellipsoids, touching_spheres
 from .particles import default_esd_range_um, make_particles
 from .sample import DEMO_PARAMETERS, SyntheticSample, demo_sample, make_sample
 from .seg_phantom import make_texture_phantom
@@ -29,6 +30,7 @@ __all__ = [
     "DEMO_PARAMETERS",
     "ELEMENTS",
     "FaceMap",
+    "ParticlePack",
     "SyntheticSEM",
     "SyntheticSample",
     "SyntheticXRF",
@@ -41,6 +43,7 @@ __all__ = [
     "default_esd_range_um",
     "demo_sample",
     "grey_levels",
+    "irregular_grains",
     "make_face",
     "make_face_map",
     "make_particles",
@@ -48,10 +51,13 @@ __all__ = [
     "make_sem_map",
     "make_texture_phantom",
     "make_xrf_maps",
+    "mixed_sizes",
     "random_face_pose",
     "resolve_textures",
     "resolve_volume_fractions",
     "signatures_from_minerals",
     "smooth_random_field",
     "textured_phantom",
+    "touching_ellipsoids",
+    "touching_spheres",
 ]
