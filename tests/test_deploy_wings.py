@@ -104,7 +104,7 @@ def test_wing_stubs_match_modules():
 def test_moved_names_are_deprecated_aliases(package, name, target):
     import importlib
 
-    with pytest.warns(DeprecationWarning, match="moved to"):
+    with pytest.warns(DeprecationWarning, match="deprecated.*use liberation.deploy"):
         value = getattr(importlib.import_module(package), name)
     assert value is getattr(importlib.import_module(target), name)
     with pytest.warns(DeprecationWarning):

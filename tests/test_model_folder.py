@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from liberation._atomic import MARKER_NAME
 from liberation.errors import FileFormatError, OverwriteError
 from liberation.model_folder import (
     CARD_FILE,
@@ -82,7 +83,7 @@ def test_write_and_read_card(tmp_path):
 
 def test_model_folder_without_weights_is_atomic_and_refuses_overwrite(tmp_path):
     folder = write_model_folder(tmp_path / "m", _card(), write_extra=lambda tmp: (tmp / "notes.txt").write_text("x"))
-    assert sorted(p.name for p in folder.iterdir()) == [CARD_FILE, "notes.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MARKER_NAME, CARD_FILE, "notes.txt"])
     assert read_model_folder(folder)["kind"] == "belt-segmenter"
     with pytest.raises(OverwriteError):
         write_model_folder(folder, _card())

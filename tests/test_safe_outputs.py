@@ -190,6 +190,7 @@ def _writer(code: str) -> subprocess.Popen:
 def _kill(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    proc.stdout.close()
 
 
 def _hidden(folder: Path, name: str) -> list[str]:
