@@ -57,9 +57,9 @@ def make_pack(name: str, seed: int, scale: int = 1):
 def methods():
     """Method name -> function(pack, foreground) -> instances."""
     import numpy as np
+    from liberation.segmentation.particle_info import classical_particles, instances_from_prediction
 
     from liberation.segmentation.classical import separate_particles
-    from liberation.segmentation.particles import classical_particles, instances_from_prediction
     from liberation.stats.derive import derive_particles
 
     def snow(p, fg):
@@ -96,7 +96,7 @@ def run(seeds, scale: int, only=None):
                 t = time.perf_counter()
                 pred = fn(pack, fg)
                 dt = time.perf_counter() - t
-                m = instance_metrics(pack.labels, pred)
+                m = instance_metrics(pack.particles, pred)
                 table.setdefault((pack_name, name), []).append((100 * m["count_error"], m["f1"], dt, m["n_true"]))
     rows = []
     for (pack_name, name), vals in table.items():

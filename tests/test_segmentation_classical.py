@@ -50,7 +50,7 @@ def _aspect(labels: np.ndarray, label: int) -> float:
 @pytest.mark.parametrize("make", [touching_spheres, touching_ellipsoids, irregular_grains, mixed_sizes])
 def test_pack_has_exact_truth(make):
     pack = make(seed=3, **SMALL)
-    labels = pack.labels
+    labels = pack.particles
     assert labels.dtype == np.uint32 and labels.shape == SMALL["shape"]
     assert pack.ct.dtype == np.uint16 and pack.ct.shape == labels.shape
     ids = np.unique(labels)
@@ -65,26 +65,26 @@ def test_pack_has_exact_truth(make):
     # particles are brighter than the void in the CT
     assert pack.ct[labels > 0].mean() > pack.ct[labels == 0].mean() + 3 * pack.ct[labels == 0].std()
     again = make(seed=3, **SMALL)
-    np.testing.assert_array_equal(again.labels, labels)
+    np.testing.assert_array_equal(again.particles, labels)
     np.testing.assert_array_equal(again.ct, pack.ct)
 
 
 def test_ellipsoid_aspects_are_as_requested(ellipsoids):
-    drawn = np.array([p["aspect"] for p in ellipsoids.particles])
+    drawn = np.array([p["aspect"] for p in ellipsoids.particle_info])
     assert drawn.min() >= 1.5 and drawn.max() <= 3.0
-    measured = np.array([_aspect(ellipsoids.labels, i + 1) for i in range(ellipsoids.n_particles)])
+    measured = np.array([_aspect(ellipsoids.particles, i + 1) for i in range(ellipsoids.n_particles)])
     # voxelisation and the necks change the moments a little
     assert np.median(np.abs(measured / drawn - 1)) < 0.1
     assert measured.min() > 1.3
 
 
 def test_sphere_aspects_and_mixed_size_spread(spheres):
-    measured = np.array([_aspect(spheres.labels, i + 1) for i in range(spheres.n_particles)])
+    measured = np.array([_aspect(spheres.particles, i + 1) for i in range(spheres.n_particles)])
     assert np.all(measured < 1.2)
     mixed = mixed_sizes(seed=SEED, **SMALL)
-    sizes = np.bincount(mixed.labels.ravel())[1:]
+    sizes = np.bincount(mixed.particles.ravel())[1:]
     assert sizes.max() / sizes.min() > 4  # log-normal radii, sigma 0.4
-    radii = np.array([p["semi_axes_um"][0] for p in mixed.particles])
+    radii = np.array([p["semi_axes_um"][0] for p in mixed.particle_info])
     assert np.all(np.diff(radii) <= 0)  # largest placed first
 
 
@@ -94,13 +94,13 @@ def _separate(pack):
 
 
 def test_separation_counts_touching_spheres(spheres):
-    m = instance_metrics(spheres.labels, _separate(spheres))
+    m = instance_metrics(spheres.particles, _separate(spheres))
     assert abs(m["count_error"]) <= 0.05
     assert m["f1"] >= 0.9
 
 
 def test_separation_counts_ellipsoids(ellipsoids):
-    m = instance_metrics(ellipsoids.labels, _separate(ellipsoids))
+    m = instance_metrics(ellipsoids.particles, _separate(ellipsoids))
     assert abs(m["count_error"]) <= 0.10
     assert m["f1"] >= 0.85
 
@@ -128,8 +128,8 @@ def test_phases_ordered_by_grey_value(method):
     phases = classical_phases(pack.ct, classes=3, method=method)
     assert phases.dtype == np.uint8 and set(np.unique(phases)) <= {0, 1, 2}
     # away from the boundaries (partial volume), the grey-value classes are the truth phases
-    interior = ndimage.binary_erosion(pack.labels > 0, iterations=2) | ~ndimage.binary_dilation(
-        pack.labels > 0, iterations=2)
+    interior = ndimage.binary_erosion(pack.particles > 0, iterations=2) | ~ndimage.binary_dilation(
+        pack.particles > 0, iterations=2)
     cm = confusion_matrix(truth, phases, num_classes=3, mask=interior)
     assert np.trace(cm) / cm.sum() > 0.95
     means = [pack.ct[phases == k].mean() for k in range(3)]
@@ -140,7 +140,7 @@ def test_phases_thresholds_and_void_only_foreground():
     pack = touching_spheres(seed=SEED, **SMALL)
     phases, thresholds = classical_phases(pack.ct, classes=2, return_thresholds=True)
     assert thresholds.shape == (1,)
-    assert pack.ct[pack.labels == 0].mean() < thresholds[0] < pack.ct[pack.labels > 0].mean()
+    assert pack.ct[pack.particles == 0].mean() < thresholds[0] < pack.ct[pack.particles > 0].mean()
     assert separate_particles(np.zeros((8, 8, 8), bool), voxel_size_um=1.0).max() == 0
 
 

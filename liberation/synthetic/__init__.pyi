@@ -10,7 +10,7 @@ from .face import (
     textured_phantom,
 )
 from .grains import add_grains, resolve_textures, resolve_volume_fractions, smooth_random_field
-from .packs import ParticlePack, irregular_grains, mixed_sizes, touching_ellipsoids, touching_spheres
+from .packs import irregular_grains, mixed_sizes, touching_ellipsoids, touching_spheres
 from .particles import default_esd_range_um, make_particles
 from .sample import DEMO_PARAMETERS, SyntheticSample, demo_sample, make_sample
 from .seg_phantom import make_texture_phantom
@@ -30,7 +30,6 @@ __all__ = [
     "DEMO_PARAMETERS",
     "ELEMENTS",
     "FaceMap",
-    "ParticlePack",
     "SyntheticSEM",
     "SyntheticSample",
     "SyntheticXRF",

@@ -1,4 +1,5 @@
-"""The one result class of the 3D phantom generators (make_sample, make_texture_phantom, textured_phantom)."""
+"""The one result class of the 3D phantom generators (make_sample, make_texture_phantom, textured_phantom,
+the particle packs)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ class SyntheticSample:
         Minerals of the phase ids.
     params : dict
         The generator's parameters (JSON-serialisable).
+    particle_info : tuple of dict or None
+        Per particle, where the generator knows its shape (the packs of
+        :mod:`liberation.synthetic.packs`; entry i is particle id i + 1): ``centre_um``
+        (z, y, x), ``semi_axes_um`` (longest first), ``aspect``, ``phase``.
     """
 
     ct: np.ndarray
@@ -37,6 +42,12 @@ class SyntheticSample:
     particles: np.ndarray | None = None
     minerals: MineralList | None = None
     params: dict = field(default_factory=dict)
+    particle_info: tuple[dict, ...] | None = None
+
+    @property
+    def n_particles(self) -> int:
+        """Number of particle instances (0 when the generator makes none)."""
+        return 0 if self.particles is None else int(np.asarray(self.particles).max(initial=0))
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -17,54 +17,16 @@ count is exact. The grey CT comes from :func:`liberation.synthetic.ct.ct_forward
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from liberation._validation import as_voxel_size, make_rng
 from liberation.errors import InputError
 from liberation.minerals import MineralList, spodumene_ore
+from liberation.synthetic._result import SyntheticSample
 from liberation.synthetic.particles import _random_rotation, _unit_vectors, check_shape
 
-__all__ = ["ParticlePack", "touching_spheres", "touching_ellipsoids", "irregular_grains", "mixed_sizes"]
-
-
-@dataclass
-class ParticlePack:
-    """A pack of touching particles with exact truth.
-
-    Attributes
-    ----------
-    labels : ndarray of uint32, shape (z, y, x)
-        Particle instances 1..n, 0 = void.
-    phases : ndarray of uint8, shape (z, y, x)
-        Mineral phase id of each voxel (one mineral per particle), 0 = void.
-    ct : ndarray of uint16, shape (z, y, x)
-        Grey CT from :func:`liberation.synthetic.ct.ct_forward`.
-    voxel_size_um : tuple of 3 float
-        Voxel size in µm (z, y, x).
-    minerals : MineralList
-        Minerals of the phase ids.
-    particles : list of dict
-        Per particle (index i is label i + 1): ``centre_um`` (z, y, x), ``semi_axes_um``
-        (the generating ellipsoid's semi-axes, longest first), ``aspect`` (longest / shortest
-        semi-axis), ``phase``.
-    params : dict
-        The generator's arguments.
-    """
-
-    labels: np.ndarray
-    phases: np.ndarray
-    ct: np.ndarray
-    voxel_size_um: tuple[float, float, float]
-    minerals: MineralList
-    particles: list[dict] = field(default_factory=list)
-    params: dict = field(default_factory=dict)
-
-    @property
-    def n_particles(self) -> int:
-        """Number of particles (the truth count)."""
-        return len(self.particles)
+__all__ = ["touching_spheres", "touching_ellipsoids", "irregular_grains", "mixed_sizes"]
 
 
 # a shape: (semi_axes_um (3,), rotation (3, 3), extra) -> gauge evaluated on offsets (N, 3) in µm
@@ -292,8 +254,8 @@ def _build(kind, shape, vs, n_particles, shapes, *, overlap, minerals, phase_ids
     lut[1:] = [p["phase"] for p in particles]
     phases = lut[labels]
     ct = ct_forward(phases, minerals=minerals, voxel_size_um=vs, noise=noise, seed=seed_ct)
-    return ParticlePack(labels=labels, phases=phases, ct=ct, voxel_size_um=tuple(vs), minerals=minerals,
-                        particles=particles, params=params)
+    return SyntheticSample(ct=ct, phases=phases, voxel_size_um=tuple(vs), particles=labels, minerals=minerals,
+                           params=params, particle_info=tuple(particles))
 
 
 def _seeds(seed):
@@ -313,7 +275,7 @@ def touching_spheres(
     phase_ids: Sequence[int] | None = None,
     noise: float = 0.03,
     seed=None,
-) -> ParticlePack:
+) -> SyntheticSample:
     """A pack of touching spheres: every sphere meets a neighbour in a neck, no gap.
 
     Parameters
@@ -340,7 +302,7 @@ def touching_spheres(
 
     Returns
     -------
-    ParticlePack
+    SyntheticSample
     """
     shape, vs = _check_common(shape, voxel_size_um, n_particles, overlap, noise)
     radius = _default_radius(shape, vs, n_particles) if radius_um is None else _check_radius(radius_um, vs)
@@ -374,7 +336,7 @@ def touching_ellipsoids(
     phase_ids: Sequence[int] | None = None,
     noise: float = 0.03,
     seed=None,
-) -> ParticlePack:
+) -> SyntheticSample:
     """A pack of touching prolate ellipsoids of random orientation.
 
     Parameters
@@ -389,7 +351,7 @@ def touching_ellipsoids(
 
     Returns
     -------
-    ParticlePack
+    SyntheticSample
         ``particles[i]["aspect"]`` is the drawn aspect.
     """
     shape, vs = _check_common(shape, voxel_size_um, n_particles, overlap, noise)
@@ -424,7 +386,7 @@ def irregular_grains(
     phase_ids: Sequence[int] | None = None,
     noise: float = 0.03,
     seed=None,
-) -> ParticlePack:
+) -> SyntheticSample:
     """A pack of touching irregular grains: lobed ellipsoids (aspect up to ~2) cut by 2-5 facets.
 
     Parameters
@@ -439,7 +401,7 @@ def irregular_grains(
 
     Returns
     -------
-    ParticlePack
+    SyntheticSample
     """
     shape, vs = _check_common(shape, voxel_size_um, n_particles, overlap, noise)
     radius = _default_radius(shape, vs, n_particles) if radius_um is None else _check_radius(radius_um, vs)
@@ -471,7 +433,7 @@ def mixed_sizes(
     phase_ids: Sequence[int] | None = None,
     noise: float = 0.03,
     seed=None,
-) -> ParticlePack:
+) -> SyntheticSample:
     """A pack of touching spheres with log-normal radii (largest placed first).
 
     Parameters
@@ -487,7 +449,7 @@ def mixed_sizes(
 
     Returns
     -------
-    ParticlePack
+    SyntheticSample
     """
     shape, vs = _check_common(shape, voxel_size_um, n_particles, overlap, noise)
     median = (0.8 * _default_radius(shape, vs, n_particles) if median_radius_um is None
