@@ -85,6 +85,16 @@ PROPS = [{"label-value": 1, "name": "spodumene", "density": 3.15, "color": "#2ca
          {"label-value": 2, "name": "quartz", "density": 2.65, "color": "#d9d9d9"}]
 
 
+def test_report_refuses_over_ten_percent_unassigned(tmp_path):
+    from liberation.workflows.report_store import run_report
+
+    path, _ = _store(tmp_path / "c.zarr", hole=100, properties=PROPS)  # 100 of 896 voxels: 11.2 %
+    with pytest.raises(InputError, match=r"11.2 % of the particle volume.*--allow-unassigned"):
+        run_report(path, tmp_path / "rc")
+    assert not (tmp_path / "rc").exists()
+
+
+@pytest.mark.slow
 def test_report_states_unassigned_particle_volume(tmp_path):
     from liberation.cli import main
     from liberation.workflows.report_store import run_report
