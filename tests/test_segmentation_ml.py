@@ -398,3 +398,22 @@ def test_weight_average_update_is_exact_and_training_keeps_the_average():
     w_plain = dict(plain.network.named_parameters())
     w_avg = dict(averaged.network.named_parameters())
     assert any(not torch.equal(w_plain[k], w_avg[k]) for k in w_plain)
+
+
+def test_segment_refuses_a_model_of_another_voxel_size(trained, tmp_path):
+    from liberation.cli import main
+    from liberation.io import create_store, open_store
+    from liberation.segmentation.checkpoint import save_model
+
+    grey, _, _, _, result = trained  # trained at 5 µm
+    model = save_model(result, tmp_path / "model")
+    path = tmp_path / "s.zarr"
+    create_store(path, grey.astype(np.uint16), voxel_size_um=10.0)
+    assert main(["segment", str(path), "--model", str(model), "--threads", "1"]) == 2
+    assert not open_store(path).has_label("phases")
+    from liberation.workflows.segment import segment_store
+
+    with pytest.raises(InputError, match=r"trained at voxel size 5 x 5 x 5 µm but .*s.zarr has 10 x 10 x 10 µm"):
+        segment_store(path, model=model, threads=1)
+    assert main(["segment", str(path), "--model", str(model), "--threads", "1", "--ignore-voxel-size"]) == 0
+    assert open_store(path).label("phases").shape == grey.shape

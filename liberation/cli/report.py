@@ -37,7 +37,11 @@ __getattr__ = moved_getattr(__name__, {
 @click.option("--exclude-border", is_flag=True, help="Leave particles touching the volume border out (they are cut).")
 @overwrite_option("Replace an existing report folder.")
 @click.option("--title", default=None, metavar="TEXT", help="Title of the report page.")
-def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, overwrite, title):
+@click.option("--allow-unassigned", is_flag=True,
+              help="Report even when more than 10 % of the particle volume has no phase (phase 0 inside particles; "
+                   "stated in the report, a warning above 1 %).")
+def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, overwrite, title,
+           allow_unassigned):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
     Writes report.html (self-contained), particles.csv, sections_2d.csv, liberation.csv,
@@ -50,6 +54,8 @@ def report(store, out_dir, target, threshold, sections, section_spacing, size_cl
     threshold, section_spacing = parse_threshold(threshold), parse_spacing(section_spacing)
     run = run_report(store, out_dir, target=target, threshold=threshold, section_axes=axes,
                      section_spacing=section_spacing, size_classes_um=sizes, exclude_border=exclude_border,
-                     overwrite=overwrite, title=title)
+                     overwrite=overwrite, title=title, allow_unassigned=allow_unassigned)
     echo_notes(run.notes)
+    for text in run.warnings:
+        click.echo(f"warning: {text}", err=True)
     echo_lines(summary_lines(run.folder, run.result))

@@ -78,15 +78,17 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
                 "faces saw it (slower, ~2x patch depth).")
 @click.option("--mirror", is_flag=True,
               help="Test-time augmentation: average over the 8 mirror images of each slab (8x slower).")
+@click.option("--ignore-voxel-size", is_flag=True,
+              help="Apply a model trained at a voxel size more than 10 % away from STORE's (refused otherwise).")
 @overwrite_option("Replace existing labels.")
 def segment(store, model, task, probabilities, slab, overlap, min_size, seeds, device, threads, context, mirror,
-            overwrite):
+            ignore_voxel_size, overwrite):
     """Segment STORE with a trained MODEL folder; write labels/phases or labels/particles."""
     from liberation.workflows.segment import segment_store
 
     run = segment_store(store, model=model, task=task, probabilities=probabilities, slab=slab, overlap=overlap,
                         min_size=min_size, seeds=seeds, device=device, threads=threads, context=context,
-                        mirror=mirror, overwrite=overwrite)
+                        mirror=mirror, ignore_voxel_size=ignore_voxel_size, overwrite=overwrite)
     click.echo(f"labels/{run.task} written to {run.store_path}")
 
 

@@ -148,6 +148,25 @@ def _files_under(folder: Path) -> set[str]:
     return found
 
 
+def _colors_of(properties: list) -> list[dict]:
+    """``image-label`` ``colors`` of the properties entries that carry an ``rgba`` or ``color``."""
+    from liberation.minerals import _hex_to_rgba
+
+    colors = []
+    for entry in properties:
+        if not isinstance(entry, Mapping) or "label-value" not in entry:
+            continue
+        rgba = entry.get("rgba")
+        if rgba is None and isinstance(entry.get("color"), str):
+            try:
+                rgba = _hex_to_rgba(entry["color"])
+            except InputError:
+                continue
+        if rgba is not None:
+            colors.append({"label-value": entry["label-value"], "rgba": list(rgba)})
+    return colors
+
+
 def _downsample(data, factor: int, *, label: bool):
     """Downsample a (z, y, x) array by ``factor`` per axis: mean for images, nearest for labels."""
     import dask.array as da
@@ -425,6 +444,9 @@ class SampleStore:
                 label_meta["colors"] = minerals.to_colors()
             elif properties is not None:
                 label_meta["properties"] = to_jsonable(list(properties))
+                colors = _colors_of(label_meta["properties"])
+                if colors:
+                    label_meta["colors"] = colors
             if self.ngff_version == "0.4":
                 label_meta["version"] = "0.4"
             payload = {

@@ -72,6 +72,15 @@ def sample_facts(result, info: Mapping) -> list[tuple[str, str]]:
         rows.append(("Extent", " × ".join(f"{e:.3g}" for e in extent) + " mm"))
     if info.get("particles_source"):
         rows.append(("Particle labels", str(info["particles_source"])))
+    unassigned = info.get("unassigned_particle_volume")
+    if isinstance(unassigned, Mapping) and unassigned.get("particle_voxels"):
+        rows.append(("Particle volume without a phase",
+                     f"{100 * float(unassigned['fraction']):.2f} % ({int(unassigned['voxels']):,} voxels with phase 0 "
+                     "inside particles; left out of the statistics)"))
+    if info.get("minerals_without_density"):
+        rows.append(("Minerals without a density",
+                     f"{', '.join(map(str, info['minerals_without_density']))}: mass-basis numbers use a stand-in "
+                     f"{float(info['stand_in_density_g_cm3']):.3g} g/cm³; volume-basis numbers are exact"))
     particles = result.particles
     n_all = len(particles) if particles is not None else 0
     excluded = list(result.excluded_particle_ids or [])

@@ -65,6 +65,13 @@ class ModelCard:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def _colours(self) -> list | None:
+        """Display colour of each class from the minerals (None where unknown), or None without minerals."""
+        if not self.minerals:
+            return None
+        by_id = {int(p["label-value"]): p.get("color") for p in self.minerals if "label-value" in p}
+        return [by_id.get(int(i)) for i in self.class_ids]
+
     def to_model_card(self, *, extra: dict | None = None) -> dict:
         """This card in the package's model card format (see :mod:`liberation.model_folder`).
 
@@ -78,7 +85,7 @@ class ModelCard:
         card = make_card(
             f"{self.task}-unet",
             architecture=self.network,
-            classes=make_classes(self.class_names, ids=self.class_ids),
+            classes=make_classes(self.class_names, ids=self.class_ids, colours=self._colours()),
             input={"channels": self.in_channels, "voxel_size_um": self.voxel_size_um,
                    "patch_size": self.patch_size, "normalization": self.normalization},
             training=self.training,

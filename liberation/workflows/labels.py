@@ -4,7 +4,8 @@ Both workflows write one output folder (atomically; an existing folder is replac
 with ``overwrite=True``)::
 
     labels.tif      uint8 mineral ids, 0 = outside the sample, 1..K minerals (ImageJ pixel size in µm)
-    minerals.csv    id, name, color, density (g/cm³, empty if unknown), clusters
+    minerals.csv    id, name, color, density (g/cm³, empty if unknown), clusters [, formula, elements, oxides
+                    (JSON, wt%) when a mineral list is given]; read by ``liberation register --labels``
     abundance.csv   id, name, pixels, percent [, mass_percent]
     labels.png      label map with legend
     parameters.json options and inputs (provenance)
@@ -93,6 +94,28 @@ def _write_common(tmp: Path, labels, minerals, abundance, pixel_size_um, paramet
     plt.close(fig)
     parameters = {"version": __version__, **parameters}
     (tmp / "parameters.json").write_text(json.dumps(parameters, indent=2, default=str))
+
+
+def _with_composition(table, minerals):
+    """``table`` (index id; name, color, density, ...) with ``formula``, ``elements``, ``oxides`` (JSON, wt%)
+    of the minerals of the list ``minerals`` (by name); empty where the list gives none."""
+    import pandas as pd
+
+    if minerals is None or table.empty:
+        return table
+    table = table.copy()
+
+    def field(name, key):
+        if name not in minerals:
+            return ""
+        value = getattr(minerals[name], key)
+        if key == "formula":
+            return value or ""
+        return json.dumps({k: float(v) for k, v in value.items()}) if value else ""
+
+    for key in ("formula", "elements", "oxides"):
+        table[key] = pd.Series([field(str(n), key) for n in table["name"]], index=table.index, dtype=object)
+    return table
 
 
 def _read_reference(reference: Path):
@@ -193,7 +216,8 @@ def xrf_label_folder(
                       source.files.items()}, "reference": str(reference) if reference else None,
                       "minerals": str(minerals) if minerals else None,
                       "ct_slice": str(ct_slice) if ct_slice else None, **result.parameters}
-        _write_common(tmp, result.labels, result.minerals, result.abundance, source.pixel_size_um, parameters,
+        _write_common(tmp, result.labels, _with_composition(result.minerals, mineral_list), result.abundance,
+                      source.pixel_size_um, parameters,
                       title=f"micro-XRF K-means labels ({result.clusters.n_clusters} clusters)")
         _write_tif(tmp / "clusters.tif", result.clusters.cluster_map, source.pixel_size_um)
         centroids = result.centroids
@@ -261,6 +285,7 @@ def sem_label_folder(
         parameters = {"command": "labels sem", "image": str(image), "minerals": str(minerals),
                       "pixel_size_um": pixel_size_um, "background": ",".join(background), "tolerance": tolerance,
                       "unknown_colours": int(len(result.unknown))}
-        _write_common(tmp, result.labels, table, abundance, pixel_size_um, parameters, title="SEM/MLA mineral labels")
+        _write_common(tmp, result.labels, _with_composition(table, result.minerals), abundance, pixel_size_um,
+                      parameters, title="SEM/MLA mineral labels")
         result.unknown.to_csv(tmp / "unknown_colours.csv", index=False)
     return SemLabelsRun(out=out, result=result)

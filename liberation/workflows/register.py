@@ -9,8 +9,18 @@ Writes one output folder (atomically; an existing one is replaced only with ``ov
 
 With ``labels=LABELS.tif`` (integer ids on the map's pixel grid) the labelled plane is added
 to ``labels/sparse`` of the store (merged with the planes already there; 255 = not labelled)
-and the transform is stored in the store's metadata (``registrations``) and provenance. A
-registration flagged as poor does not write labels unless ``accept_poor=True``.
+and the transform is appended to the store's metadata (``registrations``, under the store's
+lock, so two runs at once keep both records). A registration flagged as poor does not write
+labels unless ``accept_poor=True``.
+
+Mineral names travel with the labels: the ``minerals.csv`` beside the label map (a
+``liberation labels`` folder) gives the name, colour, density and composition of each id;
+they become the ``image-label`` properties of ``labels/sparse``. A second face merges by
+name: a mineral already in ``labels/sparse`` keeps its id there (the new map is renumbered),
+a new mineral is added. A cluster that no reference named (``"cluster <c>"``) is not a
+mineral and stays unlabelled (255). Where a new plane overlaps labelled voxels of an earlier
+one, the later registration wins (the voxels take the new labels). One mineral name with two
+different densities is refused.
 """
 
 from __future__ import annotations
@@ -207,18 +217,43 @@ def register_map_file(
         return run
     if result.poor_quality and not accept_poor:
         return RegisterRun(out_dir=out_dir, result=result, warnings=messages, labels_refused=True)
-    plane = labels_to_sparse(label_map, result.matrix, ct_shape=ct.shape, voxel_size_um=vs,
-                             pixel_size_um=result.pixel_size_um)
-    if store.has_label("sparse"):
-        plane = merge_sparse_labels(np.asarray(store.label("sparse")), plane, conflict="new")
-    entry = {"map_file": str(map_file), "labels": str(labels_path), "matrix": payload["matrix"],
-             "pixel_size_um": result.pixel_size_um, "map_shape": list(result.map_shape),
-             "quality": {k: payload[k] for k in ("mi", "nmi", "nmi_null", "contrast", "overlap_fraction",
-                                                 "overlap_area_um2", "mattes_mi", "poor_quality")}}
-    store.write_label("sparse", plane, overwrite=True, step="register",
-                      parameters={"map_file": str(map_file), "labels": str(labels_path), "matrix": payload["matrix"]})
-    registrations = list(store.metadata.get("registrations", []))
-    store.set_metadata("registrations", [*registrations, entry])
-    store.add_provenance("register", entry)
+    with store.lock():  # read-merge-write of labels/sparse: two runs at once must not lose a plane
+        existing = store.label_properties("sparse") if store.has_label("sparse") else []
+        properties, label_map, label_notes = _named_labels(labels_path, label_map, existing)
+        messages = (*messages, *label_notes)
+        plane = labels_to_sparse(label_map, result.matrix, ct_shape=ct.shape, voxel_size_um=vs,
+                                 pixel_size_um=result.pixel_size_um)
+        if store.has_label("sparse"):
+            plane = merge_sparse_labels(np.asarray(store.label("sparse")), plane, conflict="new")
+        entry = {"map_file": str(map_file), "labels": str(labels_path), "matrix": payload["matrix"],
+                 "pixel_size_um": result.pixel_size_um, "map_shape": list(result.map_shape),
+                 "minerals": [p["name"] for p in properties],
+                 "quality": {k: payload[k] for k in ("mi", "nmi", "nmi_null", "contrast", "overlap_fraction",
+                                                     "overlap_area_um2", "mattes_mi", "poor_quality")}}
+        store.write_label("sparse", plane, properties=properties or None, overwrite=True, step="register",
+                          parameters={"map_file": str(map_file), "labels": str(labels_path),
+                                      "matrix": payload["matrix"]})
+    store.append_metadata("registrations", entry)
     return RegisterRun(out_dir=out_dir, result=result, warnings=messages, labels_written=True,
                        n_labelled=int(np.count_nonzero(plane != 255)))
+
+
+def _named_labels(labels_path: Path, label_map: np.ndarray, existing: list[dict]) -> tuple[list[dict], np.ndarray, list[str]]:
+    """The minerals of the label folder merged with those of ``labels/sparse``; the map renumbered to them."""
+    from liberation.workflows._minerals import merge_properties, read_label_minerals, relabel
+
+    found = read_label_minerals(labels_path)
+    if found is None:  # a bare label map: ids as they are, the store's names kept
+        return existing, label_map, [f"{labels_path.parent / 'minerals.csv'} not found: the ids of {labels_path.name} "
+                                     "go into labels/sparse without mineral names"]
+    new, unnamed = found
+    properties, remap = merge_properties(existing, new)
+    relabelled, unknown = relabel(label_map, remap, unnamed=unnamed)
+    notes = []
+    if unnamed:
+        n = int(np.isin(label_map, unnamed).sum())
+        notes.append(f"{n} pixels of {len(unnamed)} cluster(s) no reference names (ids {unnamed}) stay unlabelled "
+                     "(255) in labels/sparse")
+    if unknown:
+        notes.append(f"ids {unknown} of {labels_path.name} are not in minerals.csv: unlabelled (255) in labels/sparse")
+    return properties, relabelled, notes

@@ -18,6 +18,11 @@ from liberation.errors import InputError, StoreError
 
 logger = logging.getLogger(__name__)
 
+#: Share of the particle volume without a phase (phase 0 inside a particle) above which the report warns.
+UNASSIGNED_WARN = 0.01
+#: ... and above which it refuses unless ``allow_unassigned``.
+UNASSIGNED_REFUSE = 0.10
+
 
 @dataclass(frozen=True)
 class ReportRun:
@@ -30,12 +35,17 @@ class ReportRun:
     result : LiberationResult
         The statistics (:func:`liberation.stats.analyse`).
     notes : tuple of str
-        Notes that matter for the results (e.g. particles derived from the phases).
+        Notes that matter for the results (e.g. particles derived from the phases, minerals
+        without a density).
+    warnings : tuple of str
+        Doubts about the results (e.g. particle volume without a phase above
+        :data:`UNASSIGNED_WARN`).
     """
 
     folder: Path
     result: Any
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
 def default_out_dir(store: str | os.PathLike) -> Path:
@@ -106,17 +116,44 @@ def _check_label(store, name: str) -> None:
         )
 
 
-def _minerals_of(store):
+def _minerals_of(store) -> tuple[Any, list[str], float | None]:
+    """The minerals of ``labels/phases`` (stand-in densities where missing), the names without one, the stand-in."""
+    from liberation.workflows._minerals import minerals_for_report
+
+    properties = store.label_properties("phases")
+    if not properties:
+        raise InputError(
+            f"{store.path}/labels/phases has no mineral names (image-label 'properties' with label-value and name "
+            "for each phase id); segment with a model trained on named labels (liberation register --labels "
+            "LABELS_FOLDER/labels.tif reads the folder's minerals.csv, then train and segment again)"
+        )
     try:
-        minerals = store.minerals
+        return minerals_for_report(properties)
     except InputError as exc:
         raise InputError(f"{store.path}/labels/phases: bad mineral list in its properties ({exc})") from None
-    if minerals is None:
-        raise InputError(
-            f"{store.path}/labels/phases has no mineral list (image-label 'properties' with label-value, name and "
-            "density for each phase id); write the phases with minerals=..."
-        )
-    return minerals
+
+
+def unassigned_volume(particles, phases, *, slab: int = 32) -> tuple[int, int]:
+    """Particle voxels without a phase (phase 0 inside a particle), and all particle voxels.
+
+    Parameters
+    ----------
+    particles, phases : array-like, shape (z, y, x)
+        Particle ids (0 = outside) and phase ids (0 = void); numpy or zarr (read ``slab`` planes at a time).
+    slab : int
+        z planes per read.
+
+    Returns
+    -------
+    (int, int)
+        ``(unassigned voxels, particle voxels)``.
+    """
+    unassigned = total = 0
+    for z in range(0, int(particles.shape[0]), slab):
+        inside = np.asarray(particles[z : z + slab]) > 0
+        total += int(inside.sum())
+        unassigned += int((inside & (np.asarray(phases[z : z + slab]) == 0)).sum())
+    return unassigned, total
 
 
 def run_report(
@@ -131,6 +168,7 @@ def run_report(
     exclude_border: bool = False,
     overwrite: bool = False,
     title: str | None = None,
+    allow_unassigned: bool = False,
 ) -> ReportRun:
     """Open a store read-only, compute the 3D and 2D statistics and write the report folder.
 
@@ -158,16 +196,26 @@ def run_report(
         Replace an existing report folder.
     title : str, optional
         Title of the report page.
+    allow_unassigned : bool
+        Report even when more than :data:`UNASSIGNED_REFUSE` of the particle volume has no
+        phase (phase 0 inside a particle; e.g. a network predicting void inside particles).
+        The share is always stated (``summary.json``: ``sample.unassigned_particle_volume``),
+        with a warning above :data:`UNASSIGNED_WARN`.
 
     Returns
     -------
     ReportRun
         The report folder, the statistics and the notes.
 
+    A mineral of ``labels/phases`` without a density is not refused: a note names it and its
+    mass-basis numbers use a stand-in density
+    (:func:`liberation.workflows._minerals.minerals_for_report`).
+
     Raises
     ------
     InputError
-        Bad options, a mineral list or label array that does not fit the CT.
+        Bad options, a mineral list or label array that does not fit the CT, too much particle
+        volume without a phase.
     StoreError
         The store has no ``labels/phases``.
     OverwriteError
@@ -191,7 +239,7 @@ def run_report(
             "(liberation segment) or write the phase labels into the store"
         )
     _check_label(store, "phases")
-    minerals = _minerals_of(store)
+    minerals, no_density, stand_in = _minerals_of(store)
     if target is not None and target not in minerals:
         raise InputError(f"--target={target!r} is not a mineral of this sample; known: {', '.join(minerals.names)}")
     phases = store.label("phases")
@@ -202,7 +250,14 @@ def run_report(
         "ngff_version": store.ngff_version,
         "labels": list(store.label_names),
     }
-    notes = []
+    notes, doubts = [], []
+    if no_density:
+        notes.append(f"no density for {', '.join(no_density)}: volume-basis numbers are exact; mass-basis numbers "
+                     f"(wt%, mass grades) weigh {'its' if len(no_density) == 1 else 'their'} volume at a stand-in "
+                     f"{stand_in:.3g} g/cm³ (the mean of the known densities; 1 when none is known, so mass basis "
+                     "= volume basis)")
+        info["minerals_without_density"] = list(no_density)
+        info["stand_in_density_g_cm3"] = stand_in
     if store.has_label("particles"):
         _check_label(store, "particles")
         particles = store.label("particles")
@@ -214,6 +269,17 @@ def run_report(
         particles, params = derive_particles(np.asarray(phases), voxel_size_um=store.voxel_size_um)
         info["particles_source"] = "derived from labels/phases: " + ", ".join(f"{k}={v}" for k, v in params.items())
         info["derive_particles"] = params
+    n_unassigned, n_particle = unassigned_volume(particles, phases)
+    share = n_unassigned / n_particle if n_particle else 0.0
+    info["unassigned_particle_volume"] = {"voxels": n_unassigned, "particle_voxels": n_particle, "fraction": share}
+    if share > UNASSIGNED_WARN:
+        text = (f"{100 * share:.1f} % of the particle volume ({n_unassigned} of {n_particle} voxels) has no phase "
+                "(phase 0 inside a particle); the statistics leave it out")
+        if share > UNASSIGNED_REFUSE and not allow_unassigned:
+            raise InputError(f"{store_path}: {text}; more than {100 * UNASSIGNED_REFUSE:.0f} %: check the "
+                             "segmentation, or pass --allow-unassigned to report anyway")
+        doubts.append(text)
+        logger.warning(text)
     result = analyse(
         particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
         threshold=threshold, size_classes_um=tuple(size_classes_um), section_axes=tuple(section_axes),
@@ -222,7 +288,7 @@ def run_report(
     slices = pick_slices(store, phases)
     page_title = title or f"Liberation report: {store_path.name}"
     folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title)
-    return ReportRun(folder=Path(folder), result=result, notes=tuple(notes))
+    return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 
 def summary_lines(folder: str | os.PathLike, result) -> list[str]:

@@ -19,6 +19,8 @@ from liberation.errors import InputError, OverwriteError, StoreError
 from liberation.workflows._torch import set_threads
 
 PARTICLE_CLASSES = ([0, 1, 2], ["outside", "particle", "contact"])
+#: Largest relative difference between the model's and the store's voxel size that ``segment`` accepts.
+VOXEL_SIZE_TOLERANCE = 0.10
 
 
 @dataclass(frozen=True)
@@ -145,14 +147,71 @@ def train_store_model(
         sparse = particle_targets(sparse, instances=instances,
                                   bootstrap_planes=(bootstrap_planes or 0) if bootstrap else 0)
         kwargs["class_ids"], kwargs["class_names"] = (list(v) for v in PARTICLE_CLASSES)
+    named = _sparse_classes(s, sparse) if task == "phases" else None
+    if named is not None:
+        kwargs["class_ids"], kwargs["class_names"] = named[0], named[1]
     result = train_model(image, sparse, voxel_size_um=s.voxel_size_um, task=task, config=config,
-                         minerals=s.minerals if task == "phases" else None,
+                         minerals=s.minerals if task == "phases" and named is None else None,
                          val_planes=None if val_planes is None else list(val_planes),
                          seed=seed, device=device, **kwargs)
+    if named is not None:
+        result.card.minerals = named[2]
     if task == "particles":
         result.card.training["bootstrap"] = {"classical": bool(bootstrap), "bootstrap_planes": int(bootstrap_planes or 0)}
     path = save_model(result, out, overwrite=overwrite)
     return TrainRun(path=Path(path), result=result)
+
+
+def _sparse_classes(store, sparse) -> tuple[list[int], list[str], list[dict]] | None:
+    """Class ids, names and mineral properties of the phases in ``labels/sparse`` (from its
+    ``image-label`` properties, written by ``register --labels``); None when it has none."""
+    from liberation.segmentation.targets import phase_classes
+
+    properties = store.label_properties("sparse")
+    if not properties:
+        return None
+    by_id = {int(p["label-value"]): p for p in properties if "label-value" in p and "name" in p}
+    ids, names = phase_classes(sparse)
+    names = [str(by_id[i]["name"]) if i in by_id else n for i, n in zip(ids, names)]
+    return ids, names, [dict(by_id[i]) for i in ids if i in by_id]
+
+
+def check_voxel_size(card_voxel_size_um, store_voxel_size_um, *, model, store, ignore: bool = False,
+                     tolerance: float = VOXEL_SIZE_TOLERANCE) -> float:
+    """Refuse a model trained at another voxel size than the store's (relative difference above ``tolerance``).
+
+    Parameters
+    ----------
+    card_voxel_size_um, store_voxel_size_um : sequence of 3 float
+        Voxel sizes (z, y, x) in µm of the model card and of the store.
+    model, store : str or Path
+        Named in the error.
+    ignore : bool
+        Only return the difference (``--ignore-voxel-size``).
+    tolerance : float
+        Largest relative difference on any axis.
+
+    Returns
+    -------
+    float
+        The largest relative difference over the axes.
+
+    Raises
+    ------
+    InputError
+        The difference is above ``tolerance`` and ``ignore`` is false.
+    """
+    card = np.asarray([float(v) for v in card_voxel_size_um], dtype=float)
+    here = np.asarray([float(v) for v in store_voxel_size_um], dtype=float)
+    diff = float(np.max(np.abs(card - here) / here))
+    if diff > tolerance and not ignore:
+        def fmt(v):
+            return " x ".join(f"{x:g}" for x in v) + " µm"
+
+        raise InputError(f"the model in {model} was trained at voxel size {fmt(card)} but {store} has {fmt(here)} "
+                         f"({100 * diff:.0f} % apart, more than {100 * tolerance:.0f} %); train a model at this "
+                         "voxel size, or pass --ignore-voxel-size to apply it anyway")
+    return diff
 
 
 def _temp_array(store_path: Path, shape, dtype, chunks):
@@ -176,6 +235,7 @@ def segment_store(
     threads: int | None = None,
     context: str = "volume",
     mirror: bool = False,
+    ignore_voxel_size: bool = False,
     overwrite: bool = False,
 ) -> SegmentRun:
     """Segment a store with a trained model folder; write ``labels/phases`` or ``labels/particles``.
@@ -208,12 +268,17 @@ def segment_store(
         phases: sliding windows, or each plane with mirrored z context (slower).
     mirror : bool
         Test-time augmentation over the 8 mirror images of each slab (8x slower).
+    ignore_voxel_size : bool
+        Apply a model trained at a voxel size more than 10 % away from the store's
+        (:func:`check_voxel_size`; refused otherwise).
     overwrite : bool
         Replace existing labels.
 
     Returns
     -------
     SegmentRun
+        ``labels/phases`` carries the model card's minerals (names, colours, densities) as
+        ``image-label`` properties.
     """
     from liberation.io import open_store
     from liberation.segmentation.checkpoint import load_model
@@ -226,6 +291,7 @@ def segment_store(
     if context == "face-matched" and task != "phases":
         raise InputError(f"--context face-matched applies to phase models; the model in {model} is for {task!r}")
     s = open_store(store, mode="r+")
+    check_voxel_size(card.voxel_size_um, s.voxel_size_um, model=model, store=store, ignore=ignore_voxel_size)
     if s.has_label(task) and not overwrite:
         raise OverwriteError(f"{store}/labels/{task} already exists; pass --overwrite to replace it")
     image = s.image()
@@ -248,8 +314,10 @@ def segment_store(
                   "mirror": mirror, "seeds": seeds,
                   "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
         if task == "phases":
-            minerals = card.mineral_list()
-            s.write_label("phases", out, minerals=minerals, overwrite=overwrite, step="segment", parameters=params)
+            from liberation.workflows._minerals import phase_properties
+
+            s.write_label("phases", out, properties=phase_properties(card.minerals, card.class_ids),
+                          overwrite=overwrite, step="segment", parameters=params)
         else:
             from liberation.segmentation.particles import instances_from_prediction
 
