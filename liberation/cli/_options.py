@@ -69,9 +69,10 @@ def task_option(*, default: str | None, help: str | None = None) -> Decorator:
                         help=help)
 
 
-def model_option() -> Decorator:
-    """``--model``: an existing model folder (required)."""
-    return click.option("--model", "model", required=True, type=click.Path(exists=True, file_okay=False))
+def model_option(*, required: bool = True, help: str | None = None) -> Decorator:
+    """``--model``: an existing model folder."""
+    return click.option("--model", "model", required=required, type=click.Path(exists=True, file_okay=False),
+                        help=help)
 
 
 def pixel_size_option(help: str, *, required: bool = False) -> Decorator:

@@ -11,6 +11,7 @@ from liberation.cli._options import (
     context_option,
     device_option,
     max_time_option,
+    minerals_option,
     model_option,
     out_option,
     overwrite_option,
@@ -20,6 +21,7 @@ from liberation.cli._options import (
     threads_option,
 )
 from liberation.cli._parse import parse_ints
+from liberation.errors import InputError
 
 
 @click.command("train")
@@ -63,7 +65,15 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
 
 @click.command("segment")
 @click.argument("store", type=click.Path(exists=True, file_okay=False))
-@model_option()
+@model_option(required=False, help="Trained model folder (or --classical).")
+@click.option("--classical", is_flag=True,
+              help="No model: phases by grey value (multi-Otsu / Gaussian mixture) and particles by the classical "
+                   "separation; writes labels/phases and labels/particles.")
+@click.option("--classes", type=click.IntRange(2, 8), default=None,
+              help="--classical: classes including void (2 = void / particles).")
+@click.option("--method", type=click.Choice(["multiotsu", "gmm"]), default="multiotsu", show_default=True,
+              help="--classical: grey-value thresholds.")
+@minerals_option("--classical: mineral list (CSV/YAML) with classes-1 minerals in order of increasing grey value.")
 @task_option(default=None, help="Default: the model's task.")
 @click.option("--probabilities", is_flag=True, help="Also write class probabilities (0..255) as labels/<task>_prob_<class>.")
 @click.option("--slab", type=int, default=None, help="z planes per slab (memory bound).")
@@ -81,9 +91,21 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
 @click.option("--ignore-voxel-size", is_flag=True,
               help="Apply a model trained at a voxel size more than 10 % away from STORE's (refused otherwise).")
 @overwrite_option("Replace existing labels.")
-def segment(store, model, task, probabilities, slab, overlap, min_size, seeds, device, threads, context, mirror,
-            ignore_voxel_size, overwrite):
-    """Segment STORE with a trained MODEL folder; write labels/phases or labels/particles."""
+def segment(store, model, classical, classes, method, minerals_path, task, probabilities, slab, overlap, min_size,
+            seeds, device, threads, context, mirror, ignore_voxel_size, overwrite):
+    """Segment STORE with a trained MODEL folder (labels/phases or labels/particles), or --classical."""
+    if classical:
+        from liberation.workflows.classical import classical_segment_store
+
+        if model is not None or classes is None:
+            raise InputError("--classical takes --classes N (void included) and no --model")
+        run = classical_segment_store(store, classes=classes, minerals=minerals_path, method=method,
+                                      overwrite=overwrite)
+        click.echo(f"labels/phases ({run.n_phases} classes) and labels/particles ({run.n_particles} particles) "
+                   f"written to {run.store_path}")
+        return
+    if model is None:
+        raise InputError("give --model MODEL_FOLDER, or --classical --classes N for a first look without a model")
     from liberation.workflows.segment import segment_store
 
     run = segment_store(store, model=model, task=task, probabilities=probabilities, slab=slab, overlap=overlap,

@@ -223,7 +223,7 @@ def run_report(
     """
     from liberation.io import open_store
     from liberation.report.writer import check_out_dir, write_report
-    from liberation.stats import analyse, derive_particles
+    from liberation.stats import analyse
 
     store_path = Path(store_path)
     out = Path(out_dir) if out_dir is not None else default_out_dir(store_path)
@@ -263,10 +263,12 @@ def run_report(
         particles = store.label("particles")
         info["particles_source"] = "labels/particles of the store"
     else:
-        notes.append("labels/particles is missing: deriving particles from phases > 0 "
-                     "(connected components + watershed split; not written to the store)")
+        notes.append("labels/particles is missing: deriving particles from phases > 0 with the classical "
+                     "separation of `liberation segment --classical` (not written to the store)")
         logger.info(notes[-1])
-        particles, params = derive_particles(np.asarray(phases), voxel_size_um=store.voxel_size_um)
+        from liberation.workflows.classical import derive_store_particles
+
+        particles, params = derive_store_particles(phases, voxel_size_um=store.voxel_size_um)
         info["particles_source"] = "derived from labels/phases: " + ", ".join(f"{k}={v}" for k, v in params.items())
         info["derive_particles"] = params
     n_unassigned, n_particle = unassigned_volume(particles, phases)
