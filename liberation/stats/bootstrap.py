@@ -267,3 +267,58 @@ def bootstrap_intervals(
                 if k2 in r2:
                     out[("bias",) + key[2:]] = _ci(r2[k2] - val)
     return out
+
+
+def _fill(df: pd.DataFrame, col: str, mask: np.ndarray, values) -> None:
+    if col not in df.columns:
+        df[col] = np.nan
+    values = np.asarray(values, dtype=float).ravel()
+    if int(mask.sum()) == len(values):
+        df.loc[mask, col] = values
+
+
+def attach_intervals(ci: dict, *, liberation: pd.DataFrame | None = None, cumulative_yield: pd.DataFrame | None = None,
+                     grade_recovery: pd.DataFrame | None = None, modal: pd.DataFrame | None = None,
+                     comparison: pd.DataFrame | None = None, minerals: MineralList | None = None) -> None:
+    """Add the ``*_ci95_low`` / ``*_ci95_high`` columns of :func:`bootstrap_intervals` to the tables (in place).
+
+    Columns: ``mineral_share`` (liberation classes), ``cumulative_share`` (cumulative yield, whole
+    sample), ``grade``, ``recovery``, ``yield_fraction`` (grade-recovery), ``volume_percent`` and
+    ``mass_percent`` (modal), ``liberated_fraction_3d``, ``liberated_fraction_2d`` and
+    ``liberated_fraction_bias`` (comparison). NaN where no interval was computed.
+    """
+    def put(df, col, mask, key, scale=1.0):
+        if key in ci:
+            lo, hi = ci[key]
+            _fill(df, f"{col}_ci95_low", mask, np.asarray(lo) * scale)
+            _fill(df, f"{col}_ci95_high", mask, np.asarray(hi) * scale)
+        else:
+            for end in ("low", "high"):
+                if f"{col}_ci95_{end}" not in df.columns:
+                    df[f"{col}_ci95_{end}"] = np.nan
+
+    def groups(df, cols):
+        if df is None or len(df) == 0:
+            return
+        keys = df[cols].astype(str)
+        for vals, idx in keys.groupby(cols, sort=False).groups.items():
+            mask = df.index.isin(idx)
+            yield (vals if isinstance(vals, tuple) else (vals,)), mask
+
+    for (dim, basis, sc, mineral), mask in groups(liberation, ["dimension", "basis", "size_class", "mineral"]):
+        put(liberation, "mineral_share", mask, ("classes", dim, basis, sc, mineral))
+    for (dim, basis, sc, mineral), mask in groups(cumulative_yield, ["dimension", "basis", "size_class",
+                                                                      "mineral"]):
+        put(cumulative_yield, "cumulative_share", mask, ("yield", dim, basis, sc, mineral))
+    for (dim, mineral), mask in groups(grade_recovery, ["dimension", "mineral"]):
+        put(grade_recovery, "grade", mask, ("gr_grade", dim, mineral))
+        put(grade_recovery, "recovery", mask, ("gr_recovery", dim, mineral))
+        put(grade_recovery, "yield_fraction", mask, ("gr_yield", dim, mineral))
+    if modal is not None and len(modal):
+        allm = np.ones(len(modal), bool)
+        put(modal, "volume_percent", allm, ("modal", "volume"), 100.0)
+        put(modal, "mass_percent", allm, ("modal", "mass"), 100.0)
+    for (basis, sc, mineral), mask in groups(comparison, ["basis", "size_class", "mineral"]):
+        put(comparison, "liberated_fraction_3d", mask, ("lib", "3D", basis, sc, mineral))
+        put(comparison, "liberated_fraction_2d", mask, ("lib", "2D", basis, sc, mineral))
+        put(comparison, "liberated_fraction_bias", mask, ("bias", basis, sc, mineral))
