@@ -10,7 +10,6 @@ from liberation.minerals import MineralList
 from liberation.stats.association import association_from_measurements
 from liberation.stats.composition import (
     calculated_assay,
-
     check_classes,
     check_target,
     check_threshold,
