@@ -267,8 +267,8 @@ def summary_lines(folder: str | os.PathLike, result) -> list[str]:
         return f" (95 % CI {pct(v[0])} to {pct(v[1])})" if v else ""
 
     for name in ([result.target] if result.target else list(result.minerals.names)):
-        lines.append(f"liberated {name} (by {s.get('basis', 'volume')}): 3D {pct(lib3.get(name))}"
-                     f"{ci(ci3.get(name))}, 2D {pct(lib2.get(name))}")
+        lines.append(f"liberated {name}: 3D {pct(lib3.get(name))}{ci(ci3.get(name))}, 2D {pct(lib2.get(name))} "
+                     f"(by {s.get('basis', 'volume')})")
     head = headline_mineral(result.target, lib2, lib3, list(result.minerals.names))
     if head is not None and len(result.sections):
         lines.append(bias_sentence(head, lib2.get(head), lib3.get(head), basis=s.get("basis"),
