@@ -125,3 +125,36 @@ def test_n_boot_validated():
     with pytest.raises(InputError, match="bootstrap=50"):
         bootstrap_intervals(t, None, minerals=two_minerals(), n_boot=50)
     assert bootstrap_intervals(t, None, minerals=two_minerals(), n_boot=0)["n_boot"] == 0
+
+
+def test_held_out_spheres_sample_truth_inside_interval():
+    """A sample of 64 spheres (radius 5 voxels) from a known population: each sphere is pure ore
+    with probability 0.3, else half ore / half gangue (split by a plane through the centre). The
+    population's liberated fraction of ore is 0.3 / (0.3 + 0.7 / 2) = 0.4615; the seed below
+    was not used while developing the bootstrap (held out)."""
+    from liberation.stats import analyse
+
+    rng = np.random.default_rng(20260419)
+    r, step, k = 5, 13, 4
+    n = step * k + 4
+    pid = np.zeros((n, n, n), np.uint16)
+    ph = np.zeros((n, n, n), np.uint8)
+    z, y, x = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1]
+    ball = x**2 + y**2 + z**2 <= r * r
+    label = 0
+    for i in range(k):
+        for j in range(k):
+            for m in range(k):
+                label += 1
+                sl = tuple(slice(2 + a * step, 2 + a * step + 2 * r + 1) for a in (i, j, m))
+                pid[sl][ball] = label
+                phase = np.ones_like(ball, np.uint8)
+                if rng.random() >= 0.3:
+                    phase[x > 0] = 2  # locked: the ore half holds x <= 0 (half the volume + the centre plane)
+                ph[sl][ball] = phase[ball]
+    truth = 0.3 / (0.3 + 0.7 * (ball & (x <= 0)).sum() / ball.sum())
+    res = analyse(pid, ph, voxel_size_um=1.0, minerals=two_minerals(), target="ore", by="volume",
+                  section_axes=(), grains=False, shapes=False, bootstrap=1000, seed=1)
+    lo, hi = res.summary["liberated_fraction_3d_ci95"]["ore"]
+    assert res.summary["n_particles"] == 64
+    assert lo <= truth <= hi, (lo, truth, hi)
