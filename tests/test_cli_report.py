@@ -137,8 +137,16 @@ def test_summary_keys_and_ranges(report_dir):
 
 def test_html_images_and_bias_sentence(report_dir):
     page = (report_dir / "report.html").read_text()
-    assert ("2D sections overestimate the liberated fraction of spodumene by 50.0 percentage points "
-            "(2D 100.0 % vs 3D 50.0 %).") in page
+    # 4 particles in 3 size classes: the bootstrap interval of the difference still excludes 0 (the 2D
+    # sections of spodumene are always pure, the 3D fraction is at most 2/3 in a replicate)
+    assert ("By mass, 2D sections overestimate the liberated fraction of spodumene by 50.0 percentage points "
+            "(95 % interval +33.3 to +100.0 pct. points; 2D 100.0 % vs 3D 50.0 %).") in page
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert summary["basis"] == "mass" and summary["n_boot"] == 1000
+    assert summary["liberated_fraction_3d_ci95"]["spodumene"] == pytest.approx([0.0, 2 / 3])
+    assert summary["liberated_fraction_2d_ci95"]["spodumene"] == pytest.approx([1.0, 1.0])
+    assert summary["bias_2d_minus_3d_ci95"]["spodumene"] == pytest.approx([1 / 3, 1.0])
+    assert summary["small_size_classes"] == ["80-120", "<80", ">=120"]
     srcs = re.findall(r"<img\b[^>]*\bsrc=\"([^\"]*)\"", page)
     assert len(srcs) >= 8
     for src in srcs:

@@ -131,6 +131,17 @@ def test_bias_sentence_over_and_under():
     assert "could not be computed" in bias_sentence("albite", None, None)
 
 
+def test_bias_sentence_with_interval():
+    s = bias_sentence("spodumene", 0.641, 0.518, ci95=(0.041, 0.202), basis="mass")
+    assert s == ("By mass, 2D sections overestimate the liberated fraction of spodumene by 12.3 percentage points "
+                 "(95 % interval +4.1 to +20.2 pct. points; 2D 64.1 % vs 3D 51.8 %).")
+    # the demo case: -0.8 pp with an interval of -8.9 to +8.5 pp is not a finding
+    s = bias_sentence("spodumene", 0.410, 0.418, ci95=(-0.089, 0.085), basis="volume")
+    assert s.startswith("By volume, the 2D and 3D liberated fractions of spodumene do not differ significantly "
+                        "at this sample size")
+    assert "underestimate" not in s and "-0.8 pct. points" in s
+
+
 # ------------------------------------------------------------------------------- plots
 @pytest.mark.parametrize("make", [
     lambda: P.plot_modal(["a", "b"], [60, 40], [55, 45], colors=["#ff0000", "#00ff00"]),

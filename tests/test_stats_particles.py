@@ -41,7 +41,7 @@ def test_box_raw_surface_exact():
     # box 1: 4 x 5 x 6 voxels of 1 x 2 x 3 µm -> 4 x 10 x 18 µm
     a, b, c = 4.0, 10.0, 18.0
     assert t.loc[1, "surface_area_um2"] == pytest.approx(2 * (a * b + a * c + b * c))
-    corrected = particle_table(pid, ph, voxel_size_um=(1.0, 2.0, 3.0), minerals=two_minerals())
+    corrected = particle_table(pid, ph, voxel_size_um=(1.0, 2.0, 3.0), minerals=two_minerals(), surface="corrected")
     assert corrected["surface_area_um2"].iloc[0] == pytest.approx(2 / 3 * 2 * (a * b + a * c + b * c))
 
 

@@ -34,14 +34,21 @@ __getattr__ = moved_getattr(__name__, {
 @click.option("--section-spacing", default=None, metavar="N",
               help="Distance between section planes in voxels (planes at N//2, N//2+N, ...); default ~16 planes.")
 @click.option("--size-classes", default=None, metavar="B1,B2,...", help="ESD bounds of the size classes in µm, e.g. 63,100,250.")
-@click.option("--exclude-border", is_flag=True, help="Leave particles touching the volume border out (they are cut).")
+@click.option("--exclude-border/--include-border", default=True, show_default=True,
+              help="Leave particles touching the volume border out (they are cut by the field of view); "
+                   "their count and volume share are stated.")
+@click.option("--basis", type=click.Choice(["auto", "mass", "volume"]), default="auto", show_default=True,
+              help="Basis of the headline, grade-recovery and 2D-vs-3D tables; auto: mass when every mineral "
+                   "has a density, else volume.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True, metavar="B",
+              help="Particle-bootstrap replicates of the 95 % intervals (0: none; else at least 100).")
 @overwrite_option("Replace an existing report folder.")
 @click.option("--title", default=None, metavar="TEXT", help="Title of the report page.")
 @click.option("--allow-unassigned", is_flag=True,
               help="Report even when more than 10 % of the particle volume has no phase (phase 0 inside particles; "
                    "stated in the report, a warning above 1 %).")
-def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, overwrite, title,
-           allow_unassigned):
+def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, basis, n_boot,
+           overwrite, title, allow_unassigned):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
     Writes report.html (self-contained), particles.csv, sections_2d.csv, liberation.csv,
@@ -54,7 +61,8 @@ def report(store, out_dir, target, threshold, sections, section_spacing, size_cl
     threshold, section_spacing = parse_threshold(threshold), parse_spacing(section_spacing)
     run = run_report(store, out_dir, target=target, threshold=threshold, section_axes=axes,
                      section_spacing=section_spacing, size_classes_um=sizes, exclude_border=exclude_border,
-                     overwrite=overwrite, title=title, allow_unassigned=allow_unassigned)
+                     basis=basis, bootstrap=n_boot, overwrite=overwrite, title=title,
+                     allow_unassigned=allow_unassigned)
     echo_notes(run.notes)
     for text in run.warnings:
         click.echo(f"warning: {text}", err=True)

@@ -178,16 +178,20 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     parts.append(f'<p class="note">Generated {generated} by liberation {_e(__version__)}.</p>')
     no_sections = result.sections is None or len(result.sections) == 0
     if head_mineral is not None:
-        sentence = bias_sentence(head_mineral, lib2.get(head_mineral), lib3.get(head_mineral))
+        sentence = bias_sentence(head_mineral, lib2.get(head_mineral), lib3.get(head_mineral),
+                                 ci95=(summary.get("bias_2d_minus_3d_ci95") or {}).get(head_mineral),
+                                 basis=summary.get("basis"))
         if no_sections:
             sentence = ("No virtual 2D sections were computed, so there is no 2D-vs-3D comparison; "
                         f"3D liberated fraction of {head_mineral}: {_pct(lib3.get(head_mineral))}.")
         parts.append(f'<p class="headline" id="bias-sentence">{_e(sentence)}</p>')
         parts.append(
             '<p class="note">The liberated fraction is the share of a mineral held by particles whose grade of it is '
-            f"at least {_pct(result.threshold)} (3D: by volume over whole particles; 2D: by area over section "
-            "particles of the same particles). Polished sections cut particles at random heights, so a section "
-            "often misses the other minerals of a particle and looks more liberated than the particle is.</p>"
+            f"at least {_pct(result.threshold)} (basis: {_e(summary.get('basis', 'volume'))}; 3D over whole "
+            "particles, 2D over the section particles of the same particles). Polished sections cut particles at "
+            "random heights, so a section often misses the other minerals of a particle and looks more liberated "
+            "than the particle is. Intervals: 95 % particle bootstrap "
+            f"({int(summary.get('n_boot') or 0)} replicates, stratified by size class).</p>"
         )
 
     # ------------------------------------------------------------ sample facts
@@ -210,7 +214,9 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     # ------------------------------------------------------------- liberation
     parts.append("<h2>Liberation: 3D particles vs 2D sections</h2>")
     if not no_sections:
-        sentences = [bias_sentence(n, lib2.get(n), lib3.get(n)) for n in names if n in lib3 or n in lib2]
+        cis = summary.get("bias_2d_minus_3d_ci95") or {}
+        sentences = [bias_sentence(n, lib2.get(n), lib3.get(n), ci95=cis.get(n), basis=summary.get("basis"))
+                     for n in names if n in lib3 or n in lib2]
         parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in sentences) + "</ul>")
     parts.append(df_to_html(T.liberated_display(result), digits=1))
     parts.append(_section_figures("liberation", images))

@@ -256,6 +256,8 @@ def plot_grade_recovery(
     recovery_2d: Sequence[float] | None = None,
     grade_2d: Sequence[float] | None = None,
     title: str | None = None,
+    grade_ci95=None,
+    basis: str | None = None,
 ):
     """Theoretical grade-recovery curve (particles taken in order of decreasing grade).
 
@@ -267,6 +269,10 @@ def plot_grade_recovery(
         Grade of the feed in [0, 1], drawn as a horizontal line.
     recovery_2d, grade_2d : sequence of float, optional
         The same curve from 2D sections.
+    grade_ci95 : (sequence of float, sequence of float), optional
+        95 % interval of the 3D grade at each point, drawn as a band.
+    basis : {"mass", "volume"}, optional
+        Named in the axis labels.
 
     Returns
     -------
@@ -278,6 +284,10 @@ def plot_grade_recovery(
         _no_data(ax)
         return fig
     ax.plot(100 * np.asarray(recovery, float), 100 * np.asarray(grade, float), color=COLOR_3D, lw=2, label="3D")
+    if grade_ci95 is not None:
+        lo, hi = (100 * np.asarray(v, float) for v in grade_ci95)
+        ax.fill_between(100 * np.asarray(recovery, float), lo, hi, color=COLOR_3D, alpha=0.2, lw=0,
+                        label="3D 95 % interval")
     if recovery_2d is not None and grade_2d is not None and len(recovery_2d):
         ax.plot(100 * np.asarray(recovery_2d, float), 100 * np.asarray(grade_2d, float), color=COLOR_2D, lw=2,
                 ls="--", label="2D sections")
@@ -286,7 +296,8 @@ def plot_grade_recovery(
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 102)
     ax.set_xlabel(f"recovery of {mineral} (%)" if mineral else "recovery (%)")
-    ax.set_ylabel(f"concentrate grade, {mineral} (%)" if mineral else "concentrate grade (%)")
+    unit = {"mass": "wt %", "volume": "vol %"}.get(basis or "", "%")
+    ax.set_ylabel(f"concentrate grade, {mineral} ({unit})" if mineral else f"concentrate grade ({unit})")
     ax.set_title(title or f"Theoretical grade-recovery of {mineral}")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")
@@ -484,6 +495,9 @@ def plot_bias_by_size(
     *,
     mineral: str = "",
     title: str | None = None,
+    ci_3d=None,
+    ci_2d=None,
+    ci_bias=None,
 ):
     """Liberated fraction per size class, 3D and 2D, with the bias (2D minus 3D) on a second panel.
 
@@ -493,6 +507,8 @@ def plot_bias_by_size(
         Size class labels (e.g. ``"<63"``, ``"63-100"``, ``"all"``), length S.
     fraction_3d, fraction_2d : sequence of float
         Liberated fraction of the mineral in each size class, in [0, 1] (NaN where empty).
+    ci_3d, ci_2d, ci_bias : array, shape (2, S), optional
+        95 % intervals (fractions), drawn as error bars.
 
     Returns
     -------
@@ -507,14 +523,21 @@ def plot_bias_by_size(
     x = np.arange(len(labels))
     f3 = 100 * np.asarray(fraction_3d, float)
     f2 = 100 * np.asarray(fraction_2d, float)
-    ax.bar(x - 0.2, f3, 0.4, color=COLOR_3D, label="3D")
-    ax.bar(x + 0.2, f2, 0.4, color=COLOR_2D, label="2D sections")
+    def yerr(values, ci):
+        if ci is None:
+            return None
+        ci = 100 * np.asarray(ci, float)
+        return np.nan_to_num(np.vstack([values - ci[0], ci[1] - values]).clip(min=0))
+
+    ax.bar(x - 0.2, f3, 0.4, color=COLOR_3D, label="3D", yerr=yerr(f3, ci_3d), capsize=3)
+    ax.bar(x + 0.2, f2, 0.4, color=COLOR_2D, label="2D sections", yerr=yerr(f2, ci_2d), capsize=3)
     ax.set_ylabel("liberated (%)")
     ax.set_ylim(0, 105)
     ax.legend(fontsize=8)
     ax.set_title(title or f"Liberated fraction of {mineral} by size class: 2D vs 3D")
     bias = f2 - f3
-    ax_bias.bar(x, np.nan_to_num(bias), 0.5, color=np.where(np.nan_to_num(bias) >= 0, COLOR_2D, COLOR_3D))
+    ax_bias.bar(x, np.nan_to_num(bias), 0.5, color=np.where(np.nan_to_num(bias) >= 0, COLOR_2D, COLOR_3D),
+                yerr=yerr(np.nan_to_num(bias), ci_bias), capsize=3)
     ax_bias.axhline(0, color="black", lw=0.8)
     ax_bias.set_ylabel("bias 2D − 3D\n(pct. points)")
     ax_bias.set_xticks(x, labels)

@@ -37,6 +37,12 @@ def volume_basis(df: pd.DataFrame | None, dimension: str | None = None, size_cla
     return pick(df, basis="volume", dimension=dimension, size_class=size_class, mineral=mineral)
 
 
+def basis_of(result) -> str:
+    """Basis of the report's numbers: the summary's ``basis`` (``"mass"`` or ``"volume"``)."""
+    b = (result.summary or {}).get("basis")
+    return b if b in ("mass", "volume") else "volume"
+
+
 def _num(value) -> float:
     try:
         v = float(value)
@@ -159,25 +165,35 @@ def assay_display(result) -> list[pd.DataFrame]:
     return tables
 
 
+def _ci_text(ci) -> str:
+    if not ci or len(ci) != 2 or not all(math.isfinite(_num(v)) for v in ci):
+        return "n/a"
+    return f"{100 * _num(ci[0]):.1f} to {100 * _num(ci[1]):.1f}"
+
+
 def liberated_display(result) -> pd.DataFrame:
-    """Liberated fraction per mineral, 3D and 2D, and the bias in percentage points."""
+    """Liberated fraction per mineral, 3D and 2D, the bias in percentage points and their 95 % intervals."""
     lib2, lib3 = liberated_fractions(result)
+    summary = result.summary or {}
+    c3, c2, cb = (dict(summary.get(k) or {}) for k in ("liberated_fraction_3d_ci95", "liberated_fraction_2d_ci95",
+                                                         "bias_2d_minus_3d_ci95"))
+    basis = basis_of(result)
     names = [n for n in result.minerals.names if n in lib3 or n in lib2]
+    cols = ["mineral", f"liberated 3D (%, by {basis})", "3D 95 % interval", "liberated 2D (%)", "2D 95 % interval",
+            "bias 2D − 3D (pct. points)", "bias 95 % interval"]
     rows = []
     for n in names:
         f3, f2 = lib3.get(n, float("nan")), lib2.get(n, float("nan"))
-        rows.append({
-            "mineral": n,
-            "liberated 3D (%)": 100 * f3,
-            "liberated 2D (%)": 100 * f2,
-            "bias 2D − 3D (pct. points)": 100 * (f2 - f3) if math.isfinite(f2) and math.isfinite(f3) else float("nan"),
-        })
-    return pd.DataFrame(rows, columns=["mineral", "liberated 3D (%)", "liberated 2D (%)", "bias 2D − 3D (pct. points)"])
+        rows.append(dict(zip(cols, [
+            n, 100 * f3, _ci_text(c3.get(n)), 100 * f2, _ci_text(c2.get(n)),
+            100 * (f2 - f3) if math.isfinite(f2) and math.isfinite(f3) else float("nan"), _ci_text(cb.get(n))])))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def class_distribution(result, mineral: str, dimension: str, size_class: str = "all"):
     """``(class labels, mineral_share)`` of one mineral, dimension and size class (volume basis)."""
-    rows = volume_basis(result.liberation, dimension=dimension, size_class=size_class, mineral=mineral)
+    rows = pick(result.liberation, basis=basis_of(result), dimension=dimension, size_class=size_class,
+                mineral=mineral)
     if rows is None or len(rows) == 0 or "class" not in rows.columns:
         return [], np.array([])
     return [str(c) for c in rows["class"]], rows["mineral_share"].to_numpy(dtype=float)
@@ -194,7 +210,7 @@ def classes_display(result, mineral: str | None) -> pd.DataFrame | None:
     out = pd.DataFrame({"grade class (%)": labels3, "share 3D (%)": 100 * share3})
     if labels2 == labels3:
         out["share 2D (%)"] = 100 * share2
-    rows = volume_basis(result.liberation, dimension="3D", mineral=mineral)
+    rows = pick(result.liberation, basis=basis_of(result), dimension="3D", size_class="all", mineral=mineral)
     if rows is not None and "n_particles" in rows.columns and len(rows) == len(out):
         out["particles 3D"] = rows["n_particles"].to_numpy()
     return out
@@ -212,8 +228,11 @@ def ordered_size_classes(result, labels) -> list[str]:
 
 
 def comparison_display(result) -> pd.DataFrame | None:
-    """The 2D-vs-3D comparison per size class (volume basis) in percent, size classes in increasing order."""
-    df = pick(result.comparison, basis="volume")
+    """The 2D-vs-3D comparison per size class (report basis) in percent, with 95 % intervals.
+
+    Size classes in increasing order; a class with fewer than 30 particles is marked ``*``.
+    """
+    df = pick(result.comparison, basis=basis_of(result))
     if df is None or len(df) == 0 or "size_class" not in df.columns:
         return None
     order = {s: i for i, s in enumerate(ordered_size_classes(result, df["size_class"]))}
@@ -226,11 +245,18 @@ def comparison_display(result) -> pd.DataFrame | None:
         "mean_grade_3d": "mean grade 3D (%)", "mean_grade_2d": "mean grade 2D (%)",
         "mean_grade_bias": "grade bias (pct. points)",
     }
+    for col in ("liberated_fraction_3d", "liberated_fraction_2d", "liberated_fraction_bias"):
+        if f"{col}_ci95_low" in df.columns:
+            columns[f"{col}_ci95_low"] = columns[col].replace(" (%)", "").replace(" (pct. points)", "") + " 95 % low"
+            columns[f"{col}_ci95_high"] = columns[col].replace(" (%)", "").replace(" (pct. points)", "") + " 95 % high"
     out = pd.DataFrame()
     for col, label in columns.items():
         if col in df.columns:
             values = df[col].to_numpy()
-            if col not in ("size_class", "mineral", "n_particles_3d", "n_sections_2d"):
+            if col == "size_class" and "few_particles" in df.columns:
+                values = np.array([f"{v} *" if few else str(v)
+                                   for v, few in zip(values, df["few_particles"].to_numpy(dtype=bool))], dtype=object)
+            elif col not in ("size_class", "mineral", "n_particles_3d", "n_sections_2d"):
                 values = 100 * values.astype(float)
             out[label] = values
     return out
@@ -240,7 +266,8 @@ def surface_display(result, mineral: str | None) -> pd.DataFrame | None:
     """Liberation by free surface of one mineral (3D, all sizes)."""
     if mineral is None:
         return None
-    rows = volume_basis(result.surface_liberation, dimension="3D", mineral=mineral)
+    rows = pick(result.surface_liberation, basis=basis_of(result), dimension="3D", size_class="all",
+                mineral=mineral)
     if rows is None or len(rows) == 0 or "class" not in rows.columns:
         return None
     out = pd.DataFrame({"exposed surface class (%)": rows["class"].astype(str).to_numpy(),
@@ -252,7 +279,7 @@ def surface_display(result, mineral: str | None) -> pd.DataFrame | None:
 
 def locking_display(result) -> pd.DataFrame | None:
     """Locking (3D, all sizes): for each mineral the share (%) liberated, binary with each partner, ternary+."""
-    rows = volume_basis(result.locking, dimension="3D")
+    rows = pick(result.locking, basis=basis_of(result), dimension="3D", size_class="all")
     if rows is None or len(rows) == 0 or "locking" not in rows.columns:
         return None
     label = np.where(rows["locking"].astype(str) == "binary",

@@ -15,7 +15,8 @@ def _finite(value) -> bool:
         return False
 
 
-def bias_sentence(mineral: str, fraction_2d: float | None, fraction_3d: float | None, *, tolerance_pp: float = 0.05) -> str:
+def bias_sentence(mineral: str, fraction_2d: float | None, fraction_3d: float | None, *,
+                  ci95=None, basis: str | None = None, tolerance_pp: float = 0.05) -> str:
     """State the 2D-vs-3D bias of the liberated fraction in one sentence.
 
     Parameters
@@ -23,17 +24,28 @@ def bias_sentence(mineral: str, fraction_2d: float | None, fraction_3d: float | 
     mineral : str
         Mineral name.
     fraction_2d, fraction_3d : float or None
-        Liberated fraction of the mineral from the 2D sections (by area) and in 3D (by volume),
-        in [0, 1]; None or NaN where it could not be computed.
+        Liberated fraction of the mineral from the 2D sections and in 3D, in [0, 1]; None or NaN
+        where it could not be computed.
+    ci95 : (float, float), optional
+        95 % bootstrap interval of the difference 2D − 3D (fractions). When given, the difference is
+        stated only when the interval excludes 0; otherwise the sentence says it is not significant
+        at this sample size. Without it, differences below ``tolerance_pp`` count as agreement.
+    basis : {"mass", "volume"}, optional
+        Named in the sentence (``"by mass"``).
     tolerance_pp : float
-        Differences smaller than this (percentage points) are reported as agreement.
+        Differences smaller than this (percentage points) are reported as agreement (no interval).
 
     Returns
     -------
     str
-        E.g. ``"2D sections overestimate the liberated fraction of spodumene by 12.3 percentage
-        points (2D 64.1 % vs 3D 51.8 %)."``
+        E.g. ``"By mass, 2D sections overestimate the liberated fraction of spodumene by 12.3
+        percentage points (95 % interval 4.1 to 20.2; 2D 64.1 % vs 3D 51.8 %)."``
     """
+    lead = f"By {basis}, " if basis else ""
+
+    def cap(text: str) -> str:
+        return lead + text if lead else text[0].upper() + text[1:]
+
     if not _finite(fraction_3d) and not _finite(fraction_2d):
         return f"The liberated fraction of {mineral} could not be computed (no analysed particle contains it)."
     if not _finite(fraction_2d):
@@ -43,11 +55,21 @@ def bias_sentence(mineral: str, fraction_2d: float | None, fraction_3d: float | 
         return f"The 3D liberated fraction of {mineral} is undefined (2D {100 * float(fraction_2d):.1f} %)."
     f2, f3 = 100 * float(fraction_2d), 100 * float(fraction_3d)
     diff = f2 - f3
-    values = f"(2D {f2:.1f} % vs 3D {f3:.1f} %)"
+    values = f"2D {f2:.1f} % vs 3D {f3:.1f} %"
+    if ci95 is not None and len(ci95) == 2 and _finite(ci95[0]) and _finite(ci95[1]):
+        lo, hi = 100 * float(ci95[0]), 100 * float(ci95[1])
+        interval = f"95 % interval {lo:+.1f} to {hi:+.1f} pct. points"
+        if lo <= 0.0 <= hi:
+            return cap(f"the 2D and 3D liberated fractions of {mineral} do not differ significantly at this "
+                       f"sample size ({values}; difference {diff:+.1f} pct. points, {interval}).")
+        verb = "overestimate" if diff > 0 else "underestimate"
+        return cap(f"2D sections {verb} the liberated fraction of {mineral} by {abs(diff):.1f} percentage points "
+                   f"({interval}; {values}).")
     if abs(diff) < tolerance_pp:
-        return f"2D sections and the 3D volume agree on the liberated fraction of {mineral} {values}."
+        return cap(f"2D sections and the 3D volume agree on the liberated fraction of {mineral} ({values}).")
     verb = "overestimate" if diff > 0 else "underestimate"
-    return f"2D sections {verb} the liberated fraction of {mineral} by {abs(diff):.1f} percentage points {values}."
+    return cap(f"2D sections {verb} the liberated fraction of {mineral} by {abs(diff):.1f} percentage points "
+               f"({values}).")
 
 
 def headline_mineral(target: str | None, fraction_2d: Mapping[str, float], fraction_3d: Mapping[str, float],

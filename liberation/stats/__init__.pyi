@@ -1,14 +1,17 @@
 """Type stub of liberation.stats: the public names, resolved lazily at run time (lazy_loader.attach_stub)."""
 
 # Submodules, reachable as attributes (not in __all__).
+from . import bootstrap as bootstrap
 from . import composition as composition
 from . import derive as derive
 from . import grains as grains
 from . import particles as particles
 from . import result as result
 from . import sections as sections
+from . import shape as shape
 from .analyse import analyse, size_distribution
 from .association import association, association_from_measurements
+from .bootstrap import bootstrap_intervals
 from .composition import (
     calculated_assay,
     cumulative_liberation_yield,
@@ -33,6 +36,7 @@ __all__ = [
     "analyse",
     "association",
     "association_from_measurements",
+    "bootstrap_intervals",
     "calculated_assay",
     "compare_2d_3d",
     "composition_table",

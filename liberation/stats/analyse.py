@@ -10,7 +10,6 @@ from liberation.minerals import MineralList
 from liberation.stats.association import association_from_measurements
 from liberation.stats.composition import (
     calculated_assay,
-    check_by,
     check_classes,
     check_target,
     check_threshold,
@@ -72,12 +71,14 @@ def analyse(
     section_axes=("z",),
     section_spacing: int | None = None,
     random_sections: int = 0,
-    exclude_border: bool = False,
-    by: str = "volume",
+    exclude_border: bool = True,
+    by: str = "auto",
     client=None,
     chunks=None,
     seed=0,
     grains: bool = True,
+    shapes: bool = True,
+    bootstrap: int = 1000,
 ) -> LiberationResult:
     """Compute every liberation statistic of a segmented sample, 3D and on virtual 2D sections.
 
@@ -106,9 +107,13 @@ def analyse(
     random_sections : int
         Extra planes at random orientations (in-memory arrays only).
     exclude_border : bool
-        Leave particles touching the volume border (and their sections and grains) out of the statistics.
-    by : {"volume", "mass"}
-        Basis of the headline numbers (summary, comparison, grade-recovery); the class tables hold both.
+        Leave particles touching the volume border (cut by the field of view: truncated volume and
+        grade, the cut face would count as free surface) and their sections and grains out of the
+        statistics (default). The summary states their number and volume share.
+    by : {"auto", "mass", "volume"}
+        Basis of the headline numbers (summary, comparison, grade-recovery); the class tables hold
+        both. ``"auto"`` (default): mass when every mineral has a density, else volume (the summary's
+        ``basis_note`` names the minerals without density).
     client : distributed.Client, optional
         Run the voxel passes on this Dask cluster.
     chunks : int or tuple, optional
@@ -117,6 +122,12 @@ def analyse(
         Seed of the random section planes.
     grains : bool
         Compute the grain size distribution (one labelling pass).
+    shapes : bool
+        Measure every particle's crop: mesh surface area, sphericity (<= 1), elongation, flatness
+        and internal pores (:mod:`liberation.stats.shape`); pore faces are not free surface.
+    bootstrap : int
+        Particle-bootstrap replicates for the 95 % intervals (:mod:`liberation.stats.bootstrap`,
+        stratified by size class, seeded by ``seed``); 0 for none, else >= 100.
 
     Returns
     -------
@@ -129,7 +140,10 @@ def analyse(
     thr = check_threshold(threshold)
     bounds = check_classes(classes)
     sizes = check_size_classes(size_classes_um)
-    check_by(by)
+    by, basis_note = resolve_basis(by, minerals)
+    from liberation.stats.bootstrap import check_n_boot
+
+    n_boot = check_n_boot(bootstrap)
     if isinstance(section_axes, str):
         section_axes = tuple(a.strip() for a in section_axes.split(",") if a.strip())
     section_axes = tuple(section_axes or ())
@@ -141,7 +155,12 @@ def analyse(
             f"particles holds no particle (every label of the {'x'.join(map(str, m.shape))} volume is 0); "
             "nothing to analyse"
         )
-    table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border)
+    shape_table = None
+    if shapes:
+        from liberation.stats.particles import add_shapes
+
+        m, shape_table = add_shapes(m, particles, phases)
+    table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border, shapes=shape_table)
     excluded = table.loc[table["excluded"], "particle_id"].astype(int).tolist()
     if section_axes or random_sections:
         sections = section_table(particles, phases, voxel_size_um=vs, minerals=minerals, axes=section_axes,
@@ -180,10 +199,35 @@ def analyse(
     lib2 = (liberated_fraction(sections, minerals=minerals, target=target, threshold=thr, by=by) if have_2d
             else {n: float("nan") for n in names})
     included = table[~table["excluded"]]
+    liberation_t = pd.concat(lib_parts, ignore_index=True)
+    yield_t = pd.concat(yld_parts, ignore_index=True)
+    gr_t = pd.concat(gr_parts, ignore_index=True)
+    ci = {"n_boot": 0}
+    if n_boot:
+        from liberation.stats.bootstrap import attach_intervals, bootstrap_intervals
+
+        ci = bootstrap_intervals(table, sections if have_2d else None, minerals=minerals, target=target,
+                                 threshold=thr, classes=bounds, by=by, n_boot=n_boot, seed=seed)
+        attach_intervals(ci, liberation=liberation_t, cumulative_yield=yield_t, grade_recovery=gr_t,
+                         modal=modal, comparison=comparison, minerals=minerals)
+    if len(comparison):
+        from liberation.stats.bootstrap import MIN_PARTICLES
+
+        comparison["few_particles"] = comparison["n_particles_3d"].to_numpy(dtype=float) < MIN_PARTICLES
+
+    def interval(key):
+        lo_hi = ci.get(key)
+        if lo_hi is None or not np.all(np.isfinite([lo_hi[0][0], lo_hi[1][0]])):
+            return None
+        return [float(lo_hi[0][0]), float(lo_hi[1][0])]
+
+    excl = table["excluded"].to_numpy(dtype=bool)
+    total_volume = float(table["volume_um3"].sum())
     parameters = {
         "target": target, "threshold": thr, "classes_percent": list(bounds), "size_classes_um": list(sizes),
         "section_axes": list(section_axes), "section_spacing": section_spacing, "random_sections": random_sections,
-        "exclude_border": bool(exclude_border), "by": by, "seed": seed, "surface_method": "corrected_voxel_faces",
+        "exclude_border": bool(exclude_border), "by": by, "seed": seed, "bootstrap": n_boot,
+        "surface_method": "mesh" if shapes else "corrected_voxel_faces", "pores": bool(shapes),
     }
     if random_sections:
         parameters["random_planes"] = random_plane_geometry(m.shape, vs, random_sections, seed)
@@ -210,18 +254,54 @@ def analyse(
         "liberated_fraction_3d": clean(lib3),
         "liberated_fraction_2d": clean(lib2),
         "liberated_fraction_bias": clean({k: lib2[k] - lib3[k] for k in lib3}),
+        "basis_note": basis_note,
+        "excluded_volume_um3": float(table.loc[excl, "volume_um3"].sum()),
+        "excluded_volume_fraction": (float(table.loc[excl, "volume_um3"].sum()) / total_volume
+                                     if total_volume > 0 else None),
+        "n_boot": int(ci["n_boot"]),
+        "liberated_fraction_3d_ci95": {n: interval(("lib", "3D", by, "all", n)) for n in names},
+        "liberated_fraction_2d_ci95": {n: interval(("lib", "2D", by, "all", n)) for n in names},
+        "bias_2d_minus_3d_ci95": {n: interval(("bias", by, "all", n)) for n in names},
+        "small_size_classes": sorted(
+            str(c) for c, k in included["size_class"].astype(str).value_counts().items()
+            if k < 30 and c != "all"),
         "parameters": parameters,
     }
     return LiberationResult(
         minerals=minerals, voxel_size_um=tuple(vs), target=target, threshold=thr, size_classes_um=sizes,
         particles=table, sections=sections, modal=modal,
-        liberation=pd.concat(lib_parts, ignore_index=True),
+        liberation=liberation_t,
         surface_liberation=pd.concat(surf_parts, ignore_index=True),
         association=assoc, locking=pd.concat(lock_parts, ignore_index=True), grain_sizes=grain_table,
-        grade_recovery=pd.concat(gr_parts, ignore_index=True), comparison=comparison,
-        cumulative_yield=pd.concat(yld_parts, ignore_index=True), size_distribution=size_distribution(table),
+        grade_recovery=gr_t, comparison=comparison,
+        cumulative_yield=yield_t, size_distribution=size_distribution(table),
         excluded_particle_ids=excluded, summary=summary,
     )
+
+
+def resolve_basis(by: str, minerals: MineralList) -> tuple[str, str | None]:
+    """Resolve ``by="auto"``: mass when every mineral has a positive density, else volume.
+
+    Returns the basis and a note naming the minerals without density (None when there is none).
+    """
+    if by not in ("auto", "mass", "volume"):
+        raise InputError(f"by={by!r}; expected 'auto', 'mass' or 'volume'")
+    missing = []
+    for mm in minerals:
+        d = getattr(mm, "density", None)
+        try:
+            ok = d is not None and np.isfinite(float(d)) and float(d) > 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            missing.append(mm.name)
+    if by == "mass" and missing:
+        raise InputError(f"by='mass' needs a density for every mineral; none for {', '.join(missing)}")
+    if by == "auto":
+        if missing:
+            return "volume", f"volume basis: no density for {', '.join(missing)}"
+        return "mass", None
+    return by, None
 
 
 def _empty_sections(minerals: MineralList) -> pd.DataFrame:

@@ -28,12 +28,19 @@ def association_from_measurements(
     groups = [("all", keep)]
     if bounds:
         groups += [(label, keep & (size == label)) for label in pd.unique(size[keep])]
+    has_pores = m.pore_faces is not None
     neighbours = [(mm.name, [mm.id]) for mm in minerals] + [("void", [0, n_phases])]
+    if has_pores:
+        neighbours.append(("pore", [n_phases + 1]))
     rows = []
     for label, sel in groups:
         f = m.faces[sel]  # (n, P, P+1, 3)
         nfaces = f.sum(axis=0)  # (P, P+1, 3)
-        area = (nfaces * areas).sum(axis=2)  # (P, P+1)
+        if has_pores:  # column P+1: faces to enclosed pores, taken off the outside column P
+            pf = m.pore_faces[sel].sum(axis=0)  # (P, 3)
+            nfaces = np.concatenate([nfaces, pf[:, None, :]], axis=1)
+            nfaces[:, n_phases, :] -= pf
+        area = (nfaces * areas).sum(axis=2)  # (P, P+2)
         count = nfaces.sum(axis=2)
         for mineral in minerals:
             total = sum(area[mineral.id, k] for _, ks in neighbours for k in ks)
@@ -64,6 +71,8 @@ def association(
     Boundaries are the faces between face-adjacent voxels (6-neighbourhood) inside one particle
     with different phases, plus the particle's outer faces (to background, another particle or the
     volume border), which count as ``void`` together with faces to unassigned (phase 0) voxels.
+    With pores measured (``measurements.pore_faces``), faces to a pore (background fully enclosed
+    by the particle) are the separate neighbour ``pore``.
     Areas use the face area of each axis (anisotropic voxels), uncorrected.
 
     Returns

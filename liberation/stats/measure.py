@@ -54,6 +54,12 @@ class ParticleMeasurements:
         Voxel size (z, y, x) in µm.
     minerals : MineralList
         The minerals.
+    pore_faces : ndarray of int64, shape (n, n_phases, 3), optional
+        Faces between a particle voxel (by phase) and a pore of the particle (background it fully
+        encloses), by axis; they are part of ``faces[:, :, -1]`` (outside) and are subtracted from
+        the free surface (:func:`liberation.stats.shape.particle_shapes`). None: not measured.
+    pore_voxels : ndarray of int64, shape (n,), optional
+        Pore voxels of each particle. None: not measured.
     """
 
     ids: np.ndarray
@@ -64,6 +70,8 @@ class ParticleMeasurements:
     shape: tuple[int, int, int]
     voxel_size_um: tuple[float, float, float]
     minerals: MineralList
+    pore_faces: np.ndarray | None = None
+    pore_voxels: np.ndarray | None = None
 
     @property
     def n_phases(self) -> int:

@@ -57,11 +57,21 @@ def assign_size_class(esd_um: np.ndarray, bounds: Sequence[float]) -> np.ndarray
 
 
 def table_from_measurements(
-    m: ParticleMeasurements, *, size_classes_um=(), exclude_border: bool = False, surface: str = "corrected"
+    m: ParticleMeasurements, *, size_classes_um=(), exclude_border: bool = False, surface: str | None = None,
+    shapes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Build the particle table from :class:`ParticleMeasurements` (see :func:`particle_table`)."""
-    if surface not in ("corrected", "faces"):
-        raise InputError(f"surface={surface!r}; expected 'corrected' or 'faces'")
+    """Build the particle table from :class:`ParticleMeasurements` (see :func:`particle_table`).
+
+    ``shapes`` (from :func:`liberation.stats.shape.particle_shapes`, one row per particle) adds the
+    mesh surface, sphericity, elongation and flatness; ``surface`` defaults to ``"mesh"`` with it,
+    else ``"corrected"``. Pore faces in ``m.pore_faces`` are taken off the free surface.
+    """
+    if surface is None:
+        surface = "mesh" if shapes is not None else "corrected"
+    if surface not in ("mesh", "corrected", "faces"):
+        raise InputError(f"surface={surface!r}; expected 'mesh', 'corrected' or 'faces'")
+    if surface == "mesh" and shapes is None:
+        raise InputError("surface='mesh' needs the particle crops (shapes); use particle_table() or analyse()")
     bounds = check_size_classes(size_classes_um)
     minerals = m.minerals
     vox_um3 = float(np.prod(m.voxel_size_um))
@@ -87,18 +97,32 @@ def table_from_measurements(
     if m.faces.size and m.faces.shape[0] == len(m.ids):
         areas = m.face_areas_um2()
         outside = m.faces[:, :, -1, :]  # (n, P, 3)
+        if m.pore_faces is not None:
+            outside = outside - m.pore_faces  # the boundary to enclosed pores is not free surface
         outside_area = (outside * areas).sum(axis=2)  # (n, P)
         raw = outside_area.sum(axis=1)
         surf = raw * (FACE_CORRECTION if surface == "corrected" else 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             sph = np.where(surf > 0, np.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / surf, np.nan)
             exposed = np.where(raw[:, None] > 0, outside_area / raw[:, None], 0.0)
+        if surface == "mesh":
+            surf = shapes["mesh_area_um2"].to_numpy(dtype=float)
+            sph = shapes["sphericity"].to_numpy(dtype=float)
         cols["surface_area_um2"] = surf
         cols["sphericity"] = sph
     else:
         exposed = None
         cols["surface_area_um2"] = np.full(len(m.ids), np.nan)
         cols["sphericity"] = np.full(len(m.ids), np.nan)
+    if shapes is not None:
+        cols["elongation"] = shapes["elongation"].to_numpy(dtype=float)
+        cols["flatness"] = shapes["flatness"].to_numpy(dtype=float)
+    if m.pore_voxels is not None:
+        pv = np.asarray(m.pore_voxels, dtype=np.int64)
+        cols["pore_voxels"] = pv
+        cols["porosity"] = pv / np.maximum(voxels + pv, 1)
+        pf = m.pore_faces if m.pore_faces is not None else np.zeros((len(m.ids), 1, 3))
+        cols["pore_surface_um2"] = (pf.sum(axis=1) * m.face_areas_um2()).sum(axis=1) * FACE_CORRECTION
     cols["touches_border"] = touches
     cols["excluded"] = touches if exclude_border else np.zeros(len(m.ids), dtype=bool)
     cols["size_class"] = assign_size_class(esd, bounds)
@@ -127,7 +151,8 @@ def particle_table(
     minerals: MineralList,
     size_classes_um=(),
     exclude_border: bool = False,
-    surface: str = "corrected",
+    surface: str = "mesh",
+    pores: bool = True,
     client=None,
     chunks=None,
     measurements: ParticleMeasurements | None = None,
@@ -148,9 +173,13 @@ def particle_table(
         Bounds of the size classes by ESD (µm).
     exclude_border : bool
         Mark particles touching the volume border as ``excluded``.
-    surface : {"corrected", "faces"}
-        Surface area estimate: voxel-face area times 2/3 (isotropic correction; default) or the raw
-        voxel-face area (exact for axis-aligned boxes).
+    surface : {"mesh", "corrected", "faces"}
+        Surface area estimate: area of the smoothed marching-cubes mesh (default; sphericity from
+        the mesh area and volume, so at most 1, see :mod:`liberation.stats.shape`), voxel-face area
+        times 2/3 (isotropic correction) or the raw voxel-face area (exact for axis-aligned boxes).
+    pores : bool
+        Find the pores (background fully enclosed by a particle): ``pore_voxels``, ``porosity``,
+        ``pore_surface_um2`` columns, and pore faces are not free surface.
     client, chunks
         See :func:`liberation.stats.measure.measure`.
     measurements : ParticleMeasurements, optional
@@ -164,8 +193,28 @@ def particle_table(
     if measurements is None:
         measurements = measure(particles, phases, voxel_size_um=voxel_size_um, minerals=minerals,
                                client=client, chunks=chunks)
+    shapes = None
+    if surface == "mesh" or pores:
+        measurements, shapes = add_shapes(measurements, particles, phases, pores=pores)
     return table_from_measurements(measurements, size_classes_um=size_classes_um,
-                                   exclude_border=exclude_border, surface=surface)
+                                   exclude_border=exclude_border, surface=surface,
+                                   shapes=shapes if surface == "mesh" else None)
+
+
+def add_shapes(m: ParticleMeasurements, particles, phases, *, pores: bool = True):
+    """Measure the per-particle crops (:func:`liberation.stats.shape.particle_shapes`).
+
+    Returns the measurements with ``pore_faces``/``pore_voxels`` set (when ``pores``) and the shape table.
+    """
+    import dataclasses
+
+    from liberation.stats.shape import particle_shapes
+
+    shapes, pore_faces = particle_shapes(particles, phases, m.ids, m.bbox, voxel_size_um=m.voxel_size_um,
+                                         n_phases=m.n_phases)
+    if pores:
+        m = dataclasses.replace(m, pore_faces=pore_faces, pore_voxels=shapes["pore_voxels"].to_numpy())
+    return m, shapes
 
 
 def composition_table(

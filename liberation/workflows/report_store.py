@@ -165,7 +165,9 @@ def run_report(
     section_axes: Sequence[str] = ("z",),
     section_spacing: int | None = None,
     size_classes_um: Sequence[float] = (),
-    exclude_border: bool = False,
+    exclude_border: bool = True,
+    basis: str = "auto",
+    bootstrap: int = 1000,
     overwrite: bool = False,
     title: str | None = None,
     allow_unassigned: bool = False,
@@ -191,7 +193,11 @@ def run_report(
     size_classes_um : sequence of float
         Increasing ESD bounds of the size classes in µm.
     exclude_border : bool
-        Leave particles touching the volume border out.
+        Leave particles touching the volume border out (default; they are cut by the field of view).
+    basis : {"auto", "mass", "volume"}
+        Basis of the headline, grade-recovery and comparison (auto: mass when every mineral has a density).
+    bootstrap : int
+        Particle-bootstrap replicates of the 95 % intervals (0: none).
     overwrite : bool
         Replace an existing report folder.
     title : str, optional
@@ -285,7 +291,7 @@ def run_report(
     result = analyse(
         particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
         threshold=threshold, size_classes_um=tuple(size_classes_um), section_axes=tuple(section_axes),
-        section_spacing=section_spacing, exclude_border=exclude_border,
+        section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap,
     )
     slices = pick_slices(store, phases)
     page_title = title or f"Liberation report: {store_path.name}"
@@ -323,9 +329,16 @@ def summary_lines(folder: str | os.PathLike, result) -> list[str]:
     def pct(v):
         return "n/a" if v is None or v != v else f"{100 * float(v):.1f} %"
 
+    ci3 = s.get("liberated_fraction_3d_ci95") or {}
+
+    def ci(v):
+        return f" (95 % CI {pct(v[0])} to {pct(v[1])})" if v else ""
+
     for name in ([result.target] if result.target else list(result.minerals.names)):
-        lines.append(f"liberated {name}: 3D {pct(lib3.get(name))}, 2D {pct(lib2.get(name))}")
+        lines.append(f"liberated {name}: 3D {pct(lib3.get(name))}{ci(ci3.get(name))}, 2D {pct(lib2.get(name))} "
+                     f"(by {s.get('basis', 'volume')})")
     head = headline_mineral(result.target, lib2, lib3, list(result.minerals.names))
     if head is not None and len(result.sections):
-        lines.append(bias_sentence(head, lib2.get(head), lib3.get(head)))
+        lines.append(bias_sentence(head, lib2.get(head), lib3.get(head), basis=s.get("basis"),
+                                   ci95=(s.get("bias_2d_minus_3d_ci95") or {}).get(head)))
     return lines

@@ -1,0 +1,185 @@
+"""Per-particle shape and internal pores, from one crop of each particle.
+
+- **Surface area and sphericity** come from a closed triangle mesh of the particle: marching
+  cubes at level 0.5 on the binary mask (padded by one voxel, voxel size as spacing), smoothed by
+  :data:`TAUBIN_ITERATIONS` Taubin steps (λ = 0.5, μ = −0.53, which shrink neither flat faces
+  nor the volume), surface area = mesh area. The sphericity ``π^(1/3) (6 V)^(2/3) / A`` uses the
+  area *and* the volume of the same closed mesh, so it is at most 1 (isoperimetric inequality);
+  it is about 0.99 on a digital sphere of radius 10 voxels, 0.84 on a 20-voxel cube (true 0.806;
+  the marching-cubes chamfer of the cube edges shrinks with the size) and within 2 % on ellipsoids.
+- **Elongation and flatness** from the principal axes of the voxel coordinates (second moments,
+  physical units): with eigenvalues ``l1 >= l2 >= l3`` of the covariance, elongation =
+  ``sqrt(l2 / l1)`` and flatness = ``sqrt(l3 / l2)`` (1 for a sphere or cube, towards 0 for a
+  needle / a plate).
+- **Pores**: voxels outside the particle (any label but the particle's own) that the particle
+  fully encloses (not 6-connected to the outside of its padded bounding box, voxels beyond the
+  volume border counting as outside) and that are background (particle id 0). ``pore_faces``
+  counts the faces between the particle's voxels (by phase) and its pore voxels: that boundary
+  is not free surface.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Taubin smoothing steps applied to the marching-cubes mesh.
+TAUBIN_ITERATIONS = 10
+TAUBIN_LAMBDA = 0.5
+TAUBIN_MU = -0.53
+
+
+def _taubin(v: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
+    import scipy.sparse as sp
+
+    nv = len(v)
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    e = np.concatenate([e, e[:, ::-1]])
+    a = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(nv, nv)).tocsr()
+    a.data[:] = 1.0
+    deg = np.asarray(a.sum(axis=1)).ravel()
+    w = sp.diags(1.0 / np.maximum(deg, 1)) @ a
+    for _ in range(n):
+        v = v + TAUBIN_LAMBDA * (w @ v - v)
+        v = v + TAUBIN_MU * (w @ v - v)
+    return v
+
+
+def mesh_area_volume(mask: np.ndarray, voxel_size_um=(1.0, 1.0, 1.0), *,
+                     iterations: int = TAUBIN_ITERATIONS) -> tuple[float, float]:
+    """Surface area (µm²) and enclosed volume (µm³) of the smoothed marching-cubes mesh of ``mask``.
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (z, y, x)
+        The object (one connected particle, holes allowed).
+    voxel_size_um : tuple of 3 float
+        Voxel size (z, y, x) in µm.
+    iterations : int
+        Taubin smoothing steps (0: the raw marching-cubes mesh).
+    """
+    from skimage.measure import marching_cubes, mesh_surface_area
+
+    m = np.pad(np.asarray(mask, dtype=np.float32), 1)
+    if m.max() <= 0:
+        return 0.0, 0.0
+    v, f, _, _ = marching_cubes(m, 0.5, spacing=tuple(float(s) for s in voxel_size_um), allow_degenerate=False)
+    v = v.astype(np.float64)
+    if iterations:
+        v = _taubin(v, f, iterations)
+    area = float(mesh_surface_area(v, f))
+    tri = v[f]
+    vol = abs(float(np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum())) / 6.0
+    return area, vol
+
+
+def sphericity(area: float, volume: float) -> float:
+    """Wadell sphericity ``π^(1/3) (6 V)^(2/3) / A`` (NaN when the area is 0)."""
+    return float(np.pi ** (1 / 3) * (6 * volume) ** (2 / 3) / area) if area > 0 else float("nan")
+
+
+def principal_axes(mask: np.ndarray, voxel_size_um=(1.0, 1.0, 1.0)) -> tuple[float, float]:
+    """Elongation ``sqrt(l2/l1)`` and flatness ``sqrt(l3/l2)`` of the voxel coordinates' covariance."""
+    c = np.argwhere(mask).astype(np.float64) * np.asarray(voxel_size_um, dtype=np.float64)[None, :]
+    if len(c) < 2:
+        return float("nan"), float("nan")
+    # a voxel is a cube, not a point: add its own second moment s^2/12 per axis
+    cov = np.cov(c, rowvar=False, bias=True) + np.diag(np.asarray(voxel_size_um, dtype=np.float64) ** 2 / 12.0)
+    ev = np.sort(np.linalg.eigvalsh(cov))[::-1]
+    ev = np.maximum(ev, 0.0)
+    el = float(np.sqrt(ev[1] / ev[0])) if ev[0] > 0 else float("nan")
+    fl = float(np.sqrt(ev[2] / ev[1])) if ev[1] > 0 else float("nan")
+    return el, fl
+
+
+def pores_of(crop_ids: np.ndarray, crop_phases: np.ndarray, pid: int, n_phases: int) -> tuple[int, np.ndarray]:
+    """Pore voxels of particle ``pid`` in a crop, and its faces to them by own phase and axis.
+
+    Parameters
+    ----------
+    crop_ids, crop_phases : ndarray, shape (z, y, x)
+        Particle ids and phases of the particle's bounding box padded by one voxel (pad = 0).
+    pid : int
+        The particle id.
+    n_phases : int
+        Number of phase ids.
+
+    Returns
+    -------
+    n_pore_voxels : int
+    pore_faces : ndarray of int64, shape (n_phases, 3)
+        Faces between a voxel of the particle (row = its phase) and a pore voxel, normal to z, y, x.
+    """
+    from scipy import ndimage as ndi
+
+    mask = crop_ids == pid
+    filled = ndi.binary_fill_holes(mask)
+    pore = filled & ~mask & (crop_ids == 0)
+    faces = np.zeros((n_phases, 3), dtype=np.int64)
+    n = int(pore.sum())
+    if n == 0:
+        return 0, faces
+    for ax in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[ax] = slice(0, -1)
+        hi[ax] = slice(1, None)
+        lo, hi = tuple(lo), tuple(hi)
+        a = mask[lo] & pore[hi]
+        b = pore[lo] & mask[hi]
+        ph = np.concatenate([crop_phases[lo][a], crop_phases[hi][b]]).astype(np.int64)
+        faces[:, ax] = np.bincount(ph, minlength=n_phases)[:n_phases]
+    return n, faces
+
+
+def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, voxel_size_um,
+                    n_phases: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Mesh surface, sphericity, elongation, flatness and pores of every particle (one crop each).
+
+    Parameters
+    ----------
+    particles, phases : array, shape (z, y, x)
+        Particle ids and phases (numpy, zarr or dask: only the crops are read).
+    ids : ndarray of int, shape (n,)
+        Particle ids.
+    bbox : ndarray of int, shape (n, 6)
+        Bounding boxes ``z0, y0, x0, z1, y1, x1`` (half-open).
+    voxel_size_um : tuple of 3 float
+        Voxel size in µm.
+    n_phases : int
+        Number of phase ids.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``mesh_area_um2, mesh_volume_um3, sphericity, elongation, flatness, pore_voxels``.
+    ndarray of int64, shape (n, n_phases, 3)
+        Pore faces (see :func:`pores_of`).
+    """
+    from liberation.stats.measure import _read
+
+    shape = tuple(int(s) for s in particles.shape)
+    n = len(ids)
+    out = {k: np.full(n, np.nan) for k in ("mesh_area_um2", "mesh_volume_um3", "sphericity", "elongation",
+                                            "flatness")}
+    pore_vox = np.zeros(n, dtype=np.int64)
+    pore_faces = np.zeros((n, n_phases, 3), dtype=np.int64)
+    vs = tuple(float(v) for v in voxel_size_um)
+    for i, (pid, b) in enumerate(zip(ids, bbox)):
+        lo = [max(int(b[k]) - 1, 0) for k in range(3)]
+        hi = [min(int(b[3 + k]) + 1, shape[k]) for k in range(3)]
+        sl = tuple(slice(a, c) for a, c in zip(lo, hi))
+        pad = [(int(b[k]) - lo[k] == 0) * 1 for k in range(3)], [(hi[k] - int(b[3 + k]) == 0) * 1 for k in range(3)]
+        widths = tuple((pad[0][k], pad[1][k]) for k in range(3))
+        cid = np.pad(_read(particles, sl), widths)
+        cph = np.pad(_read(phases, sl), widths)
+        mask = cid == pid
+        area, vol = mesh_area_volume(mask, vs)
+        out["mesh_area_um2"][i] = area
+        out["mesh_volume_um3"][i] = vol
+        out["sphericity"][i] = sphericity(area, vol)
+        out["elongation"][i], out["flatness"][i] = principal_axes(mask, vs)
+        pore_vox[i], pore_faces[i] = pores_of(cid, cph, int(pid), n_phases)
+    df = pd.DataFrame(out)
+    df["pore_voxels"] = pore_vox
+    return df, pore_faces

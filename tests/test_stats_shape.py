@@ -1,0 +1,159 @@
+"""Mesh surface area and sphericity (<= 1, known shapes), principal-axis shape, internal pores,
+border particles and the mass basis, against closed forms and hand counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from liberation.minerals import Mineral, MineralList
+from liberation.stats import analyse, particle_table
+from liberation.stats.analyse import resolve_basis
+from liberation.stats.shape import mesh_area_volume, principal_axes, sphericity
+from tests._stats_phantoms import two_minerals
+
+CUBE_SPHERICITY = np.pi ** (1 / 3) * 6 ** (2 / 3) / 6  # 0.8060
+
+
+def _grid(n):
+    c = (n - 1) / 2
+    z, y, x = np.mgrid[:n, :n, :n].astype(float) - c
+    return z, y, x
+
+
+def test_cube_sphericity():
+    for side, tol in ((40, 0.03), (20, 0.05 * CUBE_SPHERICITY)):
+        a, v = mesh_area_volume(np.ones((side, side, side), bool))
+        assert sphericity(a, v) == pytest.approx(CUBE_SPHERICITY, abs=tol)
+        assert a == pytest.approx(6 * side**2, rel=0.05)
+
+
+def test_sphere_radius_10():
+    z, y, x = _grid(25)
+    a, v = mesh_area_volume(x**2 + y**2 + z**2 <= 100)
+    assert sphericity(a, v) == pytest.approx(1.0, abs=0.05)
+    assert sphericity(a, v) <= 1.0
+    assert a == pytest.approx(4 * np.pi * 100, rel=0.05)
+
+
+def test_ellipsoid_and_rotated_box():
+    z, y, x = _grid(31)
+    aa, bb, cc = 12.0, 8.0, 5.0
+    p = 1.6075  # Thomsen's formula, error < 1.1 %
+    area = 4 * np.pi * (((aa * bb) ** p + (aa * cc) ** p + (bb * cc) ** p) / 3) ** (1 / p)
+    a, v = mesh_area_volume((x / aa) ** 2 + (y / bb) ** 2 + (z / cc) ** 2 <= 1)
+    assert a == pytest.approx(area, rel=0.05)
+    assert sphericity(a, v) == pytest.approx(sphericity(area, 4 / 3 * np.pi * aa * bb * cc), rel=0.05)
+    # a 32 x 20 x 12 box rotated by 30 degrees about z and 20 about y
+    box = np.zeros((64, 64, 64), float)
+    box[16:48, 22:42, 26:38] = 1.0
+    rot = ndimage.rotate(ndimage.rotate(box, 30, axes=(1, 2), reshape=False, order=1), 20, axes=(0, 2),
+                         reshape=False, order=1) > 0.5
+    a, v = mesh_area_volume(rot)
+    true_area = 2 * (32 * 20 + 32 * 12 + 20 * 12)
+    assert a == pytest.approx(true_area, rel=0.05)
+    assert sphericity(a, v) == pytest.approx(sphericity(true_area, 32 * 20 * 12), rel=0.05)
+    assert sphericity(a, v) <= 1.0
+
+
+def test_principal_axes():
+    box = np.zeros((30, 30, 30), bool)
+    box[5:25, 10:20, 13:18] = True  # 20 x 10 x 5 -> elongation 0.5, flatness 0.5
+    el, fl = principal_axes(box)
+    assert el == pytest.approx(0.5, abs=1e-9)
+    assert fl == pytest.approx(0.5, abs=1e-9)
+
+
+def test_no_sphericity_above_one_on_demo_like_particles():
+    from tests._stats_phantoms import random_particles
+
+    pid, ph = random_particles()
+    t = particle_table(pid, ph, voxel_size_um=1.0, minerals=MineralList(
+        [Mineral(1, "a", 3.0), Mineral(2, "b", 2.7), Mineral(3, "c", 2.6)]))
+    assert np.all(t["sphericity"] <= 1.0)
+    assert np.all(t["sphericity"] > 0.5)
+
+
+def test_internal_pore():
+    """A 12^3 cube of ore with a 4^3 enclosed pore and a 2-voxel notch open to the outside."""
+    pid = np.zeros((20, 20, 20), np.uint16)
+    pid[4:16, 4:16, 4:16] = 1
+    pid[8:12, 8:12, 8:12] = 0  # enclosed pore: 64 voxels, 6 * 16 = 96 faces
+    pid[4:6, 9:11, 9:11] = 0  # notch open at the z = 4 face: not a pore
+    ph = (pid > 0).astype(np.uint8)
+    mins = two_minerals()
+    t = particle_table(pid, ph, voxel_size_um=1.0, minerals=mins)
+    assert t["pore_voxels"].iloc[0] == 64
+    assert t["porosity"].iloc[0] == pytest.approx(64 / (12**3 - 8))
+    assert t["pore_surface_um2"].iloc[0] == pytest.approx(96 * 2 / 3)
+    # association: the 96 pore faces are the neighbour "pore", the other outer faces "void"
+    from liberation.stats import measure
+    from liberation.stats.association import association_from_measurements
+    from liberation.stats.particles import add_shapes
+
+    m, _ = add_shapes(measure(pid, ph, voxel_size_um=1.0, minerals=mins), pid, ph)
+    ore = association_from_measurements(m)
+    ore = ore[ore["mineral"] == "ore"].set_index("neighbour")
+    total_outside = int(m.faces[0, 1, -1].sum())  # every face to a non-particle voxel, pore included
+    assert total_outside == 6 * 144 + 96 + 4 * 2 * 2 + 4 - 4  # cube, pore, notch walls (bottom replaces top)
+    assert ore.loc["pore", "faces"] == 96
+    assert ore.loc["void", "faces"] == total_outside - 96
+    assert ore.loc["pore", "share"] == pytest.approx(96 / total_outside)
+    # free surface excludes the pore: the whole free surface is ore's
+    assert t["surface_ore"].iloc[0] == pytest.approx(1.0)
+
+
+def test_border_particles_excluded_by_default():
+    pid = np.zeros((20, 20, 20), np.uint16)
+    pid[5:10, 5:10, 5:10] = 1  # inside: 125 voxels
+    pid[0:4, 12:16, 12:16] = 2  # touches z = 0: 64 voxels
+    pid[14:20, 2:5, 2:5] = 3  # touches z = 19: 54 voxels
+    ph = (pid > 0).astype(np.uint8)
+    r = analyse(pid, ph, voxel_size_um=1.0, minerals=two_minerals(), section_axes=(), bootstrap=0, grains=False)
+    assert r.summary["n_particles"] == 1
+    assert r.summary["n_excluded"] == 2
+    assert sorted(r.excluded_particle_ids) == [2, 3]
+    assert r.summary["excluded_volume_fraction"] == pytest.approx((64 + 54) / (125 + 64 + 54))
+    r2 = analyse(pid, ph, voxel_size_um=1.0, minerals=two_minerals(), section_axes=(), bootstrap=0, grains=False,
+                 exclude_border=False)
+    assert r2.summary["n_particles"] == 3 and r2.summary["n_excluded"] == 0
+
+
+def test_mass_basis_closed_form():
+    """Two-mineral particles: A = 60 ore + 40 gangue voxels, B = 100 ore, C = 100 gangue (ore 4.0,
+    gangue 2.0 g/cm³). By volume ore grade of A is 0.6; by mass 240 / 320 = 0.75."""
+    pid = np.zeros((10, 40, 40), np.uint16)
+    ph = np.zeros_like(pid, np.uint8)
+    pid[2:6, 2:7, 2:7] = 1  # 100 voxels
+    ph[2:6, 2:7, 2:7] = 2
+    ph[2:6, 2:7, 2:5] = 1  # 60 ore
+    pid[2:6, 12:17, 12:17] = 2
+    ph[2:6, 12:17, 12:17] = 1
+    pid[2:6, 25:30, 25:30] = 3
+    ph[2:6, 25:30, 25:30] = 2
+    mins = two_minerals()
+    kw = dict(voxel_size_um=1.0, minerals=mins, section_axes=(), bootstrap=0, grains=False, target="ore",
+              threshold=0.7)
+    rm = analyse(pid, ph, **kw)  # auto -> mass
+    rv = analyse(pid, ph, by="volume", **kw)
+    assert rm.summary["basis"] == "mass" and rv.summary["basis"] == "volume"
+    # liberated at >= 0.7: by mass A (0.75) and B count: ore mass 240 + 400 of 640 -> 1.0;
+    # by volume only B: 100 / 160
+    assert rm.summary["liberated_fraction_3d"]["ore"] == pytest.approx(1.0)
+    assert rv.summary["liberated_fraction_3d"]["ore"] == pytest.approx(100 / 160)
+    gr = rm.grade_recovery.set_index("min_grade_percent")
+    # cut 75 %: B and A accepted: grade = 640 / (400 + 320), yield = 720 / (720 + 200)
+    assert gr.loc[75.0, "grade"] == pytest.approx(640 / 720)
+    assert gr.loc[75.0, "yield_fraction"] == pytest.approx(720 / 920)
+    assert rm.summary["modal_mass_percent"]["ore"] == pytest.approx(100 * 640 / 920)
+
+
+def test_resolve_basis_without_density():
+    class Bare:
+        def __init__(self, name, density):
+            self.name, self.density = name, density
+
+    assert resolve_basis("auto", two_minerals()) == ("mass", None)
+    basis, note = resolve_basis("auto", [Bare("ore", 4.0), Bare("mystery", float("nan"))])
+    assert basis == "volume" and "mystery" in note
