@@ -19,9 +19,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("mypy") is None, reason="mypy is not installed (it is in the dev extra)"
-)
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed (it is in the dev extra)"),
+    pytest.mark.slow,  # the first mypy run analyses the package (about a minute on an idle 2-core machine)
+]
 
 #: Stub entries whose module arrives with another branch of issue 14 (see test_import_public.py).
 PENDING_MERGE: dict[str, Path] = {}
@@ -45,13 +46,19 @@ modules = (liberation.io, liberation.stats, liberation.synthetic, liberation.seg
 '''
 
 
-def _mypy(tmp_path: Path, *targets: str) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    """One mypy cache for the module: the first run analyses the package, the others reuse it."""
+    return tmp_path_factory.mktemp("mypy_cache")
+
+
+def _mypy(cache: Path, *targets: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, MYPYPATH=str(REPO))
     command = [
         sys.executable, "-m", "mypy",
         "--config-file", str(REPO / "pyproject.toml"),
         "--follow-imports=silent",
-        "--cache-dir", str(tmp_path / "mypy_cache"),
+        "--cache-dir", str(cache),
         "--show-error-codes",
         "--no-pretty",
         *targets,
@@ -67,17 +74,17 @@ def _errors(result: subprocess.CompletedProcess) -> list[str]:
     return lines
 
 
-def test_stubs_type_check(tmp_path):
+def test_stubs_type_check(cache_dir):
     stubs = sorted(str(p.relative_to(REPO)) for p in (REPO / "liberation").rglob("__init__.pyi"))
     assert len(stubs) >= 8
-    result = _mypy(tmp_path, *stubs)
+    result = _mypy(cache_dir, *stubs)
     assert not _errors(result), result.stdout + result.stderr
 
 
-def test_public_api_usage_type_checks(tmp_path):
+def test_public_api_usage_type_checks(tmp_path, cache_dir):
     usage = tmp_path / "usage.py"
     usage.write_text(USAGE)
-    result = _mypy(tmp_path, str(usage))
+    result = _mypy(cache_dir, str(usage))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -90,9 +97,9 @@ def test_public_api_usage_type_checks(tmp_path):
         ("from liberation import Minerall\n", "Minerall"),
     ],
 )
-def test_typo_in_public_name_is_reported(tmp_path, code, name):
+def test_typo_in_public_name_is_reported(tmp_path, cache_dir, code, name):
     usage = tmp_path / "typo.py"
     usage.write_text(code)
-    result = _mypy(tmp_path, str(usage))
+    result = _mypy(cache_dir, str(usage))
     assert result.returncode == 1, result.stdout + result.stderr
     assert any(name in line and "attr-defined" in line for line in _errors(result)), result.stdout
