@@ -72,7 +72,7 @@ def evaluate_model(
     from liberation.segmentation.metrics import interslice_consistency
     from liberation.segmentation.plots import plot_confusion_matrix
 
-    out = check_new_output(out, overwrite=overwrite, what="output folder")
+    out = check_new_output(out, overwrite=overwrite, what="output folder", inputs=[store, model])
     set_threads(threads)
     network, card = load_model(model)
     if card.task != "phases":
@@ -115,7 +115,7 @@ def evaluate_model(
         gb = grey_value_baseline(np.asarray(image[...]), sparse)
         result["grey_baseline"] = evaluate_planes(gb[z_planes], truth_planes, class_ids=ids, class_names=names,
                                                   planes=range(len(z_planes)))
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, inputs=[store, model]) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         import matplotlib.pyplot as plt
 
