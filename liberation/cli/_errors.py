@@ -47,7 +47,7 @@ def _codec_frames(exc: BaseException) -> tuple[bool, str | None]:
         if "/zarr/core/array" in filename and array is None:
             store_path = frame.f_locals.get("store_path")
             if store_path is not None:
-                array = str(store_path)
+                array = str(store_path).removeprefix("file://")
         tb = tb.tb_next
     return codec, array
 
