@@ -273,7 +273,9 @@ def weights_error_reason(exc: BaseException | str) -> str:
     if m:
         return m.group(0).strip().rstrip(".")
     first = text.strip().splitlines()[0] if text.strip() else "unreadable"
-    return "unreadable" if "weights_only" in first else first.rstrip(".")
+    if "weights_only" in first or "Weights only" in first:
+        return "not a PyTorch file of plain tensors (or a damaged one)"
+    return first.rstrip(".")
 
 
 def load_weights(path: str | os.PathLike) -> dict:

@@ -83,11 +83,17 @@ def lib(tmp_path_factory) -> Path:
     Image.fromarray(rgb).save(root / "sem", format="PNG")
 
     # a model folder with a valid card and garbage weights
-    from liberation.model_folder import make_card, write_model_folder
+    from liberation.model_folder import write_model_folder
+    from liberation.segmentation.card import ModelCard
+    from liberation.segmentation.config import get_preset
+    from liberation.segmentation.model import network_params
 
-    card = make_card("phases-unet", architecture={"in_channels": 1, "channels": [4, 8]}, classes=["void", "a"],
-                     input={"voxel_size_um": [10.0, 10.0, 10.0]})
-    write_model_folder(root / "model", card)
+    config = get_preset("tiny")
+    card = ModelCard(task="phases", class_ids=[0, 1, 2], class_names=["void", "a", "b"], in_channels=1,
+                     patch_size=[16, 16, 16], voxel_size_um=[10.0, 10.0, 10.0],
+                     normalization={"method": "percentile", "low": 0.0, "high": 1.0},
+                     network=network_params(config, in_channels=1, out_channels=3))
+    write_model_folder(root / "model", card.to_model_card())
     (root / "model" / "model.pt").write_bytes(b"\x80\x04garbage, not a pickle" * 8)
     (root / "onnx").write_bytes(b"\x08\x07garbage, not an onnx protobuf" * 8)
     (root / "images").mkdir()
@@ -259,7 +265,7 @@ C = [
     Case("info:missing", "info {tmp}/nope.zarr", "does not exist"),
     Case("info:empty-folder", "info {tmp}/empty", "empty", prep=lambda t: (t / "empty").mkdir()),
     Case("info:a-file", "info {file}", "file.txt"),
-    Case("info:truncated-label-json", f"info {S}", "zarr.json", prep=truncate("s.zarr/labels/phases/zarr.json")),
+    Case("info:truncated-label-json", f"info {S}", "labels/phases", prep=truncate("s.zarr/labels/phases/zarr.json")),
     Case("info:voxel-scale-abc", f"info {S}", "scale",
          prep=edit_json("s.zarr/zarr.json", lambda m: _scale(m, ["abc", 10.0, 10.0]))),
     Case("info:properties-not-a-list", f"info {S}", "properties",
@@ -287,7 +293,7 @@ C = [
     Case("report:out-user-folder-overwrite", f"report {S} --out {{tmp}}/docs --overwrite",
          "not written by liberation", prep=user_folder()),
     Case("report:out-contains-store", f"report {S} --out {S}/.. --overwrite", "s.zarr"),
-    Case("report:out-inside-store", f"report {S} --out {S}/report", "inside"),
+    Case("report:out-inside-store", f"report {S} --out {S}/report", "overlap"),
     Case("report:out-under-a-file", f"report {S} --out {{file}}/r", "file.txt"),
     Case("report:missing-phase-chunk", f"report {S} --out {{tmp}}/r", "missing", prep=drop_chunk("labels/phases/0")),
     Case("report:missing-particle-chunk", f"report {S} --out {{tmp}}/r", "missing",
@@ -297,7 +303,7 @@ C = [
     Case("report:no-phases", f"report {S} --out {{tmp}}/r", "phases",
          prep=lambda t: (shutil.rmtree(t / "s.zarr/labels/phases"), edit_json(
              "s.zarr/labels/zarr.json", lambda m: m["attributes"]["ome"].update(labels=["particles", "sparse"]))(t))),
-    Case("report:truncated-label-json", f"report {S} --out {{tmp}}/r", "zarr.json",
+    Case("report:truncated-label-json", f"report {S} --out {{tmp}}/r", "labels/phases",
          prep=truncate("s.zarr/labels/phases/zarr.json")),
     Case("report:properties-not-a-list", f"report {S} --out {{tmp}}/r", "properties",
          prep=edit_json("s.zarr/labels/phases/zarr.json", _label_props)),
@@ -334,7 +340,7 @@ C = [
     Case("labels-xrf:element-missing", "labels xrf {maps} --pixel-size 10 --clusters 3 --elements Xe --out {tmp}/o",
          "Xe"),
     Case("labels-xrf:n-init-zero", "labels xrf {maps} --pixel-size 10 --clusters 3 --n-init 0 --out {tmp}/o",
-         "--n-init"),
+         "n_init"),
     Case("labels-xrf:ct-slice-missing",
          "labels xrf {maps} --pixel-size 10 --clusters 3 --ct-slice {tmp}/ct.tif --out {tmp}/o", "ct.tif"),
     Case("labels-xrf:reference-missing",
@@ -481,8 +487,8 @@ C = [
     Case("deploy:dual-train-widths", "deploy dual-energy train --synthetic 8 --widths a,b --out {tmp}/m", "--widths"),
     Case("deploy:dual-train-val-fraction", "deploy dual-energy train --synthetic 8 --val-fraction 1.5 --out {tmp}/m",
          "--val-fraction"),
-    Case("deploy:dual-evaluate-pickle", "deploy dual-energy evaluate {badpt} --synthetic 8", "model.pt",
-         needs=("torch",)),
+    Case("deploy:dual-evaluate-pickle", "deploy dual-energy evaluate {badpt}/model.pt --synthetic 8", "model.pt",
+         prep=lambda t: (t / "badpt" / "model_card.json").unlink(), needs=("torch",)),
     Case("deploy:dual-export-corrupt", "deploy dual-energy export {model} --out {tmp}/m.onnx", "model",
          needs=("torch",)),
     Case("deploy:fragments-ruler-bad", "deploy fragments {mask} --ruler 1,2 --out {tmp}/f", "--ruler"),

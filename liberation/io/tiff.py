@@ -165,6 +165,8 @@ def read_tiff_stack_info(src: str | os.PathLike) -> TiffStackInfo:
         _warn_numbering_gaps(src, files)
     else:
         with _open(src) as tif:
+            if not tif.series or not tif.pages:
+                raise FileFormatError(f"{src} holds no readable image; expected a (multi-page) TIFF")
             series = tif.series[0]
             shape = tuple(series.shape)
             dtype = np.dtype(series.dtype)

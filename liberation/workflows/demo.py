@@ -97,6 +97,8 @@ def run_demo(out_dir: str | os.PathLike, *, size: int | None = None, seed: int =
     from liberation.workflows.report_store import run_report
 
     folder = Path(out_dir)
+    if size is not None and int(size) < 16:
+        raise InputError(f"--size={size} is too small; expected at least 16 voxels per axis")
     if seed < 0:
         raise InputError(f"--seed={seed} must be a non-negative integer")
     if folder.exists() and not folder.is_dir():

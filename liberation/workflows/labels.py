@@ -249,6 +249,8 @@ def sem_label_folder(
     from liberation.io.sem import read_sem_map
     from liberation.labels import abundance_table
 
+    if minerals is None:
+        raise InputError("--minerals is missing: give the mineral list (CSV or YAML) of the SEM/MLA colours")
     inputs = [image, minerals]
     out = check_new_output(out, overwrite=overwrite, what="--out", inputs=inputs)
     result = read_sem_map(image, minerals, pixel_size_um=pixel_size_um, background=tuple(background),
