@@ -214,6 +214,8 @@ def check_output_not_input(
         inputs = [inputs]
     out = _real(output)
     for item in inputs:
+        if item is None:
+            continue
         inp = _real(item)
         if out == inp:
             raise OutputOverlapError(f"{what} {output} is the input {item}; choose an output path outside the inputs")

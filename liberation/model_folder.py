@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -47,6 +48,7 @@ __all__ = [
     "read_card",
     "read_model_folder",
     "validate_card",
+    "weights_error_reason",
     "write_card",
     "write_model_folder",
 ]
@@ -259,6 +261,23 @@ def read_model_folder(directory: str | os.PathLike, *, upgrade: Upgrade | None =
     return read_card(directory / CARD_FILE, upgrade=upgrade)
 
 
+def weights_error_reason(exc: BaseException | str) -> str:
+    """The useful part of a torch/pickle load error, without torch's advice to load with
+    ``weights_only=False`` (that would run code stored in the file)."""
+    text = str(exc)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if m:
+        return f"it holds a Python object ({m.group(1)}), not plain tensors"
+    m = re.search(r"Unsupported operand \d+|invalid load key, [^.\n]*|[\w ]*EOF[\w ]*|"
+                  r"PytorchStreamReader failed[^\n]*", text)
+    if m:
+        return m.group(0).strip().rstrip(".")
+    first = text.strip().splitlines()[0] if text.strip() else "unreadable"
+    if "weights_only" in first or "Weights only" in first:
+        return "not a PyTorch file of plain tensors (or a damaged one)"
+    return first.rstrip(".")
+
+
 def load_weights(path: str | os.PathLike) -> dict:
     """Load a ``state_dict`` with ``torch.load(weights_only=True)`` on the CPU.
 
@@ -280,4 +299,4 @@ def load_weights(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling error is a bad file
-        raise FileFormatError(f"weights {path} cannot be read: {exc}") from None
+        raise FileFormatError(f"weights {path} cannot be read: {weights_error_reason(exc)}") from None

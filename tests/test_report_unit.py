@@ -277,7 +277,8 @@ def test_write_report_refuses_existing_and_leaves_it(tmp_path, no_figures):
 def test_write_report_refuses_a_file(tmp_path, no_figures):
     target = tmp_path / "rep"
     target.write_text("x")
-    with pytest.raises(OverwriteError, match="not a folder"):
+    # the one overwrite wording (liberation._atomic.overwrite_message): a user's file is never replaced
+    with pytest.raises(OverwriteError, match="rep already exists and was not written by liberation"):
         write_report(hand_result(), target, overwrite=True)
     assert target.read_text() == "x"
 

@@ -71,10 +71,11 @@ def test_demo_store_and_refusals(tmp_path):
         make_demo_store(tmp_path / "x", size=8)
     with pytest.raises(InputError, match="--seed"):
         run_demo(tmp_path / "d", seed=-1)
-    with pytest.raises(OverwriteError, match="earlier demo"):
+    # the one overwrite wording (liberation._atomic.overwrite_message)
+    with pytest.raises(OverwriteError, match="sample.zarr already exists; pass --overwrite"):
         run_demo(tmp_path, size=16)
     (tmp_path / "file").write_text("")
-    with pytest.raises(OverwriteError, match="not a folder"):
+    with pytest.raises(OverwriteError, match="file already exists and was not written by liberation"):
         run_demo(tmp_path / "file", size=16)
 
 

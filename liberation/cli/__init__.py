@@ -2,19 +2,21 @@
 
 Subcommands live in ``liberation/cli/<module>.py`` and are imported only when
 invoked, so ``liberation --help`` and ``liberation report`` stay light (no torch).
-Any :class:`~liberation.errors.LiberationError` is printed as one line
-(``error: ...``) and the command exits with status 2, without a traceback.
+Every error is printed as one line (``error: ...``) and the command exits with status 2,
+without a traceback (see :func:`main` and ``docs/reliability.md``).
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import sys
 
 import click
 
 from liberation import __version__
 from liberation._progress import set_progress
+from liberation.cli._errors import known_error, one_line
 from liberation.cli._lazy import LazyGroup
 from liberation.errors import LiberationError
 
@@ -54,24 +56,50 @@ def cli(verbose: int, quiet: bool) -> None:
     set_progress(not quiet)
 
 
+def _usage_line(exc: click.ClickException) -> str:
+    """A click usage error (bad option value, unknown option or command) as one ``error:`` line."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        return f"error: {ctx.command_path}: {message} (see '{ctx.command_path} --help')"
+    return f"error: {message}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI, print library errors as one line, return the exit status."""
+    """Entry point: run the CLI and return the exit status.
+
+    0 on success; 2 on every error, printed as one ``error: ...`` line without a traceback:
+    a :class:`~liberation.errors.LiberationError`, a click usage error (bad option value,
+    unknown option), a command that ends with a non-zero :class:`click.exceptions.Exit`, and
+    the known failure classes of other libraries that :func:`liberation.cli._errors.known_error`
+    maps (a corrupt zarr chunk, a full disk or read-only file system, an unreadable weights
+    file); 130 when interrupted. Any other exception is a bug and shows its traceback.
+    """
     try:
-        cli.main(args=argv, prog_name="liberation", standalone_mode=False)
+        rc = cli.main(args=argv, prog_name="liberation", standalone_mode=False)
     except LiberationError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(exc)}", err=True)
         return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+        click.echo(_usage_line(exc), err=True)
+        return 2
     except click.exceptions.Exit as exc:
-        return exc.exit_code
+        return 0 if exc.exit_code == 0 else 2
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except (OSError, RuntimeError, ValueError, TypeError, pickle.UnpicklingError) as exc:
+        mapped = known_error(exc)
+        if mapped is None:
+            raise
+        click.echo(f"error: {one_line(mapped)}", err=True)
+        return 2
+    # standalone_mode=False returns the exit code of a click Exit raised by a command
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc != 0:
+        return 2
     return 0
 
 

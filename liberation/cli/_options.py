@@ -6,6 +6,7 @@ for their own output, so ``--help`` stays as it was.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,34 @@ CONTEXTS = ("volume", "face-matched")
 TASKS = ("phases", "particles")
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses NaN and infinity (which pass the range tests)."""
+
+    name = "float range"
+
+    def convert(self, value, param, ctx):
+        value = super().convert(value, param, ctx)
+        if value is not None and not math.isfinite(value):
+            self.fail(f"{value} is not a finite number.", param, ctx)
+        return value
+
+
+POSITIVE_INT = click.IntRange(min=1)
+"""A whole number >= 1 (counts, sizes, threads, workers)."""
+NON_NEGATIVE_INT = click.IntRange(min=0)
+"""A whole number >= 0."""
+POSITIVE_FLOAT = FiniteFloatRange(min=0.0, min_open=True)
+"""A finite number > 0 (sizes in µm, times in s, learning rates)."""
+NON_NEGATIVE_FLOAT = FiniteFloatRange(min=0.0)
+"""A finite number >= 0."""
+UNIT_FRACTION = FiniteFloatRange(min=0.0, max=1.0, max_open=True)
+"""A fraction in [0, 1) (window overlap)."""
+OPEN_FRACTION = FiniteFloatRange(min=0.0, max=1.0, min_open=True, max_open=True)
+"""A fraction in (0, 1) (held-out share)."""
+CLOSED_FRACTION = FiniteFloatRange(min=0.0, max=1.0)
+"""A fraction in [0, 1] (thresholds, mIoU)."""
 
 
 def overwrite_option(help: str | None = "Replace an existing output folder.") -> Decorator:
@@ -35,7 +64,7 @@ def out_option(dest: str = "out", *, help: str | None = "Output folder.", requir
 
 def seed_option(help: str | None = None, *, metavar: str | None = None) -> Decorator:
     """``--seed``: an integer seed, default 0."""
-    return click.option("--seed", type=int, default=0, show_default=True, metavar=metavar, help=help)
+    return click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True, metavar=metavar, help=help)
 
 
 def device_option() -> Decorator:
@@ -45,7 +74,7 @@ def device_option() -> Decorator:
 
 def threads_option(help: str | None = None) -> Decorator:
     """``--threads``: CPU threads for torch (default torch's)."""
-    return click.option("--threads", type=int, default=None, help=help)
+    return click.option("--threads", type=POSITIVE_INT, default=None, help=help)
 
 
 def preset_option() -> Decorator:
@@ -55,7 +84,7 @@ def preset_option() -> Decorator:
 
 def max_time_option(help: str) -> Decorator:
     """``--max-time``: training budget in seconds."""
-    return click.option("--max-time", type=float, default=None, help=help)
+    return click.option("--max-time", type=POSITIVE_FLOAT, default=None, help=help)
 
 
 def context_option(help: str) -> Decorator:
@@ -77,7 +106,7 @@ def model_option(*, required: bool = True, help: str | None = None) -> Decorator
 
 def pixel_size_option(help: str, *, required: bool = False) -> Decorator:
     """``--pixel-size``: the pixel size of a 2D map in µm."""
-    return click.option("--pixel-size", "pixel_size", type=float, default=None, required=required, help=help)
+    return click.option("--pixel-size", "pixel_size", type=POSITIVE_FLOAT, default=None, required=required, help=help)
 
 
 def minerals_option(help: str, *, required: bool = False) -> Decorator:
@@ -88,5 +117,5 @@ def minerals_option(help: str, *, required: bool = False) -> Decorator:
 
 def size_option(*, default: int | None, help: str, metavar: str | None = None) -> Decorator:
     """``--size``: edge length of a cubic synthetic sample in voxels."""
-    return click.option("--size", type=int, default=default, show_default=default is not None, metavar=metavar,
+    return click.option("--size", type=POSITIVE_INT, default=default, show_default=default is not None, metavar=metavar,
                         help=help)

@@ -19,6 +19,26 @@ def parse_ints(text: str | None, name: str) -> list[int] | None:
         raise InputError(f"{name}={text!r}; expected comma-separated integers such as 0,127") from None
 
 
+def parse_positive_ints(text: str | None, name: str, *, count: int | None = None) -> list[int] | None:
+    """Parse ``"8,16,32"`` into positive integers (``count`` of them if given); None -> None."""
+    values = parse_ints(text, name)
+    if values is None:
+        return None
+    example = ",".join(["16"] * count) if count else "8,16,32"
+    if not values or any(v < 1 for v in values) or (count is not None and len(values) != count):
+        what = f"{count} positive integers" if count else "positive integers"
+        raise InputError(f"{name}={text!r}; expected {what}, comma-separated, such as {example}")
+    return values
+
+
+def parse_nonnegative_ints(text: str | None, name: str) -> list[int] | None:
+    """Parse ``"0,12"`` into integers >= 0 (plane indices); None -> None."""
+    values = parse_ints(text, name)
+    if values is not None and any(v < 0 for v in values):
+        raise InputError(f"{name}={text!r}; expected indices >= 0, comma-separated, such as 0,12")
+    return values
+
+
 def parse_names(text: str | None) -> list[str] | None:
     """Parse ``"Na, Mg"`` into names; None -> None; ``"none"`` (or off, no) -> ``[]``."""
     if text is None:
@@ -40,6 +60,8 @@ def parse_voxel_size(value: str | None):
         raise InputError(f"--voxel-size={value!r} is not numeric; expected µm as 2.296 or 'z,y,x'") from None
     if len(numbers) not in (1, 3):
         raise InputError(f"--voxel-size={value!r} must be one number or three (z,y,x) in µm")
+    if not all(np.isfinite(n) and n > 0 for n in numbers):
+        raise InputError(f"--voxel-size={value!r} must be positive and finite (µm), e.g. 2.296 or 4,2.296,2.296")
     return numbers[0] if len(numbers) == 1 else tuple(numbers)
 
 
@@ -48,9 +70,12 @@ def parse_clusters(text: str) -> int | str:
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise InputError(f"--clusters {text!r}; expected a positive integer or 'auto'") from None
+    if value < 1:
+        raise InputError(f"--clusters {text!r}; expected a positive integer or 'auto'")
+    return value
 
 
 def parse_size_classes(text: str | None) -> tuple[float, ...]:

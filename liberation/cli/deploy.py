@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from liberation.cli import LazyGroup
+from liberation.cli._options import CLOSED_FRACTION, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_FLOAT, POSITIVE_INT
 
 __all__ = ["deploy"]
 
@@ -30,10 +31,10 @@ def deploy() -> None:
 _data_opts = [
     click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
                  help="Folder with images/ and masks/ (PNG/TIFF pairs, same stems)."),
-    click.option("--synthetic", type=int, default=None, help="Use N synthetic belt frames instead of --data."),
-    click.option("--size", type=int, default=128, show_default=True, help="Synthetic frame size (multiple of 32)."),
-    click.option("--seed", type=int, default=0, show_default=True),
-    click.option("--i0", type=float, default=None, help="Open-beam counts of --data (default: 99.9th percentile)."),
+    click.option("--synthetic", type=POSITIVE_INT, default=None, help="Use N synthetic belt frames instead of --data."),
+    click.option("--size", type=POSITIVE_INT, default=128, show_default=True, help="Synthetic frame size (multiple of 32)."),
+    click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True),
+    click.option("--i0", type=POSITIVE_FLOAT, default=None, help="Open-beam counts of --data (default: 99.9th percentile)."),
 ]
 
 
@@ -55,13 +56,13 @@ def _with(opts):
 @click.option("--classes", default="background,ore,waste", show_default=True, help="Class names, background first.")
 @click.option("--train-preset", type=click.Choice(["cpu", "paper"]), default="cpu", show_default=True,
               help="paper: SGD lr 0.01 momentum 0.937 wd 5e-4 batch 16, 100 epochs.")
-@click.option("--epochs", type=int, default=None)
-@click.option("--batch-size", type=int, default=None)
-@click.option("--lr", type=float, default=None)
-@click.option("--max-steps", type=int, default=None, help="Stop after this many steps (smoke runs).")
-@click.option("--val-fraction", type=float, default=0.1, show_default=True)
-@click.option("--pixel-size-um", type=float, default=500.0, show_default=True, help="Belt pixel size (model card).")
-@click.option("--threads", type=int, default=None, help="Torch CPU threads.")
+@click.option("--epochs", type=POSITIVE_INT, default=None)
+@click.option("--batch-size", type=POSITIVE_INT, default=None)
+@click.option("--lr", type=POSITIVE_FLOAT, default=None)
+@click.option("--max-steps", type=POSITIVE_INT, default=None, help="Stop after this many steps (smoke runs).")
+@click.option("--val-fraction", type=OPEN_FRACTION, default=0.1, show_default=True)
+@click.option("--pixel-size-um", type=POSITIVE_FLOAT, default=500.0, show_default=True, help="Belt pixel size (model card).")
+@click.option("--threads", type=POSITIVE_INT, default=None, help="Torch CPU threads.")
 @click.option("--out", "out", type=click.Path(), required=True, help="Model folder to write.")
 @click.option("--overwrite", is_flag=True)
 def train(data, synthetic, size, seed, i0, preset, aspp, attention, classes, train_preset, epochs, batch_size, lr,
@@ -98,9 +99,9 @@ def evaluate(model_path, data, synthetic, size, seed, i0, backend, out, overwrit
 @deploy.command("export", short_help="Export to ONNX and check parity with onnxruntime.")
 @click.argument("model_path", type=click.Path(exists=True))
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="ONNX file.")
-@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--opset", type=POSITIVE_INT, default=17, show_default=True)
 @click.option("--fp16", is_flag=True, help="Store weights as float16 (see docs/deploy.md).")
-@click.option("--check-size", type=int, default=64, show_default=True, help="Frame size of the parity check.")
+@click.option("--check-size", type=POSITIVE_INT, default=64, show_default=True, help="Frame size of the parity check.")
 @click.option("--overwrite", is_flag=True)
 def export(model_path, out, opset, fp16, check_size, overwrite):
     """Export a model folder to ONNX (dynamic batch/size) and check it against PyTorch with onnxruntime."""
@@ -117,11 +118,11 @@ def export(model_path, out, opset, fp16, check_size, overwrite):
 @click.argument("model_path", type=click.Path(exists=True))
 @click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]), default="auto",
               show_default=True)
-@click.option("--size", type=int, default=512, show_default=True, help="Frame size (square, multiple of 32).")
-@click.option("--batch", type=int, default=1, show_default=True)
-@click.option("--threads", type=int, default=None, help="CPU threads (onnxruntime/torch).")
-@click.option("--repeats", type=int, default=20, show_default=True)
-@click.option("--warmup", type=int, default=3, show_default=True)
+@click.option("--size", type=POSITIVE_INT, default=512, show_default=True, help="Frame size (square, multiple of 32).")
+@click.option("--batch", type=POSITIVE_INT, default=1, show_default=True)
+@click.option("--threads", type=POSITIVE_INT, default=None, help="CPU threads (onnxruntime/torch).")
+@click.option("--repeats", type=POSITIVE_INT, default=20, show_default=True)
+@click.option("--warmup", type=NON_NEGATIVE_INT, default=3, show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Result JSON.")
 def benchmark(model_path, backend, size, batch, threads, repeats, warmup, out):
     """Milliseconds per frame and frames per second of MODEL_PATH on this machine."""
@@ -139,8 +140,8 @@ def benchmark(model_path, backend, size, batch, threads, repeats, warmup, out):
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]), default="auto",
               show_default=True)
-@click.option("--pixel-size-um", type=float, default=None, help="Belt pixel size (default: model card).")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Ore share to accept a fragment.")
+@click.option("--pixel-size-um", type=POSITIVE_FLOAT, default=None, help="Belt pixel size (default: model card).")
+@click.option("--threshold", type=CLOSED_FRACTION, default=0.5, show_default=True, help="Ore share to accept a fragment.")
 @click.option("--eject", type=click.Choice(["waste", "ore"]), default="waste", show_default=True)
 @click.option("--overwrite", is_flag=True)
 def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, eject, overwrite):
@@ -156,11 +157,11 @@ def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, ejec
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--model-card", type=click.Path(exists=True), default=None,
               help="Take mIoU from this model card (model_card.json, <model>.onnx.json) or model folder.")
-@click.option("--miou", type=float, default=None, help="Segmenter mIoU (default: model card, else 0.95).")
-@click.option("--fps", type=float, default=25.0, show_default=True, help="Segmenter frames per second.")
+@click.option("--miou", type=CLOSED_FRACTION, default=None, help="Segmenter mIoU (default: model card, else 0.95).")
+@click.option("--fps", type=POSITIVE_FLOAT, default=25.0, show_default=True, help="Segmenter frames per second.")
 @click.option("--series", default="size,feed,speed", show_default=True)
-@click.option("--fragments", "n_fragments", type=int, default=20000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--fragments", "n_fragments", type=POSITIVE_INT, default=20000, show_default=True)
+@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True)
 def simulate(out, model_card, miou, fps, series, n_fragments, seed, overwrite):
     """Belt simulation of the paper's three trial series: trials.csv, trials.png, summary.json."""

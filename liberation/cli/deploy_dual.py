@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from liberation.cli._options import CLOSED_FRACTION, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_FLOAT, POSITIVE_INT
 from liberation.errors import InputError
 
 __all__ = ["dual_energy", "fragments"]
@@ -32,10 +33,10 @@ def _data_opts(seed_default: int, seed_help: str):
     return [
         click.option("--data", type=click.Path(exists=True, file_okay=False), default=None,
                      help="Folder of labelled pairs."),
-        click.option("--synthetic", type=int, default=None, help="Use N synthetic fragments instead of a folder."),
-        click.option("--size", type=int, default=64, show_default=True,
+        click.option("--synthetic", type=POSITIVE_INT, default=None, help="Use N synthetic fragments instead of a folder."),
+        click.option("--size", type=POSITIVE_INT, default=64, show_default=True,
                      help="Image size (pixels) the pairs are resized to."),
-        click.option("--seed", type=int, default=seed_default, show_default=True, help=seed_help),
+        click.option("--seed", type=NON_NEGATIVE_INT, default=seed_default, show_default=True, help=seed_help),
     ]
 
 
@@ -53,12 +54,12 @@ def _with(opts):
 @click.option("--fusion", type=click.Choice(["hybrid", "feature", "decision", "data", "high", "low"]), default="hybrid",
               show_default=True, help="Where the two energies meet (high/low: single-energy ablation).")
 @click.option("--head", type=click.Choice(["kan", "mlp"]), default="kan", show_default=True)
-@click.option("--head-layers", type=int, default=6, show_default=True, help="Classifier layers (paper: 2, 4 or 6).")
+@click.option("--head-layers", type=POSITIVE_INT, default=6, show_default=True, help="Classifier layers (paper: 2, 4 or 6).")
 @click.option("--widths", default="24,48,96,176", show_default=True, help="Channels of the tower stages.")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=3e-3, show_default=True)
-@click.option("--val-fraction", type=float, default=0.2, show_default=True, help="Held-out share for validation.")
+@click.option("--epochs", type=POSITIVE_INT, default=10, show_default=True)
+@click.option("--batch-size", type=POSITIVE_INT, default=32, show_default=True)
+@click.option("--lr", type=POSITIVE_FLOAT, default=3e-3, show_default=True)
+@click.option("--val-fraction", type=OPEN_FRACTION, default=0.2, show_default=True, help="Held-out share for validation.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
 def train(data, synthetic, size, seed, fusion, head, head_layers, widths, epochs, batch_size, lr, val_fraction, out,
@@ -96,8 +97,8 @@ def evaluate(model_path, data, synthetic, size, seed, out, overwrite):
 @dual_energy.command("export")
 @click.argument("model_path", type=click.Path(exists=True, dir_okay=True))
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="ONNX file to write.")
-@click.option("--size", type=int, default=64, show_default=True, help="Example image size for tracing.")
-@click.option("--opset", type=int, default=17, show_default=True)
+@click.option("--size", type=POSITIVE_INT, default=64, show_default=True, help="Example image size for tracing.")
+@click.option("--opset", type=POSITIVE_INT, default=17, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def export(model_path, out, size, opset, overwrite):
     """Export a trained model to ONNX and verify it against torch with onnxruntime."""
@@ -110,18 +111,18 @@ def export(model_path, out, size, opset, overwrite):
 @click.command("fragments")
 @click.argument("image_or_mask", type=click.Path(exists=True, dir_okay=False))
 @click.option("--ruler", default=None, help="X0,Y0,X1,Y1,LENGTH_CM: ruler end points (px) and its length (cm).")
-@click.option("--pixel-size", "pixel_size_mm", type=float, default=None, help="Pixel size in mm (instead of --ruler).")
+@click.option("--pixel-size", "pixel_size_mm", type=POSITIVE_FLOAT, default=None, help="Pixel size in mm (instead of --ruler).")
 @click.option("--boxes", type=click.Path(exists=True, dir_okay=False), default=None,
               help="CSV of detection boxes (columns x0,y0,x1,y1 in px): size by S = T*W*H*k instead of masks.")
-@click.option("--k", "k", type=float, default=0.86, show_default=True, help="Box-to-fragment area factor (OIR).")
+@click.option("--k", "k", type=POSITIVE_FLOAT, default=0.86, show_default=True, help="Box-to-fragment area factor (OIR).")
 @click.option("--input", "input_kind", type=click.Choice(["auto", "labels", "mask", "image"]), default="auto",
               show_default=True, help="How to read IMAGE_OR_MASK (auto: guess from dtype and content).")
 @click.option("--dark", is_flag=True, help="Grey image: fragments are darker than the belt.")
-@click.option("--min-area", type=int, default=20, show_default=True, help="Smallest fragment (pixels) kept.")
+@click.option("--min-area", type=NON_NEGATIVE_INT, default=20, show_default=True, help="Smallest fragment (pixels) kept.")
 @click.option("--weights", type=click.Choice(["volume", "area", "number"]), default="volume", show_default=True,
               help="Weighting of the passing curve.")
-@click.option("--oversize", type=float, default=None, help="Oversize limit (cm, on ECD); adds the alarm.")
-@click.option("--max-oversize", type=float, default=0.0, show_default=True,
+@click.option("--oversize", type=POSITIVE_FLOAT, default=None, help="Oversize limit (cm, on ECD); adds the alarm.")
+@click.option("--max-oversize", type=CLOSED_FRACTION, default=0.0, show_default=True,
               help="Tolerated oversize weight fraction before the alarm.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")

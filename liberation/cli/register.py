@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from liberation.cli._options import out_option, overwrite_option, pixel_size_option
+from liberation.cli._options import POSITIVE_INT, out_option, overwrite_option, pixel_size_option
+from liberation.errors import LiberationError
 
 
 @click.command("register")
@@ -26,7 +27,7 @@ from liberation.cli._options import out_option, overwrite_option, pixel_size_opt
             help="Output folder [default: MAP_FILE stem + '.registration' beside the map].")
 @overwrite_option()
 @click.option("--accept-poor", is_flag=True, help="Write labels even when the registration is flagged as poor.")
-@click.option("--workers", type=int, default=None, help="Threads [default: all CPUs].")
+@click.option("--workers", type=POSITIVE_INT, default=None, help="Threads [default: all CPUs].")
 def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir, overwrite, accept_poor, workers):
     """Register MAP_FILE (element map, SEM image or label map) into the CT of SAMPLE.zarr.
 
@@ -45,8 +46,7 @@ def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir,
                f"mirror {r.mirror}, tilt {r.tilt_deg:.2f}°, NMI {r.nmi:.4f} "
                f"(contrast {r.contrast:.2f}), overlap {100 * r.overlap_fraction:.0f}% -> {run.out_dir}")
     if run.labels_refused:
-        click.echo("error: labels not written to labels/sparse: the registration is flagged as poor "
-                   "(check the QA images; --accept-poor writes them anyway)", err=True)
-        raise click.exceptions.Exit(1)
+        raise LiberationError("labels not written to labels/sparse: the registration is flagged as poor "
+                              "(check the QA images; --accept-poor writes them anyway)")
     if run.labels_written:
         click.echo(f"labels/sparse now has {run.n_labelled} labelled voxels")

@@ -8,6 +8,10 @@ from __future__ import annotations
 import click
 
 from liberation.cli._options import (
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    UNIT_FRACTION,
     context_option,
     device_option,
     max_time_option,
@@ -20,7 +24,7 @@ from liberation.cli._options import (
     task_option,
     threads_option,
 )
-from liberation.cli._parse import parse_ints
+from liberation.cli._parse import parse_nonnegative_ints, parse_positive_ints
 from liberation.errors import InputError
 
 
@@ -29,17 +33,17 @@ from liberation.errors import InputError
 @task_option(default="phases")
 @out_option(required=True, help="Model folder to write.")
 @preset_option()
-@click.option("--epochs", type=int, default=None, help="Maximum number of epochs.")
+@click.option("--epochs", type=POSITIVE_INT, default=None, help="Maximum number of epochs.")
 @max_time_option("Stop training after this many seconds.")
 @click.option("--patch", default=None, help="Patch size z,y,x (e.g. 48,48,48).")
 @click.option("--channels", default=None, help="Feature channels per level (e.g. 8,16,32).")
-@click.option("--lr", type=float, default=None, help="Learning rate.")
+@click.option("--lr", type=POSITIVE_FLOAT, default=None, help="Learning rate.")
 @click.option("--optimizer", type=click.Choice(["adamw", "adadelta"]), default=None)
 @click.option("--val-planes", default=None, help="Labelled z planes kept for validation (default automatic).")
 @click.option("--bootstrap/--no-bootstrap", default=True, show_default=True,
               help="Use a classical bootstrap: particles: contact zones from threshold + watershed; "
                    "phases: extra labelled planes from a pixel classifier (see --bootstrap-planes).")
-@click.option("--bootstrap-planes", type=int, default=None,
+@click.option("--bootstrap-planes", type=NON_NEGATIVE_INT, default=None,
               help="Extra z planes labelled by the bootstrap. phases: pixel classifier on filter features, "
                    "confident voxels only (default: the preset's, cpu 8); particles: classical threshold + "
                    "watershed (default 0).")
@@ -54,8 +58,9 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
 
     run = train_store_model(
         store, out=out, task=task, preset=preset, epochs=epochs, max_time=max_time,
-        patch_size=parse_ints(patch, "--patch"), channels=parse_ints(channels, "--channels"), lr=lr,
-        optimizer=optimizer, val_planes=parse_ints(val_planes, "--val-planes"), bootstrap=bootstrap,
+        patch_size=parse_positive_ints(patch, "--patch", count=3),
+        channels=parse_positive_ints(channels, "--channels"), lr=lr,
+        optimizer=optimizer, val_planes=parse_nonnegative_ints(val_planes, "--val-planes"), bootstrap=bootstrap,
         bootstrap_planes=bootstrap_planes, seed=seed, device=device, threads=threads, overwrite=overwrite,
     )
     v = run.result.card.validation
@@ -76,9 +81,10 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
 @minerals_option("--classical: mineral list (CSV/YAML) with classes-1 minerals in order of increasing grey value.")
 @task_option(default=None, help="Default: the model's task.")
 @click.option("--probabilities", is_flag=True, help="Also write class probabilities (0..255) as labels/<task>_prob_<class>.")
-@click.option("--slab", type=int, default=None, help="z planes per slab (memory bound).")
-@click.option("--overlap", type=float, default=0.5, show_default=True)
-@click.option("--min-size", type=int, default=30, show_default=True, help="particles: smallest instance (voxels).")
+@click.option("--slab", type=POSITIVE_INT, default=None, help="z planes per slab (memory bound).")
+@click.option("--overlap", type=UNIT_FRACTION, default=0.5, show_default=True,
+              help="Overlap of neighbouring windows, a fraction in [0, 1).")
+@click.option("--min-size", type=NON_NEGATIVE_INT, default=30, show_default=True, help="particles: smallest instance (voxels).")
 @click.option("--seeds", type=click.Choice(["core", "distance"]), default="core", show_default=True,
               help="particles: watershed seeds are the connected particle cores (between predicted contacts) "
                    "or the maxima of their distance map.")
@@ -131,7 +137,7 @@ def evaluate(store, model, truth, planes, out, compare_2d, baseline, device, thr
     """Evaluate a phase MODEL on labelled planes of STORE (accuracy without void, mIoU, confusion matrix)."""
     from liberation.workflows.evaluate import evaluate_line, evaluate_model
 
-    metrics = evaluate_model(store, model=model, out=out, truth=truth, planes=parse_ints(planes, "--planes"),
+    metrics = evaluate_model(store, model=model, out=out, truth=truth, planes=parse_nonnegative_ints(planes, "--planes"),
                              compare_2d=compare_2d, baseline=baseline, device=device, threads=threads,
                              overwrite=overwrite)
     click.echo(evaluate_line(metrics))

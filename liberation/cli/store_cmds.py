@@ -10,17 +10,34 @@ import json
 import click
 
 from liberation.cli._options import overwrite_option
-from liberation.cli._output import echo_lines
+from liberation.cli._output import echo_lines, echo_notes, note
 from liberation.cli._parse import parse_voxel_size
+from liberation.errors import InputError
 
 
 @click.command()
 @click.argument("store", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the full description as JSON.")
-def info(store: str, as_json: bool) -> None:
-    """Show shape, voxel size, labels, minerals and provenance of STORE."""
-    from liberation.workflows.store import describe_lines, describe_store
+@click.option("--check", is_flag=True,
+              help="Verify the store instead: every chunk of every array present (exit 2 naming the first "
+                   "missing or corrupt one), and list hidden temporaries left beside it.")
+@click.option("--deep", is_flag=True, help="With --check: also read and decode every chunk (reads the whole store).")
+def info(store: str, as_json: bool, check: bool, deep: bool) -> None:
+    """Show shape, voxel size, labels, minerals and provenance of STORE (or verify it with --check)."""
+    from liberation.workflows.store import check_store, describe_lines, describe_store, temporary_lines
 
+    if deep and not check:
+        raise InputError("--deep works with --check; add --check to verify the store")
+    if check:
+        echo_notes(temporary_lines(store))
+        result = check_store(store, deep=deep)
+        if result["not_recorded"]:
+            note(f"{len(result['not_recorded'])} arrays were written by an older version that did not record "
+                 f"completeness ({', '.join(result['not_recorded'])}); their missing chunks cannot be told from "
+                 "empty ones" + ("" if deep else "; --deep decodes every chunk"))
+        click.echo(f"store complete: {result['arrays']} arrays, {result['chunks']} chunks"
+                   + (", every chunk decoded" if deep else ""))
+        return
     desc = describe_store(store)
     echo_lines([json.dumps(desc, indent=2)] if as_json else describe_lines(desc))
 

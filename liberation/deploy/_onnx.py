@@ -88,7 +88,10 @@ def run_onnx(path: str | os.PathLike, inputs: Mapping[str, np.ndarray], *, threa
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes for any unloadable file
+        raise FileFormatError(f"ONNX model {path} cannot be loaded: {str(exc).strip().splitlines()[0][:200]}") from None
     return sess.run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()})
 
 

@@ -335,8 +335,26 @@ class SampleStore:
         except (KeyError, IndexError, TypeError):
             raise StoreError(f"{self.path}: labels/{name} has no valid 'multiscales' datasets metadata") from None
 
+    def _check_label_scale(self, name: str) -> None:
+        """Refuse a label whose level-0 voxel size disagrees with the image's (it is not on the image grid)."""
+        _, ome = _get_ome(dict(self._label_group(name).attrs))
+        ms = ome.get("multiscales")
+        if not isinstance(ms, list) or not ms or not isinstance(ms[0], Mapping):
+            return
+        datasets = ms[0].get("datasets")
+        if not isinstance(datasets, list) or not datasets or "coordinateTransformations" not in datasets[0]:
+            return  # no scale recorded: the label takes the image's
+        label = _scale_of(ms[0], 0, f"{self.path}/labels/{name}")
+        image = self.voxel_size_um
+        if not np.allclose(label, image, rtol=1e-6, atol=0.0):
+            raise StoreError(f"{self.path}: labels/{name} has voxel size {' x '.join(f'{v:g}' for v in label)} µm "
+                             f"but the image {' x '.join(f'{v:g}' for v in image)} µm; a label must lie on the "
+                             "image grid (same scale)")
+
     def _label(self, name: str, level: int):
         paths = self._label_paths(name)
+        if level == 0:
+            self._check_label_scale(name)
         if not 0 <= level < len(paths):
             raise InputError(f"level={level} does not exist for label {name!r}; levels 0..{len(paths) - 1}")
         return self._open_array(self._label_group(name), paths[level], f"labels/{name} level {level}")

@@ -95,6 +95,37 @@ def _metadata_voxel_size(tif) -> tuple[float, float, float] | None:
     return (pz, py, px)
 
 
+def numbering_gaps(files: list[Path]) -> list[tuple[str, str]]:
+    """Neighbouring slices whose numbers are not consecutive: ``[(name_before, name_after), ...]``.
+
+    The number of a slice is the last run of digits in its file name; names without one are
+    ignored, and nothing is reported when the names carry no common step (e.g. a constant
+    increment of 2 is regular: only changes of the step are gaps).
+    """
+    numbered = []
+    for path in files:
+        digits = re.findall(r"\d+", path.stem)
+        if not digits:
+            return []
+        numbered.append((int(digits[-1]), path.name))
+    if len(numbered) < 3:
+        steps = [b[0] - a[0] for a, b in zip(numbered, numbered[1:])]
+        return [(a[1], b[1]) for (a, b), s in zip(zip(numbered, numbered[1:]), steps) if s != 1]
+    steps = [b[0] - a[0] for a, b in zip(numbered, numbered[1:])]
+    common = min(set(steps), key=lambda s: (-steps.count(s), s))
+    return [(a[1], b[1]) for (a, b), s in zip(zip(numbered, numbered[1:]), steps) if s != common]
+
+
+def _warn_numbering_gaps(src: Path, files: list[Path]) -> None:
+    gaps = numbering_gaps(files)
+    if gaps:
+        before, after = gaps[0]
+        more = f" and {len(gaps) - 1} more" if len(gaps) > 1 else ""
+        log.warning("slice numbering of %s has a gap (%s then %s%s): slices are stacked at uniform z spacing, "
+                    "so z distances are wrong if slices are missing; check the stack and --voxel-size",
+                    src, before, after, more)
+
+
 def read_tiff_stack_info(src: str | os.PathLike) -> TiffStackInfo:
     """Inspect a TIFF source without reading pixel data.
 
@@ -131,8 +162,11 @@ def read_tiff_stack_info(src: str | os.PathLike) -> TiffStackInfo:
                 if np.dtype(page.dtype) != dtype:
                     raise FileFormatError(f"{path} has dtype {page.dtype} but {files[0].name} has {dtype}; all slices must match")
         info = TiffStackInfo(files, (len(files), *shape2d), dtype, voxel, multipage=False)
+        _warn_numbering_gaps(src, files)
     else:
         with _open(src) as tif:
+            if not tif.series or not tif.pages:
+                raise FileFormatError(f"{src} holds no readable image; expected a (multi-page) TIFF")
             series = tif.series[0]
             shape = tuple(series.shape)
             dtype = np.dtype(series.dtype)
@@ -247,5 +281,6 @@ def convert_tiff(
         ngff_version=ngff_version,
         step="convert",
         parameters=parameters,
+        inputs=[src],
         blocks=(info.shape, info.dtype, _iter_slabs(info, chunk_shape[0])),
     )

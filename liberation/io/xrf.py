@@ -288,9 +288,36 @@ def _read_multichannel(path: Path, pixel_size_um, elements) -> XRFMaps:
             raise FileFormatError(f"{path}: element {element} appears in two channels")
         maps[element] = plane.astype(np.float32)
     maps = _select(maps, elements, path)
+    _check_counts(maps, {e: path for e in maps})
     if pixel_size_um is None:
         pixel_size_um = size
     return XRFMaps(maps=maps, pixel_size_um=pixel_size_um, files={e: path for e in maps}, source=path)
+
+
+def _check_counts(maps: dict, files: dict) -> None:
+    """Refuse maps holding NaN, infinite or negative values (counts are finite and >= 0).
+
+    liberation refuses rather than ignores such pixels: clustering on made-up values would
+    silently move the cluster centres. Mask or fill them in the export (e.g. set them to 0)
+    and run again.
+
+    Raises
+    ------
+    FileFormatError
+        Naming the first bad map file, the number of bad pixels and the first one (row, column).
+    """
+    for element, data in maps.items():
+        data = np.asarray(data)
+        bad_nonfinite = ~np.isfinite(data)
+        bad_negative = np.zeros(data.shape, bool)
+        np.less(data, 0, out=bad_negative, where=~bad_nonfinite)
+        for mask, what in ((bad_nonfinite, "NaN or infinite"), (bad_negative, "negative")):
+            n = int(mask.sum())
+            if n:
+                first = tuple(int(i) for i in np.argwhere(mask)[0])
+                raise FileFormatError(
+                    f"map {files.get(element, element)} ({element}) has {n} {what} pixels (first at row, column "
+                    f"{first}); counts must be finite and >= 0: mask or fill them in the export and run again")
 
 
 def _select(maps: dict, elements, source) -> dict:
@@ -365,6 +392,7 @@ def read_xrf_maps(
         odd = [f"{files[e].name} {m.shape}" for e, m in maps.items() if m.shape != common]
         raise FileFormatError(f"maps in {path} differ in shape: {', '.join(odd)} but the others are {common}; "
                               "all element maps must have one shape")
+    _check_counts(maps, files)
     if pixel_size_um is None:
         pixel_size_um = _sidecar_pixel_size(path)
     if pixel_size_um is None:

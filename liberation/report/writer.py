@@ -12,25 +12,27 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from liberation._atomic import atomic_dir
+from liberation._atomic import atomic_dir, check_new_output, overwrite_error
 from liberation._json import to_jsonable  # re-exported (public name of this module)
-from liberation.errors import InputError, OverwriteError
+from liberation.errors import InputError
 
 __all__ = ["check_out_dir", "to_jsonable", "write_report"]
 
 DEFAULT_TITLE = "Mineral liberation report"
 
 
-def check_out_dir(out_dir, overwrite: bool = False) -> None:
-    """Raise :class:`OverwriteError` if ``out_dir`` exists (and ``overwrite`` is False) or is not a folder."""
+def check_out_dir(out_dir, overwrite: bool = False, *, inputs=None) -> None:
+    """Check that the report folder ``out_dir`` may be written (:func:`liberation._atomic.check_new_output`).
+
+    Raises :class:`OverwriteError` (the one wording of :func:`liberation._atomic.overwrite_message`)
+    if ``out_dir`` exists and ``overwrite`` is False, if it exists but liberation did not write
+    it, or if it is not a folder; :class:`~liberation.errors.OutputOverlapError` if it overlaps
+    one of ``inputs``.
+    """
     out_dir = Path(out_dir)
-    if out_dir.exists() or out_dir.is_symlink():
-        if not out_dir.is_dir() or out_dir.is_symlink():
-            raise OverwriteError(f"out_dir={str(out_dir)!r} exists and is not a folder; choose another output folder")
-        if not overwrite:
-            raise OverwriteError(
-                f"output folder {str(out_dir)!r} already exists; use overwrite=True (--overwrite) to replace it"
-            )
+    check_new_output(out_dir, overwrite=overwrite, what="output folder", inputs=inputs)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise overwrite_error(out_dir, what="output folder", reason="foreign")
     parent = out_dir.parent
     if parent.exists() and not parent.is_dir():
         raise InputError(f"out_dir={str(out_dir)!r}: parent {str(parent)!r} is not a folder")

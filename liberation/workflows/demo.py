@@ -6,8 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from liberation._atomic import check_new_output, overwrite_error
 from liberation._progress import status
-from liberation.errors import InputError, OverwriteError
+from liberation.errors import InputError
 from liberation.workflows.report_store import ReportRun
 
 DEMO_SIZE_CLASSES_UM = (100.0, 200.0)
@@ -96,14 +97,14 @@ def run_demo(out_dir: str | os.PathLike, *, size: int | None = None, seed: int =
     from liberation.workflows.report_store import run_report
 
     folder = Path(out_dir)
+    if size is not None and int(size) < 16:
+        raise InputError(f"--size={size} is too small; expected at least 16 voxels per axis")
     if seed < 0:
         raise InputError(f"--seed={seed} must be a non-negative integer")
     if folder.exists() and not folder.is_dir():
-        raise OverwriteError(f"--out={str(out_dir)!r} exists and is not a folder")
-    existing = [p.name for p in (folder / "sample.zarr", folder / "report") if p.exists()]
-    if existing and not overwrite:
-        raise OverwriteError(f"{str(out_dir)!r} already holds {', '.join(existing)} from an earlier demo; "
-                             "use --overwrite to replace them or choose another --out")
+        raise overwrite_error(folder, what="--out", reason="foreign")
+    for path, what in ((folder / "sample.zarr", "sample store"), (folder / "report", "report folder")):
+        check_new_output(path, overwrite=overwrite, what=what)
     folder.mkdir(parents=True, exist_ok=True)
     status(f"making the synthetic sample ({'128' if size is None else size}³ voxels, seed {seed}) ...")
     store_path = make_demo_store(folder, size=size, seed=seed, overwrite=overwrite)

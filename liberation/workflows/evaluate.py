@@ -72,14 +72,17 @@ def evaluate_model(
     from liberation.segmentation.metrics import interslice_consistency
     from liberation.segmentation.plots import plot_confusion_matrix
 
-    out = check_new_output(out, overwrite=overwrite, what="output folder")
+    out = check_new_output(out, overwrite=overwrite, what="output folder", inputs=[store, model])
     set_threads(threads)
-    network, card = load_model(model)
-    if card.task != "phases":
-        raise InputError(f"evaluate needs a 'phases' model; {model} was trained for {card.task!r}")
     s = open_store(store, mode="r")
     if not s.has_label(truth):
         raise StoreError(f"{store} has no labels/{truth}; expected the reference labels")
+    outside = [z for z in planes or [] if not 0 <= int(z) < s.shape[0]]
+    if outside:
+        raise InputError(f"--planes {outside} lie outside the store's z planes 0..{s.shape[0] - 1}")
+    network, card = load_model(model)
+    if card.task != "phases":
+        raise InputError(f"evaluate needs a 'phases' model; {model} was trained for {card.task!r}")
     ref = np.asarray(s.label(truth)[...])
     z_planes = list(planes or []) or [int(z) for z in range(ref.shape[0]) if (ref[z] != IGNORE).any()]
     if not z_planes:
@@ -115,7 +118,7 @@ def evaluate_model(
         gb = grey_value_baseline(np.asarray(image[...]), sparse)
         result["grey_baseline"] = evaluate_planes(gb[z_planes], truth_planes, class_ids=ids, class_names=names,
                                                   planes=range(len(z_planes)))
-    with atomic_dir(out, overwrite=overwrite) as tmp:
+    with atomic_dir(out, overwrite=overwrite, inputs=[store, model]) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(result, indent=2, default=float))
         import matplotlib.pyplot as plt
 

@@ -196,7 +196,8 @@ def xrf_label_folder(
     from liberation.io.xrf import read_map_file, read_xrf_maps
     from liberation.labels import plot_centroids, xrf_labels
 
-    out = check_new_output(out, overwrite=overwrite, what="--out")
+    inputs = [p for p in (maps_dir, reference, minerals, ct_slice) if p is not None]
+    out = check_new_output(out, overwrite=overwrite, what="--out", inputs=inputs)
     if reference is not None and rules is not None:
         raise InputError("give --reference or --rules, not both")
     source = read_xrf_maps(maps_dir, pixel_size_um=pixel_size_um, elements=None if elements is None else list(elements))
@@ -211,7 +212,7 @@ def xrf_label_folder(
         minerals=mineral_list, denoise=list(denoise) if denoise else None, scaling=scaling, ct=ct,
         ct_weight=ct_weight, seed=seed, n_init=n_init,
     )
-    with atomic_dir(out, overwrite=overwrite, what="--out") as tmp:
+    with atomic_dir(out, overwrite=overwrite, what="--out", inputs=inputs) as tmp:
         parameters = {"command": "labels xrf", "maps": str(maps_dir), "files": {e: str(p) for e, p in
                       source.files.items()}, "reference": str(reference) if reference else None,
                       "minerals": str(minerals) if minerals else None,
@@ -272,7 +273,10 @@ def sem_label_folder(
     from liberation.io.sem import read_sem_map
     from liberation.labels import abundance_table
 
-    out = check_new_output(out, overwrite=overwrite, what="--out")
+    if minerals is None:
+        raise InputError("--minerals is missing: give the mineral list (CSV or YAML) of the SEM/MLA colours")
+    inputs = [image, minerals]
+    out = check_new_output(out, overwrite=overwrite, what="--out", inputs=inputs)
     result = read_sem_map(image, minerals, pixel_size_um=pixel_size_um, background=tuple(background),
                           tolerance=tolerance, unknown="error" if strict else "report")
     table = pd.DataFrame(
@@ -281,7 +285,7 @@ def sem_label_folder(
         index=pd.Index(result.minerals.ids, name="id"),
     )
     abundance = abundance_table(result.labels, names=table)
-    with atomic_dir(out, overwrite=overwrite, what="--out") as tmp:
+    with atomic_dir(out, overwrite=overwrite, what="--out", inputs=inputs) as tmp:
         parameters = {"command": "labels sem", "image": str(image), "minerals": str(minerals),
                       "pixel_size_um": pixel_size_um, "background": ",".join(background), "tolerance": tolerance,
                       "unknown_colours": int(len(result.unknown))}

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liberation._atomic import atomic_dir
+from liberation._atomic import atomic_dir, check_new_output
 from liberation._progress import status
 from liberation.errors import InputError
 from liberation.metrics import IGNORE
@@ -185,6 +185,11 @@ def run_pipeline(out_dir: str | os.PathLike, *, size: int = 96, seed: int = 0, p
     report_run = None
     if context not in ("volume", "face-matched"):
         raise InputError(f"context={context!r}; expected 'volume' or 'face-matched'")
+    if int(size) < 32:
+        raise InputError(f"--size={size} is too small; expected at least 32 voxels per axis")
+    if max_time is not None and not max_time > 0:
+        raise InputError(f"--max-time={max_time} must be a positive number of seconds")
+    check_new_output(out_dir, overwrite=overwrite, what="output folder")
     set_threads(threads)
     summary: dict = {"size": size, "seed": seed, "preset": preset, "voxel_size_um": voxel_size_um, "context": context}
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:

@@ -188,7 +188,8 @@ def register_map_file(
     map_file = Path(map_file)
     labels_path = Path(labels) if labels is not None else None
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(map_file)
-    check_new_output(out_dir, overwrite=overwrite, what="--out")
+    inputs = [p for p in (store_path, map_file, labels_path) if p is not None]
+    check_new_output(out_dir, overwrite=overwrite, what="--out", inputs=inputs)
     store = open_store(store_path, mode="r+" if labels_path is not None else "r")
     map_image = _read_map(map_file)
     label_map = _read_labels(labels_path, map_image.shape) if labels_path is not None else None
@@ -204,7 +205,7 @@ def register_map_file(
     payload["inputs"] = {"store": str(store_path), "map_file": str(map_file),
                          "labels": str(labels_path) if labels_path else None}
     qa = qa_images(ct, map_image, result)
-    with atomic_dir(out_dir, overwrite=overwrite, what="--out") as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, what="--out", inputs=inputs) as tmp:
         (tmp / "transform.json").write_text(json.dumps(payload, indent=2))
         _save_png(qa["edges_overlay"], tmp / "qa_edges.png")
         _save_png(qa["checkerboard"], tmp / "qa_checkerboard.png")

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from liberation.errors import InputError, OverwriteError, StoreError
+from liberation._atomic import check_new_output, overwrite_error
+from liberation.errors import InputError, StoreError
 from liberation.workflows._torch import set_threads
 
 PARTICLE_CLASSES = ([0, 1, 2], ["outside", "particle", "contact"])
@@ -119,8 +120,7 @@ def train_store_model(
     from liberation.io import open_store
     from liberation.segmentation.config import get_preset
 
-    if Path(out).exists() and not overwrite:
-        raise OverwriteError(f"model folder {out} already exists; pass --overwrite to replace it")
+    check_new_output(out, overwrite=overwrite, what="model folder", inputs=[store])
     set_threads(threads)
     from liberation.segmentation.checkpoint import save_model
     from liberation.segmentation.train import train_model
@@ -293,7 +293,7 @@ def segment_store(
     s = open_store(store, mode="r+")
     check_voxel_size(card.voxel_size_um, s.voxel_size_um, model=model, store=store, ignore=ignore_voxel_size)
     if s.has_label(task) and not overwrite:
-        raise OverwriteError(f"{store}/labels/{task} already exists; pass --overwrite to replace it")
+        raise overwrite_error(f"{store}/labels/{task}", what="label image")
     image = s.image()
     chunks = image.chunks
     tmp, out = _temp_array(Path(s.path), s.shape, np.uint8, chunks)

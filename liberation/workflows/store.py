@@ -61,6 +61,60 @@ def describe_store(path: str | os.PathLike) -> dict:
     return open_store(path).describe()
 
 
+def check_store(path: str | os.PathLike, *, deep: bool = False) -> dict:
+    """Verify a store (:meth:`SampleStore.verify`) and find the temporaries beside it (``info --check``).
+
+    The temporaries are listed before the store is opened, so they are reported even when the
+    store is missing or damaged (:func:`temporary_lines`); nothing is removed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The store.
+    deep : bool
+        Also read and decode every chunk.
+
+    Returns
+    -------
+    dict
+        ``arrays`` (count), ``chunks`` (count), ``not_recorded`` (array paths written by older
+        versions, whose completeness is not recorded), ``deep``.
+
+    Raises
+    ------
+    StoreError
+        The store is missing or damaged; the message names the first missing or corrupt chunk.
+    """
+    from liberation.io import open_store
+
+    report = open_store(path).verify(deep=deep)
+    arrays = report["arrays"]
+    return {"arrays": len(arrays), "chunks": sum(a["chunks"] for a in arrays.values()),
+            "not_recorded": [name for name, a in arrays.items() if not a["complete_recorded"]], "deep": bool(deep)}
+
+
+def temporary_lines(path: str | os.PathLike) -> list[str]:
+    """One line per hidden temporary of ``path`` left beside it (``.NAME.tmp-*``, ``.NAME.old-*``).
+
+    Says whether its writer still runs; the next write of ``path`` removes those whose writer is gone.
+    """
+    from liberation._atomic import _host_tag, _writer_alive, find_temporaries
+
+    lines = []
+    for temp, tag, host, pid in find_temporaries(path):
+        if pid is None:
+            state = "written by an older liberation version; remove it by hand if no run is writing"
+        elif host != _host_tag():
+            state = f"written on another host (pid {pid}); left alone"
+        elif _writer_alive(pid, temp):
+            state = f"its writer (pid {pid}) still runs"
+        else:
+            state = f"left by an interrupted run (pid {pid}); the next write of {Path(path).name} removes it"
+        kind = "temporary" if tag == "tmp" else "moved-aside output"
+        lines.append(f"{kind} {temp}: {state}")
+    return lines
+
+
 def describe_lines(desc: dict) -> list[str]:
     """The description of :func:`describe_store` as aligned text lines (``liberation info``).
 

@@ -129,7 +129,11 @@ class BeltRuntime:
         wanted = (["TensorrtExecutionProvider"] if prefer_tensorrt else []) + ["CUDAExecutionProvider",
                                                                                "CPUExecutionProvider"]
         providers = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
-        self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        try:
+            self._session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes for any unloadable file
+            raise FileFormatError(f"ONNX model {self.path} cannot be loaded: "
+                                  f"{str(exc).strip().splitlines()[0][:200]}") from None
         self.providers = self._session.get_providers()
         if self.backend == "tensorrt" and "TensorrtExecutionProvider" not in self.providers:
             raise DependencyError("backend='tensorrt' asked for an .onnx model but onnxruntime has no "

@@ -141,7 +141,7 @@ def evaluate_model(model_path, *, data=None, synthetic: int | None = None, size:
     from liberation.metrics import confusion_matrix
 
     if out:
-        check_new_output(out, overwrite=overwrite, what="metrics file")
+        check_new_output(out, overwrite=overwrite, what="metrics file", inputs=[model_path])
     rt = BeltRuntime(model_path, backend=backend)
     images, masks, i0 = load_frames(data, synthetic, size=size, seed=seed + 7919, i0=i0 or rt.i0)
     pred = rt.segment(belt_attenuation(images, i0=i0), counts=False)
@@ -166,7 +166,7 @@ def export_model(model_path, out, *, opset: int = 17, fp16: bool = False, check_
     from liberation.deploy.belt.export import export_belt_onnx, verify_belt_onnx
     from liberation.deploy.belt.io import card_path, load_belt_checkpoint, write_model_card
 
-    check_new_output(out, overwrite=overwrite, what="ONNX file")
+    check_new_output(out, overwrite=overwrite, what="ONNX file", inputs=[model_path])
     check_new_output(card_path(out), overwrite=overwrite, what="model card")
     model, card = load_belt_checkpoint(model_path)
     path = export_belt_onnx(model, out, opset=opset, fp16=fp16, overwrite=overwrite)
@@ -215,6 +215,7 @@ def segment_folder(model_path, images_dir, out, *, backend: str = "auto", pixel_
     from liberation.deploy.belt.sorting import fragment_decisions
     from liberation.io.images import read_image
 
+    check_new_output(out, overwrite=overwrite, what="output folder", inputs=[model_path, images_dir])
     paths = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in _FRAME_SUFFIXES)
     if not paths:
         raise FileFormatError(f"no PNG/TIFF images in {images_dir}")
@@ -248,6 +249,7 @@ def simulate_trials(out, *, model_card=None, miou: float | None = None, fps: flo
     """
     from liberation.deploy.belt.simulation import default_profiles, plot_trials, simulate_paper_trials
 
+    check_new_output(out, overwrite=overwrite, what="output folder", inputs=[model_card] if model_card else None)
     if miou is None and model_card:
         miou = _card_miou(model_card)
     miou = 0.95 if miou is None else float(miou)

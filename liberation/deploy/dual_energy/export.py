@@ -27,6 +27,7 @@ from liberation.model_folder import (
     make_card,
     make_classes,
     read_model_folder,
+    weights_error_reason,
     write_model_folder,
 )
 
@@ -81,7 +82,7 @@ def _load_old(path: Path) -> tuple[DualEnergyNet, dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling error means a bad file
-        raise FileFormatError(f"{path} is not a readable dual-energy checkpoint: {exc}") from None
+        raise FileFormatError(f"{path} is not a readable dual-energy checkpoint: {weights_error_reason(exc)}") from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise FileFormatError(f"{path} is not a dual-energy checkpoint (expected a model folder or format {_FORMAT!r})")
     model = _build(payload["config"])

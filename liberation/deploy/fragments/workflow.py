@@ -110,7 +110,8 @@ def measure_fragments(
 
     if (ruler is None) == (pixel_size_mm is None):
         raise InputError("give exactly one of --ruler X0,Y0,X1,Y1,LENGTH_CM or --pixel-size MM")
-    check_new_output(out, overwrite=overwrite, what="output folder")
+    check_new_output(out, overwrite=overwrite, what="output folder",
+                     inputs=[p for p in (image_or_mask, boxes) if p is not None])
     if ruler is not None:
         pixel_size_um = pixel_size_from_ruler(*ruler)
     else:
