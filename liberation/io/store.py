@@ -3,12 +3,15 @@
 Layout::
 
     sample.zarr/            root group: CT image, ``multiscales`` (axes z, y, x in micrometer)
-        0/, 1/, ...         pyramid levels (0 = full resolution)
+        0/, 1/, ...         pyramid levels (0 = full resolution; then 2x2x2 block means, see pyramid_shapes)
         labels/
-            phases/0        uint8 mineral phase ids, 0 = void; ``image-label.properties`` = minerals
+            phases/0, 1/..  uint8 mineral phase ids, 0 = void; ``image-label.properties`` = minerals;
+                            levels with the image's shapes and transforms (2x2x2 block modes)
             particles/0     uint32 particle ids, 0 = outside particles
             sparse/0        uint8 training labels, 255 = not labelled
 
+Every zarr v3 array names its dimensions (``dimension_names`` z, y, x), as OME-NGFF 0.5 requires;
+the tests validate every store with ome-zarr-models and read it with ome-zarr-py.
 Library metadata (provenance, registration transforms) lives under the attribute key
 ``liberation`` of the root group (and of each label group for its own provenance).
 Writes are safe: an existing array is never replaced without ``overwrite=True``, and
