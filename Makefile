@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast lint bench clean
+.PHONY: venv demo test test-fast lint bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,5 +35,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_stats.py --size 256
 
+## Build the documentation site into site/ (mkdocs, warnings as errors); needs the docs extra
+docs:
+	@test -x $(PY) || { echo "make docs: $(PY) not found; run 'make venv' first" >&2; exit 1; }
+	@$(PY) -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null || { \
+		echo "make docs: mkdocs, mkdocs-material and mkdocstrings[python] are not installed in $(VENV);" \
+		"install them with: $(PY) -m pip install -e '.[docs]'" >&2; exit 1; }
+	$(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out .pytest_cache site

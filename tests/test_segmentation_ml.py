@@ -170,6 +170,10 @@ def test_cli_train_segment_evaluate(tmp_path):
     assert main(["segment", str(store.path), "--model", str(pmodel), "--context", "face-matched"]) == 2
     assert main(["segment", str(store.path), "--model", str(pmodel), "--threads", "1"]) == 0
     assert io.open_store(tmp_path / "s.zarr").label("particles").dtype == np.uint32
+    # the segmented store (phases and particles written from zarr arrays) is valid OME-NGFF 0.5
+    from _ngff import assert_valid_ngff
+
+    assert set(assert_valid_ngff(tmp_path / "s.zarr")["labels"]) == {"sparse", "truth", "phases", "particles"}
     assert spodumene_ore()  # minerals list importable for the card
 
 
@@ -345,6 +349,9 @@ def test_pipeline_face_matched_context(tmp_path):
     store = open_store(tmp_path / "run" / "sample.zarr")
     phases = np.asarray(store.label("phases"))
     assert phases.shape == (48, 48, 48)
+    from _ngff import assert_valid_ngff
+
+    assert {"sparse", "phases", "particles"} <= set(assert_valid_ngff(tmp_path / "run" / "sample.zarr")["labels"])
     assert 0.0 <= summary["evaluation"]["3d"]["accuracy"] <= 1.0
 
 

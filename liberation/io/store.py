@@ -3,12 +3,15 @@
 Layout::
 
     sample.zarr/            root group: CT image, ``multiscales`` (axes z, y, x in micrometer)
-        0/, 1/, ...         pyramid levels (0 = full resolution)
+        0/, 1/, ...         pyramid levels (0 = full resolution; then 2x2x2 block means, see pyramid_shapes)
         labels/
-            phases/0        uint8 mineral phase ids, 0 = void; ``image-label.properties`` = minerals
+            phases/0, 1/..  uint8 mineral phase ids, 0 = void; ``image-label.properties`` = minerals;
+                            levels with the image's shapes and transforms (2x2x2 block modes)
             particles/0     uint32 particle ids, 0 = outside particles
             sparse/0        uint8 training labels, 255 = not labelled
 
+Every zarr v3 array names its dimensions (``dimension_names`` z, y, x), as OME-NGFF 0.5 requires;
+the tests validate every store with ome-zarr-models and read it with ome-zarr-py.
 Library metadata (provenance, registration transforms) lives under the attribute key
 ``liberation`` of the root group (and of each label group for its own provenance).
 Writes are safe: an existing array is never replaced without ``overwrite=True``, and
@@ -76,12 +79,78 @@ def _axes() -> list[dict]:
     return [{"name": n, "type": "space", "unit": "micrometer"} for n in ("z", "y", "x")]
 
 
-def _multiscales(name: str, voxel_size_um, n_levels: int, version: str, factors: list[tuple[int, int, int]]) -> dict:
-    datasets = []
-    for level in range(n_levels):
-        scale = [float(v) * f for v, f in zip(voxel_size_um, factors[level])]
-        datasets.append({"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": scale}]})
-    ms = {"name": name, "axes": _axes(), "datasets": datasets}
+#: Pyramid levels: each level is the previous one reduced by this factor per axis.
+PYRAMID_FACTOR = 2
+#: Dimension names of every array (zarr v3 ``dimension_names``; OME-NGFF 0.5 requires them).
+DIMENSION_NAMES = ("z", "y", "x")
+
+
+def pyramid_shapes(shape, levels: int) -> list[tuple[int, ...]]:
+    """Shapes of pyramid levels 0..``levels``: each level ``ceil(previous / 2)`` per axis.
+
+    The image and its label images follow this one rule, so their levels have the same shapes
+    (e.g. (17, 18, 19) -> (9, 9, 10) -> (5, 5, 5)). Levels stop early once an axis of the
+    previous level is 1 voxel (it cannot be halved).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape (z, y, x) of level 0.
+    levels : int
+        Extra levels wanted (>= 0).
+
+    Returns
+    -------
+    list of tuple of int
+        Level 0 first; at most ``levels + 1`` shapes.
+    """
+    shapes = [tuple(int(s) for s in shape)]
+    for _ in range(int(levels)):
+        prev = shapes[-1]
+        if min(prev) < 2:
+            break
+        shapes.append(tuple(-(-s // PYRAMID_FACTOR) for s in prev))
+    return shapes
+
+
+def _level_transforms(voxel_size_um, level: int) -> list[dict]:
+    """Scale and translation of pyramid ``level``: its voxel centres at the centres of the level-0 blocks.
+
+    Level ``k`` voxel ``i`` is the reduction of level-0 voxels ``[i f, (i + 1) f)`` with ``f = 2**k``,
+    whose centre lies at ``(i f + (f - 1) / 2) * v`` µm: scale ``f v``, translation ``(f - 1) / 2 v``.
+    """
+    f = PYRAMID_FACTOR**level
+    return [
+        {"type": "scale", "scale": [float(v) * f for v in voxel_size_um]},
+        {"type": "translation", "translation": [float(v) * (f - 1) / 2 for v in voxel_size_um]},
+    ]
+
+
+def _multiscales(name: str, voxel_size_um, n_levels: int, version: str, *, label: bool) -> dict:
+    """The ``multiscales`` entry of an image (``label=False``) or a label image with ``n_levels`` levels.
+
+    With pyramid levels, the downsampling is recorded as the spec suggests: ``type`` (``"mean"``
+    for images, ``"mode"`` for labels) and ``metadata`` (method, factor, how odd edges are handled).
+    """
+    datasets = [{"path": str(level), "coordinateTransformations": _level_transforms(voxel_size_um, level)}
+                for level in range(n_levels)]
+    ms: dict[str, Any] = {"name": name, "axes": _axes(), "datasets": datasets}
+    if n_levels > 1:
+        reduction = "mode" if label else "mean"
+        ms["type"] = reduction
+        ms["metadata"] = {
+            "description": (
+                f"each level is the {reduction} of {PYRAMID_FACTOR}x{PYRAMID_FACTOR}x{PYRAMID_FACTOR} blocks of the "
+                "level above (shape ceil(n / 2) per axis; a block cut by an odd edge is reduced over the voxels "
+                "it has)"
+                + ("; ties go to the first voxel of the block in z, y, x order" if label else
+                   "; integer images are rounded to the nearest integer")
+                + "; the translation puts each voxel at the centre of its level-0 block"
+            ),
+            "method": "liberation.io.store._reduce_blocks",
+            "version": _version(),
+            "kwargs": {"factor": [PYRAMID_FACTOR] * 3, "reduction": reduction},
+        }
     if version == "0.4":
         ms["version"] = "0.4"
     return ms
@@ -108,8 +177,9 @@ def _create_array(group, name: str, *, shape, dtype, chunks, fill_value=0):
     Writing all chunks makes completeness well defined: a chunk missing on disk is damage,
     never an elided fill-value chunk.
     """
+    extra = {"dimension_names": DIMENSION_NAMES} if group.metadata.zarr_format == 3 else {}
     return group.create_array(name, shape=tuple(shape), chunks=chunks, dtype=dtype, fill_value=fill_value,
-                              config={"write_empty_chunks": True})
+                              config={"write_empty_chunks": True}, **extra)
 
 
 def _mark_complete(arr) -> None:
@@ -167,18 +237,82 @@ def _colors_of(properties: list) -> list[dict]:
     return colors
 
 
-def _downsample(data, factor: int, *, label: bool):
-    """Downsample a (z, y, x) array by ``factor`` per axis: mean for images, nearest for labels."""
-    import dask.array as da
+def _mode_of_blocks(parts: list[np.ndarray]) -> np.ndarray:
+    """Most frequent value over ``parts`` (the 8 voxels of each block), ties to the first part.
 
-    d = data if isinstance(data, da.Array) else da.from_array(data, chunks=_default_chunks(data.shape))
+    Blocks whose voxels are all equal (most of a label image) are answered without counting.
+    """
+    first = parts[0]
+    mixed = np.zeros(first.shape, dtype=bool)
+    for p in parts[1:]:
+        mixed |= p != first
+    out = first.copy()
+    if mixed.any():
+        vals = np.stack([p[mixed] for p in parts])  # (8, m)
+        counts = np.zeros(vals.shape, dtype=np.uint8)
+        for a in range(len(parts)):
+            for b in range(a + 1, len(parts)):
+                eq = vals[a] == vals[b]
+                counts[a] += eq
+                counts[b] += eq
+        best = counts.argmax(axis=0)  # first maximum: the earliest voxel of the block
+        out[mixed] = vals[best, np.arange(vals.shape[1])]
+    return out
+
+
+def _reduce_blocks(block: np.ndarray, *, label: bool, dtype) -> np.ndarray:
+    """Reduce a (z, y, x) block 2x2x2: mean (images) or mode (labels); output shape ``ceil(shape / 2)``.
+
+    An odd edge is padded by repeating its last voxel, which for a factor of 2 is the same as
+    reducing the cut block over the voxels it has. Integer means are rounded to nearest.
+    """
+    pad = [(0, n % PYRAMID_FACTOR) for n in block.shape]
+    if any(p for _, p in pad):
+        block = np.pad(block, pad, mode="edge")
+    parts = [block[i::2, j::2, k::2] for i in (0, 1) for j in (0, 1) for k in (0, 1)]
+    dtype = np.dtype(dtype)
     if label:
-        return d[::factor, ::factor, ::factor]
-    shape = tuple((s // factor) * factor for s in d.shape)
-    if min(shape) == 0:
-        return d[::factor, ::factor, ::factor]
-    d = d[: shape[0], : shape[1], : shape[2]]
-    return da.coarsen(np.mean, d.astype(np.float32), {0: factor, 1: factor, 2: factor}, trim_excess=True)
+        return _mode_of_blocks(parts).astype(dtype, copy=False)
+    acc_dtype = np.float32 if block.dtype.itemsize <= 2 or block.dtype == np.float32 else np.float64
+    acc = parts[0].astype(acc_dtype)
+    for p in parts[1:]:
+        acc += p
+    acc *= 1.0 / len(parts)
+    if dtype.kind in "ui":
+        np.rint(acc, out=acc)
+    return acc.astype(dtype, copy=False)
+
+
+def _write_reduced(group, name: str, source, *, label: bool, dtype, chunks):
+    """Create ``group[name]`` = ``source`` (the level above) reduced 2x2x2; mark it complete.
+
+    ``source`` is a numpy array (the caller's input, read without decoding level 0 again) or a
+    zarr array (the level just written). Memory is bounded: one output slab of the chunk depth,
+    plus one source tile at a time (for zarr about one source chunk in z and y, the full x
+    extent, aligned on the source chunks so each source chunk is decoded about once).
+    """
+    out_shape = pyramid_shapes(source.shape, 1)[1]
+    chunks = _check_chunks(chunks, out_shape)
+    arr = _create_array(group, name, shape=out_shape, chunks=chunks, dtype=dtype, fill_value=0)
+    if isinstance(source, np.ndarray):  # in memory: tiles of half an output chunk in z, whole in y
+        step_z, step_y = max(1, chunks[0] // PYRAMID_FACTOR), out_shape[1]
+    else:
+        step_z = max(1, int(source.chunks[0]) // PYRAMID_FACTOR)
+        step_y = max(1, int(source.chunks[1]) // PYRAMID_FACTOR)
+    for o0 in range(0, out_shape[0], chunks[0]):
+        o1 = min(out_shape[0], o0 + chunks[0])
+        slab = np.empty((o1 - o0, *out_shape[1:]), dtype=dtype)
+        for a0 in range(o0, o1, step_z):
+            a1 = min(o1, a0 + step_z)
+            for b0 in range(0, out_shape[1], step_y):
+                b1 = min(out_shape[1], b0 + step_y)
+                tile = np.asarray(source[2 * a0 : 2 * a1, 2 * b0 : 2 * b1])
+                if label:  # as level 0 stores them
+                    tile = tile.astype(dtype, copy=False)
+                slab[a0 - o0 : a1 - o0, b0:b1] = _reduce_blocks(tile, label=label, dtype=dtype)
+        arr[o0:o1] = slab
+    _mark_complete(arr)
+    return arr
 
 
 def _zarr_format(version: str) -> int:
@@ -423,7 +557,9 @@ class SampleStore:
         chunks : int or tuple of int, optional
             Chunk shape; default the CT image's chunks.
         pyramid_levels : int, optional
-            Extra downsampled levels (nearest); default as many as the image has.
+            Extra levels, each the 2x2x2 block mode of the level above (the shapes and
+            coordinate transformations of the image levels, see :func:`pyramid_shapes`);
+            default as many as the image has.
         """
         if self.mode != "r+":
             raise StoreError(f"{self.path} is open read-only; open it with mode='r+' to write labels")
@@ -438,7 +574,10 @@ class SampleStore:
         if name == "particles" and np.dtype(data.dtype).itemsize > 4:
             dtype = np.dtype(np.uint64)
         chunks = _check_chunks(chunks if chunks is not None else self.image().chunks, data.shape)
-        n_levels = len(self.level_paths) if pyramid_levels is None else 1 + int(pyramid_levels)
+        if pyramid_levels is not None and int(pyramid_levels) < 0:
+            raise InputError(f"pyramid_levels={pyramid_levels} must be >= 0")
+        extra = len(self.level_paths) - 1 if pyramid_levels is None else int(pyramid_levels)
+        n_levels = len(pyramid_shapes(data.shape, extra))
         labels_path = self.path / "labels"
         self._ensure_labels_group()
         final = check_new_output(labels_path / name, overwrite=overwrite, what="label image")
@@ -448,14 +587,11 @@ class SampleStore:
 
         with _writing(tmp, final, "label image"):
             tmp_group = zarr.open_group(str(tmp), mode="w", zarr_format=self._zarr_format)
-            level_data = data
-            factors = []
-            for level in range(n_levels):
-                if level > 0:
-                    level_data = _downsample(level_data, 2, label=True)
-                factor = 2**level
-                factors.append((factor, factor, factor))
-                _write_array(tmp_group, str(level), level_data, dtype=dtype, chunks=_check_chunks(chunks, level_data.shape))
+            level = _write_array(tmp_group, "0", data, dtype=dtype, chunks=chunks)
+            if isinstance(data, np.ndarray):
+                level = data  # level 1 from the input in memory, not decoded back from level 0
+            for k in range(1, n_levels):
+                level = _write_reduced(tmp_group, str(k), level, label=True, dtype=dtype, chunks=chunks)
             label_meta: dict[str, Any] = {"source": {"image": "../../"}}
             if minerals is not None:
                 label_meta["properties"] = minerals.to_properties()
@@ -468,7 +604,7 @@ class SampleStore:
             if self.ngff_version == "0.4":
                 label_meta["version"] = "0.4"
             payload = {
-                "multiscales": [_multiscales(name, self.voxel_size_um, n_levels, self.ngff_version, factors)],
+                "multiscales": [_multiscales(name, self.voxel_size_um, n_levels, self.ngff_version, label=True)],
                 "image-label": label_meta,
             }
             _set_ome(tmp_group, self.ngff_version, payload)
@@ -772,7 +908,9 @@ def create_store(
     overwrite : bool
         Replace an existing store at ``path``.
     pyramid_levels : int
-        Number of extra levels, each downsampled 2x (mean).
+        Number of extra levels, each the 2x2x2 block mean of the level above (rounded for
+        integer images), of shape ``ceil(n / 2)`` per axis (:func:`pyramid_shapes`), placed by
+        a scale and a translation at the centres of their level-0 blocks.
     ngff_version : {"0.5", "0.4"}
         0.5 writes zarr v3 (default), 0.4 writes zarr v2.
     name : str, optional
@@ -821,15 +959,11 @@ def create_store(
             for z0, slab in block_iter:
                 level0[z0 : z0 + slab.shape[0]] = slab
             _mark_complete(level0)
-        factors = [(1, 1, 1)]
-        source = level0
-        for level in range(1, int(pyramid_levels) + 1):
-            down = _downsample(source, 2, label=False)
-            if min(down.shape) < 1:
-                break
-            source = _write_array(root, str(level), down, dtype=dtype, chunks=_check_chunks(chunks, down.shape))
-            factors.append((2**level,) * 3)
-        payload = {"multiscales": [_multiscales(name or final.stem, voxel, len(factors), ngff_version, factors)]}
+        source = ct if blocks is None and isinstance(ct, np.ndarray) else level0
+        n_levels = len(pyramid_shapes(shape, int(pyramid_levels)))
+        for level in range(1, n_levels):
+            source = _write_reduced(root, str(level), source, label=False, dtype=dtype, chunks=chunks)
+        payload = {"multiscales": [_multiscales(name or final.stem, voxel, n_levels, ngff_version, label=False)]}
         _set_ome(root, ngff_version, payload)
         root.attrs[NAMESPACE] = {"provenance": [provenance_entry(step, parameters)]}
         replace_path(tmp, final, overwrite=overwrite, what="sample store")
