@@ -86,7 +86,10 @@ def xrf_labels(
     ct: np.ndarray | None = None,
     ct_weight: float = 1.0,
     extra: Mapping[str, np.ndarray] | None = None,
-    normalize: str = "range",
+    normalize: str = "fit",
+    naming: str = "nearest",
+    max_z: float = 4.0,
+    refine: bool = True,
     seed=0,
     n_init: int = 10,
     minibatch_threshold: int = MINIBATCH_THRESHOLD,
@@ -102,8 +105,10 @@ def xrf_labels(
     pixel_size_um : float, optional
         Map pixel size in µm (recorded in the result).
     reference : pandas.DataFrame, optional
-        Reference signatures (one row per mineral, one column per element): clusters are matched
-        one-to-one (:func:`~liberation.labels.assign.match_signatures`).
+        Reference signatures (one row per mineral, one column per element): each cluster gets the
+        nearest signature in a noise-aware distance, several clusters may share a mineral, a
+        cluster far from every signature stays unnamed and doubtful
+        (:func:`~liberation.labels.assign.match_signatures`).
     mapping : mapping of int to str, optional
         Explicit cluster -> mineral mapping.
     rules : str, sequence or mapping, optional
@@ -113,8 +118,18 @@ def xrf_labels(
     elements, denoise, sigma_spatial_px, sigma_color, scaling, mask, ct, ct_weight, extra, seed, n_init,
     minibatch_threshold
         See :func:`~liberation.labels.kmeans.kmeans_maps`.
-    normalize : {"range", "zscore", "none"}
-        Channel normalisation for reference matching.
+    normalize : {"fit", "range", "zscore", "none"}
+        Calibration of the reference to the map units for reference matching.
+    naming : {"nearest", "one-to-one"}
+        Reference matching: many-to-one by nearest signature (default) or optimal one-to-one.
+    max_z : float
+        Nearest naming: a cluster more than ``max_z`` within-cluster standard deviations from its
+        nearest signature in some element stays unnamed.
+    refine : bool
+        Nearest naming: each pixel of a named cluster goes to the nearest mineral centre in the
+        K-means feature space (a mineral's centre: the pixel-weighted mean of its clusters'
+        centres), so that clusters of mixed pixels between two minerals are split between them;
+        pixels of unnamed clusters stay as they are and no pixel moves into them.
 
     Returns
     -------
@@ -130,19 +145,61 @@ def xrf_labels(
     clusters = kmeans_maps(
         maps, n_clusters=n_clusters, elements=elements, denoise=denoise, sigma_spatial_px=sigma_spatial_px,
         sigma_color=sigma_color, scaling=scaling, mask=mask, ct=ct, ct_weight=ct_weight, extra=extra, seed=seed,
-        n_init=n_init, minibatch_threshold=minibatch_threshold,
+        n_init=n_init, minibatch_threshold=minibatch_threshold, keep_features=True,
     )
+    features, clusters.features = clusters.features, None
     if reference is not None:
-        assignment = match_signatures(clusters.centroids, reference, normalize=normalize)
+        assignment = match_signatures(clusters.centroids, reference, method=naming, normalize=normalize,
+                                      spread=clusters.spread, sizes=clusters.abundance["pixels"], max_z=max_z)
     elif rules is not None:
         assignment = assign_by_rules(clusters.centroids, rules)
     elif mapping is not None:
         assignment = assign_explicit(mapping, clusters.centroids.index)
     else:
         assignment = assign_explicit({c: f"cluster {c}" for c in clusters.centroids.index}, clusters.centroids.index)
-    labels, table = mineral_map(clusters.cluster_map, assignment, minerals=minerals)
+    cluster_map = clusters.cluster_map
+    if refine and reference is not None and naming == "nearest":
+        cluster_map = _refine_pixels(cluster_map, clusters.mask, features, clusters.centroids_scaled,
+                                     clusters.abundance["pixels"], assignment.mapping)
+    labels, table = mineral_map(cluster_map, assignment, minerals=minerals)
     abundance = abundance_table(labels, names=table, mask=clusters.mask & (labels > 0))
     parameters = dict(clusters.parameters)
-    parameters.update({"assignment": assignment.method, "normalize": normalize, "pixel_size_um": pixel_size_um})
+    parameters.update({"assignment": assignment.method, "normalize": normalize, "naming": naming, "max_z": max_z,
+                       "refine": bool(refine and reference is not None and naming == "nearest"),
+                       "pixel_size_um": pixel_size_um})
     return LabelResult(labels=labels, minerals=table, abundance=abundance, pixel_size_um=pixel_size_um,
                        clusters=clusters, assignment=assignment, parameters=parameters)
+
+
+def _refine_pixels(cluster_map, mask, features, centres, sizes, mapping) -> np.ndarray:
+    """Cluster map where each pixel of a named cluster carries the biggest cluster of its nearest mineral.
+
+    Mineral centres: pixel-weighted means of the scaled centres of the clusters named after them.
+    Pixels of unnamed clusters keep their cluster.
+    """
+    named = {c: m for c, m in mapping.items() if m is not None}
+    minerals = sorted(set(named.values()))
+    if len(minerals) < 1 or features is None:
+        return cluster_map
+    sizes = np.asarray(sizes, dtype=np.float64)
+    centre_rows, representative = [], []
+    for name in minerals:
+        members = [c for c, m in named.items() if m == name]
+        w = sizes[[c - 1 for c in members]]
+        centre_rows.append((centres.loc[members].to_numpy(dtype=np.float64) * w[:, None]).sum(axis=0)
+                           / max(w.sum(), 1.0))
+        representative.append(max(members, key=lambda c: (sizes[c - 1], -c)))
+    centre = np.asarray(centre_rows, dtype=np.float32)
+    flat = cluster_map[mask]
+    movable = np.isin(flat, list(named))
+    rows = features[movable]
+    nearest = np.empty(rows.shape[0], dtype=np.int64)
+    for start in range(0, rows.shape[0], 262_144):  # bounded memory on big maps
+        block = rows[start:start + 262_144]
+        d2 = (block * block).sum(axis=1)[:, None] - 2.0 * block @ centre.T + (centre * centre).sum(axis=1)[None, :]
+        nearest[start:start + 262_144] = d2.argmin(axis=1)
+    flat = flat.copy()
+    flat[movable] = np.asarray(representative, dtype=flat.dtype)[nearest]
+    out = cluster_map.copy()
+    out[mask] = flat
+    return out
