@@ -190,3 +190,14 @@ def test_nearest_with_poisson_default_and_same_units():
         match_signatures(cent, ref, method="greedy")
     with pytest.raises(InputError, match="max_z"):
         match_signatures(cent, ref, max_z=0)
+
+
+def test_tiny_cluster_without_spread_in_a_weak_element_is_still_named():
+    # cluster 3 has 3 pixels that all read 0 counts of Na: its own spread (0) would make Na infinitely strict
+    cent = pd.DataFrame({"Na": [4.0, 0.5, 0.0], "Si": [100.0, 180.0, 176.0]}, index=pd.Index([1, 2, 3], name="cluster"))
+    spread = pd.DataFrame({"Na": [2.0, 0.7, 0.0], "Si": [10.0, 13.0, 4.0]}, index=cent.index)
+    ref = pd.DataFrame({"Na": [4.0, 0.5], "Si": [100.0, 180.0]}, index=["albite", "quartz"])
+    named = match_signatures(cent, ref, normalize="none", spread=spread, sizes=[500, 400, 3])
+    assert named.mapping == {1: "albite", 2: "quartz", 3: "quartz"}
+    # without sizes there is no shrinkage: the zero spread makes cluster 3 unknown
+    assert match_signatures(cent, ref, normalize="none", spread=spread).mapping[3] is None

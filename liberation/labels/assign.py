@@ -32,6 +32,8 @@ __all__ = [
 
 # Channels that are not elements but may appear in feature stacks / reference tables.
 NON_ELEMENT_CHANNELS = frozenset({"CT"})
+#: Pseudo-pixels of pooled within-cluster variance added to each cluster's measured spread.
+SHRINK_PIXELS = 10.0
 VOID_NAMES = frozenset({"void", "background", "outside", "pore", "air", "resin", "epoxy"})
 
 def _is_void(name) -> bool:
@@ -256,7 +258,10 @@ def match_signatures(
         one-to-one defaults to ``"range"`` when given ``"fit"``).
     spread : pandas.DataFrame, optional
         Within-cluster standard deviation per cluster and channel, centroid units
-        (:attr:`ClusterResult.spread`). Default: Poisson, ``sqrt(max(centroid, 1))``.
+        (:attr:`ClusterResult.spread`). Default: Poisson, ``sqrt(max(centroid, 1))``. With
+        ``sizes``, each cluster's variance is shrunk towards the size-weighted pooled variance
+        with the weight of ``SHRINK_PIXELS`` (10) pixels, so a cluster of a few pixels with no
+        spread in a weak element does not make that element infinitely strict.
     sizes : sequence of float or pandas.Series, optional
         Pixels per cluster (weights of the calibration fit; default equal).
     max_z : float
@@ -301,9 +306,6 @@ def match_signatures(
     else:
         sd = np.sqrt(np.maximum(x, 1.0))
         noise = "Poisson sqrt(level)"
-    # floor: a cluster with (nearly) no spread in a channel must not make that channel infinitely strict
-    floor = 1e-3 * np.maximum(np.abs(x).max(axis=0), 1e-12)
-    sd = np.maximum(np.nan_to_num(sd, nan=0.0), floor[None, :])
     if sizes is None:
         weights = np.ones(len(clusters))
     else:
@@ -311,6 +313,15 @@ def match_signatures(
         if weights.shape != (len(clusters),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise InputError(f"sizes must give one non-negative pixel count per cluster ({len(clusters)})")
         weights = np.maximum(weights, 1e-12)
+    sd = np.nan_to_num(sd, nan=0.0)
+    if sizes is not None:
+        # a small cluster's spread is a poor estimate: shrink its variance towards the pooled
+        # within-cluster variance of the element with the weight of SHRINK_PIXELS pixels
+        pooled = (weights[:, None] * sd**2).sum(axis=0) / weights.sum()
+        sd = np.sqrt((weights[:, None] * sd**2 + SHRINK_PIXELS * pooled[None, :]) / (weights[:, None] + SHRINK_PIXELS))
+    # floor: a cluster with (nearly) no spread in a channel must not make that channel infinitely strict
+    floor = 1e-3 * np.maximum(np.abs(x).max(axis=0), 1e-12)
+    sd = np.maximum(sd, floor[None, :])
     gain, offset = _calibration_from(x, r, "range" if normalize == "fit" else normalize)
 
     def distances(gain, offset):
