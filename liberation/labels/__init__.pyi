@@ -2,6 +2,7 @@
 
 # Submodules, reachable as attributes (not in __all__).
 from . import assign as assign
+from . import duplicates as duplicates
 from . import features as features
 from . import kmeans as kmeans
 from . import plots as plots
@@ -18,6 +19,7 @@ from .assign import (
     mineral_map,
     parse_rules,
 )
+from .duplicates import duplicate_groups, near_duplicates
 from .features import FeatureStack, feature_stack, resample_to_grid
 from .kmeans import ClusterResult, choose_n_clusters, cluster_features, kmeans_maps
 from .plots import plot_centroids, plot_label_map
@@ -59,6 +61,7 @@ __all__ = [
     "confusion_table",
     "denoise_bilateral_map",
     "denoise_maps",
+    "duplicate_groups",
     "estimate_noise",
     "feature_stack",
     "kmeans_maps",
@@ -66,6 +69,7 @@ __all__ = [
     "labels_from_rgb",
     "match_signatures",
     "mineral_map",
+    "near_duplicates",
     "parse_rules",
     "pixel_accuracy",
     "plot_centroids",

@@ -32,6 +32,8 @@ __all__ = [
 
 # Channels that are not elements but may appear in feature stacks / reference tables.
 NON_ELEMENT_CHANNELS = frozenset({"CT"})
+#: Pseudo-pixels of pooled within-cluster variance added to each cluster's measured spread.
+SHRINK_PIXELS = 10.0
 VOID_NAMES = frozenset({"void", "background", "outside", "pore", "air", "resin", "epoxy"})
 
 def _is_void(name) -> bool:
@@ -162,53 +164,223 @@ def _normalise(table: np.ndarray, how: str) -> np.ndarray:
     raise InputError(f"normalize={how!r}; expected 'range', 'zscore' or 'none'")
 
 
+def _calibration_from(x: np.ndarray, r: np.ndarray, how: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel gain and offset taking reference levels ``r`` (M, E) to centroid units ``x`` (K, E)."""
+    if how == "none":
+        return np.ones(r.shape[1]), np.zeros(r.shape[1])
+    if how == "zscore":
+        sx, sr = x.std(axis=0), r.std(axis=0)
+        gain = np.where(sr > 0, sx / np.where(sr > 0, sr, 1.0), 1.0)
+        return gain, x.mean(axis=0) - gain * r.mean(axis=0)
+    # "range" (and the start of "fit")
+    sx, sr = x.max(axis=0) - x.min(axis=0), r.max(axis=0) - r.min(axis=0)
+    gain = np.where(sr > 0, sx / np.where(sr > 0, sr, 1.0), 1.0)
+    return gain, x.min(axis=0) - gain * r.min(axis=0)
+
+
+def _fit_calibration(x, r, named, weights, gain, offset):
+    """Weighted least-squares line x = gain * r + offset per channel over the named clusters.
+
+    Channels where the named clusters cover fewer than two distinct reference levels, or where the
+    fitted gain is not positive, keep the given calibration.
+    """
+    gain, offset = gain.copy(), offset.copy()
+    ok = named >= 0
+    if ok.sum() < 2:
+        return gain, offset
+    w = weights[ok] / weights[ok].sum()
+    for e in range(r.shape[1]):
+        rr, xx = r[named[ok], e], x[ok, e]
+        if np.unique(rr).size < 2:
+            continue
+        rm, xm = (w * rr).sum(), (w * xx).sum()
+        var = (w * (rr - rm) ** 2).sum()
+        g = (w * (rr - rm) * (xx - xm)).sum() / var if var > 0 else 0.0
+        if g > 0 and np.isfinite(g):
+            gain[e], offset[e] = g, xm - g * rm
+    return gain, offset
+
+
 def match_signatures(
     centroids: pd.DataFrame,
     reference: pd.DataFrame,
     *,
-    normalize: str = "range",
+    method: str = "nearest",
+    normalize: str = "fit",
+    spread: pd.DataFrame | None = None,
+    sizes: Sequence[float] | pd.Series | None = None,
+    max_z: float = 4.0,
     doubt_ratio: float = 0.8,
     doubt_distance: float | None = 0.3,
 ) -> Assignment:
-    """Match cluster centroids to reference mineral signatures by an optimal one-to-one assignment.
+    """Name cluster centroids after reference mineral signatures.
 
-    Both tables are restricted to the reference's channels; each channel is normalised
-    separately within each table (``"range"``: min..max of the rows to 0..1; ``"zscore"``), so a
-    reference in wt% (point analyses) can be compared with centroids in counts or 8-bit levels:
-    what is matched is the relative level of each element across minerals. Use ``"none"``
-    when both are in the same units. The distance is the root-mean-square difference per
-    channel; :func:`scipy.optimize.linear_sum_assignment` minimises the total distance.
-    Channels that are constant in the reference carry no information and are dropped.
+    ``method="nearest"`` (default, many-to-one): the reference levels are first taken to the
+    centroid units by a per-element line ``level = gain * reference + offset``, then each cluster
+    gets the reference nearest to its centroid in a noise-aware distance: the per-element
+    difference is divided by the cluster's measured within-cluster standard deviation
+    (``spread``, the spread of its pixels; without it, the Poisson standard deviation
+    ``sqrt(level)`` of a counts map), and the distance is the root mean square of these z-scores
+    over the elements. Several clusters may get one mineral (a mineral split by noise,
+    or mixed pixels at its boundaries: cluster finely, then name). A cluster whose nearest
+    calibrated reference is more than ``max_z`` within-cluster standard deviations away in some
+    element is left unnamed (``mineral`` None, doubtful, reason ``unknown: ...``): it is not
+    any reference mineral and is not forced onto one. The calibration (``normalize="fit"``)
+    starts from the per-table range normalisation and the optimal one-to-one pairing, then is
+    refitted by weighted least squares (weights = cluster sizes) over the named clusters, the
+    naming redone, until the naming stops changing (at most 20 rounds); the unknown clusters
+    do not enter the fit. ``normalize="range"``/``"zscore"`` keep the per-table calibration;
+    ``"none"``: reference and centroids are in the same units.
 
-    A match is flagged ``doubtful`` when the cluster is closer to another reference than to the
-    one it got, when its distance is more than ``doubt_ratio`` times the distance to the
-    runner-up (ambiguous), or more than ``doubt_distance``. With more clusters than minerals the
-    extra clusters are left unassigned (doubtful); with fewer, some minerals are not found.
+    ``method="one-to-one"``: the former optimal one-to-one assignment: both tables normalised per
+    channel (``"range"``: min..max of the rows to 0..1; ``"zscore"``; ``"none"``), the distance
+    is the root-mean-square difference per channel, :func:`scipy.optimize.linear_sum_assignment`
+    minimises the total; with more clusters than minerals the extra clusters are left
+    unassigned (doubtful).
+
+    Both tables are restricted to the reference's channels; channels constant in the reference
+    carry no information and are dropped. A match is flagged ``doubtful`` when its distance is
+    more than ``doubt_ratio`` times the distance to the runner-up (ambiguous); one-to-one also
+    flags a cluster closer to another reference than to its own and a distance above
+    ``doubt_distance``.
 
     Parameters
     ----------
     centroids : pandas.DataFrame
-        Index cluster id; columns channels (as :attr:`ClusterResult.centroids`).
+        Index cluster id; columns channels (as :attr:`ClusterResult.centroids`), input units.
     reference : pandas.DataFrame
-        Index mineral (or a ``mineral`` column); columns elements.
-    normalize : {"range", "zscore", "none"}
+        Index mineral (or a ``mineral`` column); columns elements, any units (8-bit levels,
+        counts, wt%).
+    method : {"nearest", "one-to-one"}
+        See above.
+    normalize : {"fit", "range", "zscore", "none"}
+        Calibration of the reference to the centroid units (``"fit"`` only with ``"nearest"``;
+        one-to-one defaults to ``"range"`` when given ``"fit"``).
+    spread : pandas.DataFrame, optional
+        Within-cluster standard deviation per cluster and channel, centroid units
+        (:attr:`ClusterResult.spread`). Default: Poisson, ``sqrt(max(centroid, 1))``. With
+        ``sizes``, each cluster's variance is shrunk towards the size-weighted pooled variance
+        with the weight of ``SHRINK_PIXELS`` (10) pixels, so a cluster of a few pixels with no
+        spread in a weak element does not make that element infinitely strict.
+    sizes : sequence of float or pandas.Series, optional
+        Pixels per cluster (weights of the calibration fit; default equal).
+    max_z : float
+        Nearest method: largest per-element z-score of a named cluster (> 0).
     doubt_ratio : float
         See above (0 < value <= 1).
     doubt_distance : float or None
-        See above (in normalised units; None: no limit).
+        One-to-one only, in normalised units (None: no limit).
 
     Returns
     -------
     Assignment
+        ``table.attrs`` holds ``channels``, ``normalize``, ``method`` and (nearest) the
+        calibration ``gain`` and ``offset`` per channel; ``distances`` the clusters x minerals
+        distance matrix.
     """
-    from scipy.optimize import linear_sum_assignment
-
     ref = check_reference(reference, list(centroids.columns))
     informative = [c for c in ref.columns if ref[c].max() > ref[c].min()] if len(ref) > 1 else list(ref.columns)
     if not informative:
         raise InputError("reference has no element whose level differs between minerals; cannot match")
     if not 0 < doubt_ratio <= 1:
         raise InputError(f"doubt_ratio={doubt_ratio!r}; expected 0 < value <= 1")
+    if method not in ("nearest", "one-to-one"):
+        raise InputError(f"method={method!r}; expected 'nearest' (many-to-one) or 'one-to-one'")
+    if normalize not in ("fit", "range", "zscore", "none"):
+        raise InputError(f"normalize={normalize!r}; expected 'fit', 'range', 'zscore' or 'none'")
+    if method == "one-to-one":
+        return _match_one_to_one(centroids, ref, informative, "range" if normalize == "fit" else normalize,
+                                 doubt_ratio, doubt_distance)
+    if not (np.isfinite(max_z) and max_z > 0):
+        raise InputError(f"max_z={max_z!r}; expected a positive number of standard deviations")
+    clusters = [int(c) for c in centroids.index]
+    x = centroids[informative].to_numpy(dtype=float)
+    r = ref[informative].to_numpy(dtype=float)
+    if spread is not None:
+        missing = [c for c in informative if c not in spread.columns]
+        if missing or len(spread) != len(centroids):
+            raise InputError(f"spread must have one row per cluster ({len(centroids)}) and the channels "
+                             f"{informative}; got {len(spread)} rows, missing {missing}")
+        sd = spread.loc[centroids.index, informative].to_numpy(dtype=float)
+        noise = "measured within-cluster spread"
+    else:
+        sd = np.sqrt(np.maximum(x, 1.0))
+        noise = "Poisson sqrt(level)"
+    if sizes is None:
+        weights = np.ones(len(clusters))
+    else:
+        weights = np.asarray(sizes, dtype=float).reshape(-1)
+        if weights.shape != (len(clusters),) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise InputError(f"sizes must give one non-negative pixel count per cluster ({len(clusters)})")
+        weights = np.maximum(weights, 1e-12)
+    sd = np.nan_to_num(sd, nan=0.0)
+    if sizes is not None:
+        # a small cluster's spread is a poor estimate: shrink its variance towards the pooled
+        # within-cluster variance of the element with the weight of SHRINK_PIXELS pixels
+        pooled = (weights[:, None] * sd**2).sum(axis=0) / weights.sum()
+        sd = np.sqrt((weights[:, None] * sd**2 + SHRINK_PIXELS * pooled[None, :]) / (weights[:, None] + SHRINK_PIXELS))
+    # floor: a cluster with (nearly) no spread in a channel must not make that channel infinitely strict
+    floor = 1e-3 * np.maximum(np.abs(x).max(axis=0), 1e-12)
+    sd = np.maximum(sd, floor[None, :])
+    gain, offset = _calibration_from(x, r, "range" if normalize == "fit" else normalize)
+
+    def distances(gain, offset):
+        z = (x[:, None, :] - (r * gain + offset)[None, :, :]) / sd[:, None, :]
+        return np.sqrt((z**2).mean(axis=2)), np.abs(z)
+
+    if normalize == "fit":
+        from scipy.optimize import linear_sum_assignment
+
+        a = _normalise(x, "range")
+        b = _normalise(r, "range")
+        rows, cols = linear_sum_assignment(np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).mean(axis=2)))
+        named = np.full(len(clusters), -1)
+        named[rows] = cols
+        start_gain, start_offset = gain, offset
+        for _ in range(20):
+            gain, offset = _fit_calibration(x, r, named, weights, start_gain, start_offset)
+            dist, zabs = distances(gain, offset)
+            best = dist.argmin(axis=1)
+            new = np.where(zabs[np.arange(len(clusters)), best].max(axis=1) > max_z, -1, best)
+            if np.array_equal(new, named):
+                break
+            named = new
+    dist, zabs = distances(gain, offset)
+    names = list(ref.index)
+    minerals, d, second, second_d, doubtful, reason = [], [], [], [], [], []
+    for i in range(len(clusters)):
+        order = np.argsort(dist[i], kind="stable")
+        j = int(order[0])
+        runner = int(order[1]) if len(order) > 1 else None
+        zrow = zabs[i, j]
+        worst = int(np.argmax(zrow))
+        d.append(float(dist[i, j]))
+        second.append(names[runner] if runner is not None else None)
+        second_d.append(float(dist[i, runner]) if runner is not None else np.nan)
+        if zrow[worst] > max_z:
+            minerals.append(None)
+            doubtful.append(True)
+            reason.append(f"unknown: nearest reference {names[j]} is {zrow[worst]:.1f} within-cluster standard "
+                          f"deviations off in {informative[worst]} (> max_z {max_z:g})")
+            continue
+        minerals.append(names[j])
+        if runner is not None and dist[i, j] > doubt_ratio * dist[i, runner]:
+            doubtful.append(True)
+            reason.append(f"distance {dist[i, j]:.2f} close to {names[runner]} ({dist[i, runner]:.2f})")
+        else:
+            doubtful.append(False)
+            reason.append("")
+    table = _table(clusters, minerals, d, second, second_d, doubtful, reason)
+    table.attrs.update({"channels": informative, "normalize": normalize, "method": "nearest", "noise": noise,
+                        "max_z": max_z, "gain": dict(zip(informative, gain.tolist())),
+                        "offset": dict(zip(informative, offset.tolist()))})
+    distances_table = pd.DataFrame(dist, index=pd.Index(clusters, name="cluster"), columns=names)
+    return Assignment(table, "reference", distances_table)
+
+
+def _match_one_to_one(centroids, ref, informative, normalize, doubt_ratio, doubt_distance) -> Assignment:
+    from scipy.optimize import linear_sum_assignment
+
     a = _normalise(centroids[informative].to_numpy(dtype=float), normalize)
     b = _normalise(ref[informative].to_numpy(dtype=float), normalize)
     dist = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).mean(axis=2))
@@ -246,6 +418,7 @@ def match_signatures(
     table = _table(clusters, minerals, d, second, second_d, doubtful, reason)
     table.attrs["channels"] = informative
     table.attrs["normalize"] = normalize
+    table.attrs["method"] = "one-to-one"
     distances = pd.DataFrame(dist, index=pd.Index(clusters, name="cluster"), columns=names)
     return Assignment(table, "reference", distances)
 

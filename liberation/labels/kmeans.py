@@ -205,6 +205,13 @@ class ClusterResult:
         denoising and scaling) over the cluster's pixels (like Table 2 of Deep-XFCT).
     centroids_scaled : pandas.DataFrame
         Cluster centres in the scaled feature space used by K-means.
+    spread : pandas.DataFrame or None
+        Index ``cluster``; one column per channel: standard deviation of the input maps over the
+        cluster's pixels (input units): the measured noise that reference matching weighs
+        distances by (:func:`~liberation.labels.assign.match_signatures`).
+    features : numpy.ndarray or None
+        (n_pixels, n_channels) float32 scaled features of the mask pixels (row-major order), kept
+        only with ``keep_features=True``.
     abundance : pandas.DataFrame
         Index ``cluster``; columns ``pixels`` and ``percent`` (of the sample pixels).
     mask : numpy.ndarray
@@ -229,6 +236,8 @@ class ClusterResult:
     inertia: float
     k_selection: pd.DataFrame | None = None
     parameters: dict = field(default_factory=dict)
+    spread: pd.DataFrame | None = None
+    features: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_clusters(self) -> int:
@@ -253,6 +262,7 @@ def kmeans_maps(
     minibatch_threshold: int = MINIBATCH_THRESHOLD,
     method: str = "auto",
     candidates: Iterable[int] = range(2, 11),
+    keep_features: bool = False,
 ) -> ClusterResult:
     """Cluster micro-XRF element maps into phases: denoise, scale, mask, stack, K-means.
 
@@ -291,6 +301,8 @@ def kmeans_maps(
         See :func:`cluster_features`.
     candidates : iterable of int
         Numbers of clusters tried when ``n_clusters="auto"``.
+    keep_features : bool
+        Keep the scaled feature matrix in :attr:`ClusterResult.features`.
 
     Returns
     -------
@@ -336,9 +348,15 @@ def kmeans_maps(
     sums = np.zeros((k, stack.raw.shape[1]), dtype=np.float64)
     _add_by_label(sums, labels, stack.raw)
     means = sums / np.maximum(counts, 1)[:, None]
+    squares = np.zeros_like(sums)
+    for j in range(stack.raw.shape[1]):  # centred per channel: no cancellation, one column of memory
+        dev = stack.raw[:, j] - means[labels, j]
+        squares[:, j] = np.bincount(labels, weights=dev * dev, minlength=k)
+    spread = np.sqrt(squares / np.maximum(counts - 1, 1)[:, None])
     index = pd.Index(np.arange(1, k + 1), name="cluster")
     centroids = pd.DataFrame(means, index=index, columns=stack.channels)
     centroids_scaled = pd.DataFrame(centers, index=index, columns=stack.channels)
+    spread_table = pd.DataFrame(spread, index=index, columns=stack.channels)
     abundance = pd.DataFrame({"pixels": counts.astype(np.int64), "percent": 100.0 * counts / max(n_pixels, 1)},
                              index=index)
     parameters = {
@@ -350,7 +368,8 @@ def kmeans_maps(
     }
     return ClusterResult(cluster_map=cluster_map, centroids=centroids, centroids_scaled=centroids_scaled,
                          abundance=abundance, mask=mask_arr, channels=list(stack.channels), method=method,
-                         inertia=inertia, k_selection=k_table, parameters=parameters)
+                         inertia=inertia, k_selection=k_table, parameters=parameters,
+                         spread=spread_table, features=stack.features if keep_features else None)
 
 
 def _add_by_label(sums: np.ndarray, labels: np.ndarray, values: np.ndarray) -> None:

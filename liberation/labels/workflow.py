@@ -10,6 +10,7 @@ import pandas as pd
 
 from liberation.errors import InputError
 from liberation.labels.assign import Assignment, assign_by_rules, assign_explicit, match_signatures, mineral_map
+from liberation.labels.duplicates import duplicate_groups, near_duplicates
 from liberation.labels.kmeans import MINIBATCH_THRESHOLD, ClusterResult, kmeans_maps
 from liberation.labels.preprocess import DEFAULT_DENOISE
 from liberation.labels.validate import abundance_table
@@ -36,6 +37,8 @@ class LabelResult:
         The K-means result (micro-XRF), with the cluster map and the centroid table.
     assignment : Assignment or None
         How clusters became minerals, with distances and doubtful flags.
+    duplicates : pandas.DataFrame or None
+        Near-duplicate cluster pairs (:func:`~liberation.labels.duplicates.near_duplicates`).
     parameters : dict
         Options used (for provenance).
     """
@@ -47,6 +50,7 @@ class LabelResult:
     clusters: ClusterResult | None = None
     assignment: Assignment | None = None
     parameters: dict = field(default_factory=dict)
+    duplicates: pd.DataFrame | None = None
 
     @property
     def centroids(self) -> pd.DataFrame | None:
@@ -86,7 +90,11 @@ def xrf_labels(
     ct: np.ndarray | None = None,
     ct_weight: float = 1.0,
     extra: Mapping[str, np.ndarray] | None = None,
-    normalize: str = "range",
+    normalize: str = "fit",
+    naming: str = "nearest",
+    max_z: float = 4.0,
+    refine: bool = True,
+    merge_duplicates: bool = True,
     seed=0,
     n_init: int = 10,
     minibatch_threshold: int = MINIBATCH_THRESHOLD,
@@ -102,8 +110,10 @@ def xrf_labels(
     pixel_size_um : float, optional
         Map pixel size in µm (recorded in the result).
     reference : pandas.DataFrame, optional
-        Reference signatures (one row per mineral, one column per element): clusters are matched
-        one-to-one (:func:`~liberation.labels.assign.match_signatures`).
+        Reference signatures (one row per mineral, one column per element): each cluster gets the
+        nearest signature in a noise-aware distance, several clusters may share a mineral, a
+        cluster far from every signature stays unnamed and doubtful
+        (:func:`~liberation.labels.assign.match_signatures`).
     mapping : mapping of int to str, optional
         Explicit cluster -> mineral mapping.
     rules : str, sequence or mapping, optional
@@ -113,8 +123,24 @@ def xrf_labels(
     elements, denoise, sigma_spatial_px, sigma_color, scaling, mask, ct, ct_weight, extra, seed, n_init,
     minibatch_threshold
         See :func:`~liberation.labels.kmeans.kmeans_maps`.
-    normalize : {"range", "zscore", "none"}
-        Channel normalisation for reference matching.
+    normalize : {"fit", "range", "zscore", "none"}
+        Calibration of the reference to the map units for reference matching.
+    naming : {"nearest", "one-to-one"}
+        Reference matching: many-to-one by nearest signature (default) or optimal one-to-one.
+    max_z : float
+        Nearest naming: a cluster more than ``max_z`` within-cluster standard deviations from its
+        nearest signature in some element stays unnamed.
+    refine : bool
+        Nearest naming: each pixel of a named cluster goes to the nearest mineral centre in the
+        K-means feature space (a mineral's centre: the pixel-weighted mean of its clusters'
+        centres), so that clusters of mixed pixels between two minerals are split between them;
+        pixels of unnamed clusters stay as they are and no pixel moves into them.
+    merge_duplicates : bool
+        Near-duplicate clusters (no density valley between them in the maps: one population
+        split by noise, :func:`~liberation.labels.duplicates.near_duplicates`) are always
+        reported in the assignment table (``reason``; ``doubtful`` when they were given different
+        names, or merged). Without ``reference``, ``mapping`` or ``rules`` they are merged
+        into one label named after the smallest cluster id when this is True.
 
     Returns
     -------
@@ -130,19 +156,130 @@ def xrf_labels(
     clusters = kmeans_maps(
         maps, n_clusters=n_clusters, elements=elements, denoise=denoise, sigma_spatial_px=sigma_spatial_px,
         sigma_color=sigma_color, scaling=scaling, mask=mask, ct=ct, ct_weight=ct_weight, extra=extra, seed=seed,
-        n_init=n_init, minibatch_threshold=minibatch_threshold,
+        n_init=n_init, minibatch_threshold=minibatch_threshold, keep_features=True,
     )
-    if reference is not None:
-        assignment = match_signatures(clusters.centroids, reference, normalize=normalize)
+    features, clusters.features = clusters.features, None
+    channels = [c for c in clusters.channels if c in maps]
+    duplicates = near_duplicates(maps, clusters.cluster_map, elements=channels)
+    groups = duplicate_groups(duplicates)
+    if reference is not None and naming == "nearest":
+        # a group of near duplicates is one population: name it once, from its pooled centroid and spread
+        cent, spread, sizes = _pool(clusters, groups)
+        pooled = match_signatures(cent, reference, method=naming, normalize=normalize, spread=spread, sizes=sizes,
+                                  max_z=max_z)
+        assignment = _expand(pooled, clusters.centroids.index, groups)
+    elif reference is not None:
+        assignment = match_signatures(clusters.centroids, reference, method=naming, normalize=normalize)
     elif rules is not None:
         assignment = assign_by_rules(clusters.centroids, rules)
     elif mapping is not None:
         assignment = assign_explicit(mapping, clusters.centroids.index)
     else:
         assignment = assign_explicit({c: f"cluster {c}" for c in clusters.centroids.index}, clusters.centroids.index)
-    labels, table = mineral_map(clusters.cluster_map, assignment, minerals=minerals)
+    assignment = _report_duplicates(assignment, groups, merge=merge_duplicates and not given)
+    cluster_map = clusters.cluster_map
+    if refine and reference is not None and naming == "nearest":
+        cluster_map = _refine_pixels(cluster_map, clusters.mask, features, clusters.centroids_scaled,
+                                     clusters.abundance["pixels"], assignment.mapping)
+    labels, table = mineral_map(cluster_map, assignment, minerals=minerals)
     abundance = abundance_table(labels, names=table, mask=clusters.mask & (labels > 0))
     parameters = dict(clusters.parameters)
-    parameters.update({"assignment": assignment.method, "normalize": normalize, "pixel_size_um": pixel_size_um})
+    parameters.update({"assignment": assignment.method, "normalize": normalize, "naming": naming, "max_z": max_z,
+                       "refine": bool(refine and reference is not None and naming == "nearest"),
+                       "merge_duplicates": bool(merge_duplicates and not given),
+                       "pixel_size_um": pixel_size_um})
     return LabelResult(labels=labels, minerals=table, abundance=abundance, pixel_size_um=pixel_size_um,
-                       clusters=clusters, assignment=assignment, parameters=parameters)
+                       clusters=clusters, assignment=assignment, parameters=parameters, duplicates=duplicates)
+
+
+def _refine_pixels(cluster_map, mask, features, centres, sizes, mapping) -> np.ndarray:
+    """Cluster map where each pixel of a named cluster carries the biggest cluster of its nearest mineral.
+
+    Mineral centres: pixel-weighted means of the scaled centres of the clusters named after them.
+    Pixels of unnamed clusters keep their cluster.
+    """
+    named = {c: m for c, m in mapping.items() if m is not None}
+    minerals = sorted(set(named.values()))
+    if len(minerals) < 1 or features is None:
+        return cluster_map
+    sizes = np.asarray(sizes, dtype=np.float64)
+    centre_rows, representative = [], []
+    for name in minerals:
+        members = [c for c, m in named.items() if m == name]
+        w = sizes[[c - 1 for c in members]]
+        centre_rows.append((centres.loc[members].to_numpy(dtype=np.float64) * w[:, None]).sum(axis=0)
+                           / max(w.sum(), 1.0))
+        representative.append(max(members, key=lambda c: (sizes[c - 1], -c)))
+    centre = np.asarray(centre_rows, dtype=np.float32)
+    flat = cluster_map[mask]
+    movable = np.isin(flat, list(named))
+    rows = features[movable]
+    nearest = np.empty(rows.shape[0], dtype=np.int64)
+    for start in range(0, rows.shape[0], 262_144):  # bounded memory on big maps
+        block = rows[start:start + 262_144]
+        d2 = (block * block).sum(axis=1)[:, None] - 2.0 * block @ centre.T + (centre * centre).sum(axis=1)[None, :]
+        nearest[start:start + 262_144] = d2.argmin(axis=1)
+    flat = flat.copy()
+    flat[movable] = np.asarray(representative, dtype=flat.dtype)[nearest]
+    out = cluster_map.copy()
+    out[mask] = flat
+    return out
+
+
+def _report_duplicates(assignment: Assignment, groups: dict[int, int], *, merge: bool) -> Assignment:
+    """Write near-duplicate groups into the assignment table (and merge them when asked)."""
+    if not groups:
+        return assignment
+    table = assignment.table.copy()
+    table.attrs = dict(assignment.table.attrs)
+    table["mineral"] = table["mineral"].astype(object)
+    names = assignment.mapping
+    for cluster, rep in sorted(groups.items()):
+        members = sorted(c for c, r in groups.items() if r == rep)
+        others = [c for c in members if c != cluster]
+        if merge:
+            table.loc[cluster, "mineral"] = names.get(rep)
+            note = (f"merged with cluster(s) {' '.join(map(str, others))}: near duplicates (no valley between them "
+                    "in the maps; one population split by noise; try fewer clusters or --scaling zscore)")
+            doubtful = True
+        elif len({names.get(c) for c in members}) > 1:
+            note = (f"near duplicate of cluster(s) {' '.join(map(str, others))}, which got another name: the maps "
+                    "do not tell them apart")
+            doubtful = True
+        else:
+            note = f"near duplicate of cluster(s) {' '.join(map(str, others))} (same mineral)"
+            doubtful = bool(table.loc[cluster, "doubtful"])
+        old = str(table.loc[cluster, "reason"] or "")
+        table.loc[cluster, "reason"] = f"{old}; {note}" if old and old != "explicit" else note
+        table.loc[cluster, "doubtful"] = doubtful
+    return Assignment(table, assignment.method, assignment.distances)
+
+
+def _pool(clusters: ClusterResult, groups: dict[int, int]):
+    """Centroids, spreads and sizes with each near-duplicate group pooled into its representative."""
+    sizes = clusters.abundance["pixels"].astype(float)
+    keep = [int(c) for c in clusters.centroids.index if groups.get(int(c), int(c)) == int(c)]
+    cent = clusters.centroids.loc[keep].copy()
+    spread = clusters.spread.loc[keep].copy()
+    pooled_sizes = sizes.loc[keep].copy()
+    for rep in sorted(set(groups.values())):
+        members = [c for c, r in groups.items() if r == rep]
+        n = sizes.loc[members].to_numpy()[:, None]
+        mu = clusters.centroids.loc[members].to_numpy()
+        mean = (n * mu).sum(axis=0) / n.sum()
+        var = (n * (clusters.spread.loc[members].to_numpy() ** 2 + (mu - mean) ** 2)).sum(axis=0) / n.sum()
+        cent.loc[rep], spread.loc[rep], pooled_sizes.loc[rep] = mean, np.sqrt(var), n.sum()
+    return cent, spread, pooled_sizes
+
+
+def _expand(pooled: Assignment, clusters: Iterable[int], groups: dict[int, int]) -> Assignment:
+    """Assignment of pooled groups -> one row per cluster (members copy their representative's row)."""
+    rows = [groups.get(int(c), int(c)) for c in clusters]
+    table = pooled.table.loc[rows].copy()
+    table.index = pd.Index([int(c) for c in clusters], name="cluster")
+    table.attrs = dict(pooled.table.attrs)
+    distances = None
+    if pooled.distances is not None:
+        distances = pooled.distances.loc[rows].copy()
+        distances.index = table.index
+    return Assignment(table, pooled.method, distances)

@@ -2,6 +2,7 @@
 
 # attenuation_coefficient is that of .ct (as before: the first module in alphabetical order won).
 from .ct import ELEMENTS, attenuation_coefficient, attenuation_lut, ct_forward, grey_levels
+from .eds import GABBRO_ABUNDANCE, gabbro_compositions, make_eds_maps
 from .face import (
     DEFAULT_PHASE_COUNTS,
     FaceMap,
@@ -30,6 +31,7 @@ __all__ = [
     "DEMO_PARAMETERS",
     "ELEMENTS",
     "FaceMap",
+    "GABBRO_ABUNDANCE",
     "SyntheticSEM",
     "SyntheticSample",
     "SyntheticXRF",
@@ -41,8 +43,10 @@ __all__ = [
     "deep_xfct_signatures",
     "default_esd_range_um",
     "demo_sample",
+    "gabbro_compositions",
     "grey_levels",
     "irregular_grains",
+    "make_eds_maps",
     "make_face",
     "make_face_map",
     "make_particles",
