@@ -47,8 +47,13 @@ __getattr__ = moved_getattr(__name__, {
 @click.option("--allow-unassigned", is_flag=True,
               help="Report even when more than 10 % of the particle volume has no phase (phase 0 inside particles; "
                    "stated in the report, a warning above 1 %).")
+@click.option("--quantification", type=click.Choice(["hard", "soft", "both"]), default="hard", show_default=True,
+              help="Phase volumes from the hard labels, from sub-voxel fractions of the mixed voxels (CT grey "
+                   "values unmixed between neighbouring phases), or both (hard tables plus *_soft.csv and "
+                   "quantification.csv with the difference). soft/both read the CT and take about 10x longer "
+                   "(docs/partial_volume.md).")
 def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, basis, n_boot,
-           overwrite, title, allow_unassigned):
+           overwrite, title, allow_unassigned, quantification):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
     Writes report.html (self-contained), particles.csv, sections_2d.csv, liberation.csv,
@@ -62,7 +67,7 @@ def report(store, out_dir, target, threshold, sections, section_spacing, size_cl
     run = run_report(store, out_dir, target=target, threshold=threshold, section_axes=axes,
                      section_spacing=section_spacing, size_classes_um=sizes, exclude_border=exclude_border,
                      basis=basis, bootstrap=n_boot, overwrite=overwrite, title=title,
-                     allow_unassigned=allow_unassigned)
+                     allow_unassigned=allow_unassigned, quantification=quantification)
     echo_notes(run.notes)
     for text in run.warnings:
         click.echo(f"warning: {text}", err=True)

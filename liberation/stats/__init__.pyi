@@ -5,6 +5,7 @@ from . import bootstrap as bootstrap
 from . import composition as composition
 from . import derive as derive
 from . import grains as grains
+from . import partial_volume as partial_volume
 from . import particles as particles
 from . import result as result
 from . import sections as sections
@@ -26,12 +27,14 @@ from .composition import (
 from .derive import derive_particles
 from .grains import grain_size_distribution
 from .measure import ParticleMeasurements, measure
+from .partial_volume import PartialVolumeModel, estimate_model, phase_fractions, soft_counts, soft_statistics
 from .particles import composition_table, particle_table, size_class_labels
 from .result import LiberationResult
 from .sections import compare_2d_3d, section_positions, section_table
 
 __all__ = [
     "LiberationResult",
+    "PartialVolumeModel",
     "ParticleMeasurements",
     "analyse",
     "association",
@@ -42,6 +45,7 @@ __all__ = [
     "composition_table",
     "cumulative_liberation_yield",
     "derive_particles",
+    "estimate_model",
     "grade_recovery",
     "grades",
     "grain_size_distribution",
@@ -51,9 +55,12 @@ __all__ = [
     "measure",
     "modal_mineralogy",
     "particle_table",
+    "phase_fractions",
     "section_positions",
     "section_table",
     "size_class_labels",
     "size_distribution",
+    "soft_counts",
+    "soft_statistics",
     "surface_liberation",
 ]

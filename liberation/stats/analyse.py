@@ -79,6 +79,8 @@ def analyse(
     grains: bool = True,
     shapes: bool = True,
     bootstrap: int = 1000,
+    image=None,
+    quantification: str = "hard",
 ) -> LiberationResult:
     """Compute every liberation statistic of a segmented sample, 3D and on virtual 2D sections.
 
@@ -128,6 +130,13 @@ def analyse(
     bootstrap : int
         Particle-bootstrap replicates for the 95 % intervals (:mod:`liberation.stats.bootstrap`,
         stratified by size class, seeded by ``seed``); 0 for none, else >= 100.
+    image : array, shape (z, y, x), optional
+        CT grey values; needed for ``quantification`` "soft" or "both".
+    quantification : {"hard", "soft", "both"}
+        Phase volumes from the hard labels (default), from sub-voxel fractions of the mixed voxels
+        (:mod:`liberation.stats.partial_volume`; the 3D tables, headline and intervals become soft, the 2D
+        sections stay hard), or both: hard tables plus ``*_soft`` tables. "soft" and "both" add the
+        hard-vs-soft table ``quantification`` and the partial-volume model to the summary.
 
     Returns
     -------
@@ -161,6 +170,18 @@ def analyse(
 
         m, shape_table = add_shapes(m, particles, phases)
     table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border, shapes=shape_table)
+    if quantification not in ("hard", "soft", "both"):
+        raise InputError(f"quantification={quantification!r}; expected 'hard', 'soft' or 'both'")
+    soft = None
+    if quantification != "hard":
+        if image is None:
+            raise InputError(f"quantification={quantification!r} needs the CT image (image=...); got none")
+        from liberation.stats.partial_volume import soft_statistics
+
+        soft = soft_statistics(particles, phases, image, table=table, measurements=m, minerals=minerals,
+                               voxel_size_um=vs, target=target, threshold=thr, classes=bounds, by=by, chunks=chunks)
+        if quantification == "soft":
+            table = soft.particles
     excluded = table.loc[table["excluded"], "particle_id"].astype(int).tolist()
     if section_axes or random_sections:
         sections = section_table(particles, phases, voxel_size_um=vs, minerals=minerals, axes=section_axes,
@@ -266,7 +287,15 @@ def analyse(
             str(c) for c, k in included["size_class"].astype(str).value_counts().items()
             if k < 30 and c != "all"),
         "parameters": parameters,
+        "quantification": quantification,
     }
+    if soft is not None:
+        d = soft.difference[soft.difference["basis"] == by]
+        summary["partial_volume_model"] = soft.model.to_dict(minerals)
+        summary["soft_minus_hard"] = {
+            q: clean(dict(zip(d.loc[d["quantity"] == q, "mineral"], d.loc[d["quantity"] == q, "soft_minus_hard"])))
+            for q in ("modal_percent", "mean_grade", "liberated_fraction")}
+    both = quantification == "both"
     return LiberationResult(
         minerals=minerals, voxel_size_um=tuple(vs), target=target, threshold=thr, size_classes_um=sizes,
         particles=table, sections=sections, modal=modal,
@@ -276,6 +305,9 @@ def analyse(
         grade_recovery=gr_t, comparison=comparison,
         cumulative_yield=yield_t, size_distribution=size_distribution(table),
         excluded_particle_ids=excluded, summary=summary,
+        particles_soft=soft.particles if both else None, modal_soft=soft.modal if both else None,
+        liberation_soft=soft.liberation if both else None, grade_recovery_soft=soft.grade_recovery if both else None,
+        quantification=soft.difference if soft is not None else None,
     )
 
 

@@ -57,6 +57,12 @@ class LiberationResult:
         Particles left out of the statistics (border particles with ``exclude_border=True``).
     summary : dict
         JSON-ready summary (``summary.json``).
+    particles_soft, modal_soft, liberation_soft, grade_recovery_soft : DataFrame or None
+        The same tables from sub-voxel (soft) phase volumes (:mod:`liberation.stats.partial_volume`),
+        with ``quantification="both"``; None otherwise.
+    quantification : DataFrame or None
+        Hard vs soft per mineral (volume, modal %, mean grade, liberated fraction) and their difference
+        (``quantification.csv``); None with ``quantification="hard"``.
     """
 
     minerals: MineralList
@@ -78,6 +84,11 @@ class LiberationResult:
     size_distribution: pd.DataFrame
     excluded_particle_ids: list[int] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    particles_soft: pd.DataFrame | None = None
+    modal_soft: pd.DataFrame | None = None
+    liberation_soft: pd.DataFrame | None = None
+    grade_recovery_soft: pd.DataFrame | None = None
+    quantification: pd.DataFrame | None = None
 
     #: Names of the tables and the CSV file each one is written to (None: not written by default).
     CSV_FILES = {
@@ -93,6 +104,11 @@ class LiberationResult:
         "comparison": "comparison_2d_3d.csv",
         "cumulative_yield": "cumulative_yield.csv",
         "size_distribution": "size_distribution.csv",
+        "particles_soft": "particles_soft.csv",
+        "modal_soft": "modal_soft.csv",
+        "liberation_soft": "liberation_soft.csv",
+        "grade_recovery_soft": "grade_recovery_soft.csv",
+        "quantification": "quantification.csv",
     }
 
     def tables(self) -> dict[str, pd.DataFrame]:

@@ -13,6 +13,7 @@ from .face import (
 from .grains import add_grains, resolve_textures, resolve_volume_fractions, smooth_random_field
 from .packs import irregular_grains, mixed_sizes, touching_ellipsoids, touching_spheres
 from .particles import default_esd_range_um, make_particles
+from .pv_phantom import partial_volume_phantom
 from .sample import DEMO_PARAMETERS, SyntheticSample, demo_sample, make_sample
 from .seg_phantom import make_texture_phantom
 from .xrf import (
@@ -55,6 +56,7 @@ __all__ = [
     "make_texture_phantom",
     "make_xrf_maps",
     "mixed_sizes",
+    "partial_volume_phantom",
     "random_face_pose",
     "resolve_textures",
     "resolve_volume_fractions",

@@ -34,6 +34,9 @@ class SyntheticSample:
         Per particle, where the generator knows its shape (the packs of
         :mod:`liberation.synthetic.packs`; entry i is particle id i + 1): ``centre_um``
         (z, y, x), ``semi_axes_um`` (longest first), ``aspect``, ``phase``.
+    truth : dict
+        Further exact truth of a generator, by name (e.g. the partial-volume phantom's
+        per-voxel ``fractions`` and per-particle ``true_counts``; see the generator).
     """
 
     ct: np.ndarray
@@ -43,6 +46,7 @@ class SyntheticSample:
     minerals: MineralList | None = None
     params: dict = field(default_factory=dict)
     particle_info: tuple[dict, ...] | None = None
+    truth: dict = field(default_factory=dict)
 
     @property
     def n_particles(self) -> int:
