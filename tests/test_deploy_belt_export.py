@@ -16,7 +16,7 @@ pytestmark = pytest.mark.deploy
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    model = build_belt_segmenter(belt_config_preset("tiny"), seed=1)
+    model = build_belt_segmenter(belt_config_preset("test"), seed=1)
     # non-trivial BN statistics so the check is not on near-zero outputs
     model.train()
     with torch.no_grad():
@@ -81,7 +81,7 @@ def test_cli_train_export_benchmark_segment_evaluate(tmp_path):
     from liberation.deploy.belt.synthetic import make_belt_dataset
 
     model = tmp_path / "belt.pt"
-    assert main(["deploy", "train", "--synthetic", "6", "--size", "64", "--preset", "tiny", "--max-steps", "2",
+    assert main(["deploy", "train", "--synthetic", "6", "--size", "64", "--preset", "test", "--max-steps", "2",
                  "--out", str(model)]) == 0
     assert main(["deploy", "train", "--synthetic", "6", "--size", "64", "--out", str(model)]) == 2  # exists
     onnx_path = tmp_path / "belt.onnx"
@@ -104,7 +104,7 @@ def test_cli_train_export_benchmark_segment_evaluate(tmp_path):
 def test_onnx_keeps_attention_windows_at_every_frame_size(tmp_path):
     """Traced at 64 x 64 (stride-4 map 16 < stripe length 32), run at 256 x 192 (map 64 x 48, not whole windows):
     the ONNX graph must use the same 32-pixel windows as PyTorch, not a size frozen at trace time."""
-    model = build_belt_segmenter(belt_config_preset("tiny", stripe_length=(None, 32)), seed=3).eval()
+    model = build_belt_segmenter(belt_config_preset("test", stripe_length=(None, 32)), seed=3).eval()
     with torch.no_grad():  # make the shallow attention dominate the output
         model.attn_shallow.qkv.weight.mul_(20.0)
         model.attn_shallow.proj.weight.mul_(20.0)
@@ -112,7 +112,7 @@ def test_onnx_keeps_attention_windows_at_every_frame_size(tmp_path):
     r = verify_belt_onnx(model, p, shape=(1, 1, 256, 192))
     assert r["max_abs_diff"] < 1e-4
     # the check is sensitive: a model with whole-row windows gives a clearly different output
-    other = build_belt_segmenter(belt_config_preset("tiny", stripe_length=(None, None)), seed=3).eval()
+    other = build_belt_segmenter(belt_config_preset("test", stripe_length=(None, None)), seed=3).eval()
     other.load_state_dict(model.state_dict())
     x = torch.rand(1, 1, 256, 192) * 3
     with torch.no_grad():
