@@ -150,18 +150,21 @@ def evaluate(model_path, data, synthetic, size, seed, i0, split, backend, out, o
 
 
 @deploy.command("export", short_help="Export to ONNX and check parity with onnxruntime.",
-                epilog="Jetson scope: the ONNX file (opset >= 17) runs under TensorRT >= 8.6, i.e. Jetson Orin with "
-                       "JetPack 6 (or 5.1.2); the runtime needs TensorRT >= 8.5. The paper's Jetson Nano (JetPack "
-                       "4.x, TensorRT 8.0/8.2) is not supported. See docs/deploy.md.")
+                epilog="Jetson scope: the default export (opset 17) is for TensorRT >= 8.6, i.e. Jetson Orin with "
+                       "JetPack 6 (or 5.1.2); the Python runtime for .engine files needs TensorRT >= 8.5. The "
+                       "paper's Jetson Nano (JetPack 4.x, TensorRT 8.0/8.2) parses opset <= 13: --opset 13 writes "
+                       "that graph (onnxruntime parity checked), untested on a Nano. See docs/deploy.md.")
 @click.argument("model_path", type=click.Path(exists=True))
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="ONNX file.")
-@click.option("--opset", type=POSITIVE_INT, default=17, show_default=True)
+@click.option("--opset", type=POSITIVE_INT, default=17, show_default=True,
+              help="ONNX opset: 17 for Jetson Orin / TensorRT >= 8.6; 13 for older TensorRT (Jetson Nano, untested).")
 @click.option("--fp16", is_flag=True, help="Store weights as float16 (see docs/deploy.md).")
 @click.option("--check-size", type=POSITIVE_INT, default=64, show_default=True, help="Frame size of the parity check.")
 @click.option("--overwrite", is_flag=True)
 def export(model_path, out, opset, fp16, check_size, overwrite):
     """Export a model folder to ONNX (dynamic batch/size, opset >= 17) and check it against PyTorch with
-    onnxruntime. For Jetson Orin / JetPack 6 (TensorRT >= 8.6); not for the Jetson Nano."""
+    onnxruntime. Opset 17 targets Jetson Orin / JetPack 6 (TensorRT >= 8.6); --opset 13 the Jetson Nano
+    (TensorRT 8.0/8.2; untested there)."""
     from liberation.deploy.belt.workflow import export_model
 
     r = export_model(model_path, out, opset=opset, fp16=fp16, check_size=check_size, overwrite=overwrite)
