@@ -157,8 +157,11 @@ class BeltRuntime:
     card : dict
         The model card.
     class_names : tuple of str
-    i0 : float or "auto"
-        Open beam used for detector counts.
+    i0 : float, "auto" or None
+        Open beam of the training frames, from the card (``"auto"`` for models trained with
+        domain randomisation).
+    open_beam_mode : float or "auto"
+        Open beam used for detector counts (the ``i0`` argument).
     last_check : dict
         After :meth:`segment`: ``i0`` (per frame), ``foreground_share`` (per frame),
         ``problems`` (list of str).
@@ -174,7 +177,8 @@ class BeltRuntime:
         self.card = read_model_card(self.path)
         self.class_names = card_class_names(self.card)
         self.spec = dict(self.card.get("input") or {})
-        self.i0 = parse_i0(i0) if i0 is not None else "auto"
+        self.i0 = self.spec.get("i0")
+        self.open_beam_mode = parse_i0(i0) if i0 is not None else "auto"
         self.last_check: dict = {}
         self.batch_size = int(batch_size)
         self.threads = threads
@@ -282,10 +286,10 @@ class BeltRuntime:
         return self._run(x)
 
     def open_beam(self, frames, *, i0=None) -> np.ndarray:
-        """Open beam per frame ``(n,)``: estimated (``"auto"``) or the fixed value; ``i0`` overrides :attr:`i0`."""
+        """Open beam per frame ``(n,)``: estimated (``"auto"``) or the fixed value; ``i0`` overrides :attr:`open_beam_mode`."""
         arr = np.asarray(frames)
         arr = arr[None] if arr.ndim == 2 else arr
-        mode = self.i0 if i0 is None else parse_i0(i0)
+        mode = self.open_beam_mode if i0 is None else parse_i0(i0)
         if mode == "auto":
             return np.atleast_1d(estimate_open_beam(arr))
         return np.full(len(arr), float(mode))
@@ -308,7 +312,7 @@ class BeltRuntime:
         counts : bool
             Whether the frames are raw counts.
         i0 : float or "auto", optional
-            Open beam for this call (default :attr:`i0`).
+            Open beam for this call (default :attr:`open_beam_mode`).
         warn : bool
             Emit one :class:`BeltInputWarning` line when the checks find problems (they are
             always in :attr:`last_check`).
@@ -324,7 +328,7 @@ class BeltRuntime:
         level = self.open_beam(raw, i0=i0) if counts else None
         stack = raw[None] if raw.ndim == 2 else raw
         x = prepare_belt_inputs(stack, i0=level) if counts else prepare_belt_inputs(stack, i0=None)
-        auto = (self.i0 if i0 is None else parse_i0(i0)) == "auto"
+        auto = (self.open_beam_mode if i0 is None else parse_i0(i0)) == "auto"
         problems = check_belt_frames(stack, spec=self.spec, i0=level, counts=counts, auto=auto)
         single = raw.ndim == 2
         xp, (h, w) = pad_to_multiple(x)
