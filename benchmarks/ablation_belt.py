@@ -48,7 +48,7 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=200)
     ap.add_argument("--n-test", type=int, default=60)
     ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--preset", default="small")
+    ap.add_argument("--preset", default="cpu")
     ap.add_argument("--json", default=None, help="write the rows and the table here")
     args = ap.parse_args(argv)
 

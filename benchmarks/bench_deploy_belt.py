@@ -52,7 +52,7 @@ def bench_segmenter(model_path, size, threads, repeats):
     if model_path:
         model, card = load_belt_checkpoint(model_path)
     else:
-        model = build_belt_segmenter(belt_config_preset("small"))
+        model = build_belt_segmenter(belt_config_preset("cpu"))
         card = {"class_names": list(model.config.class_names), "input": {"i0": 4000.0}}
         model_path = save_belt_checkpoint(os.path.join(tmp, "model"), model, card)
     card = read_model_card(model_path)  # the model card, copied beside each ONNX file

@@ -65,7 +65,7 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=320)
     ap.add_argument("--n-test", type=int, default=60)
     ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--preset", default="small")
+    ap.add_argument("--preset", default="cpu")
     ap.add_argument("--train-preset", default="cpu")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--init", default=None, help="fine-tune this model folder (or older .pt checkpoint) instead of training from scratch")

@@ -13,11 +13,11 @@ from liberation.errors import InputError  # noqa: E402
 pytestmark = pytest.mark.deploy
 
 
-@pytest.mark.parametrize("preset", ["small", "base"])
+@pytest.mark.parametrize("preset", ["cpu", "edge"])
 def test_parameters_under_5m_and_shapes(preset):
     model = build_belt_segmenter(belt_config_preset(preset)).eval()
     assert count_parameters(model) < 5_000_000
-    if preset == "small":
+    if preset == "cpu":
         with torch.no_grad():
             y = model(torch.zeros(2, 1, 64, 96))
         assert tuple(y.shape) == (2, 3, 64, 96)
@@ -27,13 +27,13 @@ def test_modules_switch():
     counts = {}
     for aspp in ("s-aspp", "aspp", "none"):
         for attn in ("both", "none"):
-            m = build_belt_segmenter(belt_config_preset("tiny", aspp=aspp, attention=attn))
+            m = build_belt_segmenter(belt_config_preset("test", aspp=aspp, attention=attn))
             counts[aspp, attn] = count_parameters(m)
             assert m(torch.zeros(1, 1, 32, 32)).shape == (1, 3, 32, 32)
     assert counts["s-aspp", "both"] > counts["s-aspp", "none"]
     assert counts["s-aspp", "none"] > counts["aspp", "none"] > counts["none", "none"]
-    assert belt_config_preset("small", aspp="aspp").rates == (6, 12, 18)
-    assert belt_config_preset("small").rates == (3, 9, 15)
+    assert belt_config_preset("cpu", aspp="aspp").rates == (6, 12, 18)
+    assert belt_config_preset("cpu").rates == (3, 9, 15)
     with pytest.raises(InputError):
         BeltSegmenterConfig(aspp="bogus")
     with pytest.raises(InputError):
@@ -41,7 +41,7 @@ def test_modules_switch():
 
 
 def test_config_round_trip():
-    c = belt_config_preset("tiny", attention="deep")
+    c = belt_config_preset("test", attention="deep")
     assert BeltSegmenterConfig.from_dict(c.to_dict()) == c
 
 
@@ -76,7 +76,7 @@ def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
     from liberation.errors import OverwriteError
 
     images, masks = make_belt_dataset(4, (32, 32), size_classes_mm=[(5, 10)], seed=0)
-    res = train_belt_segmenter(images, masks, config=belt_config_preset("tiny"), i0=4000.0, epochs=20,
+    res = train_belt_segmenter(images, masks, config=belt_config_preset("test"), i0=4000.0, epochs=20,
                                batch_size=4, lr=1e-2, augment=False, seed=0)
     losses = [h["loss"] for h in res.history]
     assert len(losses) == 20 and losses[-1] < 0.6 * losses[0]
@@ -90,16 +90,16 @@ def test_training_reduces_loss_and_checkpoint_round_trip(tmp_path):
     a = predict_belt(res.model, x, return_logits=True)
     b = predict_belt(model, x, return_logits=True)
     assert np.allclose(a, b, atol=1e-6)
-    assert card["architecture"]["widths"] == list(belt_config_preset("tiny").widths)
+    assert card["architecture"]["widths"] == list(belt_config_preset("test").widths)
 
 
 def test_train_rejects_bad_input():
     from liberation.deploy.belt.train import train_belt_segmenter
 
     with pytest.raises(InputError):
-        train_belt_segmenter(np.zeros((2, 50, 50)), np.zeros((2, 50, 50), np.uint8), config=belt_config_preset("tiny"))
+        train_belt_segmenter(np.zeros((2, 50, 50)), np.zeros((2, 50, 50), np.uint8), config=belt_config_preset("test"))
     with pytest.raises(InputError):
-        train_belt_segmenter(np.zeros((2, 32, 32)), np.full((2, 32, 32), 5, np.uint8), config=belt_config_preset("tiny"))
+        train_belt_segmenter(np.zeros((2, 32, 32)), np.full((2, 32, 32), 5, np.uint8), config=belt_config_preset("test"))
     with pytest.raises(InputError):
         train_belt_segmenter(np.zeros((2, 32, 32)), np.zeros((2, 32, 32), np.uint8), preset="gpu")
 
@@ -111,7 +111,7 @@ def test_paper_preset_settings():
                                           epochs=100, schedule="poly")
     rng = np.random.default_rng(0)
     res = train_belt_segmenter(rng.uniform(0, 2, (2, 32, 32)), rng.integers(0, 3, (2, 32, 32)),
-                               config=belt_config_preset("tiny"), preset="paper", max_steps=1)
+                               config=belt_config_preset("test"), preset="paper", max_steps=1)
     assert res.train_params["optimizer"] == "sgd" and res.train_params["steps"] == 1
 
 

@@ -119,7 +119,7 @@ def test_old_belt_checkpoint_file_still_loads(tmp_path):
     from liberation.deploy.belt.model import build_belt_segmenter
     from liberation.deploy.belt.runtime import BeltRuntime
 
-    model = build_belt_segmenter(belt_config_preset("tiny"), seed=2).eval()
+    model = build_belt_segmenter(belt_config_preset("test"), seed=2).eval()
     path = tmp_path / "old.pt"
     torch.save(model.state_dict(), path)
     old_card = {"format": "liberation-belt-segmenter", "library_version": "0.0.9", "created": "2024-01-01T00:00:00",

@@ -8,16 +8,18 @@ from .belt.io import (
     card_path,
     load_belt_checkpoint,
     read_labelled_folder,
+    read_labelme_json,
     read_model_card,
     save_belt_checkpoint,
+    split_indices,
     write_mask_png,
     write_model_card,
 )
 from .belt.layers import ASPP, CrossShapedWindowAttention, UniversalInvertedBottleneck
 from .belt.metrics import confusion_matrix, segmentation_metrics
 from .belt.model import BeltBackbone, BeltSegmenter, build_belt_segmenter, count_parameters
-from .belt.preprocess import belt_attenuation, pad_to_multiple, prepare_belt_inputs
-from .belt.runtime import BeltRuntime, available_backends
+from .belt.preprocess import belt_attenuation, estimate_open_beam, pad_to_multiple, prepare_belt_inputs
+from .belt.runtime import BeltInputWarning, BeltRuntime, available_backends
 from .belt.simulation import (
     PAPER_TRIAL_SERIES,
     SegmenterProfile,
@@ -78,6 +80,7 @@ __all__ = [
     "BELT_CLASSES",
     "BeltBackbone",
     "BeltImage",
+    "BeltInputWarning",
     "BeltRuntime",
     "BeltSegmenter",
     "BeltSegmenterConfig",
@@ -124,6 +127,7 @@ __all__ = [
     "default_profiles",
     "drop_ruler",
     "dual_energy",
+    "estimate_open_beam",
     "evaluate_belt_segmenter",
     "evaluate_model",
     "export_belt_onnx",
@@ -158,6 +162,7 @@ __all__ = [
     "rail_augment",
     "read_dual_energy_folder",
     "read_labelled_folder",
+    "read_labelme_json",
     "read_model_card",
     "roc_auc",
     "rosin_rammler",
@@ -169,6 +174,7 @@ __all__ = [
     "simulate_paper_trials",
     "simulate_sorting",
     "size_distribution",
+    "split_indices",
     "summarize_runs",
     "train_belt_segmenter",
     "train_dual_energy",

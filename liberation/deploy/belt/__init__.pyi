@@ -4,6 +4,7 @@ from . import (
     augment,
     config,
     export,
+    generators,
     io,
     layers,
     metrics,
@@ -16,25 +17,30 @@ from . import (
     train,
     workflow,
 )
-from .augment import GEOMETRIC_OPS, PIXEL_OPS, RAIL_COMBINATIONS, rail_augment
-from .config import BeltSegmenterConfig, belt_config_preset
+from .augment import DETECTOR_RANGES, GEOMETRIC_OPS, PIXEL_OPS, RAIL_COMBINATIONS, detector_augment, rail_augment
+from .config import BELT_PRESETS, DEPRECATED_PRESETS, BeltSegmenterConfig, belt_config_preset
 from .export import convert_onnx_weights_fp16, export_belt_onnx, verify_belt_onnx
+from .generators import FRAME_GENERATORS, make_angular_frame, make_generator_dataset, make_pebble_frame
 from .io import (
     belt_card,
     card_path,
     load_belt_checkpoint,
+    parse_split,
     read_image,
     read_labelled_folder,
+    read_labelme_folder,
+    read_labelme_json,
     read_model_card,
     save_belt_checkpoint,
+    split_indices,
     write_mask_png,
     write_model_card,
 )
 from .layers import ASPP, ConvBNAct, CrossShapedWindowAttention, SeparableConv, UniversalInvertedBottleneck
 from .metrics import confusion_matrix, segmentation_metrics
 from .model import BeltBackbone, BeltSegmenter, build_belt_segmenter, count_parameters
-from .preprocess import belt_attenuation, pad_to_multiple, prepare_belt_inputs
-from .runtime import BeltRuntime, available_backends
+from .preprocess import belt_attenuation, estimate_open_beam, pad_to_multiple, parse_i0, prepare_belt_inputs
+from .runtime import BeltInputWarning, BeltRuntime, available_backends, check_belt_frames, check_foreground_share
 from .simulation import (
     PAPER_TRIAL_SERIES,
     SegmenterProfile,
@@ -48,6 +54,7 @@ from .synthetic import BELT_CLASSES, SIZE_CLASSES_MM, BeltImage, make_belt_datas
 from .train import TRAIN_PRESETS, BeltTrainResult, evaluate_belt_segmenter, predict_belt, train_belt_segmenter
 from .workflow import (
     SYNTHETIC_I0,
+    belt_input_spec,
     benchmark_model,
     evaluate_model,
     export_model,
@@ -60,14 +67,19 @@ from .workflow import (
 __all__ = [
     "ASPP",
     "BELT_CLASSES",
+    "BELT_PRESETS",
     "BeltBackbone",
     "BeltImage",
+    "BeltInputWarning",
     "BeltRuntime",
     "BeltSegmenter",
     "BeltSegmenterConfig",
     "BeltTrainResult",
     "ConvBNAct",
     "CrossShapedWindowAttention",
+    "DEPRECATED_PRESETS",
+    "DETECTOR_RANGES",
+    "FRAME_GENERATORS",
     "GEOMETRIC_OPS",
     "PAPER_TRIAL_SERIES",
     "PIXEL_OPS",
@@ -84,29 +96,40 @@ __all__ = [
     "belt_attenuation",
     "belt_card",
     "belt_config_preset",
+    "belt_input_spec",
     "benchmark_model",
     "build_belt_segmenter",
     "card_path",
+    "check_belt_frames",
+    "check_foreground_share",
     "config",
     "confusion_matrix",
     "convert_onnx_weights_fp16",
     "count_parameters",
     "default_profiles",
+    "detector_augment",
+    "estimate_open_beam",
     "evaluate_belt_segmenter",
     "evaluate_model",
     "export",
     "export_belt_onnx",
     "export_model",
     "fragment_decisions",
+    "generators",
     "io",
     "layers",
     "load_belt_checkpoint",
     "load_frames",
+    "make_angular_frame",
     "make_belt_dataset",
     "make_belt_image",
+    "make_generator_dataset",
+    "make_pebble_frame",
     "metrics",
     "model",
     "pad_to_multiple",
+    "parse_i0",
+    "parse_split",
     "plot_trials",
     "predict_belt",
     "prepare_belt_inputs",
@@ -114,6 +137,8 @@ __all__ = [
     "rail_augment",
     "read_image",
     "read_labelled_folder",
+    "read_labelme_folder",
+    "read_labelme_json",
     "read_model_card",
     "runtime",
     "save_belt_checkpoint",
@@ -124,6 +149,7 @@ __all__ = [
     "simulate_trials",
     "simulation",
     "sorting",
+    "split_indices",
     "synthetic",
     "train",
     "train_belt_segmenter",

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from liberation.errors import InputError
 
-__all__ = ["BeltSegmenterConfig", "belt_config_preset"]
+__all__ = ["BELT_PRESETS", "DEPRECATED_PRESETS", "BeltSegmenterConfig", "belt_config_preset"]
 
 _ASPP = ("s-aspp", "aspp", "none")
 _ATTN = ("both", "deep", "shallow", "none")
@@ -105,8 +105,29 @@ class BeltSegmenterConfig:
         return cls(**data)
 
 
-def belt_config_preset(name: str = "small", **overrides) -> BeltSegmenterConfig:
-    """Named architectures: ``"tiny"`` (tests), ``"small"`` (CPU, default), ``"base"`` (paper scale, GPU).
+#: Architecture presets, named for what they are for (parameters with the default 3 classes).
+BELT_PRESETS: dict[str, dict] = {
+    # unit tests and smoke runs: 32 k parameters
+    "test": dict(widths=(8, 8, 16, 16, 16), aspp_channels=16, heads=2, low_level_channels=8, decoder_channels=16),
+    # CPU training and CPU inference (default): 0.67 M
+    "cpu": dict(),
+    # an edge GPU (Jetson Orin) at belt frame rates: 2.6 M
+    "edge": dict(widths=(24, 48, 96, 160, 256), aspp_channels=192, heads=8, low_level_channels=48,
+                 decoder_channels=192),
+    # the paper's scale (Mineral-DeepLabV3+, 30.5 M): 30.0 M; GPU training only
+    "paper": dict(widths=(80, 160, 320, 640, 960), aspp_channels=512, heads=8, low_level_channels=96,
+                  decoder_channels=320),
+}
+#: Old preset names, still accepted with a DeprecationWarning.
+DEPRECATED_PRESETS = {"tiny": "test", "small": "cpu", "base": "edge"}
+
+
+def belt_config_preset(name: str = "cpu", **overrides) -> BeltSegmenterConfig:
+    """Named architectures: ``"test"`` (32 k parameters, tests), ``"cpu"`` (0.67 M, default),
+    ``"edge"`` (2.6 M, Jetson Orin class GPUs), ``"paper"`` (30 M, the paper's scale; GPU training only).
+
+    The old names ``tiny``, ``small`` and ``base`` are deprecated aliases of ``test``,
+    ``cpu`` and ``edge``.
 
     Parameters
     ----------
@@ -115,12 +136,12 @@ def belt_config_preset(name: str = "small", **overrides) -> BeltSegmenterConfig:
     **overrides
         Fields replaced after the preset (e.g. ``aspp="aspp"``, ``attention="none"``).
     """
-    presets = {
-        "tiny": dict(widths=(8, 8, 16, 16, 16), aspp_channels=16, heads=2, low_level_channels=8, decoder_channels=16),
-        "small": dict(),
-        "base": dict(widths=(24, 48, 96, 160, 256), aspp_channels=192, heads=8, low_level_channels=48,
-                     decoder_channels=192),
-    }
-    if name not in presets:
-        raise InputError(f"preset={name!r} is not known; expected one of {sorted(presets)}")
-    return BeltSegmenterConfig(**{**presets[name], **overrides})
+    if name in DEPRECATED_PRESETS:
+        import warnings
+
+        new = DEPRECATED_PRESETS[name]
+        warnings.warn(f"belt preset {name!r} is deprecated; use {new!r}", DeprecationWarning, stacklevel=2)
+        name = new
+    if name not in BELT_PRESETS:
+        raise InputError(f"preset={name!r} is not known; expected one of {sorted(BELT_PRESETS)}")
+    return BeltSegmenterConfig(**{**BELT_PRESETS[name], **overrides})

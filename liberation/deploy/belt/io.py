@@ -29,8 +29,9 @@ from liberation.model_folder import (
     write_model_folder,
 )
 
-__all__ = ["belt_card", "card_path", "load_belt_checkpoint", "read_image", "read_labelled_folder",
-           "read_model_card", "save_belt_checkpoint", "write_mask_png", "write_model_card"]
+__all__ = ["belt_card", "card_path", "load_belt_checkpoint", "parse_split", "read_image", "read_labelled_folder",
+           "read_labelme_folder", "read_labelme_json", "read_model_card", "save_belt_checkpoint", "split_indices",
+           "write_mask_png", "write_model_card"]
 
 #: ``format`` of the older belt model card (``<model>.pt.json``), still read.
 CARD_FORMAT = "liberation-belt-segmenter"
@@ -165,10 +166,14 @@ def load_belt_checkpoint(path):
     return model.eval(), card
 
 
-def read_labelled_folder(folder, *, images: str = "images", masks: str = "masks") -> tuple[list[Path], np.ndarray, np.ndarray]:
-    """Read image/mask pairs (PNG/TIFF, e.g. LabelMe exports) from ``folder/images`` and ``folder/masks``.
+def read_labelled_folder(folder, *, images: str = "images", masks: str = "masks",
+                         class_names=("background", "ore", "waste")) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Read labelled frames: image/label-PNG pairs from ``folder/images`` and ``folder/masks``, or LabelMe JSON.
 
-    Masks match images by file stem; mask values are class indices (0 = background).
+    Label PNGs (or TIFFs) match images by file stem; their values are class indices
+    (0 = background). A folder without ``images/`` and ``masks/`` but with ``*.json`` files
+    is read as LabelMe annotations (:func:`read_labelme_folder`, labels named by
+    ``class_names``).
 
     Returns
     -------
@@ -179,7 +184,10 @@ def read_labelled_folder(folder, *, images: str = "images", masks: str = "masks"
     folder = Path(folder)
     img_dir, msk_dir = folder / images, folder / masks
     if not img_dir.is_dir() or not msk_dir.is_dir():
-        raise FileFormatError(f"{folder} must hold '{images}/' and '{masks}/' folders of PNG/TIFF files")
+        if folder.is_dir() and any(folder.glob("*.json")):
+            return read_labelme_folder(folder, class_names=class_names)
+        raise FileFormatError(f"{folder} must hold '{images}/' and '{masks}/' folders of PNG/TIFF files, "
+                              "or LabelMe .json files")
     mask_files = {p.stem: p for p in msk_dir.iterdir() if p.suffix.lower() in _IMAGE_EXT}
     paths = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in _IMAGE_EXT)
     if not paths:
@@ -211,3 +219,171 @@ def write_mask_png(path, mask, *, overwrite: bool = False) -> Path:
     with atomic_file(path, overwrite=overwrite, what="mask") as tmp:
         tmp.write_bytes(buf.getvalue())
     return path
+
+
+def read_labelme_json(path, *, class_names=("background", "ore", "waste"), image=None) -> tuple[np.ndarray, np.ndarray]:
+    """Read one LabelMe annotation (the paper's annotation tool): the frame and its class mask.
+
+    Polygons (and rectangles) are rasterised with :func:`skimage.draw.polygon` (a pixel is
+    inside when its centre is), in file order, later shapes over earlier ones. LabelMe
+    points are ``[x, y]`` (column, row) in pixels.
+
+    Parameters
+    ----------
+    path : path-like
+        LabelMe ``.json`` file (keys ``shapes``, ``imagePath``, ``imageData``,
+        ``imageHeight``, ``imageWidth``).
+    class_names : sequence of str
+        Classes, background first; a shape's ``label`` must be one of the others.
+    image : ndarray, optional
+        The frame, when already read (otherwise from ``imagePath`` beside the JSON, else
+        the embedded base64 ``imageData``).
+
+    Returns
+    -------
+    image : ndarray, (y, x)
+        The frame as stored (grey).
+    mask : ndarray, (y, x) uint8
+        Class indices (0 = background).
+
+    Raises
+    ------
+    FileFormatError
+        Unreadable JSON, missing image, unknown label or shape type.
+    """
+    import base64
+    import io as _io
+    import json
+
+    from skimage.draw import polygon
+
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+        shapes = doc["shapes"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FileFormatError(f"{path} is not a LabelMe JSON file (needs 'shapes'): {exc}") from None
+    names = [str(c) for c in class_names]
+    if image is None:
+        rel = doc.get("imagePath")
+        candidate = (path.parent / rel) if rel else None
+        if candidate is not None and candidate.is_file():
+            image = read_image(candidate)
+        elif doc.get("imageData"):
+            from PIL import Image
+
+            with Image.open(_io.BytesIO(base64.b64decode(doc["imageData"]))) as im:
+                image = np.asarray(im.convert("L") if im.mode not in ("L", "I;16", "I", "F") else im)
+        else:
+            raise FileFormatError(f"{path}: image {rel!r} not found beside it and no imageData embedded")
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image.mean(-1).astype(image.dtype)
+    h = int(doc.get("imageHeight") or image.shape[0])
+    w = int(doc.get("imageWidth") or image.shape[1])
+    if (h, w) != image.shape[:2]:
+        raise FileFormatError(f"{path}: imageHeight/imageWidth {h}x{w} differ from the image {image.shape[:2]}")
+    mask = np.zeros((h, w), np.uint8)
+    for i, shp in enumerate(shapes):
+        label = str(shp.get("label", ""))
+        if label not in names[1:]:
+            raise FileFormatError(f"{path}: shape {i} has label {label!r}; expected one of {names[1:]}")
+        pts = np.asarray(shp.get("points", []), float)
+        kind = shp.get("shape_type") or "polygon"
+        if kind == "rectangle" and len(pts) == 2:
+            (x0, y0), (x1, y1) = pts
+            pts = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        elif kind != "polygon":
+            raise FileFormatError(f"{path}: shape {i} has shape_type {kind!r}; expected 'polygon' or 'rectangle'")
+        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
+            raise FileFormatError(f"{path}: shape {i} needs at least 3 [x, y] points; got {pts.tolist()[:4]}")
+        rr, cc = polygon(pts[:, 1], pts[:, 0], shape=(h, w))
+        mask[rr, cc] = names.index(label)
+    return image, mask
+
+
+def read_labelme_folder(folder, *, class_names=("background", "ore", "waste")) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Every LabelMe ``*.json`` of ``folder`` with its image (see :func:`read_labelme_json`).
+
+    Returns
+    -------
+    paths : list of Path
+        The JSON files, sorted.
+    images : ndarray, (n, y, x)
+    masks : ndarray, (n, y, x) uint8
+    """
+    folder = Path(folder)
+    paths = sorted(folder.glob("*.json"))
+    if not paths:
+        raise FileFormatError(f"no LabelMe .json files in {folder}")
+    pairs = [read_labelme_json(p, class_names=class_names) for p in paths]
+    shapes = {im.shape for im, _ in pairs}
+    if len(shapes) != 1:
+        raise FileFormatError(f"LabelMe images in {folder} differ in size: {sorted(shapes)}")
+    return paths, np.stack([im for im, _ in pairs]), np.stack([m for _, m in pairs])
+
+
+def parse_split(text) -> tuple[float, float, float]:
+    """``"7:2:1"`` -> train, validation and test fractions (0.7, 0.2, 0.1); the test part may be 0."""
+    parts = str(text).split(":")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or min(values) < 0 or values[0] <= 0 or values[1] <= 0 or not np.all(np.isfinite(values)):
+        raise InputError(f"--split {text!r} must be three non-negative ratios train:val:test with train and "
+                         "val above 0, e.g. 7:2:1")
+    total = sum(values)
+    return tuple(v / total for v in values)
+
+
+def split_indices(n: int, ratios=(7, 2, 1), *, seed: int = 0, strata=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train/validation/test split of ``n`` frames, stratified when ``strata`` is given.
+
+    Within each stratum the frames are shuffled and cut by the ratios (largest-remainder
+    rounding over the whole set, so the part sizes are ``round(n * ratio)`` to within one
+    frame per stratum); every part with a positive ratio gets at least one frame when
+    ``n`` allows.
+
+    Parameters
+    ----------
+    n : int
+        Number of frames.
+    ratios : 3 numbers or str
+        Train, validation, test (e.g. ``(7, 2, 1)`` or ``"7:2:1"``).
+    seed : int
+        Shuffle seed.
+    strata : array_like of int, (n,), optional
+        A group per frame (e.g. its dominant class); each group is split by the ratios.
+
+    Returns
+    -------
+    train, val, test : ndarray of int
+        Disjoint sorted indices covering ``0..n-1``.
+    """
+    frac = parse_split(ratios if isinstance(ratios, str) else ":".join(str(r) for r in ratios))
+    n = int(n)
+    if n < 2:
+        raise InputError(f"n={n} frames cannot be split; need at least 2")
+    rng = np.random.default_rng(seed)
+    groups = np.zeros(n, int) if strata is None else np.asarray(strata)
+    if len(groups) != n:
+        raise InputError(f"strata has {len(groups)} values for {n} frames")
+    parts: list[list[int]] = [[], [], []]
+    carry = np.zeros(3)
+    for g in np.unique(groups):
+        idx = rng.permutation(np.flatnonzero(groups == g))
+        want = len(idx) * np.asarray(frac) + carry
+        sizes = np.floor(want).astype(int)
+        rest = len(idx) - sizes.sum()
+        sizes[np.argsort(-(want - sizes))[:rest]] += 1
+        carry = want - sizes
+        cuts = np.cumsum(sizes)[:-1]
+        for k, chunk in enumerate(np.split(idx, cuts)):
+            parts[k].extend(chunk.tolist())
+    # every part with a positive ratio gets a frame, taken from the largest part
+    for k in range(3):
+        if frac[k] > 0 and not parts[k] and n >= sum(f > 0 for f in frac):
+            big = int(np.argmax([len(p) for p in parts]))
+            parts[k].append(parts[big].pop())
+    return tuple(np.sort(np.asarray(p, int)) for p in parts)

@@ -11,23 +11,111 @@
 
 Every backend takes frames of any size (padded to multiples of 32 and cropped back) and
 returns class masks. The model card (in the folder, or ``<file>.json`` beside an exported
-file) gives the classes and the open-beam counts ``i0`` used to turn detector counts
-into log attenuation. The runtime imports neither the training code nor the phantoms.
+file) gives the classes and the input spec. Detector counts become log attenuation with
+the open beam ``i0``: ``"auto"`` (the default) estimates it per frame from the belt
+background (:func:`~liberation.deploy.belt.preprocess.estimate_open_beam`), a number fixes
+it. Every call checks the frames against the card's input spec and the predicted
+foreground share, and warns once (:class:`BeltInputWarning`, one line) when the frames look
+unlike the training data. The runtime imports neither the training code nor the phantoms.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from liberation.deploy.belt.io import read_model_card
-from liberation.deploy.belt.preprocess import pad_to_multiple, prepare_belt_inputs
+from liberation.deploy.belt.preprocess import estimate_open_beam, pad_to_multiple, parse_i0, prepare_belt_inputs
 from liberation.errors import DependencyError, FileFormatError, InputError, require
 from liberation.model_folder import card_class_names
 
-__all__ = ["BeltRuntime", "available_backends"]
+__all__ = ["BeltInputWarning", "BeltRuntime", "available_backends", "check_belt_frames", "check_foreground_share"]
+
+
+class BeltInputWarning(UserWarning):
+    """Frames that look unlike the segmenter's training data (scale, dtype, range, foreground share)."""
+
+
+#: Foreground share above which a prediction is implausible whatever the training data.
+_MAX_PLAUSIBLE_FOREGROUND = 0.9
+
+
+def check_belt_frames(frames, *, spec: dict, i0, counts: bool = True, auto: bool = True) -> list[str]:
+    """Ways in which frames differ from the training data described by a model card's input spec.
+
+    Parameters
+    ----------
+    frames : ndarray, (n, y, x)
+        Frames as given to the runtime.
+    spec : dict
+        The card's ``input`` (``dtype``, ``count_max``, ``attenuation_p99``, ...; missing
+        keys skip their check).
+    i0 : float, ndarray (n,) or None
+        The open beam used (fixed or estimated per frame); None for attenuation frames.
+    counts : bool
+        Whether the frames are detector counts.
+    auto : bool
+        Whether ``i0`` was estimated from the frames (then scale and dtype may differ from
+        the training data; a fixed ``i0`` must match the frames' belt level and dtype).
+
+    Returns
+    -------
+    list of str
+        Short problem descriptions (empty when the frames look like the training data).
+    """
+    problems = []
+    arr = np.asarray(frames)
+    fmax = float(arr.max()) if arr.size else 0.0
+    if counts and arr.dtype.kind == "f" and fmax <= 20:
+        problems.append(f"float frames with maximum {fmax:.3g} look like attenuation, not detector counts "
+                        "(pass counts=False)")
+    if counts and arr.dtype.kind in "iu":
+        full = float(np.iinfo(arr.dtype).max)
+        sat = float(np.mean(arr >= full))
+        if sat > 0.02:
+            problems.append(f"{100 * sat:.1f} % of the pixels are saturated at {full:.0f} ({arr.dtype})")
+    if counts and i0 is not None and not auto:
+        level = np.atleast_1d(estimate_open_beam(arr if arr.ndim == 3 else arr[None]))
+        fixed = np.broadcast_to(np.asarray(i0, float), level.shape)
+        ratio = level / fixed
+        if np.any((ratio < 0.6) | (ratio > 1.25)):
+            problems.append(f"the bare belt is at {np.median(level):.4g} counts but i0={np.median(fixed):.4g} "
+                            f"(ratio {np.median(ratio):.3g}); the open beam does not match these frames "
+                            "(use i0='auto')")
+        dtype = spec.get("dtype")
+        if dtype and str(arr.dtype) != dtype:
+            problems.append(f"frames are {arr.dtype}, the model was trained on {dtype} frames (with a fixed i0 "
+                            "the scale must match; use i0='auto')")
+    att_ref = spec.get("attenuation_p99")
+    if att_ref and counts and i0 is not None:
+        att = prepare_belt_inputs(arr, i0=i0)
+        p99 = float(np.percentile(att, 99))
+        if p99 > 2.0 * float(att_ref) + 0.5:
+            problems.append(f"attenuation 99th percentile {p99:.3g} is far above the training data's "
+                            f"{float(att_ref):.3g} (thicker or denser material, or a wrong open beam)")
+    return problems
+
+
+def check_foreground_share(masks, *, spec: dict) -> list[str]:
+    """A problem when the predicted foreground (class > 0) covers an implausible share of a frame.
+
+    The limit is the larger of 0.9 and the largest training share + 0.25 (``spec`` key
+    ``foreground_share``, ``[min, max]``), capped at 0.98.
+    """
+    m = np.asarray(masks)
+    m = m[None] if m.ndim == 2 else m
+    share = (m > 0).reshape(len(m), -1).mean(1)
+    train = spec.get("foreground_share") or [0.0, 0.0]
+    limit = min(0.98, max(_MAX_PLAUSIBLE_FOREGROUND, float(train[1]) + 0.25))
+    bad = share > limit
+    if bad.any():
+        return [f"predicted foreground covers {100 * share.max():.0f} % of {int(bad.sum())}/{len(m)} frame(s) "
+                f"(training frames at most {100 * float(train[1]):.0f} %): the input is probably unlike the "
+                "training data"]
+    return []
 
 _BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 
@@ -58,6 +146,9 @@ class BeltRuntime:
         CPU threads (onnxruntime intra-op / torch).
     batch_size : int
         Frames per forward pass in :meth:`segment`.
+    i0 : float or "auto"
+        Open beam of the frames: ``"auto"`` (default; estimated per frame from the belt
+        background) or a fixed count.
 
     Attributes
     ----------
@@ -66,11 +157,18 @@ class BeltRuntime:
     card : dict
         The model card.
     class_names : tuple of str
-    i0 : float or None
-        Open-beam counts of the training frames.
+    i0 : float, "auto" or None
+        Open beam of the training frames, from the card (``"auto"`` for models trained with
+        domain randomisation).
+    open_beam_mode : float or "auto"
+        Open beam used for detector counts (the ``i0`` argument).
+    last_check : dict
+        After :meth:`segment`: ``i0`` (per frame), ``foreground_share`` (per frame),
+        ``problems`` (list of str).
     """
 
-    def __init__(self, model_path, *, backend: str = "auto", threads: int | None = None, batch_size: int = 8):
+    def __init__(self, model_path, *, backend: str = "auto", threads: int | None = None, batch_size: int = 8,
+                 i0="auto"):
         if backend not in _BACKENDS:
             raise InputError(f"backend={backend!r} is not known; expected one of {_BACKENDS}")
         self.path = Path(model_path)
@@ -78,7 +176,10 @@ class BeltRuntime:
             raise FileFormatError(f"model {self.path} not found")
         self.card = read_model_card(self.path)
         self.class_names = card_class_names(self.card)
-        self.i0 = (self.card.get("input") or {}).get("i0")
+        self.spec = dict(self.card.get("input") or {})
+        self.i0 = self.spec.get("i0")
+        self.open_beam_mode = parse_i0(i0) if i0 is not None else "auto"
+        self.last_check: dict = {}
         self.batch_size = int(batch_size)
         self.threads = threads
         suffix = ".pt" if self.path.is_dir() else self.path.suffix.lower()
@@ -184,13 +285,24 @@ class BeltRuntime:
             raise InputError(f"inputs have shape {x.shape}; expected (n, 1, H, W) with H, W multiples of 32")
         return self._run(x)
 
-    def preprocess(self, frames, *, counts: bool = True) -> np.ndarray:
-        """Detector counts -> log attenuation with the card's ``i0`` (``counts=False``: frames are attenuation)."""
-        if counts and self.i0 is None:
-            raise InputError("the model card has no input i0; pass attenuation frames with counts=False")
-        return prepare_belt_inputs(frames, i0=self.i0 if counts else None)
+    def open_beam(self, frames, *, i0=None) -> np.ndarray:
+        """Open beam per frame ``(n,)``: estimated (``"auto"``) or the fixed value; ``i0`` overrides :attr:`open_beam_mode`."""
+        arr = np.asarray(frames)
+        arr = arr[None] if arr.ndim == 2 else arr
+        mode = self.open_beam_mode if i0 is None else parse_i0(i0)
+        if mode == "auto":
+            return np.atleast_1d(estimate_open_beam(arr))
+        return np.full(len(arr), float(mode))
 
-    def segment(self, frames, *, counts: bool = True) -> np.ndarray:
+    def preprocess(self, frames, *, counts: bool = True, i0=None) -> np.ndarray:
+        """Detector counts -> log attenuation with the open beam (``counts=False``: frames are attenuation)."""
+        if not counts:
+            return prepare_belt_inputs(frames, i0=None)
+        arr = np.asarray(frames)
+        level = self.open_beam(arr, i0=i0)
+        return prepare_belt_inputs(arr, i0=level if arr.ndim == 3 else float(level[0]))
+
+    def segment(self, frames, *, counts: bool = True, i0=None, warn: bool = True) -> np.ndarray:
         """Class masks for frames.
 
         Parameters
@@ -199,23 +311,38 @@ class BeltRuntime:
             Detector counts (or attenuation with ``counts=False``), any size.
         counts : bool
             Whether the frames are raw counts.
+        i0 : float or "auto", optional
+            Open beam for this call (default :attr:`open_beam_mode`).
+        warn : bool
+            Emit one :class:`BeltInputWarning` line when the checks find problems (they are
+            always in :attr:`last_check`).
 
         Returns
         -------
         ndarray, uint8, (n, y, x) or (y, x)
             0 = background, 1.. = classes of the card.
         """
-        x = self.preprocess(frames, counts=counts)
-        single = x.ndim == 2
-        if single:
-            x = x[None]
-        if x.ndim != 3:
-            raise InputError(f"frames have shape {x.shape}; expected (n, y, x) or (y, x)")
+        raw = np.asarray(frames)
+        if raw.ndim not in (2, 3):
+            raise InputError(f"frames have shape {raw.shape}; expected (n, y, x) or (y, x)")
+        level = self.open_beam(raw, i0=i0) if counts else None
+        stack = raw[None] if raw.ndim == 2 else raw
+        x = prepare_belt_inputs(stack, i0=level) if counts else prepare_belt_inputs(stack, i0=None)
+        auto = (self.open_beam_mode if i0 is None else parse_i0(i0)) == "auto"
+        problems = check_belt_frames(stack, spec=self.spec, i0=level, counts=counts, auto=auto)
+        single = raw.ndim == 2
         xp, (h, w) = pad_to_multiple(x)
         out = np.empty((len(x), h, w), np.uint8)
         for s in range(0, len(xp), self.batch_size):
             logits = self.logits(xp[s : s + self.batch_size, None])
             out[s : s + self.batch_size] = logits[:, :, :h, :w].argmax(1)
+        problems += check_foreground_share(out, spec=self.spec)
+        self.last_check = {"i0": None if level is None else level.tolist(),
+                           "foreground_share": (out > 0).reshape(len(out), -1).mean(1).tolist(),
+                           "problems": problems}
+        if problems and warn:
+            warnings.warn("belt frames look unlike the training data: " + "; ".join(problems), BeltInputWarning,
+                          stacklevel=2)
         return out[0] if single else out
 
     def benchmark(self, *, shape=(512, 512), batch: int = 1, warmup: int = 3, repeats: int = 20, seed: int = 0) -> dict:

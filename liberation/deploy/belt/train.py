@@ -12,7 +12,7 @@ from liberation._progress import progress
 from liberation._validation import check_same_shape, make_rng
 from liberation.deploy.belt.config import BeltSegmenterConfig
 from liberation.deploy.belt.metrics import segmentation_metrics
-from liberation.deploy.belt.preprocess import pad_to_multiple, prepare_belt_inputs
+from liberation.deploy.belt.preprocess import belt_attenuation, pad_to_multiple, prepare_belt_inputs
 from liberation.errors import InputError, require
 from liberation.metrics import confusion_matrix
 
@@ -106,7 +106,8 @@ def train_belt_segmenter(
     *,
     config: BeltSegmenterConfig | None = None,
     preset: str = "cpu",
-    i0: float | None = None,
+    i0: float | str | None = None,
+    domain: bool | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -131,8 +132,16 @@ def train_belt_segmenter(
         Architecture (default: small preset; its class count must cover the masks).
     preset : str
         ``"paper"`` or ``"cpu"`` (see :data:`TRAIN_PRESETS`); ``epochs``, ``batch_size``, ``lr`` override it.
-    i0 : float, optional
-        Open-beam counts of the frames (stored in the model card).
+    i0 : float, "auto" or None
+        Open-beam counts of the frames: a number, ``"auto"`` (estimated per frame from the
+        belt background, :func:`~liberation.deploy.belt.preprocess.estimate_open_beam`) or
+        None (the frames are attenuation already).
+    domain : bool, optional
+        Domain randomisation (:func:`~liberation.deploy.belt.augment.detector_augment`):
+        every sample is re-rendered as a random detector would record it (gain, offset,
+        gamma, noise, blur, 8/12/16 bits, belt texture, dust) and normalised with the
+        automatic open beam, as the runtime does with ``i0="auto"``. Default: on when
+        ``i0`` is given and ``augment`` is on.
     max_steps : int, optional
         Stop after this many optimiser steps (tests, smoke runs).
     augment : bool
@@ -162,7 +171,20 @@ def train_belt_segmenter(
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
         if value is not None:
             hp[key] = value
-    x = prepare_belt_inputs(images, i0=i0)
+    from liberation.deploy.belt.augment import detector_augment
+    from liberation.deploy.belt.preprocess import estimate_open_beam, parse_i0
+
+    i0 = parse_i0(i0)
+    domain = bool(augment and i0 is not None) if domain is None else bool(domain)
+    if domain and i0 is None:
+        raise InputError("domain=True needs detector counts and their i0 (a number or 'auto'), not attenuation frames")
+    if domain:
+        counts = np.asarray(images, dtype=np.float32)
+        level = estimate_open_beam(counts) if i0 == "auto" else np.full(len(counts), float(i0))
+        transmission = np.clip(counts / np.asarray(level, np.float32)[:, None, None], 1e-6, None)
+        x = transmission  # the network input is made per sample below
+    else:
+        x = prepare_belt_inputs(images, i0=i0)
     y = np.asarray(masks)
     if x.ndim != 3:
         raise InputError(f"images have shape {x.shape}; expected (n, y, x)")
@@ -212,7 +234,12 @@ def train_belt_segmenter(
             if step >= total:
                 break
             idx = order[s * bs : (s + 1) * bs]
-            if augment:
+            if domain:
+                pairs = [rail_augment(belt_attenuation(detector_augment(x[i], seed=rng), i0="auto"), y[i], seed=rng)
+                         for i in idx]
+                xb = np.stack([p[0] for p in pairs])
+                yb = np.stack([p[1] for p in pairs])
+            elif augment:
                 pairs = [rail_augment(x[i], y[i], seed=rng) for i in idx]
                 xb = np.stack([p[0] for p in pairs])
                 yb = np.stack([p[1] for p in pairs])
@@ -232,7 +259,7 @@ def train_belt_segmenter(
         entry = {"epoch": epoch, "step": step, "loss": float(np.mean(losses)) if losses else float("nan"),
                  "seconds": time.perf_counter() - t0}
         if val_images is not None and val_masks is not None:
-            m = evaluate_belt_segmenter(model, prepare_belt_inputs(val_images, i0=i0), val_masks,
+            m = evaluate_belt_segmenter(model, prepare_belt_inputs(val_images, i0="auto" if domain else i0), val_masks,
                                         class_names=config.class_names)
             entry.update(accuracy=m["accuracy"], mpa=m["mpa"], miou=m["miou"])
         history.append(entry)
@@ -241,5 +268,5 @@ def train_belt_segmenter(
     bar.close()
     model.eval()
     train_params = {"preset": preset, **hp, "steps": step, "epochs_run": epoch, "seed": seed, "augment": augment,
-                    "i0": i0, "n_train": n, "frame_shape": list(x.shape[1:])}
+                    "domain": domain, "i0": i0, "runtime_i0": "auto" if domain else i0, "n_train": n, "frame_shape": list(x.shape[1:])}
     return BeltTrainResult(model, config, train_params, history, time.perf_counter() - t0)

@@ -17,7 +17,7 @@ from liberation._atomic import atomic_dir, atomic_file, check_new_output
 from liberation._json import to_jsonable
 from liberation.errors import FileFormatError, InputError
 
-__all__ = ["SYNTHETIC_I0", "benchmark_model", "evaluate_model", "export_model", "load_frames", "segment_folder",
+__all__ = ["SYNTHETIC_I0", "belt_input_spec", "benchmark_model", "evaluate_model", "export_model", "load_frames", "segment_folder",
            "simulate_trials", "train_model"]
 
 #: Open-beam counts of the synthetic frames used by the CLI.
@@ -25,29 +25,67 @@ SYNTHETIC_I0 = 4000.0
 _FRAME_SUFFIXES = (".png", ".tif", ".tiff")
 
 
+def belt_input_spec(images, masks, *, i0, auto: bool = True, pixel_size_um: float = 500.0) -> dict:
+    """The model card's ``input``: how frames are normalised and what the training frames looked like.
+
+    Parameters
+    ----------
+    images : ndarray, (n, y, x)
+        Training detector counts.
+    masks : ndarray, (n, y, x)
+        Their class masks.
+    i0 : float or "auto"
+        Open beam of the training frames.
+    auto : bool
+        Whether the runtime estimates the open beam per frame (models trained with domain
+        randomisation) or uses ``i0``.
+    pixel_size_um : float
+        Belt pixel size, µm.
+
+    Returns
+    -------
+    dict
+        ``kind``, ``i0`` (``"auto"`` or the count), ``train_i0``, ``dtype``, ``count_max``,
+        ``attenuation_p99`` (99th percentile of the normalised training frames),
+        ``foreground_share`` ([min, max] over frames), ``size_multiple``, ``pixel_size_um``.
+    """
+    from liberation.deploy.belt.preprocess import prepare_belt_inputs
+
+    images = np.asarray(images)
+    att = prepare_belt_inputs(images, i0="auto" if auto else i0)
+    share = (np.asarray(masks) > 0).reshape(len(images), -1).mean(1)
+    return {"kind": "log_attenuation", "i0": "auto" if auto else i0, "train_i0": i0, "dtype": str(images.dtype),
+            "count_max": float(images.max()), "attenuation_p99": float(np.percentile(att, 99)),
+            "foreground_share": [float(share.min()), float(share.max())], "size_multiple": 32,
+            "pixel_size_um": float(pixel_size_um)}
+
+
 def load_frames(data: str | os.PathLike | None, synthetic: int | None, *, size: int = 128, seed: int = 0,
-                i0: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Labelled frames from a folder (``images/`` + ``masks/``) or the synthetic generator.
+                i0=None, class_names=("background", "ore", "waste")) -> tuple[np.ndarray, np.ndarray, float | str]:
+    """Labelled frames from a folder (``images/`` + ``masks/`` label PNGs, or LabelMe JSON) or the synthetic generator.
 
     Parameters
     ----------
     data : path-like or None
-        Folder of PNG/TIFF pairs (see :func:`~liberation.deploy.belt.io.read_labelled_folder`).
+        Folder of PNG/TIFF pairs or LabelMe JSON files (see
+        :func:`~liberation.deploy.belt.io.read_labelled_folder`).
     synthetic : int or None
         Number of synthetic frames instead (give exactly one of ``data`` and ``synthetic``).
     size : int
         Synthetic frame size in pixels (square, multiple of 32).
     seed : int
         Seed of the synthetic frames.
-    i0 : float, optional
-        Open-beam counts of ``data`` (default: its 99.9th percentile).
+    i0 : float or "auto", optional
+        Open-beam counts of ``data`` (default ``"auto"``: estimated per frame from the belt).
+    class_names : sequence of str
+        Classes (LabelMe labels), background first.
 
     Returns
     -------
     images : ndarray, (n, y, x)
         Detector counts.
     masks : ndarray, (n, y, x) uint8
-    i0 : float
+    i0 : float or "auto"
     """
     if (data is None) == (synthetic is None):
         raise InputError("give exactly one of --data DIR (images/ and masks/) or --synthetic N")
@@ -59,11 +97,30 @@ def load_frames(data: str | os.PathLike | None, synthetic: int | None, *, size: 
         images, masks = make_belt_dataset(int(synthetic), (size, size), i0=SYNTHETIC_I0, seed=seed)
         return images, masks, SYNTHETIC_I0
     from liberation.deploy.belt.io import read_labelled_folder
+    from liberation.deploy.belt.preprocess import parse_i0
 
-    _, images, masks = read_labelled_folder(data)
-    if i0 is None:
-        i0 = float(np.percentile(images, 99.9))
-    return images, masks, i0
+    _, images, masks = read_labelled_folder(data, class_names=class_names)
+    return images, masks, parse_i0(i0) if i0 is not None else "auto"
+
+
+def _strata(masks: np.ndarray) -> np.ndarray:
+    """Dominant non-background class of each frame (0 for an empty frame): the split's strata."""
+    m = np.asarray(masks).reshape(len(masks), -1).astype(np.int64)
+    k = int(m.max()) + 1
+    counts = np.stack([np.bincount(row, minlength=k) for row in m])
+    counts[:, 0] = 0
+    return np.where(counts.sum(1) > 0, counts.argmax(1), 0)
+
+
+def _split(masks, split, seed: int, val_fraction: float):
+    """(train, val, test) indices: the seeded stratified ``split`` or a random validation fraction."""
+    from liberation.deploy.belt.io import split_indices
+
+    if split:
+        return split_indices(len(masks), split, seed=seed, strata=_strata(masks))
+    n_val = max(1, int(round(len(masks) * val_fraction)))
+    order = np.random.default_rng(seed).permutation(len(masks))
+    return np.sort(order[n_val:]), np.sort(order[:n_val]), np.zeros(0, int)
 
 
 def train_model(
@@ -73,8 +130,8 @@ def train_model(
     synthetic: int | None = None,
     size: int = 128,
     seed: int = 0,
-    i0: float | None = None,
-    preset: str = "small",
+    i0=None,
+    preset: str = "cpu",
     aspp: str = "s-aspp",
     attention: str = "both",
     class_names: tuple[str, ...] = ("background", "ore", "waste"),
@@ -84,17 +141,26 @@ def train_model(
     lr: float | None = None,
     max_steps: int | None = None,
     val_fraction: float = 0.1,
+    split: str | None = None,
+    domain: bool = True,
     pixel_size_um: float = 500.0,
     threads: int | None = None,
     overwrite: bool = False,
 ) -> dict:
-    """Train the segmenter on a random split and write the model folder ``out``.
+    """Train the segmenter and write the model folder ``out``.
+
+    The frames are split either by ``split`` (``"7:2:1"``: seeded, stratified by each
+    frame's dominant class; the test part is evaluated once at the end) or into a random
+    validation fraction. With ``domain`` (default) training re-renders every sample as a
+    random detector would (:func:`~liberation.deploy.belt.augment.detector_augment`) and
+    the model card asks the runtime for the automatic open beam.
 
     Returns
     -------
     dict
         ``out`` (Path), ``parameters``, ``steps``, ``seconds``, ``metrics`` (validation:
-        accuracy, mpa, miou, iou, pa), ``n_validation``.
+        accuracy, mpa, miou, iou, pa), ``n_validation``, ``test`` (the same on the test
+        part, or None), ``n_test``, ``split`` (sizes).
     """
     from liberation.deploy.belt.config import belt_config_preset
     from liberation.deploy.belt.io import save_belt_checkpoint
@@ -105,29 +171,44 @@ def train_model(
     out = check_new_output(out, overwrite=overwrite, what="model folder")
     if not (0 < val_fraction < 0.9):
         raise InputError(f"--val-fraction {val_fraction} must be in (0, 0.9)")
-    images, masks, i0 = load_frames(data, synthetic, size=size, seed=seed, i0=i0)
+    images, masks, i0 = load_frames(data, synthetic, size=size, seed=seed, i0=i0, class_names=tuple(class_names))
     config = belt_config_preset(preset, aspp=aspp, attention=attention, class_names=tuple(class_names))
-    n_val = max(1, int(round(len(images) * val_fraction)))
-    order = np.random.default_rng(seed).permutation(len(images))
-    va, tr = order[:n_val], order[n_val:]
-    res = train_belt_segmenter(images[tr], masks[tr], config=config, preset=train_preset, i0=i0, epochs=epochs,
-                               batch_size=batch_size, lr=lr, max_steps=max_steps, seed=seed, threads=threads)
-    metrics = evaluate_belt_segmenter(res.model, prepare_belt_inputs(images[va], i0=i0), masks[va],
-                                      class_names=config.class_names)
-    validation = {k: metrics[k] for k in ("accuracy", "mpa", "miou", "iou", "pa")}
+    tr, va, te = _split(masks, split, seed, val_fraction)
+    res = train_belt_segmenter(images[tr], masks[tr], config=config, preset=train_preset, i0=i0, domain=domain,
+                               epochs=epochs, batch_size=batch_size, lr=lr, max_steps=max_steps, seed=seed,
+                               threads=threads)
+    run_i0 = "auto" if domain else i0
+    keys = ("accuracy", "mpa", "miou", "iou", "pa")
+
+    def report(idx):
+        m = evaluate_belt_segmenter(res.model, prepare_belt_inputs(images[idx], i0=run_i0), masks[idx],
+                                    class_names=config.class_names)
+        return {k: m[k] for k in keys}
+
+    validation = report(va)
+    test = report(te) if len(te) else None
     card = {"class_names": list(config.class_names), "parameters": count_parameters(res.model),
-            "input": {"kind": "log_attenuation", "i0": i0, "size_multiple": 32, "pixel_size_um": pixel_size_um},
+            "input": belt_input_spec(images[tr], masks[tr], i0=i0, auto=domain, pixel_size_um=pixel_size_um),
             "train": res.train_params, "history": res.history,
-            "metrics": {"validation": validation, "n_validation": int(n_val)},
-            "data": {"source": str(data) if data else f"synthetic:{synthetic}x{size} seed {seed}"}}
+            "metrics": {"validation": validation, "n_validation": int(len(va)),
+                        **({"test": test, "n_test": int(len(te))} if test else {})},
+            "data": {"source": str(data) if data else f"synthetic:{synthetic}x{size} seed {seed}",
+                     "split": split or f"validation fraction {val_fraction}", "seed": seed,
+                     "test_indices": te.tolist(), "validation_indices": va.tolist()}}
     save_belt_checkpoint(out, res.model, card, overwrite=overwrite)
     return {"out": out, "parameters": card["parameters"], "steps": res.train_params["steps"],
-            "seconds": res.seconds, "metrics": validation, "n_validation": int(n_val)}
+            "seconds": res.seconds, "metrics": validation, "n_validation": int(len(va)), "test": test,
+            "n_test": int(len(te)), "split": [int(len(tr)), int(len(va)), int(len(te))]}
 
 
 def evaluate_model(model_path, *, data=None, synthetic: int | None = None, size: int = 128, seed: int = 0,
-                   i0: float | None = None, backend: str = "auto", out=None, overwrite: bool = False) -> dict:
+                   i0="auto", split: str | None = None, backend: str = "auto", out=None,
+                   overwrite: bool = False) -> dict:
     """Accuracy, mPA and mIoU of a model on labelled frames (synthetic frames use ``seed + 7919``, held out).
+
+    ``i0`` is the open beam of the frames (``"auto"``: estimated per frame). With ``split``
+    (e.g. ``"7:2:1"``, the same ``seed`` as training) only the test part of ``data`` is
+    evaluated, the frames :func:`train_model` held out.
 
     Returns
     -------
@@ -136,18 +217,25 @@ def evaluate_model(model_path, *, data=None, synthetic: int | None = None, size:
         also written as JSON to ``out`` when given.
     """
     from liberation.deploy.belt.metrics import segmentation_metrics
-    from liberation.deploy.belt.preprocess import belt_attenuation
     from liberation.deploy.belt.runtime import BeltRuntime
     from liberation.metrics import confusion_matrix
 
     if out:
         check_new_output(out, overwrite=overwrite, what="metrics file", inputs=[model_path])
-    rt = BeltRuntime(model_path, backend=backend)
-    images, masks, i0 = load_frames(data, synthetic, size=size, seed=seed + 7919, i0=i0 or rt.i0)
-    pred = rt.segment(belt_attenuation(images, i0=i0), counts=False)
+    rt = BeltRuntime(model_path, backend=backend, i0=i0 if i0 is not None else "auto")
+    images, masks, _ = load_frames(data, synthetic, size=size, seed=seed if data else seed + 7919, i0=None,
+                                   class_names=rt.class_names)
+    n_all = len(images)
+    if split and data is not None:
+        _, _, te = _split(masks, split, seed, 0.1)
+        if not len(te):
+            raise InputError(f"--split {split} leaves no test frames; give a test ratio above 0")
+        images, masks = images[te], masks[te]
+    pred = rt.segment(images)
     m = segmentation_metrics(confusion_matrix(masks, pred, num_classes=len(rt.class_names)),
                              class_names=rt.class_names)
-    result = {"backend": rt.backend, **m}
+    result = {"backend": rt.backend, "n_frames": int(len(images)), "n_available": int(n_all),
+              "i0": rt.last_check.get("i0"), "problems": rt.last_check.get("problems", []), **m}
     if out:
         _write_json(out, {"model": str(model_path), **result}, overwrite=overwrite)
     return result
@@ -200,14 +288,22 @@ def benchmark_model(model_path, *, backend: str = "auto", size: int = 512, batch
 
 
 def segment_folder(model_path, images_dir, out, *, backend: str = "auto", pixel_size_um: float | None = None,
-                   threshold: float = 0.5, eject: str = "waste", overwrite: bool = False) -> dict:
+                   threshold: float = 0.5, eject: str = "waste", i0="auto", overwrite: bool = False) -> dict:
     """Segment every PNG/TIFF frame of ``images_dir``: one mask PNG each and ``fragments.csv``.
+
+    ``i0``: open beam of the frames, ``"auto"`` (estimated per frame from the belt) or a
+    count. Frames that look unlike the training data (see
+    :func:`~liberation.deploy.belt.runtime.check_belt_frames`) give one
+    :class:`~liberation.deploy.belt.runtime.BeltInputWarning` for the whole folder.
 
     Returns
     -------
     dict
-        ``backend``, ``n_images``, ``n_fragments``, ``out``.
+        ``backend``, ``n_images``, ``n_fragments``, ``out``, ``i0`` (per frame),
+        ``problems`` (``{image name: [problems]}`` for the frames with any).
     """
+    import warnings
+
     import pandas as pd
 
     from liberation.deploy.belt.io import write_mask_png
@@ -219,19 +315,30 @@ def segment_folder(model_path, images_dir, out, *, backend: str = "auto", pixel_
     paths = sorted(p for p in Path(images_dir).iterdir() if p.suffix.lower() in _FRAME_SUFFIXES)
     if not paths:
         raise FileFormatError(f"no PNG/TIFF images in {images_dir}")
-    rt = BeltRuntime(model_path, backend=backend)
+    from liberation.deploy.belt.runtime import BeltInputWarning
+
+    rt = BeltRuntime(model_path, backend=backend, i0=i0 if i0 is not None else "auto")
+    problems, levels = {}, []
     px = pixel_size_um or rt.card["input"].get("pixel_size_um") or 500.0
     ore = [i for i, n in enumerate(rt.class_names) if n == "ore"] or [1]
     rows = []
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for p in paths:
-            mask = rt.segment(read_image(p))
+            mask = rt.segment(read_image(p), warn=False)
+            levels.append(rt.last_check["i0"][0])
+            if rt.last_check["problems"]:
+                problems[p.name] = rt.last_check["problems"]
             write_mask_png(tmp / f"{p.stem}.png", mask)
             frag = fragment_decisions(mask, pixel_size_um=px, ore_classes=ore, threshold=threshold, eject=eject)
             for i in range(len(frag["id"])):
                 rows.append({"image": p.name, **{k: v[i].item() for k, v in frag.items()}})
         pd.DataFrame(rows).to_csv(tmp / "fragments.csv", index=False)
-    return {"backend": rt.backend, "n_images": len(paths), "n_fragments": len(rows), "out": Path(out)}
+    if problems:
+        first = next(iter(problems))
+        warnings.warn(f"{len(problems)} of {len(paths)} frames look unlike the training data "
+                      f"(e.g. {first}: {'; '.join(problems[first])})", BeltInputWarning, stacklevel=2)
+    return {"backend": rt.backend, "n_images": len(paths), "n_fragments": len(rows), "out": Path(out),
+            "i0": levels, "problems": problems}
 
 
 def simulate_trials(out, *, model_card=None, miou: float | None = None, fps: float = 25.0,
