@@ -49,6 +49,17 @@ CLOSED_FRACTION = FiniteFloatRange(min=0.0, max=1.0)
 """A fraction in [0, 1] (thresholds, mIoU)."""
 
 
+def stack_options(options) -> Decorator:
+    """Apply a list of click option decorators in order (the first is the first in ``--help``)."""
+
+    def apply(command):
+        for option in reversed(list(options)):
+            command = option(command)
+        return command
+
+    return apply
+
+
 def overwrite_option(help: str | None = "Replace an existing output folder.") -> Decorator:
     """``--overwrite``: replace an existing output (a flag)."""
     return click.option("--overwrite", is_flag=True, help=help)

@@ -13,7 +13,17 @@ import warnings
 import click
 
 from liberation.cli import LazyGroup
-from liberation.cli._options import CLOSED_FRACTION, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_FLOAT, POSITIVE_INT
+from liberation.cli._options import (
+    CLOSED_FRACTION,
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    overwrite_option,
+    seed_option,
+    stack_options,
+    threads_option,
+)
 
 __all__ = ["deploy"]
 
@@ -70,17 +80,9 @@ def _belt_warnings():
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _with(opts):
-    def deco(f):
-        for o in reversed(opts):
-            f = o(f)
-        return f
-
-    return deco
-
 
 @deploy.command("train", short_help="Train the belt segmenter (model folder).")
-@_with(_data_opts)
+@stack_options(_data_opts)
 @click.option("--preset", type=click.Choice(["test", "cpu", "edge", "paper", "tiny", "small", "base"]),
               default="cpu", show_default=True,
               help="Architecture: test (32 k parameters), cpu (0.67 M), edge (2.6 M, Jetson Orin), paper (30 M, the "
@@ -101,9 +103,9 @@ def _with(opts):
               help="Train without detector randomisation (gain, offset, gamma, noise, blur, 8/12/16 bits, belt "
                    "texture, dust); the model then needs a fixed --i0 at run time.")
 @click.option("--pixel-size-um", type=POSITIVE_FLOAT, default=500.0, show_default=True, help="Belt pixel size (model card).")
-@click.option("--threads", type=POSITIVE_INT, default=None, help="Torch CPU threads.")
+@threads_option("Torch CPU threads.")
 @click.option("--out", "out", type=click.Path(), required=True, help="Model folder to write.")
-@click.option("--overwrite", is_flag=True)
+@overwrite_option(None)
 def train(data, synthetic, size, seed, i0, preset, aspp, attention, classes, train_preset, epochs, batch_size, lr,
           max_steps, val_fraction, split, no_domain, pixel_size_um, threads, out, overwrite):
     """Train the belt segmenter on --data (images/ + masks/ label PNGs, or LabelMe JSON) or --synthetic frames;
@@ -129,12 +131,12 @@ def train(data, synthetic, size, seed, i0, preset, aspp, attention, classes, tra
 
 @deploy.command("evaluate", short_help="Accuracy, mPA, mIoU on labelled frames.")
 @click.argument("model_path", type=click.Path(exists=True))
-@_with(_data_opts)
+@stack_options(_data_opts)
 @click.option("--backend", type=click.Choice(["auto", "tensorrt", "onnxruntime", "torch"]), default="auto",
               show_default=True)
 @click.option("--split", default=None, help=_SPLIT_HELP + " Only its test part is evaluated (same --seed as train).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Metrics JSON.")
-@click.option("--overwrite", is_flag=True)
+@overwrite_option(None)
 def evaluate(model_path, data, synthetic, size, seed, i0, split, backend, out, overwrite):
     """Accuracy, mPA and mIoU (and IoU and PA per class) of MODEL_PATH (model folder, .onnx or .engine) on
     labelled frames."""
@@ -160,7 +162,7 @@ def evaluate(model_path, data, synthetic, size, seed, i0, split, backend, out, o
               help="ONNX opset: 17 for Jetson Orin / TensorRT >= 8.6; 13 for older TensorRT (Jetson Nano, untested).")
 @click.option("--fp16", is_flag=True, help="Store weights as float16 (see docs/deploy.md).")
 @click.option("--check-size", type=POSITIVE_INT, default=64, show_default=True, help="Frame size of the parity check.")
-@click.option("--overwrite", is_flag=True)
+@overwrite_option(None)
 def export(model_path, out, opset, fp16, check_size, overwrite):
     """Export a model folder to ONNX (dynamic batch/size, opset >= 17) and check it against PyTorch with
     onnxruntime. Opset 17 targets Jetson Orin / JetPack 6 (TensorRT >= 8.6); --opset 13 the Jetson Nano
@@ -180,7 +182,7 @@ def export(model_path, out, opset, fp16, check_size, overwrite):
               show_default=True)
 @click.option("--size", type=POSITIVE_INT, default=512, show_default=True, help="Frame size (square, multiple of 32).")
 @click.option("--batch", type=POSITIVE_INT, default=1, show_default=True)
-@click.option("--threads", type=POSITIVE_INT, default=None, help="CPU threads (onnxruntime/torch).")
+@threads_option("CPU threads (onnxruntime/torch).")
 @click.option("--repeats", type=POSITIVE_INT, default=20, show_default=True)
 @click.option("--warmup", type=NON_NEGATIVE_INT, default=3, show_default=True)
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Result JSON.")
@@ -204,7 +206,7 @@ def benchmark(model_path, backend, size, batch, threads, repeats, warmup, out):
 @click.option("--threshold", type=CLOSED_FRACTION, default=0.5, show_default=True, help="Ore share to accept a fragment.")
 @click.option("--eject", type=click.Choice(["waste", "ore"]), default="waste", show_default=True)
 @_I0_OPT
-@click.option("--overwrite", is_flag=True)
+@overwrite_option(None)
 def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, eject, i0, overwrite):
     """Segment every PNG/TIFF in IMAGES_DIR: one mask PNG per image (0 = background, 1.. classes) and fragments.csv.
 
@@ -226,8 +228,8 @@ def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, ejec
 @click.option("--fps", type=POSITIVE_FLOAT, default=25.0, show_default=True, help="Segmenter frames per second.")
 @click.option("--series", default="size,feed,speed", show_default=True)
 @click.option("--fragments", "n_fragments", type=POSITIVE_INT, default=20000, show_default=True)
-@click.option("--seed", type=NON_NEGATIVE_INT, default=0, show_default=True)
-@click.option("--overwrite", is_flag=True)
+@seed_option()
+@overwrite_option(None)
 def simulate(out, model_card, miou, fps, series, n_fragments, seed, overwrite):
     """Belt simulation of the paper's three trial series: trials.csv, trials.png, summary.json."""
     from liberation.deploy.belt.workflow import simulate_trials

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 import click
 
-from liberation.cli._options import CLOSED_FRACTION, NON_NEGATIVE_INT, OPEN_FRACTION, POSITIVE_FLOAT, POSITIVE_INT
+from liberation.cli._options import (
+    CLOSED_FRACTION,
+    NON_NEGATIVE_INT,
+    OPEN_FRACTION,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    overwrite_option,
+    stack_options,
+)
 from liberation.errors import InputError
 
 __all__ = ["dual_energy", "fragments"]
@@ -40,17 +48,9 @@ def _data_opts(seed_default: int, seed_help: str):
     ]
 
 
-def _with(opts):
-    def deco(f):
-        for o in reversed(opts):
-            f = o(f)
-        return f
-
-    return deco
-
 
 @dual_energy.command("train")
-@_with(_data_opts(0, "Seed of the training run (and of the synthetic data)."))
+@stack_options(_data_opts(0, "Seed of the training run (and of the synthetic data)."))
 @click.option("--fusion", type=click.Choice(["hybrid", "feature", "decision", "data", "high", "low"]), default="hybrid",
               show_default=True, help="Where the two energies meet (high/low: single-energy ablation).")
 @click.option("--head", type=click.Choice(["kan", "mlp"]), default="kan", show_default=True)
@@ -61,7 +61,7 @@ def _with(opts):
 @click.option("--lr", type=POSITIVE_FLOAT, default=3e-3, show_default=True)
 @click.option("--val-fraction", type=OPEN_FRACTION, default=0.2, show_default=True, help="Held-out share for validation.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@overwrite_option("Replace an existing output folder.")
 def train(data, synthetic, size, seed, fusion, head, head_layers, widths, epochs, batch_size, lr, val_fraction, out,
           overwrite):
     """Train the classifier; writes the model folder OUT (model.pt, model_card.json) with metrics.json and history.csv."""
@@ -81,9 +81,9 @@ def train(data, synthetic, size, seed, fusion, head, head_layers, widths, epochs
 
 @dual_energy.command("evaluate")
 @click.argument("model_path", type=click.Path(exists=True, dir_okay=True))
-@_with(_data_opts(1, "Seed of the synthetic test data (use another seed than for training)."))
+@stack_options(_data_opts(1, "Seed of the synthetic test data (use another seed than for training)."))
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write the metrics as JSON here.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing metrics file.")
+@overwrite_option("Replace an existing metrics file.")
 def evaluate(model_path, data, synthetic, size, seed, out, overwrite):
     """Evaluate a trained model (MODEL_PATH: its folder, or model.pt) next to the R-value baseline."""
     from liberation.deploy.dual_energy.workflow import evaluate_run
@@ -99,7 +99,7 @@ def evaluate(model_path, data, synthetic, size, seed, out, overwrite):
 @click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="ONNX file to write.")
 @click.option("--size", type=POSITIVE_INT, default=64, show_default=True, help="Example image size for tracing.")
 @click.option("--opset", type=POSITIVE_INT, default=17, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+@overwrite_option("Replace an existing file.")
 def export(model_path, out, size, opset, overwrite):
     """Export a trained model to ONNX and verify it against torch with onnxruntime."""
     from liberation.deploy.dual_energy.workflow import export_run
@@ -125,7 +125,7 @@ def export(model_path, out, size, opset, overwrite):
 @click.option("--max-oversize", type=CLOSED_FRACTION, default=0.0, show_default=True,
               help="Tolerated oversize weight fraction before the alarm.")
 @click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Output folder.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@overwrite_option("Replace an existing output folder.")
 def fragments(image_or_mask, ruler, pixel_size_mm, boxes, k, input_kind, dark, min_area, weights, oversize, max_oversize, out,
               overwrite):
     """Fragment sizes and size distribution from an image, a mask or a label image.
