@@ -16,6 +16,7 @@ from .bootstrap import bootstrap_intervals
 from .composition import (
     calculated_assay,
     cumulative_liberation_yield,
+    element_deportment,
     grade_recovery,
     grades,
     liberated_fraction,
@@ -45,6 +46,7 @@ __all__ = [
     "composition_table",
     "cumulative_liberation_yield",
     "derive_particles",
+    "element_deportment",
     "estimate_model",
     "grade_recovery",
     "grades",

@@ -14,6 +14,7 @@ from liberation.stats.composition import (
     check_target,
     check_threshold,
     cumulative_liberation_yield,
+    element_deportment,
     grade_recovery,
     liberated_fraction,
     liberation_classes,
@@ -296,6 +297,7 @@ def analyse(
             q: clean(dict(zip(d.loc[d["quantity"] == q, "mineral"], d.loc[d["quantity"] == q, "soft_minus_hard"])))
             for q in ("modal_percent", "mean_grade", "liberated_fraction")}
     both = quantification == "both"
+    deportment = element_deportment(modal, minerals=minerals)
     return LiberationResult(
         minerals=minerals, voxel_size_um=tuple(vs), target=target, threshold=thr, size_classes_um=sizes,
         particles=table, sections=sections, modal=modal,
@@ -308,6 +310,7 @@ def analyse(
         particles_soft=soft.particles if both else None, modal_soft=soft.modal if both else None,
         liberation_soft=soft.liberation if both else None, grade_recovery_soft=soft.grade_recovery if both else None,
         quantification=soft.difference if soft is not None else None,
+        deportment=deportment if deportment.shape[1] > 1 else None,
     )
 
 

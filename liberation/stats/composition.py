@@ -367,6 +367,46 @@ def calculated_assay(modal: pd.DataFrame, *, minerals: MineralList) -> dict[str,
     return out
 
 
+def element_deportment(modal: pd.DataFrame, *, minerals: MineralList) -> pd.DataFrame:
+    """Deportment: the share of each element (or oxide) of the sample carried by each mineral.
+
+    The mass of component ``c`` in mineral ``m`` is ``wt%_m x content_{m,c}`` (modal weight %
+    times the mineral's content of ``c`` in wt%); the deportment of ``c`` to ``m`` is that mass
+    over the sum over all minerals, in %. Each component's column sums to 100 % (or is NaN
+    where no mineral of the sample carries it).
+
+    Parameters
+    ----------
+    modal : DataFrame
+        :func:`modal_mineralogy` output (``mineral``, ``mass_percent``).
+    minerals : MineralList
+        The minerals with their ``elements`` / ``oxides`` contents in wt%.
+
+    Returns
+    -------
+    DataFrame
+        Column ``mineral``, then one column per component (elements first, then oxides), in %
+        of the component's mass in the sample. Only ``mineral`` when no mineral gives contents.
+    """
+    wt = dict(zip(modal["mineral"], modal["mass_percent"]))
+    components: list[str] = []
+    for mineral in minerals:
+        components += [c for c in mineral.elements if c not in components]
+    for mineral in minerals:
+        components += [c for c in mineral.oxides if c not in components]
+    carried = np.zeros((len(minerals), len(components)))
+    for i, mineral in enumerate(minerals):
+        contents = {**mineral.oxides, **mineral.elements}
+        share = float(wt.get(mineral.name, 0.0) or 0.0)
+        carried[i] = [share * float(contents.get(c, 0.0)) for c in components]
+    total = carried.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(total > 0, 100.0 * carried / np.where(total > 0, total, 1.0), np.nan)
+    out = pd.DataFrame(percent, columns=components)
+    out.insert(0, "mineral", minerals.names)
+    return out
+
+
 def grade_recovery(table: pd.DataFrame, *, minerals: MineralList, target: str | None = None,
                    by: str = "volume", step_percent: float = 1.0) -> pd.DataFrame:
     """Theoretical grade-recovery: accept particles from the richest down, at grade cut-offs 100 .. 0 %.

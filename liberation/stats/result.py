@@ -60,6 +60,10 @@ class LiberationResult:
     particles_soft, modal_soft, liberation_soft, grade_recovery_soft : DataFrame or None
         The same tables from sub-voxel (soft) phase volumes (:mod:`liberation.stats.partial_volume`),
         with ``quantification="both"``; None otherwise.
+    deportment : DataFrame or None
+        Share (%) of each element / oxide of the sample carried by each mineral
+        (:func:`~liberation.stats.composition.element_deportment`); None when no mineral gives
+        its contents.
     quantification : DataFrame or None
         Hard vs soft per mineral (volume, modal %, mean grade, liberated fraction) and their difference
         (``quantification.csv``); None with ``quantification="hard"``.
@@ -89,6 +93,7 @@ class LiberationResult:
     liberation_soft: pd.DataFrame | None = None
     grade_recovery_soft: pd.DataFrame | None = None
     quantification: pd.DataFrame | None = None
+    deportment: pd.DataFrame | None = None
 
     #: Names of the tables and the CSV file each one is written to (None: not written by default).
     CSV_FILES = {
@@ -109,6 +114,7 @@ class LiberationResult:
         "liberation_soft": "liberation_soft.csv",
         "grade_recovery_soft": "grade_recovery_soft.csv",
         "quantification": "quantification.csv",
+        "deportment": "deportment.csv",
     }
 
     def tables(self) -> dict[str, pd.DataFrame]:
