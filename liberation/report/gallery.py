@@ -1,8 +1,8 @@
 """Particle gallery: representative particles of each liberation and locking class of one mineral.
 
-For every non-empty class, :func:`choose_gallery` picks the particle whose equivalent sphere
-diameter (ESD) is closest to the class median and the largest one (ties broken by a seeded random
-choice). :func:`particle_crops` cuts each chosen particle out of the label volumes by its bounding
+For every non-empty class, :func:`choose_gallery` picks the largest particle and, among the
+others, the one whose equivalent sphere diameter (ESD) is closest to the class median (ties broken
+by a seeded random choice). :func:`particle_crops` cuts each chosen particle out of the label volumes by its bounding
 box (one array slice per particle, no loop over voxels), and :func:`plot_gallery_group` draws, per
 particle, its central z section in the mineral colours and three shaded surface views of the
 particle seen along z, y and x (depth-shaded relief, matplotlib only), each with a scale bar.
@@ -29,15 +29,20 @@ def _grades(table: pd.DataFrame, minerals, basis: str) -> np.ndarray:
 
 
 def _pick(ids: np.ndarray, esd: np.ndarray, rng) -> list[tuple[int, str]]:
-    """The ids chosen in one group: closest to the median ESD and the largest (seeded tie breaks)."""
-    median = float(np.median(esd))
-    gap = np.abs(esd - median)
-    near = np.flatnonzero(np.isclose(gap, gap.min(), rtol=0, atol=1e-9))
-    i_med = int(near[rng.integers(len(near))]) if len(near) > 1 else int(near[0])
+    """The ids chosen in one group: the largest, and the other particle closest to the median ESD.
+
+    Ties (equal ESD, or equally close to the median) are broken by ``rng``; a group of one
+    particle gives it once (``"median size and largest"``).
+    """
     top = np.flatnonzero(np.isclose(esd, esd.max(), rtol=0, atol=1e-9))
     i_big = int(top[rng.integers(len(top))]) if len(top) > 1 else int(top[0])
-    if i_med == i_big:
-        return [(int(ids[i_med]), "median size and largest")]
+    if len(ids) == 1:
+        return [(int(ids[0]), "median size and largest")]
+    median = float(np.median(esd))
+    gap = np.abs(esd - median)
+    gap[i_big] = np.inf
+    near = np.flatnonzero(np.isclose(gap, gap.min(), rtol=0, atol=1e-9))
+    i_med = int(near[rng.integers(len(near))]) if len(near) > 1 else int(near[0])
     return [(int(ids[i_med]), "median size"), (int(ids[i_big]), "largest")]
 
 

@@ -76,9 +76,9 @@ def glossary_entries(result) -> list[Entry]:
                               "sections look more liberated than the particles are (stereological bias)."),
         Entry("Grade-recovery", "The concentrate grade against the recovery of the mineral when particles are "
                                 "taken from the richest to the poorest: the best a perfect separation could do."),
-        Entry("Gallery", "Two particles per class: the one whose ESD is closest to the median ESD of the class, "
-                         "and the largest (ties broken by a seeded random choice). Each shows its central z "
-                         "section and shaded 3D views along z, y and x."),
+        Entry("Gallery", "Two particles per class: the largest, and of the others the one whose ESD is closest to "
+                         "the median ESD of the class (ties broken by a seeded random choice). Each shows its "
+                         "central z section and shaded 3D views along z, y and x."),
         # ------------------------------------------------------------- table columns
         Entry("mineral", "The mineral of the row.", (r"mineral",)),
         Entry("density (g/cm³)", "Mineral density used for the mass basis.", (r"density \(g/cm³\)",)),

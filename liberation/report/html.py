@@ -264,8 +264,8 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
         table, panels = gallery
         parts.append('<h2 id="gallery">Particle gallery</h2>')
         parts.append(f'<p class="note">Per non-empty grade class and locking class of {_e(head_mineral)}: the '
-                     "particle whose ESD is closest to the class median and the largest one (ties broken by a "
-                     "seeded random choice). Each row shows the central z section in the mineral colours and "
+                     "largest particle and, of the others, the one whose ESD is closest to the class median (ties "
+                     "broken by a seeded random choice). Each row shows the central z section in the mineral colours and "
                      "shaded 3D views of the particle seen along z, y and x; gallery.csv lists them.</p>")
         for name, caption, alt in panels:
             parts.append(_figure(name, images, caption=caption, alt=alt))

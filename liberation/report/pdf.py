@@ -240,8 +240,8 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
         if gallery is not None and len(gallery[1]):
             table, panels = gallery
             pages.heading("Particle gallery")
-            pages.text(f"Per non-empty grade class and locking class of {head}: the particle whose ESD is closest "
-                       "to the class median and the largest one. Each row: central z section in mineral colours "
+            pages.text(f"Per non-empty grade class and locking class of {head}: the largest particle and, of "
+                       "the others, the one whose ESD is closest to the class median. Each row: central z section in mineral colours "
                        "and shaded 3D views along z, y and x.", size=8)
             for name, caption, _alt in panels:
                 if name in figures_png:

@@ -171,6 +171,8 @@ def run_report(
     overwrite: bool = False,
     title: str | None = None,
     allow_unassigned: bool = False,
+    pdf: bool = True,
+    gallery: bool = True,
 ) -> ReportRun:
     """Open a store read-only, compute the 3D and 2D statistics and write the report folder.
 
@@ -207,6 +209,10 @@ def run_report(
         phase (phase 0 inside a particle; e.g. a network predicting void inside particles).
         The share is always stated (``summary.json``: ``sample.unassigned_particle_volume``),
         with a warning above :data:`UNASSIGNED_WARN`.
+    pdf : bool
+        Also write ``report.pdf`` (the same content, A4).
+    gallery : bool
+        Add the particle gallery (``gallery.csv``, one panel per class of the target mineral).
 
     Returns
     -------
@@ -295,7 +301,8 @@ def run_report(
     )
     slices = pick_slices(store, phases)
     page_title = title or f"Liberation report: {store_path.name}"
-    folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title)
+    folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
+                          volumes=(particles, phases) if gallery else None, pdf=pdf)
     return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 
