@@ -7,11 +7,11 @@ import zlib
 
 import numpy as np
 import pytest
+from test_report_unit import hand_result
 
 from liberation.minerals import spodumene_ore
 from liberation.report import colors as C
 from liberation.report import tables as T
-from test_report_unit import hand_result
 
 
 # ---------------------------------------------------------------------------------------------- colours

@@ -140,6 +140,12 @@ def test_gallery_panels_and_page():
     assert page.count('id="fig-gallery_') == n_groups
     assert 'alt="Gallery, ore grade class 100 %: 3 particles. particle 2 (median size' in page
     assert "particle 3 (largest" in page and "scale bar" in page
+    import re
+
+    imgs = re.findall(r"<img\b[^>]*>", page)
+    assert len(imgs) == n_groups
+    assert all(re.search(r'\balt="[^"]{20,}"', tag) for tag in imgs)  # every image has real alt text
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', page)  # nothing external
 
 
 @pytest.mark.parametrize("size", [(2.0, 1.6), (4.0, 3.0), (9.0, 6.0)])

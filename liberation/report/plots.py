@@ -440,16 +440,16 @@ def plot_size_distribution(
         return fig
     w = esd**3 if weights is None else weights
     sizes, cum = _cumulative_passing(esd, w)
+    (line,) = ax.step(sizes, 100 * cum, where="post", color=COLOR_3D, lw=2)
     p50, p80 = _mark_percentiles(ax, esd, w, COLOR_3D)
-    ax.step(sizes, 100 * cum, where="post", color=COLOR_3D, lw=2,
-            label=f"3D particles, ESD ({weight_label}; P50 {p50:.3g}, P80 {p80:.3g} µm)")
+    line.set_label(f"3D particles, ESD ({weight_label}; P50 {p50:.3g}, P80 {p80:.3g} µm)")
     if ecd_um is not None and len(ecd_um):
         ecd = np.asarray(ecd_um, float)
         w2 = ecd**2 if ecd_weights is None else ecd_weights
         sizes2, cum2 = _cumulative_passing(ecd, w2)
+        (line2,) = ax.step(sizes2, 100 * cum2, where="post", color=COLOR_2D, lw=2, ls="--")
         q50, q80 = _mark_percentiles(ax, ecd, w2, COLOR_2D)
-        ax.step(sizes2, 100 * cum2, where="post", color=COLOR_2D, lw=2, ls="--",
-                label=f"2D section particles, ECD (by area; P50 {q50:.3g}, P80 {q80:.3g} µm)")
+        line2.set_label(f"2D section particles, ECD (by area; P50 {q50:.3g}, P80 {q80:.3g} µm)")
     for q in (50, 80):
         ax.axhline(q, color="0.75", lw=0.8, ls="--", zorder=0)
     for bound in size_classes_um or ():
@@ -496,9 +496,9 @@ def plot_grain_sizes(
         sizes, cum = _cumulative_passing(esd, esd**3)
         # Light colours (e.g. quartz grey) are darkened so that the line stays visible.
         color = _visible((colors or {}).get(name)) or f"C{drawn}"
+        (line,) = ax.step(sizes, 100 * cum, where="post", lw=2, color=color)
         p50, p80 = _mark_percentiles(ax, esd, esd**3, color)
-        ax.step(sizes, 100 * cum, where="post", lw=2, color=color,
-                label=f"{name} ({esd.size} grains; P50 {p50:.3g}, P80 {p80:.3g} µm)")
+        line.set_label(f"{name} ({esd.size} grains; P50 {p50:.3g}, P80 {p80:.3g} µm)")
         drawn += 1
     if not drawn:
         _no_data(ax, "no grains")
