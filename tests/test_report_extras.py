@@ -184,11 +184,14 @@ def test_pdf_pages_and_headline_text():
 
     r = hand_result()
     images = {"modal": _figure_png(plot_modal(["a", "b"], [40.0, 60.0]))}
-    data = build_pdf(r, images, title="Hand report")
+    outline: dict = {}
+    data = build_pdf(r, images, title="Hand report", outline=outline)
     assert data.startswith(b"%PDF-1.") and data.rstrip().endswith(b"%%EOF")
     n_pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", data))
     count = int(re.search(rb"/Type\s*/Pages\b.*?/Count\s+(\d+)", data, re.S).group(1))
     assert n_pages == count >= 4
+    assert outline["Sample"] == 1 and outline["Glossary"] <= count
+    assert list(outline.values()) == sorted(outline.values())
     text = " ".join(_pdf_text(data).split())
     assert "Hand report" in text
     assert "2D sections overestimate the liberated fraction of spodumene by 12.3 percentage points" in text

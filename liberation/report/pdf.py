@@ -27,6 +27,7 @@ class _Pages:
     def __init__(self, pdf, title: str, png_pages: list | None = None):
         self.pdf, self.title, self.fig, self.y, self.n = pdf, title, None, 0.0, 0
         self.png_pages = png_pages
+        self.outline: dict[str, int] = {}
 
     def _new(self):
         from matplotlib.figure import Figure
@@ -66,6 +67,7 @@ class _Pages:
     def heading(self, text: str):
         self.room(0.9)
         self.y -= 0.1
+        self.outline.setdefault(text, self.n)
         self.text(text, size=13, weight="bold", color="#1f4e79")
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]], *, widths=None, size: float = 7.5):
@@ -162,7 +164,8 @@ def _df_rows(df: pd.DataFrame | None, digits: int = 1, max_rows: int = 80):
 
 
 def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping | None = None,
-              title: str = "Mineral liberation report", gallery=None, png_pages: list | None = None) -> bytes:
+              title: str = "Mineral liberation report", gallery=None, png_pages: list | None = None,
+              outline: dict | None = None) -> bytes:
     """The report as PDF bytes (A4).
 
     Parameters
@@ -181,6 +184,8 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
     png_pages : list, optional
         When given, each page is also rendered as PNG bytes (100 dpi) and appended to it (for
         previews and the documentation's screenshots).
+    outline : dict, optional
+        When given, filled with section heading -> page number (1-based).
 
     Returns
     -------
@@ -259,4 +264,6 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
         pages.heading("Glossary")
         pages.table(["term", "meaning"], glossary_rows(result), widths=[0.3, 0.7], size=7)
         pages.flush()
+        if outline is not None:
+            outline.update(pages.outline)
     return buffer.getvalue()
