@@ -192,7 +192,7 @@ def test_cumulative_passing_known_answer():
 def test_make_figures_names():
     figs = make_figures(hand_result(), slices=hand_slices())
     assert set(figs) == {"modal", "liberation_classes", "cumulative_yield", "bias_by_size", "association",
-                         "grade_recovery", "size_distribution", "grain_sizes", "slices"}
+                         "grade_recovery", "size_distribution", "grain_sizes", "slices", "modal_by_size"}
 
 
 # -------------------------------------------------------------------------------- html

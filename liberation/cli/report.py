@@ -52,12 +52,15 @@ __getattr__ = moved_getattr(__name__, {
                    "values unmixed between neighbouring phases), or both (hard tables plus *_soft.csv and "
                    "quantification.csv with the difference). soft/both read the CT and take about 10x longer "
                    "(docs/partial_volume.md).")
+@click.option("--pdf/--no-pdf", default=True, show_default=True,
+              help="Also write report.pdf (A4, the same content as report.html; a few seconds more).")
 def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, basis, n_boot,
-           overwrite, title, allow_unassigned, quantification):
+           overwrite, title, allow_unassigned, quantification, pdf):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
-    Writes report.html (self-contained), particles.csv, sections_2d.csv, liberation.csv,
-    association.csv, modal.csv, grade_recovery.csv, more tables, PNG plots and summary.json.
+    Writes report.html (self-contained) and report.pdf, particles.csv, sections_2d.csv, liberation.csv,
+    association.csv, modal.csv, grade_recovery.csv, more tables, gallery.csv (the particles of
+    the particle gallery), PNG plots and summary.json.
     The store is only read.
     """
     from liberation.workflows.report_store import run_report, summary_lines
@@ -67,7 +70,7 @@ def report(store, out_dir, target, threshold, sections, section_spacing, size_cl
     run = run_report(store, out_dir, target=target, threshold=threshold, section_axes=axes,
                      section_spacing=section_spacing, size_classes_um=sizes, exclude_border=exclude_border,
                      basis=basis, bootstrap=n_boot, overwrite=overwrite, title=title,
-                     allow_unassigned=allow_unassigned, quantification=quantification)
+                     allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf)
     echo_notes(run.notes)
     for text in run.warnings:
         click.echo(f"warning: {text}", err=True)

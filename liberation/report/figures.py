@@ -17,7 +17,14 @@ from liberation.report.tables import (
 )
 from liberation.report.text import headline_mineral
 
-__all__ = ["make_figures"]
+__all__ = ["make_figures", "make_gallery", "mineral_colors"]
+
+
+def mineral_colors(result) -> dict[str, str]:
+    """Mineral name -> colour of the report figures (:func:`liberation.report.colors.report_colors`)."""
+    from liberation.report.colors import report_colors
+
+    return report_colors({m.name: m.color for m in result.minerals})
 
 
 def _curve(df, mineral: str, dimension: str, x: str, y: str, basis: str = "volume", band: bool = False):
@@ -83,7 +90,7 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
     """
     minerals = result.minerals
     names = list(minerals.names)
-    colors = {m.name: m.color for m in minerals}
+    colors = mineral_colors(result)
     lib2, lib3 = liberated_fractions(result)
     mineral = headline_mineral(result.target, lib2, lib3, names)
     figs = {}
@@ -134,12 +141,24 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
 
     particles = _included(result.particles)
     if particles is not None and "esd_um" in particles.columns:
+        from liberation.report.tables import particle_weights
+
         sections = _included(result.sections)
         ecd = sections["ecd_um"].to_numpy(dtype=float) if sections is not None and "ecd_um" in sections else None
+        ecd_w = (sections["area_um2"].to_numpy(dtype=float)
+                 if ecd is not None and "area_um2" in sections.columns else None)
+        weights, label = particle_weights(result)
         figs["size_distribution"] = plots.plot_size_distribution(
-            particles["esd_um"].to_numpy(dtype=float),
-            weights=particles["volume_um3"].to_numpy(dtype=float) if "volume_um3" in particles else None,
-            ecd_um=ecd, size_classes_um=list(result.size_classes_um or ()))
+            particles["esd_um"].to_numpy(dtype=float), weights=weights, weight_label=label,
+            ecd_um=ecd, ecd_weights=ecd_w, size_classes_um=list(result.size_classes_um or ()))
+        from liberation.report.tables import modal_by_size
+
+        by_size = modal_by_size(result)
+        if by_size is not None and len(by_size) > 1:
+            figs["modal_by_size"] = plots.plot_modal_by_size(
+                by_size["size class (µm)"].tolist(), by_size[[f"{n} (%)" for n in names]].to_numpy(dtype=float),
+                names, colors=[colors[n] for n in names], class_share=by_size["share of sample (%)"].to_numpy(),
+                basis=basis)
 
     grains = result.grain_sizes
     if grains is not None and "mineral" in grains.columns and "esd_um" in grains.columns:
@@ -149,6 +168,60 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
 
     if slices:
         figs["slices"] = plots.plot_slices(
-            slices, colors={m.id: m.color for m in minerals}, names={m.id: m.name for m in minerals},
+            slices, colors={m.id: colors[m.name] for m in minerals}, names={m.id: m.name for m in minerals},
             pixel_size_um=float(result.voxel_size_um[-1]))
     return figs
+
+
+def make_gallery(result, particles, phases, *, seed: int = 0) -> tuple:
+    """The particle gallery: which particles, and one figure per non-empty class.
+
+    Parameters
+    ----------
+    result : LiberationResult
+        The statistics (its particle table gives the classes and bounding boxes).
+    particles, phases : array-like, shape (z, y, x)
+        The label volumes the statistics were computed from (numpy or zarr; only the chosen
+        particles' boxes are read).
+    seed : int
+        Seed of the tie breaks (:func:`liberation.report.gallery.choose_gallery`).
+
+    Returns
+    -------
+    table : DataFrame
+        ``gallery.csv`` (:data:`liberation.report.gallery.GALLERY_COLUMNS`); empty without a mineral.
+    panels : list of (str, str, str, Figure)
+        ``(name, title, alt text, figure)`` per class, in table order; names ``gallery_01``, ...
+    """
+    import pandas as pd
+
+    from liberation.report.gallery import GALLERY_COLUMNS, choose_gallery, particle_crops, plot_gallery_group
+    from liberation.report.tables import basis_of
+
+    lib2, lib3 = liberated_fractions(result)
+    mineral = headline_mineral(result.target, lib2, lib3, list(result.minerals.names))
+    if mineral is None or result.particles is None or len(result.particles) == 0:
+        return pd.DataFrame(columns=GALLERY_COLUMNS), []
+    classes = (result.summary or {}).get("parameters", {}).get("classes_percent")
+    table = choose_gallery(result.particles, minerals=result.minerals, mineral=mineral, threshold=result.threshold,
+                           classes=classes, basis=basis_of(result), seed=seed)
+    crops = particle_crops(particles, phases, result.particles, table["particle_id"].tolist())
+    colors = mineral_colors(result)
+    ids = {m.id: colors[m.name] for m in result.minerals}
+    names = {m.id: m.name for m in result.minerals}
+    panels = []
+    for k, ((kind, group), rows) in enumerate(table.groupby(["group_kind", "group"], sort=False), start=1):
+        n = int(rows["n_in_group"].iloc[0])
+        if kind == "liberation class":
+            title = f"{mineral} grade class {group} %: {n} particle{'s' if n != 1 else ''}"
+        else:
+            title = f"{mineral} {group}: {n} particle{'s' if n != 1 else ''}"
+        items = [(f"particle {int(r.particle_id)}\n{r.reason}\nESD {r.esd_um:.0f} µm, {r.grade_percent:.0f} %",
+                  crops[int(r.particle_id)]) for r in rows.itertuples()]
+        fig = plot_gallery_group(title, items, colors=ids, names=names, voxel_size_um=result.voxel_size_um)
+        shown = "; ".join(f"particle {int(r.particle_id)} ({r.reason}, ESD {r.esd_um:.0f} µm, {mineral} "
+                          f"{r.grade_percent:.0f} %)" for r in rows.itertuples())
+        alt = (f"Gallery, {title}. {shown}. Each row: the central z section in mineral colours and shaded 3D "
+               "views along z, y and x, each with a scale bar in µm.")
+        panels.append((f"gallery_{k:02d}", title, alt, fig))
+    return table, panels

@@ -22,6 +22,8 @@ __all__ = ["build_html", "png_data_uri", "PLOT_CAPTIONS"]
 #: Plot name -> (section, caption). The order is the order on the page.
 PLOT_CAPTIONS: dict[str, tuple[str, str]] = {
     "modal": ("modal", "Modal mineralogy by volume (vol%) and by mass (wt%)."),
+    "modal_by_size": ("modal", "Modal mineralogy of each particle size class (report basis), with the share of the "
+                               "sample in each class."),
     "liberation_classes": (
         "liberation",
         "Share of the target mineral in each grade class of the particles that hold it: 3D (particle volumes) "
@@ -50,9 +52,11 @@ PLOT_CAPTIONS: dict[str, tuple[str, str]] = {
     "size_distribution": (
         "sizes",
         "Particle size distribution: cumulative passing by volume against the equivalent sphere diameter "
-        "(ESD, 3D), and the equivalent circle diameter of the section particles (ECD, 2D, by area).",
+        "(ESD, 3D, on the report basis), and the equivalent circle diameter of the section particles (ECD, 2D, by "
+        "area). Circles mark P50 and P80, the sizes below which 50 % and 80 % pass.",
     ),
-    "grain_sizes": ("sizes", "Grain size distribution of each mineral (connected grains inside particles), by volume."),
+    "grain_sizes": ("sizes", "Grain size distribution of each mineral (connected grains inside particles), by volume; "
+                             "circles mark P50 and P80."),
     "slices": ("slices", "CT slices with the segmented phases overlaid in the colours of the mineral list."),
 }
 
@@ -65,7 +69,7 @@ border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#eef3f8}
 td:first-child,th:first-child{text-align:left}
-table.facts td{text-align:left}
+table.facts td{text-align:left}table.text td{text-align:left;vertical-align:top}
 figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#444;max-width:900px}
 .note{color:#555;font-size:.9em}
@@ -136,11 +140,18 @@ def _facts_table(rows: list[tuple[str, str]]) -> str:
     return f'<table class="facts"><tbody>{body}</tbody></table>'
 
 
-def _figure(name: str, images: Mapping[str, bytes]) -> str:
+def _text_table(headers, rows) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f'<table class="text"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _figure(name: str, images: Mapping[str, bytes], caption: str | None = None, alt: str | None = None) -> str:
     if name not in images:
         return ""
-    caption = PLOT_CAPTIONS.get(name, ("", name))[1]
-    return (f'<figure id="fig-{_e(name)}"><img src="{png_data_uri(images[name])}" alt="{_e(name)} plot">'
+    caption = caption if caption is not None else PLOT_CAPTIONS.get(name, ("", name))[1]
+    alt = alt or f"{name.replace('_', ' ').capitalize()} plot. {caption}"
+    return (f'<figure id="fig-{_e(name)}"><img src="{png_data_uri(images[name])}" alt="{_e(alt)}">'
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
@@ -149,7 +160,7 @@ def _section_figures(section: str, images: Mapping[str, bytes]) -> str:
 
 
 def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | None = None,
-               title: str = "Mineral liberation report") -> str:
+               title: str = "Mineral liberation report", gallery=None) -> str:
     """Return the report page as a self-contained HTML string.
 
     Parameters
@@ -162,9 +173,14 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
         Facts about the sample (store path, shape, ...) shown at the top.
     title : str
         Page title.
+    gallery : (DataFrame, list of (str, str, str)), optional
+        The gallery table (``gallery.csv``) and ``(image name, title, alt text)`` per class panel
+        (:func:`liberation.report.figures.make_gallery`); the images are in ``images``.
     """
     from liberation import __version__
     from liberation.report import tables as T
+    from liberation.report.figures import mineral_colors
+    from liberation.report.glossary import glossary_rows
 
     summary = dict(result.summary or {})
     info = dict(sample_info or {})
@@ -197,9 +213,15 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     # ------------------------------------------------------------ sample facts
     parts.append("<h2>Sample</h2>")
     parts.append(_facts_table(T.sample_facts(result, info)))
+    shown = mineral_colors(result)
     parts.append("<p>Minerals: " + ", ".join(
-        f'<span class="swatch" style="background:{_e(m.color)}"></span>{_e(m.name)} '
+        f'<span class="swatch" style="background:{_e(shown[m.name])}"></span>{_e(m.name)} '
         f"(id {m.id}, {m.density:g} g/cm³)" for m in result.minerals) + ".</p>")
+    changed = [m for m in result.minerals if shown[m.name].lower() != str(m.color).lower()]
+    if changed:
+        parts.append('<p class="note">Shown in other colours than the mineral list\'s, so that every mineral stands '
+                     "apart from the CT greys and from the others also for colour-blind readers: "
+                     + ", ".join(f"{_e(m.name)} ({_e(m.color)} → {_e(shown[m.name])})" for m in changed) + ".</p>")
     parts.append(_section_figures("slices", images))
 
     # ------------------------------------------------------------------ modal
@@ -210,6 +232,10 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
         parts.append("<p>Calculated assay, from the modal wt% and the mineral compositions:</p>"
                      + "".join(df_to_html(a, digits=2) for a in assay))
     parts.append(_section_figures("modal", images))
+    by_size = T.modal_by_size(result)
+    if by_size is not None and len(by_size) > 1:
+        parts.append(f"<h3>Modal mineralogy by size class ({_e(T.basis_of(result))} basis)</h3>"
+                     + df_to_html(by_size, digits=1))
 
     # ------------------------------------------------------------- liberation
     parts.append("<h2>Liberation: 3D particles vs 2D sections</h2>")
@@ -233,6 +259,21 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     if locking is not None:
         parts.append("<h3>Locking (3D, all sizes)</h3>" + df_to_html(locking, digits=1))
 
+    # ---------------------------------------------------------------- gallery
+    if gallery is not None and len(gallery[1]):
+        table, panels = gallery
+        parts.append('<h2 id="gallery">Particle gallery</h2>')
+        parts.append(f'<p class="note">Per non-empty grade class and locking class of {_e(head_mineral)}: the '
+                     "largest particle and, of the others, the one whose ESD is closest to the class median (ties "
+                     "broken by a seeded random choice). Each row shows the central z section in the mineral colours and "
+                     "shaded 3D views of the particle seen along z, y and x; gallery.csv lists them.</p>")
+        for name, caption, alt in panels:
+            parts.append(_figure(name, images, caption=caption, alt=alt))
+        rows = [(f"{r.group_kind}: {r.group}", int(r.particle_id), r.reason, f"{r.esd_um:.0f}",
+                 f"{r.grade_percent:.1f}") for r in table.itertuples()]
+        parts.append(_text_table(["class", "particle", "why chosen", "ESD (µm)", f"grade of {head_mineral} (%)"],
+                                 rows))
+
     # ------------------------------------------------------------ association
     parts.append("<h2>Mineral association</h2>")
     parts.append(df_to_html(T.association_display(result), digits=1))
@@ -244,20 +285,23 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
 
     # ------------------------------------------------------------------ sizes
     parts.append("<h2>Particle and grain sizes</h2>")
+    parts.append(df_to_html(T.size_percentiles(result), digits=1))
     parts.append(_section_figures("sizes", images))
 
-    extra = [n for n in images if n not in PLOT_CAPTIONS]
+    gallery_names = {p[0] for p in gallery[1]} if gallery is not None else set()
+    extra = [n for n in images if n not in PLOT_CAPTIONS and n not in gallery_names]
     if extra:
         parts.append("<h2>More plots</h2>" + "".join(_figure(n, images) for n in extra))
 
     # ------------------------------------------------------------- parameters
     parts.append("<h2>Parameters</h2>")
-    parts.append(_facts_table(T.parameter_rows(result, __version__)))
-    parts.append(
-        '<p class="note">Tables: particles.csv (one row per particle), sections_2d.csv (one row per section '
-        "particle), modal.csv, liberation.csv, association.csv, grade_recovery.csv and more, next to this page; "
-        "summary.json holds the key numbers. Column definitions: docs/columns.md of the liberation library.</p>"
-    )
+    parts.append(_text_table(["what", "setting"], T.parameter_rows(result, __version__)))
+
+    # --------------------------------------------------------------- glossary
+    parts.append('<h2 id="glossary">Glossary</h2>')
+    parts.append('<p class="note">What the tables, classes and files of this report mean. The CSV files next to '
+                 "this page hold every number; summary.json the key ones.</p>")
+    parts.append(_text_table(["term", "meaning"], glossary_rows(result)))
     body = "\n".join(p for p in parts if p)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 __all__ = [
+    "add_scale_bar",
+    "nice_length",
+    "percentile_size",
     "plot_association",
     "plot_bias_by_size",
     "plot_cumulative_yield",
@@ -19,6 +22,7 @@ __all__ = [
     "plot_grain_sizes",
     "plot_liberation_classes",
     "plot_modal",
+    "plot_modal_by_size",
     "plot_size_distribution",
     "plot_slices",
 ]
@@ -62,6 +66,87 @@ def _visible(color: str | None):
     if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.75:
         return (0.55 * r, 0.55 * g, 0.55 * b)
     return color
+
+
+def nice_length(max_um: float) -> float:
+    """The largest round length (1, 2 or 5 × 10^k µm) not above ``max_um`` (> 0)."""
+    if not (max_um > 0 and np.isfinite(max_um)):
+        raise ValueError(f"max_um={max_um!r}; expected a positive length")
+    k = np.floor(np.log10(max_um))
+    for m in (5.0, 2.0, 1.0):
+        value = m * 10.0**k
+        if value <= max_um * (1 + 1e-9):
+            return float(f"{value:.12g}")
+    return float(f"{10.0 ** (k - 1) * 5:.12g}")
+
+
+def add_scale_bar(ax, pixel_size_um: float, width_px: int, *, fraction: float = 0.3):
+    """Draw a scale bar of a round length in the lower left of an image axes.
+
+    The bar is at most ``fraction`` of the image width, white on a dark translucent box; the font
+    size follows the axes size (7 to 11 pt) so that the label stays inside the axes at any figure
+    size.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Axes showing an image of ``width_px`` columns (``imshow`` pixel coordinates).
+    pixel_size_um : float
+        Width of one image column in µm.
+    width_px : int
+        Image width in columns.
+    fraction : float
+        Longest bar as a fraction of the image width.
+
+    Returns
+    -------
+    AnchoredSizeBar
+        The artist (its ``size_bar_um`` attribute holds the bar length in µm).
+    """
+    from matplotlib.font_manager import FontProperties
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    length_um = nice_length(fraction * width_px * float(pixel_size_um))
+    fig = ax.figure
+    box = ax.get_position()
+    w_pt = box.width * fig.get_figwidth() * 72.0
+    h_pt = box.height * fig.get_figheight() * 72.0
+    size = float(np.clip(min(w_pt * 0.045, h_pt * 0.07), 7.0, 11.0))
+    label = f"{length_um:g} µm" if length_um < 1000 else f"{length_um / 1000:g} mm"
+    bar = AnchoredSizeBar(ax.transData, length_um / float(pixel_size_um), label, loc="lower left", pad=0.3,
+                          borderpad=0.4, sep=2, color="white", frameon=True, size_vertical=0,
+                          fontproperties=FontProperties(size=size), label_top=True)
+    bar.patch.set_facecolor("black")
+    bar.patch.set_alpha(0.6)
+    bar.patch.set_edgecolor("none")
+    bar.size_bar.get_children()[0].set_linewidth(2.5)
+    bar.size_bar_um = length_um
+    ax.add_artist(bar)
+    return bar
+
+
+def percentile_size(sizes, weights=None, q: float = 80.0) -> float:
+    """The size below which ``q`` % of the weight passes (P50, P80), on the cumulative step curve.
+
+    The smallest size whose cumulative weight share reaches ``q`` % (the inverted CDF: equal to
+    ``numpy.percentile(sizes, q, weights=weights, method="inverted_cdf")``). Non-finite and
+    non-positive sizes are ignored; NaN when nothing is left.
+    """
+    sizes, cum = _cumulative_passing(sizes, weights)
+    if sizes.size == 0 or cum[-1] <= 0:
+        return float("nan")
+    i = int(np.searchsorted(cum, q / 100.0 - 1e-12, side="left"))
+    return float(sizes[min(i, sizes.size - 1)])
+
+
+def _mark_percentiles(ax, sizes, weights, color, qs=(50.0, 80.0)) -> list[float]:
+    values = [percentile_size(sizes, weights, q) for q in qs]
+    for q, v in zip(qs, values):
+        if np.isfinite(v):
+            ax.plot([v], [q], marker="o", ms=6, mfc="white", mec=color, mew=2, zorder=5)
+            ax.annotate(f"P{q:g} {v:.3g} µm", (v, q), xytext=(6, -12), textcoords="offset points", fontsize=8,
+                        color=color)
+    return values
 
 
 def _no_data(ax, text: str = "no data") -> None:
@@ -324,6 +409,7 @@ def plot_size_distribution(
     ecd_weights: Sequence[float] | None = None,
     size_classes_um: Sequence[float] | None = None,
     title: str = "Particle size distribution",
+    weight_label: str = "by volume",
 ):
     """Cumulative passing versus equivalent sphere diameter (log x).
 
@@ -337,6 +423,10 @@ def plot_size_distribution(
         Equivalent circle diameter (µm) and weights (area) of the 2D section particles.
     size_classes_um : sequence of float, optional
         Size class bounds drawn as vertical lines.
+    weight_label : str
+        What ``weights`` are, for the legend (``"by mass"``).
+
+    P50 and P80 (:func:`percentile_size`) are marked on each curve and given in the legend.
 
     Returns
     -------
@@ -350,12 +440,18 @@ def plot_size_distribution(
         return fig
     w = esd**3 if weights is None else weights
     sizes, cum = _cumulative_passing(esd, w)
-    ax.step(sizes, 100 * cum, where="post", color=COLOR_3D, lw=2, label="3D particles, ESD (by volume)")
+    (line,) = ax.step(sizes, 100 * cum, where="post", color=COLOR_3D, lw=2)
+    p50, p80 = _mark_percentiles(ax, esd, w, COLOR_3D)
+    line.set_label(f"3D particles, ESD ({weight_label}; P50 {p50:.3g}, P80 {p80:.3g} µm)")
     if ecd_um is not None and len(ecd_um):
         ecd = np.asarray(ecd_um, float)
-        sizes2, cum2 = _cumulative_passing(ecd, ecd**2 if ecd_weights is None else ecd_weights)
-        ax.step(sizes2, 100 * cum2, where="post", color=COLOR_2D, lw=2, ls="--",
-                label="2D section particles, ECD (by area)")
+        w2 = ecd**2 if ecd_weights is None else ecd_weights
+        sizes2, cum2 = _cumulative_passing(ecd, w2)
+        (line2,) = ax.step(sizes2, 100 * cum2, where="post", color=COLOR_2D, lw=2, ls="--")
+        q50, q80 = _mark_percentiles(ax, ecd, w2, COLOR_2D)
+        line2.set_label(f"2D section particles, ECD (by area; P50 {q50:.3g}, P80 {q80:.3g} µm)")
+    for q in (50, 80):
+        ax.axhline(q, color="0.75", lw=0.8, ls="--", zorder=0)
     for bound in size_classes_um or ():
         ax.axvline(bound, color="0.6", ls=":", lw=1)
     _log_x(ax)
@@ -383,6 +479,9 @@ def plot_grain_sizes(
     colors : mapping of str to str, optional
         Mineral name -> colour.
 
+    P50 and P80 (:func:`percentile_size`, by volume = by mass within one mineral) are marked on
+    each curve and given in the legend.
+
     Returns
     -------
     matplotlib.figure.Figure
@@ -396,8 +495,10 @@ def plot_grain_sizes(
             continue
         sizes, cum = _cumulative_passing(esd, esd**3)
         # Light colours (e.g. quartz grey) are darkened so that the line stays visible.
-        color = _visible((colors or {}).get(name))
-        ax.step(sizes, 100 * cum, where="post", lw=2, color=color, label=f"{name} ({esd.size} grains)")
+        color = _visible((colors or {}).get(name)) or f"C{drawn}"
+        (line,) = ax.step(sizes, 100 * cum, where="post", lw=2, color=color)
+        p50, p80 = _mark_percentiles(ax, esd, esd**3, color)
+        line.set_label(f"{name} ({esd.size} grains; P50 {p50:.3g}, P80 {p80:.3g} µm)")
         drawn += 1
     if not drawn:
         _no_data(ax, "no grains")
@@ -429,7 +530,7 @@ def plot_slices(
     colors: Mapping[int, str],
     names: Mapping[int, str],
     pixel_size_um: float | None = None,
-    alpha: float = 0.45,
+    alpha: float = 0.6,
     title: str = "CT slices with the phase overlay",
 ):
     """CT slices (grey) with the mineral phases overlaid in the colours of the mineral list.
@@ -473,12 +574,7 @@ def plot_slices(
             ax.imshow(_phase_rgba(phases, colors, 1.0 if ct is None else alpha), interpolation="nearest")
         shape = (ct if ct is not None else phases).shape
         if pixel_size_um:
-            length_px = shape[1] / 4
-            bar_um = float(f"{length_px * pixel_size_um:.1g}")
-            bar_px = bar_um / pixel_size_um
-            y0 = shape[0] * 0.94
-            ax.plot([shape[1] * 0.05, shape[1] * 0.05 + bar_px], [y0, y0], color="white", lw=3)
-            ax.text(shape[1] * 0.05, y0 - shape[0] * 0.03, f"{bar_um:g} µm", color="white", fontsize=8)
+            add_scale_bar(ax, float(pixel_size_um), int(shape[1]))
         ax.set_title(label, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -546,4 +642,59 @@ def plot_bias_by_size(
         if np.isfinite(b):
             ax_bias.text(xi, b, f"{b:+.1f}", ha="center", va="bottom" if b >= 0 else "top", fontsize=8)
     ax_bias.margins(y=0.3)
+    return fig
+
+
+def plot_modal_by_size(size_classes: Sequence[str], percent, names: Sequence[str], *,
+                       colors: Sequence[str] | None = None, class_share=None, basis: str = "volume",
+                       title: str = "Modal mineralogy by size class"):
+    """Stacked bars: the mineral make-up of each particle size class.
+
+    Parameters
+    ----------
+    size_classes : sequence of str
+        Size class labels, length S (``"all"`` included if wanted).
+    percent : array_like, shape (S, M)
+        Percent of each mineral in each size class (rows add up to 100).
+    names : sequence of str
+        Mineral names, length M.
+    colors : sequence of str, optional
+        One colour per mineral.
+    class_share : sequence of float, optional
+        Share (%) of the sample in each size class, written under each class label.
+    basis : {"volume", "mass"}
+        Named on the axis (vol% or wt%).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    labels = [str(s) for s in size_classes]
+    fig = _figure(7.5, 1.6 + 0.5 * max(len(labels), 2))
+    ax = fig.add_subplot()
+    if not labels:
+        _no_data(ax)
+        return fig
+    pct = np.nan_to_num(np.asarray(percent, float).reshape(len(labels), len(names)))
+    y = np.arange(len(labels))
+    left = np.zeros(len(labels))
+    for k, name in enumerate(names):
+        color = list(colors)[k] if colors is not None else None
+        ax.barh(y, pct[:, k], left=left, color=color, edgecolor="black", lw=0.5, label=name)
+        for yi, (x0, w) in enumerate(zip(left, pct[:, k])):
+            if w >= 6:
+                ax.text(x0 + w / 2, yi, f"{w:.0f}", ha="center", va="center", fontsize=7, color="black",
+                        bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.6))
+        left = left + pct[:, k]
+    if class_share is not None:
+        labels = [f"{lab}\n({share:.1f} % of sample)" if np.isfinite(share) else lab
+                  for lab, share in zip(labels, np.asarray(class_share, float))]
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    unit = "wt%" if basis == "mass" else "vol%"
+    ax.set_xlabel(f"mineral share ({unit})")
+    ax.set_ylabel("size class, ESD (µm)")
+    ax.set_title(title)
+    fig.legend(loc="outside right center", fontsize=8)
     return fig

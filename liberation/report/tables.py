@@ -15,8 +15,11 @@ import pandas as pd
 __all__ = [
     "association_matrix",
     "liberated_fractions",
+    "modal_by_size",
+    "parameter_rows",
     "pick",
     "sample_facts",
+    "size_percentiles",
 ]
 
 
@@ -324,28 +327,159 @@ def association_display(result) -> pd.DataFrame | None:
     return out
 
 
-def _flatten(prefix: str, value, out: list[tuple[str, str]]) -> None:
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    elif isinstance(value, (list, tuple)) and len(value) > 12:
-        out.append((prefix, f"{len(value)} values"))
-    else:
-        out.append((prefix, str(value)))
+def _included(df: pd.DataFrame | None) -> pd.DataFrame | None:
+    if df is not None and "excluded" in df.columns:
+        return df[~df["excluded"].to_numpy(dtype=bool)]
+    return df
+
+
+def particle_weights(result) -> tuple[np.ndarray, str]:
+    """Weights of the included particles on the report basis (mass or volume) and its name (``"by mass"``)."""
+    t = _included(result.particles)
+    if basis_of(result) == "mass" and "mass_ug" in t.columns:
+        return t["mass_ug"].to_numpy(dtype=float), "by mass"
+    if "volume_um3" in t.columns:
+        return t["volume_um3"].to_numpy(dtype=float), "by volume"
+    return t["esd_um"].to_numpy(dtype=float) ** 3, "by volume"
+
+
+def size_percentiles(result) -> pd.DataFrame:
+    """P50 and P80 of the particle (3D ESD, report basis), section (2D ECD, by area) and grain sizes.
+
+    Px is the size below which x % of the weight passes on the cumulative curve
+    (:func:`liberation.report.plots.percentile_size`). Grains are weighed by volume (for one
+    mineral the same as by mass).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``distribution, weighed, count, P50 (µm), P80 (µm)``.
+    """
+    from liberation.report.plots import percentile_size
+
+    rows = []
+    t = _included(result.particles)
+    if t is not None and len(t) and "esd_um" in t.columns:
+        w, label = particle_weights(result)
+        esd = t["esd_um"].to_numpy(dtype=float)
+        rows.append(("particles, 3D (ESD)", label, len(esd), percentile_size(esd, w, 50), percentile_size(esd, w, 80)))
+    s = _included(result.sections)
+    if s is not None and len(s) and "ecd_um" in s.columns:
+        ecd = s["ecd_um"].to_numpy(dtype=float)
+        w = s["area_um2"].to_numpy(dtype=float) if "area_um2" in s.columns else ecd**2
+        rows.append(("section particles, 2D (ECD)", "by area", len(ecd), percentile_size(ecd, w, 50),
+                     percentile_size(ecd, w, 80)))
+    g = _included(result.grain_sizes)
+    if g is not None and len(g) and "esd_um" in g.columns and "mineral" in g.columns:
+        for name in result.minerals.names:
+            esd = g.loc[g["mineral"].astype(str) == name, "esd_um"].to_numpy(dtype=float)
+            if esd.size:
+                rows.append((f"{name} grains, 3D (ESD)", "by volume", len(esd), percentile_size(esd, esd**3, 50),
+                             percentile_size(esd, esd**3, 80)))
+    return pd.DataFrame(rows, columns=["distribution", "weighed", "count", "P50 (µm)", "P80 (µm)"])
+
+
+def modal_by_size(result) -> pd.DataFrame | None:
+    """Modal mineralogy of each particle size class (report basis) and the sample share of each class.
+
+    Returns
+    -------
+    DataFrame or None
+        Columns ``size class (µm), particles, share of sample (%)``, then ``NAME (%)`` per mineral
+        (rows add up to 100); size classes in increasing order, then ``all``. None without a
+        particle table.
+    """
+    t = _included(result.particles)
+    names = list(result.minerals.names)
+    cols = [f"voxels_{n}" for n in names]
+    if t is None or len(t) == 0 or any(c not in t.columns for c in cols):
+        return None
+    amounts = t[cols].to_numpy(dtype=float)
+    if basis_of(result) == "mass":
+        amounts = amounts * np.array([m.density for m in result.minerals], dtype=float)[None, :]
+    classes = t["size_class"].astype(str).to_numpy() if "size_class" in t.columns else np.full(len(t), "all")
+    labels = [c for c in ordered_size_classes(result, classes) if c != "all"] + ["all"]
+    total = amounts.sum()
+    rows = []
+    for label in labels:
+        sel = np.ones(len(t), dtype=bool) if label == "all" else classes == label
+        a = amounts[sel].sum(axis=0)
+        rows.append([label, int(sel.sum()), 100 * a.sum() / total if total > 0 else np.nan,
+                     *(100 * a / a.sum() if a.sum() > 0 else np.full(len(names), np.nan))])
+    return pd.DataFrame(rows, columns=["size class (µm)", "particles", "share of sample (%)",
+                                       *[f"{n} (%)" for n in names]])
+
+
+def _list_text(values, unit: str = "") -> str:
+    values = list(values)
+    if len(values) > 6:
+        step = values[1] - values[0] if len(values) > 1 else 0
+        if all(abs((b - a) - step) < 1e-9 for a, b in zip(values, values[1:])):
+            return f"{values[0]:g} to {values[-1]:g}{unit} in steps of {step:g}"
+    return ", ".join(f"{float(v):g}" for v in values) + unit
 
 
 def parameter_rows(result, version: str) -> list[tuple[str, str]]:
-    """Rows ``(name, value)`` of the parameters table: the analysis parameters and versions."""
+    """Rows ``(what, setting)`` of the parameters table, in words with units (not the raw option names).
+
+    Parameters
+    ----------
+    result : LiberationResult
+        Its ``summary["parameters"]`` (from :func:`liberation.stats.analyse`) is read.
+    version : str
+        Version of the liberation library that wrote the report.
+    """
     summary = dict(result.summary or {})
-    rows: list[tuple[str, str]] = []
     params = dict(summary.get("parameters") or {})
-    if params.get("section_spacing", "") is None:
-        params["section_spacing"] = "default (about 16 planes per axis)"
-    _flatten("", params, rows)
-    if not rows:
-        rows.append(("liberation_threshold", str(result.threshold)))
-        rows.append(("size_classes_um", str(list(result.size_classes_um or ()))))
-        rows.append(("target", str(result.target)))
-    rows.append(("liberation version (statistics)", str(summary.get("version", version))))
-    rows.append(("liberation version (report)", version))
+    vs = [float(v) for v in result.voxel_size_um]
+    rows: list[tuple[str, str]] = []
+    target = params.get("target", result.target)
+    rows.append(("Target mineral", str(target) if target else "every mineral (no target chosen)"))
+    thr = float(params.get("threshold", result.threshold))
+    rows.append(("Liberated when", f"the particle's grade of the mineral is at least {100 * thr:g} %"))
+    if "classes_percent" in params:
+        rows.append(("Grade classes", _list_text(params["classes_percent"], " %")
+                     + " (plus the classes exactly 0 % and exactly 100 %)"))
+    sizes = params.get("size_classes_um", list(result.size_classes_um or ()))
+    rows.append(("Size classes (ESD bounds)", _list_text(sizes, " µm") if sizes else "one class (all sizes)"))
+    basis = params.get("by") or summary.get("basis")
+    if basis:
+        rows.append(("Basis of the headline numbers", {"mass": "mass (wt%: volume × mineral density)",
+                                                       "volume": "volume (vol%)"}.get(str(basis), str(basis))))
+    if "section_axes" in params:
+        axes = list(params.get("section_axes") or [])
+        spacing = params.get("section_spacing")
+        if not axes:
+            text = "none (no 2D comparison)"
+        else:
+            text = "planes normal to " + ", ".join(axes)
+            if spacing in (None, "", "None"):
+                text += ", about 16 planes per axis"
+            else:
+                k = {"z": 0, "y": 1, "x": 2}.get(axes[0], 0)
+                text += f", every {int(spacing)} voxels ({int(spacing) * vs[k]:g} µm)"
+        rows.append(("Virtual 2D sections", text))
+    if params.get("random_sections"):
+        rows.append(("Randomly oriented sections", f"{int(params['random_sections'])} planes"))
+    if "exclude_border" in params:
+        rows.append(("Particles touching the volume border", "left out (cut by the field of view)"
+                     if params["exclude_border"] else "kept (their size and grade are truncated)"))
+    if "bootstrap" in params:
+        n = int(params["bootstrap"] or 0)
+        rows.append(("Confidence intervals", f"95 %, from {n:,} particle bootstrap resamples (stratified by size "
+                                             "class)" if n else "none (no bootstrap)"))
+    if "surface_method" in params:
+        rows.append(("Particle surface area", {"mesh": "marching-cubes mesh (internal pores not counted as free "
+                                                       "surface)",
+                                               "corrected_voxel_faces": "voxel faces × 2/3 correction"}.get(
+                         str(params["surface_method"]), str(params["surface_method"]))))
+    if "seed" in params:
+        rows.append(("Random seed", f"{params['seed']} (bootstrap, random planes, gallery tie breaks)"))
+    rows.append(("Voxel size (z × y × x)", _fmt_um(vs)))
+    known = {"target", "threshold", "classes_percent", "size_classes_um", "by", "section_axes", "section_spacing",
+             "random_sections", "exclude_border", "bootstrap", "surface_method", "seed", "pores", "random_planes"}
+    for key, value in params.items():
+        if key not in known:
+            rows.append((key.replace("_", " ").capitalize(), str(value)))
+    rows.append(("Software", f"liberation {summary.get('version', version)} (statistics), {version} (report)"))
     return rows

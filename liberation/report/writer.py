@@ -48,12 +48,28 @@ def _write_tables(result, folder: Path) -> list[str]:
     return written
 
 
-def _figure_png(fig) -> bytes:
+def _figure_png(fig, dpi: float = 100) -> bytes:
     import io
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def _report_numbers(result, gallery) -> dict:
+    """Numbers the report adds to ``summary.json``: P50/P80, the figure colours, the gallery ids."""
+    from liberation.report.figures import mineral_colors
+    from liberation.report.tables import size_percentiles
+
+    sizes = size_percentiles(result)
+    out = {
+        "size_percentiles_um": {str(r[0]): {"weighed": r[1], "count": int(r[2]), "p50": r[3], "p80": r[4]}
+                                for r in sizes.itertuples(index=False)},
+        "report_colors": mineral_colors(result),
+    }
+    if gallery is not None:
+        out["gallery_particle_ids"] = sorted({int(i) for i in gallery[0]["particle_id"]})
+    return to_jsonable(out)
 
 
 def write_report(
@@ -64,13 +80,17 @@ def write_report(
     slices: Mapping | None = None,
     sample_info: Mapping | None = None,
     title: str = DEFAULT_TITLE,
+    volumes: tuple | None = None,
+    gallery_seed: int = 0,
+    pdf: bool = True,
 ) -> Path:
     """Write the liberation report of one sample into a new folder.
 
     The folder holds ``particles.csv``, ``sections_2d.csv``, ``modal.csv``, ``liberation.csv``,
     ``association.csv``, ``grade_recovery.csv`` and the other tables of the result
     (``LiberationResult.CSV_FILES``), ``summary.json``, one PNG per plot and ``report.html``
-    (self-contained: the same PNGs embedded as data URIs).
+    (self-contained: the same PNGs embedded as data URIs), and with ``volumes`` the particle gallery
+    (``gallery.csv`` and ``gallery_NN.png``); with ``pdf`` also ``report.pdf`` (A4, the same content).
 
     Parameters
     ----------
@@ -88,6 +108,13 @@ def write_report(
         ``summary.json`` (e.g. ``{"store": ..., "shape": [z, y, x]}``).
     title : str
         Page title.
+    volumes : (particles, phases), optional
+        The label volumes of the statistics (numpy or zarr, shape (z, y, x)): adds the particle
+        gallery (:func:`liberation.report.figures.make_gallery`).
+    gallery_seed : int
+        Seed of the gallery's tie breaks.
+    pdf : bool
+        Also write ``report.pdf`` (:func:`liberation.report.pdf.build_pdf`).
 
     Returns
     -------
@@ -107,19 +134,36 @@ def write_report(
     check_out_dir(out_dir, overwrite)
     # Render everything in memory first: a plotting error leaves no trace on disk.
     figures = make_figures(result, slices=slices)
-    images = {}
-    for name, fig in figures.items():
-        images[name] = _figure_png(fig)
+    gallery = None
+    if volumes is not None:
+        from liberation.report.figures import make_gallery
+
+        table, panels = make_gallery(result, volumes[0], volumes[1], seed=gallery_seed)
+        figures.update({name: fig for name, _, _, fig in panels})
+        gallery = (table, [(name, title_, alt) for name, title_, alt, _ in panels])
+    images = {name: _figure_png(fig) for name, fig in figures.items()}
     summary = to_jsonable(dict(result.summary))
     if sample_info:
         summary["sample"] = to_jsonable(dict(sample_info))
-    page = build_html(result, images, sample_info=sample_info, title=title)
+    summary.update(_report_numbers(result, gallery))
+    page = build_html(result, images, sample_info=sample_info, title=title, gallery=gallery)
+    pdf_bytes = None
+    if pdf:
+        from liberation.report.pdf import build_pdf
+
+        pdf_bytes = build_pdf(result, images, sample_info=sample_info, title=title, gallery=gallery)
 
     with atomic_dir(out_dir, overwrite=overwrite, what="output folder") as tmp:
         files = _write_tables(result, tmp)
         for name, data in images.items():
             (tmp / f"{name}.png").write_bytes(data)
             files.append(f"{name}.png")
+        if gallery is not None:
+            gallery[0].to_csv(tmp / "gallery.csv", index=False)
+            files.append("gallery.csv")
+        if pdf_bytes is not None:
+            (tmp / "report.pdf").write_bytes(pdf_bytes)
+            files.append("report.pdf")
         summary.setdefault("report_files", sorted(files + ["summary.json", "report.html"]))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         (tmp / "report.html").write_text(page, encoding="utf-8")

@@ -172,6 +172,8 @@ def run_report(
     title: str | None = None,
     allow_unassigned: bool = False,
     quantification: str = "hard",
+    pdf: bool = True,
+    gallery: bool = True,
 ) -> ReportRun:
     """Open a store read-only, compute the 3D and 2D statistics and write the report folder.
 
@@ -213,6 +215,10 @@ def run_report(
         unmixed between the neighbouring phases, :mod:`liberation.stats.partial_volume`), or both
         (hard tables plus ``*_soft.csv`` and ``quantification.csv`` with the difference). Default
         ``"hard"``: the soft pass is still about 10x the hard one (docs/partial_volume.md).
+    pdf : bool
+        Also write ``report.pdf`` (the same content, A4).
+    gallery : bool
+        Add the particle gallery (``gallery.csv``, one panel per class of the target mineral).
 
     Returns
     -------
@@ -302,7 +308,8 @@ def run_report(
     )
     slices = pick_slices(store, phases)
     page_title = title or f"Liberation report: {store_path.name}"
-    folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title)
+    folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
+                          volumes=(particles, phases) if gallery else None, pdf=pdf)
     return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 
