@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 
 from liberation._progress import progress
 from liberation.registration.geometry import AXIS_FRAMES, frame_matrix, pixel_centre_rms_error, pose_matrix
-from liberation.registration.similarity import fft_nmi_translation, quantile_bins
+from liberation.registration.similarity import fft_nmi_translation, level_bins, quantile_bins
 
 __all__ = ["Candidate", "coarse_search", "block_reduce", "downsample_volume", "coarse_factors"]
 
@@ -135,7 +135,7 @@ def _rotated_map(smooth_map, valid_map, p, a_mat, size, spacing):
 class _Level:
     """One search level for one axis: the binned CT slices, their FFTs and the translation grid."""
 
-    def __init__(self, coarse, axis, factors, vs, map_image, valid_map, p, n_bins, ks, workers):
+    def __init__(self, coarse, axis, factors, vs, map_image, valid_map, p, n_bins, ks, workers, binning="quantile"):
         order = AXIS_FRAMES[axis]
         self.vol = np.transpose(coarse, order)
         fac = np.asarray(factors, dtype=float)
@@ -161,7 +161,8 @@ class _Level:
         self.n_bins = n_bins
         self.workers = workers
         self.ks = ks
-        ct_bins = quantile_bins(self.vol, n_bins)
+        self.bin_fn = level_bins if binning == "levels" else quantile_bins
+        ct_bins = self.bin_fn(self.vol, n_bins)
         self.kb = int(ct_bins.max()) + 1
         self.b_hat = np.empty((ks.size, self.kb, self.fft_shape[0], self.fft_shape[1] // 2 + 1), dtype=np.complex64)
         cls = np.arange(self.kb, dtype=np.int16)[:, None, None]
@@ -178,7 +179,7 @@ class _Level:
         s = -1.0 if mirror else 1.0
         a_mat = np.array([[np.cos(t), -s * np.sin(t)], [np.sin(t), s * np.cos(t)]])
         vals, inside = _rotated_map(self.smooth_map, self.valid_map, self.p, a_mat, self.size, self.sp[1:])
-        mb = quantile_bins(vals, self.n_bins, reference=self.map_ref)
+        mb = self.bin_fn(vals, self.n_bins, reference=self.map_ref)
         ka = int(mb[inside].max()) + 1 if inside.any() else 1
         ind = ((mb[None] == np.arange(ka, dtype=np.int16)[:, None, None]) & inside[None]).astype(np.float32)
         a_hat = np.conj(sfft.rfft2(ind, s=self.fft_shape, axes=(-2, -1), workers=self.workers))
@@ -236,6 +237,8 @@ def coarse_search(
     n_candidates: int = 4,
     n_peaks: int = 40,
     min_level_a_size: int = 16,
+    binning: str = "levels",
+    max_single_level_work: float = 1.5e8,
     pyramid=None,
     workers: int = 1,
     show_progress: bool | None = None,
@@ -318,15 +321,18 @@ def coarse_search(
             continue
         g1, g2 = factors[order[1]] * vs[order[1]], factors[order[2]] * vs[order[2]]
         size_a = max(h, w) * p / (2 * max(g1, g2))
-        two_level = size_a >= min_level_a_size and min(base.shape[order[1]], base.shape[order[2]]) >= 8
+        lev_b = _Level(base, axis, factors, vs, map32, valid_map, p, n_bins, ks, workers, binning)
+        work = float(ks.size) * angles.size * len(mirrors) * lev_b.fft_shape[0] * lev_b.fft_shape[1]
+        two_level = (size_a >= min_level_a_size and min(base.shape[order[1]], base.shape[order[2]]) >= 8
+                     and work > max_single_level_work)
         info["two_level"][axis] = bool(two_level)
-        lev_b = _Level(base, axis, factors, vs, map32, valid_map, p, n_bins, ks, workers)
+        info.setdefault("single_level_work", {})[axis] = work
         if two_level:
             extra = [1, 1, 1]
             extra[order[1]] = extra[order[2]] = 2
             fac_a = tuple(f * e for f, e in zip(factors, extra))
             lev_a = _Level(block_reduce(base, tuple(extra)), axis, fac_a, vs, map32, valid_map, p, level_a_bins, ks,
-                           workers)
+                           workers, binning)
             scores = np.zeros((ks.size, angles.size, len(mirrors)))
             combos = [(ia, im) for im in range(len(mirrors)) for ia in range(angles.size)]
             all_rows = np.arange(ks.size)

@@ -21,7 +21,7 @@ from liberation._json import to_jsonable
 from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.registration.coarse import coarse_search
-from liberation.registration.fine import prepare_levels, refine_pose
+from liberation.registration.fine import polish_bins, prepare_levels, refine_pose
 from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose
 from liberation.registration.resample import ct_on_map_grid
 from liberation.registration.similarity import mutual_information
@@ -306,7 +306,7 @@ def register_map(
     angle_step_deg: float = 10.0,
     search_mirror: bool = True,
     coarse_size: int = 40,
-    coarse_bins: int = 6,
+    coarse_bins: int = 4,
     min_overlap: float = 0.5,
     min_contrast: float = 1.6,
     min_overlap_fraction: float = 0.5,
@@ -430,7 +430,7 @@ def register_map(
             continue
         m, metric = refine_pose(
             [slabs.level1(m0, cand.axis)], m0, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
-            iterations=iterations, workers=workers,
+            iterations=iterations, bins=polish_bins(map_image.shape), workers=workers,
         )
         if tilted_out(m, cand.axis):
             m, metric = m0, metric0
