@@ -230,7 +230,7 @@ def coarse_search(
     slice_ranges_um: dict | None = None,
     n_bins: int = 6,
     level_a_bins: int = 4,
-    angle_step_deg: float = 10.0,
+    angle_step_deg: float | None = None,
     search_mirror: bool = True,
     target_size: int = 40,
     min_overlap: float = 0.5,
@@ -262,8 +262,10 @@ def coarse_search(
         Quantile bins per image for the mutual information (level B, or the single level).
     level_a_bins : int
         Quantile bins at level A (fewer bins give a less noisy score on the small level-A images).
-    angle_step_deg : float
-        Rotation step of the full-circle search (level A; level B uses half of it).
+    angle_step_deg : float, optional
+        Rotation step of the full-circle search (level A; level B uses half of it). Default: 10° with
+        two levels; with one level the step that moves the map's corners by at most one coarse pixel
+        either side of a searched angle (4.5° for a 36 x 36 map at 40 coarse pixels, at most 10°).
     search_mirror : bool
         Also try the mirrored map.
     target_size : int
@@ -304,7 +306,8 @@ def coarse_search(
     valid_map = np.ones(map_image.shape, bool) if map_mask is None else np.asarray(map_mask, bool)
     map32 = np.asarray(map_image, dtype=np.float32)
     mirrors = (False, True) if search_mirror else (False,)
-    angles = np.arange(0.0, 360.0, angle_step_deg)
+    step_a = 10.0 if angle_step_deg is None else float(angle_step_deg)
+    angles = np.arange(0.0, 360.0, step_a)
     info = {"spacing_um": [float(v) for v in vs * np.asarray(factors)], "factors": list(factors), "scores": {},
             "two_level": {}, "n_evaluated": 0}
     results = []  # (score, axis, position, angle, mirror, q1, q2)
@@ -344,13 +347,19 @@ def coarse_search(
             groups: dict[tuple[float, bool], set] = {}
             for kk, ia, im in _peaks(scores, n_peaks):
                 for da in (-0.5, 0.0, 0.5):
-                    ang = float((angles[ia] + da * angle_step_deg) % 360.0)
+                    ang = float((angles[ia] + da * step_a) % 360.0)
                     groups.setdefault((round(ang, 6), mirrors[im]), set()).update(
                         r for r in (kk - 1, kk, kk + 1) if 0 <= r < ks.size
                     )
             work = [(ang, mir, np.array(sorted(rows))) for (ang, mir), rows in groups.items()]
         else:
-            work = [(float(a), m, np.arange(ks.size)) for m in mirrors for a in angles]
+            angles_1 = angles
+            if angle_step_deg is None:
+                half_diag = 0.5 * np.hypot(h, w) * p / float(min(g1, g2))  # coarse pixels
+                raw = 2.0 * np.degrees(np.arcsin(min(1.0, 1.0 / max(half_diag, 1.0))))
+                angles_1 = np.linspace(0.0, 360.0, int(np.ceil(360.0 / min(raw, 10.0))), endpoint=False)
+            info["angle_step_deg"] = float(angles_1[1] - angles_1[0])
+            work = [(float(a), m, np.arange(ks.size)) for m in mirrors for a in angles_1]
             info["scores"][axis] = None
         level_scores = []
         for ang, mir, rows in progress(work, desc=f"coarse search axis {'zyx'[axis]}", enabled=show_progress):
@@ -359,9 +368,10 @@ def coarse_search(
             for r, s, d in zip(rows, sc, sh):
                 level_scores.append((float(s), int(r), ang, mir, d))
         if not two_level:
-            grid = np.zeros((ks.size, angles.size, len(mirrors)))
+            grid = np.zeros((ks.size, angles_1.size, len(mirrors)))
+            step_1 = angles_1[1] - angles_1[0]
             for s, r, ang, mir, _ in level_scores:
-                grid[r, int(round(ang / angle_step_deg)) % angles.size, mirrors.index(mir)] = s
+                grid[r, int(round(ang / step_1)) % angles_1.size, mirrors.index(mir)] = s
             info["scores"][axis] = grid
         level_scores.sort(key=lambda x: -x[0])
         for s, r, ang, mir, d in level_scores[: 50 * n_candidates]:

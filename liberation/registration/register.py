@@ -301,9 +301,9 @@ def register_map(
     face: str = "any",
     slice_range_um: tuple[float, float] | None = None,
     map_mask: np.ndarray | None = None,
-    n_candidates: int = 4,
-    n_final: int = 2,
-    angle_step_deg: float = 10.0,
+    n_candidates: int = 8,
+    n_final: int = 4,
+    angle_step_deg: float | None = None,
     search_mirror: bool = True,
     coarse_size: int = 40,
     coarse_bins: int = 4,
@@ -342,9 +342,10 @@ def register_map(
         Distinct coarse poses refined by the fine stage's first level.
     n_final : int
         Of those, how many (best Mattes MI after the first level) are refined at full resolution.
-    angle_step_deg : float
+    angle_step_deg : float, optional
         Rotation step of the coarse search over the full circle (level A of the two-level search;
-        level B re-scores at half this step around the best level-A poses).
+        level B re-scores at half this step around the best level-A poses). Default: 10° with two
+        levels, else from the map size (see :func:`~liberation.registration.coarse.coarse_search`).
     search_mirror : bool
         Also search the mirrored map (face imaged from the other side).
     coarse_size : int
