@@ -81,7 +81,7 @@ def test_two_level_coarse_search_finds_pose(phantom):
     p, shape = 20.0, (40, 40)
     fm = make_face_map(phantom.phases, VOXEL, map_shape=shape, pixel_size_um=p, rotation_deg=130.0, mirror=True,
                        centre_um=(515.0, 470.0, 490.0), tilt_deg=3.0, tilt_direction_deg=60.0, seed=2)
-    cands, info = coarse_search(phantom.ct, fm.map, voxel_size_um=(VOXEL,) * 3, pixel_size_um=p)
+    cands, info = coarse_search(phantom.ct, fm.map, voxel_size_um=(VOXEL,) * 3, pixel_size_um=p, max_single_level_work=0)
     assert info["two_level"][0]
     assert info["n_evaluated"] < 1.5 * info["scores"][0].size  # level B re-scores only around the level-A peaks
     best = cands[0]

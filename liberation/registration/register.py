@@ -302,7 +302,7 @@ def register_map(
     slice_range_um: tuple[float, float] | None = None,
     map_mask: np.ndarray | None = None,
     n_candidates: int = 8,
-    n_final: int = 4,
+    n_final: int = 8,
     angle_step_deg: float | None = None,
     search_mirror: bool = True,
     coarse_size: int = 40,
