@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 
 from liberation._progress import progress
 from liberation.registration.geometry import AXIS_FRAMES, frame_matrix, pixel_centre_rms_error, pose_matrix
-from liberation.registration.similarity import fft_nmi_translation, quantile_bins
+from liberation.registration.similarity import fft_nmi_translation, level_bins, quantile_bins
 
 __all__ = ["Candidate", "coarse_search", "block_reduce", "downsample_volume", "coarse_factors"]
 
@@ -135,7 +135,7 @@ def _rotated_map(smooth_map, valid_map, p, a_mat, size, spacing):
 class _Level:
     """One search level for one axis: the binned CT slices, their FFTs and the translation grid."""
 
-    def __init__(self, coarse, axis, factors, vs, map_image, valid_map, p, n_bins, ks, workers):
+    def __init__(self, coarse, axis, factors, vs, map_image, valid_map, p, n_bins, ks, workers, binning="quantile"):
         order = AXIS_FRAMES[axis]
         self.vol = np.transpose(coarse, order)
         fac = np.asarray(factors, dtype=float)
@@ -161,7 +161,8 @@ class _Level:
         self.n_bins = n_bins
         self.workers = workers
         self.ks = ks
-        ct_bins = quantile_bins(self.vol, n_bins)
+        self.bin_fn = level_bins if binning == "levels" else quantile_bins
+        ct_bins = self.bin_fn(self.vol, n_bins)
         self.kb = int(ct_bins.max()) + 1
         self.b_hat = np.empty((ks.size, self.kb, self.fft_shape[0], self.fft_shape[1] // 2 + 1), dtype=np.complex64)
         cls = np.arange(self.kb, dtype=np.int16)[:, None, None]
@@ -178,7 +179,7 @@ class _Level:
         s = -1.0 if mirror else 1.0
         a_mat = np.array([[np.cos(t), -s * np.sin(t)], [np.sin(t), s * np.cos(t)]])
         vals, inside = _rotated_map(self.smooth_map, self.valid_map, self.p, a_mat, self.size, self.sp[1:])
-        mb = quantile_bins(vals, self.n_bins, reference=self.map_ref)
+        mb = self.bin_fn(vals, self.n_bins, reference=self.map_ref)
         ka = int(mb[inside].max()) + 1 if inside.any() else 1
         ind = ((mb[None] == np.arange(ka, dtype=np.int16)[:, None, None]) & inside[None]).astype(np.float32)
         a_hat = np.conj(sfft.rfft2(ind, s=self.fft_shape, axes=(-2, -1), workers=self.workers))
@@ -229,13 +230,15 @@ def coarse_search(
     slice_ranges_um: dict | None = None,
     n_bins: int = 6,
     level_a_bins: int = 4,
-    angle_step_deg: float = 10.0,
+    angle_step_deg: float | None = None,
     search_mirror: bool = True,
     target_size: int = 40,
     min_overlap: float = 0.5,
     n_candidates: int = 4,
     n_peaks: int = 40,
     min_level_a_size: int = 16,
+    binning: str = "levels",
+    max_single_level_work: float = 1.5e8,
     pyramid=None,
     workers: int = 1,
     show_progress: bool | None = None,
@@ -259,8 +262,10 @@ def coarse_search(
         Quantile bins per image for the mutual information (level B, or the single level).
     level_a_bins : int
         Quantile bins at level A (fewer bins give a less noisy score on the small level-A images).
-    angle_step_deg : float
-        Rotation step of the full-circle search (level A; level B uses half of it).
+    angle_step_deg : float, optional
+        Rotation step of the full-circle search (level A; level B uses half of it). Default: 10° with
+        two levels; with one level the step that moves the map's corners by at most one coarse pixel
+        either side of a searched angle (4.5° for a 36 x 36 map at 40 coarse pixels, at most 10°).
     search_mirror : bool
         Also try the mirrored map.
     target_size : int
@@ -301,7 +306,8 @@ def coarse_search(
     valid_map = np.ones(map_image.shape, bool) if map_mask is None else np.asarray(map_mask, bool)
     map32 = np.asarray(map_image, dtype=np.float32)
     mirrors = (False, True) if search_mirror else (False,)
-    angles = np.arange(0.0, 360.0, angle_step_deg)
+    step_a = 10.0 if angle_step_deg is None else float(angle_step_deg)
+    angles = np.arange(0.0, 360.0, step_a)
     info = {"spacing_um": [float(v) for v in vs * np.asarray(factors)], "factors": list(factors), "scores": {},
             "two_level": {}, "n_evaluated": 0}
     results = []  # (score, axis, position, angle, mirror, q1, q2)
@@ -318,15 +324,18 @@ def coarse_search(
             continue
         g1, g2 = factors[order[1]] * vs[order[1]], factors[order[2]] * vs[order[2]]
         size_a = max(h, w) * p / (2 * max(g1, g2))
-        two_level = size_a >= min_level_a_size and min(base.shape[order[1]], base.shape[order[2]]) >= 8
+        lev_b = _Level(base, axis, factors, vs, map32, valid_map, p, n_bins, ks, workers, binning)
+        work = float(ks.size) * angles.size * len(mirrors) * lev_b.fft_shape[0] * lev_b.fft_shape[1]
+        two_level = (size_a >= min_level_a_size and min(base.shape[order[1]], base.shape[order[2]]) >= 8
+                     and work > max_single_level_work)
         info["two_level"][axis] = bool(two_level)
-        lev_b = _Level(base, axis, factors, vs, map32, valid_map, p, n_bins, ks, workers)
+        info.setdefault("single_level_work", {})[axis] = work
         if two_level:
             extra = [1, 1, 1]
             extra[order[1]] = extra[order[2]] = 2
             fac_a = tuple(f * e for f, e in zip(factors, extra))
             lev_a = _Level(block_reduce(base, tuple(extra)), axis, fac_a, vs, map32, valid_map, p, level_a_bins, ks,
-                           workers)
+                           workers, binning)
             scores = np.zeros((ks.size, angles.size, len(mirrors)))
             combos = [(ia, im) for im in range(len(mirrors)) for ia in range(angles.size)]
             all_rows = np.arange(ks.size)
@@ -338,13 +347,19 @@ def coarse_search(
             groups: dict[tuple[float, bool], set] = {}
             for kk, ia, im in _peaks(scores, n_peaks):
                 for da in (-0.5, 0.0, 0.5):
-                    ang = float((angles[ia] + da * angle_step_deg) % 360.0)
+                    ang = float((angles[ia] + da * step_a) % 360.0)
                     groups.setdefault((round(ang, 6), mirrors[im]), set()).update(
                         r for r in (kk - 1, kk, kk + 1) if 0 <= r < ks.size
                     )
             work = [(ang, mir, np.array(sorted(rows))) for (ang, mir), rows in groups.items()]
         else:
-            work = [(float(a), m, np.arange(ks.size)) for m in mirrors for a in angles]
+            angles_1 = angles
+            if angle_step_deg is None:
+                half_diag = 0.5 * np.hypot(h, w) * p / float(min(g1, g2))  # coarse pixels
+                raw = 2.0 * np.degrees(np.arcsin(min(1.0, 1.0 / max(half_diag, 1.0))))
+                angles_1 = np.linspace(0.0, 360.0, int(np.ceil(360.0 / min(raw, 10.0))), endpoint=False)
+            info["angle_step_deg"] = float(angles_1[1] - angles_1[0])
+            work = [(float(a), m, np.arange(ks.size)) for m in mirrors for a in angles_1]
             info["scores"][axis] = None
         level_scores = []
         for ang, mir, rows in progress(work, desc=f"coarse search axis {'zyx'[axis]}", enabled=show_progress):
@@ -353,9 +368,10 @@ def coarse_search(
             for r, s, d in zip(rows, sc, sh):
                 level_scores.append((float(s), int(r), ang, mir, d))
         if not two_level:
-            grid = np.zeros((ks.size, angles.size, len(mirrors)))
+            grid = np.zeros((ks.size, angles_1.size, len(mirrors)))
+            step_1 = angles_1[1] - angles_1[0]
             for s, r, ang, mir, _ in level_scores:
-                grid[r, int(round(ang / angle_step_deg)) % angles.size, mirrors.index(mir)] = s
+                grid[r, int(round(ang / step_1)) % angles_1.size, mirrors.index(mir)] = s
             info["scores"][axis] = grid
         level_scores.sort(key=lambda x: -x[0])
         for s, r, ang, mir, d in level_scores[: 50 * n_candidates]:

@@ -18,7 +18,7 @@ from scipy import ndimage as ndi
 from liberation.registration.coarse import downsample_volume
 from liberation.registration.geometry import map_centre_um
 
-__all__ = ["FineLevel", "prepare_levels", "refine_pose", "to_sitk_matrix", "from_sitk_transform"]
+__all__ = ["FineLevel", "prepare_levels", "polish_bins", "refine_pose", "to_sitk_matrix", "from_sitk_transform"]
 
 # numpy (z, y, x) <-> SimpleITK (x, y, z)
 _PERM = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=float)
@@ -148,6 +148,15 @@ def from_sitk_transform(transform) -> np.ndarray:
     return m
 
 
+def polish_bins(map_shape: tuple[int, int]) -> int:
+    """Mattes bins for the full-resolution level: ``clip(sqrt(map pixels) / 1.5, 12, 24)``.
+
+    On 36 x 36 maps of a dense core (4x coarser than the CT) 24 bins instead of 12 took the error
+    of a refinement started at the true pose from 0.56 to 0.40 voxel RMS (mean of 5 poses).
+    """
+    return int(np.clip(round(np.sqrt(map_shape[0] * map_shape[1]) / 1.5), 12, 24))
+
+
 def refine_pose(
     levels: list[FineLevel],
     init_matrix: np.ndarray,
@@ -156,9 +165,14 @@ def refine_pose(
     pixel_size_um: float,
     voxel_size_um,
     iterations: int = 200,
+    bins: int | None = None,
     workers: int = 1,
 ) -> tuple[np.ndarray, float]:
     """Refine a pose by Mattes-MI rigid registration over the pyramid.
+
+    ``bins``: Mattes histogram bins; default ``clip(sqrt(map pixels) / 3, 12, 32)`` (wide basin, for
+    starting poses a few pixels off). More bins (:func:`polish_bins`) give a sharper optimum on the
+    final level once the pose is close, at the cost of a smaller basin.
 
     Returns
     -------
@@ -174,7 +188,7 @@ def refine_pose(
     metric = np.inf
     centre = map_centre_um(map_shape, pixel_size_um)
     n = map_shape[0] * map_shape[1]
-    bins = int(np.clip(np.sqrt(n) / 3.0, 12, 32))
+    bins = int(np.clip(np.sqrt(n) / 3.0, 12, 32)) if bins is None else int(bins)
     for li, lv in enumerate(levels):
         reg = sitk.ImageRegistrationMethod()
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)

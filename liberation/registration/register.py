@@ -21,7 +21,7 @@ from liberation._json import to_jsonable
 from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.registration.coarse import coarse_search
-from liberation.registration.fine import prepare_levels, refine_pose
+from liberation.registration.fine import polish_bins, prepare_levels, refine_pose
 from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose
 from liberation.registration.resample import ct_on_map_grid
 from liberation.registration.similarity import mutual_information
@@ -301,12 +301,12 @@ def register_map(
     face: str = "any",
     slice_range_um: tuple[float, float] | None = None,
     map_mask: np.ndarray | None = None,
-    n_candidates: int = 4,
-    n_final: int = 2,
-    angle_step_deg: float = 10.0,
+    n_candidates: int = 8,
+    n_final: int = 8,
+    angle_step_deg: float | None = None,
     search_mirror: bool = True,
     coarse_size: int = 40,
-    coarse_bins: int = 6,
+    coarse_bins: int = 4,
     min_overlap: float = 0.5,
     min_contrast: float = 1.6,
     min_overlap_fraction: float = 0.5,
@@ -342,9 +342,10 @@ def register_map(
         Distinct coarse poses refined by the fine stage's first level.
     n_final : int
         Of those, how many (best Mattes MI after the first level) are refined at full resolution.
-    angle_step_deg : float
+    angle_step_deg : float, optional
         Rotation step of the coarse search over the full circle (level A of the two-level search;
-        level B re-scores at half this step around the best level-A poses).
+        level B re-scores at half this step around the best level-A poses). Default: 10° with two
+        levels, else from the map size (see :func:`~liberation.registration.coarse.coarse_search`).
     search_mirror : bool
         Also search the mirrored map (face imaged from the other side).
     coarse_size : int
@@ -430,7 +431,7 @@ def register_map(
             continue
         m, metric = refine_pose(
             [slabs.level1(m0, cand.axis)], m0, map_shape=map_image.shape, pixel_size_um=p, voxel_size_um=vs,
-            iterations=iterations, workers=workers,
+            iterations=iterations, bins=polish_bins(map_image.shape), workers=workers,
         )
         if tilted_out(m, cand.axis):
             m, metric = m0, metric0

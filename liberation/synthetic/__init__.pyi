@@ -1,6 +1,7 @@
 """Type stub of liberation.synthetic: the public names, resolved lazily at run time (lazy_loader.attach_stub)."""
 
 # attenuation_coefficient is that of .ct (as before: the first module in alphabetical order won).
+from .cores import CORE_FRACTIONS, core_minerals, dense_core, element_counts
 from .ct import ELEMENTS, attenuation_coefficient, attenuation_lut, ct_forward, grey_levels
 from .eds import GABBRO_ABUNDANCE, gabbro_compositions, make_eds_maps
 from .face import (
@@ -28,6 +29,7 @@ from .xrf import (
 )
 
 __all__ = [
+    "CORE_FRACTIONS",
     "DEFAULT_PHASE_COUNTS",
     "DEMO_PARAMETERS",
     "ELEMENTS",
@@ -39,11 +41,14 @@ __all__ = [
     "add_grains",
     "attenuation_coefficient",
     "attenuation_lut",
+    "core_minerals",
     "ct_forward",
     "deep_xfct_minerals",
     "deep_xfct_signatures",
     "default_esd_range_um",
     "demo_sample",
+    "dense_core",
+    "element_counts",
     "gabbro_compositions",
     "grey_levels",
     "irregular_grains",
