@@ -21,13 +21,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/liberation demo --out demo_out --overwrite
 
-## Run the whole test suite (about 2 minutes on a quiet 2-core machine; warnings are errors)
+## Run the whole test suite (warnings are errors; about 8 minutes on a busy 2-core machine, see docs/development.md)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-## The quick subset: tests marked slow left out (under a minute on a quiet 2-core machine)
+## The quick subset: tests marked slow left out, on two workers (pytest-xdist, dev extra)
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check liberation tests benchmarks examples

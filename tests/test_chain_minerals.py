@@ -121,6 +121,7 @@ def test_report_states_unassigned_particle_volume(tmp_path):
     assert sample["unassigned_particle_volume"]["voxels"] == 100
 
 
+@pytest.mark.slow
 def test_report_mineral_without_density_uses_stand_in(tmp_path, capsys):
     from liberation.cli import main
 

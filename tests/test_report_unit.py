@@ -253,6 +253,7 @@ def no_figures(monkeypatch):
     monkeypatch.setattr(F, "make_figures", lambda result, slices=None: {})
 
 
+@pytest.mark.slow
 def test_write_report_refuses_existing_and_leaves_it(tmp_path, no_figures):
     out = tmp_path / "rep"
     out.mkdir()

@@ -40,6 +40,7 @@ def test_segment_classical_counts_packs_within_target(tmp_path, kind, capsys):
     assert agreement > 0.95
 
 
+@pytest.mark.slow
 def test_report_fallback_uses_the_same_separation(tmp_path):
     pack = touching_ellipsoids(shape=(56, 56, 56), n_particles=12, seed=3)
     path = tmp_path / "s.zarr"
@@ -60,6 +61,7 @@ def test_report_fallback_uses_the_same_separation(tmp_path):
     assert summary["n_particles_total"] == int(written.max())
 
 
+@pytest.mark.slow
 def test_raw_single_phase_ct_convert_segment_report(tmp_path):
     sample = make_sample(shape=(48, 48, 48), voxel_size_um=10.0, seed=4)
     slices = tmp_path / "slices"

@@ -105,6 +105,7 @@ def test_separation_counts_ellipsoids(ellipsoids):
     assert m["f1"] >= 0.85
 
 
+@pytest.mark.slow
 def test_separation_as_good_as_porespy_snow(spheres):
     porespy = pytest.importorskip("porespy")
     foreground = classical_phases(spheres.ct, classes=2) > 0

@@ -30,6 +30,7 @@ def sample():
     return pid, ph
 
 
+@pytest.mark.slow
 def test_analyse_on_small_zarr_chunks_equals_in_memory(sample, tmp_path, monkeypatch):
     pid, ph = sample
     minerals = spodumene_ore()

@@ -40,6 +40,7 @@ def _store(path, *, particles: bool):
     return path
 
 
+@pytest.mark.slow
 def test_run_report_returns_folder_result_and_notes(tmp_path):
     from liberation.workflows.report_store import ReportRun, default_out_dir, run_report, summary_lines
 
