@@ -92,11 +92,12 @@ def baseline_verdict(model: dict, baseline: dict | None) -> str | None:
 
 
 def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids, class_names, norm, seed,
-                    classifier=None) -> tuple[dict | None, object]:
+                    classifier=None) -> tuple[dict, object]:
     """Validation metrics of a pixel classifier trained on the training labels (the classical baseline).
 
     Evaluated on exactly the voxels (and patches) the network is validated on. Returns the
-    metrics (None with a reason when the training labels hold a single class) and the classifier.
+    metrics (``{"method", "skipped": reason}`` when the training labels hold a single class)
+    and the classifier (None then).
     """
     from liberation.segmentation.pixel_classifier import predict_pixel_classifier, train_pixel_classifier
 
