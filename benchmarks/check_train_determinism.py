@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -72,6 +73,8 @@ def main(argv=None) -> int:
           f"of batch {cfg.batch_size}, patch {cfg.patch_size}; {n}^3 phantom; {args.threads} thread(s)", flush=True)
     kw = {"voxel_size_um": s.voxel_size_um, "minerals": s.minerals, "config": cfg, "seed": args.seed}
 
+    # a terminated check (e.g. by `timeout`) still ends its CPU hogs (the finally below)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     ra, alone = _train(s.ct, sparse, **kw)
     print(f"alone:      {alone}", flush=True)
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.hogs)]
