@@ -7,7 +7,10 @@ filter features (the preset's bootstrap, alone) and with per-voxel grey-value
 classifiers (Gaussian mixture, multi-Otsu), measures sliding-window inference speed, then trains the
 particles model (faces + classical bootstrap) and counts particles.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_segmentation.py --size 128 --threads 1
+    OMP_NUM_THREADS=2 python benchmarks/bench_segmentation.py --size 128 --threads 2
+
+The work of each training is fixed (epochs x steps), so the results do not depend on the
+machine's speed; ``--max-time`` adds an optional wall-clock limit.
 
 Prints a table; ``--json FILE`` also writes the results as JSON.
 """
@@ -26,8 +29,10 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--max-time", type=float, default=480.0, help="phases training budget (s)")
-    ap.add_argument("--particle-time", type=float, default=300.0, help="particles training budget (s)")
+    ap.add_argument("--epochs", type=int, default=None, help="phases training epochs (default: the cpu preset's, 65)")
+    ap.add_argument("--particle-epochs", type=int, default=40,
+                    help="particles training epochs (40 x 50 steps: about the former 300 s budget)")
+    ap.add_argument("--max-time", type=float, default=None, help="optional wall-clock limit of each training (s)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the results as JSON to this file")
     ap.add_argument("--no-particles", action="store_true")
@@ -65,13 +70,16 @@ def main(argv=None) -> dict:
     sparse[-1] = s.phases[-1]
     planes = [n // 4, n // 2, 3 * n // 4]
 
-    cfg = get_preset("cpu", max_time_s=args.max_time)
+    cfg = get_preset("cpu", max_epochs=args.epochs, max_time_s=args.max_time)
     t = time.perf_counter()
     r = train_model(s.ct, sparse, voxel_size_um=s.voxel_size_um, config=cfg, minerals=s.minerals, seed=args.seed,
                     device="cpu")
     res["train_s"] = time.perf_counter() - t
     res["epochs"] = len(r.history)
-    res["steps"] = len(r.history) * cfg.steps_per_epoch
+    res["steps"] = r.card.training["work"]["steps"]
+    res["stopped_by"] = r.card.training["work"]["stopped_by"]
+    res["validation"] = {k: r.card.validation.get(k) for k in ("accuracy", "miou")}
+    res["validation_baseline"] = {k: r.card.validation.get("baseline", {}).get(k) for k in ("accuracy", "miou")}
     res["best_epoch"] = r.best_epoch
     res["bootstrap"] = r.card.training.get("bootstrap")
     ids, names = r.card.class_ids, r.card.class_names
@@ -139,8 +147,11 @@ def main(argv=None) -> dict:
               f"{b.get('validation_accuracy', float('nan')):.3f}")
     print(f"  per-class 3D face-matched: {evf['per_class_accuracy']} ({res['face_matched_s_per_plane']:.2f} s/plane)")
     print(f"  inter-slice consistency: 3D {cons['3d']:.3f}, 2D {cons['2d']:.3f}, truth {cons['truth']:.3f}")
-    print(f"  training {res['train_s']:.0f} s ({res['epochs']} epochs, {res['steps']} steps, "
-          f"{args.threads} thread(s)); inference {dt:.1f} s = {res['inference_voxels_per_s']:.3g} voxels/s "
+    print(f"  validation (held-out band of the faces): accuracy {res['validation']['accuracy']:.3f}, mIoU "
+          f"{res['validation']['miou']:.3f}; pixel-classifier baseline {res['validation_baseline']['accuracy']:.3f}, "
+          f"{res['validation_baseline']['miou']:.3f}; notes: {r.notes}")
+    print(f"  training {res['train_s']:.0f} s ({res['epochs']} epochs, {res['steps']} steps, stopped by "
+          f"{res['stopped_by']}, {args.threads} thread(s)); inference {dt:.1f} s = {res['inference_voxels_per_s']:.3g} voxels/s "
           f"(mirror TTA {res['inference_mirror_s']:.1f} s)")
 
     if not args.no_particles:
@@ -148,7 +159,7 @@ def main(argv=None) -> dict:
         boot = classical_particles(s.ct, voxel_size_um=s.voxel_size_um)
         res["bootstrap_s"] = time.perf_counter() - t
         targets = particle_targets(sparse, instances=boot, bootstrap_planes=0)
-        pcfg = get_preset("cpu", max_time_s=args.particle_time)
+        pcfg = get_preset("cpu", max_epochs=args.particle_epochs, max_time_s=args.max_time)
         t = time.perf_counter()
         rp = train_model(s.ct, targets, voxel_size_um=s.voxel_size_um, task="particles", config=pcfg,
                          class_ids=[0, 1, 2], class_names=["outside", "particle", "contact"], seed=args.seed,

@@ -35,7 +35,8 @@ def trained():
     torch.set_num_threads(1)
     grey, phases, sparse = _phantom()
     cfg = get_preset("tiny", max_epochs=4, steps_per_epoch=6)
-    result = train_model(grey, sparse, voxel_size_um=5.0, config=cfg, seed=3, device="cpu", show_progress=False)
+    result = train_model(grey, sparse, voxel_size_um=5.0, config=cfg, seed=3, device="cpu", show_progress=False,
+                         baseline=False)
     return grey, phases, sparse, cfg, result
 
 
@@ -80,8 +81,8 @@ def test_training_is_deterministic_on_cpu():
 
     grey, phases, sparse = _phantom((16, 16, 16))
     cfg = get_preset("tiny", max_epochs=1, steps_per_epoch=2, patch_size=(8, 8, 8), augment=True)
-    a = train_model(grey, sparse, voxel_size_um=1, config=cfg, seed=5, device="cpu", show_progress=False)
-    b = train_model(grey, sparse, voxel_size_um=1, config=cfg, seed=5, device="cpu", show_progress=False)
+    a = train_model(grey, sparse, voxel_size_um=1, config=cfg, seed=5, device="cpu", show_progress=False, baseline=False)
+    b = train_model(grey, sparse, voxel_size_um=1, config=cfg, seed=5, device="cpu", show_progress=False, baseline=False)
     for k, v in a.network.state_dict().items():
         assert torch.equal(v, b.network.state_dict()[k]), k
     assert a.history[0]["train_loss"] == b.history[0]["train_loss"]
@@ -362,9 +363,13 @@ def test_training_with_pixel_classifier_bootstrap_planes():
     grey, phases, sparse = _phantom()
     plain = get_preset("tiny", max_epochs=1, steps_per_epoch=2)
     boot = plain.updated(bootstrap_planes=3, bootstrap_min_probability=0.5)
-    r0 = train_model(grey, sparse, voxel_size_um=5.0, config=plain, seed=0, device="cpu", show_progress=False)
+    r0 = train_model(grey, sparse, voxel_size_um=5.0, config=plain, seed=0, device="cpu", show_progress=False,
+                     baseline=False)
     r1 = train_model(grey, sparse, voxel_size_um=5.0, config=boot, seed=0, device="cpu", show_progress=False)
     info = r1.card.training["bootstrap"]
+    # the baseline is the bootstrap's classifier (same training labels), on the validation voxels
+    assert r1.card.validation["baseline"]["training_samples"] == info["training_samples"]
+    assert r1.card.validation["baseline"]["accuracy"] > 0.95
     assert r0.card.training["bootstrap"] is None
     assert info["planes"] == [6, 12, 17]  # evenly spaced, the labelled faces excluded
     assert info["validation_accuracy"] > 0.95  # two clearly different grey values
@@ -398,9 +403,10 @@ def test_weight_average_update_is_exact_and_training_keeps_the_average():
     sparse = np.full(grey.shape, 255, np.uint8)
     sparse[0] = (grey[0] > 0).astype(np.uint8) + 1
     cfg = get_preset("tiny", max_epochs=1, keep_best=1)
-    plain = train_model(grey, sparse, voxel_size_um=1.0, config=cfg, seed=0, device="cpu", show_progress=False)
+    plain = train_model(grey, sparse, voxel_size_um=1.0, config=cfg, seed=0, device="cpu", show_progress=False,
+                        baseline=False)
     averaged = train_model(grey, sparse, voxel_size_um=1.0, config=cfg.updated(ema_decay=0.5), seed=0, device="cpu",
-                           show_progress=False)
+                           show_progress=False, baseline=False)
     assert averaged.card.training["config"]["ema_decay"] == 0.5
     w_plain = dict(plain.network.named_parameters())
     w_avg = dict(averaged.network.named_parameters())

@@ -33,8 +33,11 @@ from liberation.errors import InputError
 @task_option(default="phases")
 @out_option(required=True, help="Model folder to write.")
 @preset_option()
-@click.option("--epochs", type=POSITIVE_INT, default=None, help="Maximum number of epochs.")
-@max_time_option("Stop training after this many seconds.")
+@click.option("--epochs", type=POSITIVE_INT, default=None,
+              help="Number of epochs (default: the preset's; cpu 65 x 50 steps). The preset fixes the work, "
+                   "so the same command gives the same model on a fast or a slow machine.")
+@max_time_option("Also stop training after this many seconds (default: no limit; the model then depends on "
+                 "the machine's speed, and a warning says so).")
 @click.option("--patch", default=None, help="Patch size z,y,x (e.g. 48,48,48).")
 @click.option("--channels", default=None, help="Feature channels per level (e.g. 8,16,32).")
 @click.option("--lr", type=POSITIVE_FLOAT, default=None, help="Learning rate.")
@@ -63,9 +66,23 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
         optimizer=optimizer, val_planes=parse_nonnegative_ints(val_planes, "--val-planes"), bootstrap=bootstrap,
         bootstrap_planes=bootstrap_planes, seed=seed, device=device, threads=threads, overwrite=overwrite,
     )
-    v = run.result.card.validation
-    click.echo(f"model written to {run.path} (best epoch {run.result.best_epoch}, validation accuracy "
-               f"{v['accuracy']:.3f}, mIoU {v['miou']:.3f})")
+    card = run.result.card
+    v, work = card.validation, card.training["work"]
+    click.echo(f"trained {work['epochs']} epochs, {work['steps']} steps in {work['seconds']:.0f} s "
+               f"({work['threads']} threads, stopped by {work['stopped_by']})")
+    click.echo(f"validation: model accuracy {v['accuracy']:.3f}, mIoU {v['miou']:.3f} (best epoch "
+               f"{run.result.best_epoch})" + _baseline_text(v.get("baseline")))
+    for note in run.notes:
+        click.echo(f"warning: {note}", err=True)
+    click.echo(f"model written to {run.path}")
+
+
+def _baseline_text(baseline: dict | None) -> str:
+    if not baseline:
+        return ""
+    if "accuracy" not in baseline:
+        return f"; no classical baseline ({baseline.get('skipped', 'skipped')})"
+    return f"; classical baseline (pixel classifier) accuracy {baseline['accuracy']:.3f}, mIoU {baseline['miou']:.3f}"
 
 
 @click.command("segment")

@@ -45,9 +45,16 @@ class TrainConfig:
     steps_per_epoch : int
         Optimiser steps per epoch.
     max_epochs : int
-        Upper bound on epochs.
+        Epochs to run. The work of a training is ``max_epochs * steps_per_epoch`` optimiser
+        steps of ``batch_size`` patches (:attr:`total_steps`): the same on a fast or a slow
+        machine, so a preset gives the same model everywhere (for a given seed and CPU
+        thread count). Early stopping (``early_stopping``) may end it sooner, also the same
+        everywhere.
     max_time_s : float or None
-        Stop after this many seconds of training (checked after each epoch).
+        Optional wall-clock limit: stop after this many seconds of training (checked after
+        each step; the epoch is then validated and training ends). None (the default of
+        every preset) = no limit. A run stopped by it depends on the machine's speed and is
+        recorded as ``stopped_by="max_time"`` with a warning.
     optimizer : {"adamw", "adadelta"}
         Optimiser.
     lr : float
@@ -110,7 +117,7 @@ class TrainConfig:
     batch_size: int = 2
     steps_per_epoch: int = 20
     max_epochs: int = 60
-    max_time_s: float | None = 480.0
+    max_time_s: float | None = None
     optimizer: str = "adamw"
     lr: float = 5e-3
     weight_decay: float = 1e-4
@@ -173,6 +180,13 @@ class TrainConfig:
         for name in ("batch_size", "steps_per_epoch", "max_epochs", "keep_best", "val_patches"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name}={getattr(self, name)!r}; expected a positive integer")
+        if self.max_time_s is not None and not float(self.max_time_s) > 0:
+            raise InputError(f"max_time_s={self.max_time_s!r}; expected a positive number of seconds or None (no limit)")
+
+    @property
+    def total_steps(self) -> int:
+        """The defined work: ``max_epochs * steps_per_epoch`` optimiser steps."""
+        return int(self.max_epochs) * int(self.steps_per_epoch)
 
     def to_dict(self) -> dict:
         """JSON-friendly dict of all fields."""
@@ -195,16 +209,18 @@ PRESETS: dict[str, TrainConfig] = {
     # trains a 128^3 sample in minutes on 2 CPU cores: texture stem of five filters, batch
     # norm (keeps the absolute grey level, unlike instance norm), thin patches around the
     # labelled planes, 8 extra planes labelled by the pixel-classifier bootstrap, a constant
-    # learning rate for the whole time budget (the validation band of two end faces is a
+    # learning rate for the whole run (the validation band of two end faces is a
     # shifted domain: plateau halving and early stopping on it stopped learning far too
     # early), and only exact augmentations (flips, 90-degree rotations): resampling for zoom
     # or shear blurs a 4-voxel lamella texture, and a 3 % intensity shift is three times the
     # quartz / albite grey-value difference. A full-resolution per-voxel head (MONAI's UNet
     # down-samples in its first layer) and a moving average of the weights (the raw weights
-    # jitter at a constant learning rate) complete it
+    # jitter at a constant learning rate) complete it. The work, 65 epochs x 50 steps, is what
+    # the former 480 s budget ran on an idle 2-core machine (2 threads, 128^3 phantom, 0.932
+    # interior accuracy; docs/performance_segmentation.md): about 8 minutes there
     "cpu": TrainConfig(channels=(16, 32, 64), input_features=("gauss1", "std0.7", "std1", "std2", "gauss2.5"),
                        head_channels=16, ema_decay=0.995, norm="batch", lr=3e-3,
-                       patch_size=(16, 64, 64), steps_per_epoch=50, max_epochs=1000, early_stopping=1000,
+                       patch_size=(16, 64, 64), steps_per_epoch=50, max_epochs=65, early_stopping=1000,
                        plateau_patience=1000, bootstrap_planes=8,
                        extra={"augment": {"p_affine": 0.0, "scale": 0.0, "shift": 0.0, "noise": 0.0}}),
     # a larger network and patch for one GPU, with the stem, head and weight average of the
@@ -212,14 +228,14 @@ PRESETS: dict[str, TrainConfig] = {
     "gpu": TrainConfig(channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2, patch_size=(32, 96, 96),
                        input_features=("gauss1", "std0.7", "std1", "std2", "gauss2.5"), norm="batch",
                        head_channels=16, ema_decay=0.999,
-                       batch_size=4, steps_per_epoch=50, max_epochs=200, max_time_s=None, lr=1e-3,
+                       batch_size=4, steps_per_epoch=50, max_epochs=200, lr=1e-3,
                        early_stopping=30, plateau_patience=10, val_patches=16, sw_batch_size=4),
     # the Deep-XFCT recipe: Adadelta lr 1.0, halved after 10 epochs without improvement, 5 best kept
     "deep-xfct": TrainConfig(optimizer="adadelta", lr=1.0, weight_decay=0.0, plateau_patience=10,
-                             plateau_factor=0.5, keep_best=5, early_stopping=30, max_epochs=200, max_time_s=None),
+                             plateau_factor=0.5, keep_best=5, early_stopping=30, max_epochs=200),
     # for tests: a tiny network
     "tiny": TrainConfig(channels=(4, 8), strides=(2,), num_res_units=0, patch_size=(16, 16, 16), batch_size=2,
-                        steps_per_epoch=4, max_epochs=3, max_time_s=None, val_patches=2, early_stopping=5),
+                        steps_per_epoch=4, max_epochs=3, val_patches=2, early_stopping=5),
 }
 
 

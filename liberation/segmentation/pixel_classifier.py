@@ -252,7 +252,8 @@ def predict_pixel_classifier(image, classifier: PixelClassifier, z_indices) -> t
 
 def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: float = 0.8,
                            sigmas=FEATURE_SIGMAS, norm: dict | None = None, val_labels=None,
-                           seed: int | np.random.Generator | None = 0) -> tuple[np.ndarray, dict]:
+                           seed: int | np.random.Generator | None = 0,
+                           classifier: PixelClassifier | None = None) -> tuple[np.ndarray, dict]:
     """Extra training labels on unlabelled planes from a pixel classifier trained on ``sparse``.
 
     Parameters
@@ -273,6 +274,9 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
     val_labels : array-like of uint8, shape (z, y, x), optional
         Held-out true labels: the classifier's accuracy on them is recorded.
     seed : int or Generator
+    classifier : PixelClassifier, optional
+        A classifier already trained on ``sparse`` (then ``sigmas``, ``norm`` and ``seed``
+        are not used): training shares it with its baseline.
 
     Returns
     -------
@@ -285,7 +289,8 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
         raise InputError(f"planes={planes!r}; expected a positive number of bootstrap planes")
     if not 0.0 <= float(min_probability) < 1.0:
         raise InputError(f"min_probability={min_probability!r}; expected 0 <= value < 1")
-    classifier = train_pixel_classifier(image, sparse, sigmas=sigmas, norm=norm, seed=seed)
+    if classifier is None:
+        classifier = train_pixel_classifier(image, sparse, sigmas=sigmas, norm=norm, seed=seed)
     nz = int(image.shape[0])
     taken = set(labelled_planes(sparse))
     candidates = np.unique(np.linspace(0, nz - 1, int(planes) + 2).round().astype(int)[1:-1])

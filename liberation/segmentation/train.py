@@ -18,7 +18,10 @@ from liberation.segmentation.normalize import apply_normalization, robust_percen
 from liberation.segmentation.patches import extract_patch, sample_patch_origins, split_validation
 from liberation.segmentation.targets import IGNORE, encode_targets, phase_classes
 
-__all__ = ["TrainResult", "train_model", "resolve_device"]
+__all__ = ["TrainResult", "train_model", "resolve_device", "baseline_verdict"]
+
+#: Clock of the training loop (seconds); a module attribute so tests can simulate a slow machine.
+_clock = time.perf_counter
 
 
 @dataclass
@@ -34,12 +37,16 @@ class TrainResult:
         Per-epoch metrics: epoch, train_loss, val_loss, val_accuracy, val_miou, lr, time_s.
     checkpoints : list of dict
         The best ``keep_best`` checkpoints: ``{"epoch", "val_loss", "state_dict"}``, best first.
+    notes : list of str
+        Warnings for the user, one line each: stopped by ``max_time_s`` before the defined
+        work was done, or a model that does not beat the classical baseline on validation.
     """
 
     network: object
     card: ModelCard
     history: list = field(default_factory=list)
     checkpoints: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
     @property
     def best_epoch(self) -> int | None:
@@ -56,6 +63,65 @@ def resolve_device(device: str | None = None) -> str:
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"device={device!r} but CUDA is not available; use device='cpu' or 'auto'")
     return str(device)
+
+
+def baseline_verdict(model: dict, baseline: dict | None) -> str | None:
+    """A warning line when a model does not beat the classical baseline, else None.
+
+    Parameters
+    ----------
+    model, baseline : dict
+        Validation metrics with ``accuracy`` and ``miou`` (fractions); ``baseline`` None = no
+        baseline (no warning).
+
+    Returns
+    -------
+    str or None
+        The model beats the baseline when its validation accuracy and mIoU both reach the
+        baseline's; otherwise a one-line warning naming both pairs of numbers.
+    """
+    if not baseline or "accuracy" not in baseline:
+        return None
+    acc, miou = float(model["accuracy"]), float(model["miou"])
+    b_acc, b_miou = float(baseline["accuracy"]), float(baseline["miou"])
+    if acc >= b_acc and miou >= b_miou:
+        return None
+    return (f"the model (validation accuracy {acc:.3f}, mIoU {miou:.3f}) does not beat the classical baseline, "
+            f"a pixel classifier trained on the same planes ({b_acc:.3f}, {b_miou:.3f}); train longer (--epochs), "
+            "label more planes or check the labels")
+
+
+def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids, class_names, norm, seed,
+                    classifier=None) -> tuple[dict, object]:
+    """Validation metrics of a pixel classifier trained on the training labels (the classical baseline).
+
+    Evaluated on exactly the voxels (and patches) the network is validated on. Returns the
+    metrics (``{"method", "skipped": reason}`` when the training labels hold a single class)
+    and the classifier (None then).
+    """
+    from liberation.segmentation.pixel_classifier import predict_pixel_classifier, train_pixel_classifier
+
+    t0 = _clock()
+    labels = np.where(np.isin(train_labels, class_ids), train_labels, IGNORE).astype(np.uint8)
+    if classifier is None:
+        try:
+            classifier = train_pixel_classifier(image, labels, norm=norm, seed=seed)
+        except InputError as exc:
+            return {"method": "pixel-classifier", "skipped": str(exc)}, None
+    planes = [int(z) for z in np.flatnonzero((val_t != IGNORE).any(axis=(1, 2)))]
+    predicted = np.full(val_t.shape, IGNORE, dtype=np.uint8)
+    pred_labels, _ = predict_pixel_classifier(image, classifier, planes)
+    predicted[planes] = encode_targets(pred_labels, class_ids)
+    truth = np.stack([extract_patch(val_t, o, patch, fill=IGNORE) for o in val_origins])
+    pred = np.stack([extract_patch(predicted, o, patch, fill=IGNORE) for o in val_origins])
+    cm = confusion_matrix(truth, pred, class_ids=range(len(class_ids)), mask=truth != IGNORE)
+    m = phase_metrics(cm, class_names=class_names, void_index=0)
+    out = {"method": "pixel-classifier",
+           "description": "HistGradientBoosting on multi-scale filter features, trained on the training labels "
+                          "(liberation.segmentation.pixel_classifier)",
+           **{k: v for k, v in m.items() if k != "confusion"},
+           "training_samples": int(classifier.info["samples"]), "seconds": float(_clock() - t0)}
+    return out, classifier
 
 
 def _batch(image, targets, origins, patch, norm):
@@ -77,6 +143,7 @@ def train_model(
     val_planes=None,
     seed: int = 0,
     device: str | None = "auto",
+    baseline: bool = True,
     show_progress: bool = True,
 ) -> TrainResult:
     """Train a 3D U-Net on sparse labels.
@@ -104,15 +171,25 @@ def train_model(
         :func:`liberation.segmentation.patches.split_validation`).
     seed : int
         Seed of weights, patch sampling and augmentation. On the CPU the run is
-        deterministic for a given seed and thread count.
+        deterministic for a given seed and thread count (``torch.set_num_threads``),
+        whatever the machine's speed or load: the work is ``config.max_epochs x
+        config.steps_per_epoch`` steps unless ``config.max_time_s`` stops it.
     device : {"auto", "cpu", "cuda"}
         Where to train; CUDA trains with mixed precision (``config.amp``).
+    baseline : bool
+        Also train the classical baseline, a pixel classifier on the training labels
+        (:mod:`liberation.segmentation.pixel_classifier`; the bootstrap's own classifier when
+        there is one), and validate it on the same voxels as the network. Its metrics go to
+        ``card.validation["baseline"]``; a network that does not beat it gets a note.
     show_progress : bool
-        Progress bar over epochs.
+        Progress bar over the optimiser steps (total = the defined work), with the epoch.
 
     Returns
     -------
     TrainResult
+        ``card.training["work"]`` records the work done (epochs, steps, seconds, threads,
+        ``stopped_by`` = ``"work"``, ``"early_stopping"`` or ``"max_time"``), ``card.validation``
+        the kept model's validation metrics and the baseline's, ``notes`` the warnings.
     """
     torch = require("torch", "ml")
     from liberation import __version__
@@ -142,13 +219,17 @@ def train_model(
     rng = make_rng(seed)
     norm = robust_percentiles(image, low=config.percentiles[0], high=config.percentiles[1], seed=rng)
     bootstrap = None
+    classifier = None
+    true_train_labels = train_labels
     if task == "phases" and config.bootstrap_planes > 0:
-        from liberation.segmentation.pixel_classifier import bootstrap_phase_labels
+        from liberation.segmentation.pixel_classifier import bootstrap_phase_labels, train_pixel_classifier
 
-        # trained on the training part only; validation stays on held-out true labels
+        # trained on the training part only; validation stays on held-out true labels. The
+        # same classifier is the baseline below
+        classifier = train_pixel_classifier(image, train_labels, norm=norm, seed=seed)
         extra_labels, bootstrap = bootstrap_phase_labels(
             image, train_labels, planes=config.bootstrap_planes, min_probability=config.bootstrap_min_probability,
-            norm=norm, val_labels=val_labels, seed=seed)
+            norm=norm, val_labels=val_labels, seed=seed, classifier=classifier)
         extra_labels[val_labels != IGNORE] = IGNORE
         extra_labels[~np.isin(extra_labels, class_ids + [IGNORE])] = IGNORE
         train_labels = np.where(train_labels != IGNORE, train_labels, extra_labels)
@@ -169,10 +250,19 @@ def train_model(
                                        seed=rng, coords=val_coords)
     val_x, val_y = _batch(image, val_t, val_origins, patch, norm)
 
+    baseline_metrics = None
+    if baseline:
+        baseline_metrics, _ = _pixel_baseline(image, true_train_labels, val_t, val_origins, patch,
+                                              class_ids=class_ids, class_names=class_names, norm=norm, seed=seed,
+                                              classifier=classifier)
+
     history: list[dict] = []
     kept: list[dict] = []
+    total_steps = config.total_steps
+    stopped_by = "work"
+    step = 0
     deterministic_before = torch.are_deterministic_algorithms_enabled()
-    t_start = time.perf_counter()
+    t_start = _clock()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         if dev == "cpu":
@@ -184,7 +274,6 @@ def train_model(
             # what gets validated and kept; with a constant learning rate the raw weights
             # jitter from epoch to epoch
             ema_net = copy.deepcopy(net) if config.ema_decay > 0 else None
-            step = 0
             if config.optimizer == "adamw":
                 opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
             else:
@@ -196,9 +285,10 @@ def train_model(
             vy = torch.from_numpy(val_y)
             best_loss = np.inf
             since_best = 0
-            bar = progress(range(1, config.max_epochs + 1), desc=f"train {task}", total=config.max_epochs,
-                           unit="epoch", enabled=None if show_progress else False)
-            for epoch in bar:
+            # the bar counts the defined work (optimiser steps), so its ETA is the real one
+            bar = progress(desc=f"train {task}", total=total_steps, unit="step",
+                           enabled=None if show_progress else False)
+            for epoch in range(1, config.max_epochs + 1):
                 net.train()
                 losses = []
                 for _ in range(config.steps_per_epoch):
@@ -222,6 +312,10 @@ def train_model(
                     step += 1
                     if ema_net is not None:
                         _update_ema(ema_net, net, decay=min(config.ema_decay, (1.0 + step) / (10.0 + step)))
+                    bar.update(1)
+                    if config.max_time_s is not None and _clock() - t_start >= config.max_time_s:
+                        stopped_by = "max_time"
+                        break
                 # validation on held-out labelled voxels
                 eval_net = ema_net if ema_net is not None else net
                 eval_net.eval()
@@ -241,16 +335,17 @@ def train_model(
                 sched.step(val_loss)
                 row = {
                     "epoch": epoch,
+                    "steps": step,
                     "train_loss": float(np.mean(losses)),
                     "val_loss": val_loss,
                     "val_accuracy": m["accuracy"],
                     "val_miou": m["miou"],
                     "lr": float(opt.param_groups[0]["lr"]),
-                    "time_s": time.perf_counter() - t_start,
+                    "time_s": _clock() - t_start,
                 }
                 history.append(row)
-                if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{val_loss:.3f}", acc=f"{m['accuracy']:.3f}")
+                bar.set_postfix(epoch=f"{epoch}/{config.max_epochs}", loss=f"{row['train_loss']:.3f}",
+                                val=f"{val_loss:.3f}", acc=f"{m['accuracy']:.3f}")
                 state = {k: v.detach().to("cpu").clone() for k, v in eval_net.state_dict().items()}
                 kept.append({"epoch": epoch, "val_loss": val_loss, "metrics": m, "state_dict": state})
                 kept.sort(key=lambda c: c["val_loss"])
@@ -260,19 +355,49 @@ def train_model(
                     since_best = 0
                 else:
                     since_best += 1
-                if since_best >= config.early_stopping:
+                if stopped_by == "max_time":
                     break
-                if config.max_time_s is not None and row["time_s"] >= config.max_time_s:
+                if since_best >= config.early_stopping and epoch < config.max_epochs:
+                    stopped_by = "early_stopping"
                     break
-            if hasattr(bar, "close"):
-                bar.close()
+            bar.close()
         finally:
             torch.use_deterministic_algorithms(deterministic_before)
+    seconds = float(_clock() - t_start)
     best = kept[0]
     net = net.to("cpu")
     net.load_state_dict(best["state_dict"])
     net.eval()
     metrics = best["metrics"]
+    work = {
+        "epochs": len(history),
+        "steps": int(step),
+        "planned_epochs": int(config.max_epochs),
+        "planned_steps": int(total_steps),
+        "steps_per_epoch": int(config.steps_per_epoch),
+        "batch_size": int(config.batch_size),
+        "patch_size": list(patch),
+        "seconds": seconds,
+        "steps_per_s": step / seconds if seconds > 0 else None,
+        "threads": int(torch.get_num_threads()),
+        "device": dev,
+        "stopped_by": stopped_by,
+        "max_time_s": config.max_time_s,
+    }
+    notes = []
+    if stopped_by == "max_time":
+        notes.append(f"training stopped by --max-time {config.max_time_s:g} s after {step} of {total_steps} steps "
+                     f"({len(history)} of {config.max_epochs} epochs): the model depends on this machine's speed "
+                     "and is under-trained; drop --max-time to do the preset's work")
+    validation = {"epoch": int(best["epoch"]), "val_loss": float(best["val_loss"]),
+                  **{k: v for k, v in metrics.items() if k != "confusion"}}
+    if baseline_metrics is not None:
+        validation["baseline"] = baseline_metrics
+        verdict = baseline_verdict(metrics, baseline_metrics)
+        if "accuracy" in baseline_metrics:
+            validation["beats_baseline"] = verdict is None
+        if verdict is not None:
+            notes.append(verdict)
     card = ModelCard(
         task=task,
         class_ids=class_ids,
@@ -292,17 +417,17 @@ def train_model(
             "n_train_voxels": int(len(train_coords)),
             "n_val_voxels": int(len(val_coords)),
             "bootstrap": bootstrap,
+            "work": work,
             "epochs_run": len(history),
             "best_epoch": int(best["epoch"]),
-            "time_s": float(history[-1]["time_s"]),
+            "time_s": seconds,
             "torch_version": torch.__version__,
         },
-        validation={"epoch": int(best["epoch"]), "val_loss": float(best["val_loss"]),
-                    **{k: v for k, v in metrics.items() if k != "confusion"}},
+        validation=validation,
         library_version=__version__,
     )
     checkpoints = [{"epoch": c["epoch"], "val_loss": c["val_loss"], "state_dict": c["state_dict"]} for c in kept]
-    return TrainResult(network=net, card=card, history=history, checkpoints=checkpoints)
+    return TrainResult(network=net, card=card, history=history, checkpoints=checkpoints, notes=notes)
 
 
 def _update_ema(ema_net, net, *, decay: float) -> None:

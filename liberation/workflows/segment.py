@@ -34,10 +34,14 @@ class TrainRun:
         The model folder (checkpoint + model card, metrics.csv, learning_curve.png).
     result : TrainResult
         The trained network, its card and the training history.
+    notes : tuple of str
+        Warnings, one line each (stopped by ``max_time`` before the preset's work was done;
+        a model that does not beat the classical baseline on the validation voxels).
     """
 
     path: Path
     result: Any
+    notes: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,12 @@ def train_store_model(
     preset : {"cpu", "gpu", "deep-xfct", "tiny"}
         Training preset (:func:`liberation.segmentation.config.get_preset`); the options below override it.
     epochs : int, optional
-        Maximum number of epochs.
+        Number of epochs (default: the preset's). The work is epochs x the preset's steps
+        per epoch, the same on any machine.
     max_time : float, optional
-        Stop training after this many seconds.
+        Also stop training after this many seconds (default: no limit). The model then
+        depends on the machine's speed; the card records ``stopped_by="max_time"`` and a
+        note warns.
     patch_size : (3,) sequence of int, optional
         Patch size z, y, x in voxels.
     channels : sequence of int, optional
@@ -109,13 +116,15 @@ def train_store_model(
     seed : int
     device : {"auto", "cpu", "cuda"}
     threads : int, optional
-        CPU threads for torch.
+        CPU threads for torch (with the seed they make a CPU training reproducible).
     overwrite : bool
         Replace an existing model folder.
 
     Returns
     -------
     TrainRun
+        With the training's notes (warnings); the card holds the validation metrics of the
+        model and of the classical baseline, and the work done (``training["work"]``).
     """
     from liberation.io import open_store
     from liberation.segmentation.config import get_preset
@@ -159,7 +168,7 @@ def train_store_model(
     if task == "particles":
         result.card.training["bootstrap"] = {"classical": bool(bootstrap), "bootstrap_planes": int(bootstrap_planes or 0)}
     path = save_model(result, out, overwrite=overwrite)
-    return TrainRun(path=Path(path), result=result)
+    return TrainRun(path=Path(path), result=result, notes=tuple(result.notes))
 
 
 def _sparse_classes(store, sparse) -> tuple[list[int], list[str], list[dict]] | None:
