@@ -117,6 +117,8 @@ def table_from_measurements(
     if shapes is not None:
         cols["elongation"] = shapes["elongation"].to_numpy(dtype=float)
         cols["flatness"] = shapes["flatness"].to_numpy(dtype=float)
+        cols["feret_max_um"] = shapes["feret_max_um"].to_numpy(dtype=float)
+        cols["feret_min_um"] = shapes["feret_min_um"].to_numpy(dtype=float)
     if m.pore_voxels is not None:
         pv = np.asarray(m.pore_voxels, dtype=np.int64)
         cols["pore_voxels"] = pv
