@@ -32,11 +32,37 @@ def _chromium() -> str | None:
     return None
 
 
-def _shot(browser: str, url: str, out: Path, profile: Path, height: int) -> None:
+# Injected into a copy of report.html: keep only the gallery section (its heading up to the next one),
+# so that the screenshot starts at the gallery whatever the length of the page above it.
+GALLERY_ONLY = """<script>
+document.addEventListener('DOMContentLoaded', function () {
+  var start = document.getElementById('gallery'), keep = false, node = document.body.firstElementChild;
+  while (node) {
+    var next = node.nextElementSibling;
+    if (node === start) keep = true; else if (keep && node.tagName === 'H2') keep = false;
+    if (!keep && node.tagName !== 'SCRIPT') node.remove();
+    node = next;
+  }
+});
+</script>"""
+
+
+def _shot(browser: str, url: str, out: Path, profile: Path, height: int, *, colors: int = 256) -> None:
+    """Screenshot ``url`` 1200 px wide and ``height`` px tall into ``out``, as a palette PNG (small file)."""
+    from PIL import Image
+
+    raw = out.with_suffix(".raw.png")
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
-           f"--user-data-dir={profile}", f"--screenshot={out}", f"--window-size=1200,{height}",
+           "--hide-scrollbars", "--disable-background-networking", "--disable-component-update",
+           f"--user-data-dir={profile}", f"--screenshot={raw}", f"--window-size=1200,{height}",
            "--virtual-time-budget=10000", url]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=180)
+    try:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=180)
+        with Image.open(raw) as image:
+            small = image.convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT)
+        small.save(out, optimize=True)
+    finally:
+        raw.unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:
@@ -77,9 +103,15 @@ def main(argv=None) -> int:
                   file=sys.stderr)
             return 0
         page = report / "report.html"
-        _shot(browser, page.as_uri(), out / "report_page.png", tmp / "profile", 2400)
-        _shot(browser, page.as_uri() + "#gallery", out / "report_gallery.png", tmp / "profile", 2400)
-        print(f"wrote {out / 'report_page.png'} and {out / 'report_gallery.png'}")
+        gallery_page = tmp / "gallery_only.html"
+        html = page.read_text(encoding="utf-8")
+        if 'id="gallery"' not in html:
+            raise SystemExit("the demo report has no particle gallery section (id=gallery)")
+        gallery_page.write_text(html.replace("</head>", GALLERY_ONLY + "</head>", 1), encoding="utf-8")
+        _shot(browser, page.as_uri(), out / "report_page.png", tmp / "profile", 1600)
+        _shot(browser, gallery_page.as_uri(), out / "report_gallery.png", tmp / "profile", 1600)
+        for name in ("report_page.png", "report_gallery.png"):
+            print(f"wrote {out / name} ({(out / name).stat().st_size / 1024:.0f} KiB)")
     return 0
 
 

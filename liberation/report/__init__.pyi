@@ -26,6 +26,7 @@ from .plots import (
     plot_modal_by_size,
     plot_size_distribution,
     plot_slices,
+    scale_bar_lengths,
 )
 from .text import bias_sentence
 from .writer import write_report
@@ -48,5 +49,6 @@ __all__ = [
     "plot_size_distribution",
     "plot_slices",
     "png_data_uri",
+    "scale_bar_lengths",
     "write_report",
 ]

@@ -10,7 +10,7 @@ import base64
 import datetime as _dt
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -146,21 +146,30 @@ def _text_table(headers, rows) -> str:
     return f'<table class="text"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _figure(name: str, images: Mapping[str, bytes], caption: str | None = None, alt: str | None = None) -> str:
+def _figure(name: str, images: Mapping[str, bytes], caption: str | None = None, alt: str | None = None,
+            scale_bars: Mapping[str, Sequence[float]] | None = None) -> str:
     if name not in images:
         return ""
     caption = caption if caption is not None else PLOT_CAPTIONS.get(name, ("", name))[1]
     alt = alt or f"{name.replace('_', ' ').capitalize()} plot. {caption}"
-    return (f'<figure id="fig-{_e(name)}"><img src="{png_data_uri(images[name])}" alt="{_e(alt)}">'
+    bars = ""
+    if scale_bars is not None and name in scale_bars:
+        lengths = [float(v) for v in scale_bars[name]]
+        bars = (f' data-scale-bars="{len(lengths)}"'
+                f' data-scale-bar-um="{_e(" ".join(f"{v:g}" for v in lengths))}"')
+    return (f'<figure id="fig-{_e(name)}"><img src="{png_data_uri(images[name])}" alt="{_e(alt)}"{bars}>'
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
-def _section_figures(section: str, images: Mapping[str, bytes]) -> str:
-    return "".join(_figure(name, images) for name, (sec, _) in PLOT_CAPTIONS.items() if sec == section)
+def _section_figures(section: str, images: Mapping[str, bytes],
+                     scale_bars: Mapping[str, Sequence[float]] | None = None) -> str:
+    return "".join(_figure(name, images, scale_bars=scale_bars)
+                   for name, (sec, _) in PLOT_CAPTIONS.items() if sec == section)
 
 
 def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | None = None,
-               title: str = "Mineral liberation report", gallery=None) -> str:
+               title: str = "Mineral liberation report", gallery=None,
+               scale_bars: Mapping[str, Sequence[float]] | None = None) -> str:
     """Return the report page as a self-contained HTML string.
 
     Parameters
@@ -176,6 +185,11 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     gallery : (DataFrame, list of (str, str, str)), optional
         The gallery table (``gallery.csv``) and ``(image name, title, alt text)`` per class panel
         (:func:`liberation.report.figures.make_gallery`); the images are in ``images``.
+    scale_bars : mapping of str to sequence of float, optional
+        Image name -> lengths in µm of the scale bars drawn on it
+        (:func:`liberation.report.plots.scale_bar_lengths`); written on its ``<img>`` as
+        ``data-scale-bars`` (the count) and ``data-scale-bar-um`` (the lengths, space separated),
+        so that a test or a reader's tool can check that every image that needs one has a scale bar.
     """
     from liberation import __version__
     from liberation.report import tables as T
@@ -222,7 +236,7 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
         parts.append('<p class="note">Shown in other colours than the mineral list\'s, so that every mineral stands '
                      "apart from the CT greys and from the others also for colour-blind readers: "
                      + ", ".join(f"{_e(m.name)} ({_e(m.color)} → {_e(shown[m.name])})" for m in changed) + ".</p>")
-    parts.append(_section_figures("slices", images))
+    parts.append(_section_figures("slices", images, scale_bars))
 
     # ------------------------------------------------------------------ modal
     parts.append("<h2>Modal mineralogy</h2>")
@@ -231,7 +245,7 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     if assay:
         parts.append("<p>Calculated assay, from the modal wt% and the mineral compositions:</p>"
                      + "".join(df_to_html(a, digits=2) for a in assay))
-    parts.append(_section_figures("modal", images))
+    parts.append(_section_figures("modal", images, scale_bars))
     by_size = T.modal_by_size(result)
     if by_size is not None and len(by_size) > 1:
         parts.append(f"<h3>Modal mineralogy by size class ({_e(T.basis_of(result))} basis)</h3>"
@@ -245,7 +259,7 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
                      for n in names if n in lib3 or n in lib2]
         parts.append("<ul>" + "".join(f"<li>{_e(s)}</li>" for s in sentences) + "</ul>")
     parts.append(df_to_html(T.liberated_display(result), digits=1))
-    parts.append(_section_figures("liberation", images))
+    parts.append(_section_figures("liberation", images, scale_bars))
     classes = T.classes_display(result, head_mineral)
     if classes is not None:
         parts.append(f"<h3>Liberation classes of {_e(head_mineral)} (all sizes)</h3>" + df_to_html(classes, digits=1))
@@ -268,7 +282,7 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
                      "broken by a seeded random choice). Each row shows the central z section in the mineral colours and "
                      "shaded 3D views of the particle seen along z, y and x; gallery.csv lists them.</p>")
         for name, caption, alt in panels:
-            parts.append(_figure(name, images, caption=caption, alt=alt))
+            parts.append(_figure(name, images, caption=caption, alt=alt, scale_bars=scale_bars))
         rows = [(f"{r.group_kind}: {r.group}", int(r.particle_id), r.reason, f"{r.esd_um:.0f}",
                  f"{r.grade_percent:.1f}") for r in table.itertuples()]
         parts.append(_text_table(["class", "particle", "why chosen", "ESD (µm)", f"grade of {head_mineral} (%)"],
@@ -277,21 +291,21 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     # ------------------------------------------------------------ association
     parts.append("<h2>Mineral association</h2>")
     parts.append(df_to_html(T.association_display(result), digits=1))
-    parts.append(_section_figures("association", images))
+    parts.append(_section_figures("association", images, scale_bars))
 
     # --------------------------------------------------------- grade recovery
     parts.append("<h2>Theoretical grade-recovery</h2>")
-    parts.append(_section_figures("grade_recovery", images))
+    parts.append(_section_figures("grade_recovery", images, scale_bars))
 
     # ------------------------------------------------------------------ sizes
     parts.append("<h2>Particle and grain sizes</h2>")
     parts.append(df_to_html(T.size_percentiles(result), digits=1))
-    parts.append(_section_figures("sizes", images))
+    parts.append(_section_figures("sizes", images, scale_bars))
 
     gallery_names = {p[0] for p in gallery[1]} if gallery is not None else set()
     extra = [n for n in images if n not in PLOT_CAPTIONS and n not in gallery_names]
     if extra:
-        parts.append("<h2>More plots</h2>" + "".join(_figure(n, images) for n in extra))
+        parts.append("<h2>More plots</h2>" + "".join(_figure(n, images, scale_bars=scale_bars) for n in extra))
 
     # ------------------------------------------------------------- parameters
     parts.append("<h2>Parameters</h2>")

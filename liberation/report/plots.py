@@ -125,6 +125,22 @@ def add_scale_bar(ax, pixel_size_um: float, width_px: int, *, fraction: float = 
     return bar
 
 
+def scale_bar_lengths(fig) -> list[float]:
+    """Lengths of the scale bars drawn on a figure by :func:`add_scale_bar`, axes by axes.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure, e.g. a gallery panel (:func:`liberation.report.gallery.plot_gallery_group`).
+
+    Returns
+    -------
+    list of float
+        One bar length in µm per scale bar on the figure (empty when it has none), in axes order.
+    """
+    return [float(a.size_bar_um) for ax in fig.axes for a in ax.artists if hasattr(a, "size_bar_um")]
+
+
 def percentile_size(sizes, weights=None, q: float = 80.0) -> float:
     """The size below which ``q`` % of the weight passes (P50, P80), on the cumulative step curve.
 

@@ -129,6 +129,7 @@ def write_report(
     """
     from liberation.report.figures import make_figures
     from liberation.report.html import build_html
+    from liberation.report.plots import scale_bar_lengths
 
     out_dir = Path(out_dir).absolute()
     check_out_dir(out_dir, overwrite)
@@ -142,11 +143,12 @@ def write_report(
         figures.update({name: fig for name, _, _, fig in panels})
         gallery = (table, [(name, title_, alt) for name, title_, alt, _ in panels])
     images = {name: _figure_png(fig) for name, fig in figures.items()}
+    scale_bars = {name: scale_bar_lengths(fig) for name, fig in figures.items()}
     summary = to_jsonable(dict(result.summary))
     if sample_info:
         summary["sample"] = to_jsonable(dict(sample_info))
     summary.update(_report_numbers(result, gallery))
-    page = build_html(result, images, sample_info=sample_info, title=title, gallery=gallery)
+    page = build_html(result, images, sample_info=sample_info, title=title, gallery=gallery, scale_bars=scale_bars)
     pdf_bytes = None
     if pdf:
         from liberation.report.pdf import build_pdf
