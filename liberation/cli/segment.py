@@ -50,12 +50,17 @@ from liberation.errors import InputError
               help="Extra z planes labelled by the bootstrap. phases: pixel classifier on filter features, "
                    "confident voxels only (default: the preset's, cpu 8); particles: classical threshold + "
                    "watershed (default 0).")
+@click.option("--deliver", type=click.Choice(["best", "network", "pixel-classifier"]), default="best",
+              show_default=True,
+              help="phases: what 'segment' applies. best: the network or the pixel classifier, whichever has "
+                   "the better validation mIoU (then accuracy) on the same validation voxels; the card says "
+                   "which and why (metrics.delivered).")
 @seed_option()
 @device_option()
 @threads_option("CPU threads for torch.")
 @overwrite_option("Replace an existing model folder.")
 def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optimizer, val_planes, bootstrap,
-          bootstrap_planes, seed, device, threads, overwrite):
+          bootstrap_planes, deliver, seed, device, threads, overwrite):
     """Train a 3D U-Net on the sparse labels (labels/sparse, 255 = unlabelled) of STORE."""
     from liberation.workflows.segment import train_store_model
 
@@ -64,7 +69,7 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
         patch_size=parse_positive_ints(patch, "--patch", count=3),
         channels=parse_positive_ints(channels, "--channels"), lr=lr,
         optimizer=optimizer, val_planes=parse_nonnegative_ints(val_planes, "--val-planes"), bootstrap=bootstrap,
-        bootstrap_planes=bootstrap_planes, seed=seed, device=device, threads=threads, overwrite=overwrite,
+        bootstrap_planes=bootstrap_planes, deliver=deliver, seed=seed, device=device, threads=threads, overwrite=overwrite,
     )
     card = run.result.card
     v, work = card.validation, card.training["work"]
@@ -72,6 +77,8 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
                f"({work['threads']} threads, stopped by {work['stopped_by']})")
     click.echo(f"validation: model accuracy {v['accuracy']:.3f}, mIoU {v['miou']:.3f} (best epoch "
                f"{run.result.best_epoch})" + _baseline_text(v.get("baseline")))
+    if "delivered" in v:
+        click.echo(f"delivered: {v['delivered']} ({v['delivery']['reason']})")
     for note in run.notes:
         click.echo(f"warning: {note}", err=True)
     click.echo(f"model written to {run.path}")

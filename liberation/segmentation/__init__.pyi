@@ -27,7 +27,10 @@ from .pixel_classifier import (
     PixelClassifier,
     bootstrap_phase_labels,
     filter_features,
+    load_pixel_classifier,
     predict_pixel_classifier,
+    predict_pixel_classifier_volume,
+    save_pixel_classifier,
     train_pixel_classifier,
 )
 from .plots import plot_confusion_matrix, plot_learning_curve
@@ -65,7 +68,10 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_learning_curve",
     "predict_face_matched",
+    "load_pixel_classifier",
     "predict_pixel_classifier",
+    "predict_pixel_classifier_volume",
+    "save_pixel_classifier",
     "predict_probabilities",
     "predict_slices_2d",
     "predict_volume",

@@ -23,7 +23,9 @@ def save_model(result, directory, *, overwrite: bool = False) -> Path:
     """Write a :class:`~liberation.segmentation.train.TrainResult` to ``directory``.
 
     The folder is the package's model folder (:mod:`liberation.model_folder`) plus
-    ``checkpoints/epoch_<n>.pt``, ``metrics.csv`` and ``learning_curve.png``.
+    ``checkpoints/epoch_<n>.pt``, ``metrics.csv`` and ``learning_curve.png``; when the
+    pixel classifier is the delivered method (``result.classifier``), also its trees and
+    metadata (:func:`~liberation.segmentation.pixel_classifier.save_pixel_classifier`, no pickle).
 
     Parameters
     ----------
@@ -44,7 +46,17 @@ def save_model(result, directory, *, overwrite: bool = False) -> Path:
                    for c in result.checkpoints]
     card = result.card.to_model_card(extra={"checkpoints": checkpoints})
 
+    classifier = getattr(result, "classifier", None)
+    if classifier is not None:
+        from liberation.segmentation.pixel_classifier import CLASSIFIER_ARRAYS, CLASSIFIER_META
+
+        card["extra"]["pixel_classifier"] = {"arrays": CLASSIFIER_ARRAYS, "meta": CLASSIFIER_META}
+
     def write_extra(tmp: Path) -> None:
+        if classifier is not None:
+            from liberation.segmentation.pixel_classifier import save_pixel_classifier
+
+            save_pixel_classifier(classifier, tmp)
         (tmp / "checkpoints").mkdir()
         for ckpt in result.checkpoints:
             torch.save(ckpt["state_dict"], tmp / "checkpoints" / f"epoch_{ckpt['epoch']:04d}.pt")

@@ -21,25 +21,32 @@ features equal those of ``scipy.ndimage`` filters over the whole volume (``mode=
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from liberation._validation import make_rng
-from liberation.errors import InputError
+from liberation.errors import FileFormatError, InputError
 from liberation.segmentation.normalize import apply_normalization, robust_percentiles
 from liberation.segmentation.patches import labelled_planes
 from liberation.segmentation.targets import IGNORE
 
 __all__ = [
+    "CLASSIFIER_ARRAYS",
+    "CLASSIFIER_META",
     "FEATURE_SIGMAS",
     "PixelClassifier",
+    "TreeEnsemble",
     "bootstrap_phase_labels",
     "feature_names",
     "filter_features",
+    "load_pixel_classifier",
     "plane_features",
     "predict_pixel_classifier",
+    "predict_pixel_classifier_volume",
+    "save_pixel_classifier",
     "train_pixel_classifier",
 ]
 
@@ -56,7 +63,7 @@ def feature_names(sigmas=FEATURE_SIGMAS) -> list[str]:
     return names
 
 
-def filter_features(block, *, sigmas=FEATURE_SIGMAS, plane: int | None = None) -> np.ndarray:
+def filter_features(block, *, sigmas=FEATURE_SIGMAS, plane: int | slice | None = None) -> np.ndarray:
     """Multi-scale filter features of a (normalised) block.
 
     Parameters
@@ -65,20 +72,20 @@ def filter_features(block, *, sigmas=FEATURE_SIGMAS, plane: int | None = None) -
         Grey values, already normalised (about 0..1).
     sigmas : sequence of float
         Gaussian scales in voxels.
-    plane : int, optional
-        Keep only this z plane of every filter response (memory of one plane of
-        features instead of the whole block).
+    plane : int or slice, optional
+        Keep only this z plane (or these planes) of every filter response (memory of the
+        kept planes of features instead of the whole block).
 
     Returns
     -------
-    ndarray of float32, shape (z, y, x, 1 + 4 * len(sigmas)), or (y, x, F) with ``plane``
+    ndarray of float32, shape (z, y, x, 1 + 4 * len(sigmas)), or (y, x, F) with an int ``plane``
         Grey value, then per sigma: Gaussian, local standard deviation (Gaussian window),
         gradient magnitude and Laplacian of Gaussian (``scipy.ndimage``, ``mode="reflect"``).
     """
     block = np.asarray(block, dtype=np.float32)
     if block.ndim != 3:
         raise InputError(f"block has shape {block.shape}; expected (z, y, x)")
-    keep = (slice(None),) if plane is None else (int(plane),)
+    keep = (slice(None),) if plane is None else (plane,) if isinstance(plane, slice) else (int(plane),)
     shape = block[keep].shape
     out = np.empty(shape + (1 + 4 * len(sigmas),), dtype=np.float32)
     out[..., 0] = block[keep]
@@ -314,3 +321,257 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
             mask = truth != IGNORE
             info["validation_accuracy"] = float((pred[mask] == truth[mask]).mean())
     return out, info
+
+
+#: Files of a stored pixel classifier in a model folder (numeric arrays, then metadata).
+CLASSIFIER_ARRAYS = "pixel_classifier.npz"
+CLASSIFIER_META = "pixel_classifier.json"
+_CLASSIFIER_FORMAT = "liberation-pixel-classifier-1"
+_NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
+
+
+class TreeEnsemble:
+    """A fitted gradient-boosted tree ensemble as plain arrays, with ``predict_proba``.
+
+    The stored form of a ``HistGradientBoostingClassifier`` (numerical features only):
+    the nodes of every tree, the baseline raw score, the link (sigmoid for two classes,
+    softmax otherwise). No pickle: it is saved as a ``.npz`` of numeric arrays.
+
+    Parameters
+    ----------
+    nodes : dict of str -> ndarray, shape (n_nodes,)
+        The node fields ``value, feature_idx, num_threshold, missing_go_to_left, left,
+        right, is_leaf`` of all trees, concatenated; ``left``/``right`` index within a tree.
+    offsets : ndarray of int, shape (n_iterations * n_trees_per_iteration + 1,)
+        Tree ``t`` holds nodes ``offsets[t]:offsets[t + 1]``; trees are ordered by
+        iteration, then by class.
+    baseline : ndarray of float, shape (n_trees_per_iteration,)
+        Raw score before the trees.
+    classes : ndarray of int, shape (n_classes,)
+        Label value of each probability column.
+    """
+
+    def __init__(self, nodes: dict, offsets, baseline, classes):
+        self.nodes = {k: np.asarray(nodes[k]) for k in _NODE_FIELDS}
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.baseline = np.asarray(baseline, dtype=np.float64).ravel()
+        self.classes_ = np.asarray(classes)
+        k = len(self.baseline)
+        n_trees = len(self.offsets) - 1
+        if (k != (1 if len(self.classes_) == 2 else len(self.classes_)) or n_trees % k
+                or len({len(v) for v in self.nodes.values()}) != 1 or self.offsets[-1] != len(self.nodes["value"])):
+            raise FileFormatError(f"inconsistent tree ensemble: {len(self.classes_)} classes, {k} trees per "
+                                  f"iteration, {n_trees} trees, {len(self.nodes['value'])} nodes")
+        self._fast = None
+
+    @classmethod
+    def from_sklearn(cls, model) -> TreeEnsemble:
+        """The arrays of a fitted ``HistGradientBoostingClassifier`` (numerical features only)."""
+        if getattr(model, "is_categorical_", None) is not None and np.any(model.is_categorical_):
+            raise InputError("the classifier uses categorical features; only numerical features can be stored")
+        trees = [p.nodes for iteration in model._predictors for p in iteration]
+        offsets = np.concatenate([[0], np.cumsum([len(t) for t in trees])])
+        nodes = {k: np.concatenate([t[k] for t in trees]) for k in _NODE_FIELDS}
+        return cls(nodes, offsets, np.asarray(model._baseline_prediction).ravel(), model.classes_)
+
+    @property
+    def n_trees_per_iteration(self) -> int:
+        return len(self.baseline)
+
+    def _trees_sklearn(self):
+        # scikit-learn's compiled tree predictor, rebuilt from the arrays (same arithmetic as
+        # the fitted estimator); None where its internals differ, then numpy walks the trees
+        if self._fast is None:
+            try:
+                from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+                from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+                fast = []
+                for t0, t1 in zip(self.offsets[:-1], self.offsets[1:]):
+                    rec = np.zeros(int(t1 - t0), dtype=PREDICTOR_RECORD_DTYPE)
+                    for k in _NODE_FIELDS:
+                        rec[k] = self.nodes[k][t0:t1]
+                    fast.append(TreePredictor(rec, np.zeros((0, 8), np.uint32), np.zeros((0, 8), np.uint32)))
+                self._fast = fast
+            except (ImportError, ValueError, TypeError):
+                self._fast = False
+        return self._fast or None
+
+    def raw_predict(self, x, *, use_sklearn: bool = True) -> np.ndarray:
+        """Raw scores, shape (n_samples, n_trees_per_iteration), of features ``x`` (n_samples, n_features)."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        k = self.n_trees_per_iteration
+        raw = np.zeros((len(x), k), dtype=np.float64, order="F")
+        raw += self.baseline
+        fast = self._trees_sklearn() if use_sklearn else None
+        if fast is not None:
+            from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+            n_threads = _openmp_effective_n_threads()
+            f_idx_map = np.zeros(x.shape[1], dtype=np.uint32)
+            known = np.zeros((0, 8), dtype=np.uint32)
+            for t, tree in enumerate(fast):
+                raw[:, t % k] += tree.predict(x, known, f_idx_map, n_threads)
+            return raw
+        n = self.nodes
+        rows = np.arange(len(x))
+        for t, t0 in enumerate(self.offsets[:-1]):
+            node = np.zeros(len(x), dtype=np.int64)
+            active = rows
+            while active.size:
+                at = node[active] + t0
+                leaf = n["is_leaf"][at].astype(bool)
+                active, at = active[~leaf], at[~leaf]
+                v = x[active, n["feature_idx"][at]]
+                left = np.where(np.isnan(v), n["missing_go_to_left"][at].astype(bool), v <= n["num_threshold"][at])
+                node[active] = np.where(left, n["left"][at], n["right"][at])
+            raw[:, t % k] += n["value"][node + t0]
+        return raw
+
+    def predict_proba(self, x, *, use_sklearn: bool = True) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        raw = self.raw_predict(x, use_sklearn=use_sklearn)
+        if self.n_trees_per_iteration == 1:
+            p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            return np.stack([1.0 - p, p], axis=1)
+        raw = raw - raw.max(axis=1, keepdims=True)
+        e = np.exp(raw)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def save_pixel_classifier(classifier: PixelClassifier, directory) -> list[str]:
+    """Store a pixel classifier in a folder, without pickle.
+
+    Writes :data:`CLASSIFIER_ARRAYS` (the trees as numeric arrays, ``numpy.savez``) and
+    :data:`CLASSIFIER_META` (JSON: classes, feature scales, normalisation, training record).
+
+    Parameters
+    ----------
+    classifier : PixelClassifier
+        Its ``model`` a fitted ``HistGradientBoostingClassifier`` or a :class:`TreeEnsemble`.
+    directory : path
+        An existing folder (e.g. a model folder being written).
+
+    Returns
+    -------
+    list of str
+        The file names written.
+    """
+    from pathlib import Path
+
+    from liberation._json import to_jsonable
+
+    model = classifier.model if isinstance(classifier.model, TreeEnsemble) else TreeEnsemble.from_sklearn(classifier.model)
+    directory = Path(directory)
+    np.savez(directory / CLASSIFIER_ARRAYS, offsets=model.offsets, baseline=model.baseline,
+             classes=np.asarray(model.classes_, dtype=np.int64), **{f"node_{k}": v for k, v in model.nodes.items()})
+    meta = {"format": _CLASSIFIER_FORMAT,
+            "model": "HistGradientBoostingClassifier (scikit-learn) stored as tree arrays",
+            "class_ids": [int(c) for c in classifier.class_ids], "sigmas": [float(s) for s in classifier.sigmas],
+            "features": feature_names(classifier.sigmas), "norm": classifier.norm, "info": classifier.info}
+    (directory / CLASSIFIER_META).write_text(json.dumps(to_jsonable(meta), indent=1))
+    return [CLASSIFIER_ARRAYS, CLASSIFIER_META]
+
+
+def load_pixel_classifier(directory) -> PixelClassifier:
+    """Read a pixel classifier written by :func:`save_pixel_classifier` (``allow_pickle=False``).
+
+    Returns
+    -------
+    PixelClassifier
+        Its ``model`` a :class:`TreeEnsemble`.
+
+    Raises
+    ------
+    FileFormatError
+        Files missing or not of this format.
+    """
+    from pathlib import Path
+
+    directory = Path(directory)
+    arrays, meta_path = directory / CLASSIFIER_ARRAYS, directory / CLASSIFIER_META
+    if not arrays.is_file() or not meta_path.is_file():
+        raise FileFormatError(f"{directory} lacks {CLASSIFIER_ARRAYS} or {CLASSIFIER_META}; expected a pixel "
+                              "classifier stored by 'liberation train'")
+    try:
+        meta = json.loads(meta_path.read_text())
+        with np.load(arrays, allow_pickle=False) as data:
+            model = TreeEnsemble({k: data[f"node_{k}"] for k in _NODE_FIELDS}, data["offsets"], data["baseline"],
+                                 data["classes"])
+    except (ValueError, KeyError, OSError) as exc:
+        raise FileFormatError(f"cannot read the pixel classifier in {directory}: {exc}") from exc
+    if meta.get("format") != _CLASSIFIER_FORMAT:
+        raise FileFormatError(f"{meta_path} has format {meta.get('format')!r}; expected {_CLASSIFIER_FORMAT!r}")
+    if [int(c) for c in model.classes_] != [int(c) for c in meta["class_ids"]]:
+        raise FileFormatError(f"{directory}: classes {model.classes_.tolist()} of the trees differ from class_ids "
+                              f"{meta['class_ids']} of {CLASSIFIER_META}")
+    return PixelClassifier(model=model, class_ids=[int(c) for c in meta["class_ids"]],
+                           sigmas=tuple(float(s) for s in meta["sigmas"]), norm=dict(meta["norm"]),
+                           info=dict(meta.get("info") or {}))
+
+
+def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=None, prob_out=None,
+                                    prob_ids=None, slab: int | None = None, show_progress: bool = True):
+    """Classify a whole volume slab by slab (bounded memory; numpy or zarr in and out).
+
+    Each slab of ``slab`` planes is read with a halo of the filters' radius (reflected at
+    the volume ends), so every plane equals :func:`predict_pixel_classifier` of that plane.
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+        CT grey values.
+    classifier : PixelClassifier
+    out : array-like of uint8, shape (z, y, x), optional
+        Where the label values are written (default a new array).
+    prob_out : array-like of uint8, shape (len(prob_ids), z, y, x), optional
+        Class probabilities scaled to 0..255, one channel per entry of ``prob_ids``.
+    prob_ids : sequence of int, optional
+        Label value of each ``prob_out`` channel (default ``classifier.class_ids``); a class
+        the classifier never saw gets probability 0.
+    slab : int, optional
+        Planes per slab (default: about 2**22 voxels of output per slab).
+    show_progress : bool
+
+    Returns
+    -------
+    out
+    """
+    from liberation._progress import progress
+
+    shape = tuple(int(s) for s in image.shape)
+    if len(shape) != 3:
+        raise InputError(f"image has shape {shape}; expected (z, y, x)")
+    plane = shape[1] * shape[2]
+    slab = int(slab) if slab is not None else max(1, (1 << 22) // max(1, plane))
+    if slab < 1:
+        raise InputError(f"slab={slab}; expected at least 1 plane")
+    if out is None:
+        out = np.zeros(shape, dtype=np.uint8)
+    elif tuple(out.shape) != shape:
+        raise InputError(f"out has shape {tuple(out.shape)}; expected {shape}")
+    ids = [int(c) for c in classifier.class_ids]
+    prob_ids = ids if prob_ids is None else [int(c) for c in prob_ids]
+    if prob_out is not None and tuple(prob_out.shape) != (len(prob_ids), *shape):
+        raise InputError(f"prob_out has shape {tuple(prob_out.shape)}; expected {(len(prob_ids), *shape)}")
+    column = {c: i for i, c in enumerate(ids)}
+    label_of = np.asarray(ids, dtype=np.uint8)
+    nz = shape[0]
+    halo = _halo(classifier.sigmas)
+    starts = list(range(0, nz, slab))
+    for z0 in progress(starts, desc="segment (pixel classifier)", total=len(starts), unit="slab",
+                       enabled=None if show_progress else False):
+        z1 = min(z0 + slab, nz)
+        # the whole-volume filters reflect at the ends (numpy "symmetric"): index the slab so
+        index = np.pad(np.arange(nz), halo, mode="symmetric")[z0:z1 + 2 * halo]
+        first, last = int(index.min()), int(index.max())
+        block = apply_normalization(np.asarray(image[first:last + 1]), classifier.norm)[index - first]
+        feats = filter_features(block, sigmas=classifier.sigmas, plane=slice(halo, halo + z1 - z0))
+        prob = classifier.model.predict_proba(feats.reshape(-1, feats.shape[-1]))
+        del feats
+        out[z0:z1] = label_of[prob.argmax(axis=1)].reshape((z1 - z0,) + shape[1:])
+        if prob_out is not None:
+            for i, c in enumerate(prob_ids):
+                p = prob[:, column[c]] if c in column else np.zeros(len(prob))
+                prob_out[i, z0:z1] = np.round(p * 255.0).astype(np.uint8).reshape((z1 - z0,) + shape[1:])
+    return out

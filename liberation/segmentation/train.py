@@ -18,7 +18,10 @@ from liberation.segmentation.normalize import apply_normalization, robust_percen
 from liberation.segmentation.patches import extract_patch, sample_patch_origins, split_validation
 from liberation.segmentation.targets import IGNORE, encode_targets, phase_classes
 
-__all__ = ["TrainResult", "train_model", "resolve_device", "baseline_verdict"]
+__all__ = ["TrainResult", "train_model", "resolve_device", "baseline_verdict", "choose_delivered", "DELIVER_CHOICES"]
+
+#: Values of ``train_model(deliver=...)``.
+DELIVER_CHOICES = ("best", "network", "pixel-classifier")
 
 #: Clock of the training loop (seconds); a module attribute so tests can simulate a slow machine.
 _clock = time.perf_counter
@@ -40,6 +43,9 @@ class TrainResult:
     notes : list of str
         Warnings for the user, one line each: stopped by ``max_time_s`` before the defined
         work was done, or a model that does not beat the classical baseline on validation.
+    classifier : PixelClassifier or None
+        The pixel classifier when it is the delivered method (``card.validation["delivered"]
+        == "pixel-classifier"``), else None.
     """
 
     network: object
@@ -47,6 +53,7 @@ class TrainResult:
     history: list = field(default_factory=list)
     checkpoints: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    classifier: object = None
 
     @property
     def best_epoch(self) -> int | None:
@@ -89,6 +96,49 @@ def baseline_verdict(model: dict, baseline: dict | None) -> str | None:
     return (f"the model (validation accuracy {acc:.3f}, mIoU {miou:.3f}) does not beat the classical baseline, "
             f"a pixel classifier trained on the same planes ({b_acc:.3f}, {b_miou:.3f}); train longer (--epochs), "
             "label more planes or check the labels")
+
+
+def choose_delivered(model: dict, baseline: dict | None, *, task: str = "phases",
+                     deliver: str = "best") -> tuple[str, str]:
+    """Which method a phase model folder delivers: the network or the pixel classifier.
+
+    Parameters
+    ----------
+    model, baseline : dict
+        Validation metrics (``accuracy``, ``miou``, fractions) of the network and of the
+        pixel classifier on the same validation voxels; ``baseline`` None or without
+        ``accuracy`` = no classifier.
+    task : {"phases", "particles"}
+        Particle models always deliver the network (their classes feed a watershed).
+    deliver : {"best", "network", "pixel-classifier"}
+        ``best``: the classifier when its validation mIoU is higher than the network's, or
+        equal with a higher accuracy; the network otherwise (ties go to the network).
+        The other two force the method (the classifier only when there is one).
+
+    Returns
+    -------
+    method : {"network", "pixel-classifier"}
+    reason : str
+        One sentence, with both pairs of numbers when both were validated.
+    """
+    if deliver not in DELIVER_CHOICES:
+        raise InputError(f"deliver={deliver!r}; expected one of {', '.join(DELIVER_CHOICES)}")
+    if task != "phases":
+        return "network", f"a {task} model always delivers the network"
+    if not baseline or "accuracy" not in baseline:
+        if deliver == "pixel-classifier":
+            raise InputError("deliver='pixel-classifier' but no pixel classifier was trained "
+                             f"({(baseline or {}).get('skipped', 'baseline off')})")
+        return "network", "no pixel classifier was validated"
+    acc, miou = float(model["accuracy"]), float(model["miou"])
+    b_acc, b_miou = float(baseline["accuracy"]), float(baseline["miou"])
+    scores = (f"validation mIoU {miou:.4f} / accuracy {acc:.4f} for the network, {b_miou:.4f} / {b_acc:.4f} "
+              "for the pixel classifier, on the same validation voxels")
+    if deliver != "best":
+        return deliver, f"forced (deliver={deliver!r}); {scores}"
+    if (b_miou, b_acc) > (miou, acc):
+        return "pixel-classifier", f"the pixel classifier scored higher: {scores}"
+    return "network", f"the network scored at least as high: {scores}"
 
 
 def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids, class_names, norm, seed,
@@ -144,6 +194,7 @@ def train_model(
     seed: int = 0,
     device: str | None = "auto",
     baseline: bool = True,
+    deliver: str = "best",
     show_progress: bool = True,
 ) -> TrainResult:
     """Train a 3D U-Net on sparse labels.
@@ -181,6 +232,11 @@ def train_model(
         (:mod:`liberation.segmentation.pixel_classifier`; the bootstrap's own classifier when
         there is one), and validate it on the same voxels as the network. Its metrics go to
         ``card.validation["baseline"]``; a network that does not beat it gets a note.
+    deliver : {"best", "network", "pixel-classifier"}
+        Which method the model delivers (:func:`choose_delivered`): by default the one of
+        the two with the better validation mIoU (then accuracy), phases only. The choice
+        and its reason go to ``card.validation["delivered"]`` and ``["delivery"]``; the
+        classifier is returned in ``TrainResult.classifier`` when delivered.
     show_progress : bool
         Progress bar over the optimiser steps (total = the defined work), with the epoch.
 
@@ -199,6 +255,11 @@ def train_model(
 
     if isinstance(config, str):
         config = get_preset(config)
+    if deliver not in DELIVER_CHOICES:
+        raise InputError(f"deliver={deliver!r}; expected one of {', '.join(DELIVER_CHOICES)}")
+    if deliver == "pixel-classifier" and (task != "phases" or not baseline):
+        raise InputError(f"deliver='pixel-classifier' needs task='phases' and baseline=True (task={task!r}, "
+                         f"baseline={baseline!r})")
     if task not in ("phases", "particles"):
         raise InputError(f"task={task!r}; expected 'phases' or 'particles'")
     vs = as_voxel_size(voxel_size_um)
@@ -250,9 +311,9 @@ def train_model(
                                        seed=rng, coords=val_coords)
     val_x, val_y = _batch(image, val_t, val_origins, patch, norm)
 
-    baseline_metrics = None
+    baseline_metrics = baseline_classifier = None
     if baseline:
-        baseline_metrics, _ = _pixel_baseline(image, true_train_labels, val_t, val_origins, patch,
+        baseline_metrics, baseline_classifier = _pixel_baseline(image, true_train_labels, val_t, val_origins, patch,
                                               class_ids=class_ids, class_names=class_names, norm=norm, seed=seed,
                                               classifier=classifier)
 
@@ -396,7 +457,16 @@ def train_model(
         verdict = baseline_verdict(metrics, baseline_metrics)
         if "accuracy" in baseline_metrics:
             validation["beats_baseline"] = verdict is None
+    delivered, reason = choose_delivered(metrics, baseline_metrics, task=task, deliver=deliver)
+    validation["delivered"] = delivered
+    validation["delivery"] = {"rule": deliver, "reason": reason,
+                              "network": {k: validation[k] for k in ("accuracy", "miou")}}
+    if baseline_metrics is not None and "accuracy" in baseline_metrics:
+        validation["delivery"]["pixel-classifier"] = {k: baseline_metrics[k] for k in ("accuracy", "miou")}
+    if baseline_metrics is not None:
         if verdict is not None:
+            if delivered == "pixel-classifier":
+                verdict += "; the model folder delivers the pixel classifier instead (card metrics.delivered)"
             notes.append(verdict)
     card = ModelCard(
         task=task,
@@ -427,7 +497,8 @@ def train_model(
         library_version=__version__,
     )
     checkpoints = [{"epoch": c["epoch"], "val_loss": c["val_loss"], "state_dict": c["state_dict"]} for c in kept]
-    return TrainResult(network=net, card=card, history=history, checkpoints=checkpoints, notes=notes)
+    return TrainResult(network=net, card=card, history=history, checkpoints=checkpoints, notes=notes,
+                       classifier=baseline_classifier if delivered == "pixel-classifier" else None)
 
 
 def _update_ema(ema_net, net, *, decay: float) -> None:

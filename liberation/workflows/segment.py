@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from liberation._atomic import check_new_output, overwrite_error
-from liberation.errors import InputError, StoreError
+from liberation.errors import FileFormatError, InputError, StoreError
 from liberation.workflows._torch import set_threads
 
 PARTICLE_CLASSES = ([0, 1, 2], ["outside", "particle", "contact"])
@@ -75,6 +75,7 @@ def train_store_model(
     val_planes: Sequence[int] | None = None,
     bootstrap: bool = True,
     bootstrap_planes: int | None = None,
+    deliver: str = "best",
     seed: int = 0,
     device: str = "auto",
     threads: int | None = None,
@@ -113,6 +114,12 @@ def train_store_model(
         labelled planes from a pixel classifier.
     bootstrap_planes : int, optional
         Extra z planes labelled by the bootstrap (default: the preset's for phases, 0 for particles).
+    deliver : {"best", "network", "pixel-classifier"}
+        phases: the method the model folder delivers to ``segment``; ``best`` = the network
+        or the pixel classifier, whichever has the better validation mIoU (then accuracy) on
+        the same validation voxels (:func:`liberation.segmentation.train.choose_delivered`).
+        The card records it (``metrics.delivered``, ``metrics.delivery``), and the folder
+        then holds the classifier too.
     seed : int
     device : {"auto", "cpu", "cuda"}
     threads : int, optional
@@ -162,7 +169,7 @@ def train_store_model(
     result = train_model(image, sparse, voxel_size_um=s.voxel_size_um, task=task, config=config,
                          minerals=s.minerals if task == "phases" and named is None else None,
                          val_planes=None if val_planes is None else list(val_planes),
-                         seed=seed, device=device, **kwargs)
+                         seed=seed, device=device, deliver=deliver, **kwargs)
     if named is not None:
         result.card.minerals = named[2]
     if task == "particles":
@@ -283,6 +290,12 @@ def segment_store(
     overwrite : bool
         Replace existing labels.
 
+    The method is the one the model folder delivers (``metrics.delivered`` of its card):
+    the network, or for phases the pixel classifier stored beside it when that validated
+    better (applied slab by slab, :func:`~liberation.segmentation.pixel_classifier.predict_pixel_classifier_volume`;
+    ``overlap``, ``context``, ``mirror`` and ``device`` then do not apply). The labels'
+    provenance names the method (``parameters.method``).
+
     Returns
     -------
     SegmentRun
@@ -313,15 +326,32 @@ def segment_store(
 
             prob = zarr.open_array(str(tmp / "p.zarr"), mode="w", shape=(len(card.class_ids), *s.shape),
                                    dtype=np.uint8, chunks=(1, *chunks))
-        from liberation.segmentation.inference import predict_volume, segment_phases
+        method = card.validation.get("delivered", "network") if task == "phases" else "network"
+        if method == "pixel-classifier":
+            from liberation.segmentation.pixel_classifier import (
+                load_pixel_classifier,
+                predict_pixel_classifier_volume,
+            )
 
-        predict = segment_phases if task == "phases" else predict_volume
-        options = {"context": context} if task == "phases" else {}
-        predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
-                mirror=mirror, **options)
-        params = {"model": str(Path(model).resolve()), "task": task, "overlap": overlap, "context": context,
-                  "mirror": mirror, "seeds": seeds,
-                  "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
+            classifier = load_pixel_classifier(model)
+            predict_pixel_classifier_volume(image, classifier, out=out, prob_out=prob, prob_ids=card.class_ids,
+                                            slab=slab)
+            validated = (card.validation.get("baseline") or {})
+            params = {"model": str(Path(model).resolve()), "task": task, "method": method,
+                      "delivery": card.validation.get("delivery"),
+                      "model_validation": {k: validated.get(k) for k in ("accuracy", "miou")}}
+        elif method == "network":
+            from liberation.segmentation.inference import predict_volume, segment_phases
+
+            predict = segment_phases if task == "phases" else predict_volume
+            options = {"context": context} if task == "phases" else {}
+            predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
+                    mirror=mirror, **options)
+            params = {"model": str(Path(model).resolve()), "task": task, "method": method, "overlap": overlap,
+                      "context": context, "mirror": mirror, "seeds": seeds,
+                      "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
+        else:
+            raise FileFormatError(f"the card of {model} delivers {method!r}; expected 'network' or 'pixel-classifier'")
         if task == "phases":
             from liberation.workflows._minerals import phase_properties
 
