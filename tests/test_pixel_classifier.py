@@ -94,3 +94,53 @@ def test_classifier_rejects_empty_or_single_class_labels(phantom):
         train_pixel_classifier(phantom.ct, one)
     with pytest.raises(InputError, match="shape"):
         train_pixel_classifier(phantom.ct, empty[:-1])
+
+
+def test_stored_classifier_round_trips_without_pickle(tmp_path):
+    import json
+    import zipfile
+
+    from liberation.errors import FileFormatError
+    from liberation.segmentation.pixel_classifier import (
+        CLASSIFIER_ARRAYS,
+        CLASSIFIER_META,
+        TreeEnsemble,
+        load_pixel_classifier,
+        predict_pixel_classifier_volume,
+        save_pixel_classifier,
+    )
+
+    ph = make_texture_phantom((14, 28, 28), seed=5)
+    sparse = np.full(ph.phases.shape, 255, np.uint8)
+    sparse[[0, -1]] = ph.phases[[0, -1]]
+    clf = train_pixel_classifier(ph.ct, sparse, seed=0, max_iter=15, sigmas=(0.7, 1.6))
+    assert save_pixel_classifier(clf, tmp_path) == [CLASSIFIER_ARRAYS, CLASSIFIER_META]
+    # plain numeric arrays (np.load refuses object arrays without pickle) and JSON
+    with zipfile.ZipFile(tmp_path / CLASSIFIER_ARRAYS) as zf:
+        assert all(name.endswith(".npy") for name in zf.namelist())
+    with np.load(tmp_path / CLASSIFIER_ARRAYS, allow_pickle=False) as data:
+        assert all(data[k].dtype.kind in "iufb" for k in data.files)
+    assert json.loads((tmp_path / CLASSIFIER_META).read_text())["class_ids"] == clf.class_ids
+    loaded = load_pixel_classifier(tmp_path)
+    assert isinstance(loaded.model, TreeEnsemble)
+    assert loaded.class_ids == clf.class_ids and loaded.sigmas == clf.sigmas
+    planes = list(range(14))
+    want, want_conf = predict_pixel_classifier(ph.ct, clf, planes)  # scikit-learn's own predict_proba
+    got, got_conf = predict_pixel_classifier(ph.ct, loaded, planes)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(got_conf, want_conf, rtol=0, atol=1e-12)
+    # the numpy tree walk (independent of scikit-learn's internals) gives the same probabilities
+    feats = plane_features(ph.ct, [3, 9], clf.norm, sigmas=clf.sigmas).reshape(-1, 9)
+    np.testing.assert_allclose(loaded.model.predict_proba(feats, use_sklearn=False), clf.model.predict_proba(feats),
+                               rtol=0, atol=1e-12)
+    # slab-wise volume prediction (halo reflected at the ends) equals the plane-wise one
+    prob = np.zeros((len(clf.class_ids) + 1, 14, 28, 28), np.uint8)
+    vol = predict_pixel_classifier_volume(ph.ct, loaded, slab=4, prob_out=prob, prob_ids=clf.class_ids + [9],
+                                          show_progress=False)
+    np.testing.assert_array_equal(vol, got)
+    np.testing.assert_array_equal(prob[-1], 0)  # a class the classifier never saw
+    top = np.take_along_axis(prob[:-1], np.searchsorted(clf.class_ids, got)[None], 0)[0]
+    np.testing.assert_array_equal(top, np.round(got_conf * 255).astype(np.uint8))
+    (tmp_path / CLASSIFIER_META).unlink()
+    with pytest.raises(FileFormatError, match="pixel_classifier.json"):
+        load_pixel_classifier(tmp_path)

@@ -430,3 +430,64 @@ def test_segment_refuses_a_model_of_another_voxel_size(trained, tmp_path):
         segment_store(path, model=model, threads=1)
     assert main(["segment", str(path), "--model", str(model), "--threads", "1", "--ignore-voxel-size"]) == 0
     assert open_store(path).label("phases").shape == grey.shape
+
+
+def test_model_folder_delivers_the_better_method_and_segment_applies_it(tmp_path):
+    from liberation.io import create_store, open_store
+    from liberation.segmentation.checkpoint import load_model, save_model
+    from liberation.segmentation.inference import segment_phases
+    from liberation.segmentation.pixel_classifier import (
+        CLASSIFIER_ARRAYS,
+        load_pixel_classifier,
+        predict_pixel_classifier,
+    )
+    from liberation.segmentation.train import choose_delivered, train_model
+    from liberation.workflows.segment import segment_store
+
+    torch.set_num_threads(1)
+    grey, _, sparse = _phantom((20, 20, 20))
+    grey = np.round(grey).astype(np.float32)  # the store holds uint16 grey values
+    cfg = get_preset("tiny", max_epochs=1, steps_per_epoch=1)  # one step: the network has barely learnt
+    won = train_model(grey, sparse, voxel_size_um=5.0, config=cfg, seed=0, device="cpu", show_progress=False)
+    v = won.card.validation
+    assert v["baseline"]["miou"] > v["miou"]  # two grey values 1000 apart: the classifier is ~perfect
+    assert v["delivered"] == "pixel-classifier" and won.classifier is not None
+    assert v["delivery"]["pixel-classifier"]["miou"] == v["baseline"]["miou"]
+    assert v["delivery"]["network"]["miou"] == v["miou"]
+    assert "pixel classifier scored higher" in v["delivery"]["reason"]
+    assert any("delivers the pixel classifier instead" in n for n in won.notes)
+    forced = train_model(grey, sparse, voxel_size_um=5.0, config=cfg, seed=0, device="cpu", show_progress=False,
+                         deliver="network")
+    assert forced.card.validation["delivered"] == "network" and forced.classifier is None
+    assert forced.card.validation["delivery"]["reason"].startswith("forced")
+
+    for name, result in (("won", won), ("forced", forced)):
+        model = save_model(result, tmp_path / name)
+        assert (model / CLASSIFIER_ARRAYS).is_file() == (name == "won")
+        path = tmp_path / f"{name}.zarr"
+        create_store(path, grey.astype(np.uint16), voxel_size_um=5.0)
+        segment_store(path, model=model, threads=1, probabilities=True, slab=7)
+        s = open_store(path)
+        phases = np.asarray(s.label("phases")[...])
+        image = np.asarray(s.image()[...])
+        if name == "won":
+            want, _ = predict_pixel_classifier(image, load_pixel_classifier(model), range(grey.shape[0]))
+            # the stored classifier predicts as the one validated in training
+            fresh, _ = predict_pixel_classifier(image, won.classifier, range(grey.shape[0]))
+            np.testing.assert_array_equal(want, fresh)
+        else:
+            network, card = load_model(model)
+            want = segment_phases(image, network, card, device="cpu", slab=7, show_progress=False)
+        np.testing.assert_array_equal(phases, want)
+        record = [r for r in s.provenance if r["step"] == "segment"][-1]["parameters"]
+        assert record["method"] == ("pixel-classifier" if name == "won" else "network")
+
+    # the rule: mIoU first, then accuracy, ties to the network; particles always the network
+    net, clf = {"accuracy": 0.9, "miou": 0.8}, {"accuracy": 0.95, "miou": 0.8}
+    assert choose_delivered(net, clf)[0] == "pixel-classifier"
+    assert choose_delivered(net, dict(net))[0] == "network"
+    assert choose_delivered({"accuracy": 0.99, "miou": 0.7}, clf)[0] == "pixel-classifier"
+    assert choose_delivered(net, clf, task="particles")[0] == "network"
+    assert choose_delivered(net, None)[0] == "network"
+    with pytest.raises(InputError, match="deliver='best-of'"):
+        choose_delivered(net, clf, deliver="best-of")
