@@ -27,7 +27,7 @@ test: $(STAMP)
 
 ## The quick subset: tests marked slow left out, on two workers (pytest-xdist, dev extra)
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n 2 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check liberation tests benchmarks examples

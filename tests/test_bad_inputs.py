@@ -571,6 +571,7 @@ SUBPROCESS = ["convert:voxel-abc", "register:workers-zero", "report:corrupt-phas
               "info:check-missing-chunk", "convert:ngff-bad", "segment:weights-need-pickle"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case_id", SUBPROCESS)
 def test_bad_input_subprocess(case_id, lib, tmp_path):
     case = CASES[case_id]

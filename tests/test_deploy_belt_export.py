@@ -74,6 +74,7 @@ def test_runtime_backends_agree(tiny_model, tiny_onnx, tmp_path):
     assert bench["ms_per_frame"] > 0 and bench["fps"] == pytest.approx(1000 / bench["ms_per_frame"])
 
 
+@pytest.mark.slow
 def test_cli_train_export_benchmark_segment_evaluate(tmp_path):
     from PIL import Image
 

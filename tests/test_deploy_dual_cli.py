@@ -36,6 +36,7 @@ def test_folder_roundtrip(tmp_path):
         read_dual_energy_folder(tmp_path)
 
 
+@pytest.mark.slow
 def test_train_evaluate_export(tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"

@@ -43,6 +43,7 @@ def test_dense_core_fills_the_cylinder(core):
         element_counts(core.minerals, "Au")
 
 
+@pytest.mark.slow
 def test_fe_map_of_dense_core_one_pose(core):
     fm = _fe_map(core, 2)
     with warnings.catch_warnings():

@@ -38,6 +38,7 @@ CHROMIUM = find_chromium()
 
 pytestmark = [
     pytest.mark.browser,
+    pytest.mark.slow,  # renders a demo report in headless Chromium
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium) or $LIBERATION_CHROMIUM is missing"),
 ]
 
