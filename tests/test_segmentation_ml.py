@@ -147,7 +147,9 @@ def test_cli_train_segment_evaluate(tmp_path):
     store.write_label("sparse", sparse)
     store.write_label("truth", np.where(np.arange(24)[:, None, None] == 12, phases, 255).astype(np.uint8))
     model = tmp_path / "model"
-    args = ["train", str(store.path), "--out", str(model), "--preset", "tiny", "--epochs", "2", "--threads", "1"]
+    # the network path (context, mirror): the pixel classifier would win on this easy phantom
+    args = ["train", str(store.path), "--out", str(model), "--preset", "tiny", "--epochs", "2", "--threads", "1",
+            "--deliver", "network"]
     assert main(args) == 0
     assert main(args) == 2  # exists, no --overwrite
     assert main(["segment", str(store.path), "--model", str(model), "--threads", "1"]) == 0
