@@ -123,7 +123,8 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
 
     ``read(z0, z1)`` returns planes ``z0:z1`` of the volume; ``emit(z0, z1, probs)`` receives
     the probabilities (float32, ``(n_classes, z1 - z0, y, x)``) of finished planes, in order.
-    Memory: ``slab + patch depth`` planes of logits, weights and input. Returns the window count.
+    Memory: ``slab + (sw_batch_size + 1)`` patch depths of planes of logits, weights and input.
+    Returns the window count.
     """
     from liberation.segmentation.patches import reflect_index
 
@@ -144,7 +145,7 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
     weights = {f: (np.ascontiguousarray(np.flip(weight, f)) if f else weight) for f in flips}
     n_classes = len(card.class_ids)
     slab = max(int(slab), 1)
-    cap = slab + pz
+    cap = slab + pz * (sw_batch_size + 1)
     num = np.zeros((len(flips), n_classes, cap, ny, nx), np.float32)
     den = np.zeros((len(flips), cap, ny, nx), np.float32)
     base = 0
@@ -189,45 +190,42 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         a, b = max(s, 0), min(s + p, n)
         return slice(a - s, b - s), slice(a, b)
 
-    rows: dict[int, list] = {}
-    for w in windows:
-        rows.setdefault(w[1], []).append(w)
+    batches = [windows[i:i + sw_batch_size] for i in range(0, len(windows), sw_batch_size)]
     network = network.to(dev).eval()
     use_amp = dev.startswith("cuda")
+    blocks: dict[int, np.ndarray] = {}
     with torch.no_grad(), torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
-        for zs in progress(list(rows), desc=desc, unit="row", enabled=None if show_progress else False):
-            final = min(max(zs, 0), nz)
+        for batch in progress(batches, desc=desc, unit="batch", enabled=None if show_progress else False):
+            # windows are sorted by z: every plane below this batch's first window is final
+            final = min(max(batch[0][1], 0), nz)
             if final - base >= slab:
                 flush(final)
-            zidx = reflect_index(np.arange(zs, zs + pz), nz)
-            lo, hi = int(zidx.min()), int(zidx.max()) + 1
-            block = planes(lo, hi)
-            block = block[zidx - c_lo] if not (zs >= 0 and zs + pz <= nz) else block[zs - c_lo: zs - c_lo + pz]
-            zl, zg = crop(zs, pz, nz)
-            zb = slice(zg.start - base, zg.stop - base)
-            row = rows[zs]
-            for i in range(0, len(row), sw_batch_size):
-                batch = row[i:i + sw_batch_size]
-                patches = []
-                for flip, _, ys, xs in batch:
-                    patch = block
-                    patch = (patch[:, ys:ys + py] if 0 <= ys and ys + py <= ny
-                             else patch[:, reflect_index(np.arange(ys, ys + py), ny)])
-                    patch = (patch[:, :, xs:xs + px] if 0 <= xs and xs + px <= nx
-                             else patch[:, :, reflect_index(np.arange(xs, xs + px), nx)])
-                    patches.append(np.flip(patch, flip) if flip else patch)
-                tensor = torch.from_numpy(np.ascontiguousarray(np.stack(patches)[:, None])).to(dev)
-                logits = network(tensor).float().cpu().numpy()
-                for (flip, _, ys, xs), out in zip(batch, logits):
-                    f = fidx[flip]
-                    wf = weights[flip]
-                    if flip:
-                        out = np.flip(out, tuple(a + 1 for a in flip))
-                    yl, yg = crop(ys, py, ny)
-                    xl, xg = crop(xs, px, nx)
-                    wc = wf[zl, yl, xl]
-                    num[f, :, zb, yg, xg] += out[:, zl, yl, xl] * wc
-                    den[f, zb, yg, xg] += wc
+            patches = []
+            for flip, zs, ys, xs in batch:
+                if zs not in blocks:
+                    blocks.clear()
+                    zidx = reflect_index(np.arange(zs, zs + pz), nz)
+                    cached = planes(int(zidx.min()), int(zidx.max()) + 1)
+                    blocks[zs] = cached[zidx - c_lo]
+                patch = blocks[zs]
+                patch = (patch[:, ys:ys + py] if 0 <= ys and ys + py <= ny
+                         else patch[:, reflect_index(np.arange(ys, ys + py), ny)])
+                patch = (patch[:, :, xs:xs + px] if 0 <= xs and xs + px <= nx
+                         else patch[:, :, reflect_index(np.arange(xs, xs + px), nx)])
+                patches.append(np.flip(patch, flip) if flip else patch)
+            tensor = torch.from_numpy(np.ascontiguousarray(np.stack(patches)[:, None])).to(dev)
+            logits = network(tensor).float().cpu().numpy()
+            for (flip, zs, ys, xs), out in zip(batch, logits):
+                f = fidx[flip]
+                if flip:
+                    out = np.flip(out, tuple(a + 1 for a in flip))
+                zl, zg = crop(zs, pz, nz)
+                yl, yg = crop(ys, py, ny)
+                xl, xg = crop(xs, px, nx)
+                wc = weights[flip][zl, yl, xl]
+                zb = slice(zg.start - base, zg.stop - base)
+                num[f, :, zb, yg, xg] += out[:, zl, yl, xl] * wc
+                den[f, zb, yg, xg] += wc
         flush(nz)
     return len(windows)
 
