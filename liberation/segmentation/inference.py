@@ -143,10 +143,9 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
     fidx = {f: i for i, f in enumerate(flips)}
     weight = _importance_map((pz, py, px), blend)
     weights = {f: (np.ascontiguousarray(np.flip(weight, f)) if f else weight) for f in flips}
-    n_classes = len(card.class_ids)
     slab = max(int(slab), 1)
     cap = slab + pz * (sw_batch_size + 1)
-    num = np.zeros((len(flips), n_classes, cap, ny, nx), np.float32)
+    num = None  # (flips, classes, cap, y, x), allocated at the first forward pass
     den = np.zeros((len(flips), cap, ny, nx), np.float32)
     base = 0
     cache, c_lo, c_hi = None, 0, 0
@@ -170,7 +169,7 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         return cache
 
     def flush(final: int) -> None:
-        nonlocal base
+        nonlocal base, num
         k = final - base
         if k <= 0:
             return
@@ -215,6 +214,8 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
                 patches.append(np.flip(patch, flip) if flip else patch)
             tensor = torch.from_numpy(np.ascontiguousarray(np.stack(patches)[:, None])).to(dev)
             logits = network(tensor).float().cpu().numpy()
+            if num is None:
+                num = np.zeros((len(flips), logits.shape[1], cap, ny, nx), np.float32)
             for (flip, zs, ys, xs), out in zip(batch, logits):
                 f = fidx[flip]
                 if flip:
@@ -271,9 +272,12 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     if reflect is None:
         _check_choice("edge", edge, _EDGES)
         reflect = ((edge == "reflect",) * 2,) * 3
-    result = np.zeros((len(card.class_ids), *shape), np.float32)
+    result = None
 
     def emit(z0, z1, probs):
+        nonlocal result
+        if result is None:
+            result = np.zeros((probs.shape[0], *shape), np.float32)
         result[:, z0:z1] = probs
 
     _sliding_stream(lambda a, b: x[a:b], shape, network, card, emit, normalized=normalized, device=device,
