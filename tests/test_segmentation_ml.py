@@ -104,12 +104,10 @@ def test_save_load_and_slab_inference_equals_whole(trained, tmp_path):
     with pytest.raises(FileExistsError):
         save_model(result, folder)
     whole = decode_classes(predict_probabilities(grey, net, card, device="cpu").argmax(0), card.class_ids)
-    # a halo reaching over the whole volume: every slab sees the same block, stitching is exact
-    exact = predict_volume(grey, net, card, slab=5, halo=24, device="cpu", show_progress=False)
-    np.testing.assert_array_equal(exact, whole)
-    # a half-window halo: windows are placed differently, the result agrees nearly everywhere
-    slabbed = predict_volume(grey, net, card, slab=8, halo=8, device="cpu", show_progress=False)
-    assert (whole == slabbed).mean() > 0.9
+    # one window grid over the volume, streamed slab by slab: stitching is exact for any slab
+    for slab in (5, 8):
+        exact = predict_volume(grey, net, card, slab=slab, device="cpu", show_progress=False)
+        np.testing.assert_array_equal(exact, whole)
     prob = np.zeros((3, *grey.shape), np.uint8)
     predict_volume(grey, net, card, prob_out=prob, device="cpu", show_progress=False)
     assert np.abs(prob.astype(int).sum(0) - 255).max() <= 3

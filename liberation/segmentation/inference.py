@@ -1,4 +1,11 @@
-"""Sliding-window inference (MONAI, Gaussian blending), slab by slab with bounded memory. Imports torch."""
+"""Sliding-window inference (Gaussian blending as MONAI), streamed along z with bounded memory. Imports torch.
+
+One grid of windows covers the whole volume (MONAI's placement over the volume, extended by half a
+patch of reflected context at the volume ends with ``edge="reflect"``); every window is run once,
+batched, and blended into a rolling buffer of planes that is written out as soon as no later
+window reaches it. Context outside the volume is gathered per window by reflection; nothing
+else is padded and no slab halo is recomputed.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ from liberation.segmentation.normalize import apply_normalization
 from liberation.segmentation.targets import decode_classes
 
 __all__ = ["predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d", "segment_phases",
+           "window_grid",
            "segment_particles"]
 
 
@@ -19,21 +27,8 @@ def _device(device):
     return resolve_device(device)
 
 
-def _pad_to(block: np.ndarray, roi) -> tuple[np.ndarray, tuple]:
-    pads = [(0, max(0, int(r) - s)) for r, s in zip(roi, block.shape)]
-    if any(p[1] for p in pads):
-        block = np.pad(block, pads, mode="reflect" if min(block.shape) > 1 else "edge")
-    return block, tuple(slice(0, s) for s in block.shape)
-
-
-def _reflect_pad(x: np.ndarray, margins) -> np.ndarray:
-    """Pad by reflection without repeating the edge voxel (as :func:`reflect_index`), any margin size."""
-    from liberation.segmentation.patches import reflect_index
-
-    if not any(a or b for a, b in margins):
-        return x
-    index = [reflect_index(np.arange(-a, s + b), s) for (a, b), s in zip(margins, x.shape)]
-    return np.ascontiguousarray(x[np.ix_(*index)])
+_EDGES = ("reflect", "inside")
+_BLENDS = ("gaussian", "constant")
 
 
 def _volume_shape(image) -> tuple:
@@ -43,9 +38,202 @@ def _volume_shape(image) -> tuple:
     return shape
 
 
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise InputError(f"{name}={value!r}; expected one of {list(choices)}")
+
+
+def _axis_windows(n: int, p: int, overlap: float, lo: bool, hi: bool) -> tuple[list[int], int, int]:
+    """Window starts along one axis, in volume coordinates (negative = reflected context).
+
+    The axis is extended by ``p // 2`` reflected voxels at an end flagged ``lo`` / ``hi`` (and at
+    its high end up to ``p`` if still shorter); the starts are then MONAI's
+    (``monai.data.utils.dense_patch_slices``): ``i * interval``, the last one moved back to end
+    at the extended end, ``interval = int(p * (1 - overlap))`` (``p`` when the extent is ``p``).
+
+    Returns
+    -------
+    starts : list of int
+    low_margin, extent : int
+        Voxels added before the volume, and the extended length.
+    """
+    m_lo = p // 2 if lo else 0
+    extent = n + m_lo + (p // 2 if hi else 0)
+    extent = max(extent, p)
+    interval = p if extent == p else max(int(p * (1 - overlap)), 1)
+    count = next(d for d in range(-(-extent // interval) + 1) if d * interval + p >= extent) + 1
+    starts = [min(i * interval, extent - p) - m_lo for i in range(count)]
+    return starts, m_lo, extent
+
+
+def window_grid(shape, patch_size, *, overlap: float = 0.5, reflect=None, mirror: bool = False) -> list[tuple]:
+    """All windows of one sliding-window pass over a volume.
+
+    Parameters
+    ----------
+    shape : tuple of 3 int
+        Volume shape (z, y, x).
+    patch_size : tuple of 3 int
+    overlap : float
+    reflect : tuple of 3 (bool, bool), optional
+        Ends of each axis given half a patch of reflected context (default all; see
+        :func:`predict_probabilities`).
+    mirror : bool
+        Windows of the 8 mirror images too (mirrored placement of the grid).
+
+    Returns
+    -------
+    list of (flip, z0, y0, x0)
+        ``flip`` a tuple of flipped axes (0..2); the start of each window in volume
+        coordinates (negative or past the end where it reaches into reflected context),
+        sorted by ``z0``.
+    """
+    if reflect is None:
+        reflect = ((True, True),) * 3
+    axes = [_axis_windows(int(n), int(p), overlap, lo, hi)
+            for n, p, (lo, hi) in zip(shape, patch_size, reflect)]
+    flips = [()]
+    if mirror:
+        flips = [tuple(a for a, bit in enumerate(bits) if bit) for bits in np.ndindex(2, 2, 2)]
+    windows = []
+    for flip in flips:
+        per_axis = []
+        for a, ((starts, m_lo, extent), p) in enumerate(zip(axes, patch_size)):
+            if a in flip:  # the grid of the flipped volume, mapped back: start -> extent - start - p
+                starts = [extent - (s + m_lo) - int(p) - m_lo for s in starts]
+            per_axis.append(starts)
+        windows.extend((flip, z, y, x) for z in per_axis[0] for y in per_axis[1] for x in per_axis[2])
+    windows.sort(key=lambda w: w[1])
+    return windows
+
+
+def _importance_map(patch_size, blend: str) -> np.ndarray:
+    from monai.data.utils import compute_importance_map
+
+    torch = require("torch", "ml")
+    w = compute_importance_map(tuple(int(p) for p in patch_size), mode=blend, sigma_scale=0.125,
+                               device="cpu", dtype=torch.float32)
+    return np.asarray(w.cpu().numpy(), dtype=np.float32)
+
+
+def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, device, overlap: float,
+                    sw_batch_size: int, reflect, mirror: bool, blend: str, slab: int,
+                    show_progress: bool = False, desc: str = "segment") -> int:
+    """Run the windows of :func:`window_grid` and emit blended class probabilities plane block by block.
+
+    ``read(z0, z1)`` returns planes ``z0:z1`` of the volume; ``emit(z0, z1, probs)`` receives
+    the probabilities (float32, ``(n_classes, z1 - z0, y, x)``) of finished planes, in order.
+    Memory: ``slab + (sw_batch_size + 1)`` patch depths of planes of logits, weights and input.
+    Returns the window count.
+    """
+    from liberation.segmentation.patches import reflect_index
+
+    torch = require("torch", "ml")
+    require("monai", "ml")
+    _check_choice("blend", blend, _BLENDS)
+    if sw_batch_size < 1:
+        raise InputError(f"sw_batch_size={sw_batch_size}; expected >= 1")
+    if not 0 <= overlap < 1:
+        raise InputError(f"overlap={overlap}; expected 0 <= overlap < 1")
+    dev = _device(device)
+    nz, ny, nx = (int(s) for s in shape)
+    pz, py, px = (int(p) for p in card.patch_size)
+    windows = window_grid(shape, (pz, py, px), overlap=overlap, reflect=reflect, mirror=mirror)
+    flips = sorted({w[0] for w in windows})
+    fidx = {f: i for i, f in enumerate(flips)}
+    weight = _importance_map((pz, py, px), blend)
+    weights = {f: (np.ascontiguousarray(np.flip(weight, f)) if f else weight) for f in flips}
+    slab = max(int(slab), 1)
+    cap = slab + pz * (sw_batch_size + 1)
+    num = None  # (flips, classes, cap, y, x), allocated at the first forward pass
+    den = np.zeros((len(flips), cap, ny, nx), np.float32)
+    base = 0
+    cache, c_lo, c_hi = None, 0, 0
+
+    def load(a: int, b: int) -> np.ndarray:
+        raw = read(a, b)
+        return np.asarray(raw, dtype=np.float32) if normalized else apply_normalization(raw, card.normalization)
+
+    def planes(lo: int, hi: int) -> np.ndarray:
+        """Normalised planes covering ``lo:hi`` (a rolling cache: each plane is read once in z order)."""
+        nonlocal cache, c_lo, c_hi
+        if cache is not None and c_lo <= lo and hi <= c_hi:
+            return cache
+        new_hi = min(nz, max(hi, lo + cap))
+        if cache is not None and c_lo <= lo < c_hi <= new_hi:
+            parts = [cache[lo - c_lo:]] + ([load(c_hi, new_hi)] if new_hi > c_hi else [])
+            cache = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        else:
+            cache = load(lo, new_hi)
+        c_lo, c_hi = lo, new_hi
+        return cache
+
+    def flush(final: int) -> None:
+        nonlocal base, num
+        k = final - base
+        if k <= 0:
+            return
+        probs = 0.0
+        for i in range(len(flips)):
+            logits = torch.from_numpy(num[i, :, :k] / den[i, :k])
+            probs = probs + torch.softmax(logits, dim=0).numpy()
+        emit(base, final, (probs / len(flips)).astype(np.float32, copy=False))
+        rest = cap - k
+        num[:, :, :rest] = num[:, :, k:].copy()
+        den[:, :rest] = den[:, k:].copy()
+        num[:, :, rest:] = 0.0
+        den[:, rest:] = 0.0
+        base = final
+
+    def crop(s: int, p: int, n: int) -> tuple[slice, slice]:
+        a, b = max(s, 0), min(s + p, n)
+        return slice(a - s, b - s), slice(a, b)
+
+    batches = [windows[i:i + sw_batch_size] for i in range(0, len(windows), sw_batch_size)]
+    network = network.to(dev).eval()
+    use_amp = dev.startswith("cuda")
+    blocks: dict[int, np.ndarray] = {}
+    with torch.no_grad(), torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
+        for batch in progress(batches, desc=desc, unit="batch", enabled=None if show_progress else False):
+            # windows are sorted by z: every plane below this batch's first window is final
+            final = min(max(batch[0][1], 0), nz)
+            if final - base >= slab:
+                flush(final)
+            patches = []
+            for flip, zs, ys, xs in batch:
+                if zs not in blocks:
+                    blocks.clear()
+                    zidx = reflect_index(np.arange(zs, zs + pz), nz)
+                    cached = planes(int(zidx.min()), int(zidx.max()) + 1)
+                    blocks[zs] = cached[zidx - c_lo]
+                patch = blocks[zs]
+                patch = (patch[:, ys:ys + py] if 0 <= ys and ys + py <= ny
+                         else patch[:, reflect_index(np.arange(ys, ys + py), ny)])
+                patch = (patch[:, :, xs:xs + px] if 0 <= xs and xs + px <= nx
+                         else patch[:, :, reflect_index(np.arange(xs, xs + px), nx)])
+                patches.append(np.flip(patch, flip) if flip else patch)
+            tensor = torch.from_numpy(np.ascontiguousarray(np.stack(patches)[:, None])).to(dev)
+            logits = network(tensor).float().cpu().numpy()
+            if num is None:
+                num = np.zeros((len(flips), logits.shape[1], cap, ny, nx), np.float32)
+            for (flip, zs, ys, xs), out in zip(batch, logits):
+                f = fidx[flip]
+                if flip:
+                    out = np.flip(out, tuple(a + 1 for a in flip))
+                zl, zg = crop(zs, pz, nz)
+                yl, yg = crop(ys, py, ny)
+                xl, xg = crop(xs, px, nx)
+                wc = weights[flip][zl, yl, xl]
+                zb = slice(zg.start - base, zg.stop - base)
+                num[f, :, zb, yg, xg] += out[:, zl, yl, xl] * wc
+                den[f, zb, yg, xg] += wc
+        flush(nz)
+    return len(windows)
+
+
 def predict_probabilities(block, network, card, *, device: str | None = "auto", overlap: float = 0.5,
                           sw_batch_size: int = 2, normalized: bool = False, reflect=None,
-                          mirror: bool = False) -> np.ndarray:
+                          mirror: bool = False, edge: str = "reflect", blend: str = "gaussian") -> np.ndarray:
     """Class probabilities of a block held in memory.
 
     Parameters
@@ -64,59 +252,52 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     reflect : tuple of 3 (bool, bool), optional
         For each axis, whether the low / high end of ``block`` is an end of the volume,
         beyond which half a patch of context is added by reflection (as training patches
-        are built by :func:`liberation.segmentation.patches.extract_patch`). Default: all ends.
+        are built by :func:`liberation.segmentation.patches.extract_patch`). Default: from ``edge``.
     mirror : bool
         Test-time augmentation: average the class probabilities over the 8 mirror images
         of the block (flips of z, y and x; as nnU-Net's mirroring). 8x the cost.
+    edge : {"reflect", "inside"}
+        Without ``reflect``: ``"reflect"`` gives every end half a patch of reflected context;
+        ``"inside"`` places the windows inside the volume as MONAI does (reflection only where the
+        volume is shorter than a window), fewer windows.
+    blend : {"gaussian", "constant"}
+        Window weights (MONAI's importance maps, Gaussian sigma 0.125 of the patch).
 
     Returns
     -------
     ndarray of float32, shape (n_classes, z, y, x)
     """
-    torch = require("torch", "ml")
-    inferers = require("monai.inferers", "ml")
-    dev = _device(device)
-    x = np.asarray(block, dtype=np.float32) if normalized else apply_normalization(block, card.normalization)
-    shape = x.shape
-    roi = tuple(int(p) for p in card.patch_size)
+    x = np.asarray(block)
+    shape = _volume_shape(x)
     if reflect is None:
-        reflect = ((True, True),) * 3
-    # context beyond the volume ends is reflected, exactly as training patches see it
-    # (see extract_patch): a labelled end face sits inside its windows, not at their border
-    margins = [(p // 2 if lo else 0, p // 2 if hi else 0) for p, (lo, hi) in zip(roi, reflect)]
-    x = _reflect_pad(x, margins)
-    x, _ = _pad_to(x, roi)
-    network = network.to(dev).eval()
-    use_amp = dev.startswith("cuda")
-    flips = [()]
-    if mirror:
-        flips = [tuple(axis for axis, bit in zip((2, 3, 4), bits) if bit)
-                 for bits in np.ndindex(2, 2, 2)]
-    tensor = torch.from_numpy(np.ascontiguousarray(x))[None, None]
-    probs = 0.0
-    with torch.no_grad(), torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
-        for axes in flips:
-            flipped = torch.flip(tensor, axes) if axes else tensor
-            logits = inferers.sliding_window_inference(
-                flipped.to(dev), roi_size=roi, sw_batch_size=sw_batch_size,
-                predictor=network, overlap=overlap, mode="gaussian", padding_mode="replicate", sw_device=dev,
-                device="cpu",
-            )
-            p = torch.softmax(logits.float(), dim=1)
-            probs = probs + (torch.flip(p, axes) if axes else p)
-        probs = (probs / len(flips))[0].numpy()
-    return probs[:, margins[0][0]: margins[0][0] + shape[0], margins[1][0]: margins[1][0] + shape[1],
-                 margins[2][0]: margins[2][0] + shape[2]]
+        _check_choice("edge", edge, _EDGES)
+        reflect = ((edge == "reflect",) * 2,) * 3
+    result = None
+
+    def emit(z0, z1, probs):
+        nonlocal result
+        if result is None:
+            result = np.zeros((probs.shape[0], *shape), np.float32)
+        result[:, z0:z1] = probs
+
+    _sliding_stream(lambda a, b: x[a:b], shape, network, card, emit, normalized=normalized, device=device,
+                    overlap=overlap, sw_batch_size=sw_batch_size, reflect=reflect, mirror=mirror, blend=blend,
+                    slab=shape[0])
+    return result
 
 
 def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int | None = None,
-                   halo: int | None = None, device: str | None = "auto", overlap: float = 0.5,
-                   sw_batch_size: int = 2, mirror: bool = False, show_progress: bool = True):
-    """Segment a whole volume slab by slab along z (bounded memory), stitching on the CPU.
+                   device: str | None = "auto", overlap: float = 0.5, sw_batch_size: int = 2,
+                   mirror: bool = False, edge: str = "reflect", blend: str = "gaussian",
+                   show_progress: bool = True):
+    """Segment a whole volume by sliding windows, streamed along z (bounded memory), stitching on the CPU.
 
-    Each slab of ``slab`` planes is read with ``halo`` planes of context above and below,
-    predicted by sliding windows with Gaussian blending, cropped to the slab and written to
-    ``out``. Memory holds one slab with halos (times the number of classes).
+    One grid of windows covers the volume (see :func:`window_grid`); each window is predicted
+    once, windows are batched ``sw_batch_size`` at a time and blended (Gaussian by default).
+    Planes are written to ``out`` ``slab`` at a time, as soon as no later window reaches
+    them. The result does not depend on ``slab``: it equals :func:`predict_probabilities` on
+    the whole volume. Memory holds ``slab`` + one patch depth planes (times the number of
+    classes, float32).
 
     Parameters
     ----------
@@ -130,14 +311,14 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
     prob_out : array-like of uint8, shape (n_classes, z, y, x), optional
         Where the class probabilities are written, scaled to 0..255.
     slab : int, optional
-        Planes per slab; default two patch depths.
-    halo : int, optional
-        Context planes on each side; default half a patch depth.
+        Planes written at a time; default two patch depths.
     device : {"auto", "cpu", "cuda"}
     overlap, sw_batch_size : float, int
         Sliding-window settings.
     mirror : bool
         Mirror test-time augmentation (see :func:`predict_probabilities`), 8x the cost.
+    edge, blend : str
+        Window placement at the volume ends and blending (see :func:`predict_probabilities`).
     show_progress : bool
 
     Returns
@@ -145,11 +326,11 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
     out
     """
     shape = _volume_shape(image)
+    _check_choice("edge", edge, _EDGES)
     pz = int(card.patch_size[0])
     slab = int(slab or 2 * pz)
-    halo = int(pz // 2 if halo is None else halo)
-    if slab < 1 or halo < 0:
-        raise InputError(f"slab={slab}, halo={halo}; expected slab >= 1 and halo >= 0")
+    if slab < 1:
+        raise InputError(f"slab={slab}; expected slab >= 1")
     if out is None:
         out = np.zeros(shape, dtype=np.uint8)
     elif tuple(out.shape) != shape:
@@ -157,19 +338,16 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
     n_classes = len(card.class_ids)
     if prob_out is not None and tuple(prob_out.shape) != (n_classes, *shape):
         raise InputError(f"prob_out has shape {tuple(prob_out.shape)}; expected {(n_classes, *shape)}")
-    starts = list(range(0, shape[0], slab))
-    for z0 in progress(starts, desc="segment", total=len(starts), unit="slab", enabled=None if show_progress else False):
-        z1 = min(z0 + slab, shape[0])
-        a = max(0, z0 - halo)
-        b = min(shape[0], z1 + halo)
-        block = np.asarray(image[a:b])
-        probs = predict_probabilities(block, network, card, device=device, overlap=overlap,
-                                      sw_batch_size=sw_batch_size, mirror=mirror,
-                                      reflect=((a == 0, b == shape[0]), (True, True), (True, True)))
-        core = probs[:, z0 - a: z0 - a + (z1 - z0)]
-        out[z0:z1] = decode_classes(core.argmax(0), card.class_ids)
+
+    def emit(z0, z1, probs):
+        out[z0:z1] = decode_classes(probs.argmax(0), card.class_ids)
         if prob_out is not None:
-            prob_out[:, z0:z1] = np.round(core * 255.0).astype(np.uint8)
+            prob_out[:, z0:z1] = np.round(probs * 255.0).astype(np.uint8)
+
+    _sliding_stream(lambda a, b: np.asarray(image[a:b]), shape, network, card, emit, normalized=False,
+                    device=device, overlap=overlap, sw_batch_size=sw_batch_size,
+                    reflect=((edge == "reflect",) * 2,) * 3, mirror=mirror, blend=blend, slab=slab,
+                    show_progress=show_progress)
     return out
 
 
