@@ -21,11 +21,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/liberation demo --out demo_out --overwrite
 
-## Run the whole test suite (warnings are errors; about 8 minutes on a busy 2-core machine, see docs/development.md)
+## Run the whole test suite (warnings are errors; 938 tests, about 8 minutes on a quiet 2-core machine)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-## The quick subset: tests marked slow left out, on two workers (pytest-xdist, dev extra)
+## The quick subset: tests marked slow left out, two xdist workers (850 tests, about 56 s on a quiet 2-core machine)
 test-fast: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" -n 2 $(PYTEST_ARGS)
 

@@ -30,6 +30,7 @@ def tiny_onnx(tiny_model, tmp_path_factory):
     return export_belt_onnx(tiny_model, tmp_path_factory.mktemp("onnx") / "m.onnx")
 
 
+@pytest.mark.slow
 def test_onnx_parity_fp32_and_fp16(tiny_model, tiny_onnx, tmp_path):
     import onnx
 
@@ -102,6 +103,7 @@ def test_cli_train_export_benchmark_segment_evaluate(tmp_path):
     assert main(["deploy", "export", str(model), "--out", str(onnx_path), "--opset", "12", "--overwrite"]) == 2
 
 
+@pytest.mark.slow
 def test_onnx_keeps_attention_windows_at_every_frame_size(tmp_path):
     """Traced at 64 x 64 (stride-4 map 16 < stripe length 32), run at 256 x 192 (map 64 x 48, not whole windows):
     the ONNX graph must use the same 32-pixel windows as PyTorch, not a size frozen at trace time."""
@@ -120,6 +122,7 @@ def test_onnx_keeps_attention_windows_at_every_frame_size(tmp_path):
         assert (model(x) - other(x)).abs().max() > 10 * 1e-4
 
 
+@pytest.mark.slow
 def test_opset13_export_for_older_tensorrt(tiny_model, tmp_path):
     """The Jetson Nano path: an opset-13 graph with the same dynamic axes and onnxruntime parity."""
     import onnx

@@ -137,6 +137,7 @@ def test_presets_named_for_what_they_are():
     assert test < 50e3 < cpu < 1e6 < n
 
 
+@pytest.mark.slow
 def test_cli_train_split_labelme_and_segment_warns(tmp_path, capsys):
     pytest.importorskip("torch")
     from liberation.cli import main

@@ -116,6 +116,7 @@ def test_bad_config():
         build_dual_energy_net(depth=3)
 
 
+@pytest.mark.slow
 def test_tiny_training_loss_decreases_and_is_seeded():
     from liberation.deploy.dual_energy.train import evaluate_model, predict_proba, train_dual_energy
 

@@ -141,6 +141,7 @@ def test_stub_matches_runtime(package):
     assert set(dir(module)) >= set(declared) | set(submodules)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("package", sorted(PACKAGES))
 def test_public_names_import_without_ml_unless_ml(package):
     declared, imported, submodules = PACKAGES[package]

@@ -37,6 +37,7 @@ def test_eds_maps_are_wt_percent_with_the_asked_noise(gabbro):
     assert gabbro.fractions.loc[1, "percent"] == pytest.approx(70, abs=5)
 
 
+@pytest.mark.slow
 def test_split_plagioclase_is_found_and_merged(gabbro):
     clusters = kmeans_maps(gabbro.maps, n_clusters=4, seed=0)
     majority = _majority(gabbro, clusters.cluster_map, 4)

@@ -432,6 +432,7 @@ def test_segment_refuses_a_model_of_another_voxel_size(trained, tmp_path):
     assert open_store(path).label("phases").shape == grey.shape
 
 
+@pytest.mark.slow
 def test_model_folder_delivers_the_better_method_and_segment_applies_it(tmp_path):
     from liberation.io import create_store, open_store
     from liberation.segmentation.checkpoint import load_model, save_model
