@@ -238,7 +238,7 @@ def coarse_search(
     n_peaks: int = 40,
     min_level_a_size: int = 16,
     binning: str = "levels",
-    max_single_level_work: float = 1.5e8,
+    max_single_level_work: float = 3e7,
     pyramid=None,
     workers: int = 1,
     show_progress: bool | None = None,
