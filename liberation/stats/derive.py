@@ -17,6 +17,11 @@ def derive_particles(
 ) -> tuple[np.ndarray, dict]:
     """Particle ids from ``phases > 0``: 6-connected components, touching particles split by watershed.
 
+    The report's fallback and ``liberation segment --classical`` use
+    :func:`liberation.segmentation.separate_particles` instead (measured better on touching and
+    elongated particles, docs/particles_classical.md); this older split is kept as a library
+    function for one release.
+
     The watershed runs on the negated Euclidean distance to the background (µm, anisotropic voxels
     respected), with one marker per local maximum of the distance at least ``min_distance_um``
     apart inside each component. Components without a marker keep one id of their own.
