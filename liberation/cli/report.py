@@ -54,13 +54,21 @@ __getattr__ = moved_getattr(__name__, {
                    "(docs/partial_volume.md).")
 @click.option("--pdf/--no-pdf", default=True, show_default=True,
               help="Also write report.pdf (A4, the same content as report.html; a few seconds more).")
+@click.option("--section", "section", type=click.Path(), default=None, metavar="LABELS",
+              help="A measured section: its mineral label map (TIFF or .npy, 0 = background; a minerals.csv beside "
+                   "it matches its ids to the store's minerals by name). With --transform: adds the comparison "
+                   "measured section vs virtual CT section at the same pose vs the same particles in 3D "
+                   "(measured_section.csv, measured_section.png).")
+@click.option("--transform", "transform", type=click.Path(), default=None, metavar="JSON",
+              help="transform.json of the section's registration (liberation register); goes with --section.")
 def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, basis, n_boot,
-           overwrite, title, allow_unassigned, quantification, pdf):
+           overwrite, title, allow_unassigned, quantification, pdf, section, transform):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
     Writes report.html (self-contained) and report.pdf, particles.csv, sections_2d.csv, liberation.csv,
     association.csv, modal.csv, grade_recovery.csv, more tables, gallery.csv (the particles of
-    the particle gallery), PNG plots and summary.json.
+    the particle gallery), PNG plots and summary.json; with --section and --transform also the
+    measured-section comparison (measured_section*.csv, measured_section.png).
     The store is only read.
     """
     from liberation.workflows.report_store import run_report, summary_lines
@@ -70,7 +78,8 @@ def report(store, out_dir, target, threshold, sections, section_spacing, size_cl
     run = run_report(store, out_dir, target=target, threshold=threshold, section_axes=axes,
                      section_spacing=section_spacing, size_classes_um=sizes, exclude_border=exclude_border,
                      basis=basis, bootstrap=n_boot, overwrite=overwrite, title=title,
-                     allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf)
+                     allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf,
+                     section=section, transform=transform)
     echo_notes(run.notes)
     for text in run.warnings:
         click.echo(f"warning: {text}", err=True)

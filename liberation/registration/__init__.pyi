@@ -12,7 +12,7 @@ from . import sparse as sparse
 from .geometry import apply_affine, decompose_pose, map_pixel_centres, pixel_centre_rms_error, pose_matrix
 from .qa import plot_registration_qa, qa_images
 from .register import RegistrationResult, RegistrationWarning, register_map, registration_quality
-from .resample import ct_on_map_grid, ct_section, map_to_ct_section, section_points
+from .resample import ct_on_map_grid, ct_section, labels_on_map_grid, map_to_ct_section, section_points
 from .similarity import mutual_information
 from .sparse import IGNORE, accumulate_sparse_labels, labels_to_sparse, merge_sparse_labels, plane_voxels
 
@@ -25,6 +25,7 @@ __all__ = [
     "ct_on_map_grid",
     "ct_section",
     "decompose_pose",
+    "labels_on_map_grid",
     "labels_to_sparse",
     "map_pixel_centres",
     "map_to_ct_section",

@@ -6,6 +6,8 @@
   along the axis closest to the plane normal, the point of the plane above it.
 - :func:`map_to_ct_section` / :func:`ct_section`: the map and the CT on that section
   (for an untilted plane through voxel centres, ``ct_section`` is exactly the orthoslice).
+- :func:`labels_on_map_grid`: a label volume (phases, particle ids) at the registered map pixel
+  centres, nearest voxel, exact integers (the virtual twin of a measured label map).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from scipy import ndimage as ndi
 
 from liberation.registration.geometry import apply_affine, map_pixel_centres
 
-__all__ = ["SectionPoints", "sample_volume", "ct_on_map_grid", "section_points", "map_to_ct_section", "ct_section"]
+__all__ = ["SectionPoints", "sample_volume", "ct_on_map_grid", "labels_on_map_grid", "section_points", "map_to_ct_section", "ct_section"]
 
 
 def sample_volume(volume: np.ndarray, idx: np.ndarray, *, order: int = 1) -> np.ndarray:
@@ -53,6 +55,56 @@ def ct_on_map_grid(
     out = sample_volume(ct, idx, order=order).astype(np.float32)
     out[~inside] = np.nan
     return out
+
+
+def labels_on_map_grid(
+    labels,
+    matrix: np.ndarray,
+    *,
+    voxel_size_um,
+    map_shape: tuple[int, int],
+    pixel_size_um: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A label volume sampled at the registered map pixel centres (nearest voxel, no interpolation).
+
+    The voxel of a pixel centre at CT index ``idx`` (fractional) is ``rint(idx)``; a centre outside
+    ``[-0.5, n - 0.5]`` on any axis is outside the volume. Only the bounding box of the footprint is
+    read (numpy, zarr or dask), and the ids are copied exactly (no float round trip).
+
+    Parameters
+    ----------
+    labels : array-like, integer, shape (z, y, x)
+        Phase or particle ids.
+    matrix : numpy.ndarray, shape (4, 4)
+        Map-frame (z, y, x) µm -> CT (z, y, x) µm.
+    voxel_size_um : float or (float, float, float)
+        CT voxel size in µm.
+    map_shape : (int, int)
+        Map (rows, columns).
+    pixel_size_um : float
+        Map pixel size in µm.
+
+    Returns
+    -------
+    values : numpy.ndarray, shape ``map_shape``, dtype of ``labels``
+        The label at each pixel centre (0 outside the volume).
+    inside : numpy.ndarray, bool, shape ``map_shape``
+        The pixel centre lies inside the volume.
+    """
+    vs = np.broadcast_to(np.asarray(voxel_size_um, dtype=float), (3,))
+    shape = np.asarray(labels.shape, dtype=int)
+    idx = apply_affine(matrix, map_pixel_centres(tuple(map_shape), float(pixel_size_um))) / vs
+    inside = np.all((idx >= -0.5) & (idx <= shape - 0.5), axis=-1)
+    out = np.zeros(tuple(map_shape), dtype=np.dtype(labels.dtype))
+    if not inside.any():
+        return out, inside
+    vox = np.clip(np.rint(idx[inside]).astype(np.int64), 0, shape - 1)
+    lo, hi = vox.min(axis=0), vox.max(axis=0) + 1
+    box = labels[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    box = np.asarray(box.compute() if hasattr(box, "compute") else box)
+    rel = vox - lo
+    out[inside] = box[rel[:, 0], rel[:, 1], rel[:, 2]]
+    return out, inside
 
 
 @dataclass

@@ -169,7 +169,7 @@ def _section_figures(section: str, images: Mapping[str, bytes],
 
 def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | None = None,
                title: str = "Mineral liberation report", gallery=None,
-               scale_bars: Mapping[str, Sequence[float]] | None = None) -> str:
+               scale_bars: Mapping[str, Sequence[float]] | None = None, measured_section=None) -> str:
     """Return the report page as a self-contained HTML string.
 
     Parameters
@@ -190,6 +190,9 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
         (:func:`liberation.report.plots.scale_bar_lengths`); written on its ``<img>`` as
         ``data-scale-bars`` (the count) and ``data-scale-bar-um`` (the lengths, space separated),
         so that a test or a reader's tool can check that every image that needs one has a scale bar.
+    measured_section : MeasuredSectionComparison, optional
+        Adds the section "Measured section vs virtual section vs 3D"
+        (:func:`liberation.report.measured_section.html_block`; its figure is ``images["measured_section"]``).
     """
     from liberation import __version__
     from liberation.report import tables as T
@@ -273,6 +276,11 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     if locking is not None:
         parts.append("<h3>Locking (3D, all sizes)</h3>" + df_to_html(locking, digits=1))
 
+    if measured_section is not None:
+        from liberation.report.measured_section import html_block
+
+        parts.append(html_block(measured_section, images))
+
     # ---------------------------------------------------------------- gallery
     if gallery is not None and len(gallery[1]):
         table, panels = gallery
@@ -303,6 +311,8 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     parts.append(_section_figures("sizes", images, scale_bars))
 
     gallery_names = {p[0] for p in gallery[1]} if gallery is not None else set()
+    if measured_section is not None:
+        gallery_names.add("measured_section")
     extra = [n for n in images if n not in PLOT_CAPTIONS and n not in gallery_names]
     if extra:
         parts.append("<h2>More plots</h2>" + "".join(_figure(n, images, scale_bars=scale_bars) for n in extra))

@@ -165,7 +165,7 @@ def _df_rows(df: pd.DataFrame | None, digits: int = 1, max_rows: int = 80):
 
 def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping | None = None,
               title: str = "Mineral liberation report", gallery=None, png_pages: list | None = None,
-              outline: dict | None = None) -> bytes:
+              outline: dict | None = None, measured_section=None) -> bytes:
     """The report as PDF bytes (A4).
 
     Parameters
@@ -186,6 +186,9 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
         previews and the documentation's screenshots).
     outline : dict, optional
         When given, filled with section heading -> page number (1-based).
+    measured_section : MeasuredSectionComparison, optional
+        Adds the three-way comparison measured vs virtual section vs 3D
+        (:mod:`liberation.report.measured_section`; its figure is ``figures_png["measured_section"]``).
 
     Returns
     -------
@@ -242,6 +245,16 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
         section("Liberation: 3D particles vs 2D sections",
                 [T.liberated_display(result), T.classes_display(result, head), T.locking_display(result)],
                 "liberation")
+        if measured_section is not None:
+            from liberation.report.measured_section import CAPTION, FIGURE_NAME, TABLE_CAPTION, display_table
+
+            pages.heading("Measured section vs virtual section vs 3D")
+            pages.text(TABLE_CAPTION, size=8)
+            cols, rows = _df_rows(display_table(measured_section))
+            if cols:
+                pages.table(cols, rows, size=7)
+            if FIGURE_NAME in figures_png:
+                pages.image(figures_png[FIGURE_NAME], CAPTION)
         if gallery is not None and len(gallery[1]):
             table, panels = gallery
             pages.heading("Particle gallery")

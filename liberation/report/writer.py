@@ -83,6 +83,7 @@ def write_report(
     volumes: tuple | None = None,
     gallery_seed: int = 0,
     pdf: bool = True,
+    measured_section=None,
 ) -> Path:
     """Write the liberation report of one sample into a new folder.
 
@@ -115,6 +116,11 @@ def write_report(
         Seed of the gallery's tie breaks.
     pdf : bool
         Also write ``report.pdf`` (:func:`liberation.report.pdf.build_pdf`).
+    measured_section : MeasuredSectionComparison, optional
+        A measured section compared with its virtual twin and the 3D particles
+        (:func:`liberation.stats.compare_measured_section`): adds ``measured_section.csv`` and the
+        other tables of its ``CSV_FILES``, ``measured_section.png``, a section of the page and
+        ``measured_section`` in ``summary.json``.
 
     Returns
     -------
@@ -127,7 +133,7 @@ def write_report(
         If ``out_dir`` exists and ``overwrite`` is False (nothing is written), or exists and
         is not a folder.
     """
-    from liberation.report.figures import make_figures
+    from liberation.report.figures import make_figures, mineral_colors
     from liberation.report.html import build_html
     from liberation.report.plots import scale_bar_lengths
 
@@ -142,21 +148,39 @@ def write_report(
         table, panels = make_gallery(result, volumes[0], volumes[1], seed=gallery_seed)
         figures.update({name: fig for name, _, _, fig in panels})
         gallery = (table, [(name, title_, alt) for name, title_, alt, _ in panels])
+    if measured_section is not None:
+        from liberation.report.measured_section import FIGURE_NAME, plot_measured_section
+
+        colors = mineral_colors(result)
+        figures[FIGURE_NAME] = plot_measured_section(
+            measured_section, colors={m.id: colors[m.name] for m in result.minerals},
+            names={m.id: m.name for m in result.minerals}, mineral=result.target)
     images = {name: _figure_png(fig) for name, fig in figures.items()}
     scale_bars = {name: scale_bar_lengths(fig) for name, fig in figures.items()}
     summary = to_jsonable(dict(result.summary))
     if sample_info:
         summary["sample"] = to_jsonable(dict(sample_info))
     summary.update(_report_numbers(result, gallery))
-    page = build_html(result, images, sample_info=sample_info, title=title, gallery=gallery, scale_bars=scale_bars)
+    if measured_section is not None:
+        summary["measured_section"] = to_jsonable({
+            "agreement": measured_section.agreement,
+            "rows": measured_section.summary.to_dict("records"),
+        })
+    page = build_html(result, images, sample_info=sample_info, title=title, gallery=gallery, scale_bars=scale_bars,
+                      measured_section=measured_section)
     pdf_bytes = None
     if pdf:
         from liberation.report.pdf import build_pdf
 
-        pdf_bytes = build_pdf(result, images, sample_info=sample_info, title=title, gallery=gallery)
+        pdf_bytes = build_pdf(result, images, sample_info=sample_info, title=title, gallery=gallery,
+                              measured_section=measured_section)
 
     with atomic_dir(out_dir, overwrite=overwrite, what="output folder") as tmp:
         files = _write_tables(result, tmp)
+        if measured_section is not None:
+            for fname, table in measured_section.tables().items():
+                table.to_csv(tmp / fname, index=False)
+                files.append(fname)
         for name, data in images.items():
             (tmp / f"{name}.png").write_bytes(data)
             files.append(f"{name}.png")

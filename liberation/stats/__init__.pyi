@@ -5,6 +5,7 @@ from . import bootstrap as bootstrap
 from . import composition as composition
 from . import derive as derive
 from . import grains as grains
+from . import measured_section as measured_section
 from . import partial_volume as partial_volume
 from . import particles as particles
 from . import result as result
@@ -28,6 +29,12 @@ from .composition import (
 from .derive import derive_particles
 from .grains import grain_size_distribution
 from .measure import ParticleMeasurements, measure
+from .measured_section import (
+    MeasuredSectionComparison,
+    boundary_association,
+    compare_measured_section,
+    section_particles,
+)
 from .partial_volume import PartialVolumeModel, estimate_model, phase_fractions, soft_counts, soft_statistics
 from .particles import composition_table, particle_table, size_class_labels
 from .result import LiberationResult
@@ -35,14 +42,17 @@ from .sections import compare_2d_3d, section_positions, section_table
 
 __all__ = [
     "LiberationResult",
+    "MeasuredSectionComparison",
     "PartialVolumeModel",
     "ParticleMeasurements",
     "analyse",
     "association",
     "association_from_measurements",
     "bootstrap_intervals",
+    "boundary_association",
     "calculated_assay",
     "compare_2d_3d",
+    "compare_measured_section",
     "composition_table",
     "cumulative_liberation_yield",
     "derive_particles",
@@ -58,6 +68,7 @@ __all__ = [
     "modal_mineralogy",
     "particle_table",
     "phase_fractions",
+    "section_particles",
     "section_positions",
     "section_table",
     "size_class_labels",

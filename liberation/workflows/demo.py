@@ -25,10 +25,14 @@ class DemoRun:
         ``OUT/sample.zarr``: CT, ``labels/phases`` with the mineral list, ``labels/particles``.
     report : ReportRun
         ``OUT/report`` and its statistics.
+    section_dir : Path or None
+        ``OUT/section``: the synthetic measured section (``map_labels.tif``, ``minerals.csv``,
+        ``transform.json``) compared in the report.
     """
 
     store_path: Path
     report: ReportRun
+    section_dir: Path | None = None
 
 
 def make_demo_store(folder: str | os.PathLike, *, size: int | None = None, seed: int = 0,
@@ -103,12 +107,60 @@ def run_demo(out_dir: str | os.PathLike, *, size: int | None = None, seed: int =
         raise InputError(f"--seed={seed} must be a non-negative integer")
     if folder.exists() and not folder.is_dir():
         raise overwrite_error(folder, what="--out", reason="foreign")
-    for path, what in ((folder / "sample.zarr", "sample store"), (folder / "report", "report folder")):
+    for path, what in ((folder / "sample.zarr", "sample store"), (folder / "report", "report folder"),
+                       (folder / "section", "measured section folder")):
         check_new_output(path, overwrite=overwrite, what=what)
     folder.mkdir(parents=True, exist_ok=True)
     status(f"making the synthetic sample ({'128' if size is None else size}³ voxels, seed {seed}) ...")
     store_path = make_demo_store(folder, size=size, seed=seed, overwrite=overwrite)
+    section_dir = make_demo_section(store_path, folder / "section", seed=seed, overwrite=overwrite)
     status("computing the liberation statistics and writing the report ...")
     report = run_report(store_path, folder / "report", target="spodumene", size_classes_um=DEMO_SIZE_CLASSES_UM,
-                        overwrite=overwrite, title=DEMO_TITLE)
-    return DemoRun(store_path=store_path, report=report)
+                        overwrite=overwrite, title=DEMO_TITLE, section=section_dir / "map_labels.tif",
+                        transform=section_dir / "transform.json")
+    return DemoRun(store_path=store_path, report=report, section_dir=section_dir)
+
+
+#: Share of the particle pixels of the demo's measured section that take a wrong mineral.
+DEMO_SECTION_NOISE = 0.03
+
+
+def make_demo_section(store_path: str | os.PathLike, out_dir: str | os.PathLike, *, seed: int = 0,
+                      noise: float = DEMO_SECTION_NOISE, overwrite: bool = False) -> Path:
+    """The synthetic measured section of a demo store: truth phases on a tilted plane with label noise.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        The demo store (its ``labels/phases`` are the truth).
+    out_dir : str or Path
+        Folder to create with ``map_labels.tif``, ``minerals.csv`` and ``transform.json``
+        (:func:`liberation.workflows.measured_section.write_demo_section`).
+    seed : int
+        Seed of the label noise.
+    noise : float
+        Share of the particle pixels relabelled to another mineral.
+    overwrite : bool
+        Replace an earlier section folder.
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from liberation._atomic import atomic_dir
+    from liberation.io import open_store
+    from liberation.workflows._minerals import minerals_for_report
+    from liberation.workflows.measured_section import write_demo_section
+
+    store = open_store(store_path, mode="r")
+    sample = SimpleNamespace(phases=np.asarray(store.label("phases")), voxel_size_um=store.voxel_size_um,
+                             minerals=minerals_for_report(store.label_properties("phases"))[0])
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir, overwrite=overwrite, what="measured section folder", inputs=[store_path]) as tmp:
+        write_demo_section(tmp, sample, noise=noise, seed=seed)
+    return out_dir

@@ -174,6 +174,8 @@ def run_report(
     quantification: str = "hard",
     pdf: bool = True,
     gallery: bool = True,
+    section: str | os.PathLike | None = None,
+    transform: str | os.PathLike | None = None,
 ) -> ReportRun:
     """Open a store read-only, compute the 3D and 2D statistics and write the report folder.
 
@@ -219,6 +221,10 @@ def run_report(
         Also write ``report.pdf`` (the same content, A4).
     gallery : bool
         Add the particle gallery (``gallery.csv``, one panel per class of the target mineral).
+    section, transform : str or Path, optional
+        A measured section: its mineral label map (TIFF/``.npy``, ``minerals.csv`` beside it) and
+        the ``transform.json`` of ``liberation register``. Adds the three-way comparison measured vs
+        virtual section vs 3D (:mod:`liberation.workflows.measured_section`). Give both or neither.
 
     Returns
     -------
@@ -260,6 +266,14 @@ def run_report(
     minerals, no_density, stand_in = _minerals_of(store)
     if target is not None and target not in minerals:
         raise InputError(f"--target={target!r} is not a mineral of this sample; known: {', '.join(minerals.names)}")
+    if (section is None) != (transform is None):
+        raise InputError("--section and --transform go together: give the measured label map and the "
+                         "transform.json of its registration, or neither")
+    if section is not None:  # fail before the (long) analysis
+        from liberation.workflows.measured_section import read_section_labels, read_transform
+
+        read_transform(transform)
+        read_section_labels(section, minerals)
     phases = store.label("phases")
     info = {
         "store": str(store_path),
@@ -306,10 +320,19 @@ def run_report(
         section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap,
         image=store.image() if quantification != "hard" else None, quantification=quantification,
     )
+    measured = None
+    if section is not None:
+        from liberation.workflows.measured_section import compare_store_section
+
+        measured, section_notes = compare_store_section(
+            store, result.particles, minerals=minerals, section=section, transform=transform, target=target,
+            threshold=threshold, by=result.summary.get("basis", "volume"), particles=particles)
+        notes.extend(section_notes)
+        info["measured_section"] = {"labels": str(section), "transform": str(transform)}
     slices = pick_slices(store, phases)
     page_title = title or f"Liberation report: {store_path.name}"
     folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
-                          volumes=(particles, phases) if gallery else None, pdf=pdf)
+                          volumes=(particles, phases) if gallery else None, pdf=pdf, measured_section=measured)
     return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 
