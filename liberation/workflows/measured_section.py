@@ -155,6 +155,28 @@ def read_section_labels(path: str | os.PathLike, minerals) -> tuple[np.ndarray, 
     return lut[data], footprint, notes
 
 
+def check_section_inputs(section, transform, minerals) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, float]:
+    """Read and check a measured section and its transform (before any long computation).
+
+    Returns
+    -------
+    (labels, footprint, notes, matrix, pixel_size_um)
+        As :func:`read_section_labels` and :func:`read_transform`.
+
+    Raises
+    ------
+    FileFormatError, InputError
+        A missing or unreadable file, a bad transform, minerals that do not match the store's, a
+        label map whose shape is not the registered map's.
+    """
+    matrix, pixel, map_shape = read_transform(transform)
+    labels, footprint, notes = read_section_labels(section, minerals)
+    if map_shape is not None and tuple(labels.shape) != map_shape:
+        raise InputError(f"--section {section} has shape {labels.shape} but --transform {transform} was made for a map "
+                         f"of shape {map_shape}; give the label map of the registered map")
+    return labels, footprint, notes, matrix, pixel
+
+
 def compare_store_section(store, particle_table, *, minerals, section, transform, target=None,
                           threshold: float = 0.9, by: str = "volume", particles=None):
     """The three-way comparison of a measured section with an open store.
@@ -181,11 +203,7 @@ def compare_store_section(store, particle_table, *, minerals, section, transform
     """
     from liberation.registration import labels_on_map_grid
     from liberation.stats import compare_measured_section
-    matrix, pixel, map_shape = read_transform(transform)
-    labels, footprint, notes = read_section_labels(section, minerals)
-    if map_shape is not None and tuple(labels.shape) != map_shape:
-        raise InputError(f"--section {section} has shape {labels.shape} but --transform {transform} was made for a map "
-                         f"of shape {map_shape}; give the label map of the registered map")
+    labels, footprint, notes, matrix, pixel = check_section_inputs(section, transform, minerals)
     vs = store.voxel_size_um
     phases = store.label("phases")
     ids = particles if particles is not None else store.label("particles")

@@ -270,10 +270,9 @@ def run_report(
         raise InputError("--section and --transform go together: give the measured label map and the "
                          "transform.json of its registration, or neither")
     if section is not None:  # fail before the (long) analysis
-        from liberation.workflows.measured_section import read_section_labels, read_transform
+        from liberation.workflows.measured_section import check_section_inputs
 
-        read_transform(transform)
-        read_section_labels(section, minerals)
+        check_section_inputs(section, transform, minerals)
     phases = store.label("phases")
     info = {
         "store": str(store_path),
