@@ -313,4 +313,4 @@ def test_demo_small(tmp_path, capsys):
     assert tree_hash(out) == before
     rc, _, err = run_cli(["demo", "--out", out, "--size", "32", "--seed", "4", "--overwrite"], capsys)
     assert rc == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["report", "sample.zarr"]
+    assert sorted(p.name for p in out.iterdir()) == ["report", "sample.zarr", "section"]

@@ -25,8 +25,10 @@ __getattr__ = moved_getattr(__name__, dict.fromkeys(("make_demo_store", "DEMO_SI
 def demo(out_dir: str, overwrite: bool, size: int | None, seed: int) -> None:
     """Make the synthetic demo sample (spodumene ore, 10 µm voxels) and its liberation report.
 
-    Writes OUT/sample.zarr (CT, labels/phases with the mineral list, labels/particles) and
-    OUT/report (report.html, CSV tables, plots, summary.json).
+    Writes OUT/sample.zarr (CT, labels/phases with the mineral list, labels/particles),
+    OUT/section (a synthetic measured section: map_labels.tif, minerals.csv, transform.json) and
+    OUT/report (report.html, CSV tables, plots, summary.json; with the comparison measured
+    section vs virtual CT section vs 3D).
     """
     from liberation.workflows.demo import run_demo
     from liberation.workflows.report_store import summary_lines
