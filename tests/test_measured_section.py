@@ -344,3 +344,13 @@ def test_demo_report_shows_the_measured_section(tmp_path):
     table = pd.read_csv(run.report.folder / "measured_section.csv")
     assert table["source"].tolist() == ["measured", "virtual", "3D"]
     assert (run.report.folder / "report.pdf").stat().st_size > 0
+
+
+def test_empty_section_gives_nan_without_warnings():
+    table = pd.DataFrame({"particle_id": [1], "voxels": [8], "voxels_ore": [8], "voxels_gangue": [0],
+                          "excluded": [False]})
+    empty = np.zeros((6, 6), np.uint8)
+    c = compare_measured_section(empty, empty, empty, pixel_size_um=P, minerals=TWO, particle_table=table)
+    assert len(c.measured) == len(c.virtual) == len(c.particles_3d) == 0
+    assert np.isnan(c.agreement["liberated_abs_diff"]) and np.isnan(c.agreement["pixel_disagreement"])
+    assert c.summary["n_particles"].tolist() == [0] * 6

@@ -267,6 +267,13 @@ def boundary_association(edges: np.ndarray, *, minerals: MineralList, pixel_size
     return pd.DataFrame(rows, columns=["mineral", "neighbour", "edges", "length_um", "share"])
 
 
+def _finite_mean(values) -> float:
+    """Mean of the finite values (NaN when there are none, without a warning)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
 def _exposed(table: pd.DataFrame, minerals: MineralList, weight: np.ndarray) -> dict[str, float]:
     """Boundary-weighted exposure of each mineral over the rows that hold it."""
     a, _ = amounts(table, minerals, "volume")
@@ -477,8 +484,8 @@ def compare_measured_section(
     agreement = {
         "pixel_disagreement": dis,
         "modal_l1_percent": float(np.nansum(np.abs(mod_m - mod_v))),
-        "liberated_abs_diff": float(np.nanmean(np.abs(lib["measured"] - lib["virtual"]))) if len(lib) else np.nan,
-        "stereological_abs_diff": float(np.nanmean(np.abs(lib["virtual"] - lib["3D"]))) if len(lib) else np.nan,
+        "liberated_abs_diff": _finite_mean(np.abs(lib["measured"] - lib["virtual"])),
+        "stereological_abs_diff": _finite_mean(np.abs(lib["virtual"] - lib["3D"])),
         "n_pixels_inside": int(ok.sum()),
         "n_pixels": int(ok.size),
     }
