@@ -201,7 +201,7 @@ def fit_kernel(
     lut = pd.Series(c3, index=p3["particle_id"].to_numpy())
     parent = lut.reindex(s2["particle_id"].to_numpy())
     if parent.isna().any():
-        missing = s2["particle_id"].to_numpy()[parent.isna().to_numpy()][:5]
+        missing = np.unique(s2["particle_id"].to_numpy()[parent.isna().to_numpy()])[:5]
         raise InputError(f"sections_2d has sections of particles {missing.tolist()} that particles_3d lacks "
                          "(or excludes); use the tables of one analysis")
     j3 = parent.to_numpy(dtype=np.int64)
