@@ -181,3 +181,193 @@ def fraction_label(fraction) -> str:
     lo, hi = parse_fraction(fraction if not isinstance(fraction, dict) else (fraction["lower_um"],
                                                                                  fraction["upper_um"]))
     return f"{lo:g}-{hi:g} µm"
+
+
+# ------------------------------------------------------------------ merging sieve fractions by mass
+
+#: Tolerance on the sum of the fraction masses.
+MASS_SUM_TOLERANCE = 1e-6
+
+
+def check_fraction_masses(masses, n_fractions: int, *, name: str = "--fraction-mass") -> tuple[float, ...]:
+    """Validate the mass fractions of ``n_fractions`` sieve fractions: one each, >= 0, summing to 1 (1e-6).
+
+    Parameters
+    ----------
+    masses : str or sequence of float
+        ``"0.4,0.6"`` or numbers.
+    n_fractions : int
+        Number of fractions (stores).
+    name : str
+        Option name for the messages.
+
+    Returns
+    -------
+    tuple of float
+    """
+    if isinstance(masses, str):
+        parts = [p.strip() for p in masses.split(",")]
+    else:
+        try:
+            parts = list(masses)
+        except TypeError:
+            parts = [masses]
+    try:
+        w = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise InputError(f"{name}={masses!r} must be comma-separated mass fractions, e.g. 0.4,0.6") from None
+    if len(w) != n_fractions:
+        raise InputError(f"{name}={masses!r} gives {len(w)} mass fraction(s) for {n_fractions} store(s); "
+                         "give one per store, in the same order")
+    if any(not np.isfinite(x) or x < 0 for x in w):
+        raise InputError(f"{name}={masses!r}: every mass fraction must be a finite number >= 0")
+    if abs(sum(w) - 1.0) > MASS_SUM_TOLERANCE:
+        raise InputError(f"{name}={masses!r} sums to {sum(w):.9g}; the mass fractions must sum to 1 "
+                         f"(within {MASS_SUM_TOLERANCE:g})")
+    return w
+
+
+def fraction_amounts(particles: pd.DataFrame, sections: pd.DataFrame | None = None, *, minerals,
+                     target: str | None = None, threshold: float = 0.9) -> pd.DataFrame:
+    """Mass amounts of one sieve fraction per size class and mineral (the inputs of :func:`merge_fractions`).
+
+    Parameters
+    ----------
+    particles : DataFrame
+        Particle table (3D) of the fraction; ``excluded`` rows are left out.
+    sections : DataFrame, optional
+        Its section table (2D), for the 2D liberated fraction.
+    minerals : MineralList
+        The minerals (densities give the masses).
+    target : str, optional
+        Only this mineral (default all).
+    threshold : float
+        Liberated at grade >= threshold (mass grade).
+
+    Returns
+    -------
+    DataFrame
+        ``size_class`` (``all`` first), ``mineral``, ``n_particles``, ``mass`` (all particles of the
+        class), ``mineral_mass``, ``liberated_mass`` (in particles with mass grade >= threshold) and,
+        with sections, ``area_mass_2d``, ``mineral_mass_2d``, ``liberated_mass_2d`` (section areas
+        times densities). Masses in voxels x g/cm³ (pixels x g/cm³ in 2D): only ratios are used.
+    """
+    from liberation.stats.composition import _included, _size_groups, amounts, check_target, check_threshold
+
+    names = check_target(target, minerals)
+    thr = check_threshold(threshold)
+    rows = []
+    tabs = [("", _included(particles))]
+    if sections is not None and len(sections):
+        tabs.append(("_2d", _included(sections)))
+    groups = {}
+    for suffix, t in tabs:
+        a, tot = amounts(t, minerals, "mass")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            g = np.where(tot[:, None] > 0, a / np.where(tot > 0, tot, 1)[:, None], 0.0)
+        for sc, sel in _size_groups(t):
+            for name in names:
+                j = minerals.names.index(name)
+                row = groups.setdefault((sc, name), {"size_class": sc, "mineral": name})
+                if suffix == "":
+                    row["n_particles"] = int(sel.sum())
+                    row["mass"] = float(tot[sel].sum())
+                else:
+                    row["area_mass_2d"] = float(tot[sel].sum())
+                row[f"mineral_mass{suffix}"] = float(a[sel, j].sum())
+                row[f"liberated_mass{suffix}"] = float(a[sel & (g[:, j] >= thr - 1e-12), j].sum())
+    for row in groups.values():
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    for c in ("n_particles", "mass", "mineral_mass", "liberated_mass"):
+        if c not in out:
+            out[c] = 0.0
+    out["n_particles"] = out["n_particles"].fillna(0).astype(int)
+    return out.fillna(0.0)
+
+
+def merge_fractions(amounts_by_fraction, masses, *, labels=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Size-by-size tables per sieve fraction and the combined table, weighted by the fractions' masses.
+
+    Fraction ``f`` has mass fraction ``w_f`` of the sample (``masses``, sum 1). Within it, size class
+    ``c`` holds the mass share ``s_fc = mass_fc / mass_f,all`` of the analysed particles, mineral M the
+    mass grade ``g_fcM = mineral_mass_fcM / mass_fc`` and the liberated fraction
+    ``L_fcM = liberated_mass_fcM / mineral_mass_fcM``. Combined, for each size class:
+
+    - mass share of the sample ``S_c = sum_f w_f s_fc``,
+    - grade ``G_cM = sum_f w_f s_fc g_fcM / S_c``,
+    - liberated fraction ``L_cM = sum_f w_f s_fc g_fcM L_fcM / sum_f w_f s_fc g_fcM``
+
+    and the 2D liberated fraction ``L2_fcM`` (from the section areas) combined with the same weights
+    ``w_f s_fc g_fcM``, so the combined 2D and 3D numbers differ only by the fractions' liberated
+    fractions. The 3D numbers are the statistics of the
+    union of all fractions' particles with each fraction's particle masses scaled by
+    ``w_f / mass_f,all``, so a fraction counts by its weighed mass, not by how many particles were scanned.
+
+    Parameters
+    ----------
+    amounts_by_fraction : sequence of DataFrame
+        :func:`fraction_amounts` of each fraction.
+    masses : sequence of float
+        Mass fraction of each (:func:`check_fraction_masses`).
+    labels : sequence of str, optional
+        Name of each fraction (default ``fraction 1``, ...).
+
+    Returns
+    -------
+    per_fraction : DataFrame
+        ``fraction, mass_fraction, size_class, mineral, n_particles, mass_share_of_fraction,
+        mass_share_of_sample, grade, liberated_fraction_3d`` (and ``liberated_fraction_2d`` with sections).
+    combined : DataFrame
+        ``size_class, mineral, n_particles, mass_share_of_sample, grade, liberated_fraction_3d``
+        (and ``liberated_fraction_2d``).
+    """
+    w = check_fraction_masses(masses, len(amounts_by_fraction), name="masses")
+    labels = list(labels) if labels is not None else [f"fraction {k + 1}" for k in range(len(w))]
+    parts = []
+    for lab, wf, am in zip(labels, w, amounts_by_fraction):
+        a = am.copy()
+        total = a.loc[a["size_class"] == "all", "mass"]
+        m_all = float(total.iloc[0]) if len(total) else 0.0
+        if m_all <= 0:
+            raise InputError(f"{lab}: no analysed particle mass; cannot weight it by its mass fraction")
+        a.insert(0, "fraction", lab)
+        a.insert(1, "mass_fraction", wf)
+        a["scale"] = wf / m_all  # sample-mass per fraction-mass unit
+        a["fraction_mass_all"] = m_all
+        parts.append(a)
+    long = pd.concat(parts, ignore_index=True)
+    has_2d = "mineral_mass_2d" in long
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per = long[["fraction", "mass_fraction", "size_class", "mineral", "n_particles"]].copy()
+        per["mass_share_of_fraction"] = long["mass"] / long["fraction_mass_all"]
+        per["mass_share_of_sample"] = long["mass"] * long["scale"]
+        per["grade"] = long["mineral_mass"] / long["mass"]
+        per["liberated_fraction_3d"] = long["liberated_mass"] / long["mineral_mass"]
+        if has_2d:
+            per["liberated_fraction_2d"] = long["liberated_mass_2d"] / long["mineral_mass_2d"]
+    # the combined table: sums of the scaled amounts (2D amounts scaled to each fraction's 3D mineral mass,
+    # so the 2D liberated fraction of fraction f enters with the weight w_f s_fc g_fcM of its mineral)
+    scaled = pd.DataFrame({"size_class": long["size_class"], "mineral": long["mineral"],
+                           "n_particles": long["n_particles"],
+                           "mass": long["mass"] * long["scale"],
+                           "mineral_mass": long["mineral_mass"] * long["scale"],
+                           "liberated_mass": long["liberated_mass"] * long["scale"]})
+    if has_2d:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            l2 = (long["liberated_mass_2d"] / long["mineral_mass_2d"]).fillna(0.0)
+        scaled["mineral_mass_2d"] = np.where(long["mineral_mass_2d"] > 0, scaled["mineral_mass"], 0.0)
+        scaled["liberated_mass_2d"] = scaled["mineral_mass_2d"] * l2
+    order = list(dict.fromkeys(long["size_class"]))
+    g = scaled.groupby(["size_class", "mineral"], sort=False).sum(numeric_only=True).reset_index()
+    g["size_class"] = pd.Categorical(g["size_class"], categories=["all"] + [c for c in order if c != "all"])
+    g = g.sort_values(["size_class"], kind="stable").reset_index(drop=True)
+    g["size_class"] = g["size_class"].astype(str)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        comb = g[["size_class", "mineral", "n_particles"]].copy()
+        comb["mass_share_of_sample"] = g["mass"]
+        comb["grade"] = g["mineral_mass"] / g["mass"]
+        comb["liberated_fraction_3d"] = g["liberated_mass"] / g["mineral_mass"]
+        if has_2d:
+            comb["liberated_fraction_2d"] = g["liberated_mass_2d"] / g["mineral_mass_2d"]
+    return per, comb
