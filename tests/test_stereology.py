@@ -115,3 +115,22 @@ def test_correction_beats_uncorrected_2d_on_a_sister_sample(texture):
     assert overall["size_class"] == "all"
     assert abs(overall["error_2d"]) > 0.03  # 2D overstates liberation on these textures
     assert abs(overall["error_corrected"]) < abs(overall["error_2d"])
+
+
+def test_texture_sample_refuses_bad_options():
+    with pytest.raises(InputError, match="texture='marble'"):
+        texture_sample("marble")
+    with pytest.raises(InputError, match="radius_range"):
+        texture_sample("rims", radius_range=(0.3, 0.6))
+
+
+def test_texture_particles_stay_in_their_cells_with_the_drawn_grades():
+    s = texture_sample("rims", grid=(2, 2, 3), cell=16, seed=5, pure_fraction=0.5)
+    ids = np.unique(s.particles)[1:]
+    assert ids.tolist() == list(range(1, 13))
+    for pid in ids:  # one particle per cell, not touching the cell faces
+        z, y, x = np.nonzero(s.particles == pid)
+        for c in (z, y, x):
+            assert c.min() // 16 == c.max() // 16 and c.min() % 16 > 0 and c.max() % 16 < 15
+    assert set(np.unique(s.phases[s.particles > 0])) <= {1, 2}
+    assert np.all((s.particles > 0) == (s.phases > 0))
