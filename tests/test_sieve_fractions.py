@@ -163,3 +163,19 @@ def test_cli_report_two_fractions(tmp_path, capsys):
         (0.4 * ga * la + 0.6 * gb * lb) / (0.4 * ga + 0.6 * gb))
     assert main([*args, "--fraction-mass", "0.4,0.6"]) == 2  # exists: no overwrite
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_convert_records_the_sieve_fraction(tmp_path, capsys):
+    import tifffile
+
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, np.arange(4 * 8 * 8, dtype=np.uint16).reshape(4, 8, 8), photometric="minisblack")
+    assert main(["convert", str(src), str(tmp_path / "bad.zarr"), "--voxel-size", "2",
+                 "--sieve-fraction", "100"]) == 2
+    assert "error: --sieve-fraction: sieve fraction '100'" in capsys.readouterr().err
+    assert not (tmp_path / "bad.zarr").exists()
+    assert main(["convert", str(src), str(tmp_path / "s.zarr"), "--voxel-size", "2",
+                 "--sieve-fraction", "100-250"]) == 0
+    assert "sieve fraction 100-250 µm" in capsys.readouterr().out
+    assert open_store(tmp_path / "s.zarr").sieve_fraction == (100.0, 250.0)
+    assert open_store(tmp_path / "s.zarr").describe()["sieve_fraction"] == {"lower_um": 100.0, "upper_um": 250.0}
