@@ -26,6 +26,7 @@ __all__ = ["COMMANDS", "LazyGroup", "cli", "main"]
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "info": ("store_cmds", "info", "Show what a sample store holds."),
     "convert": ("store_cmds", "convert", "Convert a TIFF stack into a sample store."),
+    "set-fraction": ("store_cmds", "set_fraction", "Record the sieve fraction of a sample store (e.g. 63-100 µm)."),
     "data": ("store_cmds", "data", "Datasets the library knows (data_manifest.yaml)."),
     "demo": ("demo", "demo", "Make the synthetic demo sample and run the report on it."),
     "report": ("report", "report", "Liberation report: 3D and 2D statistics, plots, tables."),

@@ -12,6 +12,7 @@ from liberation.cli._moved import moved_getattr
 from liberation.cli._options import out_option, overwrite_option
 from liberation.cli._output import echo_lines, echo_notes
 from liberation.cli._parse import parse_axes, parse_size_classes, parse_spacing, parse_threshold
+from liberation.errors import InputError
 
 __getattr__ = moved_getattr(__name__, {
     **dict.fromkeys(("run_report", "pick_slices", "summary_lines", "default_out_dir"),
@@ -23,7 +24,7 @@ __getattr__ = moved_getattr(__name__, {
 
 
 @click.command()
-@click.argument("store", type=click.Path())
+@click.argument("stores", metavar="STORE...", nargs=-1, required=True, type=click.Path())
 @out_option("out_dir", metavar="DIR",
             help="Report folder to create (default: STORE name + '_report' beside the store).")
 @click.option("--target", default=None, metavar="NAME", help="Target mineral (default: every mineral; the headline uses the largest bias).")
@@ -33,7 +34,14 @@ __getattr__ = moved_getattr(__name__, {
               help="Normals of the virtual 2D section planes: z, y, x, a comma list, or 'none'.")
 @click.option("--section-spacing", default=None, metavar="N",
               help="Distance between section planes in voxels (planes at N//2, N//2+N, ...); default ~16 planes.")
-@click.option("--size-classes", default=None, metavar="B1,B2,...", help="ESD bounds of the size classes in µm, e.g. 63,100,250.")
+@click.option("--size-classes", default=None, metavar="B1,B2,...",
+              help="Bounds of the size classes in µm (of the size --size-by picks), e.g. 63,100,250.")
+@click.option("--size-by", type=click.Choice(["esd", "sieve"]), default="esd", show_default=True,
+              help="Size of the size classes: equivalent sphere diameter, or the sieve-equivalent size "
+                   "(intermediate axis length; the minimum Feret diameter is in particles.csv too).")
+@click.option("--fraction-mass", default=None, metavar="W1,W2,...",
+              help="Several stores, one per sieve fraction: the mass fraction of each (same order, summing to 1). "
+                   "Reports each fraction and merges them by mass (fractions.csv, combined.csv).")
 @click.option("--exclude-border/--include-border", default=True, show_default=True,
               help="Leave particles touching the volume border out (they are cut by the field of view); "
                    "their count and volume share are stated.")
@@ -61,8 +69,8 @@ __getattr__ = moved_getattr(__name__, {
                    "(measured_section.csv, measured_section.png).")
 @click.option("--transform", "transform", type=click.Path(), default=None, metavar="JSON",
               help="transform.json of the section's registration (liberation register); goes with --section.")
-def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, basis, n_boot,
-           overwrite, title, allow_unassigned, quantification, pdf, section, transform):
+def report(stores, out_dir, target, threshold, sections, section_spacing, size_classes, size_by, fraction_mass,
+           exclude_border, basis, n_boot, overwrite, title, allow_unassigned, quantification, pdf, section, transform):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
     Writes report.html (self-contained) and report.pdf, particles.csv, sections_2d.csv, liberation.csv,
@@ -70,16 +78,36 @@ def report(store, out_dir, target, threshold, sections, section_spacing, size_cl
     the particle gallery), PNG plots and summary.json; with --section and --transform also the
     measured-section comparison (measured_section*.csv, measured_section.png).
     The store is only read.
-    """
-    from liberation.workflows.report_store import run_report, summary_lines
 
+    Several stores (one per sieve fraction) with --fraction-mass: one report folder with each
+    fraction's report in a subfolder, fractions.csv (size by size, per fraction) and combined.csv
+    (the fractions weighted by their mass fractions).
+    """
     sizes, axes = parse_size_classes(size_classes), parse_axes(sections)
     threshold, section_spacing = parse_threshold(threshold), parse_spacing(section_spacing)
-    run = run_report(store, out_dir, target=target, threshold=threshold, section_axes=axes,
-                     section_spacing=section_spacing, size_classes_um=sizes, exclude_border=exclude_border,
-                     basis=basis, bootstrap=n_boot, overwrite=overwrite, title=title,
-                     allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf,
-                     section=section, transform=transform)
+    options = dict(section_axes=axes, section_spacing=section_spacing, size_classes_um=sizes, size_by=size_by,
+                   exclude_border=exclude_border, basis=basis, bootstrap=n_boot,
+                   allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf)
+    if fraction_mass is not None:
+        if section is not None or transform is not None:
+            raise InputError("--section/--transform go with one store; they cannot be combined with --fraction-mass")
+        from liberation.workflows.report_fractions import fraction_summary_lines, run_fraction_report
+
+        frun = run_fraction_report(stores, fraction_mass, out_dir, target=target, threshold=threshold,
+                                   overwrite=overwrite, title=title, **options)
+        for r in frun.runs:
+            echo_notes(r.notes)
+            for text in r.warnings:
+                click.echo(f"warning: {r.folder.name}: {text}", err=True)
+        echo_lines(fraction_summary_lines(frun))
+        return
+    if len(stores) > 1:
+        raise InputError(f"{len(stores)} stores given without --fraction-mass; give one store, or one per sieve "
+                         "fraction with --fraction-mass W1,W2,... (their mass fractions, summing to 1)")
+    from liberation.workflows.report_store import run_report, summary_lines
+
+    run = run_report(stores[0], out_dir, target=target, threshold=threshold, overwrite=overwrite, title=title,
+                     section=section, transform=transform, **options)
     echo_notes(run.notes)
     for text in run.warnings:
         click.echo(f"warning: {text}", err=True)

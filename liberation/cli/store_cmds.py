@@ -1,4 +1,4 @@
-"""``liberation info``, ``liberation convert`` and ``liberation data``.
+"""``liberation info``, ``liberation convert``, ``liberation set-fraction`` and ``liberation data``.
 
 The work is in :mod:`liberation.workflows.store`.
 """
@@ -49,16 +49,42 @@ def info(store: str, as_json: bool, check: bool, deep: bool) -> None:
 @click.option("--chunks", type=int, default=None, help="Chunk edge length in voxels (default 128).")
 @click.option("--pyramid-levels", type=int, default=0, show_default=True, help="Extra 2x-downsampled levels.")
 @click.option("--ngff", "ngff_version", type=click.Choice(["0.5", "0.4"]), default="0.5", show_default=True)
+@click.option("--sieve-fraction", default=None, metavar="LOW-HIGH",
+              help="Sieve fraction of the sample in µm, e.g. 63-100 (recorded in the store; see set-fraction).")
 @overwrite_option("Replace an existing store.")
 def convert(src: str, dst: str, voxel_size: str | None, chunks: int | None, pyramid_levels: int,
-            ngff_version: str, overwrite: bool) -> None:
+            ngff_version: str, sieve_fraction: str | None, overwrite: bool) -> None:
     """Convert SRC (a folder of 2D TIFF slices or one multi-page TIFF) into the store DST."""
-    from liberation.workflows.store import convert_stack
+    from liberation.stats.sieve import parse_fraction
+    from liberation.workflows.store import convert_stack, set_sieve_fraction
 
+    if sieve_fraction is not None:
+        try:
+            parse_fraction(sieve_fraction)  # before the conversion
+        except InputError as exc:
+            raise InputError(f"--sieve-fraction: {exc}") from None
     store = convert_stack(src, dst, voxel_size_um=parse_voxel_size(voxel_size), chunks=chunks,
                           pyramid_levels=pyramid_levels, overwrite=overwrite, ngff_version=ngff_version)
     vz, vy, vx = store.voxel_size_um
     click.echo(f"wrote {store.path}: {' x '.join(map(str, store.shape))} voxels of {vz:g} x {vy:g} x {vx:g} µm")
+    if sieve_fraction is not None:
+        lo, hi = set_sieve_fraction(dst, sieve_fraction)
+        click.echo(f"sieve fraction {lo:g}-{hi:g} µm")
+
+
+@click.command("set-fraction")
+@click.argument("store", type=click.Path(file_okay=False))
+@click.argument("fraction", metavar="LOW-HIGH")
+def set_fraction(store: str, fraction: str) -> None:
+    """Record the sieve fraction of STORE, lower and upper mesh opening in µm (e.g. 63-100).
+
+    Only the store's metadata changes (liberation.sieve_fraction, plus a provenance record);
+    `liberation report` shows it, and `liberation report A B --fraction-mass ...` labels the fractions with it.
+    """
+    from liberation.workflows.store import set_sieve_fraction
+
+    lo, hi = set_sieve_fraction(store, fraction)
+    click.echo(f"{store}: sieve fraction {lo:g}-{hi:g} µm")
 
 
 @click.group()

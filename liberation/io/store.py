@@ -810,6 +810,26 @@ class SampleStore:
         """Append a provenance record (step, parameters, version, time) under the store's lock."""
         self.append_metadata("provenance", provenance_entry(step, parameters, inputs))
 
+    @property
+    def sieve_fraction(self) -> tuple[float, float] | None:
+        """The sample's sieve fraction ``(lower_um, upper_um)`` (mesh openings in µm), or None.
+
+        Recorded under ``liberation.sieve_fraction`` as ``{"lower_um": 63, "upper_um": 100}``
+        (:func:`liberation.workflows.store.set_sieve_fraction`, ``liberation set-fraction``).
+        """
+        value = self.metadata.get("sieve_fraction")
+        if value is None:
+            return None
+        try:
+            lo, hi = float(value["lower_um"]), float(value["upper_um"])
+        except (KeyError, TypeError, ValueError):
+            raise StoreError(f"{self.path}: metadata liberation.sieve_fraction is {value!r}; expected "
+                             "{'lower_um': number, 'upper_um': number}") from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
+            raise StoreError(f"{self.path}: metadata liberation.sieve_fraction is {value!r}; expected "
+                             "0 <= lower_um < upper_um")
+        return lo, hi
+
     def describe(self) -> dict:
         """A JSON-friendly summary: shape, dtype, voxel size, levels, labels, minerals, provenance."""
         image = self._image(0)
@@ -828,6 +848,8 @@ class SampleStore:
             "levels": len(self.level_paths),
             "labels": labels,
             "minerals": [] if minerals is None else [m.to_property() for m in minerals],
+            "sieve_fraction": (None if self.sieve_fraction is None
+                               else dict(zip(("lower_um", "upper_um"), self.sieve_fraction))),
             "provenance": self.provenance,
         }
 

@@ -72,6 +72,8 @@ def sample_facts(result, info: Mapping) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if info.get("store"):
         rows.append(("Sample store", str(info["store"])))
+    if info.get("sieve_fraction"):
+        rows.append(("Sieve fraction", str(info["sieve_fraction"])))
     shape = info.get("shape") or summary.get("shape")
     if shape:
         rows.append(("Volume (z × y × x)", " × ".join(str(int(s)) for s in shape) + " voxels"))
@@ -124,7 +126,10 @@ def sample_facts(result, info: Mapping) -> list[tuple[str, str]]:
         rows.append(("Target mineral", str(result.target)))
     rows.append(("Liberated at", f"grade ≥ {100 * float(result.threshold):g} %"))
     bounds = tuple(result.size_classes_um or ())
-    rows.append(("Size classes (ESD)", ", ".join(f"{b:g}" for b in bounds) + " µm" if bounds else "one class (all)"))
+    size_by = dict(summary.get("parameters") or {}).get("size_by", "esd")
+    by_label = "sieve size: intermediate axis" if size_by == "sieve" else "ESD"
+    rows.append((f"Size classes ({by_label})", ", ".join(f"{b:g}" for b in bounds) + " µm" if bounds
+                 else "one class (all)"))
     for key, label in (("note", "Note"),):
         if info.get(key):
             rows.append((label, str(info[key])))

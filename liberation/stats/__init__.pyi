@@ -11,6 +11,8 @@ from . import particles as particles
 from . import result as result
 from . import sections as sections
 from . import shape as shape
+from . import sieve as sieve
+from . import stereology as stereology
 from .analyse import analyse, size_distribution
 from .association import association, association_from_measurements
 from .bootstrap import bootstrap_intervals
@@ -39,13 +41,17 @@ from .partial_volume import PartialVolumeModel, estimate_model, phase_fractions,
 from .particles import composition_table, particle_table, size_class_labels
 from .result import LiberationResult
 from .sections import compare_2d_3d, section_positions, section_table
+from .sieve import intermediate_axis_lengths, sieve_sizes
+from .stereology import StereologyKernel, apply_kernel, correction_table, fit_kernel
 
 __all__ = [
     "LiberationResult",
     "MeasuredSectionComparison",
+    "StereologyKernel",
     "PartialVolumeModel",
     "ParticleMeasurements",
     "analyse",
+    "apply_kernel",
     "association",
     "association_from_measurements",
     "bootstrap_intervals",
@@ -54,13 +60,16 @@ __all__ = [
     "compare_2d_3d",
     "compare_measured_section",
     "composition_table",
+    "correction_table",
     "cumulative_liberation_yield",
     "derive_particles",
     "element_deportment",
     "estimate_model",
+    "fit_kernel",
     "grade_recovery",
     "grades",
     "grain_size_distribution",
+    "intermediate_axis_lengths",
     "liberated_fraction",
     "liberation_classes",
     "locking",
@@ -71,6 +80,7 @@ __all__ = [
     "section_particles",
     "section_positions",
     "section_table",
+    "sieve_sizes",
     "size_class_labels",
     "size_distribution",
     "soft_counts",

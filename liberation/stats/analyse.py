@@ -69,6 +69,7 @@ def analyse(
     threshold: float = 0.9,
     classes=None,
     size_classes_um=(),
+    size_by: str = "esd",
     section_axes=("z",),
     section_spacing: int | None = None,
     random_sections: int = 0,
@@ -102,7 +103,10 @@ def analyse(
     classes : sequence of float, optional
         Composition class bounds in percent (default 0, 10, ..., 100).
     size_classes_um : sequence of float
-        ESD bounds of the size classes in µm (e.g. ``(63, 100, 250)``).
+        Bounds of the size classes in µm (e.g. ``(63, 100, 250)``), by ``size_by``.
+    size_by : {"esd", "sieve"}
+        Size that the classes bound: the equivalent sphere diameter (default) or the sieve-equivalent
+        size, the intermediate axis length (:mod:`liberation.stats.sieve`; needs ``shapes``).
     section_axes : sequence of {"z", "y", "x"}
         Normals of the virtual section planes.
     section_spacing : int, optional
@@ -151,6 +155,10 @@ def analyse(
     bounds = check_classes(classes)
     sizes = check_size_classes(size_classes_um)
     by, basis_note = resolve_basis(by, minerals)
+    from liberation.stats.sieve import check_size_by
+
+    if check_size_by(size_by) == "sieve" and not shapes:
+        raise InputError("size_by='sieve' needs shapes=True (the intermediate axis is measured on the particle crops)")
     from liberation.stats.bootstrap import check_n_boot
 
     n_boot = check_n_boot(bootstrap)
@@ -170,7 +178,8 @@ def analyse(
         from liberation.stats.particles import add_shapes
 
         m, shape_table = add_shapes(m, particles, phases)
-    table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border, shapes=shape_table)
+    table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border, shapes=shape_table,
+                                    size_by=size_by)
     if quantification not in ("hard", "soft", "both"):
         raise InputError(f"quantification={quantification!r}; expected 'hard', 'soft' or 'both'")
     soft = None
@@ -246,7 +255,7 @@ def analyse(
     excl = table["excluded"].to_numpy(dtype=bool)
     total_volume = float(table["volume_um3"].sum())
     parameters = {
-        "target": target, "threshold": thr, "classes_percent": list(bounds), "size_classes_um": list(sizes),
+        "target": target, "threshold": thr, "classes_percent": list(bounds), "size_classes_um": list(sizes), "size_by": size_by,
         "section_axes": list(section_axes), "section_spacing": section_spacing, "random_sections": random_sections,
         "exclude_border": bool(exclude_border), "by": by, "seed": seed, "bootstrap": n_boot,
         "surface_method": "mesh" if shapes else "corrected_voxel_faces", "pores": bool(shapes),

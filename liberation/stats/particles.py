@@ -58,7 +58,7 @@ def assign_size_class(esd_um: np.ndarray, bounds: Sequence[float]) -> np.ndarray
 
 def table_from_measurements(
     m: ParticleMeasurements, *, size_classes_um=(), exclude_border: bool = False, surface: str | None = None,
-    shapes: pd.DataFrame | None = None,
+    shapes: pd.DataFrame | None = None, size_by: str = "esd",
 ) -> pd.DataFrame:
     """Build the particle table from :class:`ParticleMeasurements` (see :func:`particle_table`).
 
@@ -119,6 +119,9 @@ def table_from_measurements(
         cols["flatness"] = shapes["flatness"].to_numpy(dtype=float)
         cols["feret_max_um"] = shapes["feret_max_um"].to_numpy(dtype=float)
         cols["feret_min_um"] = shapes["feret_min_um"].to_numpy(dtype=float)
+        if "intermediate_axis_um" in shapes:
+            cols["intermediate_axis_um"] = shapes["intermediate_axis_um"].to_numpy(dtype=float)
+            cols["sieve_size_um"] = cols["intermediate_axis_um"]
     if m.pore_voxels is not None:
         pv = np.asarray(m.pore_voxels, dtype=np.int64)
         cols["pore_voxels"] = pv
@@ -127,7 +130,12 @@ def table_from_measurements(
         cols["pore_surface_um2"] = (pf.sum(axis=1) * m.face_areas_um2()).sum(axis=1) * FACE_CORRECTION
     cols["touches_border"] = touches
     cols["excluded"] = touches if exclude_border else np.zeros(len(m.ids), dtype=bool)
-    cols["size_class"] = assign_size_class(esd, bounds)
+    from liberation.stats.sieve import SIZE_BY, check_size_by
+
+    key = SIZE_BY[check_size_by(size_by)]
+    if key not in cols:
+        raise InputError(f"size_by={size_by!r} needs the particle crops (shapes=True): the {key} column is missing")
+    cols["size_class"] = assign_size_class(np.asarray(cols[key], dtype=float), bounds)
     cols["unassigned_voxels"] = m.counts[:, 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         for mineral in minerals:

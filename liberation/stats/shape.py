@@ -218,16 +218,18 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     -------
     DataFrame
         Columns ``mesh_area_um2, mesh_volume_um3, sphericity, elongation, flatness, feret_max_um,
-        feret_min_um, pore_voxels``.
+        feret_min_um, intermediate_axis_um, pore_voxels`` (the intermediate axis length, the
+        sieve-equivalent size: :mod:`liberation.stats.sieve`).
     ndarray of int64, shape (n, n_phases, 3)
         Pore faces (see :func:`pores_of`).
     """
     from liberation.stats.measure import _read
+    from liberation.stats.sieve import intermediate_axis_length
 
     shape = tuple(int(s) for s in particles.shape)
     n = len(ids)
     out = {k: np.full(n, np.nan) for k in ("mesh_area_um2", "mesh_volume_um3", "sphericity", "elongation",
-                                            "flatness", "feret_max_um", "feret_min_um")}
+                                            "flatness", "feret_max_um", "feret_min_um", "intermediate_axis_um")}
     pore_vox = np.zeros(n, dtype=np.int64)
     pore_faces = np.zeros((n, n_phases, 3), dtype=np.int64)
     vs = tuple(float(v) for v in voxel_size_um)
@@ -246,6 +248,7 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
         out["sphericity"][i] = sphericity(area, vol)
         out["elongation"][i], out["flatness"][i] = principal_axes(mask, vs)
         out["feret_max_um"][i], out["feret_min_um"][i] = feret_diameters(mask, vs)
+        out["intermediate_axis_um"][i] = intermediate_axis_length(mask, vs)
         pore_vox[i], pore_faces[i] = pores_of(cid, cph, int(pid), n_phases)
     df = pd.DataFrame(out)
     df["pore_voxels"] = pore_vox

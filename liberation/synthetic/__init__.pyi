@@ -17,6 +17,7 @@ from .particles import default_esd_range_um, make_particles
 from .pv_phantom import partial_volume_phantom
 from .sample import DEMO_PARAMETERS, SyntheticSample, demo_sample, make_sample
 from .seg_phantom import make_texture_phantom
+from .textures import TextureSample, texture_sample
 from .xrf import (
     SyntheticSEM,
     SyntheticXRF,
@@ -38,6 +39,7 @@ __all__ = [
     "SyntheticSEM",
     "SyntheticSample",
     "SyntheticXRF",
+    "TextureSample",
     "add_grains",
     "attenuation_coefficient",
     "attenuation_lut",
@@ -67,6 +69,7 @@ __all__ = [
     "resolve_volume_fractions",
     "signatures_from_minerals",
     "smooth_random_field",
+    "texture_sample",
     "textured_phantom",
     "touching_ellipsoids",
     "touching_spheres",

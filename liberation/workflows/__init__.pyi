@@ -6,6 +6,7 @@ from . import evaluate as evaluate
 from . import labels as labels
 from . import pipeline as pipeline
 from . import register as register
+from . import report_fractions as report_fractions
 from . import report_store as report_store
 from . import segment as segment
 from . import store as store
@@ -14,9 +15,10 @@ from .evaluate import evaluate_model
 from .labels import sem_label_folder, xrf_label_folder
 from .pipeline import run_pipeline
 from .register import register_map_file
+from .report_fractions import run_fraction_report
 from .report_store import pick_slices, run_report, summary_lines
 from .segment import segment_store, train_store_model
-from .store import convert_stack, describe_store
+from .store import convert_stack, describe_store, set_sieve_fraction
 
 __all__ = [
     "convert_stack",
@@ -26,10 +28,12 @@ __all__ = [
     "pick_slices",
     "register_map_file",
     "run_demo",
+    "run_fraction_report",
     "run_pipeline",
     "run_report",
     "segment_store",
     "sem_label_folder",
+    "set_sieve_fraction",
     "summary_lines",
     "train_store_model",
     "xrf_label_folder",

@@ -165,6 +165,7 @@ def run_report(
     section_axes: Sequence[str] = ("z",),
     section_spacing: int | None = None,
     size_classes_um: Sequence[float] = (),
+    size_by: str = "esd",
     exclude_border: bool = True,
     basis: str = "auto",
     bootstrap: int = 1000,
@@ -196,7 +197,10 @@ def run_report(
     section_spacing : int, optional
         Distance between section planes in voxels.
     size_classes_um : sequence of float
-        Increasing ESD bounds of the size classes in µm.
+        Increasing bounds of the size classes in µm, by ``size_by``.
+    size_by : {"esd", "sieve"}
+        Size the classes bound: equivalent sphere diameter, or the sieve-equivalent size (intermediate
+        axis length, :mod:`liberation.stats.sieve`).
     exclude_border : bool
         Leave particles touching the volume border out (default; they are cut by the field of view).
     basis : {"auto", "mass", "volume"}
@@ -281,6 +285,8 @@ def run_report(
         "ngff_version": store.ngff_version,
         "labels": list(store.label_names),
     }
+    if store.sieve_fraction is not None:
+        info["sieve_fraction"] = "{:g}-{:g} µm".format(*store.sieve_fraction)
     notes, doubts = [], []
     if no_density:
         notes.append(f"no density for {', '.join(no_density)}: volume-basis numbers are exact; mass-basis numbers "
@@ -315,7 +321,8 @@ def run_report(
         logger.warning(text)
     result = analyse(
         particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
-        threshold=threshold, size_classes_um=tuple(size_classes_um), section_axes=tuple(section_axes),
+        threshold=threshold, size_classes_um=tuple(size_classes_um), size_by=size_by,
+        section_axes=tuple(section_axes),
         section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap,
         image=store.image() if quantification != "hard" else None, quantification=quantification,
     )

@@ -43,6 +43,31 @@ def convert_stack(src: str | os.PathLike, dst: str | os.PathLike, *,
                         overwrite=overwrite, ngff_version=ngff_version)
 
 
+def set_sieve_fraction(path: str | os.PathLike, fraction) -> tuple[float, float]:
+    """Record the sieve fraction of a store (``liberation.sieve_fraction``, with a provenance record).
+
+    Parameters
+    ----------
+    path : str or Path
+        The store (its metadata is updated under the store's lock; no array is touched).
+    fraction : str or (float, float)
+        Lower and upper mesh opening in µm, e.g. ``"63-100"`` (:func:`liberation.stats.sieve.parse_fraction`).
+
+    Returns
+    -------
+    (float, float)
+        The fraction recorded.
+    """
+    from liberation.io import open_store
+    from liberation.stats.sieve import parse_fraction
+
+    lo, hi = parse_fraction(fraction)
+    store = open_store(path, mode="r+")
+    store.set_metadata("sieve_fraction", {"lower_um": lo, "upper_um": hi})
+    store.add_provenance("set-fraction", {"lower_um": lo, "upper_um": hi})
+    return lo, hi
+
+
 def describe_store(path: str | os.PathLike) -> dict:
     """The description of a store: shape, voxel size (µm), labels, minerals, provenance.
 
@@ -135,6 +160,9 @@ def describe_lines(desc: dict) -> list[str]:
         lines += [f"label        {name:<10} {lab['dtype']}" for name, lab in desc["labels"].items()]
     else:
         lines.append("labels       none")
+    if desc.get("sieve_fraction"):
+        f = desc["sieve_fraction"]
+        lines.append(f"sieve        {f['lower_um']:g}-{f['upper_um']:g} µm")
     lines += [f"mineral      {m['label-value']:>3} {m['name']:<14} {m['density']:.3g} g/cm³  {m.get('color', '')}"
               for m in desc["minerals"]]
     lines += [f"provenance   {p.get('time', '')}  {p.get('step')}  (liberation {p.get('version')})"
