@@ -9,7 +9,7 @@ import numpy as np
 
 from liberation.errors import InputError
 
-__all__ = ["check_image", "block_grid", "check_phases", "is_dask", "map_blocks", "offsets", "read", "read_ext"]
+__all__ = ["check_image", "block_grid", "check_phases", "is_dask", "map_blocks", "offsets", "read", "read_ext", "read_halo"]
 
 
 def offsets(radius: int) -> np.ndarray:
@@ -56,6 +56,17 @@ def read_ext(a, core, shape, halo: int) -> np.ndarray:
     if any(p != (0, 0) for p in pad):
         block = np.pad(block, pad, mode="edge")
     return block
+
+
+def read_halo(a, core, shape, halo: int):
+    """Block ``core`` of ``a`` with up to ``halo`` voxels around it (no padding: the kernels clamp at the edge).
+
+    Returns ``(block, lo, hi)``: the core is ``block[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]``.
+    """
+    sl = tuple(slice(max(lo - halo, 0), min(hi + halo, n)) for (lo, hi), n in zip(core, shape))
+    lo = tuple(c[0] - s.start for c, s in zip(core, sl))
+    hi = tuple(c[1] - s.start for c, s in zip(core, sl))
+    return read(a, sl), lo, hi
 
 
 def map_blocks(fn, cores, workers):

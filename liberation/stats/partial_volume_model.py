@@ -15,7 +15,15 @@ from scipy import ndimage
 
 from liberation.errors import InputError
 from liberation.minerals import MineralList
-from liberation.stats.partial_volume_blocks import block_grid, check_image, check_phases, map_blocks, read, read_ext
+from liberation.stats.partial_volume_blocks import (
+    block_grid,
+    check_image,
+    check_phases,
+    map_blocks,
+    read,
+    read_ext,
+    read_halo,
+)
 
 __all__ = ["PartialVolumeModel", "estimate_model"]
 
@@ -109,9 +117,9 @@ class PartialVolumeModel:
 def _interior_sums(image, phases, core, shape, erosion, n_phases, shift):
     from liberation.stats.partial_volume_kernels import interior_sums
 
-    ph = read_ext(phases, core, shape, erosion)
-    g = read_ext(image, core, shape, erosion)
-    n, s1, s2, bad = interior_sums(g, ph, erosion, n_phases, shift)
+    ph, lo, hi = read_halo(phases, core, shape, erosion)
+    g, _lo, _hi = read_halo(image, core, shape, erosion)
+    n, s1, s2, bad = interior_sums(g, ph, erosion, n_phases, shift, lo=lo, hi=hi)
     if bad >= n_phases:
         raise InputError(f"phases holds id {bad}, above the largest phase id {n_phases - 1} of the minerals")
     return n, s1, s2

@@ -23,6 +23,7 @@ from liberation.stats.partial_volume_blocks import (
     map_blocks,
     offsets,
     read_ext,
+    read_halo,
 )
 from liberation.stats.partial_volume_kernels import HAVE_NUMBA, constant_box, soft_deltas
 from liberation.stats.partial_volume_model import PartialVolumeModel
@@ -215,15 +216,18 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
 def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases, radius, clip, engine):
     from liberation.stats._kernels import local_ids
 
-    g = read_ext(image, core, shape, radius)
-    ph = read_ext(phases, core, shape, radius)
-    pid = read_ext(particles, core, shape, radius)
     if engine == "numba":
+        g, lo, hi = read_halo(image, core, shape, radius)
+        ph, _lo, _hi = read_halo(phases, core, shape, radius)
+        pid, _lo, _hi = read_halo(particles, core, shape, radius)
         ids, lut, src = local_ids(pid)
-        delta, _moved, bad = soft_deltas(g, ph, src, lut, len(ids), radius, levels, sig, mc, clip)
+        delta, _moved, bad = soft_deltas(g, ph, src, lut, len(ids), radius, levels, sig, mc, clip, lo=lo, hi=hi)
         if bad is not None:
             raise InputError(f"phases holds id {bad} without a grey level (model has {len(levels)} phases)")
         return ids, delta
+    g = read_ext(image, core, shape, radius)
+    ph = read_ext(phases, core, shape, radius)
+    pid = read_ext(particles, core, shape, radius)
     ci, a, f, bp, owner, own_pid = unmix_block(g, ph, pid, levels, sig, mc, radius, clip, engine="numpy")
     if ci.size == 0:
         return np.zeros(0, np.int64), np.zeros((0, n_phases))
