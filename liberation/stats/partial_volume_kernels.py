@@ -136,25 +136,53 @@ if HAVE_NUMBA:  # pragma: no branch
                     s2[q] += v * v
         return bad
 
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _nb_count_packed(ph, z, y, x, r, inner):
-        """Neighbour counts of every phase (< 8) packed in 8-bit fields of one integer."""
+    @numba.njit(cache=True, nogil=True)
+    def _nb_square_packed(ph, p, r, lo, hi, sq):
+        """Plane ``p``: per core (y, x), the counts of every phase (< 8) over the ``(2r+1)^2`` square, packed in
+        8-bit fields of one integer (``1 << 8 q`` per voxel of phase q; edge-clamped)."""
         Z, Y, X = ph.shape
-        c8 = np.int64(0)
-        if inner and r == 1:  # literal bounds: unrolled by the compiler (3x faster)
-            for zz in range(z - 1, z + 2):
-                for yy in range(y - 1, y + 2):
-                    for xx in range(x - 1, x + 2):
-                        c8 += np.int64(1) << np.int64(8 * ph[zz, yy, xx])
-            return c8
-        for dz in range(-r, r + 1):
-            zz = min(max(z + dz, 0), Z - 1)
-            for dy in range(-r, r + 1):
-                yy = min(max(y + dy, 0), Y - 1)
-                for dx in range(-r, r + 1):
-                    xx = min(max(x + dx, 0), X - 1)
-                    c8 += np.int64(1) << np.int64(8 * ph[zz, yy, xx])
-        return c8
+        y0, y1, x0, x1 = lo[1], hi[1], lo[2], hi[2]
+        ya, yb = max(y0 - r, 0), min(y1 + r, Y)
+        nx = x1 - x0
+        rx = np.empty((yb - ya, nx), np.int64)
+        buf = np.empty(X + 2 * r, np.int64)
+        for y in range(ya, yb):
+            for i in range(X + 2 * r):
+                buf[i] = np.int64(1) << np.int64(8 * ph[p, y, min(max(i - r, 0), X - 1)])
+            for x in range(nx):
+                acc = np.int64(0)
+                for d in range(2 * r + 1):
+                    acc += buf[x + x0 + d]
+                rx[y - ya, x] = acc
+        for y in range(y0, y1):
+            for x in range(nx):
+                sq[y - y0, x] = 0
+            for d in range(-r, r + 1):
+                yy = min(max(y + d, 0), Y - 1) - ya
+                for x in range(nx):
+                    sq[y - y0, x] += rx[yy, x]
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_box_packed(ph, r, lo, hi, z, ring, have, box):
+        """``box[y, x]``: packed phase counts of the ``(2r+1)^3`` box around core voxel (z, y, x)."""
+        Z = ph.shape[0]
+        w = 2 * r + 1
+        ny, nx = box.shape
+        for d in range(-r, r + 1):
+            p = min(max(z + d, 0), Z - 1)
+            slot = p % w
+            if have[slot] != p:
+                _nb_square_packed(ph, p, r, lo, hi, ring[slot])
+                have[slot] = p
+        for y in range(ny):
+            for x in range(nx):
+                box[y, x] = 0
+        for d in range(-r, r + 1):
+            p = min(max(z + d, 0), Z - 1)
+            sq = ring[p % w]
+            for y in range(ny):
+                for x in range(nx):
+                    box[y, x] += sq[y, x]
 
     @numba.njit(cache=True, nogil=True)
     def _nb_count(ph, z, y, x, r, cnt):
@@ -211,17 +239,27 @@ if HAVE_NUMBA:  # pragma: no branch
                         below[a] = 1
                     else:
                         above[a] = 1
-        ring = np.zeros((w, hi[1] - lo[1], hi[2] - lo[2]), np.uint8)
+        ny, nx = hi[1] - lo[1], hi[2] - lo[2]
+        ring = np.zeros((w, ny, nx), np.uint8)
+        ring8 = np.zeros((w if packed else 0, ny, nx), np.int64)
         have = np.full(w, -1, np.int64)
-        const = np.ones((hi[1] - lo[1], hi[2] - lo[2]), np.uint8)
+        const = np.ones((ny, nx), np.uint8)
+        box = np.zeros((ny, nx), np.int64)
         moved = 0
         for z in range(lo[0], hi[0]):
-            _nb_const_plane(ph, r, lo, hi, z, ring, have, const)
+            if packed:
+                _nb_box_packed(ph, r, lo, hi, z, ring8, have, box)
+            else:
+                _nb_const_plane(ph, r, lo, hi, z, ring, have, const)
             for y in range(lo[1], hi[1]):
                 for x in range(lo[2], hi[2]):
-                    if const[y - lo[1], x - lo[2]] == 1:
-                        continue
                     a = np.int64(ph[z, y, x])
+                    if packed:
+                        c8 = box[y - lo[1], x - lo[2]]
+                        if c8 == np.int64(n_nb) << np.int64(8 * a):
+                            continue
+                    elif const[y - lo[1], x - lo[2]] == 1:
+                        continue
                     if not known[a]:
                         continue
                     gv = np.float64(g[z, y, x])
@@ -230,9 +268,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     # at or beyond L_a on the side away from all the phases it could be unmixed with
                     if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
                         continue
-                    inner = r <= z < Z - r and r <= y < Y - r and r <= x < X - r
                     if packed:
-                        c8 = _nb_count_packed(ph, z, y, x, r, inner)
                         for p in range(P):
                             cnt[p] = (c8 >> np.int64(8 * p)) & 255
                     else:

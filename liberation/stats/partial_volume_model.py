@@ -137,6 +137,24 @@ def _level_pass(image, phases, grid, shape, erosion, n_phases, shift, workers):
     return n, s1, s2
 
 
+def _sample_cores(grid, shape, sample_voxels, thickness: int = 16):
+    """The cores of ``grid`` cut to evenly spaced z slabs of ``thickness`` planes, about ``sample_voxels`` in all."""
+    total = int(np.prod(shape))
+    if sample_voxels is None or total <= int(sample_voxels) or shape[0] <= thickness:
+        return grid
+    plane = shape[1] * shape[2]
+    k = max(1, int(np.ceil(int(sample_voxels) / (thickness * plane))))
+    starts = np.unique(np.linspace(0, shape[0] - thickness, k).astype(int))
+    cores = []
+    for core in grid:
+        (z0, z1), rest = core[0], core[1:]
+        for a in starts:
+            lo, hi = max(z0, int(a)), min(z1, int(a) + thickness)
+            if lo < hi:
+                cores.append(((lo, hi), *rest))
+    return cores
+
+
 def _edge_fit(image, phases, levels, shape, sample: int):
     """Fit the effective edge blur (voxels) on the most common boundary pair of a central sub-volume."""
     from scipy.optimize import minimize_scalar
@@ -191,6 +209,8 @@ def estimate_model(
     edge: bool = True,
     edge_sample: int = 96,
     min_contrast: float = 2.0,
+    sample_voxels: int | None = 1 << 24,
+    phase_voxels=None,
     chunks=None,
     workers: int | None = None,
 ) -> PartialVolumeModel:
@@ -216,6 +236,13 @@ def estimate_model(
         Edge of the central cube (voxels) the blur is fitted on.
     min_contrast : float
         Phases closer than this many noise standard deviations are not unmixed.
+    sample_voxels : int or None
+        Measure the interiors on about this many voxels: evenly spaced z slabs of 16 planes (the same
+        slabs whatever the chunks); a phase with fewer than ``min_interior`` interior voxels there is
+        measured on the whole volume. None: the whole volume.
+    phase_voxels : array of int, shape (n_phases,), optional
+        Voxels of each phase in the volume (e.g. from the hard pass); phases without voxels are
+        ``"absent"`` without a fallback pass over the volume.
     chunks : int or tuple, optional
         Block shape (default the array's chunks or slabs of ~16 M voxels).
     workers : int, optional
@@ -231,6 +258,8 @@ def estimate_model(
         raise InputError(f"erosion={erosion!r} must be an integer number of voxels in 1..5")
     if not (isinstance(min_contrast, (int, float)) and min_contrast >= 0):
         raise InputError(f"min_contrast={min_contrast!r} must be a non-negative number of noise deviations")
+    if sample_voxels is not None and not (isinstance(sample_voxels, (int, np.integer)) and sample_voxels > 0):
+        raise InputError(f"sample_voxels={sample_voxels!r} must be a positive number of voxels or None")
     shape = tuple(int(n) for n in phases.shape)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
     if n_phases is None:
@@ -242,12 +271,19 @@ def estimate_model(
     count = np.zeros(n_phases, np.int64)
     source = ["absent"] * n_phases
     todo = np.ones(n_phases, bool)
-    for r, tag in ((int(erosion), "interior"), (1, "interior-1"), (0, "all-voxels")):
+    if phase_voxels is not None:
+        pv_ = np.zeros(n_phases, np.int64)
+        given = np.asarray(phase_voxels, dtype=np.int64).reshape(-1)[:n_phases]
+        pv_[: given.size] = given
+        todo &= pv_ > 0
+    passes = [(int(erosion), "interior", _sample_cores(grid, shape, sample_voxels))]
+    passes += [(int(erosion), "interior", grid)] if passes[0][2] is not grid else []
+    passes += [(1, "interior-1", grid)] if int(erosion) > 1 else []
+    passes += [(0, "all-voxels", grid)]
+    for r, tag, cores in passes:
         if not todo.any():
             break
-        if r == 1 and int(erosion) == 1:
-            continue
-        n, s1, s2 = _level_pass(image, phases, grid, shape, r, n_phases, shift, workers)
+        n, s1, s2 = _level_pass(image, phases, cores, shape, r, n_phases, shift, workers)
         take = todo & (n >= (min_interior if r > 0 else 1))
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = s1 / n

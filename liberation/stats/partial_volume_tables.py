@@ -170,7 +170,9 @@ def soft_statistics(particles, phases, image, *, table: pd.DataFrame, measuremen
 
     n_phases = measurements.counts.shape[1]
     if model is None:
-        model = estimate_model(image, phases, n_phases=n_phases, chunks=chunks, workers=workers)
+        present = measurements.counts.sum(axis=0) + np.asarray(measurements.background)[:n_phases]
+        model = estimate_model(image, phases, n_phases=n_phases, phase_voxels=present, chunks=chunks,
+                               workers=workers)
     counts = soft_counts(particles, phases, image, model=model, ids=measurements.ids,
                          hard_counts=measurements.counts, radius=radius, clip=clip, chunks=chunks,
                          workers=workers)
