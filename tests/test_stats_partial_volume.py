@@ -81,6 +81,64 @@ def test_chunked_equals_whole_volume(phantom):
     assert a[:, tid].sum() == pytest.approx(float(vol.sum(dtype=np.float64)), rel=1e-6)
 
 
+def test_constant_box_kernels_agree():
+    """The plane-streaming numba box test equals min == max filters (scipy), with and without a halo."""
+    from scipy import ndimage
+
+    from liberation.stats import partial_volume_kernels as k
+
+    if not k.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(3)
+    for r in (1, 2):
+        ph = ndimage.maximum_filter((rng.random((19, 23, 29)) < 0.02).astype(np.uint8), size=(3, 2, 4))
+        ph = ph + (rng.random(ph.shape) < 0.002) * 2
+        for lo, hi in (((0, 0, 0), ph.shape), ((r, r, r), tuple(n - r for n in ph.shape)), ((3, 1, 5), (15, 22, 20))):
+            a = k.constant_box(ph, r, lo=lo, hi=hi, engine="numba")
+            b = k.constant_box(ph, r, lo=lo, hi=hi, engine="numpy")
+            assert a.shape == tuple(h - low for low, h in zip(lo, hi)) and 0 < a.sum() < a.size
+            assert np.array_equal(a, b), (r, lo, hi)
+        g = rng.normal(1000, 10, ph.shape)
+        na = k.interior_sums(g, ph, r, 3, 0.0, engine="numba")
+        nb = k.interior_sums(g, ph, r, 3, 0.0, engine="numpy")
+        np.testing.assert_array_equal(na[0], nb[0])
+        np.testing.assert_allclose(na[1], nb[1], rtol=1e-12)
+        np.testing.assert_allclose(na[2], nb[2], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("radius", "clip"), [(1, True), (2, False)])
+def test_numba_soft_counts_equal_numpy_reference(phantom, radius, clip):
+    """The fused numba unmixing (packed box counts, no gathering) equals the numpy reference voxel for voxel."""
+    from liberation.stats import partial_volume_kernels as k
+
+    if not k.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    m = measure(phantom.particles, phantom.phases, voxel_size_um=2.0, minerals=phantom.minerals)
+    model = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5)
+    kw = {"model": model, "ids": m.ids, "hard_counts": m.counts, "radius": radius, "clip": clip}
+    a = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numba", **kw)
+    b = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numpy", **kw)
+    c = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numba", chunks=(7, 13, 50), workers=2,
+                       **kw)
+    assert np.abs(a - m.counts).max() > 10  # voxels were moved
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(a, c, rtol=0, atol=1e-9)
+
+
+def test_model_sample_equals_whole_on_a_uniform_volume(phantom):
+    """Levels measured on evenly spaced slabs agree with the whole volume; absent phases cost no pass."""
+    whole = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, sample_voxels=None, edge=False)
+    part = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, sample_voxels=phantom.ct.size // 3, edge=False)
+    for pid in (0, phantom.minerals["quartz"].id, phantom.minerals["spodumene"].id):
+        assert part.interior_voxels[pid] < whole.interior_voxels[pid]
+        assert abs(part.levels[pid] - whole.levels[pid]) < 4 * whole.noise[pid] / np.sqrt(part.interior_voxels[pid])
+    counts = np.bincount(phantom.phases.ravel(), minlength=5)
+    given = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, phase_voxels=counts, edge=False)
+    assert given.level_source[phantom.minerals["albite"].id] == "absent"
+    with pytest.raises(InputError, match="sample_voxels"):
+        pv.estimate_model(phantom.ct, phantom.phases, sample_voxels=0)
+
+
 def _errors(ph, radius=1, clip=True):
     m = measure(ph.particles, ph.phases, voxel_size_um=2.0, minerals=ph.minerals)
     model = pv.estimate_model(ph.ct, ph.phases, n_phases=5)
