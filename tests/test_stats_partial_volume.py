@@ -129,9 +129,12 @@ def test_model_sample_equals_whole_on_a_uniform_volume(phantom):
     """Levels measured on evenly spaced slabs agree with the whole volume; absent phases cost no pass."""
     whole = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, sample_voxels=None, edge=False)
     part = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, sample_voxels=phantom.ct.size // 3, edge=False)
-    for pid in (0, phantom.minerals["quartz"].id, phantom.minerals["spodumene"].id):
+    for pid in (0, phantom.minerals["quartz"].id):
         assert part.interior_voxels[pid] < whole.interior_voxels[pid]
         assert abs(part.levels[pid] - whole.levels[pid]) < 4 * whole.noise[pid] / np.sqrt(part.interior_voxels[pid])
+    # spodumene has fewer than min_interior interior voxels in the slabs: measured on the whole volume
+    sp = phantom.minerals["spodumene"].id
+    assert part.interior_voxels[sp] == whole.interior_voxels[sp] and part.levels[sp] == whole.levels[sp]
     counts = np.bincount(phantom.phases.ravel(), minlength=5)
     given = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, phase_voxels=counts, edge=False)
     assert given.level_source[phantom.minerals["albite"].id] == "absent"
@@ -180,6 +183,42 @@ def test_against_exact_truth(capsys):
     # inclusions of radius 3-4 inside a host: soft within 5 % with the 5x5x5 linear estimate
     for r in (3.0, 4.0):
         assert mean[("5x5x5 linear", "inclusion", r)][1] < 0.05
+
+
+@pytest.mark.slow
+def test_must_show_inclusions_grades_liberation(capsys):
+    """Issue 24's "must show" at noise 0.01 (620 grey, contrast spodumene-quartz 13.6 noise deviations), blur 0.7:
+    the soft volume of inclusions of radius 2-4 within 5 % of the exact truth where the hard labels are off by
+    more, per radius; their particles' grades closer; the liberated fraction of the target (free grains of
+    radius 2-4 against inclusions of radius 1-6) closer. Not general: with inclusions of radius 2-4 only, the
+    hard labels' errors cancel in the liberated fraction (hard 0.4987, soft 0.4948, truth 0.5000; the soft
+    volume of free grains is 1-4 % low). benchmarks/bench_partial_volume_truth.py prints other blurs and noises."""
+    vol, grade, lib = {}, {}, {"hard": [], "soft": [], "true": []}
+    for seed in (1, 2):
+        ph = partial_volume_phantom(seed=seed, blur_sigma_vox=0.7, noise=0.01, rims=())
+        obj, he, se, m, soft, true = _errors(ph)
+        tid = ph.minerals[ph.params["target"]].id
+        for name, counts in (("hard", m.counts.astype(float)), ("soft", soft), ("true", true)):
+            g = counts[:, tid] / counts[:, 1:].sum(axis=1)
+            lib[name].append((counts[:, tid][g >= 0.9].sum(), counts[:, tid].sum()))
+            grade.setdefault(name, []).append(g)
+        for r in (2.0, 3.0, 4.0):
+            sel = (obj["kind"].to_numpy() == "inclusion") & (obj["radius_vox"].to_numpy() == r)
+            vol.setdefault(r, []).append((he[sel], se[sel], sel))
+    with capsys.disabled():
+        print("\ninclusion radius  hard |err|  soft |err|  hard |grade err|  soft |grade err|")
+        for r, parts in vol.items():
+            h = np.concatenate([p[0] for p in parts]).mean()
+            s = np.concatenate([p[1] for p in parts]).mean()
+            gh = np.concatenate([np.abs(grade["hard"][i] - grade["true"][i])[p[2]] for i, p in enumerate(parts)])
+            gs = np.concatenate([np.abs(grade["soft"][i] - grade["true"][i])[p[2]] for i, p in enumerate(parts)])
+            print(f"{r:16.0f}  {h:10.3f}  {s:10.3f}  {gh.mean():16.5f}  {gs.mean():16.5f}")
+            assert s < 0.05 and s < h, (r, h, s)
+            assert gs.mean() < gh.mean(), (r, gh.mean(), gs.mean())
+        frac = {k: sum(a for a, _ in v) / sum(b for _, b in v) for k, v in lib.items()}
+        print(f"liberated fraction of the target: truth {frac['true']:.4f} hard {frac['hard']:.4f} "
+              f"soft {frac['soft']:.4f}")
+    assert abs(frac["soft"] - frac["true"]) < abs(frac["hard"] - frac["true"])
 
 
 def test_soft_statistics_and_analyse(phantom):
