@@ -261,3 +261,6 @@ def test_bad_inputs(phantom):
         pv.phase_fractions(phantom.ct, phantom.phases, model=model, radius=5)
     with pytest.raises(InputError, match="model"):
         pv.phase_fractions(phantom.ct, phantom.phases, model={"levels": [0, 1]})
+    with pytest.raises(InputError, match="engine"):
+        pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, model=model, ids=np.array([1]),
+                       hard_counts=np.zeros((1, 2)), engine="cuda")

@@ -207,7 +207,7 @@ def estimate_model(
     erosion: int = 2,
     min_interior: int = 27,
     edge: bool = True,
-    edge_sample: int = 96,
+    edge_sample: int = 64,
     min_contrast: float = 2.0,
     sample_voxels: int | None = 1 << 24,
     phase_voxels=None,

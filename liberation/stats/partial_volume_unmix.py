@@ -285,6 +285,8 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
     radius, clip = _check_options(radius, clip)
     if engine not in ("auto", "numba", "numpy"):
         raise InputError(f"engine={engine!r}; expected 'auto', 'numba' or 'numpy'")
+    if engine == "numba" and not HAVE_NUMBA:
+        raise InputError("engine='numba' but numba is not installed; use engine='auto' or 'numpy'")
     engine = ("numba" if HAVE_NUMBA else "numpy") if engine == "auto" else engine
     hard_counts = np.asarray(hard_counts)
     n_phases = hard_counts.shape[1]
