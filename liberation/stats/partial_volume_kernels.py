@@ -1,16 +1,20 @@
 """Block kernels of the sub-voxel quantification (numba when importable, numpy otherwise).
 
-Every kernel takes one block *with a halo* of ``r`` voxels on every side (edge-replicated at the
-volume border, :func:`liberation.stats.partial_volume_blocks.read_ext`) and returns results for the
-block's core ``ext[r:-r, r:-r, r:-r]``:
+Every kernel takes one block with whatever halo was read around it (:func:`liberation.stats.
+partial_volume_blocks.read_halo`; no padding) and the bounds ``lo``, ``hi`` of its core; neighbours
+beyond the array are clamped to its edge, which is edge replication at the volume border and never
+happens elsewhere (the halo is there). The numba kernels stream the block plane by plane:
 
 - :func:`constant_box`: 1 where the ``(2 r + 1)^3`` box around a core voxel holds one label only
-  (separable run lengths: O(1) work per voxel whatever ``r``, instead of ``(2 r + 1)^3`` reads);
+  (separable: a square test per plane kept in a ring buffer of ``2 r + 1`` planes, a few vector
+  operations per voxel instead of ``(2 r + 1)^3`` reads);
 - :func:`interior_sums`: count, sum and sum of squares of the grey value of the voxels of each phase
   whose box is constant (the phase's interior, for the grey levels and noise of the model);
-- :func:`soft_deltas`: the unmixing of every mixed voxel (box not constant) folded straight into
-  per-particle phase-volume corrections, without gathering the mixed voxels (float64, the same rule
-  as the numpy reference ``liberation.stats.partial_volume_unmix.unmix_block``).
+- :func:`soft_deltas`: the unmixing of every mixed voxel folded straight into per-particle
+  phase-volume corrections (float64, the rule of the numpy reference
+  ``liberation.stats.partial_volume_unmix.unmix_block``); the phase counts of the box come from one
+  separable sum of ``1 << 8 q`` (8-bit fields of one integer, phases < 8 and boxes < 256 voxels), which
+  is also the mixed-voxel test.
 
 The numba kernels hold no GIL, so blocks run in parallel threads.
 """
