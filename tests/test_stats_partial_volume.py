@@ -81,6 +81,67 @@ def test_chunked_equals_whole_volume(phantom):
     assert a[:, tid].sum() == pytest.approx(float(vol.sum(dtype=np.float64)), rel=1e-6)
 
 
+def test_constant_box_kernels_agree():
+    """The plane-streaming numba box test equals min == max filters (scipy), with and without a halo."""
+    from scipy import ndimage
+
+    from liberation.stats import partial_volume_kernels as k
+
+    if not k.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(3)
+    for r in (1, 2):
+        ph = ndimage.maximum_filter((rng.random((19, 23, 29)) < 0.02).astype(np.uint8), size=(3, 2, 4))
+        ph = ph + (rng.random(ph.shape) < 0.002) * 2
+        for lo, hi in (((0, 0, 0), ph.shape), ((r, r, r), tuple(n - r for n in ph.shape)), ((3, 1, 5), (15, 22, 20))):
+            a = k.constant_box(ph, r, lo=lo, hi=hi, engine="numba")
+            b = k.constant_box(ph, r, lo=lo, hi=hi, engine="numpy")
+            assert a.shape == tuple(h - low for low, h in zip(lo, hi)) and 0 < a.sum() < a.size
+            assert np.array_equal(a, b), (r, lo, hi)
+        g = rng.normal(1000, 10, ph.shape)
+        na = k.interior_sums(g, ph, r, 3, 0.0, engine="numba")
+        nb = k.interior_sums(g, ph, r, 3, 0.0, engine="numpy")
+        np.testing.assert_array_equal(na[0], nb[0])
+        np.testing.assert_allclose(na[1], nb[1], rtol=1e-12)
+        np.testing.assert_allclose(na[2], nb[2], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("radius", "clip"), [(1, True), (2, False)])
+def test_numba_soft_counts_equal_numpy_reference(phantom, radius, clip):
+    """The fused numba unmixing (packed box counts, no gathering) equals the numpy reference voxel for voxel."""
+    from liberation.stats import partial_volume_kernels as k
+
+    if not k.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    m = measure(phantom.particles, phantom.phases, voxel_size_um=2.0, minerals=phantom.minerals)
+    model = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5)
+    kw = {"model": model, "ids": m.ids, "hard_counts": m.counts, "radius": radius, "clip": clip}
+    a = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numba", **kw)
+    b = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numpy", **kw)
+    c = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numba", chunks=(7, 13, 50), workers=2,
+                       **kw)
+    assert np.abs(a - m.counts).max() > 10  # voxels were moved
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(a, c, rtol=0, atol=1e-9)
+
+
+def test_model_sample_equals_whole_on_a_uniform_volume(phantom):
+    """Levels measured on evenly spaced slabs agree with the whole volume; absent phases cost no pass."""
+    whole = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, sample_voxels=None, edge=False)
+    part = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, sample_voxels=phantom.ct.size // 3, edge=False)
+    for pid in (0, phantom.minerals["quartz"].id):
+        assert part.interior_voxels[pid] < whole.interior_voxels[pid]
+        assert abs(part.levels[pid] - whole.levels[pid]) < 4 * whole.noise[pid] / np.sqrt(part.interior_voxels[pid])
+    # spodumene has fewer than min_interior interior voxels in the slabs: measured on the whole volume
+    sp = phantom.minerals["spodumene"].id
+    assert part.interior_voxels[sp] == whole.interior_voxels[sp] and part.levels[sp] == whole.levels[sp]
+    counts = np.bincount(phantom.phases.ravel(), minlength=5)
+    given = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5, phase_voxels=counts, edge=False)
+    assert given.level_source[phantom.minerals["albite"].id] == "absent"
+    with pytest.raises(InputError, match="sample_voxels"):
+        pv.estimate_model(phantom.ct, phantom.phases, sample_voxels=0)
+
+
 def _errors(ph, radius=1, clip=True):
     m = measure(ph.particles, ph.phases, voxel_size_um=2.0, minerals=ph.minerals)
     model = pv.estimate_model(ph.ct, ph.phases, n_phases=5)
@@ -124,6 +185,42 @@ def test_against_exact_truth(capsys):
         assert mean[("5x5x5 linear", "inclusion", r)][1] < 0.05
 
 
+@pytest.mark.slow
+def test_must_show_inclusions_grades_liberation(capsys):
+    """Issue 24's "must show" at noise 0.01 (620 grey, contrast spodumene-quartz 13.6 noise deviations), blur 0.7:
+    the soft volume of inclusions of radius 2-4 within 5 % of the exact truth where the hard labels are off by
+    more, per radius; their particles' grades closer; the liberated fraction of the target (free grains of
+    radius 2-4 against inclusions of radius 1-6) closer. Not general: with inclusions of radius 2-4 only, the
+    hard labels' errors cancel in the liberated fraction (hard 0.4987, soft 0.4948, truth 0.5000; the soft
+    volume of free grains is 1-4 % low). benchmarks/bench_partial_volume_truth.py prints other blurs and noises."""
+    vol, grade, lib = {}, {}, {"hard": [], "soft": [], "true": []}
+    for seed in (1, 2):
+        ph = partial_volume_phantom(seed=seed, blur_sigma_vox=0.7, noise=0.01, rims=())
+        obj, he, se, m, soft, true = _errors(ph)
+        tid = ph.minerals[ph.params["target"]].id
+        for name, counts in (("hard", m.counts.astype(float)), ("soft", soft), ("true", true)):
+            g = counts[:, tid] / counts[:, 1:].sum(axis=1)
+            lib[name].append((counts[:, tid][g >= 0.9].sum(), counts[:, tid].sum()))
+            grade.setdefault(name, []).append(g)
+        for r in (2.0, 3.0, 4.0):
+            sel = (obj["kind"].to_numpy() == "inclusion") & (obj["radius_vox"].to_numpy() == r)
+            vol.setdefault(r, []).append((he[sel], se[sel], sel))
+    with capsys.disabled():
+        print("\ninclusion radius  hard |err|  soft |err|  hard |grade err|  soft |grade err|")
+        for r, parts in vol.items():
+            h = np.concatenate([p[0] for p in parts]).mean()
+            s = np.concatenate([p[1] for p in parts]).mean()
+            gh = np.concatenate([np.abs(grade["hard"][i] - grade["true"][i])[p[2]] for i, p in enumerate(parts)])
+            gs = np.concatenate([np.abs(grade["soft"][i] - grade["true"][i])[p[2]] for i, p in enumerate(parts)])
+            print(f"{r:16.0f}  {h:10.3f}  {s:10.3f}  {gh.mean():16.5f}  {gs.mean():16.5f}")
+            assert s < 0.05 and s < h, (r, h, s)
+            assert gs.mean() < gh.mean(), (r, gh.mean(), gs.mean())
+        frac = {k: sum(a for a, _ in v) / sum(b for _, b in v) for k, v in lib.items()}
+        print(f"liberated fraction of the target: truth {frac['true']:.4f} hard {frac['hard']:.4f} "
+              f"soft {frac['soft']:.4f}")
+    assert abs(frac["soft"] - frac["true"]) < abs(frac["hard"] - frac["true"])
+
+
 def test_soft_statistics_and_analyse(phantom):
     from liberation.stats import analyse
 
@@ -164,3 +261,6 @@ def test_bad_inputs(phantom):
         pv.phase_fractions(phantom.ct, phantom.phases, model=model, radius=5)
     with pytest.raises(InputError, match="model"):
         pv.phase_fractions(phantom.ct, phantom.phases, model={"levels": [0, 1]})
+    with pytest.raises(InputError, match="engine"):
+        pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, model=model, ids=np.array([1]),
+                       hard_counts=np.zeros((1, 2)), engine="cuda")

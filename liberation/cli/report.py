@@ -58,8 +58,8 @@ __getattr__ = moved_getattr(__name__, {
 @click.option("--quantification", type=click.Choice(["hard", "soft", "both"]), default="hard", show_default=True,
               help="Phase volumes from the hard labels, from sub-voxel fractions of the mixed voxels (CT grey "
                    "values unmixed between neighbouring phases), or both (hard tables plus *_soft.csv and "
-                   "quantification.csv with the difference). soft/both read the CT and take about 10x longer "
-                   "(docs/partial_volume.md).")
+                   "quantification.csv with the difference). soft/both read the CT; the soft statistics take "
+                   "about 5x the hard ones (docs/partial_volume.md).")
 @click.option("--pdf/--no-pdf", default=True, show_default=True,
               help="Also write report.pdf (A4, the same content as report.html; a few seconds more).")
 @click.option("--section", "section", type=click.Path(), default=None, metavar="LABELS",

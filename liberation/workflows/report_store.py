@@ -220,7 +220,7 @@ def run_report(
         Phase volumes from the hard labels, from sub-voxel fractions of the mixed voxels (CT grey values
         unmixed between the neighbouring phases, :mod:`liberation.stats.partial_volume`), or both
         (hard tables plus ``*_soft.csv`` and ``quantification.csv`` with the difference). Default
-        ``"hard"``: the soft pass is still about 10x the hard one (docs/partial_volume.md).
+        ``"hard"``: the soft statistics still take about 5x the hard ones at 512^3 (docs/partial_volume.md).
     pdf : bool
         Also write ``report.pdf`` (the same content, A4).
     gallery : bool

@@ -1,0 +1,409 @@
+"""Block kernels of the sub-voxel quantification (numba when importable, numpy otherwise).
+
+Every kernel takes one block with whatever halo was read around it (:func:`liberation.stats.
+partial_volume_blocks.read_halo`; no padding) and the bounds ``lo``, ``hi`` of its core; neighbours
+beyond the array are clamped to its edge, which is edge replication at the volume border and never
+happens elsewhere (the halo is there). The numba kernels stream the block plane by plane:
+
+- :func:`constant_box`: 1 where the ``(2 r + 1)^3`` box around a core voxel holds one label only
+  (separable: a square test per plane kept in a ring buffer of ``2 r + 1`` planes, a few vector
+  operations per voxel instead of ``(2 r + 1)^3`` reads);
+- :func:`interior_sums`: count, sum and sum of squares of the grey value of the voxels of each phase
+  whose box is constant (the phase's interior, for the grey levels and noise of the model);
+- :func:`soft_deltas`: the unmixing of every mixed voxel folded straight into per-particle
+  phase-volume corrections (float64, the rule of the numpy reference
+  ``liberation.stats.partial_volume_unmix.unmix_block``); the phase counts of the box come from one
+  separable sum of ``1 << 8 q`` (8-bit fields of one integer, phases < 8 and boxes < 256 voxels), which
+  is also the mixed-voxel test.
+
+The numba kernels hold no GIL, so blocks run in parallel threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # pragma: no cover - depends on the environment
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    numba = None
+    HAVE_NUMBA = False
+
+__all__ = ["HAVE_NUMBA", "constant_box", "interior_sums", "soft_deltas"]
+
+
+def _bounds(shape, r, lo, hi):
+    lo = np.array([r, r, r] if lo is None else lo, dtype=np.int64)
+    hi = np.array([n - r for n in shape] if hi is None else hi, dtype=np.int64)
+    return lo, hi
+
+
+def _np_constant_box(ph: np.ndarray, r: int, lo, hi) -> np.ndarray:
+    from scipy import ndimage
+
+    core = tuple(slice(a, b) for a, b in zip(lo, hi))
+    mn = ndimage.minimum_filter(ph, size=2 * r + 1, mode="nearest")[core]
+    mx = ndimage.maximum_filter(ph, size=2 * r + 1, mode="nearest")[core]
+    return (mn == mx).astype(np.uint8)
+
+
+if HAVE_NUMBA:  # pragma: no branch
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_fxy_plane(ph, p, r, lo, hi, fxy):
+        """Plane ``p`` of the block: 1 where the ``(2r+1)^2`` square (y, x) around a core voxel has one label.
+
+        Neighbours outside the array are clamped to its edge (= edge replication at the volume border).
+        """
+        Z, Y, X = ph.shape
+        y0, y1, x0, x1 = lo[1], hi[1], lo[2], hi[2]
+        ya, yb = max(y0 - r, 0), min(y1 + r, Y)
+        nx = x1 - x0
+        fx = np.empty((yb - ya, nx), np.uint8)
+        # eb[i + r] = 1 where ph[i] != ph[i + 1]; zero beyond the row (clamped neighbours are equal)
+        eb = np.zeros(X + 2 * r, np.uint8)
+        for y in range(ya, yb):
+            for i in range(X - 1):
+                eb[i + r] = ph[p, y, i] != ph[p, y, i + 1]
+            for x in range(x0, x1):
+                e = np.uint8(0)
+                for d in range(-r, r):
+                    e |= eb[x + d + r]
+                fx[y - ya, x - x0] = 1 - e
+        for y in range(y0, y1):
+            for x in range(nx):
+                fxy[y - y0, x] = 1
+            for d in range(-r, r + 1):
+                yy = min(max(y + d, 0), Y - 1)
+                for x in range(nx):
+                    fxy[y - y0, x] &= fx[yy - ya, x] & (ph[p, yy, x + x0] == ph[p, y, x + x0])
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_const_plane(ph, r, lo, hi, z, ring, have, out):
+        """``out[y, x]`` = 1 where the ``(2r+1)^3`` box around core voxel (z, y, x) has one label."""
+        Z = ph.shape[0]
+        w = 2 * r + 1
+        y0, x0 = lo[1], lo[2]
+        ny, nx = out.shape
+        for d in range(-r, r + 1):
+            p = min(max(z + d, 0), Z - 1)
+            slot = p % w
+            if have[slot] != p:
+                _nb_fxy_plane(ph, p, r, lo, hi, ring[slot])
+                have[slot] = p
+        for y in range(ny):
+            for x in range(nx):
+                out[y, x] = 1
+        for d in range(-r, r + 1):
+            p = min(max(z + d, 0), Z - 1)
+            fl = ring[p % w]
+            for y in range(ny):
+                for x in range(nx):
+                    out[y, x] &= fl[y, x] & (ph[p, y + y0, x + x0] == ph[z, y + y0, x + x0])
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_constant_core(ph, r, lo, hi):
+        w = 2 * r + 1
+        ny, nx = hi[1] - lo[1], hi[2] - lo[2]
+        ring = np.zeros((w, ny, nx), np.uint8)
+        have = np.full(w, -1, np.int64)
+        out = np.zeros((hi[0] - lo[0], ny, nx), np.uint8)
+        for z in range(lo[0], hi[0]):
+            _nb_const_plane(ph, r, lo, hi, z, ring, have, out[z - lo[0]])
+        return out
+
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_interior_sums(g, ph, r, lo, hi, shift, n, s1, s2):
+        P = n.size
+        bad = np.int64(-1)
+        w = 2 * r + 1
+        ring = np.zeros((w, hi[1] - lo[1], hi[2] - lo[2]), np.uint8)
+        have = np.full(w, -1, np.int64)
+        const = np.ones((hi[1] - lo[1], hi[2] - lo[2]), np.uint8)
+        for z in range(lo[0], hi[0]):
+            if r > 0:
+                _nb_const_plane(ph, r, lo, hi, z, ring, have, const)
+            for y in range(lo[1], hi[1]):
+                for x in range(lo[2], hi[2]):
+                    if const[y - lo[1], x - lo[2]] == 0:
+                        continue
+                    q = np.int64(ph[z, y, x])
+                    if q < 0 or q >= P:
+                        bad = q
+                        continue
+                    v = np.float64(g[z, y, x]) - shift
+                    n[q] += 1
+                    s1[q] += v
+                    s2[q] += v * v
+        return bad
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_square_packed(ph, p, r, lo, hi, sq):
+        """Plane ``p``: per core (y, x), the counts of every phase (< 8) over the ``(2r+1)^2`` square, packed in
+        8-bit fields of one integer (``1 << 8 q`` per voxel of phase q; edge-clamped)."""
+        Z, Y, X = ph.shape
+        y0, y1, x0, x1 = lo[1], hi[1], lo[2], hi[2]
+        ya, yb = max(y0 - r, 0), min(y1 + r, Y)
+        nx = x1 - x0
+        rx = np.empty((yb - ya, nx), np.int64)
+        buf = np.empty(X + 2 * r, np.int64)
+        for y in range(ya, yb):
+            for i in range(X + 2 * r):
+                buf[i] = np.int64(1) << np.int64(8 * ph[p, y, min(max(i - r, 0), X - 1)])
+            for x in range(nx):
+                acc = np.int64(0)
+                for d in range(2 * r + 1):
+                    acc += buf[x + x0 + d]
+                rx[y - ya, x] = acc
+        for y in range(y0, y1):
+            for x in range(nx):
+                sq[y - y0, x] = 0
+            for d in range(-r, r + 1):
+                yy = min(max(y + d, 0), Y - 1) - ya
+                for x in range(nx):
+                    sq[y - y0, x] += rx[yy, x]
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_box_packed(ph, r, lo, hi, z, ring, have, box):
+        """``box[y, x]``: packed phase counts of the ``(2r+1)^3`` box around core voxel (z, y, x)."""
+        Z = ph.shape[0]
+        w = 2 * r + 1
+        ny, nx = box.shape
+        for d in range(-r, r + 1):
+            p = min(max(z + d, 0), Z - 1)
+            slot = p % w
+            if have[slot] != p:
+                _nb_square_packed(ph, p, r, lo, hi, ring[slot])
+                have[slot] = p
+        for y in range(ny):
+            for x in range(nx):
+                box[y, x] = 0
+        for d in range(-r, r + 1):
+            p = min(max(z + d, 0), Z - 1)
+            sq = ring[p % w]
+            for y in range(ny):
+                for x in range(nx):
+                    box[y, x] += sq[y, x]
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_count(ph, z, y, x, r, cnt):
+        Z, Y, X = ph.shape
+        cnt[:] = 0
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            for dy in range(-r, r + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                for dx in range(-r, r + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    cnt[ph[zz, yy, xx]] += 1
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_owner(ph, src, z, y, x, r, q):
+        """Largest ``src`` among the neighbours of phase ``q`` (edge-clamped)."""
+        Z, Y, X = ph.shape
+        owner = np.int64(-1)
+        if r == 1 and 1 <= z < Z - 1 and 1 <= y < Y - 1 and 1 <= x < X - 1:
+            for zz in range(z - 1, z + 2):
+                for yy in range(y - 1, y + 2):
+                    for xx in range(x - 1, x + 2):
+                        o = np.int64(src[zz, yy, xx]) if ph[zz, yy, xx] == q else np.int64(-1)
+                        owner = max(owner, o)
+            return owner
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            for dy in range(-r, r + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                for dx in range(-r, r + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    if ph[zz, yy, xx] == q:
+                        o = np.int64(src[zz, yy, xx])
+                        if o > owner:
+                            owner = o
+        return owner
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, delta):
+        Z, Y, X = ph.shape
+        P = levels.size
+        w = 2 * r + 1
+        n_nb = w * w * w
+        cnt = np.zeros(P, np.int64)
+        packed = P <= 8 and n_nb < 256
+        thr = max(min_contrast * sig, 1e-9)
+        sdiv = sig if sig > 0 else 1.0
+        below = np.zeros(P, np.uint8)  # a known phase with a level below (above) L_a by more than the threshold
+        above = np.zeros(P, np.uint8)
+        for a in range(P):
+            for p in range(P):
+                if p != a and known[a] and known[p] and abs(levels[a] - levels[p]) > thr:
+                    if levels[p] < levels[a]:
+                        below[a] = 1
+                    else:
+                        above[a] = 1
+        ny, nx = hi[1] - lo[1], hi[2] - lo[2]
+        ring = np.zeros((w, ny, nx), np.uint8)
+        ring8 = np.zeros((w if packed else 0, ny, nx), np.int64)
+        have = np.full(w, -1, np.int64)
+        const = np.ones((ny, nx), np.uint8)
+        box = np.zeros((ny, nx), np.int64)
+        moved = 0
+        for z in range(lo[0], hi[0]):
+            if packed:
+                _nb_box_packed(ph, r, lo, hi, z, ring8, have, box)
+            else:
+                _nb_const_plane(ph, r, lo, hi, z, ring, have, const)
+            for y in range(lo[1], hi[1]):
+                for x in range(lo[2], hi[2]):
+                    a = np.int64(ph[z, y, x])
+                    if packed:
+                        c8 = box[y - lo[1], x - lo[2]]
+                        if c8 == np.int64(n_nb) << np.int64(8 * a):
+                            continue
+                    elif const[y - lo[1], x - lo[2]] == 1:
+                        continue
+                    if not known[a]:
+                        continue
+                    gv = np.float64(g[z, y, x])
+                    la = levels[a]
+                    # clipped fractions: every partner p would give f = (g - L_p) / (L_a - L_p) >= 1 when g lies
+                    # at or beyond L_a on the side away from all the phases it could be unmixed with
+                    if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
+                        continue
+                    if packed:
+                        for p in range(P):
+                            cnt[p] = (c8 >> np.int64(8 * p)) & 255
+                    else:
+                        _nb_count(ph, z, y, x, r, cnt)
+                    best_cost = np.inf
+                    best_p = a
+                    best_f = 1.0
+                    for p in range(P):
+                        if p == a or cnt[p] == 0 or not known[p]:
+                            continue
+                        lp = levels[p]
+                        diff = la - lp
+                        if abs(diff) <= thr:
+                            continue
+                        f = (gv - lp) / diff
+                        if clip:
+                            f = min(max(f, 0.0), 1.0)
+                        cost = abs(gv - (f * la + (1.0 - f) * lp)) / sdiv + (n_nb - cnt[p]) / n_nb
+                        if cost < best_cost:
+                            best_cost = cost
+                            best_p = p
+                            best_f = f
+                    if best_p == a or best_f == 1.0:
+                        continue
+                    share = 1.0 - best_f
+                    delta[lut[src[z, y, x]], a] -= share
+                    delta[lut[_nb_owner(ph, src, z, y, x, r, best_p)], best_p] += share
+                    moved += 1
+        return moved
+
+
+def constant_box(ph, r: int, *, lo=None, hi=None, engine: str = "auto") -> np.ndarray:
+    """1 where the ``(2 r + 1)^3`` box of ``ph`` around a core voxel holds one label.
+
+    Parameters
+    ----------
+    ph : ndarray of int, shape (Z, Y, X)
+        Labels of a block and whatever halo it has; neighbours beyond the array are its edge values
+        (edge replication, right at the volume border).
+    r : int
+        Box radius (>= 1).
+    lo, hi : sequence of 3 int, optional
+        The core ``ph[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]``; default a halo of ``r`` on every side.
+    engine : {"auto", "numba", "numpy"}
+        Kernel: separable plane flags in a ring buffer (numba), or min/max filters (numpy).
+
+    Returns
+    -------
+    ndarray of uint8, shape of the core
+    """
+    lo, hi = _bounds(ph.shape, int(r), lo, hi)
+    if (HAVE_NUMBA if engine == "auto" else engine == "numba"):
+        return _nb_constant_core(np.ascontiguousarray(ph), int(r), lo, hi)
+    return _np_constant_box(np.asarray(ph), int(r), lo, hi)
+
+
+def interior_sums(g, ph, r: int, n_phases: int, shift: float, *, lo=None, hi=None, engine: str = "auto"):
+    """Per phase: voxels, sum and sum of squares of ``g - shift`` over the core voxels with a constant box.
+
+    ``g`` and ``ph`` are a block with its halo (see :func:`constant_box` for ``lo``, ``hi``); ``r = 0`` takes
+    every core voxel. Returns ``(n, s1, s2, bad)``: ``bad`` is a phase id outside ``0..n_phases-1`` met
+    (or -1).
+    """
+    r = int(r)
+    lo, hi = _bounds(ph.shape, r, lo, hi)
+    n = np.zeros(n_phases, np.int64)
+    s1 = np.zeros(n_phases)
+    s2 = np.zeros(n_phases)
+    if (HAVE_NUMBA if engine == "auto" else engine == "numba"):
+        bad = _nb_interior_sums(np.ascontiguousarray(g), np.ascontiguousarray(ph), r, lo, hi, float(shift), n, s1, s2)
+        return n, s1, s2, int(bad)
+    core = tuple(slice(a, b) for a, b in zip(lo, hi))
+    ph = np.asarray(ph)
+    sel = _np_constant_box(ph, r, lo, hi).astype(bool) if r > 0 else np.ones(ph[core].shape, bool)
+    p = ph[core][sel].astype(np.int64)
+    if p.size and (int(p.max()) >= n_phases or int(p.min()) < 0):
+        return n, s1, s2, int(p.max()) if int(p.max()) >= n_phases else int(p.min())
+    v = np.asarray(g)[core][sel].astype(np.float64) - shift
+    return (np.bincount(p, minlength=n_phases), np.bincount(p, weights=v, minlength=n_phases),
+            np.bincount(p, weights=v * v, minlength=n_phases), -1)
+
+
+def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_contrast: float, clip: bool, *,
+                lo=None, hi=None):
+    """Sub-voxel corrections of one block, per local particle row and phase (numba only).
+
+    Parameters
+    ----------
+    g, ph : ndarray, shape (Z, Y, X)
+        Grey values and phase ids of the block with whatever halo it has (see :func:`constant_box`).
+    src, lut : ndarray
+        Local particle rows: the row of a voxel is ``lut[src[voxel]]``; ``src`` increases with the
+        particle id (:func:`liberation.stats._kernels.local_ids`), so the larger id wins a tie of owners.
+    n_rows : int
+        Rows of the result.
+    r : int
+        Neighbourhood radius.
+    levels : ndarray of float64, shape (n_phases,)
+        Grey levels (NaN: unknown, never unmixed).
+    sig, min_contrast : float
+        Pooled noise (grey) and the contrast below which two phases are not unmixed (noise units).
+    clip : bool
+        Clip fractions to [0, 1].
+    lo, hi : sequence of 3 int, optional
+        The core (default a halo of ``r``).
+
+    Returns
+    -------
+    delta : ndarray of float64, shape (n_rows, n_phases)
+        Volume (voxels) moved: ``-(1 - f)`` at (own row, own phase), ``+(1 - f)`` at (partner row,
+        partner phase), summed over the mixed voxels of the core.
+    moved : int
+        Voxels unmixed.
+    bad : int or None
+        A phase id without a grey level (outside ``0..n_phases-1``) met in the block (the result is then
+        incomplete), else None.
+    """
+    lo, hi = _bounds(ph.shape, int(r), lo, hi)
+    levels = np.asarray(levels, dtype=np.float64)
+    ph = np.ascontiguousarray(ph)
+    if ph.size:
+        mn, mx = int(ph.min()), int(ph.max())
+        if mx >= levels.size or mn < 0:
+            return np.zeros((n_rows, levels.size)), 0, (mx if mx >= levels.size else mn)
+    known = np.isfinite(levels)
+    lv = np.where(known, levels, 0.0)
+    src = np.ascontiguousarray(src)
+    if src.dtype == np.uint64:
+        src = src.astype(np.int64)
+    delta = np.zeros((n_rows, lv.size))
+    moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), lo, hi, lv, known,
+                            float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
+                            delta)
+    return delta, int(moved), None

@@ -1,0 +1,307 @@
+"""The partial-volume model of a CT: grey level and noise of each phase, and the edge blur, from the data.
+
+The levels and noise come from the *interior* voxels of each hard phase (their whole
+``(2 erosion + 1)^3`` neighbourhood has the phase), counted block by block with a halo
+(:func:`liberation.stats.partial_volume_kernels.interior_sums`); the blur from an edge-spread fit
+across the most common high-contrast phase boundary of a central cube.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from liberation.errors import InputError
+from liberation.minerals import MineralList
+from liberation.stats.partial_volume_blocks import (
+    block_grid,
+    check_image,
+    check_phases,
+    map_blocks,
+    read,
+    read_ext,
+    read_halo,
+)
+
+__all__ = ["PartialVolumeModel", "estimate_model"]
+
+
+@dataclass(frozen=True)
+class PartialVolumeModel:
+    """Grey levels, noise and blur of the CT, per phase id.
+
+    Attributes
+    ----------
+    levels : ndarray of float64, shape (n_phases,)
+        Grey level of each phase id (index 0 = void / mount medium); NaN for a phase without voxels.
+    noise : ndarray of float64, shape (n_phases,)
+        Standard deviation of the grey value in the interior of each phase (NaN when unknown).
+    interior_voxels : ndarray of int64, shape (n_phases,)
+        Voxels the level and noise of each phase were measured on.
+    level_source : tuple of str
+        Per phase: ``"interior"`` (eroded by ``erosion``), ``"interior-1"`` (eroded by one voxel, too
+        few deeper voxels), ``"all-voxels"`` (no interior: mean of every voxel of the phase, biased
+        towards its neighbours), ``"given"`` or ``"absent"``.
+    edge_sigma_vox : float
+        Effective edge blur in voxels, from the edge-spread fit (Gaussian PSF and voxel sampling
+        together); NaN when not fitted.
+    edge_pair : tuple of int or None
+        Phase ids of the boundary the blur was fitted on.
+    min_contrast : float
+        Two phases closer than ``min_contrast`` noise standard deviations are not unmixed (their
+        mixture cannot be told from noise).
+    notes : tuple of str
+        Doubts about the model (e.g. a blur wider than the 3x3x3 neighbourhood).
+    """
+
+    levels: np.ndarray
+    noise: np.ndarray
+    interior_voxels: np.ndarray
+    level_source: tuple[str, ...] = ()
+    edge_sigma_vox: float = float("nan")
+    edge_pair: tuple[int, int] | None = None
+    min_contrast: float = 2.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def n_phases(self) -> int:
+        return int(len(self.levels))
+
+    @property
+    def noise_sigma(self) -> float:
+        """Pooled interior noise (grey units), weighted by the interior voxels; NaN when unknown."""
+        ok = np.isfinite(self.noise) & (self.interior_voxels > 1)
+        if not ok.any():
+            return float("nan")
+        w = self.interior_voxels[ok].astype(float)
+        return float(np.sqrt(np.sum(w * self.noise[ok] ** 2) / w.sum()))
+
+    @classmethod
+    def from_levels(cls, levels, *, noise: float = 0.0, min_contrast: float = 2.0) -> PartialVolumeModel:
+        """A model from known grey levels (index = phase id) and one noise standard deviation."""
+        lv = np.asarray(levels, dtype=np.float64).reshape(-1)
+        if lv.size < 2:
+            raise InputError(f"levels={levels!r} must give a grey level for phase 0 and at least one mineral")
+        if not (np.isfinite(noise) and noise >= 0):
+            raise InputError(f"noise={noise!r} must be a non-negative grey-value standard deviation")
+        return cls(levels=lv, noise=np.full(lv.size, float(noise)), interior_voxels=np.zeros(lv.size, np.int64),
+                   level_source=("given",) * lv.size, min_contrast=float(min_contrast))
+
+    def to_dict(self, minerals: MineralList | None = None) -> dict:
+        """JSON-ready description (levels and noise by phase name when ``minerals`` is given)."""
+        def name(i):
+            if i == 0:
+                return "void"
+            if minerals is not None and i in minerals:
+                return minerals[i].name
+            return str(i)
+
+        def num(v):
+            return None if not np.isfinite(v) else float(v)
+
+        return {
+            "levels": {name(i): num(v) for i, v in enumerate(self.levels)},
+            "noise": {name(i): num(v) for i, v in enumerate(self.noise)},
+            "interior_voxels": {name(i): int(v) for i, v in enumerate(self.interior_voxels)},
+            "level_source": {name(i): s for i, s in enumerate(self.level_source)},
+            "noise_sigma": num(self.noise_sigma),
+            "edge_sigma_vox": num(self.edge_sigma_vox),
+            "edge_pair": None if self.edge_pair is None else [name(i) for i in self.edge_pair],
+            "min_contrast": self.min_contrast,
+            "notes": list(self.notes),
+        }
+
+
+def _interior_sums(image, phases, core, shape, erosion, n_phases, shift):
+    from liberation.stats.partial_volume_kernels import interior_sums
+
+    ph, lo, hi = read_halo(phases, core, shape, erosion)
+    g, _lo, _hi = read_halo(image, core, shape, erosion)
+    n, s1, s2, bad = interior_sums(g, ph, erosion, n_phases, shift, lo=lo, hi=hi)
+    if bad >= n_phases:
+        raise InputError(f"phases holds id {bad}, above the largest phase id {n_phases - 1} of the minerals")
+    return n, s1, s2
+
+
+def _level_pass(image, phases, grid, shape, erosion, n_phases, shift, workers):
+    n = np.zeros(n_phases, np.int64)
+    s1 = np.zeros(n_phases)
+    s2 = np.zeros(n_phases)
+    for c, a, b in map_blocks(lambda core: _interior_sums(image, phases, core, shape, erosion, n_phases, shift),
+                               grid, workers):
+        n += c
+        s1 += a
+        s2 += b
+    return n, s1, s2
+
+
+def _sample_cores(grid, shape, sample_voxels, thickness: int = 16):
+    """The cores of ``grid`` cut to evenly spaced z slabs of ``thickness`` planes, about ``sample_voxels`` in all."""
+    total = int(np.prod(shape))
+    if sample_voxels is None or total <= int(sample_voxels) or shape[0] <= thickness:
+        return grid
+    plane = shape[1] * shape[2]
+    k = max(1, int(np.ceil(int(sample_voxels) / (thickness * plane))))
+    starts = np.unique(np.linspace(0, shape[0] - thickness, k).astype(int))
+    cores = []
+    for core in grid:
+        (z0, z1), rest = core[0], core[1:]
+        for a in starts:
+            lo, hi = max(z0, int(a)), min(z1, int(a) + thickness)
+            if lo < hi:
+                cores.append(((lo, hi), *rest))
+    return cores
+
+
+def _edge_fit(image, phases, levels, shape, sample: int):
+    """Fit the effective edge blur (voxels) on the most common boundary pair of a central sub-volume."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import ndtr
+
+    core = tuple((max(0, (n - sample) // 2), min(n, (n - sample) // 2 + sample)) for n in shape)
+    ph = read_ext(phases, core, shape, 0).astype(np.int64)
+    g = read_ext(image, core, shape, 0).astype(np.float64)
+    P = len(levels)
+    if ph.size == 0 or int(ph.max()) >= P:
+        return float("nan"), None
+    pairs = np.zeros((P, P), np.int64)
+    for axis in range(3):
+        a = np.moveaxis(ph, axis, 0)
+        lo, hi = a[:-1].ravel(), a[1:].ravel()
+        d = lo != hi
+        np.add.at(pairs, (np.minimum(lo[d], hi[d]), np.maximum(lo[d], hi[d])), 1)
+    ok = np.isfinite(levels)
+    contrast = np.abs(levels[:, None] - levels[None, :])
+    score = np.where(ok[:, None] & ok[None, :], pairs, 0) * np.nan_to_num(contrast)
+    if score.max() <= 0:
+        return float("nan"), None
+    p, q = np.unravel_index(int(np.argmax(score)), score.shape)
+    pair_mask = (ph == p) | (ph == q)
+    clean = ndimage.minimum_filter(pair_mask.astype(np.uint8), size=7, mode="nearest").astype(bool)
+    inside = ph == p
+    d = np.where(inside, ndimage.distance_transform_edt(inside) - 0.5,
+                 -(ndimage.distance_transform_edt(~inside) - 0.5))
+    sel = clean & (np.abs(d) <= 3.0)
+    if sel.sum() < 100:
+        return float("nan"), None
+    u = (g[sel] - levels[q]) / (levels[p] - levels[q])
+    dd = d[sel]
+    if u.size > 200_000:
+        idx = np.random.default_rng(0).choice(u.size, 200_000, replace=False)
+        u, dd = u[idx], dd[idx]
+
+    def loss(s):
+        return float(np.mean((u - ndtr(dd / s)) ** 2))
+
+    res = minimize_scalar(loss, bounds=(0.05, 4.0), method="bounded", options={"xatol": 1e-3})
+    return float(res.x), (int(p), int(q))
+
+
+def estimate_model(
+    image,
+    phases,
+    *,
+    n_phases: int | None = None,
+    erosion: int = 2,
+    min_interior: int = 27,
+    edge: bool = True,
+    edge_sample: int = 64,
+    min_contrast: float = 2.0,
+    sample_voxels: int | None = 1 << 24,
+    phase_voxels=None,
+    chunks=None,
+    workers: int | None = None,
+) -> PartialVolumeModel:
+    """Estimate the partial-volume model (levels, noise, blur) of a CT from its segmentation.
+
+    Parameters
+    ----------
+    image : array, shape (z, y, x)
+        CT grey values (numpy, dask or zarr).
+    phases : array, shape (z, y, x), integer
+        Hard phase labels (0 = void) of the same shape.
+    n_phases : int, optional
+        Number of phase ids (largest id + 1); default from the labels.
+    erosion : int
+        A voxel is interior when its whole ``(2 erosion + 1)^3`` neighbourhood has its phase; levels
+        and noise are measured on interior voxels (>= 1 voxel from a boundary for ``erosion=1``;
+        the default 2 keeps the blur of a sigma <= 1 voxel PSF below 1 % of the contrast).
+    min_interior : int
+        A phase with fewer interior voxels is measured with ``erosion=1``, then on all its voxels.
+    edge : bool
+        Fit the edge blur (:attr:`PartialVolumeModel.edge_sigma_vox`).
+    edge_sample : int
+        Edge of the central cube (voxels) the blur is fitted on.
+    min_contrast : float
+        Phases closer than this many noise standard deviations are not unmixed.
+    sample_voxels : int or None
+        Measure the interiors on about this many voxels: evenly spaced z slabs of 16 planes (the same
+        slabs whatever the chunks); a phase with fewer than ``min_interior`` interior voxels there is
+        measured on the whole volume. None: the whole volume.
+    phase_voxels : array of int, shape (n_phases,), optional
+        Voxels of each phase in the volume (e.g. from the hard pass); phases without voxels are
+        ``"absent"`` without a fallback pass over the volume.
+    chunks : int or tuple, optional
+        Block shape (default the array's chunks or slabs of ~16 M voxels).
+    workers : int, optional
+        Threads.
+
+    Returns
+    -------
+    PartialVolumeModel
+    """
+    check_phases(phases)
+    check_image(image, phases)
+    if not (isinstance(erosion, (int, np.integer)) and 1 <= int(erosion) <= 5):
+        raise InputError(f"erosion={erosion!r} must be an integer number of voxels in 1..5")
+    if not (isinstance(min_contrast, (int, float)) and min_contrast >= 0):
+        raise InputError(f"min_contrast={min_contrast!r} must be a non-negative number of noise deviations")
+    if sample_voxels is not None and not (isinstance(sample_voxels, (int, np.integer)) and sample_voxels > 0):
+        raise InputError(f"sample_voxels={sample_voxels!r} must be a positive number of voxels or None")
+    shape = tuple(int(n) for n in phases.shape)
+    grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
+    if n_phases is None:
+        n_phases = 1 + max(int(np.asarray(read(phases, tuple(slice(lo, hi) for lo, hi in c))).max())
+                           for c in grid)
+    shift = 32768.0 if np.dtype(image.dtype).kind == "u" else 0.0
+    levels = np.full(n_phases, np.nan)
+    noise = np.full(n_phases, np.nan)
+    count = np.zeros(n_phases, np.int64)
+    source = ["absent"] * n_phases
+    todo = np.ones(n_phases, bool)
+    if phase_voxels is not None:
+        pv_ = np.zeros(n_phases, np.int64)
+        given = np.asarray(phase_voxels, dtype=np.int64).reshape(-1)[:n_phases]
+        pv_[: given.size] = given
+        todo &= pv_ > 0
+    passes = [(int(erosion), "interior", _sample_cores(grid, shape, sample_voxels))]
+    passes += [(int(erosion), "interior", grid)] if passes[0][2] is not grid else []
+    passes += [(1, "interior-1", grid)] if int(erosion) > 1 else []
+    passes += [(0, "all-voxels", grid)]
+    for r, tag, cores in passes:
+        if not todo.any():
+            break
+        n, s1, s2 = _level_pass(image, phases, cores, shape, r, n_phases, shift, workers)
+        take = todo & (n >= (min_interior if r > 0 else 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / n
+            var = np.maximum(s2 / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
+        levels[take] = mean[take] + shift
+        noise[take] = np.sqrt(var[take])
+        count[take] = n[take]
+        for i in np.flatnonzero(take):
+            source[i] = tag
+        todo &= ~take
+    notes = [f"phase {i}: no interior voxels, level from all its voxels (biased towards its neighbours)"
+             for i in range(n_phases) if source[i] == "all-voxels"]
+    sigma, pair = (float("nan"), None)
+    if edge:
+        sigma, pair = _edge_fit(image, phases, levels, shape, int(edge_sample))
+        if np.isfinite(sigma) and sigma > 1.0:
+            notes.append(f"edge blur {sigma:.2f} voxels is wider than the 3x3x3 neighbourhood the unmixing uses: "
+                         "voxels two or more voxels from a boundary stay unmixed")
+    return PartialVolumeModel(levels=levels, noise=noise, interior_voxels=count, level_source=tuple(source),
+                              edge_sigma_vox=sigma, edge_pair=pair, min_contrast=float(min_contrast),
+                              notes=tuple(notes))
