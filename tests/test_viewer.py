@@ -189,7 +189,7 @@ def test_napari_builds_the_layers_headless(store_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_manifest_validates_with_npe2():
+def test_manifest_validates_with_npe2(store_path, tmp_path):
     npe2 = pytest.importorskip("npe2")
     root = Path(__file__).resolve().parents[1]
     manifest = npe2.PluginManifest.from_file(root / "liberation" / "viewer" / "napari.yaml")
@@ -202,3 +202,13 @@ def test_manifest_validates_with_npe2():
     from npe2.manifest.utils import import_python_name
 
     assert import_python_name(command.python_name) is get_reader
+    # npe2 dispatches a dropped store to the reader (napari's own path; npe2's _read takes a plugin manager)
+    from npe2.io_utils import _read
+
+    pm = npe2.PluginManager()
+    pm.register(manifest)
+    pm.activate("liberation")
+    layers = _read([str(store_path)], stack=False, plugin_name="liberation", _pm=pm)
+    assert [(k["name"], t) for _, k, t in layers] == [(k["name"], t) for _, k, t in store_layers(store_path)]
+    with pytest.raises(ValueError, match="refused"):
+        _read([str(tmp_path)], stack=False, plugin_name="liberation", _pm=pm)
