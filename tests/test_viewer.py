@@ -87,9 +87,11 @@ def test_phase_colours_and_names_are_the_minerals(store_path):
     assert "colormap" not in _by_name(store_layers(store_path))["particles"][1]  # napari's own label colours
 
 
-def test_single_level_store_and_label_selection(tmp_path):
+@pytest.mark.parametrize("version", ["0.5", "0.4"])
+def test_single_level_store_and_label_selection(tmp_path, version):
     path = tmp_path / "flat.zarr"
-    store = create_store(path, np.arange(60, dtype=np.float32).reshape(3, 4, 5), voxel_size_um=1.5)
+    store = create_store(path, np.arange(60, dtype=np.float32).reshape(3, 4, 5), voxel_size_um=1.5,
+                         ngff_version=version)
     store.write_label("particles", np.ones((3, 4, 5), np.uint32))
     layers = store_layers(path, labels=["particles"], ct=False)
     assert len(layers) == 1
@@ -180,6 +182,7 @@ def test_napari_builds_the_layers_headless(store_path, monkeypatch):
 
     monkeypatch.setattr(napari, "Viewer", fake_viewer)
     monkeypatch.setattr(napari, "run", lambda *a, **k: None)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # no display here; the fake viewer needs none
     assert main(["view", str(store_path), "--label", "phases"]) == 0
     (shown,) = made
     assert shown.title == "liberation: sample.zarr"
@@ -212,3 +215,22 @@ def test_manifest_validates_with_npe2(store_path, tmp_path):
     assert [(k["name"], t) for _, k, t in layers] == [(k["name"], t) for _, k, t in store_layers(store_path)]
     with pytest.raises(ValueError, match="refused"):
         _read([str(tmp_path)], stack=False, plugin_name="liberation", _pm=pm)
+
+
+@pytest.mark.slow
+def test_view_without_qt_or_display_is_one_line(store_path, monkeypatch, capsys):
+    napari = pytest.importorskip("napari")
+
+    def no_qt(**kwargs):
+        raise ImportError("No Qt bindings could be found")
+
+    monkeypatch.setattr(napari, "Viewer", no_qt)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert main(["view", str(store_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: napari has no Qt backend") and 'pip install "napari[pyqt5]"' in err
+    if sys.platform.startswith("linux"):
+        for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+            monkeypatch.delenv(name, raising=False)
+        assert main(["view", str(store_path)]) == 2
+        assert "needs a display" in capsys.readouterr().err

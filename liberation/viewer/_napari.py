@@ -8,6 +8,7 @@ layer-data tuples that the returned function gives (:func:`liberation.viewer.sto
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,11 +85,20 @@ def view_store(store: str | os.PathLike, *, labels: Sequence[str] | None = None,
     Raises
     ------
     DependencyError
-        napari (extra ``viewer``) is not installed.
+        napari (extra ``viewer``) is not installed, it has no Qt backend, or (Linux) no display is set.
     """
     layers = store_layers(store, labels=labels)  # store errors before a window opens
     napari = _napari()
-    viewer = napari.Viewer(title=f"liberation: {Path(store).name}")
+    if sys.platform.startswith("linux") and not any(os.environ.get(v) for v in
+                                                    ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        raise DependencyError("the napari window needs a display, and none is set (DISPLAY / WAYLAND_DISPLAY); "
+                              "run liberation view on a desktop, or open the store in napari there "
+                              "(liberation.viewer.store_layers gives the layers without a window)")
+    try:
+        viewer = napari.Viewer(title=f"liberation: {Path(store).name}")
+    except ImportError as exc:  # napari without a Qt backend (qtpy finds no bindings)
+        raise DependencyError(f"napari has no Qt backend for its window ({' '.join(str(exc).split())[:120]}); "
+                              "install one with: pip install \"napari[pyqt5]\"") from exc
     for data, kwargs, layer_type in layers:
         viewer.add_layer(napari.layers.Layer.create(data, kwargs, layer_type))
     canvas = getattr(viewer, "canvas", None)  # napari >= 0.9; before: viewer.scale_bar
