@@ -71,7 +71,8 @@ def test_store_layers_names_types_scale_and_levels(store_path):
 
 def test_phase_colours_and_names_are_the_minerals(store_path):
     minerals = spodumene_ore()
-    _, kwargs, _ = _by_name(store_layers(store_path))["phases"]
+    layers = _by_name(store_layers(store_path, ct=False))
+    _, kwargs, _ = layers["phases"]
     colours = kwargs["colormap"]
     assert colours[0] == (0.0, 0.0, 0.0, 0.0)  # void transparent
     for m in minerals:
@@ -81,10 +82,10 @@ def test_phase_colours_and_names_are_the_minerals(store_path):
     assert features["index"] == [0, *sorted(minerals.ids)]
     assert features["name"] == ["void", *[minerals[i].name for i in sorted(minerals.ids)]]
     np.testing.assert_allclose(features["density_g_cm3"][1:], [minerals[i].density for i in sorted(minerals.ids)])
-    sparse = _by_name(store_layers(store_path))["sparse"][1]
+    sparse = layers["sparse"][1]
     assert sparse["colormap"][255] == (0.0, 0.0, 0.0, 0.0)  # not labelled: transparent
     assert sparse["colormap"][minerals.ids[0]] == pytest.approx(to_rgba(minerals[minerals.ids[0]].color))
-    assert "colormap" not in _by_name(store_layers(store_path))["particles"][1]  # napari's own label colours
+    assert "colormap" not in layers["particles"][1]  # napari's own label colours
 
 
 @pytest.mark.parametrize("version", ["0.5", "0.4"])
