@@ -252,6 +252,8 @@ def build(out: Path, *, timeout: float, force: bool, run: bool, only: str | None
                     write_page(out, example, cells, key=key, status=status, seconds=None, output_figures=[])
                 else:
                     cells = json.loads(result_file.read_text())
+                    for cell in cells:  # the temporary output folder, as the example calls it
+                        cell["output"] = cell.get("output", "").replace(str(Path(tmp) / "out"), "OUT")
                     shown = []
                     for src in example.figures:
                         path = Path(tmp) / "out" / src
