@@ -35,13 +35,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_stats.py --size 256
 
-## Build the documentation site into site/ (mkdocs, warnings as errors); needs the docs extra
+## Run the examples into docs/gallery/ (rerun only when they or the package changed), then build the
+## documentation site into site/ (mkdocs, warnings as errors); needs the docs extra
 docs:
 	@test -x $(PY) || { echo "make docs: $(PY) not found; run 'make venv' first" >&2; exit 1; }
 	@$(PY) -c "import mkdocs, material, mkdocstrings_handlers.python" 2>/dev/null || { \
 		echo "make docs: mkdocs, mkdocs-material and mkdocstrings[python] are not installed in $(VENV);" \
 		"install them with: $(PY) -m pip install -e '.[docs]'" >&2; exit 1; }
-	$(PY) -m mkdocs build --strict
+	$(PY) scripts/build_gallery.py
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache site
+	rm -rf $(VENV) demo_out .pytest_cache site docs/gallery

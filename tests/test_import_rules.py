@@ -45,7 +45,7 @@ BASE = (
 )
 
 #: Unit -> layer; an arrow may only go to a lower layer (or stay inside its unit).
-LAYER = {"entry": 5, "cli": 4, "workflows": 3, "deploy": 2, **dict.fromkeys(CORE, 1), "base": 0}
+LAYER = {"entry": 5, "cli": 4, "workflows": 3, "viewer": 3, "deploy": 2, **dict.fromkeys(CORE, 1), "base": 0}
 
 #: Arrows allowed between two science-core packages (importer, imported).
 CORE_ALLOWED = {

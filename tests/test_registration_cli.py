@@ -61,6 +61,13 @@ def test_register_cli_writes_transform_qa_and_sparse(sample):
     rc = main(["-q", "register", str(root / "s.zarr"), str(root / "fe.tif"), "--pixel-size", "40", "--out", str(out)])
     assert rc == 2
 
+    # the store with the merged labels/sparse is still valid OME-NGFF (independent validators)
+    pytest.importorskip("ome_zarr_models")
+    pytest.importorskip("ome_zarr")
+    from _ngff import assert_valid_ngff
+
+    assert set(assert_valid_ngff(root / "s.zarr")["labels"]) == {"sparse"}
+
 
 def test_register_cli_errors(sample, capsys):
     root, _ = sample

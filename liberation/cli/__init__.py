@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "evaluate": ("segment", "evaluate", "Evaluate a trained model on held-out labelled planes."),
     "pipeline": ("pipeline", "pipeline", "Run the whole correlative chain on a sample."),
     "deploy": ("deploy", "deploy", "Belt XRT sorting: segmenter, dual-energy, fragments (extra 'deploy')."),
+    "view": ("view", "view", "Open a sample store in napari: CT, phases, particles (extra 'viewer')."),
 }
 
 

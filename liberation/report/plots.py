@@ -442,11 +442,13 @@ def plot_size_distribution(
     weight_label : str
         What ``weights`` are, for the legend (``"by mass"``).
 
-    P50 and P80 (:func:`percentile_size`) are marked on each curve and given in the legend.
-
     Returns
     -------
     matplotlib.figure.Figure
+
+    Notes
+    -----
+    P50 and P80 (:func:`percentile_size`) are marked on each curve and given in the legend.
     """
     fig = _figure()
     ax = fig.add_subplot()
@@ -495,12 +497,14 @@ def plot_grain_sizes(
     colors : mapping of str to str, optional
         Mineral name -> colour.
 
-    P50 and P80 (:func:`percentile_size`, by volume = by mass within one mineral) are marked on
-    each curve and given in the legend.
-
     Returns
     -------
     matplotlib.figure.Figure
+
+    Notes
+    -----
+    P50 and P80 (:func:`percentile_size`, by volume = by mass within one mineral) are marked on
+    each curve and given in the legend.
     """
     fig = _figure()
     ax = fig.add_subplot()

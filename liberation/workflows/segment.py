@@ -259,6 +259,12 @@ def segment_store(
     The prediction is written slab by slab into a temporary zarr array beside the store, so
     memory stays bounded, then moved into the store.
 
+    The method is the one the model folder delivers (``metrics.delivered`` of its card):
+    the network, or for phases the pixel classifier stored beside it when that validated
+    better (applied slab by slab, :func:`~liberation.segmentation.pixel_classifier.predict_pixel_classifier_volume`;
+    ``overlap``, ``context``, ``mirror`` and ``device`` then do not apply). The labels'
+    provenance names the method (``parameters.method``).
+
     Parameters
     ----------
     store : str or Path
@@ -289,12 +295,6 @@ def segment_store(
         (:func:`check_voxel_size`; refused otherwise).
     overwrite : bool
         Replace existing labels.
-
-    The method is the one the model folder delivers (``metrics.delivered`` of its card):
-    the network, or for phases the pixel classifier stored beside it when that validated
-    better (applied slab by slab, :func:`~liberation.segmentation.pixel_classifier.predict_pixel_classifier_volume`;
-    ``overlap``, ``context``, ``mirror`` and ``device`` then do not apply). The labels'
-    provenance names the method (``parameters.method``).
 
     Returns
     -------
