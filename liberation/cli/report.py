@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from liberation.cli._moved import moved_getattr
-from liberation.cli._options import out_option, overwrite_option
+from liberation.cli._options import cluster_options, out_option, overwrite_option
 from liberation.cli._output import echo_lines, echo_notes
 from liberation.cli._parse import parse_axes, parse_size_classes, parse_spacing, parse_threshold
 
@@ -54,8 +54,9 @@ __getattr__ = moved_getattr(__name__, {
                    "(docs/partial_volume.md).")
 @click.option("--pdf/--no-pdf", default=True, show_default=True,
               help="Also write report.pdf (A4, the same content as report.html; a few seconds more).")
+@cluster_options("the block passes (phase counts, faces, grains)")
 def report(store, out_dir, target, threshold, sections, section_spacing, size_classes, exclude_border, basis, n_boot,
-           overwrite, title, allow_unassigned, quantification, pdf):
+           overwrite, title, allow_unassigned, quantification, pdf, workers, scheduler):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
     Writes report.html (self-contained) and report.pdf, particles.csv, sections_2d.csv, liberation.csv,
@@ -70,7 +71,8 @@ def report(store, out_dir, target, threshold, sections, section_spacing, size_cl
     run = run_report(store, out_dir, target=target, threshold=threshold, section_axes=axes,
                      section_spacing=section_spacing, size_classes_um=sizes, exclude_border=exclude_border,
                      basis=basis, bootstrap=n_boot, overwrite=overwrite, title=title,
-                     allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf)
+                     allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf,
+                     workers=workers, scheduler=scheduler)
     echo_notes(run.notes)
     for text in run.warnings:
         click.echo(f"warning: {text}", err=True)
