@@ -124,9 +124,9 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
     ``read(z0, z1)`` returns planes ``z0:z1`` of the volume; ``emit(z0, z1, probs)`` receives
     the probabilities (float32, ``(n_classes, z1 - z0, y, x)``) of finished planes, in order.
     Memory: ``slab + (sw_batch_size + 1)`` patch depths of planes of logits, weights and input.
-    Returns the window count. ``planes=(z0, z1)``: only the windows that reach planes ``z0:z1``
-    (their values are those of the whole volume; planes around them are emitted too, partial:
-    :mod:`liberation.segmentation.distributed_inference` keeps ``z0:z1``).
+    Returns the window count. ``planes=(z0, z1)``: only the batches of windows that reach planes
+    ``z0:z1``, so these planes get the values of the whole-volume run (the planes around them are
+    emitted too, partial: :mod:`liberation.segmentation.distributed_inference` keeps ``z0:z1``).
     """
     from liberation.segmentation.patches import reflect_index
 
@@ -141,8 +141,9 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
     nz, ny, nx = (int(s) for s in shape)
     pz, py, px = (int(p) for p in card.patch_size)
     windows = window_grid(shape, (pz, py, px), overlap=overlap, reflect=reflect, mirror=mirror)
-    if planes is not None:
-        windows = [w for w in windows if max(w[1], 0) < planes[1] and min(w[1] + pz, nz) > planes[0]]
+    if planes is not None:  # the windows reaching z0:z1 (a run of the list), in the batches of the whole run
+        reach = [i for i, w in enumerate(windows) if max(w[1], 0) < planes[1] and min(w[1] + pz, nz) > planes[0]]
+        windows = windows[reach[0] // sw_batch_size * sw_batch_size:-(-(reach[-1] + 1) // sw_batch_size) * sw_batch_size]
     flips = sorted({w[0] for w in windows})
     fidx = {f: i for i, f in enumerate(flips)}
     weight = _importance_map((pz, py, px), blend)
