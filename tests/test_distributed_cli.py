@@ -114,13 +114,16 @@ class KillOneWorker(distributed.diagnostics.plugin.SchedulerPlugin):
         self.pids = pids
         self.killed: str | None = None
         self.removed: list[str] = []
-        self.done_before_kill = 0
+        self.done_after_kill = 0
 
     def transition(self, key, start, finish, *args, **kwargs):
-        if finish == "memory" and self.killed is None:
-            self.done_before_kill += 1
+        if finish != "memory":
+            return
+        if self.killed is None:
             self.killed = next(iter(self.pids))
             os.kill(self.pids[self.killed], signal.SIGKILL)
+        else:
+            self.done_after_kill += 1
 
     def remove_worker(self, scheduler, worker, **kwargs):
         self.removed.append(worker)
@@ -138,6 +141,7 @@ def test_report_survives_a_killed_worker(store, local_report, tmp_path):
         assert main(["-q", "report", str(store), "--out", str(out), *REPORT_ARGS,
                      "--scheduler", c.scheduler_address]) == 0
     assert plugin.killed is not None and plugin.killed in plugin.removed
+    assert plugin.done_after_kill > 0  # the run went on after the kill
     assert_same_report(out, local_report)
 
 

@@ -164,12 +164,16 @@ class KillOneWorker(distributed.diagnostics.plugin.SchedulerPlugin):
     """Kill the process of one worker (SIGKILL) as soon as the first slab task is done."""
 
     def __init__(self, pids):
-        self.pids, self.killed, self.removed = pids, None, []
+        self.pids, self.killed, self.removed, self.done_after_kill = pids, None, [], 0
 
     def transition(self, key, start, finish, *args, **kwargs):
-        if finish == "memory" and "_slab_task" in str(key) and self.killed is None:
+        if finish != "memory" or "_slab_task" not in str(key):
+            return
+        if self.killed is None:
             self.killed = next(iter(self.pids))
             os.kill(self.pids[self.killed], signal.SIGKILL)
+        else:
+            self.done_after_kill += 1
 
     def remove_worker(self, scheduler, worker, **kwargs):
         self.removed.append(worker)
@@ -191,5 +195,6 @@ def test_segment_survives_a_killed_worker(segment_case, tmp_path):
         assert main(["-q", "segment", str(path), "--model", str(model), "--threads", "1", "--probabilities",
                      "--slab", "4", "--scheduler", c.scheduler_address]) == 0
     assert plugin.killed is not None and plugin.killed in plugin.removed
+    assert plugin.done_after_kill > 0  # the run went on after the kill
     got, ref = _labels(path), _labels(local.path)
     np.testing.assert_array_equal(got["phases"], ref["phases"])
