@@ -144,6 +144,7 @@ def _labels(path):
     return {name: np.asarray(s.label(name)[...]) for name in s.label_names}
 
 
+@pytest.mark.slow  # trains a tiny model (module fixture) and segments twice: ~3 s quiet
 def test_segment_on_a_running_scheduler_equals_local(segment_case, thread_cluster, tmp_path):
     import shutil
 
