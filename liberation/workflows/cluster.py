@@ -83,6 +83,27 @@ def dask_client(client=None, *, workers: int | None = None, scheduler: str | Non
         yield client
         return
     distributed = require("distributed", "distributed")
+    with _quiet_dask():
+        yield from _client(distributed, workers, scheduler, timeout)
+
+
+@contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's own log lines (cluster start and stop, workers joining) only at -v (root level INFO or lower).
+
+    Dask configures its ``distributed`` logger at INFO; its errors still show.
+    """
+    log = logging.getLogger("distributed")
+    before = log.level
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+
+
+def _client(distributed, workers: int | None, scheduler: str | None, timeout: float | None) -> Iterator[Any]:
     if scheduler is not None:
         wait = CONNECT_TIMEOUT_S if timeout is None else float(timeout)
         try:
