@@ -45,7 +45,7 @@ def model():
     card = SimpleNamespace(patch_size=ROI, class_ids=[1, 2, 5],
                            normalization={"method": "percentile", "low": 0.5, "high": 99.5,
                                           "value_low": 0.0, "value_high": 1.0})
-    img = np.random.default_rng(0).normal(size=(37, 23, 26)).astype(np.float32)
+    img = np.random.default_rng(0).normal(size=(29, 15, 17)).astype(np.float32)
     return net, card, img
 
 
@@ -56,16 +56,15 @@ def thread_cluster():
         yield c
 
 
-@pytest.mark.parametrize("kw", [{}, {"mirror": True}, {"edge": "inside"}, {"overlap": 0.25},
-                                {"sw_batch_size": 3}, {"blend": "constant"}])
+@pytest.mark.parametrize("kw", [{}, {"mirror": True}, {"edge": "inside"}, {"sw_batch_size": 3}])
 def test_planes_alone_equal_the_whole_volume_run(model, kw):
     net, card, img = model
     torch.set_num_threads(1)
     whole = predict_probabilities(img, net, card, device="cpu", **kw)
-    ranges = [(5, 13), (36, 37)] if kw.get("mirror") else [(0, 5), (5, 13), (13, 37), (36, 37), (10, 11), (0, 37)]
+    ranges = [(5, 13), (28, 29)] if kw.get("mirror") else [(0, 5), (5, 13), (13, 29), (28, 29), (10, 11), (0, 29)]
     for z0, z1 in ranges:
         part = predict_planes(img, net, card, z0, z1, device="cpu", **kw)
-        assert part.shape == (3, z1 - z0, 23, 26)
+        assert part.shape == (3, z1 - z0, 15, 17)
         np.testing.assert_allclose(part, whole[:, z0:z1], rtol=0, atol=1e-6)
         np.testing.assert_array_equal(part.argmax(0), whole[:, z0:z1].argmax(0))
 
@@ -95,7 +94,7 @@ def test_distributed_volume_equals_local(model, thread_cluster, tmp_path, as_zar
     image = img
     if as_zarr:  # the workers read their planes from the array's path
         image = zarr.open_array(str(tmp_path / "img.zarr"), mode="w", shape=img.shape, dtype=img.dtype,
-                                chunks=(8, 23, 26))
+                                chunks=(8, 15, 17))
         image[...] = img
     got_p = np.zeros_like(ref_p)
     with distributed.Client(thread_cluster) as client:
