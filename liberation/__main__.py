@@ -2,4 +2,6 @@ import sys
 
 from liberation.cli import main
 
-sys.exit(main())
+# guarded: worker processes of a local Dask cluster (``--workers``) are spawned and import this module
+if __name__ == "__main__":
+    sys.exit(main())

@@ -130,3 +130,19 @@ def size_option(*, default: int | None, help: str, metavar: str | None = None) -
     """``--size``: edge length of a cubic synthetic sample in voxels."""
     return click.option("--size", type=POSITIVE_INT, default=default, show_default=default is not None, metavar=metavar,
                         help=help)
+
+
+def cluster_options(what: str) -> Decorator:
+    """``--workers N`` / ``--scheduler ADDRESS``: run ``what`` on Dask distributed (extra ``distributed``).
+
+    The command passes both values to :func:`liberation.workflows.cluster.dask_client`, which
+    refuses both at once and an unreachable scheduler (docs/distributed.md).
+    """
+    return stack_options([
+        click.option("--workers", type=POSITIVE_INT, default=None, metavar="N",
+                     help=f"Run {what} on a local Dask cluster of N worker processes, one thread each "
+                          "(extra 'distributed'; the results are the same as without)."),
+        click.option("--scheduler", default=None, metavar="ADDRESS",
+                     help=f"Run {what} on the running Dask cluster whose scheduler is at ADDRESS "
+                          "(e.g. tcp://10.0.0.5:8786; its workers must see the store's path; docs/distributed.md)."),
+    ])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from liberation.cli._moved import moved_getattr
-from liberation.cli._options import out_option, overwrite_option
+from liberation.cli._options import cluster_options, out_option, overwrite_option
 from liberation.cli._output import echo_lines, echo_notes
 from liberation.cli._parse import parse_axes, parse_size_classes, parse_spacing, parse_threshold
 from liberation.errors import InputError
@@ -69,8 +69,10 @@ __getattr__ = moved_getattr(__name__, {
                    "(measured_section.csv, measured_section.png).")
 @click.option("--transform", "transform", type=click.Path(), default=None, metavar="JSON",
               help="transform.json of the section's registration (liberation register); goes with --section.")
+@cluster_options("the block passes (phase counts, faces, grains)")
 def report(stores, out_dir, target, threshold, sections, section_spacing, size_classes, size_by, fraction_mass,
-           exclude_border, basis, n_boot, overwrite, title, allow_unassigned, quantification, pdf, section, transform):
+           exclude_border, basis, n_boot, overwrite, title, allow_unassigned, quantification, pdf, section, transform,
+           workers, scheduler):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
     Writes report.html (self-contained) and report.pdf, particles.csv, sections_2d.csv, liberation.csv,
@@ -87,7 +89,8 @@ def report(stores, out_dir, target, threshold, sections, section_spacing, size_c
     threshold, section_spacing = parse_threshold(threshold), parse_spacing(section_spacing)
     options = dict(section_axes=axes, section_spacing=section_spacing, size_classes_um=sizes, size_by=size_by,
                    exclude_border=exclude_border, basis=basis, bootstrap=n_boot,
-                   allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf)
+                   allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf,
+                   workers=workers, scheduler=scheduler)
     if fraction_mass is not None:
         if section is not None or transform is not None:
             raise InputError("--section/--transform go with one store; they cannot be combined with --fraction-mass")

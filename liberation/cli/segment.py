@@ -12,6 +12,7 @@ from liberation.cli._options import (
     POSITIVE_FLOAT,
     POSITIVE_INT,
     UNIT_FRACTION,
+    cluster_options,
     context_option,
     device_option,
     max_time_option,
@@ -121,14 +122,17 @@ def _baseline_text(baseline: dict | None) -> str:
 @click.option("--ignore-voxel-size", is_flag=True,
               help="Apply a model trained at a voxel size more than 10 % away from STORE's (refused otherwise).")
 @overwrite_option("Replace existing labels.")
+@cluster_options("the sliding windows of the network, one task per z slab of --slab planes,")
 def segment(store, model, classical, classes, method, minerals_path, task, probabilities, slab, overlap, min_size,
-            seeds, device, threads, context, mirror, ignore_voxel_size, overwrite):
+            seeds, device, threads, context, mirror, ignore_voxel_size, overwrite, workers, scheduler):
     """Segment STORE with a trained MODEL folder (labels/phases or labels/particles), or --classical."""
     if classical:
         from liberation.workflows.classical import classical_segment_store
 
         if model is not None or classes is None:
             raise InputError("--classical takes --classes N (void included) and no --model")
+        if workers is not None or scheduler is not None:
+            raise InputError("--workers/--scheduler distribute the inference of a --model; --classical runs here")
         run = classical_segment_store(store, classes=classes, minerals=minerals_path, method=method,
                                       overwrite=overwrite)
         click.echo(f"labels/phases ({run.n_phases} classes) and labels/particles ({run.n_particles} particles) "
@@ -140,7 +144,8 @@ def segment(store, model, classical, classes, method, minerals_path, task, proba
 
     run = segment_store(store, model=model, task=task, probabilities=probabilities, slab=slab, overlap=overlap,
                         min_size=min_size, seeds=seeds, device=device, threads=threads, context=context,
-                        mirror=mirror, ignore_voxel_size=ignore_voxel_size, overwrite=overwrite)
+                        mirror=mirror, ignore_voxel_size=ignore_voxel_size, overwrite=overwrite, workers=workers,
+                        scheduler=scheduler)
     click.echo(f"labels/{run.task} written to {run.store_path}")
 
 

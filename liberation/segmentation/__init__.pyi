@@ -8,6 +8,7 @@ from .card import ModelCard
 from .checkpoint import load_model, save_model
 from .classical import SEPARATION_METHODS, classical_phases, separate_particles
 from .config import PRESETS, TrainConfig, get_preset
+from .distributed_inference import predict_volume_distributed
 from .evaluate import evaluate_planes
 from .inference import (
     predict_face_matched,
@@ -75,6 +76,7 @@ __all__ = [
     "predict_probabilities",
     "predict_slices_2d",
     "predict_volume",
+    "predict_volume_distributed",
     "robust_percentiles",
     "sample_patch_origins",
     "save_model",

@@ -118,13 +118,15 @@ def _importance_map(patch_size, blend: str) -> np.ndarray:
 
 def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, device, overlap: float,
                     sw_batch_size: int, reflect, mirror: bool, blend: str, slab: int,
-                    show_progress: bool = False, desc: str = "segment") -> int:
+                    show_progress: bool = False, desc: str = "segment", planes=None) -> int:
     """Run the windows of :func:`window_grid` and emit blended class probabilities plane block by block.
 
     ``read(z0, z1)`` returns planes ``z0:z1`` of the volume; ``emit(z0, z1, probs)`` receives
     the probabilities (float32, ``(n_classes, z1 - z0, y, x)``) of finished planes, in order.
     Memory: ``slab + (sw_batch_size + 1)`` patch depths of planes of logits, weights and input.
-    Returns the window count.
+    Returns the window count. ``planes=(z0, z1)``: only the batches of windows that reach planes
+    ``z0:z1``, so these planes get the values of the whole-volume run (the planes around them are
+    emitted too, partial: :mod:`liberation.segmentation.distributed_inference` keeps ``z0:z1``).
     """
     from liberation.segmentation.patches import reflect_index
 
@@ -139,6 +141,9 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
     nz, ny, nx = (int(s) for s in shape)
     pz, py, px = (int(p) for p in card.patch_size)
     windows = window_grid(shape, (pz, py, px), overlap=overlap, reflect=reflect, mirror=mirror)
+    if planes is not None:  # the windows reaching z0:z1 (a run of the list), in the batches of the whole run
+        reach = [i for i, w in enumerate(windows) if max(w[1], 0) < planes[1] and min(w[1] + pz, nz) > planes[0]]
+        windows = windows[reach[0] // sw_batch_size * sw_batch_size:-(-(reach[-1] + 1) // sw_batch_size) * sw_batch_size]
     flips = sorted({w[0] for w in windows})
     fidx = {f: i for i, f in enumerate(flips)}
     weight = _importance_map((pz, py, px), blend)
@@ -147,7 +152,7 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
     cap = slab + pz * (sw_batch_size + 1)
     num = None  # (flips, classes, cap, y, x), allocated at the first forward pass
     den = np.zeros((len(flips), cap, ny, nx), np.float32)
-    base = 0
+    base = max(windows[0][1], 0)  # 0 unless ``planes`` left the first windows out
     cache, c_lo, c_hi = None, 0, 0
 
     def load(a: int, b: int) -> np.ndarray:
@@ -227,7 +232,7 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
                 zb = slice(zg.start - base, zg.stop - base)
                 num[f, :, zb, yg, xg] += out[:, zl, yl, xl] * wc
                 den[f, zb, yg, xg] += wc
-        flush(nz)
+        flush(min(nz, windows[-1][1] + pz))  # nz unless ``planes`` left the last windows out
     return len(windows)
 
 

@@ -22,6 +22,7 @@ No module here imports click. Modules:
 - :mod:`~liberation.workflows.segment` -- train a model on a store, segment a store
 - :mod:`~liberation.workflows.evaluate` -- a phase model on labelled planes of a store
 - :mod:`~liberation.workflows.pipeline` -- the whole correlative chain on a synthetic sample
+- :mod:`~liberation.workflows.cluster` -- a Dask distributed client for ``--workers`` / ``--scheduler``
 """
 
 from liberation._lazy import attach_stub

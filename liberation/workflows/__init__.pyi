@@ -1,6 +1,7 @@
 """Type stub of liberation.workflows: the public names, resolved lazily at run time (lazy_loader.attach_stub)."""
 
 # Submodules, reachable as attributes (not in __all__).
+from . import cluster as cluster
 from . import demo as demo
 from . import evaluate as evaluate
 from . import labels as labels
@@ -10,6 +11,7 @@ from . import report_fractions as report_fractions
 from . import report_store as report_store
 from . import segment as segment
 from . import store as store
+from .cluster import dask_client
 from .demo import make_demo_store, run_demo
 from .evaluate import evaluate_model
 from .labels import sem_label_folder, xrf_label_folder
@@ -22,6 +24,7 @@ from .store import convert_stack, describe_store, set_sieve_fraction
 
 __all__ = [
     "convert_stack",
+    "dask_client",
     "describe_store",
     "evaluate_model",
     "make_demo_store",

@@ -177,6 +177,9 @@ def run_report(
     gallery: bool = True,
     section: str | os.PathLike | None = None,
     transform: str | os.PathLike | None = None,
+    client=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> ReportRun:
     """Open a store read-only, compute the 3D and 2D statistics and write the report folder.
 
@@ -229,6 +232,15 @@ def run_report(
         A measured section: its mineral label map (TIFF/``.npy``, ``minerals.csv`` beside it) and
         the ``transform.json`` of ``liberation register``. Adds the three-way comparison measured vs
         virtual section vs 3D (:mod:`liberation.workflows.measured_section`). Give both or neither.
+    client : distributed.Client, optional
+        Run the block passes of :func:`liberation.stats.analyse` (phase counts, faces, boxes; grains)
+        on this Dask cluster (``--workers`` / ``--scheduler``, :mod:`liberation.workflows.cluster`);
+        the workers read the store's chunks themselves, so a remote cluster must see the store's
+        path. The report is the same as without (docs/distributed.md).
+    workers, scheduler : int or str, optional
+        Instead of ``client``: a local cluster of ``workers`` processes, or the running cluster of
+        the scheduler at this address, opened after the inputs are checked and closed at the end
+        (:func:`liberation.workflows.cluster.dask_client`).
 
     Returns
     -------
@@ -252,12 +264,16 @@ def run_report(
     from liberation.io import open_store
     from liberation.report.writer import check_out_dir, write_report
     from liberation.stats import analyse
+    from liberation.workflows.cluster import check_cluster_options, dask_client
 
+    check_cluster_options(workers, scheduler)
     store_path = Path(store_path)
     out = Path(out_dir) if out_dir is not None else default_out_dir(store_path)
     if section_spacing is not None and int(section_spacing) < 1:
         raise InputError(f"--section-spacing={section_spacing} must be a positive number of voxels")
-    store = open_store(store_path, mode="r")
+    distributed = client is not None or workers is not None or scheduler is not None
+    # workers of a cluster open the store's arrays by path: absolute, whatever their working folder
+    store = open_store(store_path.resolve() if distributed else store_path, mode="r")
     _check_out_not_store(out, store_path)
     check_out_dir(out, overwrite)  # fail before the (long) analysis
     if not store.has_label("phases"):
@@ -319,13 +335,15 @@ def run_report(
                              "segmentation, or pass --allow-unassigned to report anyway")
         doubts.append(text)
         logger.warning(text)
-    result = analyse(
-        particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
-        threshold=threshold, size_classes_um=tuple(size_classes_um), size_by=size_by,
-        section_axes=tuple(section_axes),
-        section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap,
-        image=store.image() if quantification != "hard" else None, quantification=quantification,
-    )
+    with dask_client(client, workers=workers, scheduler=scheduler) as client:
+        result = analyse(
+            particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
+            threshold=threshold, size_classes_um=tuple(size_classes_um), size_by=size_by,
+            section_axes=tuple(section_axes),
+            section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap,
+            image=store.image() if quantification != "hard" else None, quantification=quantification,
+            client=client,
+        )
     measured = None
     if section is not None:
         from liberation.workflows.measured_section import compare_store_section

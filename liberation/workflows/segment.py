@@ -5,6 +5,7 @@ Extra ``ml`` (torch, MONAI): imported inside the functions only.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -18,6 +19,8 @@ import numpy as np
 from liberation._atomic import check_new_output, overwrite_error
 from liberation.errors import FileFormatError, InputError, StoreError
 from liberation.workflows._torch import set_threads
+
+logger = logging.getLogger(__name__)
 
 PARTICLE_CLASSES = ([0, 1, 2], ["outside", "particle", "contact"])
 #: Largest relative difference between the model's and the store's voxel size that ``segment`` accepts.
@@ -253,6 +256,9 @@ def segment_store(
     mirror: bool = False,
     ignore_voxel_size: bool = False,
     overwrite: bool = False,
+    client=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> SegmentRun:
     """Segment a store with a trained model folder; write ``labels/phases`` or ``labels/particles``.
 
@@ -295,6 +301,16 @@ def segment_store(
         (:func:`check_voxel_size`; refused otherwise).
     overwrite : bool
         Replace existing labels.
+    client : distributed.Client, optional
+        Run the sliding windows of the network on this Dask cluster, one task per z slab of
+        ``slab`` planes (:func:`~liberation.segmentation.distributed_inference.predict_volume_distributed`;
+        the labels are those of the local run). The workers read the store's CT by its path. Not
+        distributed: ``context="face-matched"``, the pixel classifier and the particle watershed
+        (they run here, with a warning for the first two).
+    workers, scheduler : int or str, optional
+        Instead of ``client``: a local cluster of ``workers`` processes, or the running cluster of
+        the scheduler at this address (:func:`liberation.workflows.cluster.dask_client`), opened
+        after the inputs are checked and closed at the end.
 
     Returns
     -------
@@ -304,7 +320,10 @@ def segment_store(
     """
     from liberation.io import open_store
     from liberation.segmentation.checkpoint import load_model
+    from liberation.workflows.cluster import check_cluster_options, dask_client
 
+    check_cluster_options(workers, scheduler)
+    distributed = client is not None or workers is not None or scheduler is not None
     set_threads(threads)
     network, card = load_model(model)
     task = task or card.task
@@ -312,7 +331,8 @@ def segment_store(
         raise InputError(f"--task {task} but the model in {model} was trained for {card.task!r}")
     if context == "face-matched" and task != "phases":
         raise InputError(f"--context face-matched applies to phase models; the model in {model} is for {task!r}")
-    s = open_store(store, mode="r+")
+    # workers of a cluster open the CT by its path: absolute, whatever their working folder
+    s = open_store(Path(store).resolve() if distributed else store, mode="r+")
     check_voxel_size(card.voxel_size_um, s.voxel_size_um, model=model, store=store, ignore=ignore_voxel_size)
     if s.has_label(task) and not overwrite:
         raise overwrite_error(f"{store}/labels/{task}", what="label image")
@@ -327,6 +347,10 @@ def segment_store(
             prob = zarr.open_array(str(tmp / "p.zarr"), mode="w", shape=(len(card.class_ids), *s.shape),
                                    dtype=np.uint8, chunks=(1, *chunks))
         method = card.validation.get("delivered", "network") if task == "phases" else "network"
+        if distributed and (method != "network" or context != "volume"):
+            what = "the pixel classifier" if method != "network" else "--context face-matched"
+            logger.warning("%s is not distributed: it runs here, not on the Dask cluster", what)
+            distributed = False
         if method == "pixel-classifier":
             from liberation.segmentation.pixel_classifier import (
                 load_pixel_classifier,
@@ -343,10 +367,18 @@ def segment_store(
         elif method == "network":
             from liberation.segmentation.inference import predict_volume, segment_phases
 
-            predict = segment_phases if task == "phases" else predict_volume
-            options = {"context": context} if task == "phases" else {}
-            predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
-                    mirror=mirror, **options)
+            if distributed:
+                from liberation.segmentation.distributed_inference import predict_volume_distributed
+
+                with dask_client(client, workers=workers, scheduler=scheduler) as cluster:
+                    predict_volume_distributed(image, network, card, client=cluster, out=out, prob_out=prob,
+                                               slab=slab, overlap=overlap, device=device, mirror=mirror,
+                                               threads=threads)
+            else:
+                predict = segment_phases if task == "phases" else predict_volume
+                options = {"context": context} if task == "phases" else {}
+                predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
+                        mirror=mirror, **options)
             params = {"model": str(Path(model).resolve()), "task": task, "method": method, "overlap": overlap,
                       "context": context, "mirror": mirror, "seeds": seeds,
                       "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
