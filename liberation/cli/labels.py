@@ -34,7 +34,11 @@ def labels() -> None:
 @click.option("--ct-slice", "ct_slice", type=click.Path(path_type=Path), default=None,
               help="Co-registered CT slice (same field of view) added as a channel.")
 @click.option("--ct-weight", type=float, default=1.0, show_default=True, help="Weight of the CT channel.")
-@click.option("--scaling", type=click.Choice(["8bit", "zscore"]), default="8bit", show_default=True)
+@click.option("--scaling", type=click.Choice(["noise", "8bit", "zscore", "poisson", "none"]), default="noise",
+              show_default=True,
+              help="Channel scaling before K-means: 'noise' divides each map by its measured pixel noise "
+                   "(counts and wt% maps alike; see docs/labels.md), '8bit' stretches the 0.5..99.5 "
+                   "percentiles to 0..255, 'zscore' median / MAD, 'poisson' divides by sqrt(mean).")
 @seed_option()
 @click.option("--n-init", type=int, default=10, show_default=True, help="K-means starts (best kept).")
 @click.option("--naming", type=click.Choice(["many-to-one", "one-to-one"]), default="many-to-one",

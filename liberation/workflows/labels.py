@@ -145,7 +145,7 @@ def xrf_label_folder(
     elements: Sequence[str] | None = None,
     ct_slice: str | os.PathLike | None = None,
     ct_weight: float = 1.0,
-    scaling: str = "8bit",
+    scaling: str = "noise",
     seed: int = 0,
     n_init: int = 10,
     naming: str = "many-to-one",
@@ -182,7 +182,9 @@ def xrf_label_folder(
         Co-registered CT slice (same field of view) added as a channel.
     ct_weight : float
         Weight of the CT channel.
-    scaling : {"8bit", "zscore"}
+    scaling : {"noise", "8bit", "zscore", "poisson", "none"}
+        Channel scaling before K-means (:func:`liberation.labels.preprocess.scale_maps`); the default
+        ``"noise"`` divides each map by its measured pixel noise (works on counts and wt% maps).
     seed : int
     n_init : int
         K-means starts (best kept).
