@@ -300,7 +300,7 @@ def restart_poses(matrix: np.ndarray, *, axis: int, map_shape: tuple[int, int], 
     from liberation.registration.geometry import map_centre_um
 
     m = np.asarray(matrix, dtype=float)
-    vs = np.asarray(voxel_size_um, dtype=float)
+    vs = np.asarray(as_voxel_size(voxel_size_um), dtype=float)
     c_ct = apply_affine(m, map_centre_um(map_shape, pixel_size_um)[None])[0]
     normal = m[:3, 0] / np.linalg.norm(m[:3, 0])
     e = np.zeros(3)
@@ -361,7 +361,7 @@ def register_map(
     slab_tilt_deg: float = 10.0,
     local_restarts: bool = True,
     ambiguity_margin: float = 0.1,
-    max_spread_vox: float = 1.0,
+    max_spread_vox: float = 1.5,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:

@@ -27,6 +27,7 @@ from .xrf import (
     make_xrf_maps,
     signatures_from_minerals,
 )
+from .zoo import LABEL_ZOO, REGISTRATION_ZOO, label_case, registration_case
 
 __all__ = [
     "CORE_FRACTIONS",
@@ -35,6 +36,8 @@ __all__ = [
     "ELEMENTS",
     "FaceMap",
     "GABBRO_ABUNDANCE",
+    "LABEL_ZOO",
+    "REGISTRATION_ZOO",
     "SyntheticSEM",
     "SyntheticSample",
     "SyntheticXRF",
@@ -52,6 +55,7 @@ __all__ = [
     "gabbro_compositions",
     "grey_levels",
     "irregular_grains",
+    "label_case",
     "make_eds_maps",
     "make_face",
     "make_face_map",
@@ -63,6 +67,7 @@ __all__ = [
     "mixed_sizes",
     "partial_volume_phantom",
     "random_face_pose",
+    "registration_case",
     "resolve_textures",
     "resolve_volume_fractions",
     "signatures_from_minerals",
