@@ -10,7 +10,7 @@ the true area fractions) over the three cluster counts.
 
 Run::
 
-    PYTHONPATH=. python benchmarks/bench_labels_scaling.py [--seeds 0,1] [--scalings noise,8bit]
+    PYTHONPATH=. python benchmarks/bench_labels_scaling.py [--seeds 0,1] [--scalings noise,8bit] [--kinds wt%-g8]
 """
 
 from __future__ import annotations
@@ -43,13 +43,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--scalings", default="8bit,zscore,noise,poisson")
+    parser.add_argument("--kinds", default=None, help="comma-separated kind names (default all)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     scalings = args.scalings.split(",")
     t0 = time.perf_counter()
     print("| kind | scaling | min accuracy (n, n+1, 2n clusters) | max abundance error (pp) |")
     print("|---|---|---|---|")
-    for kind in LABEL_ZOO:
+    for kind in [k for k in LABEL_ZOO if args.kinds is None or k.name in args.kinds.split(",")]:
         cases = [label_case(kind, seed=s) for s in seeds]
         for scaling in scalings:
             acc, err = [], []
