@@ -105,3 +105,67 @@ def test_rgb_map_and_missing_inputs(tmp_path):
         read_xrf_maps(empty)
     with pytest.raises(FileFormatError, match=r"no map for \['Ti'\]"):
         read_xrf_maps(tmp_path, elements=["Ti"])
+
+
+@pytest.mark.parametrize("delim", [",", ";"])
+def test_eds_csv_grid_with_trailing_delimiter(tmp_path, delim):
+    """EDS exports: one header-less grid per element, a delimiter at every line end (empty last column)."""
+    grid = np.array([[0, 1.5, 2], [3, 4, 5.25], [6, 7, 8]], np.float32)
+    folder = tmp_path / "eds"
+    folder.mkdir()
+    for element, factor in (("Fe", 1), ("Ca", 10)):
+        lines = [delim.join(f"{v:g}" if delim == "," else f"{v:g}".replace(".", ",") for v in row * factor) + delim
+                 for row in grid]
+        (folder / f"{element}.csv").write_text("\n".join(lines) + "\n")
+    back = read_xrf_maps(folder, pixel_size_um=6.35)
+    assert sorted(back.maps) == ["Ca", "Fe"]
+    np.testing.assert_array_equal(back.maps["Fe"], grid)
+    np.testing.assert_array_equal(back.maps["Ca"], grid * 10)
+    assert back.maps["Fe"].shape == (3, 3) and back.pixel_size_um == 6.35
+
+
+def test_eds_csv_ragged_rows_name_file_and_line(tmp_path):
+    folder = tmp_path / "eds"
+    folder.mkdir()
+    (folder / "Fe.csv").write_text("1,2,3,\n4,5,6,\n7,8,\n")
+    (folder / "Ca.csv").write_text("1,2,3,\n4,5,6,\n7,8,9,\n")
+    with pytest.raises(FileFormatError, match=r"Fe.csv, line 3: 2 values but the first row has 3"):
+        read_xrf_maps(folder, pixel_size_um=1.0)
+
+
+def _write_pages(path, planes, descriptions=None):
+    with tifffile.TiffWriter(path) as tif:
+        for i, plane in enumerate(planes):
+            if descriptions is None:
+                tif.write(plane)
+            else:
+                tif.write(plane, description=descriptions[i], metadata=None)
+
+
+def test_multipage_tiff_names_from_page_descriptions(tmp_path, maps):
+    path = tmp_path / "eds.tif"
+    _write_pages(path, [maps[k].astype(np.uint16) for k in maps], ["Fe Ka", "element: Na", "Si"])
+    back = read_xrf_maps(path)
+    assert list(back.maps) == ["Fe", "Na", "Si"]
+    for k in maps:
+        np.testing.assert_array_equal(back.maps[k], maps[k])
+    assert list(read_xrf_maps(path, elements=["Si", "Fe"]).maps) == ["Si", "Fe"]
+
+
+def test_multipage_tiff_unnamed_pages_take_the_elements_option(tmp_path, maps):
+    path = tmp_path / "pages.tif"
+    _write_pages(path, [maps[k] for k in maps])  # tifffile JSON shape descriptions: no names
+    with pytest.raises(FileFormatError, match="3 pages but no channel names.*--elements"):
+        read_xrf_maps(path)
+    back = read_xrf_maps(path, elements=["Fe", "Na", "Si"])
+    for k in maps:
+        np.testing.assert_array_equal(back.maps[k], maps[k])
+    with pytest.raises(FileFormatError, match="3 pages without names but elements names 2"):
+        read_xrf_maps(path, elements=["Fe", "Na"])
+    stack = tmp_path / "stack.tif"  # one series, no names
+    tifffile.imwrite(stack, np.stack([maps[k] for k in maps]), photometric="minisblack")
+    np.testing.assert_array_equal(read_xrf_maps(stack, elements=["Fe", "Na", "Si"]).maps["Na"], maps["Na"])
+    odd = tmp_path / "odd.tif"
+    _write_pages(odd, [maps["Fe"], maps["Na"][:-1]])
+    with pytest.raises(FileFormatError, match=r"pages of different shapes \(page 1 \(12, 17\), page 2 \(11, 17\)\)"):
+        read_xrf_maps(odd, elements=["Fe", "Na"])

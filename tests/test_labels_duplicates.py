@@ -1,8 +1,8 @@
 """Near-duplicate clusters (issue 17): a mineral split by noise in a minor element is found and merged.
 
 Synthetic gabbro-like SEM-EDS wt% maps (12 elements; plagioclase 70 %, clinopyroxene,
-orthopyroxene; noise floor 1 wt% in K, 0.2 wt% K in plagioclase): with the default 8-bit scaling
-and 4 clusters, K-means splits the plagioclase into two clusters equal within 0.05 wt% in every
+orthopyroxene; noise floor 1 wt% in K, 0.2 wt% K in plagioclase): with 8-bit scaling (the default
+before the noise whitening) and 4 clusters, K-means splits the plagioclase into two clusters equal within 0.05 wt% in every
 major element, separated only by the noise in K.
 """
 
@@ -39,7 +39,7 @@ def test_eds_maps_are_wt_percent_with_the_asked_noise(gabbro):
 
 @pytest.mark.slow
 def test_split_plagioclase_is_found_and_merged(gabbro):
-    clusters = kmeans_maps(gabbro.maps, n_clusters=4, seed=0)
+    clusters = kmeans_maps(gabbro.maps, n_clusters=4, seed=0, scaling="8bit")
     majority = _majority(gabbro, clusters.cluster_map, 4)
     split = [c for c in range(1, 5) if majority[c - 1] == 1]
     assert len(split) == 2  # the case of the issue: plagioclase in two clusters
@@ -49,7 +49,7 @@ def test_split_plagioclase_is_found_and_merged(gabbro):
     assert [sorted(p) for p in zip(pairs["duplicate_of"], pairs["cluster"])] == [sorted(split)]
     assert pairs["element"].iloc[0] == "K"
     # through xrf_labels: merged into one label, reported as doubtful with the reason
-    result = xrf_labels(gabbro.maps, n_clusters=4, seed=0)
+    result = xrf_labels(gabbro.maps, n_clusters=4, seed=0, scaling="8bit")
     table = result.assignment.table
     assert table.loc[split[1], "mineral"] == f"cluster {split[0]}" and table.loc[split[1], "doubtful"]
     assert "near duplicates" in table.loc[split[1], "reason"]
@@ -58,7 +58,7 @@ def test_split_plagioclase_is_found_and_merged(gabbro):
     plag_labels = np.unique(labels[gabbro.truth == 1])
     assert len(plag_labels) == 1
     # with the reference (wt%), both plagioclase clusters are named plagioclase, not doubtful
-    named = xrf_labels(gabbro.maps, n_clusters=4, reference=gabbro_compositions().iloc[:3], seed=0)
+    named = xrf_labels(gabbro.maps, n_clusters=4, reference=gabbro_compositions().iloc[:3], seed=0, scaling="8bit")
     assert [named.assignment.mapping[c] for c in split] == ["plagioclase", "plagioclase"]
     assert "same mineral" in named.assignment.table.loc[split[1], "reason"]
     assert pixel_accuracy(named.labels, gabbro.truth, mask=gabbro.truth > 0) >= 0.99
@@ -80,3 +80,20 @@ def test_complete_linkage_does_not_chain_through_a_mixed_cluster():
     assert duplicate_groups(pairs) == {1: 1, 3: 1}
     with pytest.raises(InputError, match="min_ratio"):
         near_duplicates({"K": np.zeros((2, 2))}, np.ones((2, 2), np.uint8), min_ratio=0)
+
+
+@pytest.mark.slow
+def test_default_noise_scaling_on_the_gabbro(gabbro):
+    """With the default scaling (noise whitening) 3 clusters are the 3 minerals; a 4th cluster still halves
+    the plagioclase along the noise in K (any scaling does: it is the largest spread left), and the
+    near-duplicate merge makes it one label again."""
+    clusters = kmeans_maps(gabbro.maps, n_clusters=3, seed=0)
+    assert sorted(_majority(gabbro, clusters.cluster_map, 3)) == [1, 2, 3]
+    result = xrf_labels(gabbro.maps, n_clusters=4, seed=0)
+    assert len(result.minerals) == 3
+    assert len(np.unique(result.labels[gabbro.truth == 1])) == 1  # the two halves merged
+    inside = gabbro.truth > 0
+    majority = {int(lab): int(np.bincount(gabbro.truth[result.labels == lab]).argmax())
+                for lab in np.unique(result.labels[inside])}
+    mapped = np.vectorize(majority.get)(result.labels)
+    assert pixel_accuracy(mapped, gabbro.truth, mask=inside) >= 0.95

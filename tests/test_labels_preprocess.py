@@ -101,3 +101,21 @@ def test_feature_stack_channels_weights_and_errors():
         feature_stack(maps, elements=["Na"])
     with pytest.raises(InputError, match="mask is empty"):
         feature_stack(maps, mask=np.zeros((4, 4), bool))
+
+
+def test_noise_and_poisson_scaling_known_answers():
+    """'noise' divides by the measured pixel noise (Immerkær), 'poisson' by sqrt(mean), both after the median."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:200, :200]
+    smooth = 50.0 + 20.0 * (xx > 100)  # two flat regions: the noise estimate ignores the step
+    a = (smooth + rng.normal(0.0, 3.0, smooth.shape)).astype(np.float32)
+    counts = rng.poisson(16.0, (200, 200)).astype(np.float32)
+    scaled, table = scale_maps({"A": a, "K": counts}, method="noise")
+    assert 1.0 / table.loc["A", "scale"] == pytest.approx(3.0, rel=0.05)
+    assert 1.0 / table.loc["K", "scale"] == pytest.approx(4.0, rel=0.05)  # Poisson noise sqrt(16)
+    assert table.loc["A", "offset"] == pytest.approx(np.median(a))
+    np.testing.assert_allclose(scaled["A"], (a - table.loc["A", "offset"]) * table.loc["A", "scale"], rtol=1e-5)
+    _, table = scale_maps({"K": counts}, method="poisson")
+    assert table.loc["K", "scale"] == pytest.approx(1.0 / np.sqrt(counts.mean()), rel=1e-6)
+    with pytest.raises(InputError, match="'noise', 'poisson'"):
+        scale_maps({"K": counts}, method="whiten")

@@ -7,8 +7,15 @@ A map source is either
   commas with ``;``). The element comes from the file name: ``Fe.tif``, ``Fe Ka.tif``,
   ``sample_Na.bmp``, ``Na-K.txt``, ``FeKa.csv``. Files whose name names no element are skipped
   (and listed); or
-- one multi-channel TIFF (channels, y, x) with channel names in its metadata (tifffile JSON
-  ``channels``, ImageJ ``Labels`` or OME ``Channel Name``).
+- one multi-channel TIFF (channels, y, x) or multi-page TIFF (one page per element, pages
+  written one by one as EDS software exports them) with channel names in its metadata
+  (tifffile JSON ``channels``, ImageJ ``Labels``, OME ``Channel Name``, the ``PageName`` tag or
+  each page's ``ImageDescription``: ``Fe``, ``Fe Ka``, ``element: Fe``); without names, the
+  ``elements`` option names the pages in order.
+
+Text/CSV grids (EDS exports: one grid per element, comma or semicolon separated, header-less or
+with header lines, a delimiter at each line end) are read by :func:`read_text_matrix`: the empty
+last column is dropped; rows of different lengths are an error naming the file and the line.
 
 The pixel size in µm comes from the ``pixel_size_um`` option, else from a sidecar in the folder
 (``pixel_size.txt`` with one number, or a ``.json`` / ``.yaml`` file with ``pixel_size_um``),
@@ -238,6 +245,18 @@ def _tiff_pixel_size(tif) -> float | None:
     return None
 
 
+def _page_description_name(page) -> str | None:
+    """An element name written in a page's ImageDescription (``Fe``, ``Fe Ka``, ``element: Fe``), or None.
+
+    JSON (tifffile), ImageJ and OME-XML descriptions are metadata, not names.
+    """
+    text = str(page.description or "").strip()
+    if not text or len(text) > 64 or text.startswith(("{", "<", "ImageJ=")) or "\n" in text:
+        return None
+    text = re.sub(r"^(element|channel|name|map)\s*[:=]\s*", "", text, flags=re.IGNORECASE)
+    return text or None
+
+
 def _tiff_channel_names(tif, n: int) -> list[str] | None:
     shaped = tif.shaped_metadata[0] if tif.shaped_metadata else None
     if isinstance(shaped, dict):
@@ -252,22 +271,45 @@ def _tiff_channel_names(tif, n: int) -> list[str] | None:
         names = re.findall(r"<Channel[^>]*\sName=\"([^\"]*)\"", tif.ome_metadata)
         if len(names) == n:
             return names
-    names = []
-    for page in tif.pages[:n]:
-        tag = page.tags.get("PageName")
-        names.append(str(tag.value) if tag is not None else None)
-    return names if all(names) and len(names) == n else None
+    pages = list(tif.pages)[:n]
+    for read in (lambda pg: pg.tags.get("PageName"), _page_description_name):
+        names = []
+        for page in pages:
+            value = read(page)
+            value = getattr(value, "value", value)
+            names.append(str(value) if value else None)
+        if len(names) == n and all(names):
+            return names
+    return None
+
+
+def _tiff_planes(tif, path: Path) -> np.ndarray:
+    """The (channels, y, x) planes of a multi-channel or multi-page TIFF.
+
+    One series (a stack written at once, ImageJ or OME) is read as it is; several series of one
+    2D shape (pages written one by one) are stacked in page order.
+    """
+    series = tif.series
+    if len(series) <= 1:
+        data = np.squeeze(tif.asarray())
+        return data[None] if data.ndim == 2 else data
+    planes = [np.squeeze(s.asarray()) for s in series]
+    shapes = Counter(p.shape for p in planes)
+    if len(shapes) > 1 or planes[0].ndim != 2:
+        listing = ", ".join(f"page {i + 1} {p.shape}" for i, p in enumerate(planes))
+        raise FileFormatError(f"{path} holds pages of different shapes ({listing}); expected one 2D element map "
+                              "per page, all of one shape")
+    return np.stack(planes)
 
 
 def _read_multichannel(path: Path, pixel_size_um, elements) -> XRFMaps:
+    """Read a multi-channel or multi-page TIFF. Channel names come from the metadata; without
+    any, ``elements`` names the pages in order (and must have one name per page)."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
-            data = tif.asarray()
-            data = np.squeeze(data)
-            if data.ndim == 2:
-                data = data[None]
+            data = _tiff_planes(tif, path)
             if data.ndim != 3:
                 raise FileFormatError(f"{path} has shape {data.shape}; expected (channels, y, x)")
             names = _tiff_channel_names(tif, data.shape[0])
@@ -277,8 +319,15 @@ def _read_multichannel(path: Path, pixel_size_um, elements) -> XRFMaps:
     except Exception as exc:
         raise FileFormatError(f"cannot read TIFF {path}: {exc}") from None
     if names is None:
-        raise FileFormatError(f"{path} has {data.shape[0]} channels but no channel names in its metadata "
-                              "(tifffile 'channels', ImageJ 'Labels' or OME Channel Name); save one file per element")
+        if elements is None:
+            raise FileFormatError(
+                f"{path} has {data.shape[0]} pages but no channel names in its metadata (tifffile 'channels', "
+                "ImageJ 'Labels', OME Channel Name, PageName or ImageDescription); name them in page order "
+                "with --elements / elements=['Fe', 'Ca', ...], or save one file per element")
+        names = [str(e) for e in elements]
+        if len(names) != data.shape[0]:
+            raise FileFormatError(f"{path} has {data.shape[0]} pages without names but elements names "
+                                  f"{len(names)} ({','.join(names)}); give one element per page, in page order")
     maps: dict[str, np.ndarray] = {}
     for name, plane in zip(names, data):
         element = name if name in ELEMENT_SYMBOLS or name == "CT" else element_from_filename(name)
@@ -345,7 +394,8 @@ def read_xrf_maps(
     pixel_size_um : float, optional
         Map pixel size in µm; overrides a sidecar or TIFF tags.
     elements : list of str, optional
-        Keep only these elements (error if one is missing).
+        Keep only these elements (error if one is missing). For a multi-page TIFF whose pages
+        carry no names, the element of each page, in page order (one per page, else an error).
 
     Returns
     -------

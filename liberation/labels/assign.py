@@ -230,7 +230,9 @@ def match_signatures(
     refitted by weighted least squares (weights = cluster sizes) over the named clusters, the
     naming redone, until the naming stops changing (at most 20 rounds); the unknown clusters
     do not enter the fit. ``normalize="range"``/``"zscore"`` keep the per-table calibration;
-    ``"none"``: reference and centroids are in the same units.
+    ``"none"``: reference and centroids are in the same units. The fit is run from a second start
+    as well, the reference taken as it is (same units), and the calibration that names more
+    pixels (then: nearer) is kept.
 
     ``method="one-to-one"``: the former optimal one-to-one assignment: both tables normalised per
     channel (``"range"``: min..max of the rows to 0..1; ``"zscore"``; ``"none"``), the distance
@@ -331,20 +333,37 @@ def match_signatures(
     if normalize == "fit":
         from scipy.optimize import linear_sum_assignment
 
+        def refit(named, gain, offset):
+            start_gain, start_offset = gain, offset
+            for _ in range(20):
+                gain, offset = _fit_calibration(x, r, named, weights, start_gain, start_offset)
+                dist, zabs = distances(gain, offset)
+                best = dist.argmin(axis=1)
+                new = np.where(zabs[np.arange(len(clusters)), best].max(axis=1) > max_z, -1, best)
+                if np.array_equal(new, named):
+                    break
+                named = new
+            dist, zabs = distances(gain, offset)
+            best = dist.argmin(axis=1)
+            ok = zabs[np.arange(len(clusters)), best].max(axis=1) <= max_z
+            # the better calibration names more pixels, then is closer on the named ones
+            score = (float(weights[ok].sum()), -float((weights[ok] * dist[ok, best[ok]]).sum()))
+            return score, gain, offset
+
         a = _normalise(x, "range")
         b = _normalise(r, "range")
         rows, cols = linear_sum_assignment(np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).mean(axis=2)))
         named = np.full(len(clusters), -1)
         named[rows] = cols
-        start_gain, start_offset = gain, offset
-        for _ in range(20):
-            gain, offset = _fit_calibration(x, r, named, weights, start_gain, start_offset)
-            dist, zabs = distances(gain, offset)
-            best = dist.argmin(axis=1)
-            new = np.where(zabs[np.arange(len(clusters)), best].max(axis=1) > max_z, -1, best)
-            if np.array_equal(new, named):
-                break
-            named = new
+        starts = [(named, gain, offset)]
+        # second start: the reference already in the map units (wt% maps and a wt% table, or
+        # counts and expected counts): a mixed-pixel cluster taken for a mineral by the
+        # range-normalised pairing must not pull the calibration away from the pure one
+        unit, zero = np.ones_like(gain), np.zeros_like(offset)
+        dist0, zabs0 = distances(unit, zero)
+        best0 = dist0.argmin(axis=1)
+        starts.append((np.where(zabs0[np.arange(len(clusters)), best0].max(axis=1) > max_z, -1, best0), unit, zero))
+        _, gain, offset = max((refit(*start) for start in starts), key=lambda t: t[0])
     dist, zabs = distances(gain, offset)
     names = list(ref.index)
     minerals, d, second, second_d, doubtful, reason = [], [], [], [], [], []

@@ -85,7 +85,7 @@ def feature_stack(
     ct: np.ndarray | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
     mask: np.ndarray | None = None,
-    scaling: str = "8bit",
+    scaling: str = "noise",
     raw_maps: Mapping[str, np.ndarray] | None = None,
     weights: Mapping[str, float] | None = None,
 ) -> FeatureStack:
@@ -103,7 +103,7 @@ def feature_stack(
         Other channels (an optical photo's bands), resampled onto the map grid.
     mask : numpy.ndarray of bool, optional
         Sample pixels (default: all).
-    scaling : {"8bit", "zscore", "none"}
+    scaling : {"noise", "8bit", "zscore", "poisson", "none"}
         Per-channel scaling (:func:`~liberation.labels.preprocess.scale_maps`).
     raw_maps : mapping of str to numpy.ndarray, optional
         Maps in the input units for :attr:`FeatureStack.raw` (default: ``maps``); pass the maps

@@ -252,7 +252,7 @@ def kmeans_maps(
     denoise: Iterable[str] | Mapping[str, Mapping] | None = DEFAULT_DENOISE,
     sigma_spatial_px: float = 2.0,
     sigma_color: float | None = None,
-    scaling: str = "8bit",
+    scaling: str = "noise",
     mask: np.ndarray | str | None = "auto",
     ct: np.ndarray | None = None,
     ct_weight: float = 1.0,
@@ -280,7 +280,7 @@ def kmeans_maps(
         :func:`~liberation.labels.preprocess.denoise_maps`); ``None``: none.
     sigma_spatial_px, sigma_color : float
         Bilateral filter options.
-    scaling : {"8bit", "zscore", "none"}
+    scaling : {"noise", "8bit", "zscore", "poisson", "none"}
         Channel scaling.
     mask : numpy.ndarray of bool, "auto" or None
         Sample mask; ``"auto"``: Otsu on the CT slice if given, else on total counts

@@ -16,6 +16,8 @@ from liberation.errors import InputError
 __all__ = ["check_maps", "denoise_bilateral_map", "estimate_noise", "denoise_maps", "sample_mask", "scale_maps"]
 
 DEFAULT_DENOISE = ("Na", "Mg")
+#: Channel scalings of :func:`scale_maps` (and the ``scaling`` option of the K-means labels).
+SCALINGS = ("8bit", "zscore", "noise", "poisson", "none")
 
 
 def check_maps(maps: Mapping[str, np.ndarray], *, name: str = "maps") -> tuple[int, int]:
@@ -191,10 +193,14 @@ def scale_maps(
     ----------
     maps : mapping of str to numpy.ndarray
         Element -> (y, x) map.
-    method : {"8bit", "zscore", "none"}
+    method : {"8bit", "zscore", "noise", "poisson", "none"}
         ``"8bit"``: linear map of the ``percentiles`` of the sample pixels to 0..255, clipped
         (like the 8-bit maps of Deep-XFCT); ``"zscore"``: robust z-score (median, 1.4826 x MAD);
-        ``"none"``: unchanged (float32).
+        ``"noise"``: noise whitening, the median subtracted and the map divided by its measured
+        pixel noise (:func:`estimate_noise` over the sample pixels), so that one unit is one noise
+        standard deviation in every element whatever its units (counts or wt%); ``"poisson"``:
+        the median subtracted and the map divided by ``sqrt(mean)`` of the sample pixels (the
+        Poisson standard deviation of a counts map); ``"none"``: unchanged (float32).
     mask : numpy.ndarray of bool, optional
         Sample pixels from which the statistics are taken (default: all pixels).
     percentiles : (float, float)
@@ -208,8 +214,8 @@ def scale_maps(
         Per element (index): ``offset`` and ``scale`` with ``scaled = (value - offset) * scale``.
     """
     shape = check_maps(maps)
-    if method not in ("8bit", "zscore", "none"):
-        raise InputError(f"scaling method={method!r}; expected '8bit', 'zscore' or 'none'")
+    if method not in SCALINGS:
+        raise InputError(f"scaling method={method!r}; expected one of {', '.join(map(repr, SCALINGS))}")
     if mask is not None:
         mask = _check_mask(mask, shape)
         if not mask.any():
@@ -231,6 +237,16 @@ def scale_maps(
             if mad <= 0:
                 mad = float(sample.std()) or 1.0
             offset, scale = med, 1.0 / mad
+            out = (arr - offset) * scale
+        elif method in ("noise", "poisson"):
+            med = float(np.median(sample))
+            if method == "noise":
+                sigma = estimate_noise(arr, mask=mask)
+            else:
+                sigma = float(np.sqrt(max(float(sample.mean()), 0.0)))
+            if not sigma > 0:
+                sigma = float(sample.std()) or 1.0
+            offset, scale = med, 1.0 / sigma
             out = (arr - offset) * scale
         else:
             offset, scale = 0.0, 1.0

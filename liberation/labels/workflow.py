@@ -85,7 +85,7 @@ def xrf_labels(
     denoise: Iterable[str] | Mapping[str, Mapping] | None = DEFAULT_DENOISE,
     sigma_spatial_px: float = 2.0,
     sigma_color: float | None = None,
-    scaling: str = "8bit",
+    scaling: str = "noise",
     mask: np.ndarray | str | None = "auto",
     ct: np.ndarray | None = None,
     ct_weight: float = 1.0,

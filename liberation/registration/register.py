@@ -279,6 +279,52 @@ class _FineSlabs:
         return self._build(axis, lo, hi, 1)
 
 
+def _rotation(k: np.ndarray, angle: float) -> np.ndarray:
+    """3x3 rotation by ``angle`` (rad) about the unit vector ``k`` (Rodrigues)."""
+    kx = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * kx + (1.0 - np.cos(angle)) * kx @ kx
+
+
+def restart_poses(matrix: np.ndarray, *, axis: int, map_shape: tuple[int, int], pixel_size_um: float,
+                  voxel_size_um, shift_vox: float = 1.5) -> list[np.ndarray]:
+    """Starting poses for the local re-search around a refined pose.
+
+    The plane untilted (its normal turned onto the CT axis), the tilt reflected about the axis
+    (same tilt, opposite direction), and the plane shifted by ``shift_vox`` voxels either way
+    along its normal; every change is about the map centre.
+
+    Returns
+    -------
+    list of numpy.ndarray, shape (4, 4)
+    """
+    from liberation.registration.geometry import map_centre_um
+
+    m = np.asarray(matrix, dtype=float)
+    vs = np.asarray(as_voxel_size(voxel_size_um), dtype=float)
+    c_ct = apply_affine(m, map_centre_um(map_shape, pixel_size_um)[None])[0]
+    normal = m[:3, 0] / np.linalg.norm(m[:3, 0])
+    e = np.zeros(3)
+    e[axis] = 1.0 if normal[axis] >= 0 else -1.0
+
+    def about_centre(rot, shift=np.zeros(3)):
+        t = np.eye(4)
+        t[:3, :3] = rot
+        t[:3, 3] = c_ct + shift - rot @ c_ct
+        return t @ m
+
+    out = []
+    cross = np.cross(normal, e)
+    sin = float(np.linalg.norm(cross))
+    if sin > 1e-6:
+        k = cross / sin
+        theta = float(np.arctan2(sin, float(normal @ e)))
+        out.append(about_centre(_rotation(k, theta)))
+        out.append(about_centre(_rotation(k, 2.0 * theta)))
+    for sign in (1.0, -1.0):
+        out.append(about_centre(np.eye(3), sign * shift_vox * float(vs[axis]) * normal))
+    return out
+
+
 def _parse_axis(axis) -> tuple[int, ...]:
     if axis is None or (isinstance(axis, str) and axis.lower() in ("any", "all")):
         return (0, 1, 2)
@@ -313,6 +359,9 @@ def register_map(
     iterations: int = 200,
     ct_pyramid=None,
     slab_tilt_deg: float = 10.0,
+    local_restarts: bool = True,
+    ambiguity_margin: float = 0.1,
+    max_spread_vox: float = 1.5,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -364,6 +413,16 @@ def register_map(
     slab_tilt_deg : float
         The fine stage reads the CT slab around each candidate plane that holds the map tilted
         by up to this angle (plus margins for the coarse error and the smoothing).
+    local_restarts : bool
+        Local re-search around the best refined pose: refine again from that pose untilted, with
+        its tilt reflected and shifted by 1.5 voxels either way along its normal
+        (:func:`restart_poses`); a restart that ends at a higher NMI replaces it (at most two
+        rounds). Catches optimiser stops on a ridge near the maximum (a narrow MI basin).
+    ambiguity_margin, max_spread_vox : float
+        With ``local_restarts``: the pose is flagged poor when another refined end pose
+        (candidate or restart) more than ``max_spread_vox`` voxels (RMS over the map pixel
+        centres) from the best scores an NMI within ``ambiguity_margin x (NMI - null NMI)`` of
+        the best: the maximum is too flat to fix the pose within a voxel.
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
@@ -447,8 +506,33 @@ def register_map(
         q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
         refined.append({"coarse_score": coarse_refined[0][1].score, "mattes_mi": float("nan"), "nmi": q["nmi"],
                         "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q, "rank_key": (False, 0.0)})
-    timings["fine"] = time.perf_counter() - t1
     best = max(refined, key=lambda r: r["rank_key"])
+    timings["fine"] = time.perf_counter() - t1
+    if local_restarts and np.isfinite(best["mattes_mi"]):
+        t2 = time.perf_counter()
+        bins = polish_bins(map_image.shape)
+        for _round in range(2):
+            axis_best = decompose_pose(best["matrix"], map_image.shape, p)["axis"]
+            improved = False
+            for start in restart_poses(best["matrix"], axis=axis_best, map_shape=map_image.shape, pixel_size_um=p,
+                                       voxel_size_um=vs):
+                m, metric = refine_pose(
+                    [slabs.level1(start, axis_best)], start, map_shape=map_image.shape, pixel_size_um=p,
+                    voxel_size_um=vs, iterations=iterations, bins=bins, workers=workers,
+                )
+                if not np.isfinite(metric) or tilted_out(m, axis_best):
+                    continue
+                q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+                ok_overlap = q["overlap_fraction"] >= min_overlap_fraction
+                entry = {"coarse_score": best["coarse_score"], "mattes_mi": -metric, "nmi": q["nmi"],
+                         "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q,
+                         "rank_key": (ok_overlap, q["nmi"]), "restart": True}
+                refined.append(entry)
+                if entry["rank_key"] > best["rank_key"]:
+                    best, improved = entry, True
+            if not improved:
+                break
+        timings["restarts"] = time.perf_counter() - t2
     q = best["quality"]
     messages = []
     if q["contrast"] < min_contrast:
@@ -458,6 +542,24 @@ def register_map(
         )
     if q["overlap_fraction"] < min_overlap_fraction:
         messages.append(f"poor registration: only {100 * q['overlap_fraction']:.0f}% of the map lies inside the CT volume")
+    if local_restarts and "restarts" in timings:
+        # the pose must be determined: no other end pose of the refinements (candidates and local
+        # restarts) that scores nearly as high may lie more than max_spread_vox voxels away
+        from liberation.registration.geometry import pixel_centre_rms_error
+
+        margin = ambiguity_margin * max(q["nmi"] - q["nmi_null"], 0.0)
+        tol = max_spread_vox * float(vs.mean())
+        rivals = [(r["nmi"], pixel_centre_rms_error(r["matrix"], best["matrix"], map_image.shape, p))
+                  for r in refined if r is not best and r["overlap_fraction"] >= min_overlap_fraction
+                  and r["nmi"] >= q["nmi"] - margin]
+        far = [(nmi, d) for nmi, d in rivals if d > tol]
+        if far:
+            nmi, d = max(far)
+            messages.append(
+                f"poor registration: the pose is not determined; another refined pose {d / float(vs.mean()):.1f} "
+                f"voxels away scores NMI {nmi:.4f}, within {margin:.4f} of the best {q['nmi']:.4f} "
+                f"(ambiguity margin {ambiguity_margin:g} x (NMI - null NMI))"
+            )
     poor = bool(messages)
     for msg in messages:
         warnings.warn(msg, RegistrationWarning, stacklevel=2)

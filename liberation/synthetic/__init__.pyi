@@ -28,6 +28,7 @@ from .xrf import (
     make_xrf_maps,
     signatures_from_minerals,
 )
+from .zoo import LABEL_ZOO, REGISTRATION_ZOO, label_case, registration_case
 
 __all__ = [
     "CORE_FRACTIONS",
@@ -36,6 +37,8 @@ __all__ = [
     "ELEMENTS",
     "FaceMap",
     "GABBRO_ABUNDANCE",
+    "LABEL_ZOO",
+    "REGISTRATION_ZOO",
     "SyntheticSEM",
     "SyntheticSample",
     "SyntheticXRF",
@@ -54,6 +57,7 @@ __all__ = [
     "gabbro_compositions",
     "grey_levels",
     "irregular_grains",
+    "label_case",
     "make_eds_maps",
     "make_face",
     "make_face_map",
@@ -65,6 +69,7 @@ __all__ = [
     "mixed_sizes",
     "partial_volume_phantom",
     "random_face_pose",
+    "registration_case",
     "resolve_textures",
     "resolve_volume_fractions",
     "signatures_from_minerals",

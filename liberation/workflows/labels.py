@@ -145,9 +145,14 @@ def xrf_label_folder(
     elements: Sequence[str] | None = None,
     ct_slice: str | os.PathLike | None = None,
     ct_weight: float = 1.0,
-    scaling: str = "8bit",
+    scaling: str = "noise",
     seed: int = 0,
     n_init: int = 10,
+    naming: str = "many-to-one",
+    max_z: float = 4.0,
+    normalize: str = "fit",
+    refine: bool = True,
+    merge_duplicates: bool = True,
     overwrite: bool = False,
 ) -> XrfLabelsRun:
     """Cluster the micro-XRF element maps of a folder (K-means) into a mineral label folder.
@@ -171,15 +176,32 @@ def xrf_label_folder(
     denoise : sequence of str, optional
         Elements to bilateral-filter before clustering (None or empty for none).
     elements : sequence of str, optional
-        Elements to cluster on (default all maps).
+        Elements to cluster on (default all maps); for a multi-page TIFF whose pages carry no
+        names, the element of each page in page order.
     ct_slice : str or Path, optional
         Co-registered CT slice (same field of view) added as a channel.
     ct_weight : float
         Weight of the CT channel.
-    scaling : {"8bit", "zscore"}
+    scaling : {"noise", "8bit", "zscore", "poisson", "none"}
+        Channel scaling before K-means (:func:`liberation.labels.preprocess.scale_maps`); the default
+        ``"noise"`` divides each map by its measured pixel noise (works on counts and wt% maps).
     seed : int
     n_init : int
         K-means starts (best kept).
+    naming : {"many-to-one", "one-to-one"}
+        With ``reference``: each cluster named after its nearest signature, several clusters may
+        share a mineral (``"many-to-one"``, also spelt ``"nearest"``), or the optimal one-to-one
+        assignment (extra clusters unassigned).
+    max_z : float
+        Many-to-one naming: a cluster more than ``max_z`` within-cluster standard deviations from
+        its nearest signature in some element stays unnamed (doubtful).
+    normalize : {"fit", "range", "zscore", "none"}
+        Calibration of the reference to the map units.
+    refine : bool
+        Many-to-one naming: pixels go to the nearest mineral centre (mixed-pixel clusters split).
+    merge_duplicates : bool
+        Without reference or rules, merge near-duplicate clusters (one population split by noise)
+        into one label; they are reported in ``assignment.csv`` in every case.
     overwrite : bool
         Replace an existing output folder.
 
@@ -191,6 +213,7 @@ def xrf_label_folder(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from liberation.io.sem import read_mineral_list
     from liberation.io.xrf import read_map_file, read_xrf_maps
@@ -200,6 +223,11 @@ def xrf_label_folder(
     out = check_new_output(out, overwrite=overwrite, what="--out", inputs=inputs)
     if reference is not None and rules is not None:
         raise InputError("give --reference or --rules, not both")
+    namings = {"many-to-one": "nearest", "nearest": "nearest", "one-to-one": "one-to-one"}
+    if naming not in namings:
+        raise InputError(f"--naming {naming!r}; expected 'many-to-one' or 'one-to-one'")
+    if not (np.isfinite(max_z) and max_z > 0):
+        raise InputError(f"--max-z {max_z!r}; expected a positive number of standard deviations")
     source = read_xrf_maps(maps_dir, pixel_size_um=pixel_size_um, elements=None if elements is None else list(elements))
     if source.pixel_size_um is None:
         raise InputError(f"the pixel size of {maps_dir} is unknown; pass --pixel-size in µm "
@@ -210,7 +238,8 @@ def xrf_label_folder(
     result = xrf_labels(
         source.maps, n_clusters=n_clusters, pixel_size_um=source.pixel_size_um, reference=ref_table, rules=rules,
         minerals=mineral_list, denoise=list(denoise) if denoise else None, scaling=scaling, ct=ct,
-        ct_weight=ct_weight, seed=seed, n_init=n_init,
+        ct_weight=ct_weight, seed=seed, n_init=n_init, naming=namings[naming], max_z=max_z, normalize=normalize,
+        refine=refine, merge_duplicates=merge_duplicates,
     )
     with atomic_dir(out, overwrite=overwrite, what="--out", inputs=inputs) as tmp:
         parameters = {"command": "labels xrf", "maps": str(maps_dir), "files": {e: str(p) for e, p in
