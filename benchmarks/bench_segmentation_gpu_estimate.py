@@ -30,6 +30,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--gpu-tflops", type=float, default=20.0)
     parser.add_argument("--preset", default="gpu")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--host", action="store_true",
+                        help="also time the host-side work: patch reading + augmentation per batch, and "
+                             "the sliding-window bookkeeping of predict_volume with a minimal network")
     args = parser.parse_args(argv)
 
     import torch
@@ -89,12 +92,60 @@ def main(argv=None) -> dict:
         "estimate_infer_gpu_min": windows * window_flops / gpu / 60,
     }
     out["estimate_total_gpu_min"] = out["estimate_train_gpu_min"] + out["estimate_infer_gpu_min"]
+    if args.host:
+        out.update(_host_side(cfg, args))
+        out["estimate_train_host_min"] = steps * out["host_s_per_batch"] / 60
+        out["estimate_infer_host_min"] = args.voxels / out["host_infer_voxels_per_s"] / 60
     print(json.dumps(out, indent=1))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)
     assert math.isfinite(out["estimate_total_gpu_min"])
     return out
+
+
+def _host_side(cfg, args) -> dict:
+    """Seconds of the host-side work that a GPU does not speed up (measured on this CPU)."""
+    import numpy as np
+    import torch
+
+    from liberation.segmentation.augment import augment_batch
+    from liberation.segmentation.inference import predict_volume
+    from liberation.segmentation.patches import sample_patch_origins
+    from liberation.segmentation.train import _batch, train_model
+
+    rng = np.random.default_rng(0)
+    patch = tuple(cfg.patch_size)
+    vol = rng.normal(1000, 50, (128, 256, 256)).astype(np.float32)
+    labels = np.full(vol.shape, 255, np.uint8)
+    labels[0] = rng.integers(0, 3, vol.shape[1:])
+    coords = np.argwhere(labels != 255)
+    norm = {"value_low": 800.0, "value_high": 1200.0}
+    gen = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    n = 3
+    for _ in range(n):
+        origins = sample_patch_origins(None, patch, cfg.batch_size, seed=rng, coords=coords)
+        bx, by = _batch(vol, labels, origins, patch, norm)
+        augment_batch(torch.from_numpy(bx), torch.from_numpy(by.astype(np.int64)), generator=gen,
+                      **dict(cfg.extra.get("augment", {})))
+    per_batch = (time.perf_counter() - t0) / n
+    # sliding-window bookkeeping: a minimal network (tiny preset) at the preset's patch and window batch
+    tiny = dict(max_epochs=1, steps_per_epoch=1, patch_size=patch, batch_size=1, val_patches=1,
+                sw_batch_size=cfg.sw_batch_size, channels=(2, 2), strides=(2,))
+    from liberation.segmentation.config import get_preset
+
+    small = vol[:96].copy()
+    sp = np.full(small.shape, 255, np.uint8)
+    sp[0] = labels[0]
+    sp[-1] = labels[0]
+    r = train_model(small, sp, voxel_size_um=1.0, config=get_preset("tiny", **tiny), device="cpu",
+                    show_progress=False, baseline=False)
+    t0 = time.perf_counter()
+    predict_volume(small, r.network, r.card, show_progress=False)
+    infer_s = time.perf_counter() - t0
+    return {"host_s_per_batch": per_batch, "host_infer_voxels_per_s": small.size / infer_s,
+            "host_infer_note": "predict_volume with a 2-channel network (an upper bound of the bookkeeping)"}
 
 
 if __name__ == "__main__":
