@@ -148,6 +148,7 @@ def test_features_of_labelled_voxels_equal_whole_plane_features():
     np.testing.assert_allclose(plane_features(grey, zs, norm), whole[zs], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_pixel_classifier_and_bootstrap_from_a_tilted_plane():
     grey, phases = _phantom(24)
     sparse = _tilted(phases)
