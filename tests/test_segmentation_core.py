@@ -56,7 +56,9 @@ def test_split_validation_region_and_planes():
     assert (train[:, :, 8:] == 255).all() and (val[0, :, 8:] == 1).all() and (val[:, :, :8] == 255).all()
     sparse[5] = 3
     train, val, info = split_validation(sparse, val_fraction=0.2)
-    assert info == {"mode": "planes", "val_planes": [5], "x_split": None}
+    assert {k: info[k] for k in ("mode", "val_planes", "x_split")} == {"mode": "planes", "val_planes": [5], "x_split": None}
+    assert [s["validation"] for s in info["sheets"]] == [False, True, False]
+    assert [s["z_range"] for s in info["sheets"]] == [[0, 0], [5, 5], [9, 9]]
     assert (train[5] == 255).all() and (val[5] == 3).all()
     with pytest.raises(InputError, match="val_planes"):
         split_validation(sparse, val_planes=[4])

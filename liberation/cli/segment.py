@@ -56,12 +56,17 @@ from liberation.errors import InputError
               help="phases: what 'segment' applies. best: the network or the pixel classifier, whichever has "
                    "the better validation mIoU (then accuracy) on the same validation voxels; the card says "
                    "which and why (metrics.delivered).")
+@click.option("--input-features", type=click.Choice(["preset", "none", "classifier"]), default="preset",
+              show_default=True,
+              help="Fixed filter channels computed inside the network before the U-Net: the preset's stem, "
+                   "none, or the pixel classifier's 16 filter features (Gaussian, local std, gradient, "
+                   "Laplacian at 4 scales); segment computes the same. The card records it.")
 @seed_option()
 @device_option()
 @threads_option("CPU threads for torch.")
 @overwrite_option("Replace an existing model folder.")
 def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optimizer, val_planes, bootstrap,
-          bootstrap_planes, deliver, seed, device, threads, overwrite):
+          bootstrap_planes, deliver, input_features, seed, device, threads, overwrite):
     """Train a 3D U-Net on the sparse labels (labels/sparse, 255 = unlabelled) of STORE."""
     from liberation.workflows.segment import train_store_model
 
@@ -70,7 +75,8 @@ def train(store, task, out, preset, epochs, max_time, patch, channels, lr, optim
         patch_size=parse_positive_ints(patch, "--patch", count=3),
         channels=parse_positive_ints(channels, "--channels"), lr=lr,
         optimizer=optimizer, val_planes=parse_nonnegative_ints(val_planes, "--val-planes"), bootstrap=bootstrap,
-        bootstrap_planes=bootstrap_planes, deliver=deliver, seed=seed, device=device, threads=threads, overwrite=overwrite,
+        bootstrap_planes=bootstrap_planes, deliver=deliver, input_features=input_features, seed=seed, device=device,
+        threads=threads, overwrite=overwrite,
     )
     card = run.result.card
     v, work = card.validation, card.training["work"]

@@ -23,10 +23,11 @@ from .metrics import confusion_matrix, instance_metrics, interslice_consistency,
 from .model import build_network
 from .normalize import apply_normalization, robust_percentiles
 from .particles import classical_particles, instances_from_prediction, particle_targets
-from .patches import extract_patch, labelled_planes, sample_patch_origins, split_validation
+from .patches import extract_patch, labelled_planes, labelled_sheets, sample_patch_origins, split_validation
 from .pixel_classifier import (
     PixelClassifier,
     bootstrap_phase_labels,
+    classify_labelled_voxels,
     filter_features,
     load_pixel_classifier,
     predict_pixel_classifier,
@@ -50,6 +51,7 @@ __all__ = [
     "build_network",
     "classical_particles",
     "classical_phases",
+    "classify_labelled_voxels",
     "confusion_matrix",
     "encode_targets",
     "evaluate_planes",
@@ -61,6 +63,7 @@ __all__ = [
     "instances_from_prediction",
     "interslice_consistency",
     "labelled_planes",
+    "labelled_sheets",
     "load_model",
     "masked_loss",
     "particle_targets",

@@ -223,13 +223,21 @@ PRESETS: dict[str, TrainConfig] = {
                        patch_size=(16, 64, 64), steps_per_epoch=50, max_epochs=65, early_stopping=1000,
                        plateau_patience=1000, bootstrap_planes=8,
                        extra={"augment": {"p_affine": 0.0, "scale": 0.0, "shift": 0.0, "noise": 0.0}}),
-    # a larger network and patch for one GPU, with the stem, head and weight average of the
-    # cpu preset (not measured on a GPU)
-    "gpu": TrainConfig(channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2, patch_size=(32, 96, 96),
+    # one GPU, sized for real scans (1e9 voxels, e.g. 1000^3): the cpu preset's recipe (texture
+    # stem, batch norm, per-voxel head, weight average, constant learning rate, exact
+    # augmentations only, 8 bootstrap planes) with a deeper network (4 levels, 2 residual
+    # units) and larger patches (48 x 128 x 128: more context across a 1000-voxel face), all
+    # of the defined work (200 epochs x 50 steps x batch 4, no early stopping). Training work
+    # does not grow with the scan (patches around the labelled planes); inference does
+    # (sliding windows over the volume, sw_batch_size windows per forward pass). Expected
+    # time on a 1000^3 scan: an ESTIMATE from the network's FLOPs and the CPU throughput
+    # measured here (no GPU was available), docs/segmentation.md
+    "gpu": TrainConfig(channels=(16, 32, 64, 128), strides=(2, 2, 2), num_res_units=2, patch_size=(48, 128, 128),
                        input_features=("gauss1", "std0.7", "std1", "std2", "gauss2.5"), norm="batch",
-                       head_channels=16, ema_decay=0.999,
-                       batch_size=4, steps_per_epoch=50, max_epochs=200, lr=1e-3,
-                       early_stopping=30, plateau_patience=10, val_patches=16, sw_batch_size=4),
+                       head_channels=16, ema_decay=0.999, lr=1e-3,
+                       batch_size=4, steps_per_epoch=50, max_epochs=200, early_stopping=1000,
+                       plateau_patience=1000, bootstrap_planes=8, val_patches=16, sw_batch_size=8,
+                       extra={"augment": {"p_affine": 0.0, "scale": 0.0, "shift": 0.0, "noise": 0.0}}),
     # the Deep-XFCT recipe: Adadelta lr 1.0, halved after 10 epochs without improvement, 5 best kept
     "deep-xfct": TrainConfig(optimizer="adadelta", lr=1.0, weight_decay=0.0, plateau_patience=10,
                              plateau_factor=0.5, keep_best=5, early_stopping=30, max_epochs=200),

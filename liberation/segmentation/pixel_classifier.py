@@ -30,7 +30,7 @@ from scipy import ndimage
 from liberation._validation import make_rng
 from liberation.errors import FileFormatError, InputError
 from liberation.segmentation.normalize import apply_normalization, robust_percentiles
-from liberation.segmentation.patches import labelled_planes
+from liberation.segmentation.patches import labelled_counts, labelled_planes
 from liberation.segmentation.targets import IGNORE
 
 __all__ = [
@@ -40,8 +40,10 @@ __all__ = [
     "PixelClassifier",
     "TreeEnsemble",
     "bootstrap_phase_labels",
+    "classify_labelled_voxels",
     "feature_names",
     "filter_features",
+    "labelled_voxel_features",
     "load_pixel_classifier",
     "plane_features",
     "predict_pixel_classifier",
@@ -49,6 +51,9 @@ __all__ = [
     "save_pixel_classifier",
     "train_pixel_classifier",
 ]
+
+#: A z plane with at least this fraction of its voxels labelled gets no bootstrap labels.
+TAKEN_FRACTION = 0.1
 
 #: Default scales (voxels) of the filter features.
 FEATURE_SIGMAS = (0.7, 1.0, 1.6, 2.5)
@@ -124,19 +129,99 @@ def plane_features(image, z_indices, norm: dict, *, sigmas=FEATURE_SIGMAS) -> np
         Equal to ``filter_features`` of the whole normalised volume at those planes.
     """
     nz = int(image.shape[0])
-    halo = _halo(sigmas)
     planes = [int(z) for z in z_indices]
     if any(not 0 <= z < nz for z in planes):
         raise InputError(f"z_indices={planes!r} must lie in 0..{nz - 1}")
     out = np.empty((len(planes),) + tuple(image.shape[1:]) + (1 + 4 * len(sigmas),), dtype=np.float32)
+    where = {}
     for i, z in enumerate(planes):
+        where.setdefault(z, []).append(i)
+    for run, feats in _plane_runs(image, sorted(where), norm, sigmas=sigmas):
+        for z, f in zip(run, feats):
+            out[where[z]] = f
+    return out
+
+
+def _plane_runs(image, planes, norm: dict, *, sigmas=FEATURE_SIGMAS, max_run: int | None = None):
+    """Yield ``(run, features)`` for runs of consecutive planes of sorted ``planes``.
+
+    One slab with a halo per run of consecutive z (a tilted labelled plane touches many
+    consecutive planes: one slab instead of one per plane); runs are cut at ``max_run``
+    planes (default about 2**22 voxels of features' planes) to bound memory.
+    """
+    nz = int(image.shape[0])
+    halo = _halo(sigmas)
+    plane = int(np.prod(image.shape[1:]))
+    max_run = int(max_run) if max_run is not None else max(1, (1 << 22) // max(1, plane))
+    runs: list[list[int]] = []
+    for z in planes:
+        if runs and z == runs[-1][-1] + 1 and len(runs[-1]) < max_run:
+            runs[-1].append(int(z))
+        else:
+            runs.append([int(z)])
+    padded = np.pad(np.arange(nz), halo, mode="symmetric")
+    for run in runs:
+        z0, z1 = run[0], run[-1] + 1
         # the whole-volume filter reflects at the volume ends (scipy "reflect" = numpy
         # "symmetric", the edge voxel repeated): index the slab the same way
-        index = np.pad(np.arange(nz), halo, mode="symmetric")[z:z + 2 * halo + 1]
+        index = padded[z0:z1 + 2 * halo]
         first, last = int(index.min()), int(index.max())
         slab = apply_normalization(np.asarray(image[first:last + 1]), norm)[index - first]
-        out[i] = filter_features(slab, sigmas=sigmas, plane=halo)
-    return out
+        yield run, filter_features(slab, sigmas=sigmas, plane=slice(halo, halo + z1 - z0))
+
+
+def labelled_voxel_features(image, sparse, norm: dict, *, sigmas=FEATURE_SIGMAS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features and labels of the labelled voxels, on planes in any position or orientation.
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+        CT grey values (numpy or zarr).
+    sparse : array-like of uint8, shape (z, y, x)
+        Labels, 255 = unlabelled (a mask: any value != 255 counts).
+    norm : dict
+        Normalisation.
+    sigmas : sequence of float
+        Feature scales in voxels.
+
+    Returns
+    -------
+    features : ndarray of float32, shape (m, n_features)
+    labels : ndarray of uint8, shape (m,)
+    coords : ndarray of int, shape (m, 3)
+        Voxel (z, y, x) of each row, in ``np.argwhere`` order.
+    """
+    sparse = np.asarray(sparse)
+    planes = labelled_planes(sparse)
+    xs, ys, cs = [], [], []
+    for run, feats in _plane_runs(image, planes, norm, sigmas=sigmas):
+        labels = sparse[run[0]:run[-1] + 1]
+        mask = labels != IGNORE
+        xs.append(feats[mask])
+        ys.append(labels[mask])
+        c = np.argwhere(mask)
+        c[:, 0] += run[0]
+        cs.append(c)
+    n_feat = 1 + 4 * len(sigmas)
+    if not xs:
+        return np.zeros((0, n_feat), np.float32), np.zeros(0, np.uint8), np.zeros((0, 3), np.int64)
+    return np.concatenate(xs), np.concatenate(ys), np.concatenate(cs)
+
+
+def classify_labelled_voxels(image, classifier: PixelClassifier, sparse) -> tuple[np.ndarray, np.ndarray]:
+    """Classify only the voxels labelled in ``sparse`` (e.g. a validation part on tilted planes).
+
+    Returns
+    -------
+    predicted : ndarray of uint8, shape (m,)
+        Predicted label values of the labelled voxels, in ``np.argwhere(sparse != 255)`` order.
+    coords : ndarray of int, shape (m, 3)
+    """
+    feats, _, coords = labelled_voxel_features(image, sparse, classifier.norm, sigmas=classifier.sigmas)
+    ids = np.asarray(classifier.class_ids, dtype=np.uint8)
+    if not len(feats):
+        return np.zeros(0, np.uint8), coords
+    return ids[classifier.model.predict_proba(feats).argmax(axis=1)], coords
 
 
 @dataclass
@@ -204,14 +289,8 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, norm: dict |
     planes = labelled_planes(sparse)
     if not planes:
         raise InputError("sparse holds no labelled voxels (all 255); label at least one plane")
-    xs, ys = [], []
-    for z in planes:
-        labels = np.asarray(sparse[z])
-        mask = labels != IGNORE
-        xs.append(plane_features(image, [z], norm, sigmas=sigmas)[0][mask])
-        ys.append(labels[mask])
-    x = np.concatenate(xs)
-    y = np.concatenate(ys)
+    # labelled voxels on planes in any position or orientation (one slab per run of z)
+    x, y, _ = labelled_voxel_features(image, sparse, norm, sigmas=sigmas)
     if len(np.unique(y)) < 2:
         raise InputError(f"the labels hold a single class ({int(y[0])}); a classifier needs at least two")
     if len(y) > max_samples:
@@ -271,7 +350,9 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
         The true training labels (255 = unlabelled). Pass only the *training* part when a
         validation part is held out, so the bootstrap does not see it.
     planes : int
-        Number of evenly spaced z planes to label (planes holding true labels are skipped).
+        Number of evenly spaced z planes to label (planes mostly labelled already, at least
+        ``TAKEN_FRACTION`` of their voxels, are skipped; a tilted labelled plane crosses
+        many z planes with a thin strip each, which does not take them).
     min_probability : float
         Only voxels whose predicted class has at least this probability are kept.
     sigmas : sequence of float
@@ -299,7 +380,9 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
     if classifier is None:
         classifier = train_pixel_classifier(image, sparse, sigmas=sigmas, norm=norm, seed=seed)
     nz = int(image.shape[0])
-    taken = set(labelled_planes(sparse))
+    area = int(np.prod(image.shape[1:]))
+    counts = labelled_counts(sparse)
+    taken = {int(z) for z in np.flatnonzero(counts >= TAKEN_FRACTION * area)}
     candidates = np.unique(np.linspace(0, nz - 1, int(planes) + 2).round().astype(int)[1:-1])
     chosen = [int(z) for z in candidates if int(z) not in taken]
     out = np.full(tuple(image.shape), IGNORE, dtype=np.uint8)
@@ -314,12 +397,11 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
             "kept_fraction": kept / max(1, len(chosen) * int(np.prod(image.shape[1:]))),
             "training_samples": classifier.info["samples"], "seconds": classifier.info["seconds"]}
     if val_labels is not None:
-        vplanes = labelled_planes(val_labels)
-        if vplanes:
-            pred, _ = predict_pixel_classifier(image, classifier, vplanes)
-            truth = np.stack([np.asarray(val_labels[z]) for z in vplanes])
-            mask = truth != IGNORE
-            info["validation_accuracy"] = float((pred[mask] == truth[mask]).mean())
+        val_labels = np.asarray(val_labels)
+        pred, coords = classify_labelled_voxels(image, classifier, val_labels)
+        if len(pred):
+            truth = val_labels[tuple(coords.T)]
+            info["validation_accuracy"] = float((pred == truth).mean())
     return out, info
 
 

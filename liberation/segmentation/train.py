@@ -149,7 +149,7 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
     metrics (``{"method", "skipped": reason}`` when the training labels hold a single class)
     and the classifier (None then).
     """
-    from liberation.segmentation.pixel_classifier import predict_pixel_classifier, train_pixel_classifier
+    from liberation.segmentation.pixel_classifier import classify_labelled_voxels, train_pixel_classifier
 
     t0 = _clock()
     labels = np.where(np.isin(train_labels, class_ids), train_labels, IGNORE).astype(np.uint8)
@@ -158,10 +158,10 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
             classifier = train_pixel_classifier(image, labels, norm=norm, seed=seed)
         except InputError as exc:
             return {"method": "pixel-classifier", "skipped": str(exc)}, None
-    planes = [int(z) for z in np.flatnonzero((val_t != IGNORE).any(axis=(1, 2)))]
+    # only the validation voxels are classified (they may lie on tilted planes crossing many z)
     predicted = np.full(val_t.shape, IGNORE, dtype=np.uint8)
-    pred_labels, _ = predict_pixel_classifier(image, classifier, planes)
-    predicted[planes] = encode_targets(pred_labels, class_ids)
+    pred_labels, coords = classify_labelled_voxels(image, classifier, val_t)
+    predicted[tuple(coords.T)] = encode_targets(pred_labels, class_ids)
     truth = np.stack([extract_patch(val_t, o, patch, fill=IGNORE) for o in val_origins])
     pred = np.stack([extract_patch(predicted, o, patch, fill=IGNORE) for o in val_origins])
     cm = confusion_matrix(truth, pred, class_ids=range(len(class_ids)), mask=truth != IGNORE)
@@ -204,7 +204,9 @@ def train_model(
     image : array-like, shape (z, y, x)
         CT grey values (numpy or zarr).
     sparse : array-like of uint8, shape (z, y, x)
-        Training labels, 255 = unlabelled (label values, e.g. phase ids).
+        Training labels, 255 = unlabelled (label values, e.g. phase ids), on planes in any
+        position: end faces, interior planes, tilted planes rasterised from a registration
+        pose (:func:`liberation.registration.sparse.labels_to_sparse`).
     voxel_size_um : float or tuple
         Voxel size in µm (recorded in the model card).
     task : {"phases", "particles"}
@@ -218,7 +220,8 @@ def train_model(
         Classes; default: void + the ids present in ``sparse`` (phases) or
         0/1/2 = outside/particle/contact (particles).
     val_planes : sequence of int, optional
-        Labelled z planes kept for validation (default: automatic, see
+        Labelled z planes kept for validation (default: automatic, whole labelled sheets
+        or a band of each, wherever the planes lie and however they are tilted; see
         :func:`liberation.segmentation.patches.split_validation`).
     seed : int
         Seed of weights, patch sampling and augmentation. On the CPU the run is

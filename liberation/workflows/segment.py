@@ -79,6 +79,7 @@ def train_store_model(
     bootstrap: bool = True,
     bootstrap_planes: int | None = None,
     deliver: str = "best",
+    input_features: str = "preset",
     seed: int = 0,
     device: str = "auto",
     threads: int | None = None,
@@ -123,6 +124,13 @@ def train_store_model(
         the same validation voxels (:func:`liberation.segmentation.train.choose_delivered`).
         The card records it (``metrics.delivered``, ``metrics.delivery``), and the folder
         then holds the classifier too.
+    input_features : {"preset", "none", "classifier"}
+        Fixed filter channels computed inside the network before the U-Net
+        (:mod:`liberation.segmentation.features`): the preset's stem, none, or the pixel
+        classifier's 16 filter features (Gaussian, local standard deviation, gradient
+        magnitude, Laplacian at sigma 0.7, 1, 1.6, 2.5). Inside the network, so ``segment``
+        computes the same features; the card records the choice
+        (``training.input_features``) and the feature names (``architecture``).
     seed : int
     device : {"auto", "cpu", "cuda"}
     threads : int, optional
@@ -154,6 +162,9 @@ def train_store_model(
         overrides["strides"] = [2] * (len(overrides["channels"]) - 1)
     if task == "phases":
         overrides["bootstrap_planes"] = (0 if not bootstrap else bootstrap_planes)
+    from liberation.segmentation.features import resolve_input_features
+
+    overrides["input_features"] = resolve_input_features(input_features, get_preset(preset).input_features)
     config = get_preset(preset, **overrides)
     image = s.image()  # zarr: patches are read as needed
     sparse = np.asarray(s.label("sparse")[...])
@@ -175,6 +186,7 @@ def train_store_model(
                          seed=seed, device=device, deliver=deliver, **kwargs)
     if named is not None:
         result.card.minerals = named[2]
+    result.card.training["input_features"] = {"choice": input_features, "features": list(config.input_features)}
     if task == "particles":
         result.card.training["bootstrap"] = {"classical": bool(bootstrap), "bootstrap_planes": int(bootstrap_planes or 0)}
     path = save_model(result, out, overwrite=overwrite)
