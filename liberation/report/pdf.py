@@ -246,13 +246,24 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
                 [T.liberated_display(result), T.classes_display(result, head), T.locking_display(result)],
                 "liberation")
         if measured_section is not None:
-            from liberation.report.measured_section import CAPTION, FIGURE_NAME, TABLE_CAPTION, display_table
+            from liberation.report.measured_section import (
+                BY_SIZE_CAPTION,
+                CAPTION,
+                FIGURE_NAME,
+                TABLE_CAPTION,
+                by_size_table,
+                display_table,
+            )
 
             pages.heading("Measured section vs virtual section vs 3D")
             pages.text(TABLE_CAPTION, size=8)
             cols, rows = _df_rows(display_table(measured_section))
             if cols:
                 pages.table(cols, rows, size=7)
+            cols, rows = _df_rows(by_size_table(measured_section))
+            if cols and rows:
+                pages.text(BY_SIZE_CAPTION, size=8)
+                pages.table(cols, rows, size=6)
             if FIGURE_NAME in figures_png:
                 pages.image(figures_png[FIGURE_NAME], CAPTION)
         if gallery is not None and len(gallery[1]):

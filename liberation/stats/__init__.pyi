@@ -33,8 +33,10 @@ from .grains import grain_size_distribution
 from .measure import ParticleMeasurements, measure
 from .measured_section import (
     MeasuredSectionComparison,
+    association_3d_rows,
     boundary_association,
     compare_measured_section,
+    cut_particle_association,
     section_particles,
 )
 from .partial_volume import PartialVolumeModel, estimate_model, phase_fractions, soft_counts, soft_statistics
@@ -59,6 +61,8 @@ __all__ = [
     "calculated_assay",
     "compare_2d_3d",
     "compare_measured_section",
+    "cut_particle_association",
+    "association_3d_rows",
     "composition_table",
     "correction_table",
     "cumulative_liberation_yield",
