@@ -359,6 +359,17 @@ def test_cli_report_with_a_measured_section(small_store, capsys):
     assoc = pd.read_csv(out / "measured_section_association.csv")
     assert set(assoc["source"]) == {"measured", "virtual", "3D"}
     assert "3D share %" in (out / "report.html").read_text(encoding="utf-8")
+    # the stereological correction checked leave-half-out, and the kernel saved for sister samples
+    from liberation.stats.stereology import correct_sections, load_kernel
+
+    st = pd.read_csv(out / "stereology_correction.csv", dtype={"size_class": str})
+    assert st["size_class"].iloc[0] == "all" and set(st["mineral"]) == {"spodumene"}
+    assert 'id="stereology"' in (out / "report.html").read_text(encoding="utf-8")
+    kernel, minerals, extra = load_kernel(out / "stereology_kernel_spodumene.json")
+    assert extra["threshold"] == 0.9 and "spodumene" in minerals.names
+    sections = pd.read_csv(out / "sections_2d.csv", dtype={"size_class": str})
+    table = correct_sections(kernel, sections, minerals=minerals)
+    assert table.iloc[0]["liberated_2d"] == pytest.approx(st.iloc[0]["liberated_2d"])
     for name in ("measured_section_by_size.csv", "measured_section_classes.csv", "measured_section_association.csv",
                  "measured_section_particles.csv", "virtual_section_particles.csv"):
         assert (out / name).is_file()

@@ -44,11 +44,23 @@ from .particles import composition_table, particle_table, size_class_labels
 from .result import LiberationResult
 from .sections import compare_2d_3d, section_positions, section_table
 from .sieve import intermediate_axis_lengths, sieve_sizes
-from .stereology import StereologyKernel, apply_kernel, correction_table, fit_kernel
+from .stereology import (
+    StereologyCheck,
+    StereologyKernel,
+    apply_kernel,
+    correct_sections,
+    correction_table,
+    fit_kernel,
+    leave_half_out,
+    load_kernel,
+    save_kernel,
+    stereology_check,
+)
 
 __all__ = [
     "LiberationResult",
     "MeasuredSectionComparison",
+    "StereologyCheck",
     "StereologyKernel",
     "PartialVolumeModel",
     "ParticleMeasurements",
@@ -64,12 +76,17 @@ __all__ = [
     "cut_particle_association",
     "association_3d_rows",
     "composition_table",
+    "correct_sections",
     "correction_table",
     "cumulative_liberation_yield",
     "derive_particles",
     "element_deportment",
     "estimate_model",
     "fit_kernel",
+    "leave_half_out",
+    "load_kernel",
+    "save_kernel",
+    "stereology_check",
     "grade_recovery",
     "grades",
     "grain_size_distribution",
