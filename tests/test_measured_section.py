@@ -20,8 +20,10 @@ from scipy import ndimage as ndi
 from liberation.minerals import Mineral, MineralList
 from liberation.registration import labels_on_map_grid, pose_matrix
 from liberation.stats import (
+    association,
     boundary_association,
     compare_measured_section,
+    cut_particle_association,
     particle_table,
     section_particles,
 )
@@ -204,6 +206,74 @@ def test_measured_statistics_equal_truth_on_the_plane(phantom):
         assert r3.loc[name, "modal_percent"] == pytest.approx(100 * vox[:, j].sum() / vox.sum())
 
 
+def test_per_size_class_equals_truth_of_each_class(phantom):
+    """measured / virtual / 3D rows of each size class = the truth of the pieces whose 3D parent is in it."""
+    s, _ = phantom
+    table = particle_table(s.particles, s.phases, voxel_size_um=s.voxel_size_um, minerals=s.minerals,
+                           surface="corrected", pores=False, exclude_border=False, size_classes_um=(100.0, 130.0))
+    m, q, ids, inside = _truth(s)
+    vq, _ = labels_on_map_grid(s.phases, m, voxel_size_um=s.voxel_size_um, map_shape=MAP_SHAPE, pixel_size_um=PIX)
+    vp, _ = labels_on_map_grid(s.particles, m, voxel_size_um=s.voxel_size_um, map_shape=MAP_SHAPE, pixel_size_um=PIX)
+    c = compare_measured_section(q, vq, vp, pixel_size_um=PIX, minerals=s.minerals, particle_table=table,
+                                 valid=inside)
+    pieces = _expected_pieces(q, ids, inside, s.minerals)
+    parent_class = table.set_index("particle_id")["size_class"]
+    pieces["size_class"] = parent_class.reindex(pieces["particle_id"]).to_numpy()
+    b = c.by_size
+    assert list(dict.fromkeys(b["size_class"])) == [lab for lab in ("<100", "100-130", ">=130")
+                                                    if lab in set(pieces.loc[~pieces["edge"], "size_class"])]
+    assert len(set(b["size_class"])) >= 2
+    n_total = 0
+    for label in dict.fromkeys(b["size_class"]):
+        sub = pieces[pieces["size_class"] == label]
+        expected = _expected_stats(sub, s.minerals)
+        for source in ("measured", "virtual"):  # exact segmentation: virtual pieces = measured pieces
+            rows = b[(b["size_class"] == label) & (b["source"] == source)].set_index("mineral")
+            for name, values in expected.items():
+                for key, v in values.items():
+                    assert rows.loc[name, key] == pytest.approx(v, nan_ok=True), (label, source, name, key)
+        cut = sorted(set(sub.loc[~sub["edge"], "particle_id"]))
+        t3 = table.set_index("particle_id").loc[cut]
+        r3 = b[(b["size_class"] == label) & (b["source"] == "3D")].set_index("mineral")
+        vox = t3[[f"voxels_{n}" for n in s.minerals.names]].to_numpy(float)
+        assert (r3["n_particles"] == len(cut)).all()
+        for j, name in enumerate(s.minerals.names):
+            assert r3.loc[name, "modal_percent"] == pytest.approx(100 * vox[:, j].sum() / vox.sum())
+        n_total += len(cut)
+    assert n_total == len(c.particles_3d)  # the classes split the cut particles
+    assert "measured_section_by_size.csv" in c.tables()
+    from liberation.report.measured_section import by_size_table, html_block
+
+    shown = by_size_table(c)
+    assert len(shown) == len(b) // 3
+    assert "Per size class" in html_block(c, {})
+
+
+def test_cut_particle_association_equals_whole_sample_function_on_those_particles(phantom):
+    s, table = phantom
+    m, q, ids, inside = _truth(s)
+    vq, _ = labels_on_map_grid(s.phases, m, voxel_size_um=s.voxel_size_um, map_shape=MAP_SHAPE, pixel_size_um=PIX)
+    vp, _ = labels_on_map_grid(s.particles, m, voxel_size_um=s.voxel_size_um, map_shape=MAP_SHAPE, pixel_size_um=PIX)
+    c = compare_measured_section(q, vq, vp, pixel_size_um=PIX, minerals=s.minerals, particle_table=table,
+                                 valid=inside)
+    cut = c.particles_3d["particle_id"].to_numpy()
+    assert 4 <= len(cut) < len(table)
+    want = association(np.where(np.isin(s.particles, cut), s.particles, 0), s.phases, voxel_size_um=s.voxel_size_um,
+                       minerals=s.minerals)
+    want = want[want["size_class"] == "all"].drop(columns="size_class").reset_index(drop=True)
+    for kwargs in ({}, {"particle_table": table}):  # crop by a pass over the labels, or from the table's boxes
+        got = cut_particle_association(s.particles, s.phases, cut, voxel_size_um=s.voxel_size_um,
+                                       minerals=s.minerals, **kwargs)
+        pd.testing.assert_frame_equal(got, want)
+    whole = association(s.particles, s.phases, voxel_size_um=s.voxel_size_um, minerals=s.minerals)
+    assert not np.allclose(whole[whole["size_class"] == "all"]["share"].to_numpy(), want["share"].to_numpy())
+    c3 = compare_measured_section(q, vq, vp, pixel_size_um=PIX, minerals=s.minerals, particle_table=table,
+                                  valid=inside, association_3d=want)
+    a3 = c3.association[c3.association["source"] == "3D"].reset_index(drop=True)
+    np.testing.assert_array_equal(a3["share"].to_numpy(), want["share"].to_numpy())
+    assert a3["edges"].tolist() == want["faces"].tolist()
+
+
 def test_virtual_equals_measured_when_exact(phantom):
     s, table = phantom
     m, q, ids, inside = _truth(s)
@@ -286,7 +356,21 @@ def test_cli_report_with_a_measured_section(small_store, capsys):
     table = pd.read_csv(out / "measured_section.csv")
     assert table["source"].tolist() == ["measured", "virtual", "3D"] and set(table["mineral"]) == {"spodumene"}
     assert (out / "measured_section.png").stat().st_size > 1000
-    for name in ("measured_section_classes.csv", "measured_section_association.csv",
+    assoc = pd.read_csv(out / "measured_section_association.csv")
+    assert set(assoc["source"]) == {"measured", "virtual", "3D"}
+    assert "3D share %" in (out / "report.html").read_text(encoding="utf-8")
+    # the stereological correction checked leave-half-out, and the kernel saved for sister samples
+    from liberation.stats.stereology import correct_sections, load_kernel
+
+    st = pd.read_csv(out / "stereology_correction.csv", dtype={"size_class": str})
+    assert st["size_class"].iloc[0] == "all" and set(st["mineral"]) == {"spodumene"}
+    assert 'id="stereology"' in (out / "report.html").read_text(encoding="utf-8")
+    kernel, minerals, extra = load_kernel(out / "stereology_kernel_spodumene.json")
+    assert extra["threshold"] == 0.9 and "spodumene" in minerals.names
+    sections = pd.read_csv(out / "sections_2d.csv", dtype={"size_class": str})
+    table = correct_sections(kernel, sections, minerals=minerals)
+    assert table.iloc[0]["liberated_2d"] == pytest.approx(st.iloc[0]["liberated_2d"])
+    for name in ("measured_section_by_size.csv", "measured_section_classes.csv", "measured_section_association.csv",
                  "measured_section_particles.csv", "virtual_section_particles.csv"):
         assert (out / name).is_file()
     page = (out / "report.html").read_text(encoding="utf-8")
@@ -354,3 +438,6 @@ def test_empty_section_gives_nan_without_warnings():
     assert len(c.measured) == len(c.virtual) == len(c.particles_3d) == 0
     assert np.isnan(c.agreement["liberated_abs_diff"]) and np.isnan(c.agreement["pixel_disagreement"])
     assert c.summary["n_particles"].tolist() == [0] * 6
+    a3 = cut_particle_association(np.zeros((3, 4, 4), np.int32), np.zeros((3, 4, 4), np.uint8), [], voxel_size_um=1.0,
+                                  minerals=TWO)
+    assert a3["share"].isna().all() and a3["neighbour"].tolist() == ["gangue", "void", "ore", "void"]

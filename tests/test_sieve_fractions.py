@@ -146,7 +146,10 @@ def test_cli_report_two_fractions(tmp_path, capsys):
     assert main([*args, "--fraction-mass", "0.4,0.6"]) == 0
     text = capsys.readouterr().out
     assert "combined liberated ore: 3D" in text
-    assert {"report.html", "fractions.csv", "combined.csv", "summary.json"} <= {p.name for p in out.iterdir()}
+    assert {"report.html", "fractions.csv", "combined.csv", "summary.json",
+            "fraction_liberation.png"} <= {p.name for p in out.iterdir()}
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert 'id="fig-fraction_liberation"' in page and "data:image/png;base64," in page
     summary = json.loads((out / "summary.json").read_text())
     assert [f["label"] for f in summary["fractions"]] == ["63-100 µm (a)", "b"]
     # combined = the hand-weighted sum of the fractions' own particle tables
@@ -179,3 +182,21 @@ def test_convert_records_the_sieve_fraction(tmp_path, capsys):
     assert "sieve fraction 100-250 µm" in capsys.readouterr().out
     assert open_store(tmp_path / "s.zarr").sieve_fraction == (100.0, 250.0)
     assert open_store(tmp_path / "s.zarr").describe()["sieve_fraction"] == {"lower_um": 100.0, "upper_um": 250.0}
+
+
+def test_fraction_plot_bars_are_the_tables_numbers():
+    from liberation.report.fractions import plot_fraction_liberation
+
+    per = pd.DataFrame({"fraction": ["a", "a", "a", "b", "b"], "size_class": ["all", "<63", ">=63", "all", ">=63"],
+                        "mineral": "ore", "liberated_fraction_3d": [0.5, 0.2, 0.8, 0.3, 0.3]})
+    comb = pd.DataFrame({"size_class": ["all", ">=63", "<63"], "mineral": "ore",
+                         "liberated_fraction_3d": [0.4, 0.55, 0.2]})
+    fig = plot_fraction_liberation(per, comb)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["all", "<63", ">=63"]
+    heights = [p.get_height() for p in ax.patches]
+    # bars grouped by series (a, b, combined), each over the size classes; b has no <63 particle
+    assert heights[:3] == pytest.approx([50, 20, 80])
+    assert heights[3] == pytest.approx(30) and np.isnan(heights[4]) and heights[5] == pytest.approx(30)
+    assert heights[6:] == pytest.approx([40, 20, 55])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "combined"]

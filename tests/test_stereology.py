@@ -134,3 +134,114 @@ def test_texture_particles_stay_in_their_cells_with_the_drawn_grades():
             assert c.min() // 16 == c.max() // 16 and c.min() % 16 > 0 and c.max() % 16 < 15
     assert set(np.unique(s.phases[s.particles > 0])) <= {1, 2}
     assert np.all((s.particles > 0) == (s.phases > 0))
+
+
+# ------------------------------------------- saved kernels, leave-half-out, applying to a sister sample
+def test_kernel_json_round_trip_is_exact(tmp_path):
+    from liberation.errors import OverwriteError
+    from liberation.stats.stereology import load_kernel, save_kernel
+
+    s = texture_sample("halves", grid=(2, 4, 4), cell=20, seed=3)
+    k = fit_kernel(*_tables(s), minerals=s.minerals, mineral="ore")
+    assert any(0 < v < 1 for K in k.kernels.values() for v in K.ravel())  # non-trivial floats
+    path = tmp_path / "kernel.json"
+    save_kernel(k, path, minerals=s.minerals, threshold=0.9, source="seed 3")
+    back, minerals, extra = load_kernel(path)
+    assert (back.mineral, back.by, back.weight, back.bounds, back.labels) == (k.mineral, k.by, k.weight, k.bounds,
+                                                                             k.labels)
+    assert set(back.kernels) == set(k.kernels)
+    for name in k.kernels:
+        assert np.array_equal(back.kernels[name], k.kernels[name])
+        assert np.array_equal(back.support[name], k.support[name])
+    assert [(m.id, m.name, m.density) for m in minerals] == [(m.id, m.name, m.density) for m in s.minerals]
+    assert extra == {"threshold": 0.9, "source": "seed 3"}
+    with pytest.raises(OverwriteError):
+        save_kernel(k, path)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "liberation-stereology-kernel", "bounds": [0, 100]}')
+    with pytest.raises(InputError, match="incomplete"):
+        load_kernel(bad)
+
+
+def test_leave_half_out_fits_on_one_parity_and_corrects_the_other():
+    from liberation.stats.stereology import leave_half_out
+
+    s = texture_sample("halves", grid=(3, 6, 6), cell=20, seed=1)
+    t, sec = _tables(s)
+    got = leave_half_out(t, sec, minerals=s.minerals, mineral="ore")
+    # independent: the two folds by hand, amounts summed per size class before the ratio
+    pid3, pid2 = t["particle_id"] % 2, sec["particle_id"] % 2
+    acc = {}
+    for fold in (0, 1):
+        k = fit_kernel(t[pid3 == fold], sec[pid2 == fold], minerals=s.minerals, mineral="ore")
+        res = apply_kernel(k, sec[pid2 != fold], minerals=s.minerals)
+        truth = class_histogram(t[pid3 != fold], minerals=s.minerals, mineral="ore")
+        for name, r in res.items():
+            a = acc.setdefault(name, np.zeros((3, 12)))
+            a += np.stack([r["2d"], r["corrected"], truth[name]])
+    bounds = tuple(range(0, 101, 10))
+    assert got["size_class"].tolist()[0] == "all" and set(got["size_class"]) == set(acc)
+    for row in got.itertuples():
+        a = acc[row.size_class]
+        assert row.liberated_2d == pytest.approx(liberated_share(a[0], bounds=bounds))
+        assert row.liberated_corrected == pytest.approx(liberated_share(a[1], bounds=bounds))
+        assert row.liberated_3d == pytest.approx(liberated_share(a[2], bounds=bounds))
+    # the 3D column is the whole sample's truth (both halves)
+    assert got.iloc[0]["liberated_3d"] == pytest.approx(
+        liberated_share(class_histogram(t, minerals=s.minerals, mineral="ore")["all"], bounds=bounds))
+    overall = got.iloc[0]
+    assert abs(overall["error_2d"]) > 0.05 and abs(overall["error_corrected"]) < abs(overall["error_2d"]) / 2
+
+
+def test_threshold_off_the_class_bounds_is_added():
+    from liberation.stats.stereology import bounds_with_threshold, stereology_check
+
+    assert bounds_with_threshold(0.85) == (0, 10, 20, 30, 40, 50, 60, 70, 80, 85, 90, 100)
+    assert bounds_with_threshold(0.9) == tuple(float(b) for b in range(0, 101, 10))
+    p3, s2 = _hand_tables()
+    p3 = pd.concat([p3, p3.assign(particle_id=p3["particle_id"] + 2)], ignore_index=True)
+    s2 = pd.concat([s2, s2.assign(particle_id=s2["particle_id"] + 2)], ignore_index=True)
+    check = stereology_check(p3, s2, minerals=MINERALS, threshold=0.85)
+    assert set(check.table["mineral"]) == {"ore", "gangue"} and set(check.kernels) == {"ore", "gangue"}
+    assert sorted(check.kernel_files()) == ["stereology_kernel_gangue.json", "stereology_kernel_ore.json"]
+
+
+def test_correct_2d_on_a_sister_reproduces_the_library(tmp_path, capsys):
+    """A kernel from one sample applied to a sister's sections CSV: the CLI = correction_table on the same data."""
+    from liberation.cli import main
+    from liberation.stats.stereology import save_kernel
+
+    fit = texture_sample("rims", grid=(2, 5, 5), cell=20, seed=1)
+    sister = texture_sample("rims", grid=(2, 5, 5), cell=20, seed=2)
+    k = fit_kernel(*_tables(fit), minerals=fit.minerals, mineral="ore")
+    kpath = tmp_path / "stereology_kernel_ore.json"
+    save_kernel(k, kpath, minerals=fit.minerals, threshold=0.9)
+    _, sec = _tables(sister)
+    sec.to_csv(tmp_path / "sections_2d.csv", index=False)
+    want = correction_table(k, sec, minerals=sister.minerals)
+    rc = main(["-q", "correct-2d", str(tmp_path / "sections_2d.csv"), "--kernel", str(kpath)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    got = pd.read_csv(tmp_path / "sections_2d_corrected.csv", dtype={"size_class": str})
+    assert got["size_class"].tolist() == want["size_class"].tolist()
+    for col in ("n_sections", "liberated_2d", "liberated_corrected"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-12)
+    assert f"corrected {100 * want.iloc[0]['liberated_corrected']:.1f} %" in out
+    # one size class for every section (e.g. the sister's sieve fraction): the kernel of that class
+    rc = main(["-q", "correct-2d", str(tmp_path / "sections_2d.csv"), "--kernel", str(kpath), "--size-class", "<12",
+               "--out", str(tmp_path / "one.csv")])
+    assert rc == 0
+    one = pd.read_csv(tmp_path / "one.csv", dtype={"size_class": str})
+    assert one["size_class"].tolist() == ["all", "<12"]
+    h2 = class_histogram(sec, minerals=sister.minerals, mineral="ore")["all"]
+    assert one.iloc[1]["liberated_corrected"] == pytest.approx(
+        liberated_share(h2 @ k.kernel("<12"), bounds=k.bounds))
+    # no overwrite without --overwrite; a kernel that is not one
+    rc = main(["-q", "correct-2d", str(tmp_path / "sections_2d.csv"), "--kernel", str(kpath)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and "--overwrite" in err
+    (tmp_path / "x.json").write_text("{}")
+    rc = main(["-q", "correct-2d", str(tmp_path / "sections_2d.csv"), "--kernel", str(tmp_path / "x.json"),
+               "--out", str(tmp_path / "y.csv")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "not a stereology kernel" in err and not (tmp_path / "y.csv").exists()

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("store_cmds", "data", "Datasets the library knows (data_manifest.yaml)."),
     "demo": ("demo", "demo", "Make the synthetic demo sample and run the report on it."),
     "report": ("report", "report", "Liberation report: 3D and 2D statistics, plots, tables."),
+    "correct-2d": ("correct", "correct_2d", "Apply a stereological kernel to the 2D sections of a sister sample."),
     "labels": ("labels", "labels", "Mineral labels from micro-XRF maps (K-means) or SEM/MLA maps."),
     "register": ("register", "register", "Register a 2D map into the CT volume (mutual information)."),
     "train": ("segment", "train", "Train a 3D U-Net on sparse labels (extra 'ml')."),

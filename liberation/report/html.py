@@ -169,7 +169,8 @@ def _section_figures(section: str, images: Mapping[str, bytes],
 
 def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | None = None,
                title: str = "Mineral liberation report", gallery=None,
-               scale_bars: Mapping[str, Sequence[float]] | None = None, measured_section=None) -> str:
+               scale_bars: Mapping[str, Sequence[float]] | None = None, measured_section=None,
+               stereology=None) -> str:
     """Return the report page as a self-contained HTML string.
 
     Parameters
@@ -193,6 +194,8 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     measured_section : MeasuredSectionComparison, optional
         Adds the section "Measured section vs virtual section vs 3D"
         (:func:`liberation.report.measured_section.html_block`; its figure is ``images["measured_section"]``).
+    stereology : StereologyCheck, optional
+        Adds the table 2D vs corrected 2D vs 3D (:func:`liberation.report.stereology.html_block`).
     """
     from liberation import __version__
     from liberation.report import tables as T
@@ -269,6 +272,10 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     comparison = T.comparison_display(result)
     if comparison is not None:
         parts.append("<h3>2D vs 3D per size class</h3>" + df_to_html(comparison, digits=1))
+    if stereology is not None and len(stereology.table):
+        from liberation.report.stereology import html_block as stereology_block
+
+        parts.append(stereology_block(stereology))
     surface = T.surface_display(result, head_mineral)
     if surface is not None:
         parts.append(f"<h3>Liberation by free surface of {_e(head_mineral)} (3D)</h3>" + df_to_html(surface, digits=1))

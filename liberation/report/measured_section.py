@@ -13,7 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["FIGURE_NAME", "CAPTION", "TABLE_CAPTION", "display_table", "plot_measured_section", "html_block"]
+__all__ = ["FIGURE_NAME", "CAPTION", "TABLE_CAPTION", "BY_SIZE_CAPTION", "by_size_table", "display_table",
+           "plot_measured_section", "html_block"]
 
 #: Image name of the figure in the report folder (``measured_section.png``).
 FIGURE_NAME = "measured_section"
@@ -29,6 +30,37 @@ TABLE_CAPTION = ("Measured section, virtual CT section at the same pose and the 
                  "bias. Liberated fraction: share of the mineral in particles whose grade is at least the "
                  "threshold; mean grade: of the particles that hold the mineral; exposed fraction: share of "
                  "those particles' boundary held by the mineral (perimeter in 2D, surface in 3D).")
+
+
+BY_SIZE_CAPTION = ("The same comparison per size class of the 3D parent particle (the report's size classes): "
+                   "liberated fraction (%) of each mineral, measured section, virtual section, 3D, and the number of "
+                   "section particles / 3D particles in the class (measured_section_by_size.csv has every column).")
+
+
+def by_size_table(comparison) -> pd.DataFrame:
+    """Liberated % per size class and mineral: measured, virtual, 3D side by side, with the counts.
+
+    Empty when the comparison has no size classes.
+    """
+    b = getattr(comparison, "by_size", None)
+    if b is None or len(b) == 0:
+        return pd.DataFrame(columns=["size class", "mineral"])
+    order = list(dict.fromkeys(b["size_class"]))
+    minerals = list(dict.fromkeys(b["mineral"]))
+    rows = []
+    for sc in order:
+        for m in minerals:
+            sel = b[(b["size_class"] == sc) & (b["mineral"] == m)].set_index("source")
+            row = {"size class": sc, "mineral": m}
+            for src in ("measured", "virtual", "3D"):
+                row[f"{src} particles"] = int(sel.loc[src, "n_particles"]) if src in sel.index else 0
+            for src in ("measured", "virtual", "3D"):
+                row[f"{src} liberated %"] = (100 * float(sel.loc[src, "liberated_fraction"]) if src in sel.index
+                                             else float("nan"))
+            row["measured - virtual"] = row["measured liberated %"] - row["virtual liberated %"]
+            row["virtual - 3D"] = row["virtual liberated %"] - row["3D liberated %"]
+            rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def display_table(comparison) -> pd.DataFrame:
@@ -133,15 +165,21 @@ def html_block(comparison, images: Mapping[str, bytes], *, digits: int = 1) -> s
         "touching the map edge or the outside of the CT, and particles excluded from the 3D statistics, are "
         "left out of all three rows.</p>")
     parts.append(df_to_html(display_table(comparison), digits=digits))
+    per_size = by_size_table(comparison)
+    if len(per_size):
+        parts.append(f"<h3>Per size class</h3><p>{e(BY_SIZE_CAPTION)}</p>")
+        parts.append(df_to_html(per_size, digits=digits))
     parts.append(_figure(FIGURE_NAME, images, caption=CAPTION,
                          alt="Measured and virtual section label maps with scale bars, and the liberation class "
                              "distributions of the measured section, the virtual section and the 3D particles."))
     parts.append("<h3>Boundary association on the sections (2D)</h3>"
                  '<p class="note">Share of each mineral\'s boundary (pixel edges) shared with each neighbour; void = '
-                 "the particle's outline. The 3D association (voxel faces) is in the Mineral association section.</p>")
+                 "the particle's outline. The 3D column is the same share over voxel faces of only the particles the "
+                 "plane cuts (so 2D and 3D describe the same particles); the whole sample is in the Mineral "
+                 "association section.</p>")
     assoc = comparison.association.pivot_table(index=["mineral", "neighbour"], columns="source", values="share",
                                                sort=False).reset_index()
-    for col in ("measured", "virtual"):
+    for col in ("measured", "virtual", "3D"):
         if col in assoc.columns:
             assoc[col] = 100 * assoc[col]
     assoc.columns = [c if c in ("mineral", "neighbour") else f"{c} share %" for c in assoc.columns]

@@ -165,7 +165,7 @@ def _df_rows(df: pd.DataFrame | None, digits: int = 1, max_rows: int = 80):
 
 def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping | None = None,
               title: str = "Mineral liberation report", gallery=None, png_pages: list | None = None,
-              outline: dict | None = None, measured_section=None) -> bytes:
+              outline: dict | None = None, measured_section=None, stereology=None) -> bytes:
     """The report as PDF bytes (A4).
 
     Parameters
@@ -189,6 +189,8 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
     measured_section : MeasuredSectionComparison, optional
         Adds the three-way comparison measured vs virtual section vs 3D
         (:mod:`liberation.report.measured_section`; its figure is ``figures_png["measured_section"]``).
+    stereology : StereologyCheck, optional
+        The table 2D vs corrected 2D vs 3D (:mod:`liberation.report.stereology`).
 
     Returns
     -------
@@ -245,14 +247,34 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
         section("Liberation: 3D particles vs 2D sections",
                 [T.liberated_display(result), T.classes_display(result, head), T.locking_display(result)],
                 "liberation")
+        if stereology is not None and len(stereology.table):
+            from liberation.report.stereology import TABLE_CAPTION as ST_CAPTION
+            from liberation.report.stereology import display_table as st_table
+
+            pages.heading("2D vs corrected 2D vs 3D (stereological correction)")
+            pages.text(ST_CAPTION, size=8)
+            cols, rows = _df_rows(st_table(stereology))
+            if cols:
+                pages.table(cols, rows, size=7)
         if measured_section is not None:
-            from liberation.report.measured_section import CAPTION, FIGURE_NAME, TABLE_CAPTION, display_table
+            from liberation.report.measured_section import (
+                BY_SIZE_CAPTION,
+                CAPTION,
+                FIGURE_NAME,
+                TABLE_CAPTION,
+                by_size_table,
+                display_table,
+            )
 
             pages.heading("Measured section vs virtual section vs 3D")
             pages.text(TABLE_CAPTION, size=8)
             cols, rows = _df_rows(display_table(measured_section))
             if cols:
                 pages.table(cols, rows, size=7)
+            cols, rows = _df_rows(by_size_table(measured_section))
+            if cols and rows:
+                pages.text(BY_SIZE_CAPTION, size=8)
+                pages.table(cols, rows, size=6)
             if FIGURE_NAME in figures_png:
                 pages.image(figures_png[FIGURE_NAME], CAPTION)
         if gallery is not None and len(gallery[1]):

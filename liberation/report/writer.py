@@ -84,6 +84,7 @@ def write_report(
     gallery_seed: int = 0,
     pdf: bool = True,
     measured_section=None,
+    stereology=None,
 ) -> Path:
     """Write the liberation report of one sample into a new folder.
 
@@ -121,6 +122,10 @@ def write_report(
         (:func:`liberation.stats.compare_measured_section`): adds ``measured_section.csv`` and the
         other tables of its ``CSV_FILES``, ``measured_section.png``, a section of the page and
         ``measured_section`` in ``summary.json``.
+    stereology : StereologyCheck, optional
+        The leave-half-out stereological correction (:func:`liberation.stats.stereology_check`):
+        adds ``stereology_correction.csv``, one ``stereology_kernel_MINERAL.json`` per mineral, a
+        table on the page and ``stereology`` in ``summary.json``.
 
     Returns
     -------
@@ -166,20 +171,31 @@ def write_report(
             "agreement": measured_section.agreement,
             "rows": measured_section.summary.to_dict("records"),
         })
+    if stereology is not None:
+        summary["stereology"] = to_jsonable({"rows": stereology.table.to_dict("records"),
+                                             "kernels": sorted(stereology.kernel_files())})
     page = build_html(result, images, sample_info=sample_info, title=title, gallery=gallery, scale_bars=scale_bars,
-                      measured_section=measured_section)
+                      measured_section=measured_section, stereology=stereology)
     pdf_bytes = None
     if pdf:
         from liberation.report.pdf import build_pdf
 
         pdf_bytes = build_pdf(result, images, sample_info=sample_info, title=title, gallery=gallery,
-                              measured_section=measured_section)
+                              measured_section=measured_section, stereology=stereology)
 
     with atomic_dir(out_dir, overwrite=overwrite, what="output folder") as tmp:
         files = _write_tables(result, tmp)
         if measured_section is not None:
             for fname, table in measured_section.tables().items():
                 table.to_csv(tmp / fname, index=False)
+                files.append(fname)
+        if stereology is not None:
+            from liberation.report.stereology import CSV_NAME
+
+            stereology.table.to_csv(tmp / CSV_NAME, index=False)
+            files.append(CSV_NAME)
+            for fname, data in stereology.kernel_files().items():
+                (tmp / fname).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
                 files.append(fname)
         for name, data in images.items():
             (tmp / f"{name}.png").write_bytes(data)

@@ -33,8 +33,10 @@ from .grains import grain_size_distribution
 from .measure import ParticleMeasurements, measure
 from .measured_section import (
     MeasuredSectionComparison,
+    association_3d_rows,
     boundary_association,
     compare_measured_section,
+    cut_particle_association,
     section_particles,
 )
 from .partial_volume import PartialVolumeModel, estimate_model, phase_fractions, soft_counts, soft_statistics
@@ -42,11 +44,23 @@ from .particles import composition_table, particle_table, size_class_labels
 from .result import LiberationResult
 from .sections import compare_2d_3d, section_positions, section_table
 from .sieve import intermediate_axis_lengths, sieve_sizes
-from .stereology import StereologyKernel, apply_kernel, correction_table, fit_kernel
+from .stereology import (
+    StereologyCheck,
+    StereologyKernel,
+    apply_kernel,
+    correct_sections,
+    correction_table,
+    fit_kernel,
+    leave_half_out,
+    load_kernel,
+    save_kernel,
+    stereology_check,
+)
 
 __all__ = [
     "LiberationResult",
     "MeasuredSectionComparison",
+    "StereologyCheck",
     "StereologyKernel",
     "PartialVolumeModel",
     "ParticleMeasurements",
@@ -59,13 +73,20 @@ __all__ = [
     "calculated_assay",
     "compare_2d_3d",
     "compare_measured_section",
+    "cut_particle_association",
+    "association_3d_rows",
     "composition_table",
+    "correct_sections",
     "correction_table",
     "cumulative_liberation_yield",
     "derive_particles",
     "element_deportment",
     "estimate_model",
     "fit_kernel",
+    "leave_half_out",
+    "load_kernel",
+    "save_kernel",
+    "stereology_check",
     "grade_recovery",
     "grades",
     "grain_size_distribution",

@@ -53,8 +53,10 @@ from liberation.stats.sections import _mean_grade
 __all__ = [
     "SOURCES",
     "MeasuredSectionComparison",
+    "association_3d_rows",
     "boundary_association",
     "compare_measured_section",
+    "cut_particle_association",
     "section_particles",
 ]
 
@@ -307,6 +309,120 @@ def _summary_rows(source: str, table: pd.DataFrame, minerals: MineralList, names
     return rows
 
 
+def _size_order(label: str) -> tuple:
+    """Sort key of a size class label (``<63`` < ``63-100`` < ``>=100``; others after, by name)."""
+    text = str(label)
+    try:
+        if text.startswith("<"):
+            return (0, float(text[1:]), 0, text)
+        if text.startswith(">="):
+            return (0, float(text[2:]), 1, text)
+        return (0, float(text.split("-")[0]), 1, text)
+    except ValueError:
+        return (1, 0.0, 0, text)
+
+
+def _by_size_rows(tm: pd.DataFrame, tv: pd.DataFrame, t3: pd.DataFrame, minerals: MineralList, names,
+                  threshold: float, by: str, w3: np.ndarray) -> pd.DataFrame:
+    """The summary rows per size class of the 3D parent particle (``all`` first)."""
+    cols = ["size_class", "source", "mineral", "basis", "n_particles", "n_with_mineral", "modal_percent",
+            "liberated_fraction", "mean_grade", "exposed_fraction"]
+    sc3 = t3["size_class"].astype(str).to_numpy() if "size_class" in t3.columns else np.full(len(t3), "all")
+    labels = sorted({c for c in sc3 if c != "all"}, key=_size_order)
+    rows = []
+    for label in labels:
+        parts = []
+        for source, t, w in (("measured", tm, tm["perimeter_um"].to_numpy(dtype=float)),
+                             ("virtual", tv, tv["perimeter_um"].to_numpy(dtype=float)), ("3D", t3, w3)):
+            sel = t["size_class"].astype(str).to_numpy() == label if "size_class" in t.columns else np.zeros(len(t),
+                                                                                                            bool)
+            parts += _summary_rows(source, t[sel], minerals, names, threshold, by, w[sel])
+        for r in parts:
+            r["size_class"] = label
+        rows += parts
+    return pd.DataFrame(rows, columns=cols)
+
+
+def cut_particle_association(particles, phases, particle_ids, *, voxel_size_um, minerals: MineralList,
+                             particle_table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """3D boundary association of only the given particles (those a section plane cuts).
+
+    The particles are cropped to their joint bounding box (one voxel of margin, within the volume)
+    and every other particle is set to background, then
+    :func:`liberation.stats.association.association` measures them: faces to another particle,
+    to background or to the volume border count as ``void`` either way, so the result equals the
+    whole-sample function applied to a label volume that holds only these particles.
+
+    Parameters
+    ----------
+    particles, phases : array-like, integer, shape (z, y, x)
+        Particle ids and phase ids (numpy, zarr or dask; only the crop is read).
+    particle_ids : array-like of int
+        The particles to count (ids not in ``particles`` are ignored).
+    voxel_size_um : float or (float, float, float)
+    minerals : MineralList
+    particle_table : DataFrame, optional
+        A particle table with ``particle_id`` and ``bbox_z0`` ... ``bbox_x1`` (half-open voxel
+        boxes) holding every id: the crop comes from it instead of a pass over ``particles``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``mineral, neighbour, faces, area_um2, share`` (size class ``all``); ``share`` NaN
+        for a mineral without boundary (no particles: all NaN).
+    """
+    from liberation.stats.association import association
+
+    ids = np.unique(np.asarray(particle_ids, dtype=np.int64))
+    ids = ids[ids > 0]
+    shape = tuple(int(n) for n in particles.shape)
+    bcols = [f"bbox_{a}{k}" for k in "01" for a in "zyx"]
+    known = (particle_table is not None and set(bcols) <= set(particle_table.columns)
+             and np.isin(ids, particle_table["particle_id"].to_numpy()).all())
+    if ids.size == 0:
+        box = tuple(slice(0, 1) for _ in shape)
+    elif known:
+        b = particle_table[particle_table["particle_id"].isin(ids)][bcols].to_numpy(dtype=np.int64)
+        lo, hi = b[:, :3].min(axis=0), b[:, 3:].max(axis=0)
+        box = tuple(slice(max(0, int(a) - 1), min(n, int(c) + 1)) for a, c, n in zip(lo, hi, shape))
+    else:
+        # bounding box of the ids, slab by slab along z (never the whole volume in memory at once)
+        lo = np.array(shape)
+        hi = np.zeros(3, dtype=int)
+        step = max(1, int(2**24 // max(1, shape[1] * shape[2])))
+        for z0 in range(0, shape[0], step):
+            hit = np.isin(np.asarray(particles[z0:z0 + step]), ids)
+            if hit.any():
+                where = np.nonzero(hit)
+                for ax in range(3):
+                    off = z0 if ax == 0 else 0
+                    lo[ax] = min(lo[ax], int(where[ax].min()) + off)
+                    hi[ax] = max(hi[ax], int(where[ax].max()) + off + 1)
+        if np.any(hi <= lo):
+            box = tuple(slice(0, 1) for _ in shape)
+        else:
+            box = tuple(slice(max(0, int(a) - 1), min(n, int(b) + 1)) for a, b, n in zip(lo, hi, shape))
+    crop = np.asarray(particles[box])
+    crop = np.where(np.isin(crop, ids), crop, 0)
+    ph = np.asarray(phases[box])
+    # a face on the crop's cut side (margin voxel) sees background there, as it would see a
+    # non-listed particle or background in the full volume; a face on the volume border stays one
+    if not crop.any():  # no particle: every share NaN
+        rows = [{"mineral": m.name, "neighbour": k, "faces": 0, "area_um2": 0.0, "share": np.nan}
+                for m in minerals for k in [o.name for o in minerals if o.name != m.name] + ["void"]]
+        return pd.DataFrame(rows, columns=["mineral", "neighbour", "faces", "area_um2", "share"])
+    table = association(crop, ph, voxel_size_um=voxel_size_um, minerals=minerals)
+    return table[table["size_class"] == "all"].drop(columns="size_class").reset_index(drop=True)
+
+
+def association_3d_rows(association_3d: pd.DataFrame) -> pd.DataFrame:
+    """:func:`cut_particle_association` in the columns of :attr:`MeasuredSectionComparison.association`."""
+    return pd.DataFrame({"source": "3D", "mineral": association_3d["mineral"],
+                         "neighbour": association_3d["neighbour"], "edges": association_3d["faces"],
+                         "length_um": np.nan, "share": association_3d["share"],
+                         "area_um2": association_3d["area_um2"]})
+
+
 @dataclass
 class MeasuredSectionComparison:
     """The measured section, its virtual twin and the same particles in 3D (:func:`compare_measured_section`).
@@ -324,7 +440,13 @@ class MeasuredSectionComparison:
         Liberation (grade) classes of each source (:func:`~liberation.stats.liberation_classes`
         with a ``source`` column).
     association : DataFrame
-        Boundary association of the measured and virtual sections (``source`` column; 2D edges).
+        Boundary association of the measured and virtual sections (``source`` column; 2D edges),
+        and, when given (:func:`compare_measured_section` ``association_3d``), of the cut particles in
+        3D (``source`` ``3D``; ``edges`` = voxel faces, ``area_um2``).
+    by_size : DataFrame
+        ``summary`` per size class of the 3D parent particle (``size_class`` column, the particle
+        table's size classes, smallest first; measured pieces without a CT particle are only in
+        ``summary``). Empty without size classes.
     measured, virtual : DataFrame
         Section-particle tables (:func:`section_particles`), with ``excluded``.
     particles_3d : DataFrame
@@ -356,6 +478,7 @@ class MeasuredSectionComparison:
     virtual_phases: np.ndarray
     valid: np.ndarray
     agreement: dict = field(default_factory=dict)
+    by_size: pd.DataFrame = field(default_factory=pd.DataFrame)
     measured_pieces: np.ndarray | None = None
     virtual_pieces: np.ndarray | None = None
     pixel_size_um: float = 1.0
@@ -364,7 +487,7 @@ class MeasuredSectionComparison:
     basis: str = "volume"
 
     #: Table attribute -> CSV file name in the report folder.
-    CSV_FILES = {"summary": "measured_section.csv", "classes": "measured_section_classes.csv",
+    CSV_FILES = {"summary": "measured_section.csv", "by_size": "measured_section_by_size.csv", "classes": "measured_section_classes.csv",
                  "association": "measured_section_association.csv",
                  "measured": "measured_section_particles.csv", "virtual": "virtual_section_particles.csv"}
 
@@ -387,6 +510,7 @@ def compare_measured_section(
     threshold: float = 0.9,
     by: str = "volume",
     exclude_edge: bool = True,
+    association_3d: pd.DataFrame | None = None,
 ) -> MeasuredSectionComparison:
     """Statistics of a measured section, of the virtual CT section at its pose, and of the cut particles in 3D.
 
@@ -417,6 +541,9 @@ def compare_measured_section(
         Basis (in 2D: area or area × density).
     exclude_edge : bool
         Leave out pieces that touch the map edge or the outside of the CT volume (cut by the field).
+    association_3d : DataFrame, optional
+        The 3D association of the cut particles (:func:`cut_particle_association` of
+        ``particles_3d``'s ids), added to ``association`` as source ``3D``.
 
     Returns
     -------
@@ -461,6 +588,7 @@ def compare_measured_section(
             + _summary_rows("virtual", tv, minerals, names, thr, by, tv["perimeter_um"].to_numpy(dtype=float))
             + _summary_rows("3D", t3, minerals, names, thr, by, np.nan_to_num(w3)))
     summary = pd.DataFrame(rows)
+    by_size = _by_size_rows(tm, tv, t3, minerals, names, thr, by, np.nan_to_num(w3))
     classes = []
     for source, t in (("measured", tm), ("virtual", tv), ("3D", t3)):
         c = liberation_classes(t, minerals=minerals, target=target, by=by)
@@ -472,7 +600,10 @@ def compare_measured_section(
         a = boundary_association(sec.edges, minerals=minerals, pixel_size_um=p,
                                  keep=~sec.table["excluded"].to_numpy(dtype=bool))
         a.insert(0, "source", source)
+        a["area_um2"] = np.nan
         assoc.append(a)
+    if association_3d is not None:
+        assoc.append(association_3d_rows(association_3d))
     either = (fp_m | (p_v > 0)) & ok
     dis = float(np.mean(q_m[either] != q_v[either])) if either.any() else float("nan")
     piv = summary.pivot(index="mineral", columns="source")
@@ -493,5 +624,6 @@ def compare_measured_section(
         summary=summary, classes=pd.concat(classes, ignore_index=True),
         association=pd.concat(assoc, ignore_index=True), measured=m_sec.table, virtual=v_sec.table,
         particles_3d=t3.reset_index(drop=True), measured_phases=q_m, virtual_phases=q_v, valid=ok,
-        agreement=agreement, measured_pieces=m_sec.pieces, virtual_pieces=v_sec.pieces, pixel_size_um=p, target=target, threshold=thr, basis=by)
+        agreement=agreement, by_size=by_size, measured_pieces=m_sec.pieces, virtual_pieces=v_sec.pieces,
+        pixel_size_um=p, target=target, threshold=thr, basis=by)
 

@@ -337,3 +337,323 @@ def correction_table(
                      "liberated_2d": l2, "liberated_corrected": lc, "liberated_3d": l3,
                      "error_2d": l2 - l3, "error_corrected": lc - l3})
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ saved kernels (JSON)
+
+KERNEL_FORMAT = "liberation-stereology-kernel"
+KERNEL_VERSION = 1
+
+
+def kernel_to_dict(kernel: StereologyKernel, *, minerals: MineralList | None = None,
+                   threshold: float | None = None, source: str | None = None) -> dict:
+    """A JSON-ready dict of a kernel (:func:`save_kernel`); floats kept exactly (``repr`` round trip).
+
+    Parameters
+    ----------
+    kernel : StereologyKernel
+    minerals : MineralList, optional
+        The minerals of the fit sample (id, name, density): stored so that a sister's section table
+        can be read without its store.
+    threshold : float, optional
+        The liberation grade the fit sample was reported at (a default for applying).
+    source : str, optional
+        Where the kernel was fitted (free text).
+    """
+    out = {
+        "format": KERNEL_FORMAT, "version": KERNEL_VERSION, "mineral": kernel.mineral, "by": kernel.by,
+        "weight": kernel.weight, "bounds": [float(b) for b in kernel.bounds], "labels": list(kernel.labels),
+        "kernels": {sc: np.asarray(k, dtype=float).tolist() for sc, k in kernel.kernels.items()},
+        "support": {sc: np.asarray(v, dtype=float).tolist() for sc, v in kernel.support.items()},
+    }
+    if minerals is not None:
+        out["minerals"] = [{"id": int(m.id), "name": m.name, "density": m.density} for m in minerals]
+    if threshold is not None:
+        out["threshold"] = float(threshold)
+    if source is not None:
+        out["source"] = str(source)
+    return out
+
+
+def kernel_from_dict(data: dict, *, what: str = "kernel") -> StereologyKernel:
+    """The kernel of :func:`kernel_to_dict` (checked: format, shapes, row sums).
+
+    Raises
+    ------
+    InputError
+        Not a kernel of this format, or inconsistent shapes / probabilities.
+    """
+    if not isinstance(data, dict) or data.get("format") != KERNEL_FORMAT:
+        raise InputError(f"{what} is not a stereology kernel (expected \"format\": \"{KERNEL_FORMAT}\", written by "
+                         "liberation report or save_kernel)")
+    try:
+        bounds = check_classes(data["bounds"])
+        labels = [str(v) for v in data["labels"]]
+        kernels = {str(k): np.asarray(v, dtype=float) for k, v in data["kernels"].items()}
+        support = {str(k): np.asarray(v, dtype=float) for k, v in data["support"].items()}
+        mineral, by, weight = str(data["mineral"]), str(data["by"]), str(data["weight"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(f"{what} is incomplete or malformed ({type(exc).__name__}: {exc})") from None
+    check_by(by)
+    _check_weight(weight)
+    nc = len(bounds) + 1
+    if len(labels) != nc or "all" not in kernels:
+        raise InputError(f"{what}: {len(labels)} labels for {nc} classes, or no 'all' kernel")
+    for sc, k in kernels.items():
+        if k.shape != (nc, nc) or support.get(sc, np.zeros(0)).shape != (nc,):
+            raise InputError(f"{what}: size class {sc!r} has a kernel of shape {k.shape}; expected ({nc}, {nc}) "
+                             "with a support of the same length")
+        if not np.all(np.isfinite(k)) or k.min() < 0 or not np.allclose(k.sum(axis=1), 1.0):
+            raise InputError(f"{what}: size class {sc!r} is not row-stochastic (rows must be probabilities)")
+    return StereologyKernel(mineral=mineral, by=by, weight=weight, bounds=bounds, labels=labels, kernels=kernels,
+                            support=support)
+
+
+def save_kernel(kernel: StereologyKernel, path, *, minerals: MineralList | None = None,
+                threshold: float | None = None, source: str | None = None, overwrite: bool = False) -> None:
+    """Write a kernel as JSON (atomically; refuses an existing file unless ``overwrite``)."""
+    import json
+
+    from liberation._atomic import atomic_file
+
+    payload = json.dumps(kernel_to_dict(kernel, minerals=minerals, threshold=threshold, source=source), indent=1)
+    with atomic_file(path, overwrite=overwrite, what="kernel file") as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(payload + "\n")
+
+
+def load_kernel(path) -> tuple[StereologyKernel, MineralList | None, dict]:
+    """Read a kernel JSON (:func:`save_kernel`, or ``stereology_kernel_*.json`` of a report).
+
+    Returns
+    -------
+    kernel : StereologyKernel
+    minerals : MineralList or None
+        The fit sample's minerals, when stored.
+    extra : dict
+        ``threshold`` and ``source`` when stored.
+    """
+    import json
+    from pathlib import Path
+
+    from liberation.errors import FileFormatError
+    from liberation.minerals import Mineral
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"--kernel {path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileFormatError(f"--kernel {path} is not a readable JSON file ({exc})") from None
+    kernel = kernel_from_dict(data, what=f"--kernel {path}")
+    minerals = None
+    if "minerals" in data:
+        try:
+            minerals = MineralList([Mineral(int(m["id"]), str(m["name"]), density=m.get("density"))
+                                    for m in data["minerals"]])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"--kernel {path}: malformed 'minerals' ({exc})") from None
+    extra = {k: data[k] for k in ("threshold", "source") if k in data}
+    return kernel, minerals, extra
+
+
+# ------------------------------------------------------------- leave-half-out in one sample
+
+def bounds_with_threshold(threshold: float, classes=None) -> tuple[float, ...]:
+    """The class bounds (default 0, 10, ..., 100) with ``100 * threshold`` added when it is not one."""
+    thr = check_threshold(threshold)
+    b = list(check_classes(classes))
+    if thr < 1.0 and not any(abs(100 * thr - x) < 1e-9 for x in b):
+        b = sorted(b + [100 * thr])
+    return tuple(b)
+
+
+def leave_half_out(
+    particles_3d: pd.DataFrame,
+    sections_2d: pd.DataFrame,
+    *,
+    minerals: MineralList,
+    mineral: str,
+    by: str = "volume",
+    weight: str = "mineral",
+    threshold: float = 0.9,
+    classes=None,
+) -> pd.DataFrame:
+    """Honest in-sample check of the correction: fit on half the particles, correct the other half.
+
+    The particles are split by id parity. The kernel fitted on the even ids (their 3D particles and
+    their sections) corrects the sections of the odd ids, and the other way round; the 2D, corrected
+    and 3D amounts per composition class of both halves are summed before the liberated fractions
+    are taken. No section is corrected by a kernel that saw its particle.
+
+    Parameters
+    ----------
+    particles_3d, sections_2d : DataFrame
+        The sample's particle table and its (virtual) section table (``particle_id`` of the parent,
+        ``size_class``).
+    minerals : MineralList
+    mineral : str
+        Target mineral.
+    by : {"volume", "mass"}
+    weight : {"mineral", "particle"}
+    threshold : float
+        Liberation grade; added to the class bounds when it is not one.
+    classes : sequence of float, optional
+        Class bounds in percent.
+
+    Returns
+    -------
+    DataFrame
+        One row per size class (``all`` first): ``size_class, mineral, n_sections, liberated_2d,
+        liberated_corrected, liberated_3d, error_2d, error_corrected`` (errors = estimate minus 3D).
+    """
+    bounds = bounds_with_threshold(threshold, classes)
+    p3 = _included(particles_3d)
+    s2 = _included(sections_2d)
+    pid3 = p3["particle_id"].to_numpy(dtype=np.int64)
+    pid2 = s2["particle_id"].to_numpy(dtype=np.int64)
+    sums: dict[str, dict[str, np.ndarray]] = {}
+    counts: dict[str, int] = {}
+    nc = len(bounds) + 1
+    for fold in (0, 1):
+        fit_p, fit_s = p3[pid3 % 2 == fold], s2[pid2 % 2 == fold]
+        test_p, test_s = p3[pid3 % 2 != fold], s2[pid2 % 2 != fold]
+        if len(fit_s) == 0 or len(test_s) == 0:
+            continue
+        k = fit_kernel(fit_p, fit_s, minerals=minerals, mineral=mineral, by=by, weight=weight, classes=bounds)
+        res = apply_kernel(k, test_s, minerals=minerals)
+        truth = class_histogram(test_p, minerals=minerals, mineral=mineral, by=by, weight=weight, classes=bounds)
+        sc = pd.Series(_size_classes(test_s)).value_counts()
+        for name, r in res.items():
+            acc = sums.setdefault(name, {"2d": np.zeros(nc), "corrected": np.zeros(nc), "3d": np.zeros(nc)})
+            acc["2d"] += r["2d"]
+            acc["corrected"] += r["corrected"]
+            acc["3d"] += truth.get(name, np.zeros(nc))
+            counts[name] = counts.get(name, 0) + int(sc.sum() if name == "all" else sc.get(name, 0))
+    order = ["all"] + sorted((n for n in sums if n != "all"), key=_size_key)
+    rows = []
+    for name in order:
+        if name not in sums:
+            continue
+        acc = sums[name]
+        l2, lc, l3 = (liberated_share(acc[k], bounds=bounds, threshold=threshold) for k in ("2d", "corrected", "3d"))
+        rows.append({"size_class": name, "mineral": mineral, "n_sections": counts[name], "liberated_2d": l2,
+                     "liberated_corrected": lc, "liberated_3d": l3, "error_2d": l2 - l3, "error_corrected": lc - l3})
+    return pd.DataFrame(rows, columns=["size_class", "mineral", "n_sections", "liberated_2d", "liberated_corrected",
+                                       "liberated_3d", "error_2d", "error_corrected"])
+
+
+def _size_key(label: str) -> tuple:
+    text = str(label)
+    try:
+        if text.startswith("<"):
+            return (0, float(text[1:]), 0, text)
+        if text.startswith(">="):
+            return (0, float(text[2:]), 1, text)
+        return (0, float(text.split("-")[0]), 1, text)
+    except ValueError:
+        return (1, 0.0, 0, text)
+
+
+@dataclass
+class StereologyCheck:
+    """The stereological correction of one sample checked on itself (:func:`stereology_check`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        :func:`leave_half_out` of each mineral, concatenated (``stereology_correction.csv``).
+    kernels : dict of str to StereologyKernel
+        Per mineral, the kernel fitted on *all* the sample's particles: the one to apply to a sister
+        sample (``stereology_kernel_MINERAL.json``).
+    minerals : MineralList
+    threshold : float
+    source : str or None
+        Where the kernels were fitted (stored in the kernel files).
+    """
+
+    table: pd.DataFrame
+    kernels: dict
+    minerals: MineralList
+    threshold: float = 0.9
+    source: str | None = None
+
+    def kernel_files(self) -> dict[str, dict]:
+        """``{file name: JSON-ready dict}`` of the kernels (``stereology_kernel_MINERAL.json``)."""
+        import re
+
+        return {f"stereology_kernel_{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json":
+                kernel_to_dict(k, minerals=self.minerals, threshold=self.threshold, source=self.source)
+                for name, k in self.kernels.items()}
+
+
+def stereology_check(particles_3d: pd.DataFrame, sections_2d: pd.DataFrame, *, minerals: MineralList,
+                     target: str | None = None, threshold: float = 0.9, by: str = "volume",
+                     source: str | None = None) -> StereologyCheck:
+    """Leave-half-out correction table and the full-sample kernels, per mineral (the report's table).
+
+    Parameters
+    ----------
+    particles_3d, sections_2d : DataFrame
+        Particle and (virtual) section tables of one sample.
+    minerals : MineralList
+    target : str, optional
+        Only this mineral (default every mineral).
+    threshold : float
+        Liberation grade (added to the class bounds when it is not one).
+    by : {"volume", "mass"}
+    source : str, optional
+        Stored in the kernel files (where they were fitted).
+
+    Returns
+    -------
+    StereologyCheck
+    """
+    names = [target] if target is not None else list(minerals.names)
+    bounds = bounds_with_threshold(threshold)
+    parts, kernels = [], {}
+    for name in names:
+        parts.append(leave_half_out(particles_3d, sections_2d, minerals=minerals, mineral=name, by=by,
+                                    threshold=threshold, classes=bounds))
+        if len(_included(sections_2d)):
+            kernels[name] = fit_kernel(particles_3d, sections_2d, minerals=minerals, mineral=name, by=by,
+                                       classes=bounds)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return StereologyCheck(table=table, kernels=kernels, minerals=minerals, threshold=float(threshold), source=source)
+
+
+def correct_sections(kernel: StereologyKernel, sections_2d: pd.DataFrame, *, minerals: MineralList,
+                     threshold: float = 0.9, size_class: str | None = None) -> pd.DataFrame:
+    """Apply a saved kernel to a 2D-only section table (``liberation correct-2d``).
+
+    Parameters
+    ----------
+    kernel : StereologyKernel
+        From :func:`load_kernel` (fitted on a sample with 3D data).
+    sections_2d : DataFrame
+        The sister sample's section table: ``pixels_MINERAL`` per mineral (``sections_2d.csv`` of a
+        report, ``measured_section_particles.csv``, or any table with these columns); ``excluded`` and
+        ``size_class`` used when present.
+    minerals : MineralList
+        The minerals (the kernel file's).
+    threshold : float
+        Liberation grade (a class bound of the kernel).
+    size_class : str, optional
+        Give every section this size class (e.g. the sieve fraction the kernel was fitted per).
+
+    Returns
+    -------
+    DataFrame
+        :func:`correction_table` without truth: ``size_class, mineral, weight, n_sections,
+        liberated_2d, liberated_corrected`` per size class (``all`` first).
+    """
+    t = sections_2d
+    missing = [f"pixels_{m.name}" for m in minerals if f"pixels_{m.name}" not in t.columns]
+    if missing:
+        raise InputError(f"the section table has no column(s) {missing}; expected a section table with pixels_MINERAL "
+                         f"for the kernel's minerals ({', '.join(minerals.names)})")
+    if size_class is not None:
+        t = t.assign(size_class=str(size_class))
+    table = correction_table(kernel, t, minerals=minerals, threshold=threshold)
+    return table.drop(columns=["liberated_3d", "error_2d", "error_corrected"])

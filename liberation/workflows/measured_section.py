@@ -218,6 +218,14 @@ def compare_store_section(store, particle_table, *, minerals, section, transform
     comparison = compare_measured_section(labels, virtual, vp, pixel_size_um=pixel, minerals=minerals,
                                           particle_table=particle_table, valid=inside, measured_footprint=footprint,
                                           target=target, threshold=threshold, by=by)
+    # 3D association of only the particles the plane cuts (compares with the 2D association)
+    import pandas as pd
+
+    from liberation.stats.measured_section import association_3d_rows, cut_particle_association
+
+    a3 = cut_particle_association(ids, phases, comparison.particles_3d["particle_id"].to_numpy(), voxel_size_um=vs,
+                                  minerals=minerals, particle_table=particle_table)
+    comparison.association = pd.concat([comparison.association, association_3d_rows(a3)], ignore_index=True)
     return comparison, notes
 
 

@@ -4,7 +4,9 @@
 Each store gets its full report (:func:`liberation.workflows.report_store.run_report`) in a
 subfolder of one report folder; the folder also holds ``fractions.csv`` (size by size, per
 fraction), ``combined.csv`` (the fractions weighted by their mass fractions,
-:func:`liberation.stats.sieve.merge_fractions`), ``summary.json`` and ``report.html``. The stores
+:func:`liberation.stats.sieve.merge_fractions`), ``fraction_liberation.png`` (liberated fraction
+per size class, per fraction and combined; embedded in the page), ``summary.json`` and
+``report.html``. The stores
 are only read; the folder is written atomically.
 """
 
@@ -59,10 +61,20 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "fraction"
 
 
-def _page(title: str, labels, masses, folders, per: pd.DataFrame, comb: pd.DataFrame) -> str:
+def _page(title: str, labels, masses, folders, per: pd.DataFrame, comb: pd.DataFrame, png: bytes | None = None) -> str:
     def table(df: pd.DataFrame) -> str:
         return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a", border=0)
 
+    figure = ""
+    if png is not None:
+        import base64
+
+        from liberation.report.fractions import CAPTION, FIGURE_NAME
+
+        data = base64.b64encode(png).decode("ascii")
+        figure = (f'<figure id="fig-{FIGURE_NAME}"><img src="data:image/png;base64,{data}" style="max-width:100%" '
+                  'alt="Bar chart of the liberated fraction of each mineral per size class, one bar per sieve '
+                  f'fraction and one for the combined sample"><figcaption>{html.escape(CAPTION)}</figcaption></figure>')
     items = "".join(f'<li><a href="{html.escape(f)}/report.html">{html.escape(lab)}</a>: mass fraction {m:.4g}</li>'
                     for lab, m, f in zip(labels, masses, folders))
     return f"""<!DOCTYPE html>
@@ -75,11 +87,26 @@ td,th{{padding:2px 8px;text-align:right}}tr:nth-child(even){{background:#f2f2f2}
 <p>Each fraction's particle-based numbers weighted by its mass fraction w: mass share S = Σ w·s,
 grade G = Σ w·s·g / S, liberated fraction L = Σ w·s·g·l / Σ w·s·g (s: mass share of the size class in
 the fraction, g: its grade, l: its liberated fraction; mass basis). Tables: combined.csv, fractions.csv.</p>
+{figure}
 {table(comb)}
 <h2>Size by size, per fraction</h2>
 {table(per)}
 </body></html>
 """
+
+
+def _plot_png(per: pd.DataFrame, comb: pd.DataFrame) -> bytes | None:
+    """``fraction_liberation.png`` (:func:`liberation.report.fractions.plot_fraction_liberation`); None when empty."""
+    if len(comb) == 0 or "liberated_fraction_3d" not in comb.columns:
+        return None
+    import io
+
+    from liberation.report.fractions import plot_fraction_liberation
+
+    fig = plot_fraction_liberation(per, comb)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
 
 
 def run_fraction_report(
@@ -155,6 +182,9 @@ def run_fraction_report(
             amounts.append(fraction_amounts(res.particles, res.sections, minerals=res.minerals, target=target,
                                             threshold=threshold))
         per, comb = merge_fractions(amounts, masses, labels=labels)
+        png = _plot_png(per, comb)
+        if png is not None:
+            (tmp / "fraction_liberation.png").write_bytes(png)
         per.to_csv(tmp / "fractions.csv", index=False)
         comb.to_csv(tmp / "combined.csv", index=False)
         summary = {
@@ -165,7 +195,7 @@ def run_fraction_report(
         }
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         page_title = title or "Liberation report: " + " + ".join(labels)
-        (tmp / "report.html").write_text(_page(page_title, labels, masses, folders, per, comb), encoding="utf-8")
+        (tmp / "report.html").write_text(_page(page_title, labels, masses, folders, per, comb, png), encoding="utf-8")
     return FractionReportRun(folder=out, per_fraction=per, combined=comb, runs=tuple(runs), labels=tuple(labels))
 
 

@@ -353,10 +353,18 @@ def run_report(
             threshold=threshold, by=result.summary.get("basis", "volume"), particles=particles)
         notes.extend(section_notes)
         info["measured_section"] = {"labels": str(section), "transform": str(transform)}
+    stereology = None
+    if len(result.sections):
+        from liberation.stats.stereology import stereology_check
+
+        stereology = stereology_check(result.particles, result.sections, minerals=minerals, target=target,
+                                      threshold=threshold, by=result.summary.get("basis", "volume"),
+                                      source=str(store_path))
     slices = pick_slices(store, phases)
     page_title = title or f"Liberation report: {store_path.name}"
     folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
-                          volumes=(particles, phases) if gallery else None, pdf=pdf, measured_section=measured)
+                          volumes=(particles, phases) if gallery else None, pdf=pdf, measured_section=measured,
+                          stereology=stereology)
     return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 
