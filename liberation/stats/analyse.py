@@ -22,8 +22,7 @@ from liberation.stats.composition import (
     modal_mineralogy,
     surface_liberation,
 )
-from liberation.stats.grains import grain_size_distribution
-from liberation.stats.measure import check_inputs, measure
+from liberation.stats.measure import check_inputs, measure_pass
 from liberation.stats.particles import check_size_classes, table_from_measurements
 from liberation.stats.result import LiberationResult
 from liberation.stats.sections import compare_2d_3d, random_plane_geometry, section_table
@@ -159,7 +158,9 @@ def analyse(
     section_axes = tuple(section_axes or ())
     if random_sections and (type(particles).__module__.startswith(("dask.", "zarr."))):
         raise InputError("random_sections needs in-memory (numpy) arrays; got a chunked array")
-    m = measure(particles, phases, voxel_size_um=vs, minerals=minerals, client=client, chunks=chunks)
+    # one read of the volume for the particle tables and the grains (both from the same decoded blocks)
+    m, grain_merger = measure_pass(particles, phases, voxel_size_um=vs, minerals=minerals, client=client,
+                                   chunks=chunks, grains=grains)
     if m.ids.size == 0:
         raise InputError(
             f"particles holds no particle (every label of the {'x'.join(map(str, m.shape))} volume is 0); "
@@ -213,8 +214,7 @@ def analyse(
                                            "liberated_fraction_bias", "mean_grade_3d", "mean_grade_2d",
                                            "mean_grade_bias"])
     if grains:
-        grain_table = grain_size_distribution(particles, phases, voxel_size_um=vs, minerals=minerals,
-                                              particle_table=table, client=client, chunks=chunks)
+        grain_table = grain_merger.table(voxel_size_um=vs, minerals=minerals, particle_table=table)
     else:
         grain_table = pd.DataFrame(columns=["grain_id", "particle_id", "mineral", "voxels", "volume_um3", "esd_um"])
     lib3 = liberated_fraction(table, minerals=minerals, target=target, threshold=thr, by=by)
