@@ -244,11 +244,7 @@ def _merge_by_relative_dynamic(regions, height, *, ratio: float, h_um: float) ->
     if n < 2:
         return regions
     peak = np.zeros(n + 1, dtype=np.float64)
-    present = np.flatnonzero(np.bincount(regions.ravel(), minlength=n + 1))
-    present = present[present > 0]
-    if present.size:
-        peak[present] = ndimage.maximum(height, labels=regions, index=present)
-    # (regions hold the watershed of ``height`` from its maxima: every peak is > 0, absent ids stay 0)
+    np.maximum.at(peak, regions.ravel(), height.ravel().astype(np.float64))
     a, b, s = _saddles(regions, height)
     parent = np.arange(n + 1)
 
