@@ -169,9 +169,7 @@ def feret_diameters(mask: np.ndarray, voxel_size_um=(1.0, 1.0, 1.0), *,
         vertices, normals = points, np.zeros((0, 3))
     feret_max = float(pdist(vertices).max()) if len(vertices) > 1 else 0.0
     directions = np.concatenate([normals, np.eye(3), _half_sphere(int(n_directions))])
-    # three broadcast products, not a BLAS matmul: a threaded BLAS is slow on such small matrices
-    proj = (vertices[:, 0:1] * directions[:, 0] + vertices[:, 1:2] * directions[:, 1]
-            + vertices[:, 2:3] * directions[:, 2])
+    proj = vertices @ directions.T  # small: call under a 1-thread BLAS (particle_shapes does)
     feret_min = float((proj.max(axis=0) - proj.min(axis=0)).min())
     return feret_max, feret_min
 
@@ -253,6 +251,18 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     # crops are read through a cache of decoded chunks, visited in chunk order (each chunk decoded ~once)
     pread, qread = BlockReader(particles), BlockReader(phases)
     order = sorted(range(n), key=lambda i: pread.chunk_index(np.maximum(bbox[i, :3] - 1, 0)))
+    # the per-particle matrices are tiny: a multi-threaded BLAS spends ~10x the work spinning its threads
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        _shape_loop(order, ids, bbox, shape, pread, qread, vs, n_phases, out, pore_vox, pore_faces)
+    df = pd.DataFrame(out)
+    df["pore_voxels"] = pore_vox
+    return df, pore_faces
+
+
+def _shape_loop(order, ids, bbox, shape, pread, qread, vs, n_phases, out, pore_vox, pore_faces) -> None:
+    """The per-particle measurements of :func:`particle_shapes`, filled into ``out``, ``pore_vox``, ``pore_faces``."""
     for i in order:
         pid, b = ids[i], bbox[i]
         lo = [max(int(b[k]) - 1, 0) for k in range(3)]
@@ -270,6 +280,3 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
         out["elongation"][i], out["flatness"][i] = principal_axes(mask, vs)
         out["feret_max_um"][i], out["feret_min_um"][i] = feret_diameters(mask, vs)
         pore_vox[i], pore_faces[i] = pores_of(cid, cph, int(pid), n_phases)
-    df = pd.DataFrame(out)
-    df["pore_voxels"] = pore_vox
-    return df, pore_faces
