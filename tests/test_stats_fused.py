@@ -119,7 +119,8 @@ def test_one_read_for_tables_and_grains(tmp_path):
         sorted(zip(g_mem["particle_id"], g_mem["mineral"], g_mem["voxels"]))
 
 
-def test_block_reader_equals_slicing_and_shapes_on_zarr(tmp_path):
+def test_block_reader_equals_slicing_and_shapes_on_zarr(tmp_path, monkeypatch):
+    from liberation.stats import shape
     from liberation.stats.shape import particle_shapes
 
     pid, ph = random_particles(shape=(30, 34, 28), n=20, seed=9)
@@ -138,6 +139,11 @@ def test_block_reader_equals_slicing_and_shapes_on_zarr(tmp_path):
     kw = dict(voxel_size_um=m.voxel_size_um, n_phases=m.n_phases)
     ref, ref_faces = particle_shapes(pid, ph, m.ids, m.bbox, **kw)
     got, got_faces = particle_shapes(zp, zq, m.ids, m.bbox, **kw)
+    assert got.equals(ref)
+    np.testing.assert_array_equal(got_faces, ref_faces)
+    # threads (each with its own small chunk cache) give the same table
+    monkeypatch.setattr(shape, "MIN_PARTICLES_PER_THREAD", 1)
+    got, got_faces = particle_shapes(zp, zq, m.ids, m.bbox, workers=3, cache_bytes=1 << 14, **kw)
     assert got.equals(ref)
     np.testing.assert_array_equal(got_faces, ref_faces)
 

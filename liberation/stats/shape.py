@@ -27,6 +27,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -37,6 +39,8 @@ TAUBIN_MU = -0.53
 #: Directions (Fibonacci points on the half sphere) over which the minimum Feret width is sought,
 #: on top of the hull's facet normals.
 FERET_DIRECTIONS = 512
+#: Fewest particles per thread of :func:`particle_shapes`.
+MIN_PARTICLES_PER_THREAD = 64
 
 
 def _taubin(v: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
@@ -215,7 +219,8 @@ def pores_of(crop_ids: np.ndarray, crop_phases: np.ndarray, pid: int, n_phases: 
 
 
 def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, voxel_size_um,
-                    n_phases: int) -> tuple[pd.DataFrame, np.ndarray]:
+                    n_phases: int, workers: int | None = None,
+                    cache_bytes: int = 640 << 20) -> tuple[pd.DataFrame, np.ndarray]:
     """Mesh surface, sphericity, elongation, flatness and pores of every particle (one crop each).
 
     Parameters
@@ -230,6 +235,10 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
         Voxel size in µm.
     n_phases : int
         Number of phase ids.
+    workers : int, optional
+        Threads (default the CPU count; one per :data:`MIN_PARTICLES_PER_THREAD` particles at most). The results do not depend on it.
+    cache_bytes : int
+        Decoded chunks kept in memory (zarr/dask inputs), all threads together.
 
     Returns
     -------
@@ -248,14 +257,32 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     pore_vox = np.zeros(n, dtype=np.int64)
     pore_faces = np.zeros((n, n_phases, 3), dtype=np.int64)
     vs = tuple(float(v) for v in voxel_size_um)
-    # crops are read through a cache of decoded chunks, visited in chunk order (each chunk decoded ~once)
-    pread, qread = BlockReader(particles), BlockReader(phases)
-    order = sorted(range(n), key=lambda i: pread.chunk_index(np.maximum(bbox[i, :3] - 1, 0)))
+    # crops are read through a cache of decoded chunks, visited in chunk order (each chunk decoded ~once);
+    # the ordered particles are cut into one contiguous run per thread (each with its own cache; the
+    # marching cubes, hull and numba parts release the GIL for part of their time)
+    key = BlockReader(particles)
+    order = sorted(range(n), key=lambda i: key.chunk_index(np.maximum(bbox[i, :3] - 1, 0)))
+    n_threads = max(1, min(int(workers or os.cpu_count() or 1), n // MIN_PARTICLES_PER_THREAD or 1))
+    runs = [order[k * n // n_threads:(k + 1) * n // n_threads] for k in range(n_threads)]
     # the per-particle matrices are tiny: a multi-threaded BLAS spends ~10x the work spinning its threads
     from threadpoolctl import threadpool_limits
 
+    size_p, size_q = np.dtype(particles.dtype).itemsize, np.dtype(phases.dtype).itemsize
+    share_p = cache_bytes * size_p // ((size_p + size_q) * n_threads)
+    share_q = cache_bytes * size_q // ((size_p + size_q) * n_threads)
+
+    def run(part):
+        _shape_loop(part, ids, bbox, shape, BlockReader(particles, max_bytes=share_p),
+                    BlockReader(phases, max_bytes=share_q), vs, n_phases, out, pore_vox, pore_faces)
+
     with threadpool_limits(limits=1, user_api="blas"):
-        _shape_loop(order, ids, bbox, shape, pread, qread, vs, n_phases, out, pore_vox, pore_faces)
+        if n_threads == 1:
+            run(order)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_threads) as pool:
+                list(pool.map(run, runs))
     df = pd.DataFrame(out)
     df["pore_voxels"] = pore_vox
     return df, pore_faces
