@@ -158,7 +158,7 @@ def main(argv=None) -> None:
         measure, particles, phases, voxel_size_um=vs, minerals=minerals, workers=args.workers)
     (grains, res["library grain pass (zarr)"]) = timed(
         grain_size_distribution, particles, phases, voxel_size_um=vs, minerals=minerals)
-    ((m2, merger), res["library measure + grains, one read (zarr)"]) = timed(
+    ((m2, merger, _), res["library measure + grains, one read (zarr)"]) = timed(
         measure_pass, particles, phases, voxel_size_um=vs, minerals=minerals, grains=True, workers=args.workers)
     for name, value in res.items():
         print(f"{name:<48s} {value:7.3f} s  ({n_vox / value / 1e6:6.1f} Mvoxel/s)")

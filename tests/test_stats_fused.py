@@ -107,7 +107,12 @@ def test_one_read_for_tables_and_grains(tmp_path):
     zp[:] = pid
     zq = zarr.create_array(tmp_path / "q.zarr", shape=ph.shape, chunks=(10, 12, 9), dtype=ph.dtype)
     zq[:] = ph
-    m, merger = measure_pass(zp, zq, voxel_size_um=2.0, minerals=minerals, grains=True, workers=2)
+    m, merger, planes = measure_pass(zp, zq, voxel_size_um=2.0, minerals=minerals, grains=True, workers=2,
+                                     planes=[(0, 5), (0, 31), (1, 17), (2, 0)])
+    for (axis, pos), (p2, q2) in planes.items():
+        np.testing.assert_array_equal(p2, np.take(pid, pos, axis=axis))
+        np.testing.assert_array_equal(q2, np.take(ph, pos, axis=axis))
+    assert len(planes) == 4
     ref = measure(pid, ph, voxel_size_um=2.0, minerals=minerals)
     for name in ("ids", "counts", "faces", "bbox"):
         np.testing.assert_array_equal(getattr(m, name), getattr(ref, name), err_msg=name)

@@ -158,9 +158,17 @@ def analyse(
     section_axes = tuple(section_axes or ())
     if random_sections and (type(particles).__module__.startswith(("dask.", "zarr."))):
         raise InputError("random_sections needs in-memory (numpy) arrays; got a chunked array")
-    # one read of the volume for the particle tables and the grains (both from the same decoded blocks)
-    m, grain_merger = measure_pass(particles, phases, voxel_size_um=vs, minerals=minerals, client=client,
-                                   chunks=chunks, grains=grains)
+    # one read of the volume for the particle tables, the grains and the section planes
+    from liberation.stats.sections import AXES, section_positions
+
+    shape3 = tuple(int(n) for n in particles.shape)
+    for a in section_axes:
+        if a not in AXES:
+            raise InputError(f"section axis {a!r} is not one of 'z', 'y', 'x'")
+    wanted = [(AXES[a], pos) for a in dict.fromkeys(section_axes)
+              for pos in section_positions(shape3[AXES[a]], section_spacing)]
+    m, grain_merger, planes = measure_pass(particles, phases, voxel_size_um=vs, minerals=minerals, client=client,
+                                           chunks=chunks, grains=grains, planes=wanted)
     if m.ids.size == 0:
         raise InputError(
             f"particles holds no particle (every label of the {'x'.join(map(str, m.shape))} volume is 0); "
@@ -188,7 +196,7 @@ def analyse(
     if section_axes or random_sections:
         sections = section_table(particles, phases, voxel_size_um=vs, minerals=minerals, axes=section_axes,
                                  spacing=section_spacing, random_sections=random_sections, seed=seed,
-                                 particle_table=table)
+                                 particle_table=table, planes=planes)
     else:
         sections = _empty_sections(minerals)
     have_2d = len(sections) > 0

@@ -348,9 +348,10 @@ class _Accumulator:
         return self.total
 
 
-def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine, with_grains=False):
-    """Sparse tables of one core block, its first and last plane along each axis, and (``with_grains``)
-    its grains (:func:`liberation.stats.grains._grain_block`) from the same decoded block."""
+def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine, with_grains=False, planes=()):
+    """Sparse tables of one core block, its first and last plane along each axis, (``with_grains``)
+    its grains (:func:`liberation.stats.grains._grain_block`) and its pieces of the requested
+    ``planes`` (``(axis, index)`` pairs), all from the same decoded block."""
     offset = tuple(lo for lo, _ in core)
     tables = _kernels.sparse_block_tables(pid, ph, offset, shape, n_phases, with_faces=with_faces, engine=engine)
     grains = None
@@ -358,11 +359,14 @@ def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine, with_grai
         from liberation.stats.grains import _grain_block
 
         grains = _grain_block(pid, ph, core, n_phases, engine)
+    pieces = [(axis, pos, np.take(pid, pos - core[axis][0], axis=axis).copy(),
+               np.take(ph, pos - core[axis][0], axis=axis).copy())
+              for axis, pos in planes if core[axis][0] <= pos < core[axis][1]]
     if not with_faces:
-        return tables, None, None, grains
+        return tables, None, None, grains, pieces
     low = tuple((np.take(pid, 0, axis=a).copy(), np.take(ph, 0, axis=a).copy()) for a in range(3))
     high = tuple((np.take(pid, -1, axis=a).copy(), np.take(ph, -1, axis=a).copy()) for a in range(3))
-    return tables, low, high, grains
+    return tables, low, high, grains, pieces
 
 
 def measure(
@@ -416,15 +420,28 @@ def measure(
 
 
 def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, client=None, chunks=None,
-                 faces: bool = True, engine: str = "auto", workers: int | None = None, grains: bool = False):
-    """:func:`measure`, and with ``grains`` the grains of every block labelled from the same decoded block.
+                 faces: bool = True, engine: str = "auto", workers: int | None = None, grains: bool = False,
+                 planes=()):
+    """:func:`measure`, plus the grains and section planes, all from one read of the volume.
+
+    Parameters
+    ----------
+    particles, phases, voxel_size_um, minerals, client, chunks, faces, engine, workers
+        As :func:`measure`.
+    grains : bool
+        Also label the grains of every block (from the same decoded block).
+    planes : sequence of (int, int)
+        ``(axis, index)`` of axis-normal planes to keep (the virtual sections), assembled from the
+        decoded blocks.
 
     Returns
     -------
     ParticleMeasurements
     GrainMerger or None
         With ``grains``: the merged grains (``.table(...)`` makes the grain table,
-        :func:`liberation.stats.grains.grain_size_distribution`); the volume is read once for both.
+        :func:`liberation.stats.grains.grain_size_distribution`).
+    dict
+        ``{(axis, index): (particle ids 2D, phases 2D)}`` of the requested planes.
     """
     vs = check_inputs(particles, phases, voxel_size_um=voxel_size_um, minerals=minerals)
     shape = tuple(int(n) for n in particles.shape)
@@ -447,12 +464,26 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
 
         merger = GrainMerger(nblocks)
     pending = {}
-    blocks = run_blocks(particles, phases, grid, _measure_block, (shape, n_phases, faces, engine, bool(grains)),
-                        client=client, workers=workers)
-    for idx, (tables, low, high, grain_out) in zip(np.ndindex(*nblocks), blocks):
+    planes = tuple((int(a), int(p)) for a, p in planes)
+    for a, p in planes:
+        if not (0 <= a < 3 and 0 <= p < shape[a]):
+            raise InputError(f"plane (axis {a}, index {p}) is outside the volume of shape {shape}")
+    plane_out = {}
+    blocks = run_blocks(particles, phases, grid, _measure_block,
+                        (shape, n_phases, faces, engine, bool(grains), planes), client=client, workers=workers)
+    for idx, (tables, low, high, grain_out, pieces) in zip(np.ndindex(*nblocks), blocks):
         ids_b, counts_b, faces_b, bbox_b, bad_b, bad_value_b = tables
         if merger is not None:
             merger.add(idx, *grain_out)
+        for axis, pos, p2, q2 in pieces:
+            others = [k for k in range(3) if k != axis]
+            if (axis, pos) not in plane_out:
+                plane_out[(axis, pos)] = (np.empty([shape[k] for k in others], dtype=p2.dtype),
+                                          np.empty([shape[k] for k in others], dtype=q2.dtype))
+            lo = [int(sum(grid[k][: idx[k]])) for k in others]
+            sl = tuple(slice(lo[j], lo[j] + p2.shape[j]) for j in range(2))
+            plane_out[(axis, pos)][0][sl] = p2
+            plane_out[(axis, pos)][1][sl] = q2
         acc.add(ids_b, counts_b, faces_b, bbox_b)
         acc.bad += bad_b
         if bad_value_b != -1:
@@ -497,4 +528,4 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
         shape=shape,
         voxel_size_um=vs,
         minerals=minerals,
-    ), merger
+    ), merger, plane_out
