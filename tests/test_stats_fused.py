@@ -166,3 +166,19 @@ def test_taubin_numba_equals_scipy(monkeypatch):
     monkeypatch.setattr(_kernels, "HAVE_NUMBA", False)
     slow = shape._taubin(v, f, 10)
     np.testing.assert_array_equal(fast, slow)
+
+
+def test_unassigned_volume_chunkwise(tmp_path):
+    from liberation.workflows.report_store import unassigned_volume
+
+    pid, ph = random_particles(shape=(26, 30, 22), n=15, seed=2)
+    ph = ph.copy()
+    ph[::3, ::2] = 0
+    expected = (int(np.count_nonzero((pid > 0) & (ph == 0))), int(np.count_nonzero(pid > 0)))
+    zp = zarr.create_array(tmp_path / "p.zarr", shape=pid.shape, chunks=(7, 8, 9), dtype=pid.dtype)
+    zp[:] = pid
+    zq = zarr.create_array(tmp_path / "q.zarr", shape=ph.shape, chunks=(7, 8, 9), dtype=ph.dtype)
+    zq[:] = ph
+    assert unassigned_volume(zp, zq) == expected
+    assert unassigned_volume(pid, ph) == expected
+    assert unassigned_volume(pid, ph, slab=4) == expected
