@@ -178,7 +178,10 @@ class BlockReader:
     """
 
     def __init__(self, array, *, max_bytes: int = 512 << 20):
+        import threading
         from collections import OrderedDict
+
+        self.lock = threading.Lock()
 
         self.array = array
         self.shape = tuple(int(n) for n in array.shape)
@@ -197,19 +200,33 @@ class BlockReader:
             return (0, 0, 0)
         return tuple(int(np.searchsorted(e, p, side="right") - 1) for e, p in zip(self.edges, point))
 
+    def chunk_bytes(self) -> int:
+        """Bytes of one full chunk (numpy: 0)."""
+        if self.direct:
+            return 0
+        return int(np.prod([int(e[1] - e[0]) for e in self.edges])) * np.dtype(self.array.dtype).itemsize
+
+    def row_chunks(self) -> int:
+        """Chunks along x (the last axis)."""
+        return 1 if self.direct else len(self.edges[2]) - 1
+
     def _chunk(self, idx):
-        block = self.cache.get(idx)
-        if block is not None:
-            self.cache.move_to_end(idx)
-            return block
+        with self.lock:  # threads share the cache; a chunk decoded twice at once is kept once
+            block = self.cache.get(idx)
+            if block is not None:
+                self.cache.move_to_end(idx)
+                return block
         sl = tuple(slice(int(e[i]), int(e[i + 1])) for e, i in zip(self.edges, idx))
         block = _read(self.array, sl)
-        self.decoded += 1
-        self.cache[idx] = block
-        self.nbytes += block.nbytes
-        while self.nbytes > self.max_bytes and len(self.cache) > 1:
-            _, old = self.cache.popitem(last=False)
-            self.nbytes -= old.nbytes
+        with self.lock:
+            if idx in self.cache:
+                return self.cache[idx]
+            self.decoded += 1
+            self.cache[idx] = block
+            self.nbytes += block.nbytes
+            while self.nbytes > self.max_bytes and len(self.cache) > 1:
+                _, old = self.cache.popitem(last=False)
+                self.nbytes -= old.nbytes
         return block
 
     def read(self, sl) -> np.ndarray:

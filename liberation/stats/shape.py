@@ -220,7 +220,7 @@ def pores_of(crop_ids: np.ndarray, crop_phases: np.ndarray, pid: int, n_phases: 
 
 def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, voxel_size_um,
                     n_phases: int, workers: int | None = None,
-                    cache_bytes: int = 640 << 20) -> tuple[pd.DataFrame, np.ndarray]:
+                    cache_bytes: int = 512 << 20) -> tuple[pd.DataFrame, np.ndarray]:
     """Mesh surface, sphericity, elongation, flatness and pores of every particle (one crop each).
 
     Parameters
@@ -238,7 +238,8 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     workers : int, optional
         Threads (default the CPU count; one per :data:`MIN_PARTICLES_PER_THREAD` particles at most). The results do not depend on it.
     cache_bytes : int
-        Decoded chunks kept in memory (zarr/dask inputs), all threads together.
+        Most decoded chunk bytes kept in memory (zarr/dask inputs), both arrays and all threads
+        together; less when ``(4 + threads)`` rows of chunks along x are smaller.
 
     Returns
     -------
@@ -257,23 +258,24 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     pore_vox = np.zeros(n, dtype=np.int64)
     pore_faces = np.zeros((n, n_phases, 3), dtype=np.int64)
     vs = tuple(float(v) for v in voxel_size_um)
-    # crops are read through a cache of decoded chunks, visited in chunk order (each chunk decoded ~once);
-    # the ordered particles are cut into one contiguous run per thread (each with its own cache; the
-    # marching cubes, hull and numba parts release the GIL for part of their time)
-    key = BlockReader(particles)
-    order = sorted(range(n), key=lambda i: key.chunk_index(np.maximum(bbox[i, :3] - 1, 0)))
+    # crops are read through one cache of decoded chunks per array, shared by the threads; the particles
+    # are visited in chunk order (C order of the chunk holding the crop's low corner), in small batches
+    # taken in that order by every thread, so all threads work in the same few chunk rows: a crop
+    # reaches at most one chunk further along each axis, so 2 x 2 rows of chunks along x (plus one
+    # row of slack per thread) are enough for each chunk to be decoded about once
+    pread, qread = BlockReader(particles), BlockReader(phases)
+    order = sorted(range(n), key=lambda i: pread.chunk_index(np.maximum(bbox[i, :3] - 1, 0)))
     n_threads = max(1, min(int(workers or os.cpu_count() or 1), n // MIN_PARTICLES_PER_THREAD or 1))
-    runs = [order[k * n // n_threads:(k + 1) * n // n_threads] for k in range(n_threads)]
+    for reader in (pread, qread):
+        need = (4 + n_threads) * reader.row_chunks() * reader.chunk_bytes()
+        reader.max_bytes = max(reader.chunk_bytes(), min(need, int(cache_bytes) * reader.chunk_bytes()
+                                                         // max(1, pread.chunk_bytes() + qread.chunk_bytes())))
+    batches = [order[k:k + 16] for k in range(0, n, 16)]
     # the per-particle matrices are tiny: a multi-threaded BLAS spends ~10x the work spinning its threads
     from threadpoolctl import threadpool_limits
 
-    size_p, size_q = np.dtype(particles.dtype).itemsize, np.dtype(phases.dtype).itemsize
-    share_p = cache_bytes * size_p // ((size_p + size_q) * n_threads)
-    share_q = cache_bytes * size_q // ((size_p + size_q) * n_threads)
-
     def run(part):
-        _shape_loop(part, ids, bbox, shape, BlockReader(particles, max_bytes=share_p),
-                    BlockReader(phases, max_bytes=share_q), vs, n_phases, out, pore_vox, pore_faces)
+        _shape_loop(part, ids, bbox, shape, pread, qread, vs, n_phases, out, pore_vox, pore_faces)
 
     with threadpool_limits(limits=1, user_api="blas"):
         if n_threads == 1:
@@ -282,7 +284,7 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
             from concurrent.futures import ThreadPoolExecutor
 
             with ThreadPoolExecutor(n_threads) as pool:
-                list(pool.map(run, runs))
+                list(pool.map(run, batches))
     df = pd.DataFrame(out)
     df["pore_voxels"] = pore_vox
     return df, pore_faces
