@@ -171,3 +171,17 @@ def test_phases_thresholds_and_void_only_foreground():
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(InputError, match=name):
         call()
+
+
+def test_distance_map_equals_scipy():
+    from scipy import ndimage
+
+    from liberation.segmentation.classical import distance_map
+
+    rng = np.random.default_rng(0)
+    mask = ndimage.gaussian_filter(rng.random((31, 37, 29)), 2) > 0.5
+    ref = ndimage.distance_transform_edt(mask, sampling=(1.0, 1.0, 1.0)).astype(np.float32)
+    np.testing.assert_array_equal(distance_map(mask, (1.0, 1.0, 1.0)), ref)
+    vs = (0.7, 1.3, 3.0)  # anisotropic, axis order z, y, x: within one float32 rounding step
+    ref = ndimage.distance_transform_edt(mask, sampling=vs).astype(np.float32)
+    np.testing.assert_allclose(distance_map(mask, vs), ref, rtol=2e-7, atol=0)

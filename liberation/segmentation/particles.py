@@ -77,13 +77,14 @@ def particle_targets(sparse, *, instances=None, contact_width: int = 1, bootstra
 
 
 def _seeded_watershed(foreground, core, *, sampling, h: float, min_size_voxels: int) -> np.ndarray:
-    """Seeds = maxima (dynamic >= ``h`` voxels) of the distance map of ``core``, then :func:`_flood`."""
-    from skimage.morphology import h_maxima
+    """Seeds = maxima (dynamic >= ``h`` voxels) of the distance map of ``core``
+    (:func:`liberation.segmentation.classical.h_maxima_markers`, as ``separate_particles(method="h_maxima")``),
+    then :func:`_flood`."""
+    from liberation.segmentation.classical import distance_map, h_maxima_markers
 
-    dist = ndimage.distance_transform_edt(core, sampling=sampling)
     voxel = float(min(sampling))
-    peaks = h_maxima(dist / voxel, h) if h > 0 else (dist > 0)
-    markers, _ = ndimage.label(peaks & core)
+    dist = distance_map(core, sampling).astype(np.float64)
+    markers = h_maxima_markers(dist / voxel, core, h, connectivity=1)
     return _flood(foreground, markers, sampling=sampling, min_size_voxels=min_size_voxels)
 
 
@@ -94,7 +95,9 @@ def _flood(foreground, markers, *, sampling, min_size_voxels: int, keep_unseeded
     """
     from skimage.segmentation import watershed
 
-    labels = watershed(-ndimage.distance_transform_edt(foreground, sampling=sampling), markers, mask=foreground)
+    from liberation.segmentation.classical import distance_map
+
+    labels = watershed(-distance_map(foreground, sampling).astype(np.float64), markers, mask=foreground)
     if keep_unseeded:
         unseeded, _ = ndimage.label(foreground & (labels == 0))
         labels = np.where(unseeded > 0, unseeded + labels.max(), labels)

@@ -4,8 +4,8 @@ A block is the *core* region ``[0:nz, 0:ny, 0:nx]`` of an extended array that ma
 extra plane on the high side of each axis (the halo), so that every face-adjacent voxel pair
 of the whole volume is counted exactly once: by the block whose core holds its lower voxel.
 
-Outputs of :func:`block_tables` (``n_ids`` rows indexed by the particle id, ``n_phases``
-columns indexed by the phase id):
+Outputs of :func:`sparse_block_tables` and :func:`numpy_block_tables` (``n_ids`` rows indexed
+by the particle id or its local row, ``n_phases`` columns indexed by the phase id):
 
 - ``counts[id, phase]``: voxels of each phase in each particle (row 0: outside particles).
 - ``faces[id, qa, qb, axis]``: voxel faces normal to ``axis`` (0 z, 1 y, 2 x) between a voxel
@@ -48,7 +48,23 @@ def _np_composition(pid, ph, n_ids, n_phases, counts):
 
 
 def numpy_block_tables(pid_ext, ph_ext, core, offset, shape, n_ids, n_phases, *, with_faces=True):
-    """Numpy version of :func:`block_tables` (same outputs)."""
+    """Tables of one block with plain numpy/scipy (the reference for the numba kernel :func:`_nb_core`).
+
+    Parameters
+    ----------
+    pid_ext, ph_ext : ndarray, shape (nz [+1], ny [+1], nx [+1])
+        Particle ids (rows) and phase ids of the block and its optional high-side halo.
+    core : tuple of int
+        Shape ``(nz, ny, nx)`` of the core region.
+    offset : tuple of int
+        Global index of the block's first voxel.
+    shape : tuple of int
+        Shape of the whole volume.
+    n_ids, n_phases : int
+        Table sizes (max row + 1, max phase id + 1).
+    with_faces : bool
+        Also count faces.
+    """
     from scipy import ndimage
 
     nz, ny, nx = core
@@ -128,80 +144,6 @@ def numpy_block_tables(pid_ext, ph_ext, core, offset, shape, n_ids, n_phases, *,
 if HAVE_NUMBA:  # pragma: no branch
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_block(pid, ph, nz, ny, nx, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces):
-        bad = 0
-        bad_value = -1
-        P = n_phases
-        hz = pid.shape[0] > nz
-        hy = pid.shape[1] > ny
-        hx = pid.shape[2] > nx
-        for z in range(nz):
-            for y in range(ny):
-                for x in range(nx):
-                    a = np.int64(pid[z, y, x])
-                    q = np.int64(ph[z, y, x])
-                    if q < 0 or q >= P or a < 0:
-                        bad += 1
-                        if q < 0 or q >= P:
-                            bad_value = q
-                        continue
-                    counts[a, q] += 1
-                    if a > 0:
-                        if z + oz < bbox[a, 0]:
-                            bbox[a, 0] = z + oz
-                        if y + oy < bbox[a, 1]:
-                            bbox[a, 1] = y + oy
-                        if x + ox < bbox[a, 2]:
-                            bbox[a, 2] = x + ox
-                        if z + oz + 1 > bbox[a, 3]:
-                            bbox[a, 3] = z + oz + 1
-                        if y + oy + 1 > bbox[a, 4]:
-                            bbox[a, 4] = y + oy + 1
-                        if x + ox + 1 > bbox[a, 5]:
-                            bbox[a, 5] = x + ox + 1
-                    if not with_faces:
-                        continue
-                    if a > 0:
-                        if z + oz == 0:
-                            faces[a, q, P, 0] += 1
-                        if y + oy == 0:
-                            faces[a, q, P, 1] += 1
-                        if x + ox == 0:
-                            faces[a, q, P, 2] += 1
-                        if z + oz == gz - 1:
-                            faces[a, q, P, 0] += 1
-                        if y + oy == gy - 1:
-                            faces[a, q, P, 1] += 1
-                        if x + ox == gx - 1:
-                            faces[a, q, P, 2] += 1
-                    for axis in range(3):
-                        if axis == 0:
-                            if z + 1 >= nz and not hz:
-                                continue
-                            b = np.int64(pid[z + 1, y, x])
-                            r = np.int64(ph[z + 1, y, x])
-                        elif axis == 1:
-                            if y + 1 >= ny and not hy:
-                                continue
-                            b = np.int64(pid[z, y + 1, x])
-                            r = np.int64(ph[z, y + 1, x])
-                        else:
-                            if x + 1 >= nx and not hx:
-                                continue
-                            b = np.int64(pid[z, y, x + 1])
-                            r = np.int64(ph[z, y, x + 1])
-                        if a == b:
-                            if a > 0 and q != r and r >= 0 and r < P:
-                                faces[a, q, r, axis] += 1
-                                faces[a, r, q, axis] += 1
-                        else:
-                            if a > 0:
-                                faces[a, q, P, axis] += 1
-                            if b > 0 and r >= 0 and r < P:
-                                faces[b, r, P, axis] += 1
-        return bad, bad_value
-
-    @numba.njit(cache=True, nogil=True)
     def _nb_composition(pid, ph, n_phases, counts):
         """Composition only: counts[pid, phase] += 1 over a flat pair of arrays."""
         bad = 0
@@ -213,38 +155,6 @@ if HAVE_NUMBA:  # pragma: no branch
                 continue
             counts[a, q] += 1
         return bad
-
-
-def block_tables(pid_ext, ph_ext, core, offset, shape, n_ids, n_phases, *, with_faces=True, engine="auto"):
-    """Tables of one block (see the module docstring).
-
-    Parameters
-    ----------
-    pid_ext, ph_ext : ndarray, shape (nz [+1], ny [+1], nx [+1])
-        Particle ids and phase ids of the block and its high-side halo.
-    core : tuple of int
-        Shape ``(nz, ny, nx)`` of the core region.
-    offset : tuple of int
-        Global index of the block's first voxel.
-    shape : tuple of int
-        Shape of the whole volume.
-    n_ids, n_phases : int
-        Table sizes (max particle id + 1, max phase id + 1).
-    with_faces : bool
-        Also count faces (adjacency, surfaces); False for the composition only.
-    engine : {"auto", "numba", "numpy"}
-        Kernel to use.
-    """
-    use_numba = HAVE_NUMBA if engine == "auto" else engine == "numba"
-    if not use_numba:
-        return numpy_block_tables(pid_ext, ph_ext, core, offset, shape, n_ids, n_phases, with_faces=with_faces)
-    counts, faces, bbox = empty_tables(n_ids, n_phases, faces=with_faces)
-    pid = np.ascontiguousarray(pid_ext)
-    ph = np.ascontiguousarray(ph_ext)
-    if pid.dtype == np.uint64:
-        pid = pid.astype(np.int64)
-    bad, bad_value = _nb_block(pid, ph, *core, *offset, *shape, n_phases, counts, faces, bbox, with_faces)
-    return counts, faces, bbox, int(bad), int(bad_value)
 
 
 def composition_counts_flat(pid, ph, n_ids, n_phases, *, engine="auto"):
@@ -293,7 +203,7 @@ if HAVE_NUMBA:  # pragma: no branch
 
     @numba.njit(cache=True, nogil=True)
     def _nb_core(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces):
-        """Like ``_nb_block`` on a core block without halo; row of a voxel = ``lut[pid]``."""
+        """Tables of a core block without halo in one pass (see the module docstring); row of a voxel = ``lut[pid]``."""
         nz, ny, nx = pid.shape
         bad = 0
         bad_value = -1
@@ -404,7 +314,7 @@ def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, en
     ids : ndarray of int64, shape (n,)
         Sorted ids present (``ids[0] == 0``, the background row).
     counts, faces, bbox : ndarray
-        As in :func:`block_tables`, with ``n`` rows.
+        As in :func:`numpy_block_tables`, with ``n`` rows.
     bad, bad_value : int
         Voxels with a phase id outside ``0..n_phases-1`` and one such value (or -1).
     """
@@ -453,3 +363,171 @@ def sparse_pair_tables(pid_lo, ph_lo, pid_hi, ph_hi, axis, n_phases):
     size = n * P * (P + 1) * 3
     faces = np.bincount(np.concatenate(keys), minlength=size).reshape(n, P, P + 1, 3).astype(np.int64)
     return ids.astype(np.int64), faces
+
+
+# ---------------------------------------------------------------------------------------------
+# Grains: 6-connected components of equal (particle id, phase id) keys in one block.
+# ---------------------------------------------------------------------------------------------
+
+if HAVE_NUMBA:  # pragma: no branch
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_find(parent, i):
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            j = parent[i]
+            parent[i] = root
+            i = j
+        return root
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_grains(pid, ph, n_phases, parent, lab):
+        """Label 6-connected runs of equal key ``pid * n_phases + ph`` (pid > 0, ph > 0; else 0).
+
+        Two passes of union-find over the raster order; the root of a component is its first
+        voxel, so labels 1..n number components in order of first appearance (as
+        ``skimage.measure.label``). Returns ``(n, voxels[n], keys[n])``; ``lab`` is filled in place.
+        """
+        nz, ny, nx = pid.shape
+        sy = nx
+        sz = ny * nx
+        for z in range(nz):
+            for y in range(ny):
+                for x in range(nx):
+                    i = z * sz + y * sy + x
+                    a = np.int64(pid[z, y, x])
+                    q = np.int64(ph[z, y, x])
+                    if a <= 0 or q <= 0:
+                        parent[i] = -1
+                        continue
+                    k = a * n_phases + q
+                    parent[i] = i
+                    for d in range(3):
+                        if d == 0:
+                            if z == 0:
+                                continue
+                            j = i - sz
+                            b = np.int64(pid[z - 1, y, x])
+                            r = np.int64(ph[z - 1, y, x])
+                        elif d == 1:
+                            if y == 0:
+                                continue
+                            j = i - sy
+                            b = np.int64(pid[z, y - 1, x])
+                            r = np.int64(ph[z, y - 1, x])
+                        else:
+                            if x == 0:
+                                continue
+                            j = i - 1
+                            b = np.int64(pid[z, y, x - 1])
+                            r = np.int64(ph[z, y, x - 1])
+                        if b <= 0 or r <= 0 or b * n_phases + r != k:
+                            continue
+                        ri = _nb_find(parent, i)
+                        rj = _nb_find(parent, j)
+                        if ri < rj:
+                            parent[rj] = ri
+                        elif rj < ri:
+                            parent[ri] = rj
+        n = 0
+        flat = lab.reshape(-1)
+        for i in range(flat.size):
+            if parent[i] < 0:
+                flat[i] = 0
+                continue
+            r = _nb_find(parent, i)
+            if r == i:
+                n += 1
+                flat[i] = n
+            else:
+                flat[i] = flat[r]
+        voxels = np.zeros(n, dtype=np.int64)
+        keys = np.zeros(n, dtype=np.int64)
+        for z in range(nz):
+            for y in range(ny):
+                for x in range(nx):
+                    g = flat[z * sz + y * sy + x]
+                    if g > 0:
+                        voxels[g - 1] += 1
+                        keys[g - 1] = np.int64(pid[z, y, x]) * n_phases + np.int64(ph[z, y, x])
+        return n, voxels, keys
+
+
+def grain_labels(pid, ph, n_phases, *, engine="auto"):
+    """6-connected grains (equal particle id > 0 and phase id > 0) of one block.
+
+    Parameters
+    ----------
+    pid, ph : ndarray, shape (z, y, x)
+        Particle ids and phase ids of the block.
+    n_phases : int
+        Max phase id + 1 (the key of a voxel is ``pid * n_phases + ph``).
+    engine : {"auto", "numba", "numpy"}
+        numba union-find (releases the GIL) or ``skimage.measure.label`` on the key array.
+
+    Returns
+    -------
+    lab : ndarray of int32 or int64, shape (z, y, x)
+        Grain labels 1..n in order of first appearance (raster order), 0 outside grains.
+    voxels, keys : ndarray of int64, shape (n,)
+        Voxels and key of each grain.
+    """
+    pid = np.ascontiguousarray(pid)
+    ph = np.ascontiguousarray(ph)
+    use_numba = HAVE_NUMBA if engine == "auto" else engine == "numba"
+    if use_numba and pid.dtype != np.uint64:
+        idx = np.int32 if pid.size < (1 << 31) else np.int64
+        parent = np.empty(pid.size, dtype=idx)
+        lab = np.empty(pid.shape, dtype=idx)
+        n, voxels, keys = _nb_grains(pid, ph, np.int64(n_phases), parent, lab)
+        return lab, voxels, keys
+    from skimage.measure import label as sk_label
+
+    p = pid.astype(np.int64)
+    q = ph.astype(np.int64)
+    key = np.where((p > 0) & (q > 0), p * n_phases + q, 0)
+    del p, q
+    lab = sk_label(key, background=0, connectivity=1)
+    n = int(lab.max())
+    voxels = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(np.int64)
+    keys = np.zeros(n + 1, dtype=np.int64)
+    keys[lab.ravel()] = key.ravel()
+    return lab, voxels, keys[1:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Taubin smoothing of a mesh: v <- v + lam * (W v - v), then v <- v + mu * (W v - v), n times.
+# ---------------------------------------------------------------------------------------------
+
+if HAVE_NUMBA:  # pragma: no branch
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_csr_step(indptr, indices, data, v, out, factor):
+        for i in range(v.shape[0]):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            for jj in range(indptr[i], indptr[i + 1]):
+                j = indices[jj]
+                a = data[jj]
+                s0 += a * v[j, 0]
+                s1 += a * v[j, 1]
+                s2 += a * v[j, 2]
+            out[i, 0] = v[i, 0] + factor * (s0 - v[i, 0])
+            out[i, 1] = v[i, 1] + factor * (s1 - v[i, 1])
+            out[i, 2] = v[i, 2] + factor * (s2 - v[i, 2])
+
+    @numba.njit(cache=True, nogil=True)
+    def taubin_csr(indptr, indices, data, v, n, lam, mu):
+        """``n`` Taubin steps of vertices ``v`` (nv, 3) with the row-normalised CSR adjacency (indptr, indices, data).
+
+        Each product ``W v`` sums a row in stored order, as scipy's CSR product does.
+        """
+        a = v.copy()
+        b = np.empty_like(v)
+        for _ in range(n):
+            _nb_csr_step(indptr, indices, data, a, b, lam)
+            _nb_csr_step(indptr, indices, data, b, a, mu)
+        return a

@@ -22,8 +22,7 @@ from liberation.stats.composition import (
     modal_mineralogy,
     surface_liberation,
 )
-from liberation.stats.grains import grain_size_distribution
-from liberation.stats.measure import check_inputs, measure
+from liberation.stats.measure import check_inputs, measure_pass
 from liberation.stats.particles import check_size_classes, table_from_measurements
 from liberation.stats.result import LiberationResult
 from liberation.stats.sections import compare_2d_3d, random_plane_geometry, section_table
@@ -167,7 +166,17 @@ def analyse(
     section_axes = tuple(section_axes or ())
     if random_sections and (type(particles).__module__.startswith(("dask.", "zarr."))):
         raise InputError("random_sections needs in-memory (numpy) arrays; got a chunked array")
-    m = measure(particles, phases, voxel_size_um=vs, minerals=minerals, client=client, chunks=chunks)
+    # one read of the volume for the particle tables, the grains and the section planes
+    from liberation.stats.sections import AXES, section_positions
+
+    shape3 = tuple(int(n) for n in particles.shape)
+    for a in section_axes:
+        if a not in AXES:
+            raise InputError(f"section axis {a!r} is not one of 'z', 'y', 'x'")
+    wanted = [(AXES[a], pos) for a in dict.fromkeys(section_axes)
+              for pos in section_positions(shape3[AXES[a]], section_spacing)]
+    m, grain_merger, planes = measure_pass(particles, phases, voxel_size_um=vs, minerals=minerals, client=client,
+                                           chunks=chunks, grains=grains, planes=wanted)
     if m.ids.size == 0:
         raise InputError(
             f"particles holds no particle (every label of the {'x'.join(map(str, m.shape))} volume is 0); "
@@ -196,7 +205,7 @@ def analyse(
     if section_axes or random_sections:
         sections = section_table(particles, phases, voxel_size_um=vs, minerals=minerals, axes=section_axes,
                                  spacing=section_spacing, random_sections=random_sections, seed=seed,
-                                 particle_table=table)
+                                 particle_table=table, planes=planes)
     else:
         sections = _empty_sections(minerals)
     have_2d = len(sections) > 0
@@ -222,8 +231,7 @@ def analyse(
                                            "liberated_fraction_bias", "mean_grade_3d", "mean_grade_2d",
                                            "mean_grade_bias"])
     if grains:
-        grain_table = grain_size_distribution(particles, phases, voxel_size_um=vs, minerals=minerals,
-                                              particle_table=table, client=client, chunks=chunks)
+        grain_table = grain_merger.table(voxel_size_um=vs, minerals=minerals, particle_table=table)
     else:
         grain_table = pd.DataFrame(columns=["grain_id", "particle_id", "mineral", "voxels", "volume_um3", "esd_um"])
     lib3 = liberated_fraction(table, minerals=minerals, target=target, threshold=thr, by=by)

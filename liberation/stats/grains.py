@@ -14,29 +14,107 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from skimage.measure import label as sk_label
 
 from liberation.minerals import MineralList
+from liberation.stats import _kernels
 from liberation.stats.measure import check_inputs, normalise_chunks, run_blocks
 
 
-def _grain_block(pid, ph, core, n_phases):
+def _grain_block(pid, ph, core, n_phases, engine="auto"):
     """Label one block; return the grain count, voxels and keys of its grains, and its face planes.
 
     Face planes are ``(labels, keys)`` of the first (``low``) and last (``high``) plane along each axis.
     """
-    pid = np.asarray(pid).astype(np.int64)
-    ph = np.asarray(ph).astype(np.int64)
-    key = np.where((pid > 0) & (ph > 0), pid * n_phases + ph, 0)
-    del pid, ph
-    lab = sk_label(key, background=0, connectivity=1)
-    n = int(lab.max())
-    voxels = np.bincount(lab.ravel(), minlength=n + 1)[1:]
-    keys = np.zeros(n + 1, dtype=np.int64)
-    keys[lab.ravel()] = key.ravel()
-    low = tuple((np.take(lab, 0, axis=a).astype(np.int64), np.take(key, 0, axis=a).copy()) for a in range(3))
-    high = tuple((np.take(lab, -1, axis=a).astype(np.int64), np.take(key, -1, axis=a).copy()) for a in range(3))
-    return n, voxels, keys[1:], low, high
+    lab, voxels, keys = _kernels.grain_labels(pid, ph, n_phases, engine=engine)
+    n = len(voxels)
+
+    def plane(a, i):
+        la = np.take(lab, i, axis=a).astype(np.int64)
+        ka = np.zeros(la.shape, dtype=np.int64)
+        inside = la > 0
+        ka[inside] = keys[la[inside] - 1]
+        return la, ka
+
+    low = tuple(plane(a, 0) for a in range(3))
+    high = tuple(plane(a, -1) for a in range(3))
+    return n, voxels, keys, low, high
+
+
+class GrainMerger:
+    """Grains of blocks labelled independently, merged across block faces (blocks arrive in C order).
+
+    Parameters
+    ----------
+    nblocks : tuple of int
+        Blocks per axis.
+    """
+
+    def __init__(self, nblocks):
+        self.nblocks = tuple(nblocks)
+        self.pending = {}
+        self.voxel_parts, self.key_parts, self.src, self.dst = [], [], [], []
+        self.total = 0
+
+    def add(self, idx, n, voxels, keys, low, high) -> None:
+        """Add the output of :func:`_grain_block` of block ``idx`` (C order)."""
+        self.voxel_parts.append(voxels)
+        self.key_parts.append(keys)
+        for axis in range(3):
+            if idx[axis] > 0:
+                prev = list(idx)
+                prev[axis] -= 1
+                (hl, hk), hoff = self.pending.pop((tuple(prev), axis))
+                ll, lk = low[axis]
+                m = (hl > 0) & (ll > 0) & (hk == lk)
+                if np.any(m):
+                    pair = np.unique((hl[m] << 32) | ll[m])  # labels of one block are < 2**32
+                    self.src.append((pair >> 32) - 1 + hoff)
+                    self.dst.append((pair & 0xFFFFFFFF) - 1 + self.total)
+            if idx[axis] < self.nblocks[axis] - 1:
+                self.pending[(tuple(idx), axis)] = (high[axis], self.total)
+        self.total += int(n)
+
+    def table(self, *, voxel_size_um, minerals: MineralList, particle_table: pd.DataFrame | None = None
+              ) -> pd.DataFrame:
+        """The grain table (see :func:`grain_size_distribution`)."""
+        total = self.total
+        vs = voxel_size_um
+        n_phases = minerals.max_id + 1
+        voxels = np.concatenate(self.voxel_parts).astype(np.int64) if total else np.zeros(0, dtype=np.int64)
+        keys = np.concatenate(self.key_parts) if total else np.zeros(0, dtype=np.int64)
+        if total and self.src:
+            s = np.concatenate(self.src)
+            d = np.concatenate(self.dst)
+            graph = coo_matrix((np.ones(len(s), dtype=np.int8), (s, d)), shape=(total, total))
+            _, comp = connected_components(graph, directed=False)
+        else:
+            comp = np.arange(total)
+        n_grains = int(comp.max()) + 1 if total else 0
+        gvox = np.bincount(comp, weights=voxels, minlength=n_grains).astype(np.int64)
+        gkey = np.zeros(n_grains, dtype=np.int64)
+        gkey[comp] = keys
+        # number grains in order of first appearance
+        _, first = np.unique(comp, return_index=True)
+        order = np.argsort(first, kind="stable")
+        gvox, gkey = gvox[order], gkey[order]
+        vox_um3 = float(np.prod(vs))
+        names = np.array([""] * n_phases, dtype=object)
+        for m in minerals:
+            names[m.id] = m.name
+        vol = gvox * vox_um3
+        df = pd.DataFrame({
+            "grain_id": np.arange(1, n_grains + 1, dtype=np.int64),
+            "particle_id": gkey // n_phases,
+            "mineral": names[gkey % n_phases] if n_grains else np.array([], dtype=object),
+            "voxels": gvox,
+            "volume_um3": vol,
+            "esd_um": np.cbrt(6.0 * vol / np.pi),
+        })
+        if particle_table is not None and len(df):
+            lut = particle_table.set_index("particle_id")
+            df["size_class"] = lut["size_class"].reindex(df["particle_id"]).to_numpy()
+            df["excluded"] = lut["excluded"].reindex(df["particle_id"]).fillna(False).to_numpy(dtype=bool)
+        return df
 
 
 def grain_size_distribution(
@@ -78,60 +156,8 @@ def grain_size_distribution(
     source = particles if not isinstance(particles, np.ndarray) else phases
     grid = normalise_chunks(shape, chunks, source)
     nblocks = tuple(len(g) for g in grid)
-    # blocks arrive in C order; the last planes of a block wait for its high-side neighbours only
-    pending = {}
-    voxel_parts, key_parts, src, dst = [], [], [], []
-    total = 0
+    merger = GrainMerger(nblocks)
     blocks = run_blocks(particles, phases, grid, _grain_block, (n_phases,), client=client)
-    for idx, (n, voxels, keys, low, high) in zip(np.ndindex(*nblocks), blocks):
-        voxel_parts.append(voxels)
-        key_parts.append(keys)
-        for axis in range(3):
-            if idx[axis] > 0:
-                prev = list(idx)
-                prev[axis] -= 1
-                (hl, hk), hoff = pending.pop((tuple(prev), axis))
-                ll, lk = low[axis]
-                m = (hl > 0) & (ll > 0) & (hk == lk)
-                if np.any(m):
-                    pair = np.unique((hl[m] << 32) | ll[m])  # labels of one block are < 2**32
-                    src.append((pair >> 32) - 1 + hoff)
-                    dst.append((pair & 0xFFFFFFFF) - 1 + total)
-            if idx[axis] < nblocks[axis] - 1:
-                pending[(idx, axis)] = (high[axis], total)
-        total += int(n)
-    voxels = np.concatenate(voxel_parts).astype(np.int64) if total else np.zeros(0, dtype=np.int64)
-    keys = np.concatenate(key_parts) if total else np.zeros(0, dtype=np.int64)
-    if total and src:
-        s = np.concatenate(src)
-        d = np.concatenate(dst)
-        graph = coo_matrix((np.ones(len(s), dtype=np.int8), (s, d)), shape=(total, total))
-        _, comp = connected_components(graph, directed=False)
-    else:
-        comp = np.arange(total)
-    n_grains = int(comp.max()) + 1 if total else 0
-    gvox = np.bincount(comp, weights=voxels, minlength=n_grains).astype(np.int64)
-    gkey = np.zeros(n_grains, dtype=np.int64)
-    gkey[comp] = keys
-    # number grains in order of first appearance
-    _, first = np.unique(comp, return_index=True)
-    order = np.argsort(first, kind="stable")
-    gvox, gkey = gvox[order], gkey[order]
-    vox_um3 = float(np.prod(vs))
-    names = np.array([""] * n_phases, dtype=object)
-    for m in minerals:
-        names[m.id] = m.name
-    vol = gvox * vox_um3
-    df = pd.DataFrame({
-        "grain_id": np.arange(1, n_grains + 1, dtype=np.int64),
-        "particle_id": gkey // n_phases,
-        "mineral": names[gkey % n_phases] if n_grains else np.array([], dtype=object),
-        "voxels": gvox,
-        "volume_um3": vol,
-        "esd_um": np.cbrt(6.0 * vol / np.pi),
-    })
-    if particle_table is not None and len(df):
-        lut = particle_table.set_index("particle_id")
-        df["size_class"] = lut["size_class"].reindex(df["particle_id"]).to_numpy()
-        df["excluded"] = lut["excluded"].reindex(df["particle_id"]).fillna(False).to_numpy(dtype=bool)
-    return df
+    for idx, out in zip(np.ndindex(*nblocks), blocks):
+        merger.add(idx, *out)
+    return merger.table(voxel_size_um=vs, minerals=minerals, particle_table=particle_table)

@@ -162,6 +162,92 @@ def _read(a, sl):
     return np.asarray(a[sl])
 
 
+class BlockReader:
+    """Crops of a chunked (zarr or dask) array assembled from whole decoded chunks, kept in a small LRU cache.
+
+    Reading many small crops (one per particle) straight from zarr decodes every chunk a crop
+    touches, again for each crop; visiting the crops in chunk order (:meth:`order`) through this
+    cache decodes each chunk about once. Numpy arrays are sliced directly.
+
+    Parameters
+    ----------
+    array : array, shape (z, y, x)
+        numpy, zarr or dask array.
+    max_bytes : int
+        Most decoded chunk bytes kept.
+    """
+
+    def __init__(self, array, *, max_bytes: int = 512 << 20):
+        import threading
+        from collections import OrderedDict
+
+        self.lock = threading.Lock()
+
+        self.array = array
+        self.shape = tuple(int(n) for n in array.shape)
+        self.direct = isinstance(array, np.ndarray)
+        self.cache: OrderedDict = OrderedDict()
+        self.nbytes = 0
+        self.max_bytes = int(max_bytes)
+        self.decoded = 0
+        if not self.direct:
+            grid = normalise_chunks(self.shape, None, array)
+            self.edges = [np.concatenate([[0], np.cumsum(g)]).astype(np.int64) for g in grid]
+
+    def chunk_index(self, point) -> tuple:
+        """Chunk index (iz, iy, ix) holding voxel ``point``."""
+        if self.direct:
+            return (0, 0, 0)
+        return tuple(int(np.searchsorted(e, p, side="right") - 1) for e, p in zip(self.edges, point))
+
+    def chunk_bytes(self) -> int:
+        """Bytes of one full chunk (numpy: 0)."""
+        if self.direct:
+            return 0
+        return int(np.prod([int(e[1] - e[0]) for e in self.edges])) * np.dtype(self.array.dtype).itemsize
+
+    def row_chunks(self) -> int:
+        """Chunks along x (the last axis)."""
+        return 1 if self.direct else len(self.edges[2]) - 1
+
+    def _chunk(self, idx):
+        with self.lock:  # threads share the cache; a chunk decoded twice at once is kept once
+            block = self.cache.get(idx)
+            if block is not None:
+                self.cache.move_to_end(idx)
+                return block
+        sl = tuple(slice(int(e[i]), int(e[i + 1])) for e, i in zip(self.edges, idx))
+        block = _read(self.array, sl)
+        with self.lock:
+            if idx in self.cache:
+                return self.cache[idx]
+            self.decoded += 1
+            self.cache[idx] = block
+            self.nbytes += block.nbytes
+            while self.nbytes > self.max_bytes and len(self.cache) > 1:
+                _, old = self.cache.popitem(last=False)
+                self.nbytes -= old.nbytes
+        return block
+
+    def read(self, sl) -> np.ndarray:
+        """``array[sl]`` as numpy for a tuple of 3 slices with explicit, in-range bounds (step 1)."""
+        if self.direct:
+            return self.array[sl]
+        lo = [s.start for s in sl]
+        hi = [s.stop for s in sl]
+        out = np.empty(tuple(h - lo_ for lo_, h in zip(lo, hi)), dtype=self.array.dtype)
+        first = self.chunk_index(lo)
+        last = self.chunk_index([h - 1 for h in hi])
+        for idx in itertools.product(*(range(a, b + 1) for a, b in zip(first, last))):
+            block = self._chunk(idx)
+            c0 = [int(e[i]) for e, i in zip(self.edges, idx)]
+            a = [max(lo[k], c0[k]) for k in range(3)]
+            b = [min(hi[k], c0[k] + block.shape[k]) for k in range(3)]
+            out[tuple(slice(a[k] - lo[k], b[k] - lo[k]) for k in range(3))] = \
+                block[tuple(slice(a[k] - c0[k], b[k] - c0[k]) for k in range(3))]
+        return out
+
+
 def _call_block(fn, particles, phases, core, args):
     sl = tuple(slice(lo, hi) for lo, hi in core)
     return fn(_read(particles, sl), _read(phases, sl), core, *args)
@@ -279,15 +365,25 @@ class _Accumulator:
         return self.total
 
 
-def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine):
-    """Sparse tables of one core block, plus its first and last plane along each axis."""
+def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine, with_grains=False, planes=()):
+    """Sparse tables of one core block, its first and last plane along each axis, (``with_grains``)
+    its grains (:func:`liberation.stats.grains._grain_block`) and its pieces of the requested
+    ``planes`` (``(axis, index)`` pairs), all from the same decoded block."""
     offset = tuple(lo for lo, _ in core)
     tables = _kernels.sparse_block_tables(pid, ph, offset, shape, n_phases, with_faces=with_faces, engine=engine)
+    grains = None
+    if with_grains:
+        from liberation.stats.grains import _grain_block
+
+        grains = _grain_block(pid, ph, core, n_phases, engine)
+    pieces = [(axis, pos, np.take(pid, pos - core[axis][0], axis=axis).copy(),
+               np.take(ph, pos - core[axis][0], axis=axis).copy())
+              for axis, pos in planes if core[axis][0] <= pos < core[axis][1]]
     if not with_faces:
-        return tables, None, None
+        return tables, None, None, grains, pieces
     low = tuple((np.take(pid, 0, axis=a).copy(), np.take(ph, 0, axis=a).copy()) for a in range(3))
     high = tuple((np.take(pid, -1, axis=a).copy(), np.take(ph, -1, axis=a).copy()) for a in range(3))
-    return tables, low, high
+    return tables, low, high, grains, pieces
 
 
 def measure(
@@ -336,6 +432,34 @@ def measure(
     tables; each block yields sparse tables (rows for its own particle ids only), merged
     incrementally, so the number of blocks does not matter.
     """
+    return measure_pass(particles, phases, voxel_size_um=voxel_size_um, minerals=minerals, client=client,
+                        chunks=chunks, faces=faces, engine=engine, workers=workers)[0]
+
+
+def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, client=None, chunks=None,
+                 faces: bool = True, engine: str = "auto", workers: int | None = None, grains: bool = False,
+                 planes=()):
+    """:func:`measure`, plus the grains and section planes, all from one read of the volume.
+
+    Parameters
+    ----------
+    particles, phases, voxel_size_um, minerals, client, chunks, faces, engine, workers
+        As :func:`measure`.
+    grains : bool
+        Also label the grains of every block (from the same decoded block).
+    planes : sequence of (int, int)
+        ``(axis, index)`` of axis-normal planes to keep (the virtual sections), assembled from the
+        decoded blocks.
+
+    Returns
+    -------
+    ParticleMeasurements
+    GrainMerger or None
+        With ``grains``: the merged grains (``.table(...)`` makes the grain table,
+        :func:`liberation.stats.grains.grain_size_distribution`).
+    dict
+        ``{(axis, index): (particle ids 2D, phases 2D)}`` of the requested planes.
+    """
     vs = check_inputs(particles, phases, voxel_size_um=voxel_size_um, minerals=minerals)
     shape = tuple(int(n) for n in particles.shape)
     if engine not in ("auto", "numba", "numpy"):
@@ -351,11 +475,32 @@ def measure(
         phases = phases.rechunk(grid)
     nblocks = tuple(len(g) for g in grid)
     acc = _Accumulator(n_phases, faces)
+    merger = None
+    if grains:
+        from liberation.stats.grains import GrainMerger
+
+        merger = GrainMerger(nblocks)
     pending = {}
-    blocks = run_blocks(particles, phases, grid, _measure_block, (shape, n_phases, faces, engine),
-                        client=client, workers=workers)
-    for idx, (tables, low, high) in zip(np.ndindex(*nblocks), blocks):
+    planes = tuple((int(a), int(p)) for a, p in planes)
+    for a, p in planes:
+        if not (0 <= a < 3 and 0 <= p < shape[a]):
+            raise InputError(f"plane (axis {a}, index {p}) is outside the volume of shape {shape}")
+    plane_out = {}
+    blocks = run_blocks(particles, phases, grid, _measure_block,
+                        (shape, n_phases, faces, engine, bool(grains), planes), client=client, workers=workers)
+    for idx, (tables, low, high, grain_out, pieces) in zip(np.ndindex(*nblocks), blocks):
         ids_b, counts_b, faces_b, bbox_b, bad_b, bad_value_b = tables
+        if merger is not None:
+            merger.add(idx, *grain_out)
+        for axis, pos, p2, q2 in pieces:
+            others = [k for k in range(3) if k != axis]
+            if (axis, pos) not in plane_out:
+                plane_out[(axis, pos)] = (np.empty([shape[k] for k in others], dtype=p2.dtype),
+                                          np.empty([shape[k] for k in others], dtype=q2.dtype))
+            lo = [int(sum(grid[k][: idx[k]])) for k in others]
+            sl = tuple(slice(lo[j], lo[j] + p2.shape[j]) for j in range(2))
+            plane_out[(axis, pos)][0][sl] = p2
+            plane_out[(axis, pos)][1][sl] = q2
         acc.add(ids_b, counts_b, faces_b, bbox_b)
         acc.bad += bad_b
         if bad_value_b != -1:
@@ -400,4 +545,4 @@ def measure(
         shape=shape,
         voxel_size_um=vs,
         minerals=minerals,
-    )
+    ), merger, plane_out

@@ -94,6 +94,7 @@ def section_table(
     random_sections: int = 0,
     seed=0,
     particle_table: pd.DataFrame | None = None,
+    planes: dict | None = None,
 ) -> pd.DataFrame:
     """One row per section particle of virtual 2D sections (``sections_2d.csv``).
 
@@ -117,6 +118,9 @@ def section_table(
         Seed of the random planes.
     particle_table : DataFrame, optional
         3D particle table: copies ``size_class`` and ``excluded`` of each parent particle.
+    planes : dict, optional
+        ``{(axis, index): (particle ids 2D, phases 2D)}`` already read
+        (:func:`liberation.stats.measure.measure_pass`); planes not in it are read from the arrays.
 
     Returns
     -------
@@ -140,8 +144,11 @@ def section_table(
         for pos in section_positions(shape[ax], spacing):
             sl = [slice(None)] * 3
             sl[ax] = pos
-            p2 = particles[tuple(sl)]
-            q2 = phases[tuple(sl)]
+            if planes is not None and (ax, pos) in planes:
+                p2, q2 = planes[(ax, pos)]
+            else:
+                p2 = particles[tuple(sl)]
+                q2 = phases[tuple(sl)]
             if hasattr(p2, "compute"):
                 p2, q2 = p2.compute(), q2.compute()
             rows = _plane_rows(p2, q2, axis_name=a, position=pos, position_um=(pos + 0.5) * vs[ax],

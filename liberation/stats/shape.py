@@ -27,6 +27,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -37,6 +39,8 @@ TAUBIN_MU = -0.53
 #: Directions (Fibonacci points on the half sphere) over which the minimum Feret width is sought,
 #: on top of the hull's facet normals.
 FERET_DIRECTIONS = 512
+#: Fewest particles per thread of :func:`particle_shapes`.
+MIN_PARTICLES_PER_THREAD = 64
 
 
 def _taubin(v: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
@@ -48,7 +52,16 @@ def _taubin(v: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
     a = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(nv, nv)).tocsr()
     a.data[:] = 1.0
     deg = np.asarray(a.sum(axis=1)).ravel()
-    w = sp.diags(1.0 / np.maximum(deg, 1)) @ a
+    w = (sp.diags(1.0 / np.maximum(deg, 1)) @ a).tocsr()
+    from liberation.stats._kernels import HAVE_NUMBA
+
+    if HAVE_NUMBA:
+        from liberation.stats._kernels import taubin_csr
+
+        # the same products and sums, in the same order, as the scipy loop below (identical results),
+        # without the overhead of 2 * n sparse products
+        return taubin_csr(w.indptr.astype(np.int64), w.indices.astype(np.int64), w.data, np.ascontiguousarray(v),
+                          int(n), TAUBIN_LAMBDA, TAUBIN_MU)
     for _ in range(n):
         v = v + TAUBIN_LAMBDA * (w @ v - v)
         v = v + TAUBIN_MU * (w @ v - v)
@@ -143,7 +156,15 @@ def feret_diameters(mask: np.ndarray, voxel_size_um=(1.0, 1.0, 1.0), *,
     interior = ndimage.binary_erosion(np.pad(mask, 1), structure=ndimage.generate_binary_structure(3, 1))[1:-1, 1:-1, 1:-1]
     idx = np.argwhere(mask & ~interior)
     corners = (idx[:, None, :] + np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])[None]).reshape(-1, 3)
-    points = np.unique(corners, axis=0).astype(np.float64) * vs
+    # unique corners via one int64 key per corner (sorted as np.unique(axis=0), much faster); of each
+    # row of corners along x only the two ends can be hull vertices (the rest lie between them)
+    span = corners.max(axis=0).astype(np.int64) + 1
+    key = np.unique((corners[:, 0].astype(np.int64) * span[1] + corners[:, 1]) * span[2] + corners[:, 2])
+    row = key // span[2]
+    ends = np.concatenate([[True], row[1:] != row[:-1]]) | np.concatenate([row[1:] != row[:-1], [True]])
+    key = key[ends]
+    points = np.stack([key // (span[1] * span[2]), (key // span[2]) % span[1], key % span[2]], axis=1)
+    points = points.astype(np.float64) * vs
     try:
         hull = ConvexHull(points)
         vertices = points[hull.vertices]
@@ -152,7 +173,7 @@ def feret_diameters(mask: np.ndarray, voxel_size_um=(1.0, 1.0, 1.0), *,
         vertices, normals = points, np.zeros((0, 3))
     feret_max = float(pdist(vertices).max()) if len(vertices) > 1 else 0.0
     directions = np.concatenate([normals, np.eye(3), _half_sphere(int(n_directions))])
-    proj = vertices @ directions.T
+    proj = vertices @ directions.T  # small: call under a 1-thread BLAS (particle_shapes does)
     feret_min = float((proj.max(axis=0) - proj.min(axis=0)).min())
     return feret_max, feret_min
 
@@ -198,7 +219,8 @@ def pores_of(crop_ids: np.ndarray, crop_phases: np.ndarray, pid: int, n_phases: 
 
 
 def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, voxel_size_um,
-                    n_phases: int) -> tuple[pd.DataFrame, np.ndarray]:
+                    n_phases: int, workers: int | None = None,
+                    cache_bytes: int = 512 << 20) -> tuple[pd.DataFrame, np.ndarray]:
     """Mesh surface, sphericity, elongation, flatness and pores of every particle (one crop each).
 
     Parameters
@@ -213,6 +235,11 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
         Voxel size in µm.
     n_phases : int
         Number of phase ids.
+    workers : int, optional
+        Threads (default the CPU count; one per :data:`MIN_PARTICLES_PER_THREAD` particles at most). The results do not depend on it.
+    cache_bytes : int
+        Most decoded chunk bytes kept in memory (zarr/dask inputs), both arrays and all threads
+        together; less when ``(4 + threads)`` rows of chunks along x are smaller.
 
     Returns
     -------
@@ -223,8 +250,7 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     ndarray of int64, shape (n, n_phases, 3)
         Pore faces (see :func:`pores_of`).
     """
-    from liberation.stats.measure import _read
-    from liberation.stats.sieve import intermediate_axis_length
+    from liberation.stats.measure import BlockReader
 
     shape = tuple(int(s) for s in particles.shape)
     n = len(ids)
@@ -233,14 +259,51 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     pore_vox = np.zeros(n, dtype=np.int64)
     pore_faces = np.zeros((n, n_phases, 3), dtype=np.int64)
     vs = tuple(float(v) for v in voxel_size_um)
-    for i, (pid, b) in enumerate(zip(ids, bbox)):
+    # crops are read through one cache of decoded chunks per array, shared by the threads; the particles
+    # are visited in chunk order (C order of the chunk holding the crop's low corner), in small batches
+    # taken in that order by every thread, so all threads work in the same few chunk rows: a crop
+    # reaches at most one chunk further along each axis, so 2 x 2 rows of chunks along x (plus one
+    # row of slack per thread) are enough for each chunk to be decoded about once
+    pread, qread = BlockReader(particles), BlockReader(phases)
+    order = sorted(range(n), key=lambda i: pread.chunk_index(np.maximum(bbox[i, :3] - 1, 0)))
+    n_threads = max(1, min(int(workers or os.cpu_count() or 1), n // MIN_PARTICLES_PER_THREAD or 1))
+    for reader in (pread, qread):
+        need = (4 + n_threads) * reader.row_chunks() * reader.chunk_bytes()
+        reader.max_bytes = max(reader.chunk_bytes(), min(need, int(cache_bytes) * reader.chunk_bytes()
+                                                         // max(1, pread.chunk_bytes() + qread.chunk_bytes())))
+    batches = [order[k:k + 16] for k in range(0, n, 16)]
+    # the per-particle matrices are tiny: a multi-threaded BLAS spends ~10x the work spinning its threads
+    from threadpoolctl import threadpool_limits
+
+    def run(part):
+        _shape_loop(part, ids, bbox, shape, pread, qread, vs, n_phases, out, pore_vox, pore_faces)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n_threads == 1:
+            run(order)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_threads) as pool:
+                list(pool.map(run, batches))
+    df = pd.DataFrame(out)
+    df["pore_voxels"] = pore_vox
+    return df, pore_faces
+
+
+def _shape_loop(order, ids, bbox, shape, pread, qread, vs, n_phases, out, pore_vox, pore_faces) -> None:
+    """The per-particle measurements of :func:`particle_shapes`, filled into ``out``, ``pore_vox``, ``pore_faces``."""
+    from liberation.stats.sieve import intermediate_axis_length
+
+    for i in order:
+        pid, b = ids[i], bbox[i]
         lo = [max(int(b[k]) - 1, 0) for k in range(3)]
         hi = [min(int(b[3 + k]) + 1, shape[k]) for k in range(3)]
         sl = tuple(slice(a, c) for a, c in zip(lo, hi))
         pad = [(int(b[k]) - lo[k] == 0) * 1 for k in range(3)], [(hi[k] - int(b[3 + k]) == 0) * 1 for k in range(3)]
         widths = tuple((pad[0][k], pad[1][k]) for k in range(3))
-        cid = np.pad(_read(particles, sl), widths)
-        cph = np.pad(_read(phases, sl), widths)
+        cid = np.pad(pread.read(sl), widths)
+        cph = np.pad(qread.read(sl), widths)
         mask = cid == pid
         area, vol = mesh_area_volume(mask, vs)
         out["mesh_area_um2"][i] = area
@@ -250,6 +313,3 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
         out["feret_max_um"][i], out["feret_min_um"][i] = feret_diameters(mask, vs)
         out["intermediate_axis_um"][i] = intermediate_axis_length(mask, vs)
         pore_vox[i], pore_faces[i] = pores_of(cid, cph, int(pid), n_phases)
-    df = pd.DataFrame(out)
-    df["pore_voxels"] = pore_vox
-    return df, pore_faces

@@ -133,26 +133,36 @@ def _minerals_of(store) -> tuple[Any, list[str], float | None]:
         raise InputError(f"{store.path}/labels/phases: bad mineral list in its properties ({exc})") from None
 
 
-def unassigned_volume(particles, phases, *, slab: int = 32) -> tuple[int, int]:
+def _unassigned_block(pid, ph, core):
+    inside = np.asarray(pid) > 0
+    return int(np.count_nonzero(inside & (np.asarray(ph) == 0))), int(np.count_nonzero(inside))
+
+
+def unassigned_volume(particles, phases, *, slab: int | None = None) -> tuple[int, int]:
     """Particle voxels without a phase (phase 0 inside a particle), and all particle voxels.
 
     Parameters
     ----------
     particles, phases : array-like, shape (z, y, x)
-        Particle ids (0 = outside) and phase ids (0 = void); numpy or zarr (read ``slab`` planes at a time).
-    slab : int
-        z planes per read.
+        Particle ids (0 = outside) and phase ids (0 = void); numpy, zarr or dask.
+    slab : int, optional
+        Block height in z planes; default the arrays' own chunks (each zarr chunk decoded once,
+        blocks counted in threads) or slabs of ~16 M voxels for numpy.
 
     Returns
     -------
     (int, int)
         ``(unassigned voxels, particle voxels)``.
     """
+    from liberation.stats.measure import normalise_chunks, run_blocks
+
+    shape = tuple(int(n) for n in particles.shape)
+    source = phases if isinstance(particles, np.ndarray) else particles
+    grid = normalise_chunks(shape, None if slab is None else (int(slab), shape[1], shape[2]), source)
     unassigned = total = 0
-    for z in range(0, int(particles.shape[0]), slab):
-        inside = np.asarray(particles[z : z + slab]) > 0
-        total += int(inside.sum())
-        unassigned += int((inside & (np.asarray(phases[z : z + slab]) == 0)).sum())
+    for u, t in run_blocks(particles, phases, grid, _unassigned_block):
+        unassigned += u
+        total += t
     return unassigned, total
 
 
