@@ -277,9 +277,11 @@ if HAVE_NUMBA:  # pragma: no branch
         sdiv = sig if sig > 0 else 1.0
         below = np.zeros(P, np.uint8)  # a known phase with a level below (above) L_a by more than the threshold
         above = np.zeros(P, np.uint8)
+        pair = np.zeros((P, P), np.uint8)  # 1: phase a can be unmixed against p (both known, contrast > thr)
         for a in range(P):
             for p in range(P):
                 if p != a and known[a] and known[p] and abs(levels[a] - levels[p]) > thr:
+                    pair[a, p] = 1
                     if levels[p] < levels[a]:
                         below[a] = 1
                     else:
@@ -298,6 +300,8 @@ if HAVE_NUMBA:  # pragma: no branch
         slo = lo.copy()
         shi = hi.copy()
         moved = 0
+        nl = lut.size
+        dump = delta.shape[0] - 1
         # y strips of S rows, each streamed plane by plane: the ring of plane sums stays in the cache
         for ys in range(lo[1], hi[1], S):
             ye = min(ys + S, hi[1])
@@ -326,6 +330,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                 box[x] += other[x]
                     for x in range(x0, x1):
                         a = np.int64(ph[z, y, x])
+                        c8 = np.int64(0)
                         if packed:
                             c8 = box[x - x0]
                             if c8 == np.int64(n_nb) << np.int64(8 * a):
@@ -340,25 +345,23 @@ if HAVE_NUMBA:  # pragma: no branch
                         # lies at or beyond L_a on the side away from all the phases it could be unmixed with
                         if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
                             continue
-                        if packed:
-                            for p in range(P):
-                                cnt[p] = (c8 >> np.int64(8 * p)) & 255
-                        else:
+                        if not packed:
                             _nb_count(ph, z, y, x, r, cnt)
                         best_cost = np.inf
                         best_p = a
                         best_f = 1.0
                         for p in range(P):
-                            if p == a or cnt[p] == 0 or not known[p]:
+                            if pair[a, p] == 0:
+                                continue
+                            cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
+                            if cp == 0:
                                 continue
                             lp = levels[p]
                             diff = la - lp
-                            if abs(diff) <= thr:
-                                continue
                             f = (gv - lp) / diff
                             if clip:
                                 f = min(max(f, 0.0), 1.0)
-                            cost = abs(gv - (f * la + (1.0 - f) * lp)) / sdiv + (n_nb - cnt[p]) / n_nb
+                            cost = abs(gv - (f * la + (1.0 - f) * lp)) / sdiv + (n_nb - cp) / n_nb
                             if cost < best_cost:
                                 best_cost = cost
                                 best_p = p
@@ -366,12 +369,13 @@ if HAVE_NUMBA:  # pragma: no branch
                         if best_p == a or best_f == 1.0:
                             continue
                         share = 1.0 - best_f
-                        delta[lut[src[z, y, x]], a] -= share
+                        own = np.int64(src[z, y, x])
+                        delta[lut[own] if 0 <= own < nl else dump, a] -= share
                         if r == 1 and 0 < z < Z - 1 and 0 < y < Y - 1 and 0 < x < X - 1:
                             owner = _nb_owner3(ph, src, z, y, x, best_p)
                         else:
                             owner = _nb_owner(ph, src, z, y, x, r, best_p)
-                        delta[lut[owner], best_p] += share
+                        delta[lut[owner] if 0 <= owner < nl else dump, best_p] += share
                         moved += 1
         return moved
 
@@ -441,8 +445,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     g, ph : ndarray, shape (Z, Y, X)
         Grey values and phase ids of the block with whatever halo it has (see :func:`constant_box`).
     src, lut : ndarray
-        Local particle rows: the row of a voxel is ``lut[src[voxel]]``; ``src`` increases with the
-        particle id (:func:`liberation.stats._kernels.local_ids`), so the larger id wins a tie of owners.
+        Particle rows: the row of a voxel is ``lut[src[voxel]]`` (``src >= 0``), the last row
+        ``n_rows - 1`` where ``src[voxel] >= lut.size``; ``src`` increases with the particle id (the ids
+        themselves with a lookup of all the ids, or :func:`liberation.stats._kernels.local_ids`), so the
+        larger id wins a tie of owners.
     n_rows : int
         Rows of the result.
     r : int
