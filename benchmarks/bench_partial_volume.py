@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=256, help="edge of the generated volume; sizes must be multiples")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=None, help="an .npz file to keep the generated volume in between runs")
+    ap.add_argument("--check-model", action="store_true",
+                    help="also estimate the levels on the whole volume and print the difference (not timed)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     sample = make_sample(shape=(8, 8, 8), seed=0)  # minerals and voxel size
@@ -97,6 +99,19 @@ def main() -> None:
         print(f"{n}^3 ({n_part} particles, moved volume {moved:.4f}), workers {args.workers}, "
               f"load {load:.1f}->{os.getloadavg()[0]:.1f}: hard {hard:.2f} s   soft {soft:.2f} s "
               f"(model {t_model:.2f} s)   soft/hard {soft / hard:.2f}")
+        if args.check_model:
+            # the sampled interiors (``sample_voxels`` in z slabs) against the whole volume: level differences in
+            # grey and in standard errors of the sampled mean
+            from liberation.stats import partial_volume as pv
+
+            whole = pv.estimate_model(image, phases, n_phases=model.n_phases, sample_voxels=None, edge=False,
+                                      workers=args.workers)
+            ok = np.isfinite(whole.levels) & (model.interior_voxels > 1)
+            dl = np.abs(model.levels - whole.levels)[ok]
+            se = (whole.noise / np.sqrt(np.maximum(model.interior_voxels, 1)))[ok]
+            print(f"  model on {model.interior_voxels.sum()} sampled interior voxels vs {whole.interior_voxels.sum()}: "
+                  f"max |level difference| {dl.max():.1f} grey ({(dl / se).max():.1f} standard errors; "
+                  f"noise {model.noise_sigma:.0f} vs {whole.noise_sigma:.0f})")
         del particles, phases, image
     print(np.round(model.levels, 0), f"noise {model.noise_sigma:.0f} edge sigma {model.edge_sigma_vox:.2f} vox")
 

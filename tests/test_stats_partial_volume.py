@@ -99,11 +99,17 @@ def test_constant_box_kernels_agree():
             assert a.shape == tuple(h - low for low, h in zip(lo, hi)) and 0 < a.sum() < a.size
             assert np.array_equal(a, b), (r, lo, hi)
         g = rng.normal(1000, 10, ph.shape)
-        na = k.interior_sums(g, ph, r, 3, 0.0, engine="numba")
-        nb = k.interior_sums(g, ph, r, 3, 0.0, engine="numpy")
-        np.testing.assert_array_equal(na[0], nb[0])
-        np.testing.assert_allclose(na[1], nb[1], rtol=1e-12)
-        np.testing.assert_allclose(na[2], nb[2], rtol=1e-12)
+        # phases < 8: packed box counts in y strips; 3 phases given for ids up to 3: a bad id is reported
+        for n_phases in (3, 4):
+            for lo, hi in ((None, None), ((0, 0, 0), ph.shape), ((3, 1, 5), (15, 22, 20))):
+                na = k.interior_sums(g, ph, r, n_phases, 0.0, lo=lo, hi=hi, engine="numba")
+                nb = k.interior_sums(g, ph, r, n_phases, 0.0, lo=lo, hi=hi, engine="numpy")
+                assert (na[3] >= n_phases) == (nb[3] >= n_phases)
+                if nb[3] >= 0:
+                    continue
+                np.testing.assert_array_equal(na[0], nb[0])
+                np.testing.assert_allclose(na[1], nb[1], rtol=1e-12)
+                np.testing.assert_allclose(na[2], nb[2], rtol=1e-12)
 
 
 @pytest.mark.parametrize(("radius", "clip"), [(1, True), (2, False)])
@@ -123,6 +129,29 @@ def test_numba_soft_counts_equal_numpy_reference(phantom, radius, clip):
     assert np.abs(a - m.counts).max() > 10  # voxels were moved
     np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
     np.testing.assert_allclose(a, c, rtol=0, atol=1e-9)
+
+
+def test_soft_counts_id_lookup_and_subset_of_ids(phantom, monkeypatch):
+    """One lookup of all the ids (the default) equals the per-block local ids; ids left out are dropped."""
+    from liberation.stats import partial_volume_kernels as k
+    from liberation.stats import partial_volume_unmix as unmix
+
+    if not k.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    m = measure(phantom.particles, phantom.phases, voxel_size_um=2.0, minerals=phantom.minerals)
+    model = pv.estimate_model(phantom.ct, phantom.phases, n_phases=5)
+    assert unmix._global_lut(m.ids) is not None
+    for sel in (slice(None), slice(None, None, 2)):
+        kw = {"model": model, "ids": m.ids[sel], "hard_counts": m.counts[sel], "chunks": (9, 20, 31), "workers": 2}
+        a = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numba", **kw)
+        b = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numpy", **kw)
+        with monkeypatch.context() as mp:
+            mp.setattr(unmix, "_global_lut", lambda ids: None)
+            c = pv.soft_counts(phantom.particles, phantom.phases, phantom.ct, engine="numba", **kw)
+        assert a.shape == m.counts[sel].shape and np.abs(a - m.counts[sel]).max() > 10
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-9)
+    assert unmix._global_lut(np.array([3, 1 << 40])) is None  # too sparse for a dense lookup
 
 
 def test_model_sample_equals_whole_on_a_uniform_volume(phantom):

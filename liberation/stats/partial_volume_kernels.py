@@ -33,6 +33,9 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["HAVE_NUMBA", "constant_box", "interior_sums", "soft_deltas"]
 
+#: Voxels per plane of one y strip of the unmixing kernel (the strip's ring of plane sums stays in the L2 cache).
+STRIP_VOXELS = 1 << 14
+
 
 def _bounds(shape, r, lo, hi):
     lo = np.array([r, r, r] if lo is None else lo, dtype=np.int64)
@@ -141,52 +144,86 @@ if HAVE_NUMBA:  # pragma: no branch
         return bad
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_square_packed(ph, p, r, lo, hi, sq):
-        """Plane ``p``: per core (y, x), the counts of every phase (< 8) over the ``(2r+1)^2`` square, packed in
-        8-bit fields of one integer (``1 << 8 q`` per voxel of phase q; edge-clamped)."""
+    def _nb_square_packed(ph, p, r, y0, y1, x0, x1, buf, rx, sq):
+        """Plane ``p``, core rows ``y0..y1``, columns ``x0..x1``: ``sq[y - y0, x - x0]`` = the counts of every
+        phase (< 8) over the ``(2r+1)^2`` square (y, x), packed in 8-bit fields of one integer (``1 << 8 q`` per
+        voxel of phase q; neighbours beyond the array clamped to its edge)."""
         Z, Y, X = ph.shape
-        y0, y1, x0, x1 = lo[1], hi[1], lo[2], hi[2]
+        w = 2 * r + 1
         ya, yb = max(y0 - r, 0), min(y1 + r, Y)
         nx = x1 - x0
-        rx = np.empty((yb - ya, nx), np.int64)
-        buf = np.empty(X + 2 * r, np.int64)
+        ia, ib = max(r - x0, 0), min(X - x0 + r, nx + 2 * r)  # buf[i] holds column x0 - r + i; unclamped in ia..ib
         for y in range(ya, yb):
-            for i in range(X + 2 * r):
-                buf[i] = np.int64(1) << np.int64(8 * ph[p, y, min(max(i - r, 0), X - 1)])
+            for i in range(ia, ib):
+                buf[i] = np.int64(1) << np.int64(8 * ph[p, y, x0 - r + i])
+            for i in range(ia):
+                buf[i] = np.int64(1) << np.int64(8 * ph[p, y, 0])
+            for i in range(ib, nx + 2 * r):
+                buf[i] = np.int64(1) << np.int64(8 * ph[p, y, X - 1])
+            row = rx[y - ya]
             for x in range(nx):
-                acc = np.int64(0)
-                for d in range(2 * r + 1):
-                    acc += buf[x + x0 + d]
-                rx[y - ya, x] = acc
-        for y in range(y0, y1):
-            for x in range(nx):
-                sq[y - y0, x] = 0
-            for d in range(-r, r + 1):
-                yy = min(max(y + d, 0), Y - 1) - ya
+                row[x] = buf[x]
+            for d in range(1, w):
                 for x in range(nx):
-                    sq[y - y0, x] += rx[yy, x]
+                    row[x] += buf[x + d]
+        for y in range(y0, y1):
+            out = sq[y - y0]
+            first = rx[min(max(y - r, 0), Y - 1) - ya]
+            for x in range(nx):
+                out[x] = first[x]
+            for d in range(-r + 1, r + 1):
+                src = rx[min(max(y + d, 0), Y - 1) - ya]
+                for x in range(nx):
+                    out[x] += src[x]
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_box_packed(ph, r, lo, hi, z, ring, have, box):
-        """``box[y, x]``: packed phase counts of the ``(2r+1)^3`` box around core voxel (z, y, x)."""
+    def _nb_interior_sums_packed(g, ph, r, lo, hi, shift, strip, n, s1, s2):
+        """:func:`_nb_interior_sums` for phases < 8 and boxes < 256 voxels: the box is constant where its packed
+        phase counts (:func:`_nb_square_packed`, summed over the ``2r + 1`` planes) are all of one phase."""
         Z = ph.shape[0]
         w = 2 * r + 1
-        ny, nx = box.shape
-        for d in range(-r, r + 1):
-            p = min(max(z + d, 0), Z - 1)
-            slot = p % w
-            if have[slot] != p:
-                _nb_square_packed(ph, p, r, lo, hi, ring[slot])
-                have[slot] = p
-        for y in range(ny):
-            for x in range(nx):
-                box[y, x] = 0
-        for d in range(-r, r + 1):
-            p = min(max(z + d, 0), Z - 1)
-            sq = ring[p % w]
-            for y in range(ny):
-                for x in range(nx):
-                    box[y, x] += sq[y, x]
+        n_nb = np.int64(w * w * w)
+        P = n.size
+        bad = np.int64(-1)
+        x0, x1 = lo[2], hi[2]
+        nx = x1 - x0
+        S = max(1, min(strip, hi[1] - lo[1]))
+        ring8 = np.zeros((w, S, nx), np.int64)
+        buf = np.zeros(nx + 2 * r, np.int64)
+        rx = np.zeros((S + 2 * r, nx), np.int64)
+        box = np.zeros(nx, np.int64)
+        slots = np.zeros(w, np.int64)
+        have = np.full(w, -1, np.int64)
+        for ys in range(lo[1], hi[1], S):
+            ye = min(ys + S, hi[1])
+            have[:] = -1
+            for z in range(lo[0], hi[0]):
+                for d in range(w):
+                    p = min(max(z + d - r, 0), Z - 1)
+                    slots[d] = p % w
+                    if have[p % w] != p:
+                        _nb_square_packed(ph, p, r, ys, ye, x0, x1, buf, rx, ring8[p % w])
+                        have[p % w] = p
+                for y in range(ys, ye):
+                    first = ring8[slots[0], y - ys]
+                    for x in range(nx):
+                        box[x] = first[x]
+                    for d in range(1, w):
+                        other = ring8[slots[d], y - ys]
+                        for x in range(nx):
+                            box[x] += other[x]
+                    for x in range(x0, x1):
+                        q = np.int64(ph[z, y, x])
+                        if box[x - x0] != n_nb << np.int64(8 * q):
+                            continue
+                        if q >= P:
+                            bad = q
+                            continue
+                        v = np.float64(g[z, y, x]) - shift
+                        n[q] += 1
+                        s1[q] += v
+                        s2[q] += v * v
+        return bad
 
     @numba.njit(cache=True, nogil=True)
     def _nb_count(ph, z, y, x, r, cnt):
@@ -200,18 +237,22 @@ if HAVE_NUMBA:  # pragma: no branch
                     xx = min(max(x + dx, 0), X - 1)
                     cnt[ph[zz, yy, xx]] += 1
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_owner3(ph, src, z, y, x, q):
+        """Largest ``src`` among the 27 neighbours of phase ``q`` of a voxel off the array's edge (branchless:
+        ``(src + 1)`` where the phase matches, else 0; the maximum, minus 1)."""
+        best = np.int64(0)
+        for zz in range(z - 1, z + 2):
+            for yy in range(y - 1, y + 2):
+                for xx in range(x - 1, x + 2):
+                    best = max(best, (np.int64(src[zz, yy, xx]) + 1) * np.int64(ph[zz, yy, xx] == q))
+        return best - 1
+
     @numba.njit(cache=True, nogil=True)
     def _nb_owner(ph, src, z, y, x, r, q):
         """Largest ``src`` among the neighbours of phase ``q`` (edge-clamped)."""
         Z, Y, X = ph.shape
         owner = np.int64(-1)
-        if r == 1 and 1 <= z < Z - 1 and 1 <= y < Y - 1 and 1 <= x < X - 1:
-            for zz in range(z - 1, z + 2):
-                for yy in range(y - 1, y + 2):
-                    for xx in range(x - 1, x + 2):
-                        o = np.int64(src[zz, yy, xx]) if ph[zz, yy, xx] == q else np.int64(-1)
-                        owner = max(owner, o)
-            return owner
         for dz in range(-r, r + 1):
             zz = min(max(z + dz, 0), Z - 1)
             for dy in range(-r, r + 1):
@@ -225,7 +266,7 @@ if HAVE_NUMBA:  # pragma: no branch
         return owner
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, delta):
+    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, strip, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -236,71 +277,106 @@ if HAVE_NUMBA:  # pragma: no branch
         sdiv = sig if sig > 0 else 1.0
         below = np.zeros(P, np.uint8)  # a known phase with a level below (above) L_a by more than the threshold
         above = np.zeros(P, np.uint8)
+        pair = np.zeros((P, P), np.uint8)  # 1: phase a can be unmixed against p (both known, contrast > thr)
         for a in range(P):
             for p in range(P):
                 if p != a and known[a] and known[p] and abs(levels[a] - levels[p]) > thr:
+                    pair[a, p] = 1
                     if levels[p] < levels[a]:
                         below[a] = 1
                     else:
                         above[a] = 1
-        ny, nx = hi[1] - lo[1], hi[2] - lo[2]
-        ring = np.zeros((w, ny, nx), np.uint8)
-        ring8 = np.zeros((w if packed else 0, ny, nx), np.int64)
+        x0, x1 = lo[2], hi[2]
+        nx = x1 - x0
+        S = max(1, min(strip, hi[1] - lo[1]))
+        ring = np.zeros((0 if packed else w, S, nx), np.uint8)
+        ring8 = np.zeros((w if packed else 0, S, nx), np.int64)
+        buf = np.zeros(nx + 2 * r, np.int64)
+        rx = np.zeros((S + 2 * r, nx), np.int64)
+        box = np.zeros(nx, np.int64)
+        slots = np.zeros(w, np.int64)
         have = np.full(w, -1, np.int64)
-        const = np.ones((ny, nx), np.uint8)
-        box = np.zeros((ny, nx), np.int64)
+        const = np.ones((S, nx), np.uint8)
+        slo = lo.copy()
+        shi = hi.copy()
         moved = 0
-        for z in range(lo[0], hi[0]):
-            if packed:
-                _nb_box_packed(ph, r, lo, hi, z, ring8, have, box)
-            else:
-                _nb_const_plane(ph, r, lo, hi, z, ring, have, const)
-            for y in range(lo[1], hi[1]):
-                for x in range(lo[2], hi[2]):
-                    a = np.int64(ph[z, y, x])
+        nl = lut.size
+        dump = delta.shape[0] - 1
+        # y strips of S rows, each streamed plane by plane: the ring of plane sums stays in the cache
+        for ys in range(lo[1], hi[1], S):
+            ye = min(ys + S, hi[1])
+            slo[1] = ys
+            shi[1] = ye
+            have[:] = -1
+            for z in range(lo[0], hi[0]):
+                if packed:
+                    for d in range(w):
+                        p = min(max(z + d - r, 0), Z - 1)
+                        slots[d] = p % w
+                        if have[p % w] != p:
+                            _nb_square_packed(ph, p, r, ys, ye, x0, x1, buf, rx, ring8[p % w])
+                            have[p % w] = p
+                else:
+                    _nb_const_plane(ph, r, slo, shi, z, ring, have, const[: ye - ys])
+                for y in range(ys, ye):
+                    yi = y - ys
                     if packed:
-                        c8 = box[y - lo[1], x - lo[2]]
-                        if c8 == np.int64(n_nb) << np.int64(8 * a):
+                        first = ring8[slots[0], yi]
+                        for x in range(nx):
+                            box[x] = first[x]
+                        for d in range(1, w):
+                            other = ring8[slots[d], yi]
+                            for x in range(nx):
+                                box[x] += other[x]
+                    for x in range(x0, x1):
+                        a = np.int64(ph[z, y, x])
+                        c8 = np.int64(0)
+                        if packed:
+                            c8 = box[x - x0]
+                            if c8 == np.int64(n_nb) << np.int64(8 * a):
+                                continue
+                        elif const[yi, x - x0] == 1:
                             continue
-                    elif const[y - lo[1], x - lo[2]] == 1:
-                        continue
-                    if not known[a]:
-                        continue
-                    gv = np.float64(g[z, y, x])
-                    la = levels[a]
-                    # clipped fractions: every partner p would give f = (g - L_p) / (L_a - L_p) >= 1 when g lies
-                    # at or beyond L_a on the side away from all the phases it could be unmixed with
-                    if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
-                        continue
-                    if packed:
+                        if not known[a]:
+                            continue
+                        gv = np.float64(g[z, y, x])
+                        la = levels[a]
+                        # clipped fractions: every partner p would give f = (g - L_p) / (L_a - L_p) >= 1 when g
+                        # lies at or beyond L_a on the side away from all the phases it could be unmixed with
+                        if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
+                            continue
+                        if not packed:
+                            _nb_count(ph, z, y, x, r, cnt)
+                        best_cost = np.inf
+                        best_p = a
+                        best_f = 1.0
                         for p in range(P):
-                            cnt[p] = (c8 >> np.int64(8 * p)) & 255
-                    else:
-                        _nb_count(ph, z, y, x, r, cnt)
-                    best_cost = np.inf
-                    best_p = a
-                    best_f = 1.0
-                    for p in range(P):
-                        if p == a or cnt[p] == 0 or not known[p]:
+                            if pair[a, p] == 0:
+                                continue
+                            cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
+                            if cp == 0:
+                                continue
+                            lp = levels[p]
+                            diff = la - lp
+                            f = (gv - lp) / diff
+                            if clip:
+                                f = min(max(f, 0.0), 1.0)
+                            cost = abs(gv - (f * la + (1.0 - f) * lp)) / sdiv + (n_nb - cp) / n_nb
+                            if cost < best_cost:
+                                best_cost = cost
+                                best_p = p
+                                best_f = f
+                        if best_p == a or best_f == 1.0:
                             continue
-                        lp = levels[p]
-                        diff = la - lp
-                        if abs(diff) <= thr:
-                            continue
-                        f = (gv - lp) / diff
-                        if clip:
-                            f = min(max(f, 0.0), 1.0)
-                        cost = abs(gv - (f * la + (1.0 - f) * lp)) / sdiv + (n_nb - cnt[p]) / n_nb
-                        if cost < best_cost:
-                            best_cost = cost
-                            best_p = p
-                            best_f = f
-                    if best_p == a or best_f == 1.0:
-                        continue
-                    share = 1.0 - best_f
-                    delta[lut[src[z, y, x]], a] -= share
-                    delta[lut[_nb_owner(ph, src, z, y, x, r, best_p)], best_p] += share
-                    moved += 1
+                        share = 1.0 - best_f
+                        own = np.int64(src[z, y, x])
+                        delta[lut[own] if 0 <= own < nl else dump, a] -= share
+                        if r == 1 and 0 < z < Z - 1 and 0 < y < Y - 1 and 0 < x < X - 1:
+                            owner = _nb_owner3(ph, src, z, y, x, best_p)
+                        else:
+                            owner = _nb_owner(ph, src, z, y, x, r, best_p)
+                        delta[lut[owner] if 0 <= owner < nl else dump, best_p] += share
+                        moved += 1
         return moved
 
 
@@ -342,7 +418,12 @@ def interior_sums(g, ph, r: int, n_phases: int, shift: float, *, lo=None, hi=Non
     s1 = np.zeros(n_phases)
     s2 = np.zeros(n_phases)
     if (HAVE_NUMBA if engine == "auto" else engine == "numba"):
-        bad = _nb_interior_sums(np.ascontiguousarray(g), np.ascontiguousarray(ph), r, lo, hi, float(shift), n, s1, s2)
+        g, ph = np.ascontiguousarray(g), np.ascontiguousarray(ph)
+        if 0 < r <= 2 and ph.size and 0 <= int(ph.min()) and int(ph.max()) < 8:
+            strip = max(2 * r + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
+            bad = _nb_interior_sums_packed(g, ph, r, lo, hi, float(shift), strip, n, s1, s2)
+        else:
+            bad = _nb_interior_sums(g, ph, r, lo, hi, float(shift), n, s1, s2)
         return n, s1, s2, int(bad)
     core = tuple(slice(a, b) for a, b in zip(lo, hi))
     ph = np.asarray(ph)
@@ -364,8 +445,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     g, ph : ndarray, shape (Z, Y, X)
         Grey values and phase ids of the block with whatever halo it has (see :func:`constant_box`).
     src, lut : ndarray
-        Local particle rows: the row of a voxel is ``lut[src[voxel]]``; ``src`` increases with the
-        particle id (:func:`liberation.stats._kernels.local_ids`), so the larger id wins a tie of owners.
+        Particle rows: the row of a voxel is ``lut[src[voxel]]`` (``src >= 0``), the last row
+        ``n_rows - 1`` where ``src[voxel] >= lut.size``; ``src`` increases with the particle id (the ids
+        themselves with a lookup of all the ids, or :func:`liberation.stats._kernels.local_ids`), so the
+        larger id wins a tie of owners.
     n_rows : int
         Rows of the result.
     r : int
@@ -403,7 +486,8 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     if src.dtype == np.uint64:
         src = src.astype(np.int64)
     delta = np.zeros((n_rows, lv.size))
+    strip = max(2 * int(r) + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            delta)
+                            strip, delta)
     return delta, int(moved), None

@@ -137,7 +137,7 @@ def _level_pass(image, phases, grid, shape, erosion, n_phases, shift, workers):
     return n, s1, s2
 
 
-def _sample_cores(grid, shape, sample_voxels, thickness: int = 16):
+def _sample_cores(grid, shape, sample_voxels, thickness: int = 8):
     """The cores of ``grid`` cut to evenly spaced z slabs of ``thickness`` planes, about ``sample_voxels`` in all."""
     total = int(np.prod(shape))
     if sample_voxels is None or total <= int(sample_voxels) or shape[0] <= thickness:
@@ -207,9 +207,9 @@ def estimate_model(
     erosion: int = 2,
     min_interior: int = 27,
     edge: bool = True,
-    edge_sample: int = 64,
+    edge_sample: int = 48,
     min_contrast: float = 2.0,
-    sample_voxels: int | None = 1 << 24,
+    sample_voxels: int | None = 1 << 23,
     phase_voxels=None,
     chunks=None,
     workers: int | None = None,
@@ -237,7 +237,7 @@ def estimate_model(
     min_contrast : float
         Phases closer than this many noise standard deviations are not unmixed.
     sample_voxels : int or None
-        Measure the interiors on about this many voxels: evenly spaced z slabs of 16 planes (the same
+        Measure the interiors on about this many voxels: evenly spaced z slabs of 8 planes (the same
         slabs whatever the chunks); a phase with fewer than ``min_interior`` interior voxels there is
         measured on the whole volume. None: the whole volume.
     phase_voxels : array of int, shape (n_phases,), optional

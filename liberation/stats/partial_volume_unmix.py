@@ -213,15 +213,40 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
     return PhaseFractions(fraction=fraction, partner=partner, owner=owner)
 
 
-def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases, radius, clip, engine):
-    from liberation.stats._kernels import local_ids
+def _global_lut(ids):
+    """``lut[id]`` = row of ``id`` in ``ids`` (one past the last row for any other id), or None when the ids are
+    too sparse for a dense lookup (then every block looks its ids up itself)."""
+    from liberation.stats._kernels import LUT_ID_LIMIT
+
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.size == 0 or int(ids.min()) < 0:
+        return None
+    mx = int(ids.max())
+    if mx >= min(LUT_ID_LIMIT, max(1 << 20, 8 * ids.size)):
+        return None
+    lut = np.full(mx + 1, ids.size, dtype=np.int32)
+    lut[ids] = np.arange(ids.size, dtype=np.int32)
+    return lut
+
+
+def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases, radius, clip, engine, glut=None,
+                n_global=0):
+    """Per-block corrections: ``(None, delta)`` with the ``n_global`` rows of the ids of the lookup ``glut`` plus a
+    last row for the other ids when ``glut`` is given (numba), else ``(ids, delta)`` with the ids of the block."""
+    from liberation.stats._kernels import _check_ids, local_ids
 
     if engine == "numba":
         g, lo, hi = read_halo(image, core, shape, radius)
         ph, _lo, _hi = read_halo(phases, core, shape, radius)
         pid, _lo, _hi = read_halo(particles, core, shape, radius)
-        ids, lut, src = local_ids(pid)
-        delta, _moved, bad = soft_deltas(g, ph, src, lut, len(ids), radius, levels, sig, mc, clip, lo=lo, hi=hi)
+        if glut is not None:
+            _check_ids(pid)
+            ids, lut, src = None, glut, pid
+            n_rows = n_global + 1
+        else:
+            ids, lut, src = local_ids(pid)
+            n_rows = len(ids)
+        delta, _moved, bad = soft_deltas(g, ph, src, lut, n_rows, radius, levels, sig, mc, clip, lo=lo, hi=hi)
         if bad is not None:
             raise InputError(f"phases holds id {bad} without a grey level (model has {len(levels)} phases)")
         return ids, delta
@@ -294,16 +319,25 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
         levels = np.concatenate([levels, np.full(n_phases - len(levels), np.nan)])
     shape = tuple(int(n) for n in phases.shape)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
+    out = hard_counts.astype(np.float64).copy()
+    ids = np.asarray(ids, dtype=np.int64)
+    glut = _global_lut(ids) if engine == "numba" else None
+    blocks = map_blocks(
+        lambda core: _soft_block(image, phases, particles, core, shape, levels[:n_phases], sig, mc, n_phases,
+                                 radius, clip, engine, glut, ids.size),
+        grid, workers)
+    if glut is not None:
+        # one lookup of all the ids: the block corrections add up row by row (the last row: other ids, dropped)
+        total = np.zeros((ids.size + 1, n_phases))
+        for _none, delta in blocks:
+            total += delta
+        out += total[: ids.size]
+        return out
     acc = _Accumulator(n_phases, with_faces=False)
-    for bid, delta in map_blocks(
-            lambda core: _soft_block(image, phases, particles, core, shape, levels[:n_phases], sig, mc, n_phases,
-                                      radius, clip, engine),
-            grid, workers):
+    for bid, delta in blocks:
         if len(bid):
             acc.add(bid, counts=delta)
     all_ids, corr, _f, _b = acc.result()
-    out = hard_counts.astype(np.float64).copy()
-    ids = np.asarray(ids, dtype=np.int64)
     pos = np.searchsorted(ids, all_ids)
     pos_c = np.minimum(pos, max(len(ids) - 1, 0))
     hit = (len(ids) > 0) & (ids[pos_c] == all_ids) if len(ids) else np.zeros(len(all_ids), bool)
