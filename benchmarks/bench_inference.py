@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
     from monai.inferers import sliding_window_inference
 
     from liberation.segmentation.config import get_preset
-    from liberation.segmentation.inference import predict_volume, window_grid
+    from liberation.segmentation.inference import window_grid
     from liberation.segmentation.model import build_network, network_params
     from liberation.segmentation.onnx_backend import onnx_network
 

@@ -16,9 +16,8 @@ from liberation.errors import InputError, require
 from liberation.segmentation.normalize import apply_normalization
 from liberation.segmentation.targets import decode_classes
 
-__all__ = ["predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d", "segment_phases",
-           "window_grid",
-           "segment_particles"]
+__all__ = ["BACKENDS", "predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d",
+           "resolve_backend", "segment_phases", "window_grid", "segment_particles"]
 
 
 def _device(device):
@@ -29,22 +28,39 @@ def _device(device):
 
 _EDGES = ("reflect", "inside")
 _BLENDS = ("gaussian", "constant")
-#: Engines that run the network's forward pass (see :func:`predict_volume`).
-BACKENDS = ("torch", "onnxruntime")
+#: Engines that run the network's forward pass (see :func:`predict_probabilities`).
+BACKENDS = ("torch", "onnxruntime", "auto")
+
+
+def resolve_backend(backend: str, device: str | None = "auto") -> str:
+    """The engine ``backend`` names: ``"auto"`` is ONNX Runtime on the CPU when onnx and onnxruntime are installed, else torch.
+
+    ONNX Runtime ran the ``cpu`` preset network about 3x faster than torch on the same
+    threads (docs/performance_segmentation.md); on a GPU torch runs.
+    """
+    import importlib.util
+
+    _check_choice("backend", backend, BACKENDS)
+    if backend != "auto":
+        return backend
+    if _device(device) != "cpu":
+        return "torch"
+    have = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+    return "onnxruntime" if have else "torch"
 
 
 def _forward(network, card, *, backend: str, device: str, batch: int):
     """A function ``(batch, 1, z, y, x) float32 CPU tensor -> logits`` (float32 CPU tensor) for ``backend``."""
+    from liberation.segmentation.onnx_backend import OnnxNetwork, onnx_network
+
     torch = require("torch", "ml")
+    backend = "onnxruntime" if backend == "auto" and isinstance(network, OnnxNetwork) else resolve_backend(backend, device)
     if backend == "onnxruntime":
-        from liberation.segmentation.onnx_backend import OnnxNetwork, onnx_network
 
         if str(device).startswith("cuda"):
             raise InputError(f"backend='onnxruntime' runs on the CPU; device={device!r} (use backend='torch' on a GPU)")
         net = network if isinstance(network, OnnxNetwork) else onnx_network(network, card)
         return net
-    from liberation.segmentation.onnx_backend import OnnxNetwork
-
     if isinstance(network, OnnxNetwork):
         raise InputError("an ONNX network needs backend='onnxruntime'")
     network = network.to(device).eval()
@@ -299,9 +315,11 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
         volume is shorter than a window), fewer windows.
     blend : {"gaussian", "constant"}
         Window weights (MONAI's importance maps, Gaussian sigma 0.125 of the patch).
-    backend : {"torch", "onnxruntime"}
+    backend : {"torch", "onnxruntime", "auto"}
         What runs the network: torch, or ONNX Runtime on the CPU (the network is exported
-        once and checked against torch within 1e-4; needs ``onnx`` and ``onnxruntime``).
+        once per call and checked against torch within 1e-4 on random windows; needs ``onnx``
+        and ``onnxruntime``, the ``deploy`` extra); ``"auto"``: ONNX Runtime when installed and
+        the device is the CPU, else torch (see :func:`resolve_backend`).
 
     Returns
     -------
@@ -429,7 +447,7 @@ def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob
     from liberation.segmentation.patches import reflect_index
 
     shape = _volume_shape(image)
-    _check_choice("backend", backend, BACKENDS)
+    backend = resolve_backend(backend, device)
     if backend == "onnxruntime":  # export once for all planes
         from liberation.segmentation.onnx_backend import OnnxNetwork, onnx_network
 
@@ -500,13 +518,13 @@ def segment_phases(image, network, card, *, context: str = "volume", **kwargs) -
 
     ``context="volume"``: sliding windows over the volume (:func:`predict_volume`, whose
     options ``kwargs`` are); ``"face-matched"``: every plane with mirrored z context
-    (:func:`predict_face_matched`; ``slab`` and ``halo`` do not apply).
+    (:func:`predict_face_matched`; ``slab``, ``halo`` and ``edge`` do not apply).
     """
     if card.task != "phases":
         raise InputError(f"the model's task is {card.task!r}; segment_phases needs a 'phases' model")
     if context == "face-matched":
-        kwargs.pop("slab", None)
-        kwargs.pop("halo", None)
+        for key in ("slab", "halo", "edge"):
+            kwargs.pop(key, None)
         return predict_face_matched(image, network, card, **kwargs)
     if context != "volume":
         raise InputError(f"context={context!r}; expected 'volume' or 'face-matched'")

@@ -253,6 +253,8 @@ def segment_store(
     mirror: bool = False,
     ignore_voxel_size: bool = False,
     overwrite: bool = False,
+    edge: str = "reflect",
+    backend: str = "auto",
 ) -> SegmentRun:
     """Segment a store with a trained model folder; write ``labels/phases`` or ``labels/particles``.
 
@@ -289,6 +291,12 @@ def segment_store(
         (:func:`check_voxel_size`; refused otherwise).
     overwrite : bool
         Replace existing labels.
+    edge : {"reflect", "inside"}
+        Window placement at the volume ends: half a patch of reflected context (as training
+        patches saw the ends), or MONAI's windows inside the volume (fewer windows).
+    backend : {"auto", "torch", "onnxruntime"}
+        What runs the network (:func:`~liberation.segmentation.inference.resolve_backend`;
+        ``auto``: ONNX Runtime on the CPU when installed, else torch).
 
     The method is the one the model folder delivers (``metrics.delivered`` of its card):
     the network, or for phases the pixel classifier stored beside it when that validated
@@ -345,10 +353,13 @@ def segment_store(
 
             predict = segment_phases if task == "phases" else predict_volume
             options = {"context": context} if task == "phases" else {}
+            from liberation.segmentation.inference import resolve_backend
+
+            backend = resolve_backend(backend, device)
             predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
-                    mirror=mirror, **options)
+                    mirror=mirror, edge=edge, backend=backend, **options)
             params = {"model": str(Path(model).resolve()), "task": task, "method": method, "overlap": overlap,
-                      "context": context, "mirror": mirror, "seeds": seeds,
+                      "context": context, "mirror": mirror, "seeds": seeds, "edge": edge, "backend": backend,
                       "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
         else:
             raise FileFormatError(f"the card of {model} delivers {method!r}; expected 'network' or 'pixel-classifier'")
