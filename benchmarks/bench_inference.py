@@ -141,6 +141,8 @@ def main(argv=None) -> dict:
             results[name] = np.asarray(fn())
             times[name].append(time.perf_counter() - t0)
             fwd[name].append(forward_s[name])
+            print(f"  {name}: {times[name][-1]:.2f} s (network {forward_s[name]:.2f} s), load {os.getloadavg()}",
+                  flush=True)
     load_end = os.getloadavg()
     best = {k: min(v) for k, v in times.items()}
     agree = {s: float((results[s] == results["monai"]).mean()) for s in sides if "monai" in results}
