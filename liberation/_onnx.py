@@ -84,7 +84,7 @@ def export_onnx_model(
     return path
 
 
-def onnx_session(path: str | os.PathLike, *, threads: int | None = None):
+def onnx_session(path: str | os.PathLike, *, threads: int | None = None, spin: bool = True):
     """An ``onnxruntime.InferenceSession`` of an ONNX file on the CPU.
 
     Parameters
@@ -92,12 +92,18 @@ def onnx_session(path: str | os.PathLike, *, threads: int | None = None):
     path : path-like
     threads : int, optional
         Intra-op threads (one inter-op thread); default onnxruntime's (all cores).
+    spin : bool
+        Let idle worker threads spin-wait for the next run (onnxruntime's default: lowest
+        latency between back-to-back runs). ``False`` when other work (torch, numpy) runs
+        between the runs on the same cores, which spinning threads would slow down.
     """
     ort = require("onnxruntime", "deploy")
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes for any unloadable file

@@ -43,14 +43,18 @@ class OnnxNetwork:
         the same cores).
     max_abs_diff : float, optional
         Largest logit difference from torch measured at the export (recorded, not checked here).
+    spin : bool
+        ONNX Runtime worker threads spin-wait between runs (see :func:`liberation._onnx.onnx_session`).
     """
 
-    def __init__(self, path, *, patch_size, threads: int | None = None, max_abs_diff: float | None = None):
+    def __init__(self, path, *, patch_size, threads: int | None = None, max_abs_diff: float | None = None,
+                 spin: bool = False):
         torch = require("torch", "ml")
         self.patch_size = tuple(int(p) for p in patch_size)
         self.threads = int(threads or torch.get_num_threads())
         self.max_abs_diff = max_abs_diff
-        self._session = onnx_session(path, threads=self.threads)
+        # no spin-waiting: the blending (torch) runs on the same cores between the windows
+        self._session = onnx_session(path, threads=self.threads, spin=spin)
         self._input = self._session.get_inputs()[0].name
 
     def __call__(self, x):
