@@ -134,8 +134,9 @@ def main(argv=None) -> dict:
     fwd = {s: [] for s in sides}
     results = {}
     load_start = os.getloadavg()
-    for _ in range(args.repeats):
-        for name, fn in fns.items():
+    for r in range(args.repeats):
+        order = list(fns.items())
+        for name, fn in (order if r % 2 == 0 else order[::-1]):  # alternate the order against a load trend
             forward_s[name] = 0.0
             t0 = time.perf_counter()
             results[name] = np.asarray(fn())
