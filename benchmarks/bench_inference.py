@@ -2,13 +2,15 @@
 
 Same network (``build_network`` of a preset, random weights, eval mode), same volume, same
 threads (torch and ONNX Runtime intra-op), same window / overlap / Gaussian blending / batch
-size on every side; the sides run interleaved ``--repeats`` times, in one process, and the
-best time of each is compared (ratio = MONAI time / side time, > 1 = faster than MONAI).
-MONAI runs on the volume as it is (windows inside the volume) and its probabilities are
-arg-maxed, as ``predict_volume`` does. ``predict_volume`` runs with ``edge="inside"`` (the
-same windows as MONAI) and, unless ``--no-reflect``, ``edge="reflect"`` (half a patch of
-reflected context at every volume end). Every side's network time is measured too (a timing
-wrapper around the forward pass), so the overhead outside the network is reported apart.
+size on every side; the sides run interleaved ``--repeats`` times, in one process, in reversed
+order every second repeat (against a trend in the machine's load), and the best time of each
+is compared (ratio = MONAI time / side time, > 1 = faster than MONAI). MONAI runs on the
+volume as it is (windows inside the volume) and its probabilities are arg-maxed, as
+``predict_volume`` does. ``--sides`` picks among MONAI, ``predict_volume`` with the torch or
+the ONNX Runtime backend (``ort``), each with ``edge="inside"`` (the same windows as MONAI) or
+``edge="reflect"`` (half a patch of reflected context at every volume end). Every side's
+network time is measured too (a timing wrapper around the forward pass), so the overhead
+outside the network is reported apart.
 ``--old PATH`` (a copy of a former ``inference.py``) adds that implementation as a side.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_inference.py --size 128 --threads 2 --repeats 2
