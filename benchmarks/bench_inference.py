@@ -1,13 +1,20 @@
-"""3D inference throughput: ``predict_volume`` against plain MONAI ``sliding_window_inference``.
+"""3D inference throughput: ``predict_volume`` (torch and ONNX Runtime) against plain MONAI ``sliding_window_inference``.
 
-Same network (``build_network`` of a preset, random weights, eval mode), same volume, same torch
-threads, same window / overlap / Gaussian blending / batch size on both sides; the sides are run
-interleaved ``--repeats`` times. MONAI runs on the volume as it is (windows inside the volume);
-``predict_volume`` runs with ``edge="inside"`` (the same windows) and ``edge="reflect"`` (half a
-patch of reflected context at every volume end, as training patches see it). Optionally the
-former implementation (``--old PATH`` to a copy of the previous ``inference.py``) is timed too.
+Same network (``build_network`` of a preset, random weights, eval mode), same volume, same
+threads (torch and ONNX Runtime intra-op), same window / overlap / Gaussian blending / batch
+size on every side; the sides run interleaved ``--repeats`` times, in one process, in reversed
+order every second repeat (against a trend in the machine's load), and the best time of each
+is compared (ratio = MONAI time / side time, > 1 = faster than MONAI). MONAI runs on the
+volume as it is (windows inside the volume) and its probabilities are arg-maxed, as
+``predict_volume`` does. ``--sides`` picks among MONAI, ``predict_volume`` with the torch or
+the ONNX Runtime backend (``ort``), each with ``edge="inside"`` (the same windows as MONAI) or
+``edge="reflect"`` (half a patch of reflected context at every volume end). Every side's
+network time is measured too (a timing wrapper around the forward pass), so the overhead
+outside the network is reported apart.
+``--old PATH`` (a copy of a former ``inference.py``) adds that implementation as a side.
 
-    python benchmarks/bench_inference.py --size 128 --threads 2 --repeats 2
+    OMP_NUM_THREADS=2 python benchmarks/bench_inference.py --size 128 --threads 2 --repeats 2
+    python benchmarks/bench_inference.py --shape 48,256,256 --sides monai,torch-inside,ort-inside
 """
 
 from __future__ import annotations
@@ -20,16 +27,21 @@ import time
 
 import numpy as np
 
+ALL_SIDES = ("monai", "torch-inside", "ort-inside", "torch-reflect", "ort-reflect", "former")
+
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=128, help="cube edge (voxels)")
+    ap.add_argument("--shape", default=None, help="z,y,x instead of a cube")
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=2, help="windows per forward pass (both sides)")
+    ap.add_argument("--batch", type=int, default=2, help="windows per forward pass (every side)")
     ap.add_argument("--overlap", type=float, default=0.5)
-    ap.add_argument("--old", default=None, help="path of the former inference.py, timed as a third side")
+    ap.add_argument("--sides", default="monai,torch-inside,ort-inside,torch-reflect,ort-reflect",
+                    help=f"comma-separated, of {ALL_SIDES}")
+    ap.add_argument("--old", default=None, help="path of a former inference.py (side 'former')")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -37,8 +49,9 @@ def main(argv=None) -> dict:
     from monai.inferers import sliding_window_inference
 
     from liberation.segmentation.config import get_preset
-    from liberation.segmentation.inference import predict_volume, window_grid
+    from liberation.segmentation.inference import window_grid
     from liberation.segmentation.model import build_network, network_params
+    from liberation.segmentation.onnx_backend import onnx_network
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -51,51 +64,107 @@ def main(argv=None) -> dict:
         class_ids = [1, 2, 3, 4]
         normalization = {"method": "percentile", "low": 0.5, "high": 99.5, "value_low": 0.0, "value_high": 1.0}
 
-    n = args.size
-    vol = np.random.default_rng(0).random((n, n, n), dtype=np.float32)
+    shape = tuple(int(v) for v in args.shape.split(",")) if args.shape else (args.size,) * 3
+    n_vox = int(np.prod(shape))
+    vol = np.random.default_rng(0).random(shape, dtype=np.float32)
+    sides = [s for s in args.sides.split(",") if s]
+    if args.old:
+        sides.append("former")
+    unknown = set(sides) - set(ALL_SIDES)
+    if unknown:
+        raise SystemExit(f"unknown sides {sorted(unknown)}; expected some of {ALL_SIDES}")
+
+    t_export = time.perf_counter()
+    onnx_net = onnx_network(net, Card, threads=args.threads) if any(s.startswith("ort") for s in sides) else None
+    t_export = time.perf_counter() - t_export
+    forward_s = {}
+
+    class Timed:
+        """Times the forward passes of one side (the same thin wrapper on every side)."""
+
+        def __init__(self, fn, name):
+            self.fn, self.name = fn, name
+
+        def __call__(self, x):
+            t0 = time.perf_counter()
+            y = self.fn(x)
+            forward_s[self.name] += time.perf_counter() - t0
+            return y
+
+        # predict_volume calls network.to(device).eval()
+        def to(self, _device):
+            return self
+
+        def eval(self):
+            return self
 
     def run_monai():
-        with torch.no_grad():
+        with torch.inference_mode():
             logits = sliding_window_inference(torch.from_numpy(vol)[None, None], roi_size=roi,
-                                              sw_batch_size=args.batch, predictor=net, overlap=args.overlap,
-                                              mode="gaussian", padding_mode="replicate")
-            return torch.softmax(logits, 1)[0].argmax(0).numpy()
+                                              sw_batch_size=args.batch, predictor=Timed(net, "monai"),
+                                              overlap=args.overlap, mode="gaussian")
+            return torch.softmax(logits, 1)[0].argmax(0).numpy().astype(np.uint8) + 1
 
-    def run_ours(edge):
-        return lambda: predict_volume(vol, net, Card, device="cpu", overlap=args.overlap,
-                                      sw_batch_size=args.batch, edge=edge, show_progress=False)
+    def run_ours(name):
+        backend, edge = name.split("-")
+        model = Timed(net if backend == "torch" else onnx_net, name)
+        from liberation.segmentation import inference, onnx_backend
 
-    sides = {"monai": run_monai, "predict_volume inside": run_ours("inside"),
-             "predict_volume reflect": run_ours("reflect")}
-    if args.old:
-        spec = importlib.util.spec_from_file_location("old_inference", args.old)
-        old = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(old)
-        sides["former predict_volume"] = lambda: old.predict_volume(vol, net, Card, device="cpu", overlap=args.overlap,
-                                                                    sw_batch_size=args.batch, show_progress=False)
-    counts = {"monai": len(window_grid(vol.shape, roi, overlap=args.overlap, reflect=((False, False),) * 3)),
-              "predict_volume inside": len(window_grid(vol.shape, roi, overlap=args.overlap,
-                                                       reflect=((False, False),) * 3)),
-              "predict_volume reflect": len(window_grid(vol.shape, roi, overlap=args.overlap))}
-    times = {k: [] for k in sides}
+        if backend == "ort":  # the timing wrapper stands for the OnnxNetwork
+            model.__class__ = type("TimedOnnx", (Timed, onnx_backend.OnnxNetwork), {})
+        return lambda: inference.predict_volume(vol, model, Card, device="cpu", overlap=args.overlap,
+                                                sw_batch_size=args.batch, edge=edge, show_progress=False,
+                                                backend="torch" if backend == "torch" else "onnxruntime")
+
+    fns = {}
+    for s in sides:
+        if s == "monai":
+            fns[s] = run_monai
+        elif s == "former":
+            spec = importlib.util.spec_from_file_location("old_inference", args.old)
+            old = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(old)
+            fns[s] = lambda old=old: old.predict_volume(vol, Timed(net, "former"), Card, device="cpu",
+                                                        overlap=args.overlap, sw_batch_size=args.batch,
+                                                        show_progress=False)
+        else:
+            fns[s] = run_ours(s)
+    inside = len(window_grid(shape, roi, overlap=args.overlap, reflect=((False, False),) * 3))
+    reflect = len(window_grid(shape, roi, overlap=args.overlap))
+    counts = {s: (reflect if s.endswith("reflect") else inside) for s in sides}
+    times = {s: [] for s in sides}
+    fwd = {s: [] for s in sides}
     results = {}
-    for _ in range(args.repeats):
-        for name, fn in sides.items():
+    load_start = os.getloadavg()
+    for r in range(args.repeats):
+        order = list(fns.items())
+        for name, fn in (order if r % 2 == 0 else order[::-1]):  # alternate the order against a load trend
+            forward_s[name] = 0.0
             t0 = time.perf_counter()
-            results[name] = fn()
+            results[name] = np.asarray(fn())
             times[name].append(time.perf_counter() - t0)
-    agree = float((results["monai"] == results["predict_volume inside"].astype(np.int64) - 1).mean())
+            fwd[name].append(forward_s[name])
+            print(f"  {name}: {times[name][-1]:.2f} s (network {forward_s[name]:.2f} s), load {os.getloadavg()}",
+                  flush=True)
+    load_end = os.getloadavg()
     best = {k: min(v) for k, v in times.items()}
-    report = {"size": n, "preset": args.preset, "patch": roi, "threads": args.threads, "batch": args.batch,
-              "overlap": args.overlap, "load": os.getloadavg(), "times_s": times, "windows": counts,
-              "voxels_per_s": {k: n ** 3 / t for k, t in best.items()},
-              "ratio_vs_monai": {k: best["monai"] / t for k, t in best.items()},
-              "labels_equal_monai_inside": agree}
+    agree = {s: float((results[s] == results["monai"]).mean()) for s in sides if "monai" in results}
+    report = {"shape": shape, "preset": args.preset, "patch": roi, "threads": args.threads, "batch": args.batch,
+              "overlap": args.overlap, "load_start": load_start, "load_end": load_end, "times_s": times,
+              "forward_s": fwd, "windows": counts, "onnx_export_s": t_export,
+              "onnx_max_abs_diff": None if onnx_net is None else onnx_net.max_abs_diff,
+              "voxels_per_s": {k: n_vox / t for k, t in best.items()},
+              "ratio_vs_monai": {k: best["monai"] / t for k, t in best.items()} if "monai" in best else {},
+              "labels_equal_monai": agree}
+    print(f"shape {shape}, patch {roi}, {args.threads} threads, batch {args.batch}, load {load_start} -> {load_end}")
     for k in sides:
-        print(f"{k:24s} windows {counts.get(k, '-')!s:>5}  best {best[k]:7.2f} s  "
-              f"{n ** 3 / best[k]:10.3g} vox/s  ratio vs MONAI {best['monai'] / best[k]:5.2f}  "
+        i = int(np.argmin(times[k]))
+        ratio = f"{best['monai'] / best[k]:5.2f}" if "monai" in best else "  -  "
+        print(f"{k:14s} windows {counts[k]:>5}  best {best[k]:7.2f} s (network {fwd[k][i]:6.2f} s)  "
+              f"{n_vox / best[k]:9.3g} vox/s  / MONAI {ratio}  labels = MONAI {agree.get(k, float('nan')):.5f}  "
               f"runs {', '.join(f'{t:.2f}' for t in times[k])}")
-    print(f"labels equal to MONAI's (inside placement): {agree:.6f}; load {os.getloadavg()}")
+    if onnx_net is not None:
+        print(f"ONNX export + check {t_export:.1f} s, max |logit difference| vs torch {onnx_net.max_abs_diff:.2e}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -40,6 +40,7 @@ BASE = (
     "liberation._progress",
     "liberation._validation",
     "liberation._lazy",
+    "liberation._onnx",
     "liberation.io.images",
     "liberation.model_folder",
 )

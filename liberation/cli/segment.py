@@ -125,12 +125,20 @@ def _baseline_text(baseline: dict | None) -> str:
                 "faces saw it (slower, ~2x patch depth).")
 @click.option("--mirror", is_flag=True,
               help="Test-time augmentation: average over the 8 mirror images of each slab (8x slower).")
+@click.option("--edge", type=click.Choice(["reflect", "inside"]), default="reflect", show_default=True,
+              help="Windows at the volume ends: reflect = half a patch of mirrored context beyond each end, as "
+                   "training patches saw the ends; inside = MONAI's windows inside the volume (fewer windows, "
+                   "less accurate on the end planes).")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnxruntime"]), default="auto", show_default=True,
+              help="What runs the network: onnxruntime (CPU; the network is exported to ONNX and checked against "
+                   "torch, needs the deploy extra) or torch; auto = onnxruntime on the CPU when installed.")
 @click.option("--ignore-voxel-size", is_flag=True,
               help="Apply a model trained at a voxel size more than 10 % away from STORE's (refused otherwise).")
 @overwrite_option("Replace existing labels.")
 @cluster_options("the sliding windows of the network, one task per z slab of --slab planes,")
 def segment(store, model, classical, classes, method, minerals_path, task, probabilities, slab, overlap, min_size,
-            seeds, device, threads, context, mirror, ignore_voxel_size, overwrite, workers, scheduler):
+            seeds, device, threads, context, mirror, edge, backend, ignore_voxel_size, overwrite, workers,
+            scheduler):
     """Segment STORE with a trained MODEL folder (labels/phases or labels/particles), or --classical."""
     if classical:
         from liberation.workflows.classical import classical_segment_store
@@ -150,8 +158,8 @@ def segment(store, model, classical, classes, method, minerals_path, task, proba
 
     run = segment_store(store, model=model, task=task, probabilities=probabilities, slab=slab, overlap=overlap,
                         min_size=min_size, seeds=seeds, device=device, threads=threads, context=context,
-                        mirror=mirror, ignore_voxel_size=ignore_voxel_size, overwrite=overwrite, workers=workers,
-                        scheduler=scheduler)
+                        mirror=mirror, edge=edge, backend=backend, ignore_voxel_size=ignore_voxel_size,
+                        overwrite=overwrite, workers=workers, scheduler=scheduler)
     click.echo(f"labels/{run.task} written to {run.store_path}")
 
 

@@ -20,14 +20,14 @@ import numpy as np
 
 from liberation._progress import progress
 from liberation.errors import InputError
-from liberation.segmentation.inference import _EDGES, _check_choice, _sliding_stream, _volume_shape
+from liberation.segmentation.inference import _EDGES, _check_choice, _sliding_stream, _volume_shape, resolve_backend
 from liberation.segmentation.targets import decode_classes
 
 __all__ = ["predict_planes", "predict_volume_distributed", "slab_bounds"]
 
 
 def _stream_planes(image, network, card, z0: int, z1: int, emit, *, device, overlap: float, sw_batch_size: int,
-                   mirror: bool, edge: str, blend: str) -> None:
+                   mirror: bool, edge: str, blend: str, backend: str = "torch") -> None:
     """Run the windows of the whole-volume grid that reach planes ``z0:z1``; ``emit(a, b, probs)`` gets those planes."""
     shape = _volume_shape(image)
     _check_choice("edge", edge, _EDGES)
@@ -37,6 +37,7 @@ def _stream_planes(image, network, card, z0: int, z1: int, emit, *, device, over
     pz = int(card.patch_size[0])
 
     def keep(a, b, probs):
+        probs = probs.numpy() if hasattr(probs, "numpy") else probs  # a torch tensor from _sliding_stream
         lo, hi = max(a, z0), min(b, z1)
         if lo < hi:
             emit(lo, hi, probs[:, lo - a:hi - a])
@@ -47,12 +48,12 @@ def _stream_planes(image, network, card, z0: int, z1: int, emit, *, device, over
         _sliding_stream(lambda a, b: np.asarray(image[a:b]), shape, network, card, keep, normalized=False,
                         device=device, overlap=overlap, sw_batch_size=sw_batch_size,
                         reflect=((edge == "reflect",) * 2,) * 3, mirror=mirror, blend=blend,
-                        slab=min(z1 - z0, 2 * pz), planes=(z0, z1))
+                        slab=min(z1 - z0, 2 * pz), planes=(z0, z1), backend=backend)
 
 
 def predict_planes(image, network, card, z0: int, z1: int, *, device: str | None = "auto", overlap: float = 0.5,
                    sw_batch_size: int = 2, mirror: bool = False, edge: str = "reflect",
-                   blend: str = "gaussian") -> np.ndarray:
+                   blend: str = "gaussian", backend: str = "torch") -> np.ndarray:
     """Class probabilities of planes ``z0:z1`` as the whole-volume sliding-window pass gives them.
 
     Only the windows that reach those planes are run (read: about one patch depth of planes on
@@ -66,7 +67,7 @@ def predict_planes(image, network, card, z0: int, z1: int, *, device: str | None
     card : ModelCard
     z0, z1 : int
         The planes, ``0 <= z0 < z1 <= z``.
-    device, overlap, sw_batch_size, mirror, edge, blend
+    device, overlap, sw_batch_size, mirror, edge, blend, backend
         As in :func:`liberation.segmentation.inference.predict_volume`.
 
     Returns
@@ -84,7 +85,7 @@ def predict_planes(image, network, card, z0: int, z1: int, *, device: str | None
         result[:, a - z0:b - z0] = probs
 
     _stream_planes(image, network, card, z0, z1, emit, device=device, overlap=overlap, sw_batch_size=sw_batch_size,
-                   mirror=mirror, edge=edge, blend=blend)
+                   mirror=mirror, edge=edge, blend=blend, backend=backend)
     return result
 
 
@@ -139,7 +140,7 @@ def slab_bounds(depth: int, patch_depth: int, n_workers: int, slab: int | None =
 def predict_volume_distributed(image, network, card, *, client, out=None, prob_out=None, slab: int | None = None,
                                device: str | None = "auto", overlap: float = 0.5, sw_batch_size: int = 2,
                                mirror: bool = False, edge: str = "reflect", blend: str = "gaussian",
-                               threads: int | None = None, show_progress: bool = True):
+                               threads: int | None = None, show_progress: bool = True, backend: str = "torch"):
     """:func:`~liberation.segmentation.inference.predict_volume` with the z slabs run on a Dask cluster.
 
     Parameters
@@ -157,8 +158,9 @@ def predict_volume_distributed(image, network, card, *, client, out=None, prob_o
         Where the class probabilities are written, 0..255.
     slab : int, optional
         Planes per task (:func:`slab_bounds`).
-    device, overlap, sw_batch_size, mirror, edge, blend
-        As in :func:`~liberation.segmentation.inference.predict_volume`.
+    device, overlap, sw_batch_size, mirror, edge, blend, backend
+        As in :func:`~liberation.segmentation.inference.predict_volume` (``backend="onnxruntime"``:
+        each task exports the network once and checks it against torch).
     threads : int, optional
         torch threads in each task (default the worker's: 1 with ``--workers``, whose nanny sets
         ``OMP_NUM_THREADS=1``).
@@ -192,7 +194,7 @@ def predict_volume_distributed(image, network, card, *, client, out=None, prob_o
         n_workers = 2
     bounds = slab_bounds(shape[0], int(card.patch_size[0]), n_workers, slab)
     options = {"device": device, "overlap": overlap, "sw_batch_size": sw_batch_size, "mirror": mirror, "edge": edge,
-               "blend": blend}
+               "blend": blend, "backend": resolve_backend(backend, device)}
     if any(t.device.type != "cpu" for t in network.parameters()):
         import copy
 

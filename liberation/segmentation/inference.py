@@ -16,9 +16,8 @@ from liberation.errors import InputError, require
 from liberation.segmentation.normalize import apply_normalization
 from liberation.segmentation.targets import decode_classes
 
-__all__ = ["predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d", "segment_phases",
-           "window_grid",
-           "segment_particles"]
+__all__ = ["BACKENDS", "predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d",
+           "resolve_backend", "segment_phases", "window_grid", "segment_particles"]
 
 
 def _device(device):
@@ -29,6 +28,49 @@ def _device(device):
 
 _EDGES = ("reflect", "inside")
 _BLENDS = ("gaussian", "constant")
+#: Engines that run the network's forward pass (see :func:`predict_probabilities`).
+BACKENDS = ("torch", "onnxruntime", "auto")
+
+
+def resolve_backend(backend: str, device: str | None = "auto") -> str:
+    """The engine ``backend`` names: ``"auto"`` is ONNX Runtime on the CPU when onnx and onnxruntime are installed, else torch.
+
+    ONNX Runtime ran the ``cpu`` preset network about 3x faster than torch on the same
+    threads (docs/performance_segmentation.md); on a GPU torch runs.
+    """
+    import importlib.util
+
+    _check_choice("backend", backend, BACKENDS)
+    if backend != "auto":
+        return backend
+    if _device(device) != "cpu":
+        return "torch"
+    have = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
+    return "onnxruntime" if have else "torch"
+
+
+def _forward(network, card, *, backend: str, device: str, batch: int):
+    """A function ``(batch, 1, z, y, x) float32 CPU tensor -> logits`` (float32 CPU tensor) for ``backend``."""
+    from liberation.segmentation.onnx_backend import OnnxNetwork, onnx_network
+
+    torch = require("torch", "ml")
+    backend = "onnxruntime" if backend == "auto" and isinstance(network, OnnxNetwork) else resolve_backend(backend, device)
+    if backend == "onnxruntime":
+
+        if str(device).startswith("cuda"):
+            raise InputError(f"backend='onnxruntime' runs on the CPU; device={device!r} (use backend='torch' on a GPU)")
+        net = network if isinstance(network, OnnxNetwork) else onnx_network(network, card)
+        return net
+    if isinstance(network, OnnxNetwork):
+        raise InputError("an ONNX network needs backend='onnxruntime'")
+    network = network.to(device).eval()
+    use_amp = str(device).startswith("cuda")
+
+    def run(x):
+        with torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
+            return network(x.to(device)).float().cpu()
+
+    return run
 
 
 def _volume_shape(image) -> tuple:
@@ -117,22 +159,26 @@ def _importance_map(patch_size, blend: str) -> np.ndarray:
 
 
 def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, device, overlap: float,
-                    sw_batch_size: int, reflect, mirror: bool, blend: str, slab: int,
+                    sw_batch_size: int, reflect, mirror: bool, blend: str, slab: int, backend: str = "torch",
                     show_progress: bool = False, desc: str = "segment", planes=None) -> int:
     """Run the windows of :func:`window_grid` and emit blended class probabilities plane block by block.
 
     ``read(z0, z1)`` returns planes ``z0:z1`` of the volume; ``emit(z0, z1, probs)`` receives
-    the probabilities (float32, ``(n_classes, z1 - z0, y, x)``) of finished planes, in order.
-    Memory: ``slab + (sw_batch_size + 1)`` patch depths of planes of logits, weights and input.
-    Returns the window count. ``planes=(z0, z1)``: only the batches of windows that reach planes
-    ``z0:z1``, so these planes get the values of the whole-volume run (the planes around them are
-    emitted too, partial: :mod:`liberation.segmentation.distributed_inference` keeps ``z0:z1``).
+    the probabilities of finished planes, in order, as a float32 ``torch.Tensor`` of shape
+    ``(n_classes, z1 - z0, y, x)`` (a new tensor each call). Windows are copied into one
+    preallocated input batch, run by ``backend`` and blended into preallocated torch buffers
+    (multi-threaded like the network). Memory: ``slab + (sw_batch_size + 1)`` patch depths of
+    planes of logits, weights and input. Returns the window count. ``planes=(z0, z1)``: only the
+    batches of windows that reach planes ``z0:z1``, so these planes get the values of the whole-volume
+    run (the planes around them are emitted too, partial: :mod:`liberation.segmentation.distributed_inference`
+    keeps ``z0:z1``).
     """
     from liberation.segmentation.patches import reflect_index
 
     torch = require("torch", "ml")
     require("monai", "ml")
     _check_choice("blend", blend, _BLENDS)
+    _check_choice("backend", backend, BACKENDS)
     if sw_batch_size < 1:
         raise InputError(f"sw_batch_size={sw_batch_size}; expected >= 1")
     if not 0 <= overlap < 1:
@@ -146,12 +192,13 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         windows = windows[reach[0] // sw_batch_size * sw_batch_size:-(-(reach[-1] + 1) // sw_batch_size) * sw_batch_size]
     flips = sorted({w[0] for w in windows})
     fidx = {f: i for i, f in enumerate(flips)}
-    weight = _importance_map((pz, py, px), blend)
-    weights = {f: (np.ascontiguousarray(np.flip(weight, f)) if f else weight) for f in flips}
+    weight = torch.from_numpy(_importance_map((pz, py, px), blend))
+    weights = {f: (torch.flip(weight, f) if f else weight) for f in flips}
     slab = max(int(slab), 1)
     cap = slab + pz * (sw_batch_size + 1)
     num = None  # (flips, classes, cap, y, x), allocated at the first forward pass
-    den = np.zeros((len(flips), cap, ny, nx), np.float32)
+    den = torch.zeros((len(flips), cap, ny, nx), dtype=torch.float32)
+    inp = torch.empty((min(sw_batch_size, len(windows)), 1, pz, py, px), dtype=torch.float32)
     base = max(windows[0][1], 0)  # 0 unless ``planes`` left the first windows out
     cache, c_lo, c_hi = None, 0, 0
 
@@ -174,18 +221,20 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         return cache
 
     def flush(final: int) -> None:
-        nonlocal base, num
+        nonlocal base
         k = final - base
         if k <= 0:
             return
-        probs = 0.0
+        probs = None
         for i in range(len(flips)):
-            logits = torch.from_numpy(num[i, :, :k] / den[i, :k])
-            probs = probs + torch.softmax(logits, dim=0).numpy()
-        emit(base, final, (probs / len(flips)).astype(np.float32, copy=False))
+            p = torch.softmax(num[i, :, :k] / den[i, :k], dim=0)
+            probs = p if probs is None else probs.add_(p)
+        if len(flips) > 1:
+            probs.div_(len(flips))
+        emit(base, final, probs)
         rest = cap - k
-        num[:, :, :rest] = num[:, :, k:].copy()
-        den[:, :rest] = den[:, k:].copy()
+        num[:, :, :rest] = num[:, :, k:].clone()
+        den[:, :rest] = den[:, k:].clone()
         num[:, :, rest:] = 0.0
         den[:, rest:] = 0.0
         base = final
@@ -194,58 +243,63 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         a, b = max(s, 0), min(s + p, n)
         return slice(a - s, b - s), slice(a, b)
 
+    def along(block, axis: int, s: int, p: int, n: int):
+        if 0 <= s and s + p <= n:
+            return block.narrow(axis, s, p)
+        return block.index_select(axis, torch.from_numpy(reflect_index(np.arange(s, s + p), n)))
+
+    forward = _forward(network, card, backend=backend, device=dev, batch=inp.shape[0])
     batches = [windows[i:i + sw_batch_size] for i in range(0, len(windows), sw_batch_size)]
-    network = network.to(dev).eval()
-    use_amp = dev.startswith("cuda")
-    blocks: dict[int, np.ndarray] = {}
-    with torch.no_grad(), torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
+    blocks: dict = {}
+    with torch.inference_mode():
         for batch in progress(batches, desc=desc, unit="batch", enabled=None if show_progress else False):
             # windows are sorted by z: every plane below this batch's first window is final
             final = min(max(batch[0][1], 0), nz)
             if final - base >= slab:
                 flush(final)
-            patches = []
-            for flip, zs, ys, xs in batch:
+            for i, (flip, zs, ys, xs) in enumerate(batch):
                 if zs not in blocks:
                     blocks.clear()
                     zidx = reflect_index(np.arange(zs, zs + pz), nz)
-                    cached = planes(int(zidx.min()), int(zidx.max()) + 1)
-                    blocks[zs] = cached[zidx - c_lo]
-                patch = blocks[zs]
-                patch = (patch[:, ys:ys + py] if 0 <= ys and ys + py <= ny
-                         else patch[:, reflect_index(np.arange(ys, ys + py), ny)])
-                patch = (patch[:, :, xs:xs + px] if 0 <= xs and xs + px <= nx
-                         else patch[:, :, reflect_index(np.arange(xs, xs + px), nx)])
-                patches.append(np.flip(patch, flip) if flip else patch)
-            tensor = torch.from_numpy(np.ascontiguousarray(np.stack(patches)[:, None])).to(dev)
-            logits = network(tensor).float().cpu().numpy()
+                    lo, hi = int(zidx.min()), int(zidx.max()) + 1
+                    cached = planes(lo, hi)
+                    if hi - lo == pz and zidx[0] == lo and zidx[-1] == hi - 1:  # no reflection: a view
+                        blocks[zs] = torch.from_numpy(cached[lo - c_lo:hi - c_lo])
+                    else:
+                        blocks[zs] = torch.from_numpy(np.ascontiguousarray(cached[zidx - c_lo]))
+                patch = along(along(blocks[zs], 1, ys, py, ny), 2, xs, px, nx)
+                inp[i, 0].copy_(torch.flip(patch, flip) if flip else patch)
+            logits = forward(inp[:len(batch)])
+            logits = logits.mul_(weight)  # weighted before the flip back: flip(out * w) = flip(out) * flip(w)
             if num is None:
-                num = np.zeros((len(flips), logits.shape[1], cap, ny, nx), np.float32)
+                num = torch.zeros((len(flips), logits.shape[1], cap, ny, nx), dtype=torch.float32)
             for (flip, zs, ys, xs), out in zip(batch, logits):
                 f = fidx[flip]
                 if flip:
-                    out = np.flip(out, tuple(a + 1 for a in flip))
+                    out = torch.flip(out, [a + 1 for a in flip])
                 zl, zg = crop(zs, pz, nz)
                 yl, yg = crop(ys, py, ny)
                 xl, xg = crop(xs, px, nx)
-                wc = weights[flip][zl, yl, xl]
                 zb = slice(zg.start - base, zg.stop - base)
-                num[f, :, zb, yg, xg] += out[:, zl, yl, xl] * wc
-                den[f, zb, yg, xg] += wc
+                num[f, :, zb, yg, xg] += out[:, zl, yl, xl]
+                den[f, zb, yg, xg] += weights[flip][zl, yl, xl]
         flush(min(nz, windows[-1][1] + pz))  # nz unless ``planes`` left the last windows out
     return len(windows)
 
 
 def predict_probabilities(block, network, card, *, device: str | None = "auto", overlap: float = 0.5,
                           sw_batch_size: int = 2, normalized: bool = False, reflect=None,
-                          mirror: bool = False, edge: str = "reflect", blend: str = "gaussian") -> np.ndarray:
+                          mirror: bool = False, edge: str = "reflect", blend: str = "gaussian",
+                          backend: str = "torch") -> np.ndarray:
     """Class probabilities of a block held in memory.
 
     Parameters
     ----------
     block : ndarray, shape (z, y, x)
         CT grey values (normalised with the card unless ``normalized``).
-    network : torch.nn.Module
+    network : torch.nn.Module or OnnxNetwork
+        The network (an :class:`~liberation.segmentation.onnx_backend.OnnxNetwork` with
+        ``backend="onnxruntime"``).
     card : ModelCard
     device : {"auto", "cpu", "cuda"}
     overlap : float
@@ -267,6 +321,11 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
         volume is shorter than a window), fewer windows.
     blend : {"gaussian", "constant"}
         Window weights (MONAI's importance maps, Gaussian sigma 0.125 of the patch).
+    backend : {"torch", "onnxruntime", "auto"}
+        What runs the network: torch, or ONNX Runtime on the CPU (the network is exported
+        once per call and checked against torch within 1e-4 on random windows; needs ``onnx``
+        and ``onnxruntime``, the ``deploy`` extra); ``"auto"``: ONNX Runtime when installed and
+        the device is the CPU, else torch (see :func:`resolve_backend`).
 
     Returns
     -------
@@ -283,18 +342,18 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
         nonlocal result
         if result is None:
             result = np.zeros((probs.shape[0], *shape), np.float32)
-        result[:, z0:z1] = probs
+        result[:, z0:z1] = probs.numpy()
 
     _sliding_stream(lambda a, b: x[a:b], shape, network, card, emit, normalized=normalized, device=device,
                     overlap=overlap, sw_batch_size=sw_batch_size, reflect=reflect, mirror=mirror, blend=blend,
-                    slab=shape[0])
+                    slab=shape[0], backend=backend)
     return result
 
 
 def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int | None = None,
                    device: str | None = "auto", overlap: float = 0.5, sw_batch_size: int = 2,
                    mirror: bool = False, edge: str = "reflect", blend: str = "gaussian",
-                   show_progress: bool = True):
+                   backend: str = "torch", show_progress: bool = True):
     """Segment a whole volume by sliding windows, streamed along z (bounded memory), stitching on the CPU.
 
     One grid of windows covers the volume (see :func:`window_grid`); each window is predicted
@@ -322,14 +381,16 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
         Sliding-window settings.
     mirror : bool
         Mirror test-time augmentation (see :func:`predict_probabilities`), 8x the cost.
-    edge, blend : str
-        Window placement at the volume ends and blending (see :func:`predict_probabilities`).
+    edge, blend, backend : str
+        Window placement at the volume ends, blending, and what runs the network (see
+        :func:`predict_probabilities`).
     show_progress : bool
 
     Returns
     -------
     out
     """
+    torch = require("torch", "ml")
     shape = _volume_shape(image)
     _check_choice("edge", edge, _EDGES)
     pz = int(card.patch_size[0])
@@ -345,20 +406,20 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
         raise InputError(f"prob_out has shape {tuple(prob_out.shape)}; expected {(n_classes, *shape)}")
 
     def emit(z0, z1, probs):
-        out[z0:z1] = decode_classes(probs.argmax(0), card.class_ids)
+        out[z0:z1] = decode_classes(probs.argmax(0).numpy(), card.class_ids)
         if prob_out is not None:
-            prob_out[:, z0:z1] = np.round(probs * 255.0).astype(np.uint8)
+            prob_out[:, z0:z1] = probs.mul_(255.0).round_().to(torch.uint8).numpy()
 
     _sliding_stream(lambda a, b: np.asarray(image[a:b]), shape, network, card, emit, normalized=False,
                     device=device, overlap=overlap, sw_batch_size=sw_batch_size,
                     reflect=((edge == "reflect",) * 2,) * 3, mirror=mirror, blend=blend, slab=slab,
-                    show_progress=show_progress)
+                    backend=backend, show_progress=show_progress)
     return out
 
 
 def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob_out=None,
                          device: str | None = "auto", overlap: float = 0.5, sw_batch_size: int = 2,
-                         mirror: bool = False, show_progress: bool = True):
+                         mirror: bool = False, backend: str = "torch", show_progress: bool = True):
     """Predict planes with the context a model trained on end faces saw: mirrored along z.
 
     A model trained only on labelled end faces of the volume saw every labelled voxel with
@@ -382,7 +443,7 @@ def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob
         ``(len(z_indices), y, x)``.
     prob_out : array-like of uint8, shape (n_classes, z, y, x), optional
         Class probabilities, 0..255, written at ``z_indices``.
-    device, overlap, sw_batch_size, mirror, show_progress
+    device, overlap, sw_batch_size, mirror, backend, show_progress
         As in :func:`predict_volume`.
 
     Returns
@@ -392,6 +453,12 @@ def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob
     from liberation.segmentation.patches import reflect_index
 
     shape = _volume_shape(image)
+    backend = resolve_backend(backend, device)
+    if backend == "onnxruntime":  # export once for all planes
+        from liberation.segmentation.onnx_backend import OnnxNetwork, onnx_network
+
+        if not isinstance(network, OnnxNetwork):
+            network = onnx_network(network, card)
     planes = list(range(shape[0])) if z_indices is None else [int(z) for z in z_indices]
     bad = [z for z in planes if not 0 <= z < shape[0]]
     if bad:
@@ -412,7 +479,8 @@ def predict_face_matched(image, network, card, *, z_indices=None, out=None, prob
             lo = int(index.min())
             slab = np.asarray(image[lo: int(index.max()) + 1])
             probs = predict_probabilities(slab[index - lo], network, card, device=device, overlap=overlap,
-                                          sw_batch_size=sw_batch_size, reflect=in_plane, mirror=mirror)
+                                          sw_batch_size=sw_batch_size, reflect=in_plane, mirror=mirror,
+                                          backend=backend)
             total = total + probs[:, half]
         total = total / 2.0
         out[row] = decode_classes(total.argmax(0), card.class_ids)
@@ -456,13 +524,13 @@ def segment_phases(image, network, card, *, context: str = "volume", **kwargs) -
 
     ``context="volume"``: sliding windows over the volume (:func:`predict_volume`, whose
     options ``kwargs`` are); ``"face-matched"``: every plane with mirrored z context
-    (:func:`predict_face_matched`; ``slab`` and ``halo`` do not apply).
+    (:func:`predict_face_matched`; ``slab``, ``halo`` and ``edge`` do not apply).
     """
     if card.task != "phases":
         raise InputError(f"the model's task is {card.task!r}; segment_phases needs a 'phases' model")
     if context == "face-matched":
-        kwargs.pop("slab", None)
-        kwargs.pop("halo", None)
+        for key in ("slab", "halo", "edge"):
+            kwargs.pop(key, None)
         return predict_face_matched(image, network, card, **kwargs)
     if context != "volume":
         raise InputError(f"context={context!r}; expected 'volume' or 'face-matched'")

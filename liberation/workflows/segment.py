@@ -271,6 +271,8 @@ def segment_store(
     client=None,
     workers: int | None = None,
     scheduler: str | None = None,
+    edge: str = "reflect",
+    backend: str = "auto",
 ) -> SegmentRun:
     """Segment a store with a trained model folder; write ``labels/phases`` or ``labels/particles``.
 
@@ -323,6 +325,12 @@ def segment_store(
         Instead of ``client``: a local cluster of ``workers`` processes, or the running cluster of
         the scheduler at this address (:func:`liberation.workflows.cluster.dask_client`), opened
         after the inputs are checked and closed at the end.
+    edge : {"reflect", "inside"}
+        Window placement at the volume ends: half a patch of reflected context (as training
+        patches saw the ends), or MONAI's windows inside the volume (fewer windows).
+    backend : {"auto", "torch", "onnxruntime"}
+        What runs the network (:func:`~liberation.segmentation.inference.resolve_backend`;
+        ``auto``: ONNX Runtime on the CPU when installed, else torch).
 
     Returns
     -------
@@ -377,22 +385,23 @@ def segment_store(
                       "delivery": card.validation.get("delivery"),
                       "model_validation": {k: validated.get(k) for k in ("accuracy", "miou")}}
         elif method == "network":
-            from liberation.segmentation.inference import predict_volume, segment_phases
+            from liberation.segmentation.inference import predict_volume, resolve_backend, segment_phases
 
+            backend = resolve_backend(backend, device)
             if distributed:
                 from liberation.segmentation.distributed_inference import predict_volume_distributed
 
                 with dask_client(client, workers=workers, scheduler=scheduler) as cluster:
                     predict_volume_distributed(image, network, card, client=cluster, out=out, prob_out=prob,
                                                slab=slab, overlap=overlap, device=device, mirror=mirror,
-                                               threads=threads)
+                                               threads=threads, edge=edge, backend=backend)
             else:
                 predict = segment_phases if task == "phases" else predict_volume
                 options = {"context": context} if task == "phases" else {}
                 predict(image, network, card, out=out, prob_out=prob, slab=slab, overlap=overlap, device=device,
-                        mirror=mirror, **options)
+                        mirror=mirror, edge=edge, backend=backend, **options)
             params = {"model": str(Path(model).resolve()), "task": task, "method": method, "overlap": overlap,
-                      "context": context, "mirror": mirror, "seeds": seeds,
+                      "context": context, "mirror": mirror, "seeds": seeds, "edge": edge, "backend": backend,
                       "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
         else:
             raise FileFormatError(f"the card of {model} delivers {method!r}; expected 'network' or 'pixel-classifier'")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from liberation.deploy._onnx import export_onnx_model, onnx_parity
+from liberation._onnx import export_onnx_model, onnx_parity
 from liberation.errors import InputError, require
 
 __all__ = ["convert_onnx_weights_fp16", "export_belt_onnx", "verify_belt_onnx"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from liberation.deploy._onnx import export_onnx_model, onnx_parity, run_onnx
+from liberation._onnx import export_onnx_model, onnx_parity, run_onnx
 from liberation.deploy.dual_energy.model import DualEnergyNet, build_dual_energy_net
 from liberation.errors import FileFormatError, InputError
 from liberation.model_folder import (

@@ -1,9 +1,12 @@
-"""One ONNX export-and-verify helper for the deploy models (torch, onnx, onnxruntime; imported lazily).
+"""One ONNX export-and-verify helper (torch, onnx, onnxruntime; imported lazily), a base module.
 
-:func:`export_onnx_model` traces a torch module with dynamic axes into an ONNX file
-(written atomically, checked by ``onnx.checker``); :func:`run_onnx` runs a file with
-onnxruntime on the CPU; :func:`onnx_parity` runs torch and onnxruntime on the same sample
-and compares the outputs, raising a clear error when they differ by more than a tolerance.
+Used by the deploy models and by the ONNX Runtime backend of 3D inference
+(:mod:`liberation.segmentation.onnx_backend`). :func:`export_onnx_model` traces a torch
+module with dynamic axes into an ONNX file (written atomically, checked by
+``onnx.checker``); :func:`onnx_session` opens a file with onnxruntime on the CPU and
+:func:`run_onnx` runs it once; :func:`onnx_parity` runs torch and onnxruntime on the same
+sample and compares the outputs, raising a clear error when they differ by more than a
+tolerance. The packages come with the ``deploy`` extra.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 from liberation._atomic import atomic_file, check_new_output
 from liberation.errors import FileFormatError, InputError, require
 
-__all__ = ["export_onnx_model", "onnx_parity", "run_onnx"]
+__all__ = ["export_onnx_model", "onnx_parity", "onnx_session", "run_onnx"]
 
 
 def export_onnx_model(
@@ -81,17 +84,35 @@ def export_onnx_model(
     return path
 
 
-def run_onnx(path: str | os.PathLike, inputs: Mapping[str, np.ndarray], *, threads: int | None = None) -> list:
-    """Run an ONNX file with onnxruntime on the CPU; returns the list of outputs."""
+def onnx_session(path: str | os.PathLike, *, threads: int | None = None, spin: bool = True):
+    """An ``onnxruntime.InferenceSession`` of an ONNX file on the CPU.
+
+    Parameters
+    ----------
+    path : path-like
+    threads : int, optional
+        Intra-op threads (one inter-op thread); default onnxruntime's (all cores).
+    spin : bool
+        Let idle worker threads spin-wait for the next run (onnxruntime's default: lowest
+        latency between back-to-back runs). ``False`` when other work (torch, numpy) runs
+        between the runs on the same cores, which spinning threads would slow down.
+    """
     ort = require("onnxruntime", "deploy")
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes for any unloadable file
         raise FileFormatError(f"ONNX model {path} cannot be loaded: {str(exc).strip().splitlines()[0][:200]}") from None
+
+
+def run_onnx(path: str | os.PathLike, inputs: Mapping[str, np.ndarray], *, threads: int | None = None) -> list:
+    """Run an ONNX file with onnxruntime on the CPU; returns the list of outputs."""
+    sess = onnx_session(path, threads=threads)
     return sess.run(None, {k: np.ascontiguousarray(v) for k, v in inputs.items()})
 
 
