@@ -12,6 +12,7 @@ tolerance. The packages come with the ``deploy`` extra.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,10 @@ import numpy as np
 
 from liberation._atomic import atomic_file, check_new_output
 from liberation.errors import FileFormatError, InputError, require
+
+# torch.onnx.export keeps global state (and warnings.catch_warnings is process-wide): one export at a time,
+# e.g. when several Dask tasks in threads of one worker export their network
+_EXPORT_LOCK = threading.Lock()
 
 __all__ = ["export_onnx_model", "onnx_parity", "onnx_session", "run_onnx"]
 
@@ -67,7 +72,7 @@ def export_onnx_model(
     module = module.eval()
     with atomic_file(path, overwrite=overwrite, what="ONNX file") as tmp_path:
         tmp = str(tmp_path)
-        with warnings.catch_warnings():  # tracer warnings about python control flow on shapes
+        with _EXPORT_LOCK, warnings.catch_warnings():  # tracer warnings about python control flow on shapes
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (example,), tmp, dynamo=False, opset_version=int(opset),
                               input_names=list(input_names), output_names=list(output_names),
