@@ -76,6 +76,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=8.0, help="training wall-clock budget")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--steps", type=int, default=None, help="fixed number of training steps (default: from --minutes)")
+    ap.add_argument("--physics", action="store_true",
+                    help="physics randomisation of the training frames (synthetic.PHYSICS_RANGES per frame)")
     ap.add_argument("--no-domain", action="store_true", help="train without detector_augment (ablation)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="evaluate this model folder instead of training")
@@ -98,7 +100,8 @@ def main(argv=None) -> int:
         from liberation.deploy.belt.io import save_belt_checkpoint
         from liberation.deploy.belt.train import train_belt_segmenter
 
-        x, y = make_belt_dataset(args.n_train, (args.size, args.size), i0=I0, seed=args.seed)
+        x, y = make_belt_dataset(args.n_train, (args.size, args.size), i0=I0, seed=args.seed,
+                                 physics={} if args.physics else None)
         deadline = time.perf_counter() + 60 * args.minutes
 
         class Stop(Exception):
@@ -122,7 +125,8 @@ def main(argv=None) -> int:
                 "history": res.history}
         save_belt_checkpoint(model_path, res.model, card, overwrite=args.save is not None)
         train_info = {"steps": res.train_params["steps"], "seconds": res.seconds, "n_train": args.n_train,
-                      "size": args.size, "preset": args.preset, "domain": not args.no_domain}
+                      "size": args.size, "preset": args.preset, "domain": not args.no_domain,
+                      "physics": args.physics}
     results = {}
     rt = BeltRuntime(model_path, backend="torch", threads=1)
     modes = (("auto", "pixel"), ("auto", "fragment"), (I0, "pixel"))
