@@ -157,3 +157,39 @@ def test_runtime_decisions_match_the_vote(tmp_path):
         rt.segment(x, decision="vote")
     with pytest.raises(InputError, match="decision='vote'"):
         BeltRuntime(tmp_path / "belt", backend="torch", decision="vote")
+
+
+def test_split_touching_fragments_and_vote():
+    """Two overlapping discs (r = 10, centres 18 px apart) are one component; the split gives each its own class.
+
+    Disc L is ore with 40 % of its pixels (its right part) painted waste by the pixel classifier, disc R is waste.
+    Without the split the merged component takes one class; with it, L is all ore and R all waste.
+    """
+    from liberation.deploy.belt.sorting import fragment_class_vote, split_fragments
+
+    yy, xx = np.mgrid[:40, :60]
+    left = (yy - 20) ** 2 + (xx - 20) ** 2 <= 100
+    right = ((yy - 20) ** 2 + (xx - 38) ** 2 <= 100) & ~left
+    ids = split_fragments(left | right)
+    assert ids.max() == 2 and (ids[~(left | right)] == 0).all()
+    assert len(np.unique(ids[20, 11:16])) == 1 and ids[20, 12] != ids[20, 44]
+    # each disc's centre region is one id
+    assert (ids[18:23, 18:23] == ids[20, 20]).all() and (ids[18:23, 36:41] == ids[20, 38]).all()
+    p = np.zeros((3, 40, 60))
+    p[0] = 1.0
+    p[:, left] = np.array([0.05, 0.9, 0.05])[:, None]
+    p[:, left & (xx >= 22)] = np.array([0.05, 0.35, 0.6])[:, None]
+    p[:, right] = np.array([0.05, 0.15, 0.8])[:, None]
+    out = fragment_class_vote(p)
+    core_l = left & (xx <= 17)
+    core_r = right & (xx >= 31)
+    assert (out[core_l] == 1).all() and (out[core_r] == 2).all()
+    merged = fragment_class_vote(p, split=False)
+    assert len(np.unique(merged[left | right])) == 1
+    # a lone component too thin for a centre keeps one id
+    thin = np.zeros((10, 30), bool)
+    thin[4:6, 2:28] = True
+    assert split_fragments(thin).max() == 1
+    assert split_fragments(np.zeros((5, 5), bool)).max() == 0
+    with pytest.raises(InputError, match="min_distance=0"):
+        split_fragments(thin, min_distance=0)
