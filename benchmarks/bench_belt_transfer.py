@@ -28,6 +28,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 I0 = 4000.0
+#: --physics choices -> make_belt_dataset(physics=...)
+PHYSICS = {"none": None, "all": {}, "shape": {"mu_gangue_per_mm": (0.10, 0.10), "ore_gangue_ratio": (2.2, 2.2)}}
 
 
 def scores(pred, truth) -> dict:
@@ -76,8 +78,9 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=8.0, help="training wall-clock budget")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--steps", type=int, default=None, help="fixed number of training steps (default: from --minutes)")
-    ap.add_argument("--physics", action="store_true",
-                    help="physics randomisation of the training frames (synthetic.PHYSICS_RANGES per frame)")
+    ap.add_argument("--physics", choices=("none", "all", "shape"), default="none",
+                    help="physics randomisation of the training frames: 'all' = synthetic.PHYSICS_RANGES per frame, "
+                         "'shape' = thickness profile and ratio only (the project's beam)")
     ap.add_argument("--no-domain", action="store_true", help="train without detector_augment (ablation)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default=None, help="evaluate this model folder instead of training")
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
         from liberation.deploy.belt.train import train_belt_segmenter
 
         x, y = make_belt_dataset(args.n_train, (args.size, args.size), i0=I0, seed=args.seed,
-                                 physics={} if args.physics else None)
+                                 physics=PHYSICS[args.physics])
         deadline = time.perf_counter() + 60 * args.minutes
 
         class Stop(Exception):
