@@ -5,13 +5,19 @@ randomisation (``detector_augment``) and the automatic open beam, then evaluates
 default runtime (``BeltRuntime``, ``i0="auto"``) on held-out frames of the project's
 generator and of the two other generators of :mod:`liberation.deploy.belt.generators`
 (``angular``, ``pebble``) in 8 and 16 bits; the same frames are also segmented with the
-training open beam fixed (``i0=4000``, the old behaviour). Prints and writes a JSON table:
-foreground IoU (class > 0 vs belt), ore/waste mIoU (mean IoU of the ore and waste
-classes), and the three-class mIoU.
+training open beam fixed (``i0=4000``, the old behaviour). With the automatic open beam
+both ore/waste decisions are scored: ``pixel`` (argmax) and ``fragment`` (the runtime's
+default vote per predicted fragment). Prints and writes a JSON table: foreground IoU
+(class > 0 vs belt), ore/waste mIoU (mean IoU of the ore and waste classes), the
+three-class mIoU, and the ore->waste / waste->ore pixel error rates. ``--physics all|shape``
+trains on physics-randomised frames (``make_belt_dataset(physics=...)``); ``--steps``
+fixes the training budget.
 
 Short runs only on a shared 2-core machine::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_belt_transfer.py --minutes 8 --out benchmarks/results/belt_transfer.json
+    OMP_NUM_THREADS=1 python benchmarks/bench_belt_transfer.py --steps 450 --physics shape --save /tmp/shape
+    OMP_NUM_THREADS=1 python benchmarks/bench_belt_transfer.py --model /tmp/shape --out shape.json
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def evaluate_model(model_path, *, data=None, synthetic: int | None = None, size:
 
     if out:
         check_new_output(out, overwrite=overwrite, what="metrics file", inputs=[model_path])
-    rt = BeltRuntime(model_path, backend=backend, i0=i0 if i0 is not None else "auto", decision=decision)
+    rt = BeltRuntime(model_path, backend=backend, i0=i0 if i0 is not None else "auto")
     images, masks, _ = load_frames(data, synthetic, size=size, seed=seed if data else seed + 7919, i0=None,
                                    class_names=rt.class_names)
     n_all = len(images)
