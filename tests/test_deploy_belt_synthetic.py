@@ -52,3 +52,37 @@ def test_attenuation_inverts_counts():
 def test_bad_parameters(kwargs):
     with pytest.raises(InputError):
         make_belt_image(**{"shape": (64, 64), **kwargs})
+
+
+def test_thickness_profile_volume_closed_form():
+    """t = T (1 - r²)^q over a star-shaped outline: volume ∝ 1 / (2 (q + 1)); paraboloid / ellipsoid = 0.75."""
+    kw = dict(shape=(96, 96), size_class_mm=(18.0, 20.0), coverage=0.05, fines=0.0, dust=0.0, noise=False, seed=4)
+    ell, par, slab = (make_belt_image(**kw, profile=q) for q in (0.5, 1.0, 0.25))
+    assert (ell.mask == par.mask).all() and (ell.mask == slab.mask).all()  # same outlines
+    assert par.fragments["mass_g"].sum() / ell.fragments["mass_g"].sum() == pytest.approx(0.75, rel=0.03)
+    assert slab.fragments["mass_g"].sum() / ell.fragments["mass_g"].sum() == pytest.approx(1.5 / 1.25, rel=0.03)
+    with pytest.raises(InputError, match="profile=0"):
+        make_belt_image(profile=0.0)
+
+
+def test_physics_randomised_dataset():
+    from liberation.deploy.belt.synthetic import PHYSICS_RANGES
+
+    x1, y1 = make_belt_dataset(4, (64, 64), physics={}, seed=3)
+    x2, y2 = make_belt_dataset(4, (64, 64), physics={}, seed=3)
+    assert (x1 == x2).all() and (y1 == y2).all()
+    # one-point ranges: the first frame has the same geometry (later frames differ: Poisson draws consume a
+    # variable number of random numbers); a harder beam attenuates less
+    fixed = {"mu_gangue_per_mm": (0.1, 0.1), "ore_gangue_ratio": (2.2, 2.2), "profile": (0.5, 0.5),
+             "thickness_ratio_low": (0.45, 0.45), "thickness_ratio_high": (0.7, 0.7)}
+    assert set(fixed) == set(PHYSICS_RANGES)
+    xf, yf = make_belt_dataset(1, (64, 64), physics=fixed, seed=7)
+    assert 0.1 < (yf > 0).mean() < 0.6
+    xp, yp = xf, yf
+    xh, yh = make_belt_dataset(1, (64, 64), physics={**fixed, "mu_gangue_per_mm": (0.07, 0.07)}, seed=7)
+    assert (yh == yp).all()
+    assert xh[yp > 0].astype(float).mean() > xp[yp > 0].astype(float).mean() * 1.05
+    with pytest.raises(InputError, match="unknown keys"):
+        make_belt_dataset(2, (64, 64), physics={"mu": (0.1, 0.2)})
+    with pytest.raises(InputError, match="both given"):
+        make_belt_dataset(2, (64, 64), physics={}, mu_gangue_per_mm=0.1)

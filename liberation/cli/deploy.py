@@ -206,8 +206,11 @@ def benchmark(model_path, backend, size, batch, threads, repeats, warmup, out):
 @click.option("--threshold", type=CLOSED_FRACTION, default=0.5, show_default=True, help="Ore share to accept a fragment.")
 @click.option("--eject", type=click.Choice(["waste", "ore"]), default="waste", show_default=True)
 @_I0_OPT
+@click.option("--decision", type=click.Choice(["fragment", "pixel"]), default="fragment", show_default=True,
+              help="Ore/waste per predicted fragment (mean class probability over it; touching fragments split) "
+                   "or per pixel.")
 @overwrite_option(None)
-def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, eject, i0, overwrite):
+def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, eject, i0, decision, overwrite):
     """Segment every PNG/TIFF in IMAGES_DIR: one mask PNG per image (0 = background, 1.. classes) and fragments.csv.
 
     Prints one warning line when frames look unlike the training data (scale, dtype, range, or an implausible
@@ -216,7 +219,7 @@ def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, ejec
 
     with _belt_warnings():
         r = segment_folder(model_path, images_dir, out, backend=backend, pixel_size_um=pixel_size_um,
-                           threshold=threshold, eject=eject, i0=_i0(i0), overwrite=overwrite)
+                           threshold=threshold, eject=eject, i0=_i0(i0), decision=decision, overwrite=overwrite)
     click.echo(f"{r['backend']}: wrote {r['n_images']} masks and fragments.csv ({r['n_fragments']} fragments) to {out}")
 
 

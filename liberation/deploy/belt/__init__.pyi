@@ -49,8 +49,8 @@ from .simulation import (
     simulate_paper_trials,
     simulate_sorting,
 )
-from .sorting import air_jet_commands, fragment_decisions
-from .synthetic import BELT_CLASSES, SIZE_CLASSES_MM, BeltImage, make_belt_dataset, make_belt_image
+from .sorting import FRAGMENT_RULES, air_jet_commands, fragment_class_vote, fragment_decisions
+from .synthetic import BELT_CLASSES, PHYSICS_RANGES, SIZE_CLASSES_MM, BeltImage, make_belt_dataset, make_belt_image
 from .train import TRAIN_PRESETS, BeltTrainResult, evaluate_belt_segmenter, predict_belt, train_belt_segmenter
 from .workflow import (
     SYNTHETIC_I0,
@@ -79,9 +79,11 @@ __all__ = [
     "CrossShapedWindowAttention",
     "DEPRECATED_PRESETS",
     "DETECTOR_RANGES",
+    "FRAGMENT_RULES",
     "FRAME_GENERATORS",
     "GEOMETRIC_OPS",
     "PAPER_TRIAL_SERIES",
+    "PHYSICS_RANGES",
     "PIXEL_OPS",
     "RAIL_COMBINATIONS",
     "SIZE_CLASSES_MM",
@@ -114,6 +116,7 @@ __all__ = [
     "export",
     "export_belt_onnx",
     "export_model",
+    "fragment_class_vote",
     "fragment_decisions",
     "generators",
     "io",

@@ -29,6 +29,7 @@ import numpy as np
 
 from liberation.deploy.belt.io import read_model_card
 from liberation.deploy.belt.preprocess import estimate_open_beam, pad_to_multiple, parse_i0, prepare_belt_inputs
+from liberation.deploy.belt.sorting import fragment_class_vote
 from liberation.errors import DependencyError, FileFormatError, InputError, require
 from liberation.model_folder import card_class_names
 
@@ -118,6 +119,8 @@ def check_foreground_share(masks, *, spec: dict) -> list[str]:
     return []
 
 _BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+#: Ore/waste decisions of :class:`BeltRuntime`.
+DECISIONS = ("fragment", "pixel")
 
 
 def _importable(name: str) -> bool:
@@ -149,6 +152,12 @@ class BeltRuntime:
     i0 : float or "auto"
         Open beam of the frames: ``"auto"`` (default; estimated per frame from the belt
         background) or a fixed count.
+    decision : {"fragment", "pixel"}
+        How ore/waste is decided (the foreground is the pixel argmax in both):
+        ``"fragment"`` (default) gives every predicted fragment (connected component of
+        the foreground) the class of the largest mean probability over it
+        (:func:`~liberation.deploy.belt.sorting.fragment_class_vote`), as a sorter accepts
+        or ejects whole fragments; ``"pixel"`` keeps the per-pixel argmax.
 
     Attributes
     ----------
@@ -168,9 +177,12 @@ class BeltRuntime:
     """
 
     def __init__(self, model_path, *, backend: str = "auto", threads: int | None = None, batch_size: int = 8,
-                 i0="auto"):
+                 i0="auto", decision: str = "fragment"):
         if backend not in _BACKENDS:
             raise InputError(f"backend={backend!r} is not known; expected one of {_BACKENDS}")
+        if decision not in DECISIONS:
+            raise InputError(f"decision={decision!r} is not known; expected one of {DECISIONS}")
+        self.decision = decision
         self.path = Path(model_path)
         if not self.path.exists():
             raise FileFormatError(f"model {self.path} not found")
@@ -302,7 +314,7 @@ class BeltRuntime:
         level = self.open_beam(arr, i0=i0)
         return prepare_belt_inputs(arr, i0=level if arr.ndim == 3 else float(level[0]))
 
-    def segment(self, frames, *, counts: bool = True, i0=None, warn: bool = True) -> np.ndarray:
+    def segment(self, frames, *, counts: bool = True, i0=None, warn: bool = True, decision: str | None = None) -> np.ndarray:
         """Class masks for frames.
 
         Parameters
@@ -316,12 +328,17 @@ class BeltRuntime:
         warn : bool
             Emit one :class:`BeltInputWarning` line when the checks find problems (they are
             always in :attr:`last_check`).
+        decision : {"fragment", "pixel"}, optional
+            Ore/waste decision for this call (default :attr:`decision`).
 
         Returns
         -------
         ndarray, uint8, (n, y, x) or (y, x)
             0 = background, 1.. = classes of the card.
         """
+        decision = self.decision if decision is None else decision
+        if decision not in DECISIONS:
+            raise InputError(f"decision={decision!r} is not known; expected one of {DECISIONS}")
         raw = np.asarray(frames)
         if raw.ndim not in (2, 3):
             raise InputError(f"frames have shape {raw.shape}; expected (n, y, x) or (y, x)")
@@ -335,7 +352,12 @@ class BeltRuntime:
         out = np.empty((len(x), h, w), np.uint8)
         for s in range(0, len(xp), self.batch_size):
             logits = self.logits(xp[s : s + self.batch_size, None])
-            out[s : s + self.batch_size] = logits[:, :, :h, :w].argmax(1)
+            logits = logits[:, :, :h, :w]
+            if decision == "fragment":
+                z = np.exp(logits - logits.max(1, keepdims=True))
+                out[s : s + self.batch_size] = fragment_class_vote(z / z.sum(1, keepdims=True), rule="mean")
+            else:
+                out[s : s + self.batch_size] = logits.argmax(1)
         problems += check_foreground_share(out, spec=self.spec)
         self.last_check = {"i0": None if level is None else level.tolist(),
                            "foreground_share": (out > 0).reshape(len(out), -1).mean(1).tolist(),

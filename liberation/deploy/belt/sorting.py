@@ -16,7 +16,10 @@ from scipy import ndimage as ndi
 
 from liberation.errors import InputError
 
-__all__ = ["air_jet_commands", "fragment_decisions"]
+__all__ = ["FRAGMENT_RULES", "air_jet_commands", "fragment_class_vote", "fragment_decisions", "split_fragments"]
+
+#: Rules of :func:`fragment_class_vote`.
+FRAGMENT_RULES = ("mean", "majority")
 
 
 def fragment_decisions(
@@ -93,6 +96,152 @@ def fragment_decisions(
            "centroid_row": cr, "centroid_col": cc, "row_min": bbox[:, 0], "row_max": bbox[:, 1],
            "col_min": bbox[:, 2], "col_max": bbox[:, 3]}
     return {k: v[keep] for k, v in out.items()}
+
+
+def split_fragments(foreground, *, min_distance: int = 5, smooth: float = 1.0, min_radius: float = 2.0,
+                    connectivity: int = 1) -> np.ndarray:
+    """Split a foreground mask into fragments: watershed of the distance to the belt.
+
+    Touching fragments form one connected component; each gets its own id when its
+    (Gaussian-smoothed) distance-to-background map has its own maximum. Components
+    without a maximum (thinner than ``min_radius``) keep one id.
+
+    Parameters
+    ----------
+    foreground : array_like, (y, x) bool
+        Fragment pixels.
+    min_distance : int
+        Smallest distance between two fragment centres, pixels (about the smallest
+        fragment radius to be split off; 5 px = 2.5 mm at 0.5 mm pixels).
+    smooth : float
+        Gaussian sigma of the distance map, pixels (0: none).
+    min_radius : float
+        Smallest inscribed radius of a fragment centre, pixels.
+    connectivity : int
+        1 (4-connected) or 2 (8-connected) components.
+
+    Returns
+    -------
+    ndarray, (y, x) int32
+        Fragment ids 1..n, 0 on the background.
+    """
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
+    fg = np.asarray(foreground, dtype=bool)
+    if fg.ndim != 2:
+        raise InputError(f"foreground has shape {fg.shape}; expected a 2D (y, x) mask")
+    if int(min_distance) < 1 or smooth < 0 or min_radius < 0:
+        raise InputError(f"min_distance={min_distance!r} must be >= 1 and smooth={smooth!r}, "
+                         f"min_radius={min_radius!r} >= 0 (pixels)")
+    structure = ndi.generate_binary_structure(2, connectivity)
+    comp, n = ndi.label(fg, structure=structure)
+    if n == 0:
+        return comp.astype(np.int32)
+    dist = ndi.distance_transform_edt(fg)
+    if smooth > 0:
+        dist = ndi.gaussian_filter(dist, smooth)
+    peaks = peak_local_max(dist, min_distance=int(min_distance), threshold_abs=float(min_radius), labels=comp,
+                           exclude_border=False)
+    markers = np.zeros(fg.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    # components without a peak keep one marker of their own
+    has = np.zeros(n + 1, bool)
+    has[comp[tuple(peaks.T)]] = True
+    missing = np.flatnonzero(~has[1:]) + 1
+    if len(missing):
+        first = ndi.maximum_position(dist, comp, missing)
+        for j, pos in enumerate(first):
+            markers[pos] = len(peaks) + 1 + j
+    out = watershed(-dist, markers, mask=fg, connectivity=connectivity)
+    return out.astype(np.int32)
+
+
+def fragment_class_vote(probabilities, *, rule: str = "mean", instances=None, split: bool = True,
+                        min_distance: int = 5, connectivity: int = 1) -> np.ndarray:
+    """One class per fragment: the fragment-level decision of a belt sorter, from pixel probabilities.
+
+    On a belt sorter ore/waste is a property of the whole fragment (it is accepted or
+    ejected as one piece), while a pixel classifier may paint one fragment partly ore,
+    partly waste (its thin edges look like waste, a dense vein like ore). This keeps the
+    pixel foreground (``argmax != 0``) and gives every pixel of a fragment the fragment
+    class with the largest score over the fragment:
+
+    * ``"mean"``: the mean over the fragment's pixels of the class probabilities
+      renormalised over the fragment classes, ``p_c / sum_{k >= 1} p_k`` (c >= 1);
+    * ``"majority"``: the most frequent pixel class (argmax over the fragment classes;
+      ties go to the lower class index).
+
+    Fragments are the connected components of the predicted foreground (``connectivity``
+    1: 4-connected, 2: 8-connected), split where fragments touch (``split``, see
+    :func:`split_fragments`), or the given ``instances`` restricted to it.
+
+    Parameters
+    ----------
+    probabilities : array_like, (K, y, x) or (n, K, y, x) float
+        Class probabilities (softmax of the logits; class 0 is the background, K >= 2).
+        Unnormalised non-negative scores are accepted: only ratios between fragment
+        classes and the argmax are used.
+    rule : {"mean", "majority"}
+        Fragment score, see above.
+    instances : array_like, (y, x) or (n, y, x) int, optional
+        Fragment ids (0 = none) instead of connected components.
+    split : bool
+        Split touching fragments (a merged cluster would otherwise take one class).
+    min_distance : int
+        Smallest distance between fragment centres for the split, pixels.
+    connectivity : int
+        1 or 2, for the connected components.
+
+    Returns
+    -------
+    ndarray, uint8, (y, x) or (n, y, x)
+        Class mask: 0 where ``argmax`` is the background, else the fragment's class.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim not in (3, 4) or p.shape[-3] < 2:
+        raise InputError(f"probabilities have shape {p.shape}; expected (K, y, x) or (n, K, y, x) with K >= 2")
+    if rule not in FRAGMENT_RULES:
+        raise InputError(f"rule={rule!r} is not known; expected one of {FRAGMENT_RULES}")
+    if connectivity not in (1, 2):
+        raise InputError(f"connectivity={connectivity!r} must be 1 (4-connected) or 2 (8-connected)")
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise InputError("probabilities must be finite and non-negative (softmax of the logits)")
+    single = p.ndim == 3
+    p = p[None] if single else p
+    inst = None
+    if instances is not None:
+        inst = np.asarray(instances)
+        inst = inst[None] if inst.ndim == 2 else inst
+        if inst.shape != (p.shape[0], *p.shape[2:]) or inst.dtype.kind not in "ui":
+            raise InputError(f"instances have shape {inst.shape} and dtype {inst.dtype}; expected integer ids of "
+                             f"shape {(p.shape[0], *p.shape[2:])}")
+    n_cls = p.shape[1]
+    structure = ndi.generate_binary_structure(2, connectivity)
+    out = np.zeros((p.shape[0], *p.shape[2:]), np.uint8)
+    for i in range(p.shape[0]):
+        pix = p[i].argmax(0)
+        fg = pix > 0
+        if inst is not None:
+            labels, n = np.where(fg, inst[i], 0), int(inst[i].max(initial=0))
+        elif split:
+            labels = split_fragments(fg, min_distance=min_distance, connectivity=connectivity)
+            n = int(labels.max(initial=0))
+        else:
+            labels, n = ndi.label(fg, structure=structure)
+        if n == 0:
+            continue
+        flat = labels.ravel()
+        frag = p[i, 1:].reshape(n_cls - 1, -1)
+        if rule == "mean":
+            w = frag / np.maximum(frag.sum(0, keepdims=True), 1e-300)
+        else:
+            w = (np.arange(1, n_cls)[:, None] == frag.argmax(0)[None] + 1).astype(np.float64)
+        score = np.stack([np.bincount(flat, weights=w[c], minlength=n + 1) for c in range(n_cls - 1)])
+        lut = (score.argmax(0) + 1).astype(np.uint8)
+        lut[0] = 0
+        out[i] = np.where(fg, lut[labels], 0)
+    return out[0] if single else out
 
 
 def air_jet_commands(

@@ -30,6 +30,7 @@ from liberation.errors import InputError
 
 __all__ = [
     "BELT_CLASSES",
+    "PHYSICS_RANGES",
     "SIZE_CLASSES_MM",
     "BeltImage",
     "belt_attenuation",
@@ -39,6 +40,14 @@ __all__ = [
 
 #: Size classes of the paper's trials, in mm (sieve intervals).
 SIZE_CLASSES_MM: tuple[tuple[float, float], ...] = ((0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0))
+#: Per-frame physics ranges of ``make_belt_dataset(physics=...)`` (plausible XRT beams and rock shapes).
+PHYSICS_RANGES: dict[str, tuple[float, float]] = {
+    "mu_gangue_per_mm": (0.07, 0.14),    # silicate gangue, hard to soft beams, 1/mm
+    "ore_gangue_ratio": (1.8, 2.6),      # ore-mineral / gangue attenuation
+    "profile": (0.2, 1.0),               # thickness profile exponent: slab .. paraboloid
+    "thickness_ratio_low": (0.35, 0.5),  # thickness / diameter, low end
+    "thickness_ratio_high": (0.6, 0.8),  # thickness / diameter, high end
+}
 #: Default class names of the belt masks (index = label value).
 BELT_CLASSES: tuple[str, ...] = ("background", "ore", "waste")
 
@@ -101,6 +110,7 @@ def make_belt_image(
     mu_gangue_per_mm: float = 0.10,
     mu_ore_per_mm: float = 0.22,
     thickness_ratio: tuple[float, float] = (0.45, 0.7),
+    profile: float = 0.5,
     fines: float = 0.002,
     fines_max_mm: float = 1.5,
     dust: float = 0.04,
@@ -134,6 +144,10 @@ def make_belt_image(
         Linear attenuation of the gangue matrix and of the ore mineral, 1/mm.
     thickness_ratio : (float, float)
         Fragment thickness as a fraction of its equivalent diameter (range).
+    profile : float
+        Thickness profile exponent ``q``: ``t = T (1 - r²)^q`` with ``r`` the normalised
+        radius; 0.5 an ellipsoid (default), 1 a paraboloid, small values a flat slab with
+        steep edges.
     fines : float
         Number of fines per belt pixel (fragments below ``fines_max_mm``, background).
     fines_max_mm : float
@@ -169,6 +183,8 @@ def make_belt_image(
     for name, value in (("ore_fraction", ore_fraction), ("adhesion", adhesion)):
         if not (0 <= value <= 1):
             raise InputError(f"{name}={value!r} must be in [0, 1]")
+    if not (0.05 <= profile <= 2.0):
+        raise InputError(f"profile={profile!r} must be in [0.05, 2] (thickness profile exponent)")
     if not (0.2 <= grade_cutoff <= 0.75):
         raise InputError(f"grade_cutoff={grade_cutoff!r} must be in [0.2, 0.75]")
     rng = make_rng(seed)
@@ -214,7 +230,9 @@ def make_belt_image(
         if not inside.any():
             continue
         t_mm = rng.uniform(*thickness_ratio) * d_mm
-        thick = np.where(inside, t_mm * np.sqrt(np.clip(1.0 - rr**2, 0.0, 1.0)), 0.0).astype(np.float32)
+        base = np.clip(1.0 - rr**2, 0.0, 1.0)
+        shape_t = np.sqrt(base) if profile == 0.5 else base**profile
+        thick = np.where(inside, t_mm * shape_t, 0.0).astype(np.float32)
         y_start, x_start = int(round(yc)) - half, int(round(xc)) - half
         ys0, xs0 = max(y_start, 0), max(x_start, 0)
         ys1, xs1 = min(y_start + 2 * half + 1, ny), min(x_start + 2 * half + 1, nx)
@@ -299,7 +317,7 @@ def make_belt_image(
     params = {
         "shape": (ny, nx), "pixel_size_um": float(pixel_size_um), "size_class_mm": (lo, hi), "coverage": coverage,
         "ore_fraction": ore_fraction, "adhesion": adhesion, "grade_cutoff": grade_cutoff,
-        "mu_gangue_per_mm": mu_gangue_per_mm, "mu_ore_per_mm": mu_ore_per_mm, "fines": fines, "dust": dust,
+        "mu_gangue_per_mm": mu_gangue_per_mm, "mu_ore_per_mm": mu_ore_per_mm, "profile": profile, "fines": fines, "dust": dust,
         "i0": i0, "gain_sigma": gain_sigma, "read_noise": read_noise,
     }
     return BeltImage(image, mask, instances, fragments, float(pixel_size_um), float(i0), params)
@@ -312,6 +330,7 @@ def make_belt_dataset(
     size_classes_mm=SIZE_CLASSES_MM,
     pixel_size_um: float = 500.0,
     coverage: tuple[float, float] = (0.15, 0.45),
+    physics: dict | None = None,
     seed=None,
     **kwargs,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -329,6 +348,13 @@ def make_belt_dataset(
         Belt pixel size in µm.
     coverage : (float, float)
         Range of belt coverage, drawn per frame.
+    physics : dict, optional
+        Ranges ``(low, high)`` drawn uniformly per frame for the physics of
+        :func:`make_belt_image` (physics randomisation, so that a model does not learn one
+        beam and one fragment shape): ``mu_gangue_per_mm``, ``ore_gangue_ratio`` (sets
+        ``mu_ore_per_mm = ratio * mu_gangue_per_mm``), ``profile``, ``thickness_ratio_low``
+        and ``thickness_ratio_high`` (the two ends of ``thickness_ratio``). ``"default"``
+        values: :data:`PHYSICS_RANGES`.
     seed : int or Generator, optional
         Random seed.
     **kwargs
@@ -343,12 +369,27 @@ def make_belt_dataset(
         raise InputError(f"n={n!r} must be a positive number of frames")
     rng = make_rng(seed)
     classes = [tuple(c) for c in size_classes_mm]
+    ranges = None
+    if physics is not None:
+        unknown = set(physics) - set(PHYSICS_RANGES)
+        if unknown:
+            raise InputError(f"physics has unknown keys {sorted(unknown)}; expected some of {sorted(PHYSICS_RANGES)}")
+        clash = {"mu_gangue_per_mm", "mu_ore_per_mm", "profile", "thickness_ratio"} & set(kwargs)
+        if clash:
+            raise InputError(f"physics ranges and fixed {sorted(clash)} were both given; give one")
+        ranges = {**PHYSICS_RANGES, **physics}
     images = np.empty((int(n), *shape), np.uint16)
     masks = np.empty((int(n), *shape), np.uint8)
     for i in range(int(n)):
+        extra = {}
+        if ranges is not None:
+            mu_g = rng.uniform(*ranges["mu_gangue_per_mm"])
+            t_lo, t_hi = rng.uniform(*ranges["thickness_ratio_low"]), rng.uniform(*ranges["thickness_ratio_high"])
+            extra = {"mu_gangue_per_mm": mu_g, "mu_ore_per_mm": mu_g * rng.uniform(*ranges["ore_gangue_ratio"]),
+                     "profile": rng.uniform(*ranges["profile"]), "thickness_ratio": (t_lo, max(t_hi, t_lo))}
         frame = make_belt_image(
             shape, pixel_size_um=pixel_size_um, size_class_mm=classes[i % len(classes)],
-            coverage=rng.uniform(*coverage), seed=rng, **kwargs,
+            coverage=rng.uniform(*coverage), seed=rng, **extra, **kwargs,
         )
         images[i], masks[i] = frame.image, frame.mask
     return images, masks

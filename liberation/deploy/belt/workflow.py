@@ -288,8 +288,12 @@ def benchmark_model(model_path, *, backend: str = "auto", size: int = 512, batch
 
 
 def segment_folder(model_path, images_dir, out, *, backend: str = "auto", pixel_size_um: float | None = None,
-                   threshold: float = 0.5, eject: str = "waste", i0="auto", overwrite: bool = False) -> dict:
+                   threshold: float = 0.5, eject: str = "waste", i0="auto", decision: str = "fragment",
+                   overwrite: bool = False) -> dict:
     """Segment every PNG/TIFF frame of ``images_dir``: one mask PNG each and ``fragments.csv``.
+
+    ``decision``: ``"fragment"`` (each predicted fragment takes one class, see
+    :class:`~liberation.deploy.belt.runtime.BeltRuntime`) or ``"pixel"``.
 
     ``i0``: open beam of the frames, ``"auto"`` (estimated per frame from the belt) or a
     count. Frames that look unlike the training data (see
@@ -317,7 +321,7 @@ def segment_folder(model_path, images_dir, out, *, backend: str = "auto", pixel_
         raise FileFormatError(f"no PNG/TIFF images in {images_dir}")
     from liberation.deploy.belt.runtime import BeltInputWarning
 
-    rt = BeltRuntime(model_path, backend=backend, i0=i0 if i0 is not None else "auto")
+    rt = BeltRuntime(model_path, backend=backend, i0=i0 if i0 is not None else "auto", decision=decision)
     problems, levels = {}, []
     px = pixel_size_um or rt.card["input"].get("pixel_size_um") or 500.0
     ore = [i for i, n in enumerate(rt.class_names) if n == "ore"] or [1]
