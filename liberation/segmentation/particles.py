@@ -120,8 +120,40 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
+def _relative_landscape(foreground, core, *, sampling, ratio: float, min_size_voxels: int) -> np.ndarray:
+    """Relative-dynamic separation on the distance map of the predicted cores.
+
+    The landscape is the Euclidean distance (µm) of every core voxel to the nearest voxel
+    that is not core (outside *or contact*), smoothed by 0.5 voxel: a predicted contact
+    sheet cuts it to zero, a neck the contact class missed still narrows it. Every regional
+    maximum seeds a watershed of the foreground (contact voxels included), and neighbouring
+    regions are merged, highest saddle first, while the saddle is at least ``ratio`` x the
+    smaller region's peak or less than 0.5 voxel below it
+    (:func:`liberation.segmentation.classical.separate_particles`, method ``relative_dynamic``).
+    """
+    from skimage.segmentation import watershed
+
+    from liberation.segmentation.classical import _merge_by_relative_dynamic
+
+    if not (isinstance(ratio, (int, float)) and 0 < ratio < 1):
+        raise InputError(f"ratio={ratio!r} must be in (0, 1)")
+    if not foreground.any():
+        return np.zeros(foreground.shape, dtype=np.uint32)
+    vmin = float(min(sampling))
+    dist = ndimage.distance_transform_edt(foreground, sampling=sampling).astype(np.float32)
+    height = ndimage.gaussian_filter(dist, [0.5 * vmin / v for v in sampling]) * core
+    peaks = (height == ndimage.maximum_filter(height, size=3)) & core & (height > 0)
+    markers, _ = ndimage.label(peaks, structure=np.ones((3, 3, 3)))
+    regions = watershed(-height, markers, mask=foreground)
+    labels = _merge_by_relative_dynamic(regions, height, ratio=float(ratio), h_um=0.5 * vmin)
+    # foreground without a seed (a particle predicted as contact only) becomes its own instance
+    unseeded, _ = ndimage.label(foreground & (labels == 0))
+    labels = np.where(unseeded > 0, unseeded + labels.max(), labels)
+    return _relabel(_drop_small(labels, int(min_size_voxels)))
+
+
 def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: int = 30, seeds: str = "core",
-                              min_seed_voxels: int = 3, h: float = 2.0) -> np.ndarray:
+                              min_seed_voxels: int = 3, h: float = 2.0, ratio: float = 0.9) -> np.ndarray:
     """Particle instances from predicted classes (0 outside, 1 particle, 2 contact) by a seeded watershed.
 
     The contact class separates the particle interiors ("cores", class 1) of touching
@@ -158,10 +190,12 @@ def instances_from_prediction(classes, *, voxel_size_um=1.0, min_size_voxels: in
     vs = as_voxel_size(voxel_size_um)
     foreground = classes > 0
     core = classes == PARTICLE
+    if seeds == "relative":
+        return _relative_landscape(foreground, core, sampling=vs, ratio=ratio, min_size_voxels=int(min_size_voxels))
     if seeds == "distance":
         return _seeded_watershed(foreground, core, sampling=vs, h=h, min_size_voxels=min_size_voxels)
     if seeds != "core":
-        raise InputError(f"seeds={seeds!r}; expected 'core' or 'distance'")
+        raise InputError(f"seeds={seeds!r}; expected 'relative', 'core' or 'distance'")
     if int(min_seed_voxels) < 1:
         raise InputError(f"min_seed_voxels={min_seed_voxels!r}; expected a positive number of voxels")
     markers, _ = ndimage.label(core)
