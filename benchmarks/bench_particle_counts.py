@@ -28,7 +28,9 @@ Phantoms, 64^3, 10 µm voxels (``liberation.synthetic.packs``, no gap between pa
 every particle inside the volume, so the truth count is exact): touching spheres of radius
 4 and 6 voxels (necks of 2 % overlap, and wide necks of 8 % at radius 6), touching prolate
 ellipsoids of aspect 2 and 3 (random orientation, equivalent radius 4 and 6 voxels), and
-a control of separated particles in void (``make_particles``, no touching).
+ellipsoids of aspect 2-3 at equivalent radius 5 voxels in x/y on voxels twice as long in z
+(20 x 10 x 10 µm, 32 x 64 x 64), and a control of separated particles in void
+(``make_particles``, no touching).
 
 Count error = (n_pred - n_true) / n_true; matched = the fraction of true particles matched
 by a predicted one at IoU > 0.5. ``--threads`` sets every library's thread count.
@@ -64,6 +66,9 @@ PHANTOMS = {
                                                   "aspect_range": (2.0, 2.0)}),
     "ellipsoids 3:1 r6": ("touching_ellipsoids", {"n_particles": 12, "radius_um": 6 * VOXEL_UM,
                                                   "aspect_range": (3.0, 3.0)}),
+    "ellipsoids 2-3:1 r5, voxels 2:1:1": ("touching_ellipsoids", {
+        "n_particles": 12, "radius_um": 5 * VOXEL_UM, "aspect_range": (2.0, 3.0), "shape": (32, 64, 64),
+        "voxel_size_um": (2 * VOXEL_UM, VOXEL_UM, VOXEL_UM)}),
     "in void (control)": ("make_particles", {}),
 }
 
@@ -72,7 +77,7 @@ SEEDS = ("core", "distance", "relative")
 
 
 def make_phantom(name: str, seed: int):
-    """(truth instances, CT or None, voxel size µm) of phantom ``name``."""
+    """(truth instances, CT, phases, voxel size µm (z, y, x)) of phantom ``name``."""
     import numpy as np
 
     from liberation.minerals import spodumene_ore
@@ -87,9 +92,10 @@ def make_phantom(name: str, seed: int):
         minerals = spodumene_ore()
         phases = np.where(truth > 0, minerals.ids[0], 0).astype(np.uint8)
         ct = ct_forward(phases, minerals=minerals, voxel_size_um=VOXEL_UM, noise=0.03, seed=seed)
-        return truth, ct, phases
-    sample = getattr(packs, func)(shape=SHAPE, voxel_size_um=VOXEL_UM, seed=seed, **kw)
-    return sample.particles, sample.ct, sample.phases
+        return truth, ct, phases, (VOXEL_UM,) * 3
+    kw = {"shape": SHAPE, "voxel_size_um": VOXEL_UM, **kw}
+    sample = getattr(packs, func)(seed=seed, **kw)
+    return sample.particles, sample.ct, sample.phases, tuple(sample.voxel_size_um)
 
 
 def truth_classes(truth):
@@ -141,14 +147,14 @@ def run_truth(seeds):
     table: dict = {}
     for name in PHANTOMS:
         for seed in seeds:
-            truth, _, _ = make_phantom(name, seed)
+            truth, _, _, vs = make_phantom(name, seed)
             perfect = truth_classes(truth)
             variants = {"perfect": perfect,
                         "half contacts": drop_contacts(truth, perfect, 0.5, np.random.default_rng(seed)),
                         "no contacts": (truth > 0).astype(np.uint8)}
             for vname, classes in variants.items():
                 for how in SEEDS:
-                    pred = instances_from_prediction(classes, voxel_size_um=VOXEL_UM, seeds=how, min_size_voxels=10)
+                    pred = instances_from_prediction(classes, voxel_size_um=vs, seeds=how, min_size_voxels=10)
                     table.setdefault((name, vname, how), []).append(measure(truth, pred) + (int(truth.max()),))
     return table
 
@@ -161,15 +167,15 @@ def run_ct(seeds):
     table: dict = {}
     for name in PHANTOMS:
         for seed in seeds:
-            truth, ct, _ = make_phantom(name, seed)
+            truth, ct, _, vs = make_phantom(name, seed)
             methods = {
-                "classical_particles": lambda ct: classical_particles(ct, voxel_size_um=VOXEL_UM),
-                "separate_particles(classical_phases)": lambda ct: separate_particles(
-                    classical_phases(ct, classes=2) > 0, voxel_size_um=VOXEL_UM),
-                "bootstrap_particles": lambda ct: bootstrap_particles(ct, voxel_size_um=VOXEL_UM),
+                "classical_particles": lambda ct, vs: classical_particles(ct, voxel_size_um=vs),
+                "separate_particles(classical_phases)": lambda ct, vs: separate_particles(
+                    classical_phases(ct, classes=2) > 0, voxel_size_um=vs),
+                "bootstrap_particles": lambda ct, vs: bootstrap_particles(ct, voxel_size_um=vs),
             }
             for mname, fn in methods.items():
-                table.setdefault((name, mname), []).append(measure(truth, fn(ct)) + (int(truth.max()),))
+                table.setdefault((name, mname), []).append(measure(truth, fn(ct, vs)) + (int(truth.max()),))
     return table
 
 
@@ -186,22 +192,22 @@ def run_network(seed: int, max_time_s: float, phantoms):
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     rows = []
     for name in phantoms:
-        truth, ct, phases = make_phantom(name, seed)
+        truth, ct, phases, vs = make_phantom(name, seed)
         sparse = np.full(truth.shape, 255, dtype=np.uint8)
         for z in (1, truth.shape[0] - 2):
             sparse[z] = phases[z]
-        boot = bootstrap_particles(ct, voxel_size_um=VOXEL_UM)
+        boot = bootstrap_particles(ct, voxel_size_um=vs)
         targets = particle_targets(sparse, instances=boot, bootstrap_planes=8)
         config = get_preset("tiny", channels=[8, 16], patch_size=[24, 24, 24], steps_per_epoch=8, max_epochs=1000,
                             early_stopping=1000, max_time_s=float(max_time_s))
         t = time.perf_counter()
-        res = train_model(ct, targets, voxel_size_um=VOXEL_UM, task="particles", config=config, class_ids=[0, 1, 2],
+        res = train_model(ct, targets, voxel_size_um=vs, task="particles", config=config, class_ids=[0, 1, 2],
                           class_names=["outside", "particle", "contact"], seed=seed, device="cpu", show_progress=False)
         train_s = time.perf_counter() - t
         classes = np.asarray(predict_volume(ct, res.network, res.card, device="cpu"))
         fg_error = float(np.mean((classes > 0) != (truth > 0)) / np.mean(truth > 0))
         for how in SEEDS:
-            pred = instances_from_prediction(classes, voxel_size_um=VOXEL_UM, seeds=how)
+            pred = instances_from_prediction(classes, voxel_size_um=vs, seeds=how)
             rows.append((name, how, *measure(truth, pred), int(truth.max()), train_s, fg_error))
         rows.append((name, "(bootstrap)", *measure(truth, boot), int(truth.max()), train_s, fg_error))
     return rows

@@ -148,7 +148,7 @@ def _relative_landscape(foreground, core, *, sampling, ratio: float, min_size_vo
     peaks = (height == ndimage.maximum_filter(height, size=3)) & core & (height > 0)
     markers, _ = ndimage.label(peaks, structure=np.ones((3, 3, 3)))
     regions = watershed(-height, markers, mask=foreground)
-    labels = _merge_by_relative_dynamic(regions, height, ratio=float(ratio), h_um=0.5 * vmin)
+    labels = _merge_by_relative_dynamic(regions, height, ratio=float(ratio), h_um=0.5 * float(max(sampling)))
     # foreground without a seed (a particle predicted as contact only) becomes its own instance
     unseeded, _ = ndimage.label(foreground & (labels == 0))
     labels = np.where(unseeded > 0, unseeded + labels.max(), labels)
