@@ -4,7 +4,8 @@ Run::
 
     python benchmarks/bench_particle_counts.py --threads 1 --seeds 1 2 3
     python benchmarks/bench_particle_counts.py --threads 1 --seeds 1 --ct        # also the bootstraps from the CT
-    python benchmarks/bench_particle_counts.py --threads 1 --seeds 1 --network 150  # also a tiny training run
+    python benchmarks/bench_particle_counts.py --threads 1 --seeds 1 --network 120  # also a tiny training run
+    python benchmarks/bench_particle_counts.py --threads 1 --seeds 1 2 --texture    # also the texture phantom
 
 What ``liberation segment`` does with a particles model: the network predicts, per voxel,
 outside (0) / particle (1) / contact (2), and
@@ -159,6 +160,26 @@ def run_truth(seeds):
     return table
 
 
+def run_texture(seeds):
+    """The project's texture phantom (96^3) with its void gaps (1.5 voxels) and without (0):
+    {(gap, classes, seeding): [(count error %, matched, n), ...]}."""
+    import numpy as np
+
+    from liberation.segmentation.particles import instances_from_prediction
+    from liberation.synthetic.seg_phantom import make_texture_phantom
+
+    table: dict = {}
+    for gap in (1.5, 0.0):
+        for seed in seeds:
+            sample = make_texture_phantom((96, 96, 96), seed=seed, gap=gap)
+            truth = sample.particles
+            for vname, classes in (("perfect", truth_classes(truth)), ("no contacts", (truth > 0).astype(np.uint8))):
+                for how in SEEDS:
+                    pred = instances_from_prediction(classes, voxel_size_um=sample.voxel_size_um, seeds=how)
+                    table.setdefault((gap, vname, how), []).append(measure(truth, pred) + (int(truth.max()),))
+    return table
+
+
 def run_ct(seeds):
     """Bootstraps from the CT: {(phantom, method): [(count error %, matched), ...]}."""
     from liberation.segmentation.classical import classical_phases, separate_particles
@@ -218,6 +239,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="threads for every library (default 1)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="phantom seeds")
     ap.add_argument("--ct", action="store_true", help="also the bootstraps from the CT")
+    ap.add_argument("--texture", action="store_true", help="also the texture phantom (gap 1.5 and 0 voxels)")
     ap.add_argument("--network", type=float, default=0.0, metavar="SECONDS",
                     help="also a tiny training run per phantom of this many seconds (first seed only)")
     ap.add_argument("--network-phantoms", nargs="*", default=["spheres r6", "ellipsoids 3:1 r6", "in void (control)"])
@@ -254,6 +276,22 @@ def main(argv=None) -> int:
                 v = np.array(ct_table[(name, m)])
                 cells.append(f"{v[:, 0].mean():+.1f} / {np.abs(v[:, 0]).max():.1f}, {v[:, 1].mean():.2f}")
             print(f"| {name} | " + " | ".join(cells) + " |")
+        print(f"\n({time.perf_counter() - t0:.0f} s)")
+    if args.texture:
+        t0 = time.perf_counter()
+        tex = run_texture(args.seeds)
+        print("\ntexture phantom 96^3 (make_texture_phantom), classes from the truth: count error % (mean / max abs), "
+              "matched\n")
+        print("| void gap (voxels) | particles | classes | " + " | ".join(SEEDS) + " |")
+        print("|---|---:|---|" + "---|" * len(SEEDS))
+        for gap in (1.5, 0.0):
+            for vname in ("perfect", "no contacts"):
+                cells = []
+                for how in SEEDS:
+                    v = np.array(tex[(gap, vname, how)])
+                    cells.append(f"{v[:, 0].mean():+.1f} / {np.abs(v[:, 0]).max():.1f}, {v[:, 1].mean():.2f}")
+                n = np.array(tex[(gap, vname, SEEDS[0])])[:, 2].mean()
+                print(f"| {gap:g} | {n:.0f} | {vname} | " + " | ".join(cells) + " |")
         print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.network > 0:
         rows = run_network(args.seeds[0], args.network, args.network_phantoms)

@@ -65,7 +65,9 @@ def test_relative_seeding_counts_touching_and_elongated_grains(pack):
     # measured on seeds 5, 6, 7: 0 % count error and every particle matched at IoU > 0.5 with
     # all, half or none of the contacts predicted, except 'no contacts' on the anisotropic
     # pack, seed 6 (-8.3 %: one pair merged); with half the contacts missed the core seeds
-    # lose 50-83 %
+    # lose 50-83 %. The anisotropic pack (minor semi-axis 1.7 voxels in z) with contacts
+    # missed is the weak case: -11 % mean, -16.7 % worst (2 of 12 merged) on the benchmark's
+    # seeds 1-3 (docs/particles_network.md), hence its wider limit
     for seed in (5, 6):
         sample = PACKS[pack](seed)
         truth = sample.particles
@@ -75,7 +77,7 @@ def test_relative_seeding_counts_touching_and_elongated_grains(pack):
         for name, classes in variants.items():
             out = instances_from_prediction(classes, voxel_size_um=sample.voxel_size_um, min_size_voxels=10)
             m = instance_metrics(truth, out)
-            limit = 0.09 if (pack, name) == ("ellipsoids, voxels 2:1:1", "none") else 0.05
+            limit = 0.17 if pack == "ellipsoids, voxels 2:1:1" and name != "perfect" else 0.05
             assert abs(m["count_error"]) <= limit, (pack, seed, name, m)
             assert m["recall"] >= 1.0 - limit, (pack, seed, name, m)
             if name == "perfect":
