@@ -190,7 +190,7 @@ def test_core_seeds_split_touching_particles_and_keep_coreless_ones():
     classes = (truth > 0).astype(np.uint8)
     classes[2:10, 2:10, 9:11] = 2  # the contact zone between 1 and 2
     classes[truth == 3] = 2
-    out = instances_from_prediction(classes, voxel_size_um=1.0, min_size_voxels=10)
+    out = instances_from_prediction(classes, voxel_size_um=1.0, min_size_voxels=10, seeds="core")
     assert out.max() == 3
     np.testing.assert_array_equal(out > 0, truth > 0)
     assert instance_metrics(truth, out)["f1"] == 1.0
@@ -199,7 +199,7 @@ def test_core_seeds_split_touching_particles_and_keep_coreless_ones():
         assert len(np.unique(out[truth == i])) == 1
     # cores smaller than min_seed_voxels are no seeds: 1 and 2 (448 core voxels each) are
     # then one seedless component, particle 3 another
-    assert instances_from_prediction(classes, min_size_voxels=10, min_seed_voxels=600).max() == 2
+    assert instances_from_prediction(classes, min_size_voxels=10, min_seed_voxels=600, seeds="core").max() == 2
     with pytest.raises(InputError, match="seeds"):
         instances_from_prediction(classes, seeds="maxima")
 

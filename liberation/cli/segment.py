@@ -116,9 +116,10 @@ def _baseline_text(baseline: dict | None) -> str:
 @click.option("--overlap", type=UNIT_FRACTION, default=0.5, show_default=True,
               help="Overlap of neighbouring windows, a fraction in [0, 1).")
 @click.option("--min-size", type=NON_NEGATIVE_INT, default=30, show_default=True, help="particles: smallest instance (voxels).")
-@click.option("--seeds", type=click.Choice(["core", "distance"]), default="core", show_default=True,
-              help="particles: watershed seeds are the connected particle cores (between predicted contacts) "
-                   "or the maxima of their distance map.")
+@click.option("--seeds", type=click.Choice(["relative", "core", "distance"]), default="relative", show_default=True,
+              help="particles: split touching particles by the relative-dynamic merge on the distance map with the "
+                   "predicted contacts cut (robust to missed contacts and elongated grains), or seed from the "
+                   "connected particle cores (between predicted contacts), or from the maxima of their distance map.")
 @device_option()
 @threads_option()
 @context_option("face-matched: predict each plane with mirrored z context, as a model trained on end "

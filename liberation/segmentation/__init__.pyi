@@ -22,7 +22,7 @@ from .losses import masked_loss
 from .metrics import confusion_matrix, instance_metrics, interslice_consistency, phase_metrics
 from .model import build_network
 from .normalize import apply_normalization, robust_percentiles
-from .particles import classical_particles, instances_from_prediction, particle_targets
+from .particles import bootstrap_particles, classical_particles, instances_from_prediction, particle_targets
 from .patches import extract_patch, labelled_planes, labelled_sheets, sample_patch_origins, split_validation
 from .pixel_classifier import (
     PixelClassifier,
@@ -47,6 +47,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "apply_normalization",
+    "bootstrap_particles",
     "bootstrap_phase_labels",
     "build_network",
     "classical_particles",

@@ -537,8 +537,9 @@ def segment_phases(image, network, card, *, context: str = "volume", **kwargs) -
     return predict_volume(image, network, card, **kwargs)
 
 
-def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxels: int = 30, seeds: str = "core",
-                      min_seed_voxels: int = 3, h: float = 2.0, out=None, **kwargs) -> np.ndarray:
+def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxels: int = 30, seeds: str = "relative",
+                      min_seed_voxels: int = 3, h: float = 2.0, ratio: float = 0.9, out=None,
+                      **kwargs) -> np.ndarray:
     """Particle instances: predicted outside/particle/contact classes, then a seeded watershed.
 
     Parameters
@@ -550,7 +551,7 @@ def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxe
         Voxel size for the distance map (default the card's).
     min_size_voxels : int
         Smaller instances are removed.
-    seeds, min_seed_voxels, h
+    seeds, min_seed_voxels, h, ratio
         Seeding (see :func:`liberation.segmentation.particles.instances_from_prediction`).
     out : array-like, optional
         Where the classes are written (see :func:`predict_volume`).
@@ -568,4 +569,4 @@ def segment_particles(image, network, card, *, voxel_size_um=None, min_size_voxe
     classes = predict_volume(image, network, card, out=out, **kwargs)
     return instances_from_prediction(np.asarray(classes), voxel_size_um=voxel_size_um or card.voxel_size_um,
                                      min_size_voxels=min_size_voxels, seeds=seeds, min_seed_voxels=min_seed_voxels,
-                                     h=h)
+                                     h=h, ratio=ratio)

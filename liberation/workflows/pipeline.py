@@ -164,7 +164,7 @@ def run_pipeline(out_dir: str | os.PathLike, *, size: int = 96, seed: int = 0, p
     from liberation.io import create_store, open_store
     from liberation.registration import accumulate_sparse_labels
     from liberation.segmentation import (
-        classical_particles,
+        bootstrap_particles,
         evaluate_planes,
         get_preset,
         grey_value_baseline,
@@ -240,7 +240,7 @@ def run_pipeline(out_dir: str | os.PathLike, *, size: int = 96, seed: int = 0, p
         if particles:
             t = time.perf_counter()
             status("6/7 particles: classical bootstrap, training, seeded watershed")
-            boot = classical_particles(sample.ct, voxel_size_um=sample.voxel_size_um)
+            boot = bootstrap_particles(sample.ct, voxel_size_um=sample.voxel_size_um)
             targets = particle_targets(sparse, instances=boot)
             pres = train_model(sample.ct, targets, voxel_size_um=sample.voxel_size_um, task="particles",
                                config=config, class_ids=[0, 1, 2], class_names=["outside", "particle", "contact"],

@@ -171,9 +171,9 @@ def train_store_model(
     kwargs = {}
     if task == "particles":
         image = np.asarray(image[...])
-        from liberation.segmentation.particles import classical_particles, particle_targets
+        from liberation.segmentation.particles import bootstrap_particles, particle_targets
 
-        instances = classical_particles(image, voxel_size_um=s.voxel_size_um) if bootstrap else None
+        instances = bootstrap_particles(image, voxel_size_um=s.voxel_size_um) if bootstrap else None
         sparse = particle_targets(sparse, instances=instances,
                                   bootstrap_planes=(bootstrap_planes or 0) if bootstrap else 0)
         kwargs["class_ids"], kwargs["class_names"] = (list(v) for v in PARTICLE_CLASSES)
@@ -261,7 +261,7 @@ def segment_store(
     slab: int | None = None,
     overlap: float = 0.5,
     min_size: int = 30,
-    seeds: str = "core",
+    seeds: str = "relative",
     device: str = "auto",
     threads: int | None = None,
     context: str = "volume",
@@ -301,8 +301,11 @@ def segment_store(
         Sliding-window overlap, in [0, 1).
     min_size : int
         particles: smallest instance in voxels.
-    seeds : {"core", "distance"}
-        particles: watershed seeds from the connected particle cores or the distance-map maxima.
+    seeds : {"relative", "core", "distance"}
+        particles: how touching particles are split
+        (:func:`liberation.segmentation.particles.instances_from_prediction`): the relative-dynamic
+        merge on the distance map with predicted contacts cut, the connected particle cores, or
+        the distance-map maxima.
     device : {"auto", "cpu", "cuda"}
     threads : int, optional
         CPU threads for torch.
