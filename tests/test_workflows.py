@@ -120,7 +120,7 @@ def test_cli_pipeline_makes_its_report_through_the_workflow(tmp_path, capsys):
 
     out = tmp_path / "run"
     rc = main(["-q", "pipeline", str(out), "--size", "48", "--preset", "tiny", "--known-pose", "--no-particles",
-               "--device", "cpu", "--threads", "1"])
+               "--device", "cpu", "--threads", "1", "--allow-unassigned"])
     stdout = capsys.readouterr().out
     assert rc == 0
     # the summary names the final report folder (not the temporary folder the run was written in)

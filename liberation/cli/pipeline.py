@@ -31,6 +31,8 @@ __getattr__ = moved_getattr(__name__, {"run_pipeline": "liberation.workflows.pip
 @max_time_option("Training budget per model (s).")
 @click.option("--particles/--no-particles", default=True, show_default=True)
 @click.option("--report/--no-report", default=True, show_default=True)
+@click.option("--allow-unassigned", is_flag=True,
+              help="Report even when more than 10 % of the particle volume has no phase (e.g. after the tiny preset).")
 @click.option("--register/--known-pose", default=True, show_default=True,
               help="MI registration of the face maps, or the known pose of the synthetic faces.")
 @device_option()
@@ -38,14 +40,15 @@ __getattr__ = moved_getattr(__name__, {"run_pipeline": "liberation.workflows.pip
 @context_option("Phase inference: sliding windows, or face-matched (mirrored z context; slower, more accurate "
                 "for models trained on end faces).")
 @overwrite_option(None)
-def pipeline(out_dir, size, seed, preset, max_time, particles, report, register, device, threads, context, overwrite):
+def pipeline(out_dir, size, seed, preset, max_time, particles, report, allow_unassigned, register, device, threads,
+             context, overwrite):
     """Synthetic correlative sample: labels -> register -> train -> segment -> report, into OUT_DIR."""
     from liberation.workflows.pipeline import run_pipeline
     from liberation.workflows.report_store import summary_lines
 
     run = run_pipeline(out_dir, size=size, seed=seed, preset=preset, max_time=max_time, particles=particles,
                        report=report, register=register, device=device, threads=threads, context=context,
-                       overwrite=overwrite)
+                       allow_unassigned=allow_unassigned, overwrite=overwrite)
     echo_notes(run.notes)
     if run.report is not None:
         echo_lines(summary_lines(run.report.folder, run.report.result))

@@ -123,7 +123,7 @@ def _register_faces(sample, label_maps: dict, faces: dict, *, register: bool, no
 def run_pipeline(out_dir: str | os.PathLike, *, size: int = 96, seed: int = 0, preset: str = "cpu",
                  max_time: float | None = None, particles: bool = True, report: bool = True, register: bool = True,
                  voxel_size_um: float = 10.0, device: str = "auto", threads: int | None = None,
-                 context: str = "volume", overwrite: bool = False) -> PipelineRun:
+                 context: str = "volume", allow_unassigned: bool = False, overwrite: bool = False) -> PipelineRun:
     """Run the correlative chain on a synthetic sample and write everything to ``out_dir``.
 
     Parameters
@@ -141,6 +141,9 @@ def run_pipeline(out_dir: str | os.PathLike, *, size: int = 96, seed: int = 0, p
         Also train and apply the particles model (otherwise the true particles are written).
     report : bool
         Write the liberation report (:func:`liberation.workflows.report_store.run_report`) at the end.
+    allow_unassigned : bool
+        Report even when more than 10 % of the particle volume has no phase (the report refuses
+        otherwise; the ``tiny`` preset, a smoke test of a few steps, can leave that much).
     register : bool
         Register the face maps by mutual information; when False, or when a registration is
         flagged poor, the known pose of the synthetic face is used (recorded in ``pipeline.json``).
@@ -272,7 +275,7 @@ def run_pipeline(out_dir: str | os.PathLike, *, size: int = 96, seed: int = 0, p
         (tmp / "evaluation.json").write_text(json.dumps(summary["evaluation"], indent=2, default=float))
         if report:
             t = time.perf_counter()
-            report_run = run_report(tmp / "sample.zarr", tmp / "report")
+            report_run = run_report(tmp / "sample.zarr", tmp / "report", allow_unassigned=allow_unassigned)
             notes.extend(report_run.notes)
             times["report_s"] = time.perf_counter() - t
         summary["times"] = times
