@@ -131,6 +131,45 @@ def test_numba_soft_counts_equal_numpy_reference(phantom, radius, clip):
     np.testing.assert_allclose(a, c, rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize(("n_phases", "id_offset", "radius"), [(5, 0, 1), (5, 0, 2), (8, 0, 1), (5, 2**31, 1)])
+def test_owner_shortcut_equals_reference_on_awkward_labels(n_phases, id_offset, radius):
+    """The partner's particle from the box's ids (one id besides the background, void exactly where the
+    background is) equals the scan of the neighbours of the numpy reference where the shortcut does not apply:
+    touching particles, pores (void inside a particle), mineral voxels outside the particles, 8 phases (no free
+    field for the flag) and ids beyond int32 (per-block local ids), at the volume border and inside."""
+    from scipy import ndimage
+
+    from liberation.stats import partial_volume_kernels as k
+
+    if not k.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    rng = np.random.default_rng(7)
+    shape = (23, 29, 31)
+    zz, yy, xx = np.indices(shape)
+    particles = np.zeros(shape, np.int64)
+    for i in range(1, 13):  # overlapping balls: later ones cut into earlier ones (touching particles)
+        c, rad = rng.uniform(0, 1, 3) * shape, rng.uniform(3, 7)
+        particles[(zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 < rad**2] = i
+    phases = np.where(particles > 0, 1 + ndimage.zoom(rng.integers(0, n_phases - 1, (4, 5, 6)), np.array(shape) /
+                                                      (4, 5, 6), order=0)[: shape[0], : shape[1], : shape[2]], 0)
+    phases[(particles > 0) & (rng.random(shape) < 0.03)] = 0  # pores
+    phases[(particles == 0) & (rng.random(shape) < 0.02)] = n_phases - 1  # minerals outside the particles
+    phases = phases.astype(np.uint8)
+    levels = np.linspace(8000.0, 48000.0, n_phases)
+    grey = ndimage.gaussian_filter(levels[phases], 0.7) + rng.normal(0, 300, shape)
+    ids = np.unique(particles)[1:]
+    particles = np.where(particles > 0, particles + id_offset, 0).astype(np.uint64 if id_offset else np.uint32)
+    ids = ids + id_offset
+    model = pv.PartialVolumeModel(levels=levels, noise=np.full(n_phases, 300.0), interior_voxels=np.ones(n_phases,
+                                                                                                           np.int64))
+    hard = np.zeros((ids.size, n_phases), np.int64)
+    kw = {"model": model, "ids": ids, "hard_counts": hard, "radius": radius, "clip": True}
+    a = pv.soft_counts(particles, phases, grey, engine="numba", chunks=(9, 29, 31), **kw)
+    b = pv.soft_counts(particles, phases, grey, engine="numpy", **kw)
+    assert np.abs(a).sum() > 100  # voxels were moved
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+
+
 def test_soft_counts_id_lookup_and_subset_of_ids(phantom, monkeypatch):
     """One lookup of all the ids (the default) equals the per-block local ids; ids left out are dropped."""
     from liberation.stats import partial_volume_kernels as k

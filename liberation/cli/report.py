@@ -55,11 +55,11 @@ __getattr__ = moved_getattr(__name__, {
 @click.option("--allow-unassigned", is_flag=True,
               help="Report even when more than 10 % of the particle volume has no phase (phase 0 inside particles; "
                    "stated in the report, a warning above 1 %).")
-@click.option("--quantification", type=click.Choice(["hard", "soft", "both"]), default="hard", show_default=True,
+@click.option("--quantification", type=click.Choice(["hard", "soft", "both"]), default="both", show_default=True,
               help="Phase volumes from the hard labels, from sub-voxel fractions of the mixed voxels (CT grey "
                    "values unmixed between neighbouring phases), or both (hard tables plus *_soft.csv and "
                    "quantification.csv with the difference). soft/both read the CT; the soft statistics take "
-                   "about 5x the hard ones (docs/partial_volume.md).")
+                   "about 1.5-2x the hard ones at 512^3 (docs/partial_volume.md); hard skips them.")
 @click.option("--pdf/--no-pdf", default=True, show_default=True,
               help="Also write report.pdf (A4, the same content as report.html; a few seconds more).")
 @click.option("--section", "section", type=click.Path(), default=None, metavar="LABELS",

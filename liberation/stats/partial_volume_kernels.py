@@ -177,6 +177,66 @@ if HAVE_NUMBA:  # pragma: no branch
                     out[x] += src[x]
 
     @numba.njit(cache=True, nogil=True)
+    def _nb_square_ids(ph, src, flag, p, r, y0, y1, x0, x1, buf, bid, rx, rid, sq, sid):
+        """:func:`_nb_square_packed` for the unmixing, and when ``flag``: field 7 of ``sq`` counts the voxels whose
+        particle is the background (``src == 0``) but whose phase is not the void or the other way round, and
+        ``sid[y, 2 x]`` is the largest ``src`` over the square, ``-sid[y, 2 x + 1]`` the smallest ``src`` other than
+        0 (``2^31 - 1`` where there is none): int32 pairs, both maxima of one vector pass (``src < 2^31``)."""
+        Z, Y, X = ph.shape
+        w = 2 * r + 1
+        ya, yb = max(y0 - r, 0), min(y1 + r, Y)
+        nx = x1 - x0
+        none = np.int32(-2147483647)
+        ia, ib = max(r - x0, 0), min(X - x0 + r, nx + 2 * r)  # buf[i] holds column x0 - r + i; unclamped in ia..ib
+        for y in range(ya, yb):
+            if flag:
+                for i in range(ia, ib):
+                    q = np.int64(ph[p, y, x0 - r + i])
+                    sv = np.int64(src[p, y, x0 - r + i])
+                    buf[i] = (np.int64(1) << np.int64(8 * q)) + (np.int64((sv == 0) != (q == 0)) << np.int64(56))
+                    bid[2 * i] = np.int32(sv)
+                    bid[2 * i + 1] = np.int32(-sv) if sv != 0 else none
+            else:
+                for i in range(ia, ib):
+                    buf[i] = np.int64(1) << np.int64(8 * ph[p, y, x0 - r + i])
+            for i in range(ia):
+                buf[i], bid[2 * i], bid[2 * i + 1] = buf[ia], bid[2 * ia], bid[2 * ia + 1]
+            for i in range(ib, nx + 2 * r):
+                buf[i], bid[2 * i], bid[2 * i + 1] = buf[ib - 1], bid[2 * ib - 2], bid[2 * ib - 1]
+            row = rx[y - ya]
+            for x in range(nx):
+                row[x] = buf[x]
+            for d in range(1, w):
+                for x in range(nx):
+                    row[x] += buf[x + d]
+            if flag:
+                rowid = rid[y - ya]
+                for x in range(2 * nx):
+                    rowid[x] = bid[x]
+                for d in range(2, 2 * w, 2):
+                    for x in range(2 * nx):
+                        rowid[x] = max(rowid[x], bid[x + d])
+        for y in range(y0, y1):
+            out = sq[y - y0]
+            k = min(max(y - r, 0), Y - 1) - ya
+            first = rx[k]
+            for x in range(nx):
+                out[x] = first[x]
+            for d in range(-r + 1, r + 1):
+                other = rx[min(max(y + d, 0), Y - 1) - ya]
+                for x in range(nx):
+                    out[x] += other[x]
+            if flag:
+                oid = sid[y - y0]
+                fid = rid[k]
+                for x in range(2 * nx):
+                    oid[x] = fid[x]
+                for d in range(-r + 1, r + 1):
+                    other_id = rid[min(max(y + d, 0), Y - 1) - ya]
+                    for x in range(2 * nx):
+                        oid[x] = max(oid[x], other_id[x])
+
+    @numba.njit(cache=True, nogil=True)
     def _nb_interior_sums_packed(g, ph, r, lo, hi, shift, strip, n, s1, s2):
         """:func:`_nb_interior_sums` for phases < 8 and boxes < 256 voxels: the box is constant where its packed
         phase counts (:func:`_nb_square_packed`, summed over the ``2r + 1`` planes) are all of one phase."""
@@ -266,13 +326,18 @@ if HAVE_NUMBA:  # pragma: no branch
         return owner
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, strip, delta):
+    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
         n_nb = w * w * w
         cnt = np.zeros(P, np.int64)
         packed = P <= 8 and n_nb < 256
+        # field 7 of the packed counts (free when P < 8): voxels of the background particle that are not void, or
+        # void voxels of a particle; where there are none and the box holds one particle id besides the
+        # background, the partner's particle follows from the partner phase without a scan of the neighbours
+        flag = P < 8 and fast_owner
+        cmask = (np.int64(1) << np.int64(56)) - 1 if flag else np.int64(-1)
         thr = max(min_contrast * sig, 1e-9)
         sdiv = sig if sig > 0 else 1.0
         below = np.zeros(P, np.uint8)  # a known phase with a level below (above) L_a by more than the threshold
@@ -291,8 +356,11 @@ if HAVE_NUMBA:  # pragma: no branch
         S = max(1, min(strip, hi[1] - lo[1]))
         ring = np.zeros((0 if packed else w, S, nx), np.uint8)
         ring8 = np.zeros((w if packed else 0, S, nx), np.int64)
+        ringid = np.zeros((w if packed and flag else 0, S, 2 * nx), np.int32)
         buf = np.zeros(nx + 2 * r, np.int64)
+        bid = np.zeros(2 * (nx + 2 * r), np.int32)
         rx = np.zeros((S + 2 * r, nx), np.int64)
+        rid = np.zeros((S + 2 * r, 2 * nx), np.int32)
         box = np.zeros(nx, np.int64)
         slots = np.zeros(w, np.int64)
         have = np.full(w, -1, np.int64)
@@ -314,7 +382,8 @@ if HAVE_NUMBA:  # pragma: no branch
                         p = min(max(z + d - r, 0), Z - 1)
                         slots[d] = p % w
                         if have[p % w] != p:
-                            _nb_square_packed(ph, p, r, ys, ye, x0, x1, buf, rx, ring8[p % w])
+                            _nb_square_ids(ph, src, flag, p, r, ys, ye, x0, x1, buf, bid, rx, rid, ring8[p % w],
+                                           ringid[p % w] if flag else rid)
                             have[p % w] = p
                 else:
                     _nb_const_plane(ph, r, slo, shi, z, ring, have, const[: ye - ys])
@@ -333,7 +402,7 @@ if HAVE_NUMBA:  # pragma: no branch
                         c8 = np.int64(0)
                         if packed:
                             c8 = box[x - x0]
-                            if c8 == np.int64(n_nb) << np.int64(8 * a):
+                            if (c8 & cmask) == np.int64(n_nb) << np.int64(8 * a):
                                 continue
                         elif const[yi, x - x0] == 1:
                             continue
@@ -371,7 +440,22 @@ if HAVE_NUMBA:  # pragma: no branch
                         share = 1.0 - best_f
                         own = np.int64(src[z, y, x])
                         delta[lut[own] if 0 <= own < nl else dump, a] -= share
-                        if r == 1 and 0 < z < Z - 1 and 0 < y < Y - 1 and 0 < x < X - 1:
+                        fast = False
+                        mxo = np.int64(0)
+                        if packed and flag and (c8 >> np.int64(56)) == 0:
+                            # the box's largest id and smallest id other than the background, from the squares
+                            xi = 2 * (x - x0)
+                            mxo = np.int64(ringid[slots[0], yi, xi])
+                            nmo = np.int64(ringid[slots[0], yi, xi + 1])
+                            for d in range(1, w):
+                                mxo = max(mxo, np.int64(ringid[slots[d], yi, xi]))
+                                nmo = max(nmo, np.int64(ringid[slots[d], yi, xi + 1]))
+                            fast = mxo == 0 or -nmo == mxo
+                        if fast:
+                            # one particle id in the box besides the background, void exactly where the
+                            # background is: the partner's particle is the id, or the background for the void
+                            owner = mxo if best_p != 0 else np.int64(0)
+                        elif r == 1 and 0 < z < Z - 1 and 0 < y < Y - 1 and 0 < x < X - 1:
                             owner = _nb_owner3(ph, src, z, y, x, best_p)
                         else:
                             owner = _nb_owner(ph, src, z, y, x, r, best_p)
@@ -486,8 +570,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     if src.dtype == np.uint64:
         src = src.astype(np.int64)
     delta = np.zeros((n_rows, lv.size))
+    # the owner shortcut keeps the box's ids in int32 pairs (and needs particle id 0 = the background)
+    fast_owner = bool(src.size == 0 or (int(src.min()) >= 0 and int(src.max()) < 2**31 - 1))
     strip = max(2 * int(r) + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, delta)
+                            strip, fast_owner, delta)
     return delta, int(moved), None
