@@ -98,6 +98,7 @@ def xrf_labels(
     seed=0,
     n_init: int = 10,
     minibatch_threshold: int = MINIBATCH_THRESHOLD,
+    mixed: str = "exclude",
 ) -> LabelResult:
     """Mineral label map from micro-XRF element maps: K-means clusters, then mineral assignment.
 
@@ -121,7 +122,7 @@ def xrf_labels(
     minerals : MineralList, optional
         Ids, colours and densities of the mineral names.
     elements, denoise, sigma_spatial_px, sigma_color, scaling, mask, ct, ct_weight, extra, seed, n_init,
-    minibatch_threshold
+    minibatch_threshold, mixed
         See :func:`~liberation.labels.kmeans.kmeans_maps`.
     normalize : {"fit", "range", "zscore", "none"}
         Calibration of the reference to the map units for reference matching.
@@ -156,11 +157,13 @@ def xrf_labels(
     clusters = kmeans_maps(
         maps, n_clusters=n_clusters, elements=elements, denoise=denoise, sigma_spatial_px=sigma_spatial_px,
         sigma_color=sigma_color, scaling=scaling, mask=mask, ct=ct, ct_weight=ct_weight, extra=extra, seed=seed,
-        n_init=n_init, minibatch_threshold=minibatch_threshold, keep_features=True,
+        n_init=n_init, minibatch_threshold=minibatch_threshold, keep_features=True, mixed=mixed,
     )
     features, clusters.features = clusters.features, None
     channels = [c for c in clusters.channels if c in maps]
-    duplicates = near_duplicates(maps, clusters.cluster_map, elements=channels)
+    # the valley test on the pure pixels: mixed pixels at grain boundaries fill the valley between two minerals
+    pure_clusters = clusters.cluster_map if clusters.pure is None else np.where(clusters.pure, clusters.cluster_map, 0)
+    duplicates = near_duplicates(maps, pure_clusters.astype(clusters.cluster_map.dtype), elements=channels)
     groups = duplicate_groups(duplicates)
     if reference is not None and naming == "nearest":
         # a group of near duplicates is one population: name it once, from its pooled centroid and spread
