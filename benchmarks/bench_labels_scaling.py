@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 
-def evaluate(case, *, scaling: str, n_clusters: int, seed: int = 0, mixed: str = "exclude") -> tuple[float, float]:
-    """Pixel accuracy and worst abundance error (pp) of the labels of one zoo case."""
+def evaluate(case, *, scaling: str, n_clusters: int, seed: int = 0, mixed: str = "exclude") -> tuple[float, float, float]:
+    """Pixel accuracy, worst abundance error (pp) by pixel counts and by unmixed fractions, of one zoo case."""
     from liberation.labels import compare_abundance, pixel_accuracy, xrf_labels
 
     r = xrf_labels(case.data.maps, n_clusters=n_clusters, reference=case.reference, scaling=scaling, seed=seed,
@@ -35,7 +35,9 @@ def evaluate(case, *, scaling: str, n_clusters: int, seed: int = 0, mixed: str =
     accuracy = pixel_accuracy(lut[r.labels], truth, mask=truth > 0)
     reference = dict(zip(case.data.fractions["name"], case.data.fractions["percent"]))
     worst = float(compare_abundance(r.labels, reference, names=r.minerals)["difference_pp"].abs().max())
-    return float(accuracy), worst
+    unmixed = dict(zip(r.abundance["name"], r.abundance["unmixed_percent"]))
+    worst_unmixed = max(abs(unmixed.get(name, 0.0) - p) for name, p in reference.items())
+    return float(accuracy), worst, float(worst_unmixed)
 
 
 def main(argv=None) -> None:
@@ -52,20 +54,22 @@ def main(argv=None) -> None:
     scalings = args.scalings.split(",")
     t0 = time.perf_counter()
     mixeds = args.mixed.split(",")
-    print("| kind | scaling | mixed | min accuracy (n, n+1, 2n clusters) | max abundance error (pp) |")
-    print("|---|---|---|---|---|")
+    print("| kind | scaling | mixed | min accuracy (n, n+1, 2n clusters) | max abundance error (pp) | unmixed (pp) |")
+    print("|---|---|---|---|---|---|")
     for kind in [k for k in LABEL_ZOO if args.kinds is None or k.name in args.kinds.split(",")]:
         cases = [label_case(kind, seed=s) for s in seeds]
         for scaling in scalings:
             for mixed in mixeds:
-                acc, err = [], []
+                acc, err, err_u = [], [], []
                 for case in cases:
                     n = case.n_minerals
                     for k in (n, n + 1, 2 * n):
-                        a, e = evaluate(case, scaling=scaling, n_clusters=k, mixed=mixed)
+                        a, e, u = evaluate(case, scaling=scaling, n_clusters=k, mixed=mixed)
                         acc.append(a)
                         err.append(e)
-                print(f"| {kind.name} | {scaling} | {mixed} | {min(acc):.3f} | {max(err):.2f} |", flush=True)
+                        err_u.append(u)
+                print(f"| {kind.name} | {scaling} | {mixed} | {min(acc):.3f} | {max(err):.2f} | "
+                      f"{max(err_u):.2f} |", flush=True)
     print(f"\nseeds {seeds}; {time.perf_counter() - t0:.0f} s")
 
 
