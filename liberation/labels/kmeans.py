@@ -354,13 +354,13 @@ def kmeans_maps(
         stack.features, n_clusters=int(n_clusters), seed=seed, n_init=n_init,
         minibatch_threshold=minibatch_threshold, method=method,
     )
-    k = int(n_clusters)
     pure = None
-    if mixed == "exclude" and k >= 2:
+    if mixed == "exclude" and int(n_clusters) >= 2:
         labels, centers, refit_inertia, pure = _fit_on_pure_pixels(
             stack.features, mask_arr, labels, centers, seed=seed, n_init=n_init,
-            minibatch_threshold=minibatch_threshold, method=method)
+            minibatch_threshold=minibatch_threshold, method=method, void=_void_features(stack, maps, ct, extra))
         inertia = inertia if refit_inertia is None else refit_inertia
+    k = int(centers.shape[0])
     cluster_map = np.zeros(shape, dtype=np.uint8)
     cluster_map[mask_arr] = (labels + 1).astype(np.uint8)
     counts = np.bincount(labels, minlength=k)
@@ -389,7 +389,8 @@ def kmeans_maps(
     abundance = pd.DataFrame({"pixels": counts.astype(np.int64), "percent": 100.0 * counts / max(n_pixels, 1)},
                              index=index)
     parameters = {
-        "n_clusters": k, "elements": list(stack.channels), "denoise": _jsonable_denoise(denoise),
+        "n_clusters": int(n_clusters), "n_clusters_kept": k, "elements": list(stack.channels),
+        "denoise": _jsonable_denoise(denoise),
         "sigma_spatial_px": sigma_spatial_px, "sigma_color": sigma_color, "scaling": scaling,
         "ct": ct is not None, "ct_weight": ct_weight, "seed": seed if isinstance(seed, (int, np.integer)) else None,
         "n_init": n_init, "method": method, "minibatch_threshold": minibatch_threshold,
@@ -423,6 +424,14 @@ MIXED_FRACTION = (0.2, 0.8)
 MIXED_CHI2 = 9.0
 
 
+def _void_features(stack: FeatureStack, maps, ct, extra) -> np.ndarray | None:
+    """Features of no signal (zero in every element map), when every channel is an element map."""
+    if ct is not None or extra or not all(c in maps for c in stack.channels):
+        return None
+    table = stack.scaling.loc[stack.channels]
+    return (-table["offset"].to_numpy(dtype=np.float64) * table["scale"].to_numpy(dtype=np.float64))
+
+
 def _two_nearest(features: np.ndarray, centers: np.ndarray, block: int = 262_144):
     """Indices of the two nearest centres of each row and the squared distance to the nearest."""
     n = features.shape[0]
@@ -446,7 +455,8 @@ def _two_nearest(features: np.ndarray, centers: np.ndarray, block: int = 262_144
 
 
 def mixed_pixels(features: np.ndarray, centers: np.ndarray, *, fraction: tuple[float, float] = MIXED_FRACTION,
-                 chi2: float = MIXED_CHI2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                 chi2: float = MIXED_CHI2, void: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pixels whose features are a linear mixture of their two nearest cluster centres.
 
     Each row ``x`` is unmixed between its nearest centre ``a`` and second nearest ``b``:
@@ -466,6 +476,9 @@ def mixed_pixels(features: np.ndarray, centers: np.ndarray, *, fraction: tuple[f
         Range of the mixture fraction counted as mixed.
     chi2 : float
         Least drop of the squared residual.
+    void : numpy.ndarray, optional
+        (n_channels,) features of no signal (the void outside the sample): a row that is a mixture
+        of its nearest centre and the void (a pixel on the sample rim) is mixed too.
 
     Returns
     -------
@@ -492,6 +505,17 @@ def mixed_pixels(features: np.ndarray, centers: np.ndarray, *, fraction: tuple[f
         t[sl] = tt
         gain[sl] = d1[sl] - np.maximum(d1[sl] - 2 * tt * ((features[sl] - a) * u).sum(axis=1) + tt * tt * uu, 0.0)
     mixed = (t >= fraction[0]) & (t <= fraction[1]) & (gain > chi2)
+    if void is not None:
+        void = np.asarray(void, dtype=np.float64)
+        for start in range(0, features.shape[0], 262_144):
+            sl = slice(start, start + 262_144)
+            a = centers[first[sl]]
+            u = void[None, :] - a
+            uu = np.maximum((u * u).sum(axis=1), 1e-12)
+            proj = ((features[sl] - a) * u).sum(axis=1)
+            tv = np.clip(proj / uu, 0.0, 1.0)
+            gv = d1[sl] - np.maximum(d1[sl] - 2 * tv * proj + tv * tv * uu, 0.0)
+            mixed[sl] |= (tv >= fraction[0]) & (tv <= fraction[1]) & (gv > chi2)
     return mixed, first, second, t
 
 
@@ -505,7 +529,7 @@ def _spread_along(features, rows, labels, cluster, unit) -> float:
 
 def _mixture_clusters(features: np.ndarray, centers: np.ndarray, labels: np.ndarray, mask: np.ndarray,
                       rows: np.ndarray, fraction: tuple[float, float] = MIXED_FRACTION, tolerance: float = 0.15,
-                      contact: float = 0.3) -> list[int]:
+                      contact: float = 0.3, void: np.ndarray | None = None) -> list[int]:
     """Clusters of boundary pixels between two other clusters.
 
     Cluster ``c`` is a mixture of ``a`` and ``b`` when (1) its centre lies within ``tolerance`` x
@@ -515,7 +539,8 @@ def _mixture_clusters(features: np.ndarray, centers: np.ndarray, labels: np.ndar
     ``contact`` of its pixels touch (8 neighbours) a pixel of ``a`` and as many one of ``b``, and
     (3) its pixels spread along the line a-b more than those of ``a`` and of ``b`` (mixtures of all
     fractions; a mineral spreads by its noise). ``features[rows]`` are the clustered pixels,
-    ``labels`` their clusters (``rows`` index the pixels of ``mask`` in row-major order).
+    ``labels`` their clusters (``rows`` index the pixels of ``mask`` in row-major order). With
+    ``void`` (features of no signal), ``b`` may be the void outside the mask (rim clusters).
     """
     from scipy import ndimage
 
@@ -531,8 +556,14 @@ def _mixture_clusters(features: np.ndarray, centers: np.ndarray, labels: np.ndar
 
     def touches(cluster: int) -> np.ndarray:
         if cluster not in touch_cache:
-            touch_cache[cluster] = ndimage.binary_dilation(image == cluster, structure=np.ones((3, 3), bool))
+            region = ~mask if cluster == k else image == cluster
+            touch_cache[cluster] = ndimage.binary_dilation(region, structure=np.ones((3, 3), bool))
         return touch_cache[cluster]
+
+    def spread(cluster: int, unit: np.ndarray) -> float:
+        return 0.0 if cluster == k else _spread_along(features, rows, labels, cluster, unit)
+
+    ends = centers if void is None else np.vstack([centers, np.asarray(void, dtype=np.float64)[None, :]])
 
     for c in range(k):
         mc = centers[c]
@@ -541,25 +572,24 @@ def _mixture_clusters(features: np.ndarray, centers: np.ndarray, labels: np.ndar
         if n_own == 0:
             continue
         for a in range(k):
-            for b in range(a + 1, k):
+            for b in range(a + 1, ends.shape[0]):
                 if c in (a, b):
                     continue
-                u = centers[b] - centers[a]
+                u = ends[b] - ends[a]
                 uu = float(u @ u)
                 if uu <= 0:
                     continue
-                t = float((mc - centers[a]) @ u) / uu
+                t = float((mc - ends[a]) @ u) / uu
                 if not fraction[0] <= t <= fraction[1]:
                     continue
-                residual = float(np.linalg.norm(mc - centers[a] - t * u))
-                near = min(float(np.linalg.norm(mc - centers[a])), float(np.linalg.norm(mc - centers[b])))
+                residual = float(np.linalg.norm(mc - ends[a] - t * u))
+                near = min(float(np.linalg.norm(mc - ends[a])), float(np.linalg.norm(mc - ends[b])))
                 if residual > tolerance * near:
                     continue
                 if touches(a)[own].mean() < contact or touches(b)[own].mean() < contact:
                     continue
                 unit = u / np.sqrt(uu)
-                if _spread_along(features, rows, labels, c, unit) <= max(_spread_along(features, rows, labels, a, unit),
-                                                                         _spread_along(features, rows, labels, b, unit)):
+                if spread(c, unit) <= max(spread(a, unit), spread(b, unit)):
                     continue
                 found.append(c)
                 break
@@ -599,9 +629,10 @@ def _refit_from(rows: np.ndarray, kept: np.ndarray, k: int, *, seed, n_init: int
 
 
 def _fit_on_pure_pixels(features, mask, labels, centers, *, seed, n_init, minibatch_threshold, method,
-                        rounds: int = 3):
+                        rounds: int = 3, void=None):
     """K-means refitted on the pure pixels (mixed pixels and mixture clusters left out), then every
-    pixel given its nearest centre. Returns labels, centres, inertia and the bool mask of pure rows;
+    pixel given its nearest centre; a mixture cluster still found after the last round is dropped
+    (fewer clusters than asked). Returns labels, centres, inertia and the bool mask of pure rows;
     when no cluster of the plain fit is a mixture cluster, the plain fit unchanged, None, None."""
     k = centers.shape[0]
     n = features.shape[0]
@@ -609,11 +640,11 @@ def _fit_on_pure_pixels(features, mask, labels, centers, *, seed, n_init, miniba
     for _ in range(rounds):
         rows = np.flatnonzero(pure)
         fit_labels = _two_nearest(features[rows], centers)[0]
-        bad = _mixture_clusters(features, centers, fit_labels, mask, rows)
+        bad = _mixture_clusters(features, centers, fit_labels, mask, rows, void=void)
         if not bad and pure.all():
             return labels, centers, None, None  # no cluster spent on boundary pixels: plain K-means stands
         keep = np.delete(centers, bad, axis=0) if bad else centers
-        mixed = mixed_pixels(features, keep)[0]
+        mixed = mixed_pixels(features, keep, void=void)[0]
         new_pure = ~mixed
         if bad:
             all_labels = _two_nearest(features, centers)[0]
@@ -622,6 +653,12 @@ def _fit_on_pure_pixels(features, mask, labels, centers, *, seed, n_init, miniba
             break
         pure = new_pure
         centers = _refit_from(features[pure], keep, k, seed=seed, n_init=n_init)
+    # a mixture cluster left after the last round: dropped, its pixels go to the nearest other centre
+    rows = np.flatnonzero(pure)
+    bad = _mixture_clusters(features, centers, _two_nearest(features[rows], centers)[0], mask, rows, void=void)
+    if bad and len(bad) < centers.shape[0]:
+        centers = np.delete(centers, bad, axis=0)
+        k = centers.shape[0]
     labels = _two_nearest(features, centers)[0]
     counts = np.bincount(labels, minlength=k)
     order = np.lexsort((np.arange(k), -counts))
