@@ -4,9 +4,11 @@ Sweeps the label kinds of :data:`liberation.synthetic.zoo.LABEL_ZOO` (micro-XRF 
 Deep-XFCT signatures and weak Na/Mg; SEM-EDS wt% of a gabbro; grains of 3, 8, 15 map pixels,
 96 x 96 maps) with ``n_clusters`` = n, n + 1, 2n (n = minerals of the reference), naming by the
 reference (many-to-one, the default), for each scaling: 8bit, zscore, noise (divide by the
-measured pixel noise), poisson (divide by sqrt(mean)). Prints one markdown row per kind and
-scaling: the lowest pixel accuracy and the largest abundance error (percentage points, against
-the true area fractions) over the three cluster counts.
+measured pixel noise), poisson (divide by sqrt(mean)), and for each ``--mixed`` mode (exclude:
+mixed pixels left out of K-means, the default; keep: plain K-means). Prints one markdown row per
+kind, scaling and mode: the lowest pixel accuracy and the largest abundance error (percentage
+points, against the true area fractions) by pixel counts and by the unmixed abundance
+(``unmixed_percent``) over the three cluster counts.
 
 Run::
 

@@ -29,6 +29,18 @@ def test_mixed_pixels_finds_mixtures_and_their_fraction():
     assert np.abs(frac_b - t_true).mean() < 0.05
 
 
+def test_rim_pixels_are_mixtures_with_the_void():
+    """A pixel half sample, half void (no signal) is mixed only when the void is given as an endmember."""
+    rng = np.random.default_rng(2)
+    a, b, void = np.array([10.0, 10.0, 0.0]), np.array([10.0, 20.0, -30.0]), np.array([-20.0, -5.0, -5.0])
+    rim = (a + void) / 2 + 0.5 * rng.standard_normal((50, 3))
+    rows = np.vstack([a + 0.5 * rng.standard_normal((50, 3)), rim])
+    without = mixed_pixels(rows, np.vstack([a, b]))[0]
+    with_void = mixed_pixels(rows, np.vstack([a, b]), void=void)[0]
+    assert not without[50:].any()
+    assert with_void[50:].all() and not with_void[:50].any()
+
+
 def test_unmixed_abundance_splits_mixed_pixels_exactly():
     """Noiseless rows: 10 pixels of a, 10 half-and-half pixels labelled a between them and 10 of b
     -> 50 % / 50 % (pixel counts: 66.7 / 33.3); a neighbour of another label is the partner."""
