@@ -21,7 +21,7 @@ from .assign import (
 )
 from .duplicates import duplicate_groups, near_duplicates
 from .features import FeatureStack, feature_stack, resample_to_grid
-from .kmeans import ClusterResult, choose_n_clusters, cluster_features, kmeans_maps
+from .kmeans import ClusterResult, choose_n_clusters, cluster_features, kmeans_maps, mixed_pixels
 from .plots import plot_centroids, plot_label_map
 from .preprocess import (
     check_maps,
@@ -40,7 +40,7 @@ from .validate import (
     confusion_table,
     pixel_accuracy,
 )
-from .workflow import LabelResult, xrf_labels
+from .workflow import LabelResult, unmixed_abundance, xrf_labels
 
 __all__ = [
     "Assignment",
@@ -69,6 +69,7 @@ __all__ = [
     "labels_from_rgb",
     "match_signatures",
     "mineral_map",
+    "mixed_pixels",
     "near_duplicates",
     "parse_rules",
     "pixel_accuracy",
@@ -77,5 +78,6 @@ __all__ = [
     "resample_to_grid",
     "sample_mask",
     "scale_maps",
+    "unmixed_abundance",
     "xrf_labels",
 ]
