@@ -124,6 +124,36 @@ def _half_sphere(n: int) -> np.ndarray:
     return np.stack([z, r * np.sin(phi), r * np.cos(phi)], axis=1)
 
 
+def _row_end_corners(mask: np.ndarray) -> np.ndarray | None:
+    """The two end corners of every row along x of the voxels' corners, shape (k, 3), sorted (z, y, x).
+
+    Of the 8 corners of every voxel only the first and last corner of each row along x can be a
+    convex hull vertex (the rest lie between them). Corner row ``(z, y)`` touches voxel rows
+    ``(z-1 or z, y-1 or y)``; its first corner is the smallest first voxel of those rows, its last
+    the largest last voxel + 1. None for an empty mask.
+    """
+    nz, ny, nx = mask.shape
+    has = mask.any(axis=2)
+    if not has.any():
+        return None
+    first = np.where(has, mask.argmax(axis=2), nx + 1)
+    last = np.where(has, nx - mask[:, :, ::-1].argmax(axis=2), -1)  # last voxel + 1
+    lo = np.full((nz + 1, ny + 1), nx + 1, dtype=np.int64)
+    hi = np.full((nz + 1, ny + 1), -1, dtype=np.int64)
+    for dz in (0, 1):
+        for dy in (0, 1):
+            sl = (slice(dz, dz + nz), slice(dy, dy + ny))
+            lo[sl] = np.minimum(lo[sl], first)
+            hi[sl] = np.maximum(hi[sl], last)
+    zz, yy = np.nonzero(hi >= 0)
+    pts = np.empty((2 * len(zz), 3), dtype=np.int64)
+    pts[0::2, 0] = pts[1::2, 0] = zz
+    pts[0::2, 1] = pts[1::2, 1] = yy
+    pts[0::2, 2] = lo[zz, yy]
+    pts[1::2, 2] = hi[zz, yy]
+    return pts
+
+
 def feret_diameters(mask: np.ndarray, voxel_size_um=(1.0, 1.0, 1.0), *,
                     n_directions: int = FERET_DIRECTIONS) -> tuple[float, float]:
     """Maximum and minimum Feret diameter (µm) of a voxelised object.
@@ -146,24 +176,9 @@ def feret_diameters(mask: np.ndarray, voxel_size_um=(1.0, 1.0, 1.0), *,
     from scipy.spatial.distance import pdist
 
     vs = np.asarray(voxel_size_um, dtype=np.float64)
-    idx = np.argwhere(mask)
-    if len(idx) == 0:
+    points = _row_end_corners(np.asarray(mask, dtype=bool))
+    if points is None:
         return float("nan"), float("nan")
-    # the 8 corners of every voxel, deduplicated; only the extreme ones matter, so keep the voxels
-    # that are not surrounded on all 6 sides (interior voxels cannot hold a hull vertex)
-    from scipy import ndimage
-
-    interior = ndimage.binary_erosion(np.pad(mask, 1), structure=ndimage.generate_binary_structure(3, 1))[1:-1, 1:-1, 1:-1]
-    idx = np.argwhere(mask & ~interior)
-    corners = (idx[:, None, :] + np.array([[a, b, c] for a in (0, 1) for b in (0, 1) for c in (0, 1)])[None]).reshape(-1, 3)
-    # unique corners via one int64 key per corner (sorted as np.unique(axis=0), much faster); of each
-    # row of corners along x only the two ends can be hull vertices (the rest lie between them)
-    span = corners.max(axis=0).astype(np.int64) + 1
-    key = np.unique((corners[:, 0].astype(np.int64) * span[1] + corners[:, 1]) * span[2] + corners[:, 2])
-    row = key // span[2]
-    ends = np.concatenate([[True], row[1:] != row[:-1]]) | np.concatenate([row[1:] != row[:-1], [True]])
-    key = key[ends]
-    points = np.stack([key // (span[1] * span[2]), (key // span[2]) % span[1], key % span[2]], axis=1)
     points = points.astype(np.float64) * vs
     try:
         hull = ConvexHull(points)
