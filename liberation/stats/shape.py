@@ -10,7 +10,9 @@
 - **Elongation and flatness** from the principal axes of the voxel coordinates (second moments,
   physical units): with eigenvalues ``l1 >= l2 >= l3`` of the covariance, elongation =
   ``sqrt(l2 / l1)`` and flatness = ``sqrt(l3 / l2)`` (1 for a sphere or cube, towards 0 for a
-  needle / a plate).
+  needle / a plate). :func:`particle_shapes` takes them, with the intermediate axis, from
+  :func:`particle_moments_table` (all particles at once, two passes over the labels; equal to
+  the per-particle :func:`principal_axes` to rounding); ``mode="fast"`` stops there.
 - **Feret diameters** (caliper widths of the voxelised particle, every voxel a full cube):
   the corners of the particle's voxels are reduced to their convex hull; the maximum Feret
   diameter is the largest distance between two hull vertices (exact), the minimum Feret
