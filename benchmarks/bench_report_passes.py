@@ -97,13 +97,13 @@ shutil.rmtree(out, ignore_errors=True)
 pr = cProfile.Profile()
 t = time.perf_counter()
 pr.enable()
-run_report(sys.argv[1], out, size_classes_um=(63, 100, 250))
+run_report(sys.argv[1], out, size_classes_um=(63, 100, 250), shapes=sys.argv[3])
 pr.disable()
 total = time.perf_counter() - t
 st = pstats.Stats(pr)
 phases = {
     "measure_pass (tables + grains, one read)": "measure_pass",
-    "shapes (per-particle crops)": "particle_shapes",
+    "shapes (moments; + crops with full)": "particle_shapes",
     "sections": "section_table",
     "bootstrap": "bootstrap_intervals",
     "unassigned check": "unassigned_volume",
@@ -125,6 +125,7 @@ def main(argv=None) -> None:
     ap.add_argument("store", help="sample store with labels/particles and labels/phases")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--report", action="store_true", help="also profile the whole run_report in a child")
+    ap.add_argument("--shapes", choices=["fast", "full", "off"], default="fast", help="report --shapes (with --report)")
     args = ap.parse_args(argv)
 
     from liberation.io import open_store
@@ -183,7 +184,8 @@ def main(argv=None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             print("run_report phases (child process):")
-            subprocess.run([sys.executable, "-c", REPORT_CHILD, args.store, os.path.join(tmp, "rep")], check=True)
+            subprocess.run([sys.executable, "-c", REPORT_CHILD, args.store, os.path.join(tmp, "rep"), args.shapes],
+                           check=True)
             print(f"  child wall {time.perf_counter() - t:.1f} s")
 
 

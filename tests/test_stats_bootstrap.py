@@ -158,3 +158,59 @@ def test_held_out_spheres_sample_truth_inside_interval():
     lo, hi = res.summary["liberated_fraction_3d_ci95"]["ore"]
     assert res.summary["n_particles"] == 64
     assert lo <= truth <= hi, (lo, truth, hi)
+
+
+def test_streamed_equals_one_matrix_and_chunking(monkeypatch):
+    """The statistics built one at a time per chunk of replicates give the numbers of the former
+    all-columns-at-once matrices (one product per chunk), whatever the chunk size."""
+    from liberation.stats import bootstrap as B
+
+    mins = two_minerals()
+    rng = np.random.default_rng(8)
+    n = 300
+    ore = rng.integers(0, 60, n)
+    gangue = rng.integers(0, 60, n)
+    ore[:40], gangue[:40] = 50, 0
+    sizes = np.where(np.arange(n) < 180, "<50", ">=50")
+    t = _table(ore, gangue, sizes)
+    sec = pd.DataFrame({"particle_id": np.repeat(t["particle_id"], 2).to_numpy(),
+                        "pixels_ore": rng.integers(0, 20, 2 * n), "pixels_gangue": rng.integers(0, 20, 2 * n),
+                        "excluded": np.zeros(2 * n, bool), "size_class": np.repeat(sizes, 2)})
+    sec["pixels"] = sec["pixels_ore"] + sec["pixels_gangue"]
+    kw = dict(minerals=mins, n_boot=200, seed=4, by="mass")
+    ci = B.bootstrap_intervals(t, sec, **kw)
+
+    # the former method: every statistic's columns concatenated into two (n, k) matrices
+    t3 = t.reset_index(drop=True)
+    levels = np.arange(0.0, 100.0 + 1e-9, 1.0)
+    gr_cuts = np.arange(100.0, -1e-9, -1.0)
+    common = dict(minerals=mins, names=list(mins.names), thr=0.9, bounds=B.check_classes(None), levels=levels,
+                  classes=["all", "<50", ">=50"], gr_cuts=gr_cuts, gr_basis="mass", curves=True)
+    mats = {}
+    for dim, tab in (("3D", t3), ("2D", sec)):
+        s = B._Stats(len(tab))
+        B._add_table_stats(s, tab, dim, **common)
+        cols = [s.columns(make) for _, make in s.recipes]
+        cols = [(nm, np.broadcast_to(dn, nm.shape)) for nm, dn in cols]  # the former full denominators
+        mats[dim] = ([k for k, _ in s.recipes], [c[0].shape[1] for c in cols],
+                     np.concatenate([c[0] for c in cols], axis=1), np.concatenate([c[1] for c in cols], axis=1))
+    w = np.concatenate(list(B.bootstrap_weights(sizes, 200, seed=4))).astype(float)
+    pos = np.repeat(np.arange(n), 2)
+    for dim, ww in (("3D", w), ("2D", w[:, pos])):
+        keys, widths, num, den = mats[dim]
+        reps = B._ratio(ww, num, den)
+        k0 = 0
+        for key, width in zip(keys, widths):
+            lo, hi = B._ci(reps[:, k0:k0 + width])
+            k0 += width
+            np.testing.assert_allclose(ci[key][0], lo, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(ci[key][1], hi, rtol=1e-12, atol=1e-15)
+    # chunks of 7 replicates and small batches of statistics: the same draws, the same intervals
+    monkeypatch.setattr(B, "CHUNK_CELLS", 7 * 3 * n)
+    monkeypatch.setattr(B, "COLUMN_CELLS", 50 * n)
+    ci7 = B.bootstrap_intervals(t, sec, **kw)
+    assert ci7.keys() == ci.keys()
+    for key in ci:
+        if isinstance(ci[key], tuple):
+            np.testing.assert_allclose(ci7[key][0], ci[key][0], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(ci7[key][1], ci[key][1], rtol=1e-12, atol=1e-15)

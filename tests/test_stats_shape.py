@@ -157,3 +157,84 @@ def test_resolve_basis_without_density():
     assert resolve_basis("auto", two_minerals()) == ("mass", None)
     basis, note = resolve_basis("auto", [Bare("ore", 4.0), Bare("mystery", float("nan"))])
     assert basis == "volume" and "mystery" in note
+
+
+def _moment_truth(pid, ids, vs):
+    from liberation.stats.sieve import intermediate_axis_length
+
+    rows = []
+    for i in ids:
+        mask = pid == i
+        rows.append((*principal_axes(mask, vs), intermediate_axis_length(mask, vs)))
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_vectorised_moments_equal_per_particle(engine, chunked, monkeypatch):
+    """The vectorised elongation / flatness / intermediate axis (block by block, all particles at once)
+    equal the per-particle functions on each mask, with anisotropic voxels and blocks cutting particles."""
+    import zarr
+
+    from liberation.stats import measure
+    from liberation.stats import shape as S
+    from tests._stats_phantoms import random_particles
+
+    if engine == "numpy":
+        monkeypatch.setattr(S, "_HAVE_NB", False)
+    pid, ph = random_particles()
+    vs = (2.0, 1.0, 0.5)
+    m = measure(pid, ph, voxel_size_um=vs, minerals=MineralList(
+        [Mineral(1, "a", 3.0), Mineral(2, "b", 2.7), Mineral(3, "c", 2.6)]))
+    src = pid
+    if chunked:  # zarr chunks of 7 voxels: most particles span several blocks
+        src = zarr.create_array(store={}, shape=pid.shape, chunks=(7, 7, 7), dtype=pid.dtype)
+        src[:] = pid
+    got = S.particle_moments_table(src, m.ids, m.bbox, voxel_size_um=vs, workers=2)
+    want = _moment_truth(pid, m.ids, vs)
+    assert len(m.ids) > 5
+    np.testing.assert_allclose(got[list(S.FAST_COLUMNS)].to_numpy(), want, rtol=1e-10, atol=1e-12)
+
+
+def test_vectorised_moments_large_ids_and_single_voxel():
+    """Ids beyond the dense lookup table are matched by search; a 1-voxel particle has NaN axes."""
+    from liberation.stats import shape as S
+
+    pid = np.zeros((12, 12, 12), np.int64)
+    pid[1:9, 2:6, 3:5] = 2**40  # 8 x 4 x 2 box: elongation 0.5, flatness 0.5, intermediate axis 4
+    pid[10, 10, 10] = 7
+    ids = np.array([7, 2**40])
+    bbox = np.array([[10, 10, 10, 11, 11, 11], [1, 2, 3, 9, 6, 5]])
+    got = S.particle_moments_table(pid, ids, bbox, voxel_size_um=(1.0, 1.0, 1.0))
+    assert np.isnan(got["elongation"].iloc[0]) and np.isnan(got["flatness"].iloc[0])
+    assert got["intermediate_axis_um"].iloc[0] == pytest.approx(1.0)
+    assert got["elongation"].iloc[1] == pytest.approx(0.5, abs=1e-12)
+    assert got["flatness"].iloc[1] == pytest.approx(0.5, abs=1e-12)
+    assert got["intermediate_axis_um"].iloc[1] == pytest.approx(4.0, abs=1e-9)
+
+
+def test_shapes_modes_in_analyse():
+    """shapes='fast' gives the same principal axes as 'full', corrected-face surface, no mesh/Feret/pores;
+    'off' none; a bad mode is refused."""
+    from liberation.errors import InputError
+    from tests._stats_phantoms import random_particles
+
+    pid, ph = random_particles()
+    mins = MineralList([Mineral(1, "a", 3.0), Mineral(2, "b", 2.7), Mineral(3, "c", 2.6)])
+    kw = dict(voxel_size_um=1.0, minerals=mins, section_axes=(), bootstrap=0, grains=False, exclude_border=False)
+    full = analyse(pid, ph, shapes="full", **kw)
+    fast = analyse(pid, ph, shapes="fast", **kw)
+    off = analyse(pid, ph, shapes=False, **kw)
+    for col in ("elongation", "flatness", "intermediate_axis_um"):
+        np.testing.assert_array_equal(fast.particles[col].to_numpy(), full.particles[col].to_numpy())
+    assert fast.particles["feret_max_um"].isna().all() and "pore_voxels" not in fast.particles
+    assert full.particles["feret_max_um"].notna().all() and "pore_voxels" in full.particles
+    # fast: surface from the corrected voxel faces, as with no shapes at all
+    np.testing.assert_array_equal(fast.particles["surface_area_um2"].to_numpy(),
+                                  off.particles["surface_area_um2"].to_numpy())
+    assert fast.summary["parameters"]["shapes"] == "fast"
+    assert fast.summary["parameters"]["surface_method"] == "corrected_voxel_faces"
+    assert full.summary["parameters"]["surface_method"] == "mesh"
+    assert "elongation" not in off.particles
+    with pytest.raises(InputError, match="shapes='round'"):
+        analyse(pid, ph, shapes="round", **kw)

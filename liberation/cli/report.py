@@ -50,6 +50,10 @@ __getattr__ = moved_getattr(__name__, {
                    "has a density, else volume.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True, metavar="B",
               help="Particle-bootstrap replicates of the 95 % intervals (0: none; else at least 100).")
+@click.option("--shapes", type=click.Choice(["fast", "full", "off"]), default="fast", show_default=True,
+              help="Particle shape measures: fast = principal axes of every particle (elongation, flatness, "
+                   "intermediate axis), vectorised; full = also each particle's marching-cubes mesh sphericity, "
+                   "Feret diameters and pores (about 10 ms of CPU per particle); off = none.")
 @overwrite_option("Replace an existing report folder.")
 @click.option("--title", default=None, metavar="TEXT", help="Title of the report page.")
 @click.option("--allow-unassigned", is_flag=True,
@@ -71,7 +75,7 @@ __getattr__ = moved_getattr(__name__, {
               help="transform.json of the section's registration (liberation register); goes with --section.")
 @cluster_options("the block passes (phase counts, faces, grains)")
 def report(stores, out_dir, target, threshold, sections, section_spacing, size_classes, size_by, fraction_mass,
-           exclude_border, basis, n_boot, overwrite, title, allow_unassigned, quantification, pdf, section, transform,
+           exclude_border, basis, n_boot, shapes, overwrite, title, allow_unassigned, quantification, pdf, section, transform,
            workers, scheduler):
     """Liberation report of STORE (a segmented sample.zarr): 3D particles vs 2D sections.
 
@@ -88,7 +92,7 @@ def report(stores, out_dir, target, threshold, sections, section_spacing, size_c
     sizes, axes = parse_size_classes(size_classes), parse_axes(sections)
     threshold, section_spacing = parse_threshold(threshold), parse_spacing(section_spacing)
     options = dict(section_axes=axes, section_spacing=section_spacing, size_classes_um=sizes, size_by=size_by,
-                   exclude_border=exclude_border, basis=basis, bootstrap=n_boot,
+                   exclude_border=exclude_border, basis=basis, bootstrap=n_boot, shapes=shapes,
                    allow_unassigned=allow_unassigned, quantification=quantification, pdf=pdf,
                    workers=workers, scheduler=scheduler)
     if fraction_mass is not None:

@@ -478,11 +478,17 @@ def parameter_rows(result, version: str) -> list[tuple[str, str]]:
                                                        "surface)",
                                                "corrected_voxel_faces": "voxel faces × 2/3 correction"}.get(
                          str(params["surface_method"]), str(params["surface_method"]))))
+    if "shapes" in params:
+        rows.append(("Particle shape", {"full": "mesh sphericity, Feret diameters, pores, principal axes",
+                                        "fast": "principal axes only (elongation, flatness, intermediate axis); "
+                                                "no mesh, Feret diameters or pores",
+                                        "off": "not measured"}.get(str(params["shapes"]), str(params["shapes"]))))
     if "seed" in params:
         rows.append(("Random seed", f"{params['seed']} (bootstrap, random planes, gallery tie breaks)"))
     rows.append(("Voxel size (z × y × x)", _fmt_um(vs)))
     known = {"target", "threshold", "classes_percent", "size_classes_um", "by", "section_axes", "section_spacing",
-             "random_sections", "exclude_border", "bootstrap", "surface_method", "seed", "pores", "random_planes"}
+             "random_sections", "exclude_border", "bootstrap", "surface_method", "seed", "pores", "random_planes",
+             "shapes"}
     for key, value in params.items():
         if key not in known:
             rows.append((key.replace("_", " ").capitalize(), str(value)))

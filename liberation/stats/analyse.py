@@ -78,7 +78,7 @@ def analyse(
     chunks=None,
     seed=0,
     grains: bool = True,
-    shapes: bool = True,
+    shapes: bool | str = True,
     bootstrap: int = 1000,
     image=None,
     quantification: str = "hard",
@@ -128,9 +128,13 @@ def analyse(
         Seed of the random section planes.
     grains : bool
         Compute the grain size distribution (one labelling pass).
-    shapes : bool
-        Measure every particle's crop: mesh surface area, sphericity (<= 1), elongation, flatness
-        and internal pores (:mod:`liberation.stats.shape`); pore faces are not free surface.
+    shapes : bool or {"full", "fast", "off"}
+        ``"full"`` (or True): measure every particle's crop: mesh surface area, sphericity (<= 1),
+        Feret diameters and internal pores (:mod:`liberation.stats.shape`; pore faces are not free
+        surface), plus elongation, flatness and intermediate axis (vectorised). ``"fast"``: only the
+        vectorised elongation, flatness and intermediate axis (two passes over the particle labels;
+        surface and sphericity from the corrected voxel faces, no mesh, Feret or pores). ``"off"``
+        (or False): none.
     bootstrap : int
         Particle-bootstrap replicates for the 95 % intervals (:mod:`liberation.stats.bootstrap`,
         stratified by size class, seeded by ``seed``); 0 for none, else >= 100.
@@ -154,10 +158,13 @@ def analyse(
     bounds = check_classes(classes)
     sizes = check_size_classes(size_classes_um)
     by, basis_note = resolve_basis(by, minerals)
+    from liberation.stats.shape import check_shapes_mode
     from liberation.stats.sieve import check_size_by
 
-    if check_size_by(size_by) == "sieve" and not shapes:
-        raise InputError("size_by='sieve' needs shapes=True (the intermediate axis is measured on the particle crops)")
+    shapes = check_shapes_mode(shapes)
+    if check_size_by(size_by) == "sieve" and shapes == "off":
+        raise InputError("size_by='sieve' needs shapes='fast' or 'full' (the intermediate axis of each particle); "
+                         "got shapes='off'")
     from liberation.stats.bootstrap import check_n_boot
 
     n_boot = check_n_boot(bootstrap)
@@ -183,12 +190,12 @@ def analyse(
             "nothing to analyse"
         )
     shape_table = None
-    if shapes:
+    if shapes != "off":
         from liberation.stats.particles import add_shapes
 
-        m, shape_table = add_shapes(m, particles, phases)
+        m, shape_table = add_shapes(m, particles, phases, mode=shapes)
     table = table_from_measurements(m, size_classes_um=sizes, exclude_border=exclude_border, shapes=shape_table,
-                                    size_by=size_by)
+                                    size_by=size_by, surface="corrected" if shapes == "fast" else None)
     if quantification not in ("hard", "soft", "both"):
         raise InputError(f"quantification={quantification!r}; expected 'hard', 'soft' or 'both'")
     soft = None
@@ -266,7 +273,8 @@ def analyse(
         "target": target, "threshold": thr, "classes_percent": list(bounds), "size_classes_um": list(sizes), "size_by": size_by,
         "section_axes": list(section_axes), "section_spacing": section_spacing, "random_sections": random_sections,
         "exclude_border": bool(exclude_border), "by": by, "seed": seed, "bootstrap": n_boot,
-        "surface_method": "mesh" if shapes else "corrected_voxel_faces", "pores": bool(shapes),
+        "surface_method": "mesh" if shapes == "full" else "corrected_voxel_faces", "pores": shapes == "full",
+        "shapes": shapes,
     }
     if random_sections:
         parameters["random_planes"] = random_plane_geometry(m.shape, vs, random_sections, seed)

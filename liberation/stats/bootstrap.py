@@ -5,9 +5,11 @@ The particles (the sampling unit) are resampled with replacement, stratified by 
 ``W[b, i]`` (how often particle ``i`` is drawn; multinomial, :func:`bootstrap_weights`); the 2D
 section particles follow their parent particle (a section gets its parent's weight). Every
 statistic used here is a ratio of weighted sums, ``(W @ N) / (W @ D)``, so a replicate costs
-two matrix products and no loop over particles; the replicates are processed in chunks of rows
-to bound memory. The interval is the percentile interval (2.5 and 97.5 percentiles of the
-replicates).
+two matrix products and no loop over particles. Memory is bounded: the replicates are drawn in
+chunks of rows (about :data:`CHUNK_CELLS` weights), and the ``N``/``D`` columns of one statistic
+at a time are built from compact per-particle arrays (amounts, class indices, boolean grade
+masks) for each chunk, in batches of about :data:`COLUMN_CELLS` cells, used and dropped; only the per-replicate values (``n_boot`` x columns)
+are kept. The interval is the percentile interval (2.5 and 97.5 percentiles of the replicates).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ DEFAULT_N_BOOT = 1000
 #: Size classes with fewer particles are marked (``few_particles``) in the tables.
 MIN_PARTICLES = 30
 #: Weights held in memory at once (replicates × particles).
-CHUNK_CELLS = 1 << 22
+CHUNK_CELLS = 1 << 23
+#: Numerator cells (particles × statistic columns) built at once, and as many denominator cells.
+COLUMN_CELLS = 1 << 23
 
 
 def check_n_boot(n_boot) -> int:
@@ -89,10 +93,33 @@ def bootstrap_weights(strata: np.ndarray, n_boot: int, *, seed=0, chunk: int | N
         done += b
 
 
-def _ratio(w: np.ndarray, num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``(w @ num) / (w @ den)``, NaN where the denominator is 0. Shapes (b, n) @ (n, k) -> (b, k)."""
-    top = w @ num
-    bottom = w @ den
+def _ratio(w: np.ndarray, num: np.ndarray, den: np.ndarray, wt: np.ndarray | None = None) -> np.ndarray:
+    """``(w @ num) / (w @ den)``, NaN where the denominator is 0. Shapes (b, n) @ (n, k) -> (b, k).
+
+    ``wt``: ``w.T`` C-contiguous; the products are then taken as ``(num.T @ wt).T``, which a threaded
+    OpenBLAS runs ~4x faster than ``w @ num`` for a narrow ``num`` (k of a few hundred).
+    """
+    if wt is not None:
+        top = (num.T @ wt).T
+        bottom = (den.T @ wt).T
+    else:
+        top = w @ num
+        bottom = w @ den
+    return _divide(top, bottom)
+
+
+def _wprod(w: np.ndarray, wt: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``w @ x`` (b, n) @ (n, k), taken the way a threaded OpenBLAS runs fast for this ``k``.
+
+    Measured (b 253, n 10,000, 2 threads): ``w @ x`` is ~4x slower than ``(x.T @ w.T).T`` for k of a
+    few hundred, and ``x.T @ w.T`` ~30x slower than ``w @ x`` for k of about 10.
+    """
+    return w @ x if x.shape[1] < 64 else (x.T @ wt).T
+
+
+def _divide(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """``top / bottom`` (broadcast), NaN where the denominator is 0."""
+    top, bottom = np.broadcast_arrays(top, bottom)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), np.nan)
 
@@ -111,32 +138,62 @@ def _ci(reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _Stats:
-    """Numerators/denominators of every statistic as columns of two (n, k) matrices per table."""
+    """The statistics of one table: for each, a recipe of its (n, k) numerator and denominator columns.
+
+    A recipe holds compact per-particle arrays and builds the float columns on demand
+    (:meth:`replicates`), so the (n, k) matrices of all statistics never exist at once.
+    """
 
     def __init__(self, n: int):
         self.n = n
-        self.num: list[np.ndarray] = []
-        self.den: list[np.ndarray] = []
-        self.keys: list[tuple] = []
+        self.recipes: list[tuple[tuple, object]] = []
 
-    def add(self, key: tuple, num: np.ndarray, den: np.ndarray) -> None:
+    def add(self, key: tuple, make) -> None:
+        """Register ``key`` with ``make() -> (num, den)`` (``den`` broadcast to ``num``'s columns)."""
+        self.recipes.append((key, make))
+
+    def columns(self, make) -> tuple[np.ndarray, np.ndarray]:
+        """``(num, den)`` of a recipe: (n, k) and (n, k) or (n, 1) (one denominator for every column)."""
+        num, den = make()
         num = np.asarray(num, dtype=float).reshape(self.n, -1)
-        den = np.broadcast_to(np.asarray(den, dtype=float).reshape(self.n, -1), num.shape)
-        self.num.append(num)
-        self.den.append(np.array(den))
-        self.keys.append((key, num.shape[1]))
+        den = np.asarray(den, dtype=float).reshape(self.n, -1)
+        if den.shape[1] not in (1, num.shape[1]):
+            den = np.array(np.broadcast_to(den, num.shape))
+        return num, den
 
-    def matrices(self) -> tuple[np.ndarray, np.ndarray]:
-        if not self.num:
-            return np.zeros((self.n, 0)), np.zeros((self.n, 0))
-        return np.concatenate(self.num, axis=1), np.concatenate(self.den, axis=1)
+    def replicates(self, w: np.ndarray, out: dict) -> None:
+        """Append ``(w @ num) / (w @ den)`` of every statistic to ``out[key]`` (list of (b, k) arrays).
 
-    def split(self, values: np.ndarray) -> dict:
-        out, k = {}, 0
-        for key, width in self.keys:
-            out[key] = values[..., k:k + width]
-            k += width
-        return out
+        Statistics are taken in batches of about :data:`COLUMN_CELLS` numerator cells, one matrix
+        product per batch (one product per statistic would read ``w`` hundreds of times).
+        """
+        batch: list = []
+        cells = 0
+        wt = np.ascontiguousarray(w.T)
+
+        def flush():
+            if not batch:
+                return
+            num = np.concatenate([b[1] for b in batch], axis=1)
+            den = np.concatenate([b[2] for b in batch], axis=1)
+            top = _wprod(w, wt, num)
+            bottom = _wprod(w, wt, den)  # a shared denominator is one column, broadcast below
+            del num, den
+            k = j = 0
+            for key, nb, db in batch:
+                out.setdefault(key, []).append(_divide(top[:, k:k + nb.shape[1]], bottom[:, j:j + db.shape[1]]))
+                k += nb.shape[1]
+                j += db.shape[1]
+            batch.clear()
+
+        for key, make in self.recipes:
+            num, den = self.columns(make)
+            batch.append((key, num, den))
+            cells += num.size
+            if cells >= COLUMN_CELLS:
+                flush()
+                cells = 0
+        flush()
 
 
 def _size_masks(t: pd.DataFrame, classes: list[str]) -> dict[str, np.ndarray]:
@@ -153,26 +210,31 @@ def _add_table_stats(st: _Stats, t: pd.DataFrame, dim: str, *, minerals, names, 
         a, tot = amounts(t, minerals, basis)
         g = grades(t, minerals, basis)
         if dim == "3D":
-            st.add(("modal", basis), a, tot)
+            st.add(("modal", basis), lambda a=a, tot=tot: (a, tot))
         for name in names:
             j = minerals.names.index(name)
             aj, gj = a[:, j], g[:, j]
-            onehot = np.eye(n_cls)[assign_class(gj, bounds)]  # (n, K)
-            above = gj[:, None] * 100.0 >= levels[None, :] - 1e-9  # (n, L)
+            cls = assign_class(gj, bounds)  # (n,) class index; the columns are am * onehot(cls)
+            above = gj[:, None] * 100.0 >= levels[None, :] - 1e-9  # (n, L) bool
             lib = (gj >= thr - 1e-12).astype(float)
             for sc, msk in masks.items():
                 am = aj * msk
-                st.add(("lib", dim, basis, sc, name), am * lib, am)
+                st.add(("lib", dim, basis, sc, name), lambda am=am, lib=lib: (am * lib, am))
                 if not curves:
                     continue
-                st.add(("classes", dim, basis, sc, name), am[:, None] * onehot, am)
-                if sc == "all":  # curves: whole sample only (memory: n particles x levels)
-                    st.add(("yield", dim, basis, sc, name), am[:, None] * above, am)
+                st.add(("classes", dim, basis, sc, name),
+                       lambda am=am, cls=cls: (am[:, None] * np.eye(n_cls)[cls], am))
+                if sc == "all":  # curves: whole sample only
+                    st.add(("yield", dim, basis, sc, name), lambda am=am, above=above: (am[:, None] * above, am))
             if basis == gr_basis and curves:
-                acc = (gj[:, None] * 100.0 >= gr_cuts[None, :] - 1e-9).astype(float)
-                st.add(("gr_grade", dim, name), aj[:, None] * acc, tot[:, None] * acc)
-                st.add(("gr_recovery", dim, name), aj[:, None] * acc, aj)
-                st.add(("gr_yield", dim, name), tot[:, None] * acc, tot)
+                acc = gj[:, None] * 100.0 >= gr_cuts[None, :] - 1e-9  # (n, C) bool
+
+                def accf(acc=acc):
+                    return acc.astype(float)
+
+                st.add(("gr_grade", dim, name), lambda aj=aj, tot=tot, f=accf: (aj[:, None] * f(), tot[:, None] * f()))
+                st.add(("gr_recovery", dim, name), lambda aj=aj, f=accf: (aj[:, None] * f(), aj))
+                st.add(("gr_yield", dim, name), lambda tot=tot, f=accf: (tot[:, None] * f(), tot))
 
 
 def bootstrap_intervals(
@@ -237,7 +299,6 @@ def bootstrap_intervals(
               gr_cuts=gr_cuts, gr_basis=by, curves=curves)
     st3 = _Stats(n)
     _add_table_stats(st3, t3, "3D", **kw)
-    n3, d3 = st3.matrices()
     have_2d = sections is not None and len(_included(sections)) > 0
     if have_2d:
         t2 = _included(sections).reset_index(drop=True)
@@ -246,16 +307,17 @@ def bootstrap_intervals(
         pos = pos[pos >= 0]
         st2 = _Stats(len(t2))
         _add_table_stats(st2, t2, "2D", **kw)
-        n2, d2 = st2.matrices()
-    reps3, reps2 = [], []
+    parts3: dict = {}
+    parts2: dict = {}
     chunk = max(1, CHUNK_CELLS // max(n + (len(pos) if have_2d else 0), 1))
     for w in bootstrap_weights(c3, b_total, seed=seed, chunk=chunk):
         wf = w.astype(float)
-        reps3.append(_ratio(wf, n3, d3))
+        del w
+        st3.replicates(wf, parts3)
         if have_2d:
-            reps2.append(_ratio(wf[:, pos], n2, d2))
-    r3 = st3.split(np.concatenate(reps3, axis=0))
-    r2 = st2.split(np.concatenate(reps2, axis=0)) if have_2d else {}
+            st2.replicates(wf[:, pos], parts2)
+    r3 = {key: np.concatenate(v, axis=0) for key, v in parts3.items()}
+    r2 = {key: np.concatenate(v, axis=0) for key, v in parts2.items()}
     out: dict = {"n_boot": b_total, "seed": seed}
     for reps in (r3, r2):
         for key, val in reps.items():

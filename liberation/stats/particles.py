@@ -211,18 +211,19 @@ def particle_table(
                                    shapes=shapes if surface == "mesh" else None)
 
 
-def add_shapes(m: ParticleMeasurements, particles, phases, *, pores: bool = True):
+def add_shapes(m: ParticleMeasurements, particles, phases, *, pores: bool = True, mode: str = "full"):
     """Measure the per-particle crops (:func:`liberation.stats.shape.particle_shapes`).
 
-    Returns the measurements with ``pore_faces``/``pore_voxels`` set (when ``pores``) and the shape table.
+    Returns the measurements with ``pore_faces``/``pore_voxels`` set (when ``pores`` and ``mode="full"``)
+    and the shape table (``mode="fast"``: the vectorised moments only, mesh and Feret columns NaN).
     """
     import dataclasses
 
     from liberation.stats.shape import particle_shapes
 
     shapes, pore_faces = particle_shapes(particles, phases, m.ids, m.bbox, voxel_size_um=m.voxel_size_um,
-                                         n_phases=m.n_phases)
-    if pores:
+                                         n_phases=m.n_phases, mode=mode)
+    if pores and pore_faces is not None:
         m = dataclasses.replace(m, pore_faces=pore_faces, pore_voxels=shapes["pore_voxels"].to_numpy())
     return m, shapes
 
