@@ -57,9 +57,9 @@ def make_pack(name: str, seed: int, scale: int = 1):
 def methods():
     """Method name -> function(pack, foreground) -> instances."""
     import numpy as np
-    from liberation.segmentation.particle_info import classical_particles, instances_from_prediction
 
     from liberation.segmentation.classical import separate_particles
+    from liberation.segmentation.particles import classical_particles, instances_from_prediction
     from liberation.stats.derive import derive_particles
 
     def snow(p, fg):
