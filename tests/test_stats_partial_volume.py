@@ -304,6 +304,11 @@ def test_soft_statistics_and_analyse(phantom):
     assert res.summary["quantification"] == "both"
     assert "levels" in res.summary["partial_volume_model"]
     assert "quantification.csv" in res.tables()
+    from liberation.report.html import build_html
+
+    page = build_html(res, {})
+    assert "Hard labels vs sub-voxel (soft) quantification" in page  # side by side in the report page
+    assert "soft_minus_hard" in page and "liberated_fraction" in page
     soft_only = analyse(phantom.particles, phantom.phases, voxel_size_um=2.0, minerals=phantom.minerals,
                         image=phantom.ct, quantification="soft", bootstrap=0, shapes=False, grains=False,
                         section_axes=(), exclude_border=False)
