@@ -28,11 +28,11 @@ def plot_fraction_liberation(per_fraction: pd.DataFrame, combined: pd.DataFrame)
     matplotlib.figure.Figure
     """
     from liberation.report.plots import _figure
-    from liberation.stats.measured_section import _size_order
+    from liberation.stats.particles import size_class_sort_key
 
     minerals = list(dict.fromkeys(combined["mineral"]))
     sizes = [s for s in dict.fromkeys(combined["size_class"].astype(str)) if s != "all"]
-    sizes = ["all"] + sorted(sizes, key=_size_order)
+    sizes = ["all"] + sorted(sizes, key=size_class_sort_key)
     fractions = list(dict.fromkeys(per_fraction["fraction"]))
     series = [(f, per_fraction[per_fraction["fraction"] == f]) for f in fractions] + [("combined", combined)]
     n = max(1, len(minerals))

@@ -48,6 +48,7 @@ from liberation.stats.composition import (
     liberated_fraction,
     liberation_classes,
 )
+from liberation.stats.particles import size_class_sort_key
 from liberation.stats.sections import _mean_grade
 
 __all__ = [
@@ -309,26 +310,13 @@ def _summary_rows(source: str, table: pd.DataFrame, minerals: MineralList, names
     return rows
 
 
-def _size_order(label: str) -> tuple:
-    """Sort key of a size class label (``<63`` < ``63-100`` < ``>=100``; others after, by name)."""
-    text = str(label)
-    try:
-        if text.startswith("<"):
-            return (0, float(text[1:]), 0, text)
-        if text.startswith(">="):
-            return (0, float(text[2:]), 1, text)
-        return (0, float(text.split("-")[0]), 1, text)
-    except ValueError:
-        return (1, 0.0, 0, text)
-
-
 def _by_size_rows(tm: pd.DataFrame, tv: pd.DataFrame, t3: pd.DataFrame, minerals: MineralList, names,
                   threshold: float, by: str, w3: np.ndarray) -> pd.DataFrame:
     """The summary rows per size class of the 3D parent particle (``all`` first)."""
     cols = ["size_class", "source", "mineral", "basis", "n_particles", "n_with_mineral", "modal_percent",
             "liberated_fraction", "mean_grade", "exposed_fraction"]
     sc3 = t3["size_class"].astype(str).to_numpy() if "size_class" in t3.columns else np.full(len(t3), "all")
-    labels = sorted({c for c in sc3 if c != "all"}, key=_size_order)
+    labels = sorted({c for c in sc3 if c != "all"}, key=size_class_sort_key)
     rows = []
     for label in labels:
         parts = []

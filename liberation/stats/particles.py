@@ -48,6 +48,19 @@ def size_class_labels(bounds: Sequence[float]) -> list[str]:
     return labels
 
 
+def size_class_sort_key(label: str) -> tuple:
+    """Sort key of a size class label of :func:`size_class_labels` (``<63`` < ``63-100`` < ``>=100``; others last, by name)."""
+    text = str(label)
+    try:
+        if text.startswith("<"):
+            return (0, float(text[1:]), 0, text)
+        if text.startswith(">="):
+            return (0, float(text[2:]), 1, text)
+        return (0, float(text.split("-")[0]), 1, text)
+    except ValueError:
+        return (1, 0.0, 0, text)
+
+
 def assign_size_class(esd_um: np.ndarray, bounds: Sequence[float]) -> np.ndarray:
     """Size class label of each diameter; class i is ``[bounds[i-1], bounds[i])``."""
     labels = np.array(size_class_labels(bounds), dtype=object)

@@ -56,6 +56,7 @@ from liberation.stats.composition import (
     check_threshold,
     class_labels,
 )
+from liberation.stats.particles import size_class_sort_key
 
 WEIGHTS = ("mineral", "particle")
 
@@ -531,7 +532,7 @@ def leave_half_out(
             acc["corrected"] += r["corrected"]
             acc["3d"] += truth.get(name, np.zeros(nc))
             counts[name] = counts.get(name, 0) + int(sc.sum() if name == "all" else sc.get(name, 0))
-    order = ["all"] + sorted((n for n in sums if n != "all"), key=_size_key)
+    order = ["all"] + sorted((n for n in sums if n != "all"), key=size_class_sort_key)
     rows = []
     for name in order:
         if name not in sums:
@@ -542,18 +543,6 @@ def leave_half_out(
                      "liberated_corrected": lc, "liberated_3d": l3, "error_2d": l2 - l3, "error_corrected": lc - l3})
     return pd.DataFrame(rows, columns=["size_class", "mineral", "n_sections", "liberated_2d", "liberated_corrected",
                                        "liberated_3d", "error_2d", "error_corrected"])
-
-
-def _size_key(label: str) -> tuple:
-    text = str(label)
-    try:
-        if text.startswith("<"):
-            return (0, float(text[1:]), 0, text)
-        if text.startswith(">="):
-            return (0, float(text[2:]), 1, text)
-        return (0, float(text.split("-")[0]), 1, text)
-    except ValueError:
-        return (1, 0.0, 0, text)
 
 
 @dataclass
