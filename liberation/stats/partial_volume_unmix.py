@@ -27,9 +27,8 @@ from liberation.stats.partial_volume_blocks import (
 )
 from liberation.stats.partial_volume_kernels import HAVE_NUMBA, constant_box, soft_deltas
 from liberation.stats.partial_volume_model import PartialVolumeModel
-from liberation.stats.partial_volume_prior import HIST_BINS, HIST_DX, HIST_X0, class_count, count_class, n_count_classes
 
-__all__ = ["PhaseFractions", "auto_radius", "phase_fractions", "soft_counts", "unmix_block", "unmix_prior"]
+__all__ = ["PhaseFractions", "phase_fractions", "soft_counts", "unmix_block"]
 
 #: Mixed voxels processed at once by the numpy reference (their neighbours are gathered: ~27 * 5 bytes each).
 BATCH = 1 << 18
@@ -60,15 +59,10 @@ class PhaseFractions:
         return own + other.astype(np.float32)
 
 
-def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radius=1, clip=True, engine="auto",
-                prior=None, hist=None):
+def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radius=1, clip=True, engine="auto"):
     """Unmix the mixed voxels of one block given with a one-voxel halo.
 
-    ``radius`` is the halo and the neighbourhood radius; ``clip`` clips the fractions to [0, 1]. With ``prior``
-    (:class:`liberation.stats.partial_volume_prior.UnmixPrior`) the partner is chosen with clipped fractions and
-    the fraction is the posterior mean of the voxel's class at its unclipped linear fraction; with ``hist``
-    (int64, shape (n_phases * n_phases * n_classes, HIST_BINS)) the linear fractions of the unmixed voxels are
-    counted there by class instead (the returned arrays are then empty).
+    ``radius`` is the halo and the neighbourhood radius; ``clip`` clips the fractions to [0, 1].
     Returns ``(idx, own, frac, partner, owner, pid)``: flat core indices of the voxels whose partner share
     ``1 - frac`` is positive, their own phase, own fraction (float64), partner phase, partner particle and
     own particle.
@@ -92,8 +86,6 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
     known = np.isfinite(levels)
     lv = np.where(known, levels, 0.0)
     sig = noise_sigma if np.isfinite(noise_sigma) and noise_sigma > 0 else 0.0
-    bayes = prior is not None or hist is not None
-    n_cls = n_count_classes(rad)
     out = []
     for start in range(0, idx.size, BATCH):
         ci = idx[start:start + BATCH]
@@ -106,12 +98,6 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
             raise InputError(f"phases holds id {int(nb.max())} without a grey level (model has {P} phases)")
         g = g_flat[ei].astype(np.float64)
         la = lv[a]
-        if bayes:
-            res = _bracket_block(ci, ei, nb, a, g, lv, known, sig, min_contrast, n_nb, n_cls, prior, hist, pid_flat,
-                                 offs, centre)
-            if res is not None:
-                out.append(res)
-            continue
         best_cost = np.full(ci.size, np.inf)
         best_p = a.copy()
         best_f = np.ones(ci.size)
@@ -125,8 +111,9 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
             if not ok.any():
                 continue
             with np.errstate(invalid="ignore", divide="ignore"):
-                x = (g - lp) / np.where(ok, diff, 1.0)
-                f = np.clip(x, 0.0, 1.0) if clip else x
+                f = (g - lp) / np.where(ok, diff, 1.0)
+                if clip:
+                    f = np.clip(f, 0.0, 1.0)
             resid = np.abs(g - (f * la + (1.0 - f) * lp))
             cost = resid / (sig if sig > 0 else 1.0) + (n_nb - cnt) / n_nb
             better = ok & (cost < best_cost)
@@ -150,183 +137,22 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
     return tuple(np.concatenate([o[k] for o in out]) for k in range(6))
 
 
-def _bit_length(c):
-    """``int.bit_length`` of every count (counts < 2^16)."""
-    c = np.asarray(c, dtype=np.int64)
-    out = np.zeros(c.shape, np.int64)
-    for b in range(16):
-        out += c >= (1 << b)
-    return out
-
-
-def _bracket(nb, a, lv, known, sig, min_contrast, n_nb, n_cls):
-    """Noise-independent bracket of every mixed voxel: ``lo`` (``hi``) = the most frequent neighbouring phase with
-    a level below (above) the voxel's own phase that it can be unmixed with (ties: the lower id; ``a`` when there
-    is none), and its count class ``k = bit_length(voxels of other phases in the box) - 1``."""
-    P = lv.size
-    thr = max(min_contrast * sig, 1e-9)
-    la = lv[a]
-    lo, hi = a.copy(), a.copy()
-    clo = np.zeros(a.size, np.int64)
-    chi = np.zeros(a.size, np.int64)
-    for p in range(P):
-        if not known[p]:
-            continue
-        cnt = (nb == p).sum(axis=1)
-        ok = (cnt > 0) & (a != p) & known[a] & (np.abs(la - lv[p]) > thr)
-        up = ok & (lv[p] > la) & (cnt > chi)
-        dn = ok & (lv[p] < la) & (cnt > clo)
-        hi[up], chi[up] = p, cnt[up]
-        lo[dn], clo[dn] = p, cnt[dn]
-    other = n_nb - (nb == a[:, None]).sum(axis=1)
-    k = count_class(other, n_nb)
-    cls = ((lo * P + hi) * P + a) * n_cls + k
-    return lo, hi, cls
-
-
-def _bracket_block(ci, ei, nb, a, g, lv, known, sig, min_contrast, n_nb, n_cls, prior, hist, pid_flat, offs, centre):
-    """The posterior-mean unmixing of :func:`unmix_block` (``prior``), or the histogram of ``w`` (``hist``)."""
-    lo, hi, cls = _bracket(nb, a, lv, known, sig, min_contrast, n_nb, n_cls)
-    mixed = lo != hi
-    if not mixed.any():
-        return None
-    ci, ei, nb, a, g, lo, hi, cls = (v[mixed] for v in (ci, ei, nb, a, g, lo, hi, cls))
-    w = (g - lv[lo]) / (lv[hi] - lv[lo])
-    if hist is not None:
-        b = np.clip(np.floor((w - HIST_X0) / HIST_DX), 0, HIST_BINS - 1).astype(np.int64)
-        np.add.at(hist, (cls, b), 1)
-        return None
-    s_lo, s_hi = prior.shares(cls, w, lv)
-    rows = []
-    for part, share in ((lo, s_lo), (hi, s_hi)):
-        keep = (part != a) & (share != 0.0)
-        if not keep.any():
-            continue
-        if pid_flat is not None:
-            nbp = pid_flat[ei[keep][:, None] + offs[None, :]].astype(np.int64)
-            owner = np.where(nb[keep] == part[keep][:, None], nbp, -1).max(axis=1)
-            own_pid = nbp[:, centre]
-        else:
-            owner = np.zeros(int(keep.sum()), np.int64)
-            own_pid = np.zeros(int(keep.sum()), np.int64)
-        rows.append((ci[keep], a[keep], 1.0 - share[keep], part[keep], owner, own_pid))
-    if not rows:
-        return None
-    return tuple(np.concatenate([r[k] for r in rows]) for k in range(6))
-
-
 def _model_arrays(model: PartialVolumeModel):
     if not isinstance(model, PartialVolumeModel):
         raise InputError(f"model is a {type(model).__name__}; expected a PartialVolumeModel (estimate_model)")
     return np.asarray(model.levels, dtype=np.float64), float(model.noise_sigma), float(model.min_contrast)
 
 
-#: Linear fractions of about this many voxels (z slabs, as the model's levels) give the priors of ``"posterior"``.
-PRIOR_SAMPLE_VOXELS = 1 << 23
-
-
-def auto_radius(model: PartialVolumeModel) -> int:
-    """Neighbourhood radius from the model's edge blur: ``ceil(2.5 sigma - 0.5)`` in 1..2 (1 without a blur).
-
-    A voxel ``R`` voxels (Chebyshev) from the other label lies about ``R - 0.5`` voxels from the boundary; its
-    blurred fraction beyond ``2.5 sigma`` is below 1 %. Radius 3 (a blur above ~1.4 voxels) is left to the
-    caller: it leaves the packed counts of the kernel (several times slower).
-    """
-    s = float(model.edge_sigma_vox)
-    if not np.isfinite(s):
-        return 1
-    return int(min(2, max(1, np.ceil(2.5 * s - 0.5))))
-
-
-def _check_options(radius, clip, estimator="linear", model=None):
-    if radius is None and model is not None:
-        radius = auto_radius(model)
+def _check_options(radius, clip):
     if not (isinstance(radius, (int, np.integer)) and not isinstance(radius, bool) and 1 <= int(radius) <= 3):
-        raise InputError(f"radius={radius!r} must be 1, 2 or 3 voxels (neighbourhood (2 radius + 1)^3) or None "
-                         "(from the model's blur)")
+        raise InputError(f"radius={radius!r} must be 1, 2 or 3 voxels (neighbourhood (2 radius + 1)^3)")
     if not isinstance(clip, (bool, np.bool_)):
         raise InputError(f"clip={clip!r} must be True or False")
-    if estimator not in ("posterior", "linear"):
-        raise InputError(f"estimator={estimator!r}; expected 'posterior' or 'linear'")
-    return int(radius), bool(clip), estimator == "posterior"
+    return int(radius), bool(clip)
 
 
-def _hist_block(image, phases, core, shape, levels, sig, mc, radius, engine, n_rows):
-    if engine == "numba":
-        from liberation.stats.partial_volume_kernels import soft_histogram
-
-        g, lo, hi = read_halo(image, core, shape, radius)
-        ph, _lo, _hi = read_halo(phases, core, shape, radius)
-        hist, bad = soft_histogram(g, ph, radius, levels, sig, mc, lo=lo, hi=hi)
-        if bad is not None:
-            raise InputError(f"phases holds id {bad} without a grey level (model has {len(levels)} phases)")
-        return hist
-    hist = np.zeros((n_rows, HIST_BINS), np.int64)
-    g = read_ext(image, core, shape, radius)
-    ph = read_ext(phases, core, shape, radius)
-    unmix_block(g, ph, None, levels, sig, mc, radius, True, engine="numpy", hist=hist)
-    return hist
-
-
-def unmix_prior(image, phases, *, model: PartialVolumeModel, radius: int | None = None, n_phases: int | None = None,
-                sample_voxels: int | None = PRIOR_SAMPLE_VOXELS, chunks=None, workers: int | None = None,
-                engine: str = "auto"):
-    """Fit the priors of the posterior-mean unmixing on a sample of the volume (:mod:`partial_volume_prior`).
-
-    Parameters
-    ----------
-    image, phases : array, shape (z, y, x)
-        CT grey values and hard phase ids.
-    model : PartialVolumeModel
-        Levels and noise.
-    radius : int, optional
-        Neighbourhood radius (default :func:`auto_radius`).
-    n_phases : int, optional
-        Phase ids (default the model's).
-    sample_voxels : int or None
-        About this many voxels in evenly spaced z slabs (None: the whole volume).
-    chunks, workers, engine
-        As in :func:`soft_counts`.
-
-    Returns
-    -------
-    UnmixPrior
-    """
-    from liberation.stats.partial_volume_model import _sample_cores
-    from liberation.stats.partial_volume_prior import fit_prior
-
-    levels, sig, mc = _model_arrays(model)
-    radius, _clip, _bayes = _check_options(radius, True, "posterior", model)
-    engine = ("numba" if HAVE_NUMBA else "numpy") if engine == "auto" else engine
-    n_phases = len(levels) if n_phases is None else int(n_phases)
-    if len(levels) < n_phases:
-        levels = np.concatenate([levels, np.full(n_phases - len(levels), np.nan)])
-    levels = levels[:n_phases]
-    shape = tuple(int(n) for n in phases.shape)
-    grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
-    cores = _sample_cores(grid, shape, sample_voxels)
-    n_rows = class_count(n_phases, radius)
-    hist = np.zeros((n_rows, HIST_BINS), np.int64)
-    for h in map_blocks(lambda core: _hist_block(image, phases, core, shape, levels, sig, mc, radius, engine,
-                                                 n_rows), cores, workers):
-        hist += h
-    return fit_prior(hist, levels, sig, radius=radius)
-
-
-def _check_prior(prior, radius, n_phases):
-    from liberation.stats.partial_volume_prior import UnmixPrior, n_count_classes
-
-    if not isinstance(prior, UnmixPrior):
-        raise InputError(f"prior is a {type(prior).__name__}; expected an UnmixPrior (unmix_prior)")
-    if prior.n_classes != n_count_classes(radius) or prior.n_phases != n_phases:
-        raise InputError(f"prior was fitted for {prior.n_phases} phases and {prior.n_classes} count classes; "
-                         f"radius={radius} with {n_phases} phases needs {n_count_classes(radius)} classes")
-    return prior
-
-
-def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel, radius: int | None = None,
-                    estimator: str = "posterior", clip: bool = True, prior=None, chunks=None,
-                    workers: int | None = None) -> PhaseFractions:
+def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel, radius: int = 1,
+                    clip: bool = True, chunks=None, workers: int | None = None) -> PhaseFractions:
     """Per-voxel fractions of the two phases of every mixed voxel (whole volume in memory).
 
     Parameters
@@ -339,19 +165,13 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
         Particle ids (0 = outside): fills :attr:`PhaseFractions.owner`.
     model : PartialVolumeModel
         Grey levels and noise (:func:`estimate_model`).
-    radius : int, optional
+    radius : int
         Neighbourhood radius: a voxel is mixed when its ``(2 radius + 1)^3`` neighbourhood holds more
-        than one hard label, and its partner is one of those labels (1: 3x3x3; 2: 5x5x5). Default
-        :func:`auto_radius`: from the model's edge blur (``ceil(2.5 sigma - 0.5)`` in 1..2; 1 without one).
-    estimator : {"posterior", "linear"}
-        ``"posterior"`` (default): the posterior mean of the fraction given the grey value, under a prior fitted
-        to the data per class of voxel (:func:`unmix_prior`, :mod:`liberation.stats.partial_volume_prior`);
-        unbiased in aggregate, and the noise of near-pure voxels shrinks. ``"linear"``: the linear fraction.
+        than one hard label, and its partner is one of those labels (1: 3x3x3, the default; 2 also
+        reaches the blur tail of a PSF wider than ~0.7 voxel).
     clip : bool
-        ``"linear"`` only: clip the fractions to [0, 1] (default). Clipping biases sums over many noisy voxels
-        (a pure voxel's noise is kept only on one side); ``clip=False`` keeps the unbiased linear estimate.
-    prior : UnmixPrior, optional
-        ``"posterior"`` only: priors already fitted (:func:`unmix_prior` with the same radius).
+        Clip the fractions to [0, 1] (default). Clipping biases sums over many noisy voxels (a pure voxel's
+        noise is kept only on one side); ``clip=False`` keeps the unbiased linear estimate.
     chunks : int or tuple, optional
         Block shape of the block-wise pass (the result does not depend on it).
     workers : int, optional
@@ -365,10 +185,7 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
     check_phases(phases)
     check_image(image, phases)
     levels, sig, mc = _model_arrays(model)
-    radius, clip, bayes = _check_options(radius, clip, estimator, model)
-    if bayes and prior is None:
-        prior = unmix_prior(image, phases, model=model, radius=radius, chunks=chunks, workers=workers)
-    prior = _check_prior(prior, radius, len(levels)) if bayes else None
+    radius, clip = _check_options(radius, clip)
     shape = tuple(int(n) for n in phases.shape)
     fraction = np.ones(shape, np.float32)
     partner = np.array(phases, copy=True)
@@ -379,7 +196,7 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
         g = read_ext(image, core, shape, radius)
         ph = read_ext(phases, core, shape, radius)
         pid = read_ext(particles, core, shape, radius) if particles is not None else None
-        return core, unmix_block(g, ph, pid, levels, sig, mc, radius, clip, prior=prior)
+        return core, unmix_block(g, ph, pid, levels, sig, mc, radius, clip)
 
     for core, (ci, _a, f, bp, ow, _pid) in map_blocks(run, grid, workers):
         sl = tuple(slice(lo, hi) for lo, hi in core)
@@ -413,7 +230,7 @@ def _global_lut(ids):
 
 
 def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases, radius, clip, engine, glut=None,
-                n_global=0, prior=None):
+                n_global=0):
     """Per-block corrections: ``(None, delta)`` with the ``n_global`` rows of the ids of the lookup ``glut`` plus a
     last row for the other ids when ``glut`` is given (numba), else ``(ids, delta)`` with the ids of the block."""
     from liberation.stats._kernels import _check_ids, local_ids
@@ -429,15 +246,14 @@ def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases
         else:
             ids, lut, src = local_ids(pid)
             n_rows = len(ids)
-        delta, _moved, bad = soft_deltas(g, ph, src, lut, n_rows, radius, levels, sig, mc, clip, lo=lo, hi=hi,
-                                         prior=prior)
+        delta, _moved, bad = soft_deltas(g, ph, src, lut, n_rows, radius, levels, sig, mc, clip, lo=lo, hi=hi)
         if bad is not None:
             raise InputError(f"phases holds id {bad} without a grey level (model has {len(levels)} phases)")
         return ids, delta
     g = read_ext(image, core, shape, radius)
     ph = read_ext(phases, core, shape, radius)
     pid = read_ext(particles, core, shape, radius)
-    ci, a, f, bp, owner, own_pid = unmix_block(g, ph, pid, levels, sig, mc, radius, clip, engine="numpy", prior=prior)
+    ci, a, f, bp, owner, own_pid = unmix_block(g, ph, pid, levels, sig, mc, radius, clip, engine="numpy")
     if ci.size == 0:
         return np.zeros(0, np.int64), np.zeros((0, n_phases))
     keys = np.concatenate([own_pid, owner])
@@ -450,9 +266,8 @@ def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases
     return ids, delta.reshape(len(ids), n_phases)
 
 
-def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, hard_counts, radius: int | None = None,
-                estimator: str = "posterior", clip: bool = True, prior=None, chunks=None, workers: int | None = None,
-                engine: str = "auto") -> np.ndarray:
+def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, hard_counts, radius: int = 1,
+                clip: bool = True, chunks=None, workers: int | None = None, engine: str = "auto") -> np.ndarray:
     """Soft (fractional) voxel counts of every phase in every particle, block by block.
 
     Parameters
@@ -465,7 +280,7 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
         Particle ids of the rows (``ParticleMeasurements.ids``).
     hard_counts : ndarray of int, shape (n, n_phases)
         Hard voxel counts of the same rows (``ParticleMeasurements.counts``).
-    radius, estimator, clip, prior
+    radius, clip
         See :func:`phase_fractions`.
     chunks : int or tuple, optional
         Block shape (default the arrays' chunks or ~16 M-voxel slabs).
@@ -492,7 +307,7 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
     check_phases(phases)
     check_image(image, phases)
     levels, sig, mc = _model_arrays(model)
-    radius, clip, bayes = _check_options(radius, clip, estimator, model)
+    radius, clip = _check_options(radius, clip)
     if engine not in ("auto", "numba", "numpy"):
         raise InputError(f"engine={engine!r}; expected 'auto', 'numba' or 'numpy'")
     if engine == "numba" and not HAVE_NUMBA:
@@ -502,10 +317,6 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
     n_phases = hard_counts.shape[1]
     if len(levels) < n_phases:
         levels = np.concatenate([levels, np.full(n_phases - len(levels), np.nan)])
-    if bayes and prior is None:
-        prior = unmix_prior(image, phases, model=model, radius=radius, n_phases=n_phases, chunks=chunks,
-                            workers=workers, engine=engine)
-    prior = _check_prior(prior, radius, n_phases) if bayes else None
     shape = tuple(int(n) for n in phases.shape)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
     out = hard_counts.astype(np.float64).copy()
@@ -513,7 +324,7 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
     glut = _global_lut(ids) if engine == "numba" else None
     blocks = map_blocks(
         lambda core: _soft_block(image, phases, particles, core, shape, levels[:n_phases], sig, mc, n_phases,
-                                 radius, clip, engine, glut, ids.size, prior),
+                                 radius, clip, engine, glut, ids.size),
         grid, workers)
     if glut is not None:
         # one lookup of all the ids: the block corrections add up row by row (the last row: other ids, dropped)
