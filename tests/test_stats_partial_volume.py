@@ -253,17 +253,27 @@ def test_against_exact_truth(capsys):
         assert mean[("5x5x5 linear", "inclusion", r)][1] < 0.05
 
 
+_NOISE_FLOOR = ("issue 24 open: at noise 0.02 (and at blur 1.0) the soft volume of radius-2 inclusions is 8-12 % off; "
+                "the noise of the ~200-500 unmixed voxels alone gives ~5-9 % (docs/partial_volume.md)")
+
+
 @pytest.mark.slow
-def test_must_show_inclusions_grades_liberation(capsys):
+@pytest.mark.parametrize(("blur", "noise"), [
+    (0.7, 0.01),
+    pytest.param(0.7, 0.02, marks=pytest.mark.xfail(reason=_NOISE_FLOOR, strict=True)),
+    pytest.param(1.0, 0.01, marks=pytest.mark.xfail(reason=_NOISE_FLOOR, strict=True)),
+])
+def test_must_show_inclusions_grades_liberation(capsys, blur, noise):
     """Issue 24's "must show" at noise 0.01 (620 grey, contrast spodumene-quartz 13.6 noise deviations), blur 0.7:
     the soft volume of inclusions of radius 2-4 within 5 % of the exact truth where the hard labels are off by
     more, per radius; their particles' grades closer; the liberated fraction of the target (free grains of
     radius 2-4 against inclusions of radius 1-6) closer. Not general: with inclusions of radius 2-4 only, the
     hard labels' errors cancel in the liberated fraction (hard 0.4987, soft 0.4948, truth 0.5000; the soft
-    volume of free grains is 1-4 % low). benchmarks/bench_partial_volume_truth.py prints other blurs and noises."""
+    volume of free grains is 1-4 % low). benchmarks/bench_partial_volume_truth.py prints other blurs and noises.
+    Noise 0.02 and blur 1.0 do not hold yet (strict xfail: they fail on the radius-2 inclusions)."""
     vol, grade, lib = {}, {}, {"hard": [], "soft": [], "true": []}
     for seed in (1, 2):
-        ph = partial_volume_phantom(seed=seed, blur_sigma_vox=0.7, noise=0.01, rims=())
+        ph = partial_volume_phantom(seed=seed, blur_sigma_vox=blur, noise=noise, rims=())
         obj, he, se, m, soft, true = _errors(ph)
         tid = ph.minerals[ph.params["target"]].id
         for name, counts in (("hard", m.counts.astype(float)), ("soft", soft), ("true", true)):
@@ -274,7 +284,8 @@ def test_must_show_inclusions_grades_liberation(capsys):
             sel = (obj["kind"].to_numpy() == "inclusion") & (obj["radius_vox"].to_numpy() == r)
             vol.setdefault(r, []).append((he[sel], se[sel], sel))
     with capsys.disabled():
-        print("\ninclusion radius  hard |err|  soft |err|  hard |grade err|  soft |grade err|")
+        print(f"\nblur {blur}, noise {noise}\ninclusion radius  hard |err|  soft |err|  hard |grade err|  "
+              "soft |grade err|")
         for r, parts in vol.items():
             h = np.concatenate([p[0] for p in parts]).mean()
             s = np.concatenate([p[1] for p in parts]).mean()
