@@ -125,7 +125,7 @@ def _two_fragment_scene():
 
 def test_classify_fragments_closed_form():
     """A constant classifier decides every fragment; with weight 1 and a zero classifier the network's vote decides;
-    fragments below min_pixels take the network's vote; the foreground is the argmax's."""
+    fragments below min_pixels take the network's vote; without edge growth the foreground is the argmax's."""
     from liberation.deploy.belt.fragment_class import FEATURE_NAMES, FragmentClassifier, classify_fragments
 
     k = len(FEATURE_NAMES)
@@ -134,8 +134,11 @@ def test_classify_fragments_closed_form():
     def const(b):
         return FragmentClassifier(mean=(0.0,) * k, scale=(1.0,) * k, coef=(0.0,) * k, intercept=b)
 
-    ore = classify_fragments(p, att, classifier=const(5.0))
+    ore = classify_fragments(p, att, classifier=const(5.0), grow_sigma=None)
     assert (ore[left | right] == 1).all() and (ore[~(left | right)] == 0).all() and ore.dtype == np.uint8
+    # with the default growth only belt pixels in the noise tail next to the discs join (no rim here)
+    grown = classify_fragments(p, att, classifier=const(5.0)) > 0
+    assert (grown[left | right]).all() and (grown & ~(left | right)).sum() <= 0.05 * (left | right).sum()
     assert (classify_fragments(p, att, classifier=const(-5.0))[left | right] == 2).all()
     vote = classify_fragments(p, att, classifier=const(0.0), network_weight=1.0)
     assert (vote[left] == 1).all() and (vote[right] == 2).all()
@@ -166,3 +169,29 @@ def test_calibration_small_run():
     assert clf.info["n_fragments"] > 40 and clf.info["train_accuracy"] > 0.75
     with pytest.raises(InputError, match="fragments='x'"):
         calibrate_fragment_classifier(2, fragments="x")
+
+
+def test_grow_foreground_takes_the_faint_edge_only():
+    """A disc predicted one pixel too small: its true rim (attenuation 0.05 over a belt with noise sd 0.005) joins,
+    a belt pixel at noise level does not, and growth is one pixel once."""
+    from scipy import ndimage as ndi
+
+    from liberation.deploy.belt.fragment_class import grow_foreground
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    disc = (yy - 32) ** 2 + (xx - 32) ** 2 <= 12**2
+    core = ndi.binary_erosion(disc)
+    att = 0.02 + 0.005 * rng.standard_normal((64, 64))
+    att[disc] += 0.05
+    att[core] += 0.8
+    grown = grow_foreground(core, att, sigma=2.0)
+    assert (grown == disc).all()
+    # a second pass has nothing left to take that is not noise: at most the 2.3 % tail of one ring
+    ring = ndi.binary_dilation(disc, ndi.generate_binary_structure(2, 1)) & ~disc
+    assert (grow_foreground(disc, att, sigma=2.0) & ~disc).sum() <= 0.1 * ring.sum()
+    assert not grow_foreground(np.zeros((64, 64), bool), att).any()
+    with pytest.raises(InputError, match="grow_sigma"):
+        grow_foreground(core, att, sigma=0.0)
+    with pytest.raises(InputError, match="same 2D shape"):
+        grow_foreground(core, att[:10])

@@ -30,6 +30,7 @@ from .fragment_class import (
     classify_fragments,
     fit_fragment_classifier,
     fragment_features,
+    grow_foreground,
 )
 from .generators import FRAME_GENERATORS, make_angular_frame, make_generator_dataset, make_pebble_frame
 from .io import (
@@ -139,6 +140,7 @@ __all__ = [
     "fragment_decisions",
     "fragment_features",
     "generators",
+    "grow_foreground",
     "io",
     "layers",
     "load_belt_checkpoint",

@@ -43,6 +43,7 @@ __all__ = [
     "classify_fragments",
     "fit_fragment_classifier",
     "fragment_features",
+    "grow_foreground",
 ]
 
 #: Feature names, in column order of :func:`fragment_features`.
@@ -340,9 +341,45 @@ def calibrate_fragment_classifier(n_frames: int = 400, *, shape=(128, 128), phys
     return fit_fragment_classifier(np.concatenate(rows), np.concatenate(truth), l2=l2, info=info)
 
 
+def grow_foreground(foreground, attenuation, *, sigma: float = 2.0, margin: int = 3) -> np.ndarray:
+    """Add the belt pixels 4-adjacent to the foreground that attenuate clearly more than the belt.
+
+    A pixel joins when its attenuation exceeds the belt level (median over pixels at least
+    ``margin`` px from the foreground) by ``sigma`` times the belt's robust standard
+    deviation (1.4826 × the median absolute deviation). One pixel of growth, once.
+
+    Parameters
+    ----------
+    foreground : array_like, (y, x) bool
+    attenuation : array_like, (y, x) float
+    sigma : float
+        Threshold in robust standard deviations of the belt (> 0).
+    margin : int
+        Distance from the foreground of the belt pixels used for the level, pixels.
+
+    Returns
+    -------
+    ndarray, (y, x) bool
+    """
+    fg = np.asarray(foreground, bool)
+    att = np.asarray(attenuation, dtype=np.float64)
+    if fg.shape != att.shape or fg.ndim != 2:
+        raise InputError(f"foreground {fg.shape} and attenuation {att.shape} must be the same 2D shape")
+    if not sigma > 0:
+        raise InputError(f"grow_sigma={sigma!r} must be positive (robust standard deviations)")
+    far = ~ndi.binary_dilation(fg, iterations=int(margin))
+    if not fg.any() or far.sum() < 16:
+        return fg
+    level = float(np.median(att[far]))
+    spread = 1.4826 * float(np.median(np.abs(att[far] - level)))
+    ring = ndi.binary_dilation(fg, ndi.generate_binary_structure(2, 1)) & ~fg
+    return fg | (ring & (att > level + sigma * spread))
+
+
 def classify_fragments(probabilities, attenuation, *, classifier: FragmentClassifier | None = None,
                        network_weight: float = 0.0, pixel_size_um: float = 500.0, instances=None,
-                       split: bool = True, min_distance: int = 5, min_pixels: int = 8) -> np.ndarray:
+                       split: bool = True, min_distance: int = 5, min_pixels: int = 8,
+                       grow_sigma: float | None = 2.0) -> np.ndarray:
     """Belt/ore/waste masks: the network's foreground, ore or waste per fragment from its features.
 
     The foreground is the pixel argmax of the segmenter (class > 0); fragments are its
@@ -374,6 +411,12 @@ def classify_fragments(probabilities, attenuation, *, classifier: FragmentClassi
         See :func:`~liberation.deploy.belt.sorting.fragment_class_vote`.
     min_pixels : int
         Smallest fragment given features.
+    grow_sigma : float or None
+        Edge refinement before the fragments are formed (:func:`grow_foreground`): belt
+        pixels next to the foreground whose attenuation exceeds the belt level by
+        ``grow_sigma`` robust standard deviations of the belt join it (a fragment's thin
+        edge, which a segmenter trained on other frames tends to leave out). ``None``:
+        the argmax foreground as it is.
 
     Returns
     -------
@@ -402,6 +445,8 @@ def classify_fragments(probabilities, attenuation, *, classifier: FragmentClassi
     out = np.zeros(att.shape, np.uint8)
     for i in range(len(p)):
         fg = p[i].argmax(0) > 0
+        if grow_sigma is not None:
+            fg = grow_foreground(fg, att[i], sigma=grow_sigma)
         if inst is not None:
             labels = np.where(fg, inst[i], 0)
         elif split:
