@@ -12,6 +12,7 @@ attenuation / diameter, threshold fitted on the project's frames). Numpy only, a
 
     python benchmarks/bench_belt_fragment_features.py            # the shipped calibration
     python benchmarks/bench_belt_fragment_features.py --calibrate  # refit (seed 0) and print the record
+    OMP_NUM_THREADS=1 python benchmarks/bench_belt_fragment_features.py --timing   # hybrid vs vote, 512 x 512
 """
 
 from __future__ import annotations
@@ -61,6 +62,34 @@ def miou(pred, y, w) -> float:
     return float(np.mean(ious))
 
 
+def timing() -> int:
+    """Median ms of the fragment vote and of the hybrid decision on 512 x 512 frames (probabilities from the truth)."""
+    from liberation.deploy.belt.fragment_class import classify_fragments
+    from liberation.deploy.belt.generators import make_angular_frame
+    from liberation.deploy.belt.preprocess import belt_attenuation, estimate_open_beam
+    from liberation.deploy.belt.sorting import fragment_class_vote
+    from liberation.deploy.belt.synthetic import make_belt_image
+
+    for name, f in (("angular 512 x 512", make_angular_frame((512, 512), bits=8, coverage=0.3, seed=0)),
+                    ("project 512 x 512, 10-15 mm", make_belt_image((512, 512), size_class_mm=(10, 15), coverage=0.3,
+                                                                    seed=0))):
+        att = belt_attenuation(f.image, i0=float(estimate_open_beam(f.image[None])[0]))
+        p = np.stack([(f.mask == c).astype(float) for c in range(3)]) * 0.9 + 0.05
+        ms = {}
+        for key, fn in (("fragment", lambda p=p: fragment_class_vote(p)),
+                        ("hybrid", lambda p=p, att=att: classify_fragments(p, att, network_weight=1.0))):
+            fn()
+            runs = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                fn()
+                runs.append(time.perf_counter() - t0)
+            ms[key] = 1000 * float(np.median(runs))
+        print(f"{name}: {len(f.fragments['id'])} fragments; fragment vote {ms['fragment']:.0f} ms, "
+              f"hybrid {ms['hybrid']:.0f} ms (x {ms['hybrid'] / ms['fragment']:.2f})", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibrate", action="store_true", help="refit the classifier and print its record")
@@ -68,8 +97,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-detector", action="store_true", help="calibrate without detector randomisation")
     ap.add_argument("--n-test", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timing", action="store_true",
+                    help="only time the hybrid decision against the fragment vote on 512 x 512 frames")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    if args.timing:
+        return timing()
 
     from liberation.deploy.belt.fragment_class import DEFAULT_FRAGMENT_CLASSIFIER, calibrate_fragment_classifier
 

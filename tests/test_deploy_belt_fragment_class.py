@@ -195,3 +195,15 @@ def test_grow_foreground_takes_the_faint_edge_only():
         grow_foreground(core, att, sigma=0.0)
     with pytest.raises(InputError, match="same 2D shape"):
         grow_foreground(core, att[:10])
+
+
+@pytest.mark.slow
+def test_shipped_classifier_is_the_documented_calibration():
+    """DEFAULT_FRAGMENT_CLASSIFIER is calibrate_fragment_classifier(400, seed=0), to the printed digits (~40 s)."""
+    from liberation.deploy.belt.fragment_class import DEFAULT_FRAGMENT_CLASSIFIER, calibrate_fragment_classifier
+
+    clf = calibrate_fragment_classifier(400, seed=0)
+    assert clf.info["n_fragments"] == DEFAULT_FRAGMENT_CLASSIFIER.info["n_fragments"]
+    for key in ("mean", "scale", "coef"):
+        np.testing.assert_allclose(getattr(clf, key), getattr(DEFAULT_FRAGMENT_CLASSIFIER, key), rtol=1e-4, atol=1e-6)
+    assert clf.intercept == pytest.approx(DEFAULT_FRAGMENT_CLASSIFIER.intercept, rel=1e-4)
