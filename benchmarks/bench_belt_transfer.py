@@ -6,8 +6,10 @@ default runtime (``BeltRuntime``, ``i0="auto"``) on held-out frames of the proje
 generator and of the two other generators of :mod:`liberation.deploy.belt.generators`
 (``angular``, ``pebble``) in 8 and 16 bits; the same frames are also segmented with the
 training open beam fixed (``i0=4000``, the old behaviour). With the automatic open beam
-both ore/waste decisions are scored: ``pixel`` (argmax) and ``fragment`` (the runtime's
-default vote per predicted fragment). Prints and writes a JSON table: foreground IoU
+the ore/waste decisions of the runtime are scored: ``pixel`` (argmax), ``fragment`` (the
+network's vote per predicted fragment), ``features`` (per fragment from thickness-free
+features, :mod:`liberation.deploy.belt.fragment_class`) and ``hybrid`` (features + the
+network's vote). Prints and writes a JSON table: foreground IoU
 (class > 0 vs belt), ore/waste mIoU (mean IoU of the ore and waste classes), the
 three-class mIoU, and the ore->waste / waste->ore pixel error rates. ``--physics all|shape``
 trains on physics-randomised frames (``make_belt_dataset(physics=...)``); ``--steps``
@@ -138,7 +140,7 @@ def main(argv=None) -> int:
                       "physics": args.physics}
     results = {}
     rt = BeltRuntime(model_path, backend="torch", threads=1)
-    modes = (("auto", "pixel"), ("auto", "fragment"), (I0, "pixel"))
+    modes = (("auto", "pixel"), ("auto", "fragment"), ("auto", "features"), ("auto", "hybrid"), (I0, "pixel"))
     for name, (xt, yt) in test_sets(args.n_test, args.size, args.seed).items():
         row = {}
         for i0, decision in modes:
@@ -148,11 +150,11 @@ def main(argv=None) -> int:
             key = f"{'auto' if i0 == 'auto' else 'fixed_i0'}_{decision}"
             row[key] = {**scores(pred, yt), **ore_waste_confusion(pred, yt), "warned": len(caught) > 0}
         results[name] = row
-        a, fr, f = row["auto_pixel"], row["auto_fragment"], row["fixed_i0_pixel"]
-        print(f"{name:15s} auto: fgIoU {a['fg_iou']:.3f} ore/waste mIoU pixel {a['ore_waste_miou']:.3f} "
-              f"fragment {fr['ore_waste_miou']:.3f} (ore->waste {a['ore_as_waste']:.3f} waste->ore "
-              f"{a['waste_as_ore']:.3f}; fragment {fr['ore_as_waste']:.3f} {fr['waste_as_ore']:.3f}) "
-              f"warn {a['warned']} | i0={I0:.0f}: fgIoU {f['fg_iou']:.3f} warn {f['warned']}", flush=True)
+        f = row["fixed_i0_pixel"]
+        ow = " ".join(f"{d} {row['auto_' + d]['ore_waste_miou']:.3f} ({row['auto_' + d]['ore_as_waste']:.2f}/"
+                      f"{row['auto_' + d]['waste_as_ore']:.2f})" for d in ("pixel", "fragment", "features", "hybrid"))
+        print(f"{name:15s} auto: fgIoU {row['auto_pixel']['fg_iou']:.3f} ore/waste mIoU (ore->waste/waste->ore) {ow} "
+              f"warn {row['auto_pixel']['warned']} | i0={I0:.0f}: fgIoU {f['fg_iou']:.3f} warn {f['warned']}", flush=True)
     out = {"train": train_info, "results": results, "seconds": time.perf_counter() - t0, "n_test": args.n_test,
            "np": np.__version__}
     if args.out:

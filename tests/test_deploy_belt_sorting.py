@@ -134,8 +134,11 @@ def test_fragment_vote_errors(kwargs, match):
 
 
 def test_runtime_decisions_match_the_vote(tmp_path):
-    """BeltRuntime: ``decision='pixel'`` is the logits' argmax, ``'fragment'`` the vote on their softmax."""
+    """BeltRuntime: ``decision='pixel'`` is the logits' argmax, ``'fragment'`` the vote on their softmax,
+    ``'hybrid'`` (the default for belt/ore/waste models) and ``'features'`` classify_fragments on the softmax and
+    the attenuation."""
     from liberation.deploy.belt.config import belt_config_preset
+    from liberation.deploy.belt.fragment_class import classify_fragments
     from liberation.deploy.belt.io import save_belt_checkpoint
     from liberation.deploy.belt.model import build_belt_segmenter
     from liberation.deploy.belt.preprocess import prepare_belt_inputs
@@ -148,11 +151,15 @@ def test_runtime_decisions_match_the_vote(tmp_path):
     save_belt_checkpoint(tmp_path / "belt", build_belt_segmenter(belt_config_preset("test"), seed=0),
                          {"input": belt_input_spec(x, y, i0=4000.0)})
     rt = BeltRuntime(tmp_path / "belt", backend="torch", threads=1, i0=4000.0)
-    assert rt.decision == "fragment"
-    logits = rt.logits(prepare_belt_inputs(x, i0=4000.0)[:, None])
+    assert rt.decision == "hybrid"
+    att = prepare_belt_inputs(x, i0=4000.0)
+    logits = rt.logits(att[:, None])
     z = np.exp(logits - logits.max(1, keepdims=True))
+    p = z / z.sum(1, keepdims=True)
     assert (rt.segment(x, decision="pixel", warn=False) == logits.argmax(1)).all()
-    assert (rt.segment(x, warn=False) == fragment_class_vote(z / z.sum(1, keepdims=True))).all()
+    assert (rt.segment(x, decision="fragment", warn=False) == fragment_class_vote(p)).all()
+    assert (rt.segment(x, warn=False) == classify_fragments(p, att, network_weight=1.0)).all()
+    assert (rt.segment(x, decision="features", warn=False) == classify_fragments(p, att)).all()
     with pytest.raises(InputError, match="decision='vote'"):
         rt.segment(x, decision="vote")
     with pytest.raises(InputError, match="decision='vote'"):

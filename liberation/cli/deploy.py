@@ -206,9 +206,12 @@ def benchmark(model_path, backend, size, batch, threads, repeats, warmup, out):
 @click.option("--threshold", type=CLOSED_FRACTION, default=0.5, show_default=True, help="Ore share to accept a fragment.")
 @click.option("--eject", type=click.Choice(["waste", "ore"]), default="waste", show_default=True)
 @_I0_OPT
-@click.option("--decision", type=click.Choice(["fragment", "pixel"]), default="fragment", show_default=True,
-              help="Ore/waste per predicted fragment (mean class probability over it; touching fragments split) "
-                   "or per pixel.")
+@click.option("--decision", type=click.Choice(["auto", "hybrid", "features", "fragment", "pixel"]), default="auto",
+              show_default=True,
+              help="Ore/waste per predicted fragment (touching fragments split) from its thickness-free texture "
+                   "and size features plus the network's vote (hybrid), the features alone, or the network's "
+                   "mean class probability (fragment); or per pixel. auto: hybrid for belt/ore/waste models, "
+                   "else fragment.")
 @overwrite_option(None)
 def segment(model_path, images_dir, out, backend, pixel_size_um, threshold, eject, i0, decision, overwrite):
     """Segment every PNG/TIFF in IMAGES_DIR: one mask PNG per image (0 = background, 1.. classes) and fragments.csv.

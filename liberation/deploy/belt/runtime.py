@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from liberation.deploy.belt.fragment_class import classify_fragments
 from liberation.deploy.belt.io import read_model_card
 from liberation.deploy.belt.preprocess import estimate_open_beam, pad_to_multiple, parse_i0, prepare_belt_inputs
 from liberation.deploy.belt.sorting import fragment_class_vote
@@ -120,7 +121,7 @@ def check_foreground_share(masks, *, spec: dict) -> list[str]:
 
 _BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 #: Ore/waste decisions of :class:`BeltRuntime`.
-DECISIONS = ("fragment", "pixel")
+DECISIONS = ("auto", "hybrid", "features", "fragment", "pixel")
 
 
 def _importable(name: str) -> bool:
@@ -152,12 +153,17 @@ class BeltRuntime:
     i0 : float or "auto"
         Open beam of the frames: ``"auto"`` (default; estimated per frame from the belt
         background) or a fixed count.
-    decision : {"fragment", "pixel"}
-        How ore/waste is decided (the foreground is the pixel argmax in both):
-        ``"fragment"`` (default) gives every predicted fragment (connected component of
-        the foreground) the class of the largest mean probability over it
-        (:func:`~liberation.deploy.belt.sorting.fragment_class_vote`), as a sorter accepts
-        or ejects whole fragments; ``"pixel"`` keeps the per-pixel argmax.
+    decision : {"auto", "hybrid", "features", "fragment", "pixel"}
+        How ore/waste is decided (the foreground is the pixel argmax in all): per
+        predicted fragment (connected components of the foreground, touching fragments
+        split), as a sorter accepts or ejects whole fragments, from ``"hybrid"`` the
+        fragment's thickness-free features plus the network's vote
+        (:func:`~liberation.deploy.belt.fragment_class.classify_fragments`, for models with
+        the classes belt, ore, waste), ``"features"`` the features alone, ``"fragment"``
+        the network's vote alone (the class of the largest mean probability,
+        :func:`~liberation.deploy.belt.sorting.fragment_class_vote`); ``"pixel"`` keeps the
+        per-pixel argmax. ``"auto"`` (default): ``"hybrid"`` for belt/ore/waste models,
+        else ``"fragment"``.
 
     Attributes
     ----------
@@ -177,17 +183,15 @@ class BeltRuntime:
     """
 
     def __init__(self, model_path, *, backend: str = "auto", threads: int | None = None, batch_size: int = 8,
-                 i0="auto", decision: str = "fragment"):
+                 i0="auto", decision: str = "auto"):
         if backend not in _BACKENDS:
             raise InputError(f"backend={backend!r} is not known; expected one of {_BACKENDS}")
-        if decision not in DECISIONS:
-            raise InputError(f"decision={decision!r} is not known; expected one of {DECISIONS}")
-        self.decision = decision
         self.path = Path(model_path)
         if not self.path.exists():
             raise FileFormatError(f"model {self.path} not found")
         self.card = read_model_card(self.path)
         self.class_names = card_class_names(self.card)
+        self.decision = self._check_decision(decision)
         self.spec = dict(self.card.get("input") or {})
         self.i0 = self.spec.get("i0")
         self.open_beam_mode = parse_i0(i0) if i0 is not None else "auto"
@@ -215,6 +219,18 @@ class BeltRuntime:
             if suffix != ".pt":
                 raise InputError(f"backend='torch' needs a model folder or .pt checkpoint; got {self.path.name}")
             self._init_torch()
+
+    def _check_decision(self, decision: str) -> str:
+        """The decision to use: ``"auto"`` is ``"hybrid"`` for belt/ore/waste models, else ``"fragment"``."""
+        if decision not in DECISIONS:
+            raise InputError(f"decision={decision!r} is not known; expected one of {DECISIONS}")
+        ore_waste = [c.lower() for c in self.class_names[1:]] == ["ore", "waste"]
+        if decision == "auto":
+            return "hybrid" if ore_waste else "fragment"
+        if decision in ("features", "hybrid") and not ore_waste:
+            raise InputError(f"decision={decision!r} needs a model with the classes background, ore, waste; "
+                             f"this one has {list(self.class_names)}")
+        return decision
 
     # -- backends ---------------------------------------------------------------------------
     def _init_torch(self):
@@ -297,6 +313,11 @@ class BeltRuntime:
             raise InputError(f"inputs have shape {x.shape}; expected (n, 1, H, W) with H, W multiples of 32")
         return self._run(x)
 
+    def _pixel_size_um(self) -> float:
+        """Pixel size of the training frames (card ``input.pixel_size_um``, default 500 µm)."""
+        value = self.spec.get("pixel_size_um")
+        return float(value) if isinstance(value, (int, float)) and value > 0 else 500.0
+
     def open_beam(self, frames, *, i0=None) -> np.ndarray:
         """Open beam per frame ``(n,)``: estimated (``"auto"``) or the fixed value; ``i0`` overrides :attr:`open_beam_mode`."""
         arr = np.asarray(frames)
@@ -328,7 +349,7 @@ class BeltRuntime:
         warn : bool
             Emit one :class:`BeltInputWarning` line when the checks find problems (they are
             always in :attr:`last_check`).
-        decision : {"fragment", "pixel"}, optional
+        decision : {"auto", "hybrid", "features", "fragment", "pixel"}, optional
             Ore/waste decision for this call (default :attr:`decision`).
 
         Returns
@@ -336,9 +357,7 @@ class BeltRuntime:
         ndarray, uint8, (n, y, x) or (y, x)
             0 = background, 1.. = classes of the card.
         """
-        decision = self.decision if decision is None else decision
-        if decision not in DECISIONS:
-            raise InputError(f"decision={decision!r} is not known; expected one of {DECISIONS}")
+        decision = self.decision if decision is None else self._check_decision(decision)
         raw = np.asarray(frames)
         if raw.ndim not in (2, 3):
             raise InputError(f"frames have shape {raw.shape}; expected (n, y, x) or (y, x)")
@@ -353,7 +372,12 @@ class BeltRuntime:
         for s in range(0, len(xp), self.batch_size):
             logits = self.logits(xp[s : s + self.batch_size, None])
             logits = logits[:, :, :h, :w]
-            if decision == "fragment":
+            if decision in ("features", "hybrid"):
+                z = np.exp(logits - logits.max(1, keepdims=True))
+                out[s : s + self.batch_size] = classify_fragments(
+                    z / z.sum(1, keepdims=True), x[s : s + self.batch_size], pixel_size_um=self._pixel_size_um(),
+                    network_weight=1.0 if decision == "hybrid" else 0.0)
+            elif decision == "fragment":
                 z = np.exp(logits - logits.max(1, keepdims=True))
                 out[s : s + self.batch_size] = fragment_class_vote(z / z.sum(1, keepdims=True), rule="mean")
             else:

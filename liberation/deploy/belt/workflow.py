@@ -288,12 +288,13 @@ def benchmark_model(model_path, *, backend: str = "auto", size: int = 512, batch
 
 
 def segment_folder(model_path, images_dir, out, *, backend: str = "auto", pixel_size_um: float | None = None,
-                   threshold: float = 0.5, eject: str = "waste", i0="auto", decision: str = "fragment",
+                   threshold: float = 0.5, eject: str = "waste", i0="auto", decision: str = "auto",
                    overwrite: bool = False) -> dict:
     """Segment every PNG/TIFF frame of ``images_dir``: one mask PNG each and ``fragments.csv``.
 
-    ``decision``: ``"fragment"`` (each predicted fragment takes one class, see
-    :class:`~liberation.deploy.belt.runtime.BeltRuntime`) or ``"pixel"``.
+    ``decision``: ``"auto"``, ``"hybrid"``, ``"features"``, ``"fragment"`` (each predicted
+    fragment takes one class) or ``"pixel"``, see
+    :class:`~liberation.deploy.belt.runtime.BeltRuntime`.
 
     ``i0``: open beam of the frames, ``"auto"`` (estimated per frame from the belt) or a
     count. Frames that look unlike the training data (see
