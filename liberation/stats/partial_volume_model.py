@@ -214,7 +214,8 @@ def psf_weights(sigma_eff: float, radius: int) -> np.ndarray:
 
 
 def _leak_block(image, phases, core, shape, erosion, n_phases, stride, wz, R, levels, noise, weigh):
-    """Blurred hard-label shares around every ``stride[a]``-th interior voxel of each phase ``a`` of a block.
+    """Blurred hard-label shares around every ``stride[a]``-th interior voxel of each phase ``a`` of a block
+    (none where ``stride[a]`` is 0).
 
     Returns ``(sw, swg, h)`` per phase ``a``: the sum of the voxels' weights, of weight x grey value, and
     ``h[a, p]`` of weight x share of phase ``p`` in the model's blur around them (shape (P, P)). The weight is 1,
@@ -240,7 +241,8 @@ def _leak_block(image, phases, core, shape, erosion, n_phases, stride, wz, R, le
     for q in np.unique(a):
         sel = a == q
         rank[sel] = np.arange(int(sel.sum()))
-    take = rank % stride[a] == 0
+    st = stride[a]
+    take = (st > 0) & (rank % np.maximum(st, 1) == 0)
     zz, yy, xx, a = zz[take], yy[take], xx[take], a[take]
     if a.size == 0:
         return sw, swg, h
@@ -294,7 +296,7 @@ def _blur_corrected_levels(image, phases, passes, shape, levels, noise, count, s
         if not use.any() or R <= erosion:
             continue
         stride = np.maximum(1, count // per_phase).astype(np.int64)
-        stride[~use] = np.iinfo(np.int64).max // 2
+        stride[~use] = 0  # phases measured in another pass (or not solved): none taken here
 
         def one(core, erosion=erosion, stride=stride):
             return _leak_block(image, phases, core, shape, erosion, P, stride, wz, R, levels, noise, weigh)

@@ -46,16 +46,27 @@ class PhaseFractions:
         The other phase of a mixed voxel (``= phases`` where the voxel is not unmixed).
     owner : ndarray, shape (z, y, x)
         Particle id that receives the partner share ``1 - fraction`` (0: the background).
+    extra : dict of int to ndarray of float32, shape (z, y, x)
+        Shares of the other partners where three phases meet (unclipped rule), per phase.
     """
 
     fraction: np.ndarray
     partner: np.ndarray
     owner: np.ndarray
+    extra: dict = None
 
     def volume_of(self, phases: np.ndarray, phase: int) -> np.ndarray:
-        """Per-voxel fraction of ``phase`` (float32, shape (z, y, x))."""
+        """Per-voxel fraction of ``phase`` (float32, shape (z, y, x)).
+
+        ``extra`` (``{phase: float32 volume}``, the unclipped rule only) holds the shares of the other partners
+        of the voxels where three phases meet; the main partner has ``1 - fraction`` minus them.
+        """
+        extra = self.extra or {}
+        rest = sum(extra.values()) if extra else 0
         own = np.where(phases == phase, self.fraction, 0).astype(np.float32)
-        other = np.where((self.partner == phase) & (phases != phase), 1 - self.fraction, 0)
+        other = np.where((self.partner == phase) & (phases != phase), 1 - self.fraction - rest, 0)
+        if phase in extra:
+            other = other + np.where(phases != phase, extra[phase], 0)
         return own + other.astype(np.float32)
 
 
@@ -281,6 +292,7 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
     partner = np.array(phases, copy=True)
     owner = np.zeros(shape, np.int64) if particles is None else np.array(particles, dtype=np.int64, copy=True)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
+    extra: dict = {}
 
     def run(core):
         g = read_ext(image, core, shape, radius)
@@ -293,8 +305,16 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
         bshape = tuple(hi - lo for lo, hi in core)
         if ci.size and np.unique(ci).size < ci.size:
             # a voxel split between three phases: its own fraction is 1 minus all its shares; the partner and
-            # owner maps keep the main partner (the first row of the voxel)
+            # owner maps keep the main partner (the first row of the voxel), ``extra`` the other shares
             uci, first, inv = np.unique(ci, return_index=True, return_inverse=True)
+            later = np.ones(ci.size, bool)
+            later[first] = False
+            for p in np.unique(bp[later]):
+                sel = later & (bp == p)
+                vol = extra.setdefault(int(p), np.zeros(shape, np.float32))
+                tmp = vol[sl].copy().reshape(-1)
+                np.add.at(tmp, ci[sel], (1.0 - f[sel]).astype(np.float32))
+                vol[sl] = tmp.reshape(bshape)
             f = 1.0 - np.bincount(inv, weights=1.0 - f)
             ci, bp, ow = uci, bp[first], ow[first]
         for arr, val in ((fraction, f), (partner, bp), (owner, ow)):
@@ -306,7 +326,7 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
                 arr[sl] = tmp.reshape(bshape)
             else:
                 flat[ci] = val
-    return PhaseFractions(fraction=fraction, partner=partner, owner=owner)
+    return PhaseFractions(fraction=fraction, partner=partner, owner=owner, extra=extra)
 
 
 def _global_lut(ids):
