@@ -1,6 +1,7 @@
 """Sub-voxel volumes against exact truth: hard labels, the library's soft volumes and a histogram-peak method.
 
-    PYTHONPATH=. python benchmarks/bench_partial_volume_truth.py --blur 0.5 0.7 1.0 --noise 0.01 0.02 --seeds 1 2
+    PYTHONPATH=. python benchmarks/bench_partial_volume_truth.py --blur 0.5 0.7 1.0 --noise 0.01 0.02 --seeds 1 2 \
+        --per-radius 8 --radii 2 3 4 --labels oracle
 
 Phantom: :func:`liberation.synthetic.pv_phantom.partial_volume_phantom` (quartz hosts with one spodumene
 inclusion of radius 1-6 voxels each, free spodumene grains of radius 2-4, drawn 4x finer, blurred with
@@ -14,9 +15,10 @@ Two kinds of hard labels, each the input of the soft method:
 - ``threshold``: the grey value cut half-way between the phase levels (what a per-voxel classifier of the
   blurred CT gives); particles = the phantom's cells (one particle per cell, as a separation would give).
 
-Methods per particle (spodumene = target): ``hard`` (voxel counts), ``soft`` (the library:
-:func:`liberation.stats.partial_volume.soft_counts`, model estimated from the data, 3x3x3 clipped),
-``soft5`` (5x5x5, unclipped) and ``hist``: a histogram-peak method in the style of MSPaCMAn
+Methods per particle (spodumene = target): ``hard`` (voxel counts), ``soft`` (the library's default:
+:func:`liberation.stats.partial_volume.soft_counts`, model estimated from the data with blur-corrected levels,
+unclipped, neighbourhood from the fitted blur), ``soft3c`` (the rule up to session 4: 3x3x3, clipped, partner
+by the residual; same model), ``soft5`` (5x5x5, unclipped) and ``hist``: a histogram-peak method in the style of MSPaCMAn
 (Gupta et al. 2025, Tomography of Materials and Structures 7, 100050), written here from its
 description, not from its code: the histogram of the whole volume gives the background peak (its most
 prominent), the histogram of the particles' inner voxels the host and target peaks (its two most
@@ -28,9 +30,14 @@ mixtures (mineral weight ``clip((g - L_bg) / (L_host - L_bg), 0, 1)``, target on
 with the host/target weight). The per-particle histograms are summed bin by bin with these weights
 (done here per voxel and summed by particle: the same sum).
 
-Prints, per radius and object kind, the mean |relative error| of the target volume per particle, the mean
-|error| of the particle's target grade (volume fraction), and the liberated fraction (grade >= 0.9) of the
-target held in the free grains and inclusions together, for truth and every method.
+Prints, per radius and object kind, the *population* relative error of the target volume (sum of the estimates
+over the objects of that radius and kind / sum of the truths - 1: what modal and grade statistics depend on) and
+the mean |relative error| per object, next to the closed-form noise floor of a one-parameter fit of each
+object's radius (Cramer-Rao: ``sd(V)/V = 3 sd(dr)/r``, ``var(dr) = s^2 2 sigma sqrt(pi) / (4 pi r^2)``,
+``s`` = noise / contrast of the object against its surroundings, ``sigma`` = the model's edge blur; per object
+mean |error| ``sqrt(2/pi) sd``, population ``sd / sqrt(n)``); then the mean |error| of the particle's target
+grade (volume fraction), and the liberated fraction (grade >= 0.9) of the target held in the free grains and
+inclusions together, for truth and every method.
 """
 
 from __future__ import annotations
@@ -122,13 +129,13 @@ def histogram_peak_volumes(ct, particles, peaks, n_ids, *, clip=True):
     return tv, tot
 
 
-def run_case(seed, blur, noise):
+def run_case(seed, blur, noise, per_radius=3, radii=(1, 2, 3, 4, 5, 6), label_kinds=("oracle", "threshold")):
     from liberation.stats import measure
     from liberation.stats import partial_volume as pv
     from liberation.synthetic.pv_phantom import partial_volume_phantom
 
-    ph = partial_volume_phantom(seed=seed, blur_sigma_vox=blur, noise=noise, inclusion_radii=(1, 2, 3, 4, 5, 6),
-                                per_radius=3, rims=(), grain_radii=(2, 3, 4))
+    ph = partial_volume_phantom(seed=seed, blur_sigma_vox=blur, noise=noise, inclusion_radii=tuple(radii),
+                                per_radius=per_radius, rims=(), grain_radii=(2, 3, 4))
     tid = ph.minerals[ph.params["target"]].id
     hid = ph.minerals[ph.params["host"]].id
     objs = ph.truth["objects"].set_index("particle_id")
@@ -142,7 +149,8 @@ def run_case(seed, blur, noise):
         tv, tot = histogram_peak_volumes(ph.ct, ph.particles, peaks, n_ids, clip=clip)
         rows[name] = (tv[1:], tot[1:])
     out = {}
-    for labels in ("oracle", "threshold"):
+    floor = {}
+    for labels in label_kinds:
         if labels == "oracle":
             phases, particles = ph.phases, ph.particles
         else:  # cuts half-way between the histogram peaks (background, host, target)
@@ -154,19 +162,31 @@ def run_case(seed, blur, noise):
         hard[m.ids] = m.counts
         res = dict(rows)
         res["hard"] = (hard[1:, tid], hard[1:, 1:].sum(axis=1))
-        for name, kw in (("soft", {}), ("soft5", {"radius": 2, "clip": False})):
+        if labels == "oracle":
+            s_noise = ph.params["noise_grey"]
+            sig = model.edge_sigma_vox
+            for kind, lv_out in (("inclusion", model.levels[hid]), ("grain", model.levels[0])):
+                s_rel = s_noise / abs(model.levels[tid] - lv_out)
+                floor[kind] = (s_rel, sig)
+        for name, kw in (("soft", {}), ("soft3c", {"radius": 1, "clip": True}), ("soft5", {"radius": 2, "clip": False})):
             s = np.zeros((n_ids, 5))
             s[m.ids] = pv.soft_counts(particles, phases, ph.ct, model=model, ids=m.ids, hard_counts=m.counts, **kw)
             res[name] = (s[1:, tid], s[1:, 1:].sum(axis=1))
         out[labels] = res
-    return objs, out, peaks
+    return objs, out, peaks, floor
 
 
-def summarise(cases, methods=("hard", "soft", "soft5", "hist", "hist_lin")):
+def noise_floor(s_rel, sigma, r):
+    """Cramer-Rao sd of the relative volume of a sphere of radius ``r`` from a one-parameter fit of its radius."""
+    var_dr = s_rel**2 * 2 * sigma * np.sqrt(np.pi) / (4 * np.pi * r**2)
+    return 3 * np.sqrt(var_dr) / r
+
+
+def summarise(cases, methods=("hard", "soft", "soft3c", "soft5", "hist", "hist_lin")):
     import pandas as pd
 
     recs = []
-    for objs, out, _peaks, key in cases:
+    for objs, out, _peaks, _floor, key in cases:
         for labels, res in out.items():
             tt, ttot = res["truth"]
             tgrade = tt / ttot
@@ -175,7 +195,7 @@ def summarise(cases, methods=("hard", "soft", "soft5", "hist", "hist_lin")):
                 grade = np.where(tot > 0, v / np.maximum(tot, 1e-9), 0)
                 for i, (kind, r) in enumerate(zip(objs["kind"], objs["radius_vox"])):
                     recs.append({**key, "labels": labels, "method": mth, "kind": kind, "radius": r,
-                                 "vol_err": abs(v[i] / tt[i] - 1), "grade_err": abs(grade[i] - tgrade[i]),
+                                 "vol_err": abs(v[i] / tt[i] - 1), "signed": v[i] / tt[i] - 1, "grade_err": abs(grade[i] - tgrade[i]),
                                  "target": v[i], "true_target": tt[i], "grade": grade[i], "true_grade": tgrade[i]})
     return pd.DataFrame(recs)
 
@@ -195,24 +215,45 @@ def main() -> None:
     ap.add_argument("--blur", type=float, nargs="+", default=[0.5, 0.7, 1.0])
     ap.add_argument("--noise", type=float, nargs="+", default=[0.01, 0.02])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--per-radius", type=int, default=3, help="inclusions (and free grains) per radius per phantom")
+    ap.add_argument("--radii", type=float, nargs="+", default=[1, 2, 3, 4, 5, 6], help="inclusion radii (voxels)")
+    ap.add_argument("--labels", nargs="+", default=["oracle", "threshold"], choices=["oracle", "threshold"])
     args = ap.parse_args()
     t0 = time.perf_counter()
     cases = []
     for blur in args.blur:
         for noise in args.noise:
             for seed in args.seeds:
-                objs, out, peaks = run_case(seed, blur, noise)
-                cases.append((objs, out, peaks, {"blur": blur, "noise": noise, "seed": seed}))
+                objs, out, peaks, floor = run_case(seed, blur, noise, args.per_radius, args.radii, args.labels)
+                cases.append((objs, out, peaks, floor, {"blur": blur, "noise": noise, "seed": seed}))
     df = summarise(cases)
     print(f"{len(cases)} phantoms in {time.perf_counter() - t0:.0f} s, load {os.getloadavg()[0]:.1f}; "
           f"histogram peaks of the last: {np.round(cases[-1][2])}")
     import pandas as pd
 
     pd.set_option("display.width", 200)
+    floors = {}
+    for _o, _out, _p, floor, key in cases:
+        floors.setdefault((key["blur"], key["noise"]), []).append(floor)
     for (blur, noise), d in df.groupby(["blur", "noise"]):
-        print(f"\n== blur sigma {blur} voxel, noise {noise}: mean |relative error| of the target volume per particle")
-        tab = d.pivot_table(index=["kind", "radius"], columns=["labels", "method"], values="vol_err", aggfunc="mean")
-        print(tab.round(3).to_string())
+        print(f"\n== blur sigma {blur} voxel, noise {noise}: target volume per radius, population error "
+              "(sum est / sum truth - 1) and per-object mean |error|")
+        fl = floors[(blur, noise)]
+        for labels, dl in d.groupby("labels"):
+            rows = []
+            for (kind, r), dk in dl.groupby(["kind", "radius"]):
+                row = {"labels": labels, "kind": kind, "radius": r}
+                for mth, dm in dk.groupby("method", sort=False):
+                    row[f"{mth} pop"] = dm["target"].sum() / dm["true_target"].sum() - 1
+                    row[f"{mth} |e|"] = dm["vol_err"].mean()
+                n = len(dk) // dk["method"].nunique()
+                s_rel, sig = np.mean([f[kind][0] for f in fl if kind in f]), np.mean([f[kind][1] for f in fl if kind in f])
+                sd = noise_floor(s_rel, sig, r)
+                row["floor |e|"] = np.sqrt(2 / np.pi) * sd
+                row["floor pop sd"] = sd / np.sqrt(n)
+                row["n"] = n
+                rows.append(row)
+            print(pd.DataFrame(rows).round(3).to_string(index=False))
         g = d.pivot_table(index=["labels", "kind"], columns="method", values="grade_err", aggfunc="mean")
         print("mean |grade error| of the particles (target volume fraction of the particle's minerals):")
         print(g.round(4).to_string())

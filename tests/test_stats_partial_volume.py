@@ -163,11 +163,12 @@ def test_owner_shortcut_equals_reference_on_awkward_labels(n_phases, id_offset, 
     model = pv.PartialVolumeModel(levels=levels, noise=np.full(n_phases, 300.0), interior_voxels=np.ones(n_phases,
                                                                                                            np.int64))
     hard = np.zeros((ids.size, n_phases), np.int64)
-    kw = {"model": model, "ids": ids, "hard_counts": hard, "radius": radius, "clip": True}
-    a = pv.soft_counts(particles, phases, grey, engine="numba", chunks=(9, 29, 31), **kw)
-    b = pv.soft_counts(particles, phases, grey, engine="numpy", **kw)
-    assert np.abs(a).sum() > 100  # voxels were moved
-    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
+    for clip in (True, False):  # the residual rule and the unclipped rule (three phases split by the blur)
+        kw = {"model": model, "ids": ids, "hard_counts": hard, "radius": radius, "clip": clip}
+        a = pv.soft_counts(particles, phases, grey, engine="numba", chunks=(9, 29, 31), **kw)
+        b = pv.soft_counts(particles, phases, grey, engine="numpy", **kw)
+        assert np.abs(a).sum() > 100  # voxels were moved
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
 
 
 def test_soft_counts_id_lookup_and_subset_of_ids(phantom, monkeypatch):
@@ -229,7 +230,7 @@ def test_against_exact_truth(capsys):
     rows = {}
     for seed in (1, 2):
         ph = partial_volume_phantom(seed=seed, blur_sigma_vox=0.7)
-        for name, kw in (("3x3x3 clipped", {}), ("5x5x5 linear", {"radius": 2, "clip": False})):
+        for name, kw in (("3x3x3 clipped", {"radius": 1, "clip": True}), ("5x5x5 linear", {"radius": 2, "clip": False})):
             obj, he, se, m, soft, true = _errors(ph, **kw)
             for kind in ("grain", "inclusion"):
                 for r in (2.0, 3.0, 4.0):
@@ -253,16 +254,8 @@ def test_against_exact_truth(capsys):
         assert mean[("5x5x5 linear", "inclusion", r)][1] < 0.05
 
 
-_NOISE_FLOOR = ("issue 24 open: at noise 0.02 (and at blur 1.0) the soft volume of radius-2 inclusions is 8-12 % off; "
-                "the noise of the ~200-500 unmixed voxels alone gives ~5-9 % (docs/partial_volume.md)")
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(("blur", "noise"), [
-    (0.7, 0.01),
-    pytest.param(0.7, 0.02, marks=pytest.mark.xfail(reason=_NOISE_FLOOR, strict=True)),
-    pytest.param(1.0, 0.01, marks=pytest.mark.xfail(reason=_NOISE_FLOOR, strict=True)),
-])
+@pytest.mark.parametrize(("blur", "noise"), [(0.7, 0.01)])
 def test_must_show_inclusions_grades_liberation(capsys, blur, noise):
     """Issue 24's "must show" at noise 0.01 (620 grey, contrast spodumene-quartz 13.6 noise deviations), blur 0.7:
     the soft volume of inclusions of radius 2-4 within 5 % of the exact truth where the hard labels are off by
@@ -270,7 +263,7 @@ def test_must_show_inclusions_grades_liberation(capsys, blur, noise):
     radius 2-4 against inclusions of radius 1-6) closer. Not general: with inclusions of radius 2-4 only, the
     hard labels' errors cancel in the liberated fraction (hard 0.4987, soft 0.4948, truth 0.5000; the soft
     volume of free grains is 1-4 % low). benchmarks/bench_partial_volume_truth.py prints other blurs and noises.
-    Noise 0.02 and blur 1.0 do not hold yet (strict xfail: they fail on the radius-2 inclusions)."""
+    Per object this holds at (0.7, 0.01) only; other blurs and noises: the population test below."""
     vol, grade, lib = {}, {}, {"hard": [], "soft": [], "true": []}
     for seed in (1, 2):
         ph = partial_volume_phantom(seed=seed, blur_sigma_vox=blur, noise=noise, rims=())
@@ -297,6 +290,60 @@ def test_must_show_inclusions_grades_liberation(capsys, blur, noise):
         frac = {k: sum(a for a, _ in v) / sum(b for _, b in v) for k, v in lib.items()}
         print(f"liberated fraction of the target: truth {frac['true']:.4f} hard {frac['hard']:.4f} "
               f"soft {frac['soft']:.4f}")
+    assert abs(frac["soft"] - frac["true"]) < abs(frac["hard"] - frac["true"])
+
+
+_OPEN = "issue 24 open on this phantom (radius 1-6, 5 per radius): {} (docs/partial_volume.md)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("blur", "noise"), [
+    (0.5, 0.01),
+    (0.7, 0.01),
+    pytest.param(1.0, 0.01, marks=pytest.mark.xfail(strict=True, reason=_OPEN.format(
+        "radius 3/4 soft -2.0/-2.4 % vs hard -1.8/-1.1 %"))),
+    pytest.param(0.5, 0.02, marks=pytest.mark.xfail(strict=True, reason=_OPEN.format(
+        "volumes pass; mean |grade error| soft 0.00080 vs hard 0.00076"))),
+    pytest.param(0.7, 0.02, marks=pytest.mark.xfail(strict=True, reason=_OPEN.format(
+        "radius 2 soft +5.6 % (per-object noise 5.6 %, 10 objects)"))),
+    pytest.param(1.0, 0.02, marks=pytest.mark.xfail(strict=True, reason=_OPEN.format(
+        "radius 3/4 soft -2.1/-3.1 % vs hard -1.8/-1.1 %"))),
+])
+def test_must_show_population_per_radius(capsys, blur, noise):
+    """Issue 24's "must show" per radius as the volume of the *population* of inclusions of that radius (what
+    grade and modal statistics depend on): sum of the soft volumes / sum of the truths - 1 within 5 % for
+    inclusions of radius 2-4 where the hard (majority) labels are off by more, and at least as close where they
+    are within 5 %; the particles' grades (mean |grade error|) and the liberated fraction of the target closer.
+    Per object, noise 0.02 on a radius-2 object has a floor of ~5 % mean |error| for any estimator
+    (docs/partial_volume.md), so the per-object criterion is the test above at (0.7, 0.01) only."""
+    pop, grade, lib = {}, {"hard": [], "soft": [], "true": []}, {"hard": [], "soft": [], "true": []}
+    for seed in (1, 2):
+        ph = partial_volume_phantom(seed=seed, blur_sigma_vox=blur, noise=noise, inclusion_radii=(1, 2, 3, 4, 6),
+                                    per_radius=5, rims=(), grain_radii=(2, 3, 4))
+        obj, _he, _se, m, soft, true = _errors(ph, radius="auto", clip=False)  # the defaults of soft_counts
+        tid = ph.minerals[ph.params["target"]].id
+        for name, counts in (("hard", m.counts.astype(float)), ("soft", soft), ("true", true)):
+            g = counts[:, tid] / counts[:, 1:].sum(axis=1)
+            lib[name].append((counts[:, tid][g >= 0.9].sum(), counts[:, tid].sum()))
+            incl = (obj["kind"].to_numpy() == "inclusion") & np.isin(obj["radius_vox"].to_numpy(), (2.0, 3.0, 4.0))
+            grade[name].append(g[incl])
+        for r in (2.0, 3.0, 4.0):
+            sel = (obj["kind"].to_numpy() == "inclusion") & (obj["radius_vox"].to_numpy() == r)
+            acc = pop.setdefault(r, np.zeros(3))
+            acc += (m.counts[sel, tid].sum(), soft[sel, tid].sum(), true[sel, tid].sum())
+    gh = np.abs(np.concatenate(grade["hard"]) - np.concatenate(grade["true"])).mean()
+    gs = np.abs(np.concatenate(grade["soft"]) - np.concatenate(grade["true"])).mean()
+    frac = {k: sum(a for a, _ in v) / sum(b for _, b in v) for k, v in lib.items()}
+    with capsys.disabled():
+        print(f"\nblur {blur}, noise {noise}: inclusion radius, population error hard / soft (10 inclusions each)")
+        for r, (h, s, t) in pop.items():
+            print(f"  {r:.0f}: {h / t - 1:+.4f} / {s / t - 1:+.4f}")
+        print(f"  mean |grade error| hard {gh:.5f} soft {gs:.5f}; liberated fraction truth {frac['true']:.4f} "
+              f"hard {frac['hard']:.4f} soft {frac['soft']:.4f}")
+    for r, (h, s, t) in pop.items():
+        eh, es = abs(h / t - 1), abs(s / t - 1)
+        assert es < 0.05 and (es < eh if eh > 0.05 else es <= eh), (r, h / t - 1, s / t - 1)
+    assert gs < gh, (gh, gs)
     assert abs(frac["soft"] - frac["true"]) < abs(frac["hard"] - frac["true"])
 
 

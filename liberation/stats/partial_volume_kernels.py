@@ -326,12 +326,40 @@ if HAVE_NUMBA:  # pragma: no branch
         return owner
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner, delta):
+    def _nb_shares(ph, z, y, x, r, W, hh):
+        """``hh[p]`` = the weight ``W`` (the model's blur over the box, in offset order) of the phase-``p``
+        voxels of the box around (z, y, x), edge-clamped."""
+        Z, Y, X = ph.shape
+        hh[:] = 0.0
+        k = 0
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            for dy in range(-r, r + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                for dx in range(-r, r + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    hh[ph[zz, yy, xx]] += W[k]
+                    k += 1
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_owner_of(ph, src, z, y, x, r, q, fast, mxo):
+        """The particle of the neighbours of phase ``q``: from the box's ids when ``fast``, else a scan."""
+        Z, Y, X = ph.shape
+        if fast:
+            return mxo if q != 0 else np.int64(0)
+        if r == 1 and 0 < z < Z - 1 and 0 < y < Y - 1 and 0 < x < X - 1:
+            return _nb_owner3(ph, src, z, y, x, q)
+        return _nb_owner(ph, src, z, y, x, r, q)
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner, W,
+                        delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
         n_nb = w * w * w
         cnt = np.zeros(P, np.int64)
+        hh = np.zeros(P)
         packed = P <= 8 and n_nb < 256
         # field 7 of the packed counts (free when P < 8): voxels of the background particle that are not void, or
         # void voxels of a particle; where there are none and the box holds one particle id besides the
@@ -416,6 +444,58 @@ if HAVE_NUMBA:  # pragma: no branch
                             continue
                         if not packed:
                             _nb_count(ph, z, y, x, r, cnt)
+                        if not clip:
+                            # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear)
+                            ncand = 0
+                            b = a
+                            for p in range(P):
+                                if pair[a, p] == 0:
+                                    continue
+                                cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
+                                if cp > 0:
+                                    ncand += 1
+                                    b = p
+                            if ncand == 0:
+                                continue
+                            d = gv - la
+                            if ncand >= 2:
+                                _nb_shares(ph, z, y, x, r, W, hh)
+                                best = -1.0
+                                for p in range(P):
+                                    if pair[a, p] == 0 or hh[p] == 0.0:
+                                        continue
+                                    sc = hh[p] * abs(levels[p] - la)
+                                    if sc > best:
+                                        best = sc
+                                        b = p
+                                for p in range(P):
+                                    if p != b and pair[a, p] == 1 and hh[p] != 0.0:
+                                        d -= (levels[p] - la) * hh[p]
+                            share_b = d / (levels[b] - la)
+                            own = np.int64(src[z, y, x])
+                            orow = lut[own] if 0 <= own < nl else dump
+                            fast = False
+                            mxo = np.int64(0)
+                            if packed and flag and (c8 >> np.int64(56)) == 0:
+                                xi = 2 * (x - x0)
+                                mxo = np.int64(ringid[slots[0], yi, xi])
+                                nmo = np.int64(ringid[slots[0], yi, xi + 1])
+                                for d2 in range(1, w):
+                                    mxo = max(mxo, np.int64(ringid[slots[d2], yi, xi]))
+                                    nmo = max(nmo, np.int64(ringid[slots[d2], yi, xi + 1]))
+                                fast = mxo == 0 or -nmo == mxo
+                            if share_b != 0.0:
+                                delta[orow, a] -= share_b
+                                owner = _nb_owner_of(ph, src, z, y, x, r, b, fast, mxo)
+                                delta[lut[owner] if 0 <= owner < nl else dump, b] += share_b
+                                moved += 1
+                            if ncand >= 2:
+                                for p in range(P):
+                                    if p != b and pair[a, p] == 1 and hh[p] != 0.0:
+                                        delta[orow, a] -= hh[p]
+                                        owner = _nb_owner_of(ph, src, z, y, x, r, p, fast, mxo)
+                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                            continue
                         best_cost = np.inf
                         best_p = a
                         best_f = 1.0
@@ -521,7 +601,7 @@ def interior_sums(g, ph, r: int, n_phases: int, shift: float, *, lo=None, hi=Non
 
 
 def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_contrast: float, clip: bool, *,
-                lo=None, hi=None):
+                lo=None, hi=None, sigma_eff: float = float("nan")):
     """Sub-voxel corrections of one block, per local particle row and phase (numba only).
 
     Parameters
@@ -542,9 +622,12 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     sig, min_contrast : float
         Pooled noise (grey) and the contrast below which two phases are not unmixed (noise units).
     clip : bool
-        Clip fractions to [0, 1].
+        Clip fractions to [0, 1] and pick the partner by the residual; False: the unclipped rule with
+        noise-independent partners (``partial_volume_unmix._unmix_linear``).
     lo, hi : sequence of 3 int, optional
         The core (default a halo of ``r``).
+    sigma_eff : float
+        The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
 
     Returns
     -------
@@ -557,6 +640,8 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
         A phase id without a grey level (outside ``0..n_phases-1``) met in the block (the result is then
         incomplete), else None.
     """
+    from liberation.stats.partial_volume_unmix import box_weights
+
     lo, hi = _bounds(ph.shape, int(r), lo, hi)
     levels = np.asarray(levels, dtype=np.float64)
     ph = np.ascontiguousarray(ph)
@@ -575,5 +660,5 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     strip = max(2 * int(r) + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, delta)
+                            strip, fast_owner, box_weights(sigma_eff, int(r)), delta)
     return delta, int(moved), None

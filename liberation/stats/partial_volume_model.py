@@ -199,6 +199,132 @@ def _edge_fit(image, phases, levels, shape, sample: int):
     return float(res.x), (int(p), int(q))
 
 
+def psf_weights(sigma_eff: float, radius: int) -> np.ndarray:
+    """1D voxel-to-voxel transfer weights of the model's blur over offsets ``-radius..radius``.
+
+    ``w_k = Phi((k + 1/2) / s) - Phi((k - 1/2) / s)`` with ``s = sqrt(sigma_eff^2 - 1/12)`` (the edge fit's
+    effective sigma already holds one voxel box; the other box is the integral), normalised to sum 1.
+    """
+    from scipy.special import ndtr
+
+    s = float(np.sqrt(max(float(sigma_eff) ** 2 - 1.0 / 12.0, 0.01)))
+    k = np.arange(-int(radius), int(radius) + 1, dtype=np.float64)
+    w = ndtr((k + 0.5) / s) - ndtr((k - 0.5) / s)
+    return w / w.sum()
+
+
+def _leak_block(image, phases, core, shape, erosion, n_phases, stride, wz, R, levels, noise, weigh):
+    """Blurred hard-label shares around every ``stride[a]``-th interior voxel of each phase ``a`` of a block
+    (none where ``stride[a]`` is 0).
+
+    Returns ``(sw, swg, h)`` per phase ``a``: the sum of the voxels' weights, of weight x grey value, and
+    ``h[a, p]`` of weight x share of phase ``p`` in the model's blur around them (shape (P, P)). The weight is 1,
+    or where ``weigh[a]``: ``1 / (noise^2 + (leak / 2)^2)`` with ``leak = sum_p share_p |L_p - L_a|`` (the
+    predicted blur from the other phases, in grey, from the hard labels: trusted to about half of itself).
+    """
+    from liberation.stats.partial_volume_kernels import constant_box
+
+    P = n_phases
+    ph = read_ext(phases, core, shape, R).astype(np.int64)
+    inner = tuple(slice(R - erosion, n - (R - erosion)) for n in ph.shape)
+    const = constant_box(ph[inner], erosion).astype(bool)
+    core_ph = ph[tuple(slice(R, n - R) for n in ph.shape)]
+    sw = np.zeros(P)
+    swg = np.zeros(P)
+    h = np.zeros((P, P))
+    if int(core_ph.max(initial=0)) >= P:
+        return sw, swg, h
+    zz, yy, xx = np.nonzero(const)
+    a = core_ph[zz, yy, xx]
+    # every stride-th interior voxel of each phase (in scan order within the block)
+    rank = np.zeros(a.size, np.int64)
+    for q in np.unique(a):
+        sel = a == q
+        rank[sel] = np.arange(int(sel.sum()))
+    st = stride[a]
+    take = (st > 0) & (rank % np.maximum(st, 1) == 0)
+    zz, yy, xx, a = zz[take], yy[take], xx[take], a[take]
+    if a.size == 0:
+        return sw, swg, h
+    g = read_ext(image, core, shape, 0)[zz, yy, xx].astype(np.float64)
+    share = np.zeros((a.size, P))
+    present = np.unique(ph)
+    for dz in range(-R, R + 1):
+        for dy in range(-R, R + 1):
+            wzy = wz[dz + R] * wz[dy + R]
+            for dx in range(-R, R + 1):
+                q = ph[zz + R + dz, yy + R + dy, xx + R + dx]
+                wt = wzy * wz[dx + R]
+                for p in present:
+                    share[:, p] += wt * (q == p)
+    lv = np.nan_to_num(levels)
+    leak = (share * np.abs(lv[None, :] - lv[a][:, None])).sum(axis=1)
+    nz = np.nan_to_num(noise, nan=0.0)[a]
+    w = np.where(weigh[a], 1.0 / (nz**2 + leak**2 + 1e-12), 1.0)
+    sw = np.bincount(a, weights=w, minlength=P)
+    swg = np.bincount(a, weights=w * g, minlength=P)
+    for q in range(P):
+        sel = a == q
+        h[q] = (share[sel] * w[sel, None]).sum(axis=0)
+    return sw, swg, h
+
+
+def _blur_corrected_levels(image, phases, passes, shape, levels, noise, count, source, sigma, workers,
+                           per_phase: int = 4000):
+    """Levels corrected for the blur that reaches the interior voxels from the phases around them.
+
+    The mean grey ``m_a`` of the interior voxels of phase ``a`` is ``sum_p M[a, p] L_p``, where ``M[a, p]`` is the
+    mean share of phase ``p`` in the model's blur (:func:`psf_weights`, hard labels) around those voxels: small
+    objects (a few voxels across) have no voxel deep enough to reach their level. Solved for the levels of the
+    phases measured on interiors (the others are kept). ``M`` is measured on about ``per_phase`` voxels of each
+    phase; a phase with at most ``per_phase`` interior voxels (all of them taken) weighs them by the trust in
+    their predicted blur (:func:`_leak_block`: the deepest count most), a larger one keeps its mean. A
+    correction smaller than 3 standard errors of the level is not applied.
+    """
+    P = len(levels)
+    solve = np.array([s.startswith("interior") for s in source]) & np.isfinite(levels)
+    if not solve.any() or not np.isfinite(sigma):
+        return levels
+    R = int(min(4, max(2, np.ceil(3 * np.sqrt(max(sigma**2 - 1 / 12, 0.01))))))
+    wz = psf_weights(sigma, R)
+    weigh = count <= per_phase
+    sw = np.zeros(P)
+    swg = np.zeros(P)
+    h = np.zeros((P, P))
+    for erosion, cores, mask in passes:
+        use = mask & solve
+        if not use.any() or R <= erosion:
+            continue
+        stride = np.maximum(1, count // per_phase).astype(np.int64)
+        stride[~use] = 0  # phases measured in another pass (or not solved): none taken here
+
+        def one(core, erosion=erosion, stride=stride):
+            return _leak_block(image, phases, core, shape, erosion, P, stride, wz, R, levels, noise, weigh)
+
+        for a, b, c in map_blocks(one, cores, workers):
+            sw += a
+            swg += b
+            h += c
+    ok = solve & (sw > 0)
+    if not ok.any():
+        return levels
+    M = h[ok] / sw[ok, None]
+    m = np.where(weigh[ok], swg[ok] / sw[ok], levels[ok])
+    fixed = ~ok
+    rhs = m - M[:, fixed] @ np.nan_to_num(levels[fixed])
+    try:
+        sol = np.linalg.solve(M[:, ok], rhs)
+    except np.linalg.LinAlgError:  # pragma: no cover - M is near the identity
+        return levels
+    out = levels.copy()
+    # a correction within 3 standard errors of the level (its noise over the interior voxels) is not applied:
+    # the leak predicted from the hard labels of a few small objects is itself uncertain (about a third of it)
+    se = np.nan_to_num(noise[ok], nan=0.0) / np.sqrt(np.maximum(count[ok], 1))
+    big = np.abs(sol - levels[ok]) > 3 * se
+    out[np.flatnonzero(ok)[big]] = sol[big]
+    return out
+
+
 def estimate_model(
     image,
     phases,
@@ -211,6 +337,7 @@ def estimate_model(
     min_contrast: float = 2.0,
     sample_voxels: int | None = 1 << 23,
     phase_voxels=None,
+    blur_correct: bool = True,
     chunks=None,
     workers: int | None = None,
 ) -> PartialVolumeModel:
@@ -243,6 +370,14 @@ def estimate_model(
     phase_voxels : array of int, shape (n_phases,), optional
         Voxels of each phase in the volume (e.g. from the hard pass); phases without voxels are
         ``"absent"`` without a fallback pass over the volume.
+    blur_correct : bool
+        Correct the levels for the blur reaching the interior voxels from the phases around them (needs
+        ``edge``): the interior of a small object (a few voxels across) never reaches its level, and its mean
+        grey, taken as the level, would bias every fraction unmixed against it (at blur 1 voxel the spodumene
+        of a phantom whose largest grains have a radius of 4 voxels came out 1400 grey low, 16 % of the
+        spodumene-quartz contrast). The mean grey of the interior voxels of phase ``a`` is modelled as
+        ``sum_p M[a, p] L_p`` with ``M[a, p]`` the mean share of phase ``p`` in the fitted blur around them
+        (hard labels, measured on about 4000 voxels per phase) and solved for the levels.
     chunks : int or tuple, optional
         Block shape (default the array's chunks or slabs of ~16 M voxels).
     workers : int, optional
@@ -280,6 +415,7 @@ def estimate_model(
     passes += [(int(erosion), "interior", grid)] if passes[0][2] is not grid else []
     passes += [(1, "interior-1", grid)] if int(erosion) > 1 else []
     passes += [(0, "all-voxels", grid)]
+    taken = []
     for r, tag, cores in passes:
         if not todo.any():
             break
@@ -289,6 +425,7 @@ def estimate_model(
             mean = s1 / n
             var = np.maximum(s2 / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
         levels[take] = mean[take] + shift
+        taken.append((r, cores, take.copy()))
         noise[take] = np.sqrt(var[take])
         count[take] = n[take]
         for i in np.flatnonzero(take):
@@ -299,6 +436,8 @@ def estimate_model(
     sigma, pair = (float("nan"), None)
     if edge:
         sigma, pair = _edge_fit(image, phases, levels, shape, int(edge_sample))
+        if blur_correct and np.isfinite(sigma):
+            levels = _blur_corrected_levels(image, phases, taken, shape, levels, noise, count, source, sigma, workers)
         if np.isfinite(sigma) and sigma > 1.0:
             notes.append(f"edge blur {sigma:.2f} voxels is wider than the 3x3x3 neighbourhood the unmixing uses: "
                          "voxels two or more voxels from a boundary stay unmixed")

@@ -46,26 +46,97 @@ class PhaseFractions:
         The other phase of a mixed voxel (``= phases`` where the voxel is not unmixed).
     owner : ndarray, shape (z, y, x)
         Particle id that receives the partner share ``1 - fraction`` (0: the background).
+    extra : dict of int to ndarray of float32, shape (z, y, x)
+        Shares of the other partners where three phases meet (unclipped rule), per phase.
     """
 
     fraction: np.ndarray
     partner: np.ndarray
     owner: np.ndarray
+    extra: dict = None
 
     def volume_of(self, phases: np.ndarray, phase: int) -> np.ndarray:
-        """Per-voxel fraction of ``phase`` (float32, shape (z, y, x))."""
+        """Per-voxel fraction of ``phase`` (float32, shape (z, y, x)).
+
+        ``extra`` (``{phase: float32 volume}``, the unclipped rule only) holds the shares of the other partners
+        of the voxels where three phases meet; the main partner has ``1 - fraction`` minus them.
+        """
+        extra = self.extra or {}
+        rest = sum(extra.values()) if extra else 0
         own = np.where(phases == phase, self.fraction, 0).astype(np.float32)
-        other = np.where((self.partner == phase) & (phases != phase), 1 - self.fraction, 0)
+        other = np.where((self.partner == phase) & (phases != phase), 1 - self.fraction - rest, 0)
+        if phase in extra:
+            other = other + np.where(phases != phase, extra[phase], 0)
         return own + other.astype(np.float32)
 
 
-def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radius=1, clip=True, engine="auto"):
+def box_weights(sigma_eff: float, radius: int) -> np.ndarray:
+    """The model's blur over the ``(2 radius + 1)^3`` box, in the order of ``offsets(radius)``, summing to 1.
+
+    ``sigma_eff``: :attr:`PartialVolumeModel.edge_sigma_vox` (0.8 voxel where it is not known).
+    """
+    from liberation.stats.partial_volume_model import psf_weights
+
+    s = float(sigma_eff) if np.isfinite(sigma_eff) and sigma_eff > 0 else 0.8
+    w = psf_weights(s, int(radius))
+    return np.einsum("i,j,k->ijk", w, w, w).reshape(-1) / np.sum(w) ** 3
+
+
+def _unmix_linear(nb, g, levels, known, thr, W):
+    """The unclipped rule for a batch of mixed voxels: ``(rows_voxel, partner, share)``.
+
+    Candidates: the phases of the box that can be unmixed against the own phase ``a``. One candidate ``b``:
+    ``share = (g - L_a) / (L_b - L_a)`` (unclipped). Several (three phases meet): the expected share
+    ``h_p`` of each phase in the model's blur over the box (weights ``W``, hard labels; no noise) picks the
+    main partner ``b`` (largest ``h_p |L_p - L_a|``), the others get ``h_p``, and ``b`` the rest of the
+    grey deviation: ``(g - L_a - sum_{p != b} h_p (L_p - L_a)) / (L_b - L_a)``.
+    """
+    N, n_nb = nb.shape
+    P = len(levels)
+    a = nb[:, n_nb // 2]
+    la = levels[a]
+    cand = np.zeros((N, P), bool)
+    for p in range(P):
+        if known[p]:
+            cand[:, p] = (nb == p).any(axis=1) & (a != p) & known[a] & (np.abs(la - levels[p]) > thr)
+    ncand = cand.sum(axis=1)
+    hh = np.zeros((N, P))
+    multi = ncand >= 2
+    if multi.any():
+        for p in range(P):
+            if cand[multi, p].any():
+                hh[multi, p] = ((nb[multi] == p) * W[None, :]).sum(axis=1)
+    score = np.where(cand, np.where(multi[:, None], hh, 1.0) * np.abs(levels[None, :] - la[:, None]), -1.0)
+    b = np.argmax(score, axis=1)
+    d = g - la
+    for p in range(P):
+        other = multi & cand[:, p] & (b != p)
+        d = np.where(other, d - (levels[p] - la) * hh[:, p], d)
+    has = ncand > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share_b = d / np.where(has, levels[b] - la, 1.0)
+    rows_v = [np.flatnonzero(has & (share_b != 0))]
+    rows_p = [b[rows_v[0]]]
+    rows_s = [share_b[rows_v[0]]]
+    for p in range(P):
+        other = np.flatnonzero(multi & cand[:, p] & (b != p) & (hh[:, p] != 0))
+        rows_v.append(other)
+        rows_p.append(np.full(other.size, p, np.int64))
+        rows_s.append(hh[other, p])
+    return np.concatenate(rows_v), np.concatenate(rows_p), np.concatenate(rows_s)
+
+
+def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radius=1, clip=True, engine="auto",
+                sigma_eff=float("nan")):
     """Unmix the mixed voxels of one block given with a one-voxel halo.
 
-    ``radius`` is the halo and the neighbourhood radius; ``clip`` clips the fractions to [0, 1].
+    ``radius`` is the halo and the neighbourhood radius; ``clip`` clips the fractions to [0, 1] and picks the
+    partner by the residual (the rule up to session 5); ``clip=False`` is the unclipped rule of
+    :func:`_unmix_linear` (noise-independent partners, three phases split with the blur ``sigma_eff``).
     Returns ``(idx, own, frac, partner, owner, pid)``: flat core indices of the voxels whose partner share
-    ``1 - frac`` is positive, their own phase, own fraction (float64), partner phase, partner particle and
-    own particle.
+    ``1 - frac`` is not zero, their own phase, own fraction (float64), partner phase, partner particle and
+    own particle; with ``clip=False`` a voxel split between three phases has one row per partner (``frac``
+    is then 1 minus that partner's share).
     """
     rad = int(radius)
     offs3 = offsets(rad)
@@ -86,6 +157,7 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
     known = np.isfinite(levels)
     lv = np.where(known, levels, 0.0)
     sig = noise_sigma if np.isfinite(noise_sigma) and noise_sigma > 0 else 0.0
+    W = box_weights(sigma_eff, rad)
     out = []
     for start in range(0, idx.size, BATCH):
         ci = idx[start:start + BATCH]
@@ -97,6 +169,20 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
         if int(nb.max()) >= P:
             raise InputError(f"phases holds id {int(nb.max())} without a grey level (model has {P} phases)")
         g = g_flat[ei].astype(np.float64)
+        if not clip:
+            rv, bp, sh = _unmix_linear(nb, g, lv, known, max(min_contrast * sig, 1e-9), W)
+            if rv.size == 0:
+                continue
+            ci_k, a_k, ei_k, nbk = ci[rv], a[rv], ei[rv], nb[rv]
+            if pid_flat is not None:
+                nbp = pid_flat[ei_k[:, None] + offs[None, :]].astype(np.int64)
+                owner = np.where(nbk == bp[:, None], nbp, -1).max(axis=1)
+                own_pid = nbp[:, centre]
+            else:
+                owner = np.zeros(rv.size, np.int64)
+                own_pid = np.zeros(rv.size, np.int64)
+            out.append((ci_k, a_k, 1.0 - sh, bp, owner, own_pid))
+            continue
         la = lv[a]
         best_cost = np.full(ci.size, np.inf)
         best_p = a.copy()
@@ -143,16 +229,31 @@ def _model_arrays(model: PartialVolumeModel):
     return np.asarray(model.levels, dtype=np.float64), float(model.noise_sigma), float(model.min_contrast)
 
 
-def _check_options(radius, clip):
+#: Largest effective edge blur (voxels) the 3x3x3 neighbourhood serves with ``radius="auto"``; wider: 5x5x5.
+AUTO_RADIUS_SIGMA = 0.72
+
+
+def auto_radius(sigma_eff: float) -> int:
+    """Neighbourhood radius for the model's effective blur: 1 (3x3x3) up to :data:`AUTO_RADIUS_SIGMA`, else 2
+    (5x5x5: at blur 0.7-1.0 voxel the tail beyond the 3x3x3 box lost 2-8 % of a radius-2 inclusion; 1 where
+    the blur was not fitted)."""
+    if not np.isfinite(sigma_eff) or sigma_eff <= AUTO_RADIUS_SIGMA:
+        return 1
+    return 2
+
+
+def _check_options(radius, clip, model=None):
+    if isinstance(radius, str) and radius == "auto":
+        radius = auto_radius(float(model.edge_sigma_vox) if model is not None else float("nan"))
     if not (isinstance(radius, (int, np.integer)) and not isinstance(radius, bool) and 1 <= int(radius) <= 3):
-        raise InputError(f"radius={radius!r} must be 1, 2 or 3 voxels (neighbourhood (2 radius + 1)^3)")
+        raise InputError(f"radius={radius!r} must be 'auto', 1, 2 or 3 voxels (neighbourhood (2 radius + 1)^3)")
     if not isinstance(clip, (bool, np.bool_)):
         raise InputError(f"clip={clip!r} must be True or False")
     return int(radius), bool(clip)
 
 
-def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel, radius: int = 1,
-                    clip: bool = True, chunks=None, workers: int | None = None) -> PhaseFractions:
+def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel, radius: int | str = "auto",
+                    clip: bool = False, chunks=None, workers: int | None = None) -> PhaseFractions:
     """Per-voxel fractions of the two phases of every mixed voxel (whole volume in memory).
 
     Parameters
@@ -185,22 +286,37 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
     check_phases(phases)
     check_image(image, phases)
     levels, sig, mc = _model_arrays(model)
-    radius, clip = _check_options(radius, clip)
+    radius, clip = _check_options(radius, clip, model)
     shape = tuple(int(n) for n in phases.shape)
     fraction = np.ones(shape, np.float32)
     partner = np.array(phases, copy=True)
     owner = np.zeros(shape, np.int64) if particles is None else np.array(particles, dtype=np.int64, copy=True)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
+    extra: dict = {}
 
     def run(core):
         g = read_ext(image, core, shape, radius)
         ph = read_ext(phases, core, shape, radius)
         pid = read_ext(particles, core, shape, radius) if particles is not None else None
-        return core, unmix_block(g, ph, pid, levels, sig, mc, radius, clip)
+        return core, unmix_block(g, ph, pid, levels, sig, mc, radius, clip, sigma_eff=model.edge_sigma_vox)
 
     for core, (ci, _a, f, bp, ow, _pid) in map_blocks(run, grid, workers):
         sl = tuple(slice(lo, hi) for lo, hi in core)
         bshape = tuple(hi - lo for lo, hi in core)
+        if ci.size and np.unique(ci).size < ci.size:
+            # a voxel split between three phases: its own fraction is 1 minus all its shares; the partner and
+            # owner maps keep the main partner (the first row of the voxel), ``extra`` the other shares
+            uci, first, inv = np.unique(ci, return_index=True, return_inverse=True)
+            later = np.ones(ci.size, bool)
+            later[first] = False
+            for p in np.unique(bp[later]):
+                sel = later & (bp == p)
+                vol = extra.setdefault(int(p), np.zeros(shape, np.float32))
+                tmp = vol[sl].copy().reshape(-1)
+                np.add.at(tmp, ci[sel], (1.0 - f[sel]).astype(np.float32))
+                vol[sl] = tmp.reshape(bshape)
+            f = 1.0 - np.bincount(inv, weights=1.0 - f)
+            ci, bp, ow = uci, bp[first], ow[first]
         for arr, val in ((fraction, f), (partner, bp), (owner, ow)):
             view = arr[sl]
             flat = view.reshape(-1) if view.flags.c_contiguous else None
@@ -210,7 +326,7 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
                 arr[sl] = tmp.reshape(bshape)
             else:
                 flat[ci] = val
-    return PhaseFractions(fraction=fraction, partner=partner, owner=owner)
+    return PhaseFractions(fraction=fraction, partner=partner, owner=owner, extra=extra)
 
 
 def _global_lut(ids):
@@ -230,7 +346,7 @@ def _global_lut(ids):
 
 
 def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases, radius, clip, engine, glut=None,
-                n_global=0):
+                n_global=0, sigma_eff=float("nan")):
     """Per-block corrections: ``(None, delta)`` with the ``n_global`` rows of the ids of the lookup ``glut`` plus a
     last row for the other ids when ``glut`` is given (numba), else ``(ids, delta)`` with the ids of the block."""
     from liberation.stats._kernels import _check_ids, local_ids
@@ -246,14 +362,16 @@ def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases
         else:
             ids, lut, src = local_ids(pid)
             n_rows = len(ids)
-        delta, _moved, bad = soft_deltas(g, ph, src, lut, n_rows, radius, levels, sig, mc, clip, lo=lo, hi=hi)
+        delta, _moved, bad = soft_deltas(g, ph, src, lut, n_rows, radius, levels, sig, mc, clip, lo=lo, hi=hi,
+                                        sigma_eff=sigma_eff)
         if bad is not None:
             raise InputError(f"phases holds id {bad} without a grey level (model has {len(levels)} phases)")
         return ids, delta
     g = read_ext(image, core, shape, radius)
     ph = read_ext(phases, core, shape, radius)
     pid = read_ext(particles, core, shape, radius)
-    ci, a, f, bp, owner, own_pid = unmix_block(g, ph, pid, levels, sig, mc, radius, clip, engine="numpy")
+    ci, a, f, bp, owner, own_pid = unmix_block(g, ph, pid, levels, sig, mc, radius, clip, engine="numpy",
+                                                     sigma_eff=sigma_eff)
     if ci.size == 0:
         return np.zeros(0, np.int64), np.zeros((0, n_phases))
     keys = np.concatenate([own_pid, owner])
@@ -266,8 +384,8 @@ def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases
     return ids, delta.reshape(len(ids), n_phases)
 
 
-def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, hard_counts, radius: int = 1,
-                clip: bool = True, chunks=None, workers: int | None = None, engine: str = "auto") -> np.ndarray:
+def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, hard_counts, radius: int | str = "auto",
+                clip: bool = False, chunks=None, workers: int | None = None, engine: str = "auto") -> np.ndarray:
     """Soft (fractional) voxel counts of every phase in every particle, block by block.
 
     Parameters
@@ -307,7 +425,7 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
     check_phases(phases)
     check_image(image, phases)
     levels, sig, mc = _model_arrays(model)
-    radius, clip = _check_options(radius, clip)
+    radius, clip = _check_options(radius, clip, model)
     if engine not in ("auto", "numba", "numpy"):
         raise InputError(f"engine={engine!r}; expected 'auto', 'numba' or 'numpy'")
     if engine == "numba" and not HAVE_NUMBA:
@@ -324,7 +442,7 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
     glut = _global_lut(ids) if engine == "numba" else None
     blocks = map_blocks(
         lambda core: _soft_block(image, phases, particles, core, shape, levels[:n_phases], sig, mc, n_phases,
-                                 radius, clip, engine, glut, ids.size),
+                                 radius, clip, engine, glut, ids.size, model.edge_sigma_vox),
         grid, workers)
     if glut is not None:
         # one lookup of all the ids: the block corrections add up row by row (the last row: other ids, dropped)
