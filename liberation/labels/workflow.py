@@ -13,6 +13,7 @@ from liberation.labels.assign import Assignment, assign_by_rules, assign_explici
 from liberation.labels.duplicates import duplicate_groups, near_duplicates
 from liberation.labels.kmeans import MINIBATCH_THRESHOLD, MIXED_CHI2, MIXED_FRACTION, ClusterResult, kmeans_maps
 from liberation.labels.preprocess import DEFAULT_DENOISE
+from liberation.labels.unmix import potts_labels, unmix_labels, unmixed_fractions
 from liberation.labels.validate import abundance_table
 from liberation.minerals import Mineral, MineralList
 
@@ -100,6 +101,10 @@ def xrf_labels(
     n_init: int = 10,
     minibatch_threshold: int = MINIBATCH_THRESHOLD,
     mixed: str = "exclude",
+    unmix: bool = True,
+    unmix_radius: int = 1,
+    unmix_penalty: float = 9.0,
+    potts: float | None = 1.0,
 ) -> LabelResult:
     """Mineral label map from micro-XRF element maps: K-means clusters, then mineral assignment.
 
@@ -186,10 +191,21 @@ def xrf_labels(
         cluster_map = _refine_pixels(cluster_map, clusters.mask, features, clusters.centroids_scaled,
                                      clusters.abundance["pixels"], assignment.mapping)
     labels, table = mineral_map(cluster_map, assignment, minerals=minerals)
+    fit = None
+    if unmix and features is not None:
+        if potts is None:
+            labels, fit = unmix_labels(labels, clusters.mask, features, pure=clusters.pure, void=clusters.void,
+                                       radius=unmix_radius, penalty=unmix_penalty)
+        else:
+            labels, fit = potts_labels(labels, clusters.mask, features, pure=clusters.pure, void=clusters.void,
+                                       beta=potts, penalty=unmix_penalty)
     abundance = abundance_table(labels, names=table, mask=clusters.mask & (labels > 0))
     if features is not None:
         unmixed = unmixed_abundance(labels, clusters.mask, features, pure=clusters.pure)
         abundance["unmixed_percent"] = [float(unmixed.get(int(i), 0.0)) for i in abundance.index]
+    if fit is not None:
+        area = unmixed_fractions(fit)
+        abundance["area_percent"] = [float(area.get(int(i), 0.0)) for i in abundance.index]
     parameters = dict(clusters.parameters)
     parameters.update({"assignment": assignment.method, "normalize": normalize, "naming": naming, "max_z": max_z,
                        "refine": bool(refine and reference is not None and naming == "nearest"),
