@@ -29,6 +29,37 @@ def _centres(rows: np.ndarray, lab: np.ndarray, use: np.ndarray, ids: np.ndarray
     return out
 
 
+def _refit_centres(rows: np.ndarray, k: int, a: np.ndarray, b: np.ndarray, t: np.ndarray,
+                   void: np.ndarray | None, old: np.ndarray) -> np.ndarray:
+    """Label centres by least squares on the two-component fits: ``x ~ (1 - t) c_a + t c_b`` (the void fixed).
+
+    Index ``k`` in ``a``/``b`` is the void. Labels with too little weight keep their ``old`` centre.
+    """
+    n = rows.shape[0]
+    w = np.zeros((n, k + 1))
+    r = np.arange(n)
+    np.add.at(w, (r, a), 1.0 - t)
+    np.add.at(w, (r, b), t)
+    target = rows.astype(np.float64)
+    if void is not None:
+        target = target - w[:, k:k + 1] * np.asarray(void, dtype=np.float64)[None, :]
+    w = w[:, :k]
+    gram = w.T @ w
+    rhs = w.T @ target
+    weight = w.sum(axis=0)
+    out = old.copy()
+    ok = weight >= 5.0
+    if ok.any():
+        sub = gram[np.ix_(ok, ok)]
+        # labels left out keep their old centre: move their part to the right-hand side
+        rhs_ok = rhs[ok] - gram[np.ix_(ok, ~ok)] @ old[~ok] if (~ok).any() else rhs[ok]
+        try:
+            out[ok] = np.linalg.solve(sub + 1e-9 * np.eye(sub.shape[0]), rhs_ok)
+        except np.linalg.LinAlgError:
+            return old
+    return out
+
+
 def _pooled_sd(rows: np.ndarray, lab: np.ndarray, use: np.ndarray, ids: np.ndarray, floor: float = 0.5) -> np.ndarray:
     """Per-channel pooled within-label standard deviation of the ``use`` rows, at least ``floor``.
 
@@ -216,8 +247,8 @@ def _presence(image: np.ndarray, codes: np.ndarray, radius: int) -> np.ndarray:
 
 
 def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, pure: np.ndarray | None = None,
-                 void: np.ndarray | None = None, radius: int = 1, rounds: int = 3, penalty: float = 9.0,
-                 rewhiten: bool = True, interior: bool = True):
+                 void: np.ndarray | None = None, radius: int = 1, rounds: int = 6, penalty: float = 4.0,
+                 rewhiten: bool = True, interior: bool = True, support: int = 0, refit: bool = True):
     """Label each pixel by the dominant member of its best two-component mixture.
 
     Each sample pixel is fitted as ``(1 - t) a + t b`` (least squares in the noise-scaled feature
@@ -295,11 +326,25 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
         sd = _pooled_sd(rows, lab, use, ids)
         rows = rows / sd
         void = None if void is None else np.asarray(void, dtype=np.float64) / sd
+    pure_fit = None
+    centres0 = _centres(rows, lab, use, ids)
+    fitted = None
     for _ in range(int(rounds)):
-        centres = _centres(rows, lab, use, ids)
+        if fitted is None or not refit:
+            centres = centres0
+        else:
+            centres = _refit_centres(rows, ids.size, *fitted, void, centres[: ids.size])
         current = np.zeros(mask.shape, dtype=np.int64)
         current[ys, xs] = lab
         allowed = _presence(current, ids, radius)[ys, xs]
+        if pure_fit is not None and support:
+            # partners: labels of pixels fitted as pure within support pixels (a mixed pixel's own label may
+            # be a third mineral between its two members); pixels with none nearby keep the labels around them
+            anchored = np.zeros(mask.shape, dtype=np.int64)
+            anchored[ys[pure_fit], xs[pure_fit]] = lab[pure_fit]
+            near = _presence(anchored, ids, support)[ys, xs]
+            has = near.any(axis=1)
+            allowed = np.where(has[:, None], near, allowed)
         if void is not None:
             centres = np.vstack([centres, np.asarray(void, dtype=np.float64)[None, :]])
             allowed = np.hstack([allowed, void_near[:, None]])
@@ -309,6 +354,8 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
             dominant = np.where(dominant == ids.size, np.where(dominant == a, b, a), dominant)
             dominant = np.where(dominant == ids.size, np.searchsorted(ids, lab), dominant)
         new = ids[dominant]
+        pure_fit = a == b
+        fitted = (a, b, t)
         fit = {"ids": ids, "a": a, "b": b, "t": t, "residual": res}
         if np.array_equal(new, lab):
             break

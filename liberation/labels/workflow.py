@@ -103,8 +103,8 @@ def xrf_labels(
     mixed: str = "exclude",
     unmix: bool = True,
     unmix_radius: int = 1,
-    unmix_penalty: float = 9.0,
-    potts: float | None = 1.0,
+    unmix_penalty: float = 4.0,
+    potts: float | None = None,
 ) -> LabelResult:
     """Mineral label map from micro-XRF element maps: K-means clusters, then mineral assignment.
 
