@@ -104,18 +104,19 @@ def _best_pairs(rows: np.ndarray, centres: np.ndarray, allowed: np.ndarray, pena
         rr = d_ok[np.arange(x.shape[0]), a0]
         for a in range(m):
             for b in range(a + 1, m):
-                pair_ok = ok[:, a] & ok[:, b]
-                if not pair_ok.any():
+                sel = np.flatnonzero(ok[:, a] & ok[:, b])  # only the rows that may mix these two
+                if sel.size == 0:
                     continue
                 u = centres[b] - centres[a]
                 uu = float(u @ u)
                 if uu <= 1e-12:
                     continue
-                proj = (x - centres[a]) @ u
+                proj = (x[sel] - centres[a]) @ u
                 t = np.clip(proj / uu, 0.0, 1.0)
-                res = d[:, a] - 2.0 * t * proj + t * t * uu + penalty
-                better = pair_ok & (res < rr)
-                ra[better], rb[better], rt[better], rr[better] = a, b, t[better], res[better]
+                res = d[sel, a] - 2.0 * t * proj + t * t * uu + penalty
+                better = res < rr[sel]
+                rows_b = sel[better]
+                ra[rows_b], rb[rows_b], rt[rows_b], rr[rows_b] = a, b, t[better], res[better]
         best_a[sl], best_b[sl], best_t[sl], best_r[sl] = ra, rb, rt, rr
     return best_a, best_b, best_t, best_r
 
