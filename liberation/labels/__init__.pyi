@@ -8,6 +8,7 @@ from . import kmeans as kmeans
 from . import plots as plots
 from . import preprocess as preprocess
 from . import sem as sem
+from . import unmix as unmix
 from . import validate as validate
 from . import workflow as workflow
 from .assign import (
@@ -40,6 +41,7 @@ from .validate import (
     confusion_table,
     pixel_accuracy,
 )
+from .unmix import unmix_labels
 from .workflow import LabelResult, unmixed_abundance, xrf_labels
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "resample_to_grid",
     "sample_mask",
     "scale_maps",
+    "unmix_labels",
     "unmixed_abundance",
     "xrf_labels",
 ]
