@@ -33,6 +33,7 @@ from .preprocess import (
     scale_maps,
 )
 from .sem import check_colors, labels_from_ids, labels_from_rgb
+from .unmix import unmix_labels
 from .validate import (
     abundance_table,
     accuracy_table,
@@ -41,7 +42,6 @@ from .validate import (
     confusion_table,
     pixel_accuracy,
 )
-from .unmix import unmix_labels
 from .workflow import LabelResult, unmixed_abundance, xrf_labels
 
 __all__ = [

@@ -223,9 +223,10 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
     k = ids.size
     centres = _centres(rows, lab, use, ids)
     idx = np.searchsorted(ids, lab)
-    for round_ in range(int(rounds)):
-        if round_:
-            centres = _refit_centres(rows, k, a, b, t, void, centres)
+    fit = None
+    for _ in range(int(rounds)):
+        if fit is not None:
+            centres = _refit_centres(rows, k, *fit, void, centres)
         current = np.zeros(mask.shape, dtype=np.int64)
         current[ys, xs] = ids[idx]
         allowed = _presence(current, ids, radius)[ys, xs]
@@ -234,6 +235,7 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
             members = np.vstack([centres, void[None, :]])
             allowed = np.hstack([allowed, void_near[:, None]])
         a, b, t, _ = _best_pairs(rows, members, allowed, penalty)
+        fit = (a, b, t)
         new = np.where(t > 0.5, b, a)
         new = np.where(new == k, np.where(new == a, b, a), new)  # the void is never the label
         new = np.where(new == k, idx, new)
