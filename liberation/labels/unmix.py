@@ -11,6 +11,8 @@ area-fraction estimate that is unbiased on mixtures (:func:`unmixed_fractions`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from liberation.errors import InputError
@@ -143,8 +145,42 @@ def _interior(image: np.ndarray, ys: np.ndarray, xs: np.ndarray, lab: np.ndarray
     return same
 
 
+def _mixture_labels(centres: np.ndarray, candidates: np.ndarray, void: np.ndarray | None,
+                    fraction: tuple[float, float] = (0.2, 0.8), tolerance: float = 0.15) -> list[int]:
+    """Indices of ``candidates`` whose centre lies on the segment between two other centres (or one and the
+    void) at a fraction in ``fraction``, within ``tolerance`` x its distance to the nearer end."""
+    found = []
+    k = centres.shape[0]
+    ends = centres if void is None else np.vstack([centres, void[None, :]])
+    for u in candidates:
+        others = [j for j in range(ends.shape[0]) if j != u and j not in found]
+        hit = False
+        for ia, a in enumerate(others):
+            for b in others[ia + 1:]:
+                if a >= k:
+                    continue
+                vec = ends[b] - ends[a]
+                vv = float(vec @ vec)
+                if vv <= 1e-12:
+                    continue
+                t = float((centres[u] - ends[a]) @ vec) / vv
+                if not fraction[0] <= t <= fraction[1]:
+                    continue
+                residual = float(np.linalg.norm(centres[u] - ends[a] - t * vec))
+                near = min(float(np.linalg.norm(centres[u] - ends[a])), float(np.linalg.norm(centres[u] - ends[b])))
+                if residual <= tolerance * near:
+                    hit = True
+                    break
+            if hit:
+                break
+        if hit:
+            found.append(int(u))
+    return found
+
+
 def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, pure: np.ndarray | None = None,
-                 void: np.ndarray | None = None, radius: int = 1, rounds: int = 6, penalty: float = 4.0):
+                 void: np.ndarray | None = None, radius: int = 1, rounds: int = 6, penalty: float = 4.0,
+                 unknown: Iterable[int] = ()):
     """Label each pixel by the majority member of its best two-component mixture.
 
     Every labelled sample pixel ``x`` is fitted as one label's centre ``c_a``, or as a mixture
@@ -181,6 +217,12 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
         Most relabelling rounds.
     penalty : float
         Least drop of the squared residual (noise units) for a mixture to beat a pure fit.
+    unknown : iterable of int
+        Labels of unnamed clusters. One whose mean lies on the segment between two other labels'
+        centres (or one and the void) at a fraction of 0.2-0.8, within 0.15 x its distance to the
+        nearer end, is a cluster of mixed pixels (K-means on grains a few pixels across): it is
+        dissolved, its pixels fitted with the other labels only (the labels found around them, or
+        any other label when there are none).
 
     Returns
     -------
@@ -223,6 +265,10 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
     k = ids.size
     centres = _centres(rows, lab, use, ids)
     idx = np.searchsorted(ids, lab)
+    unknown_idx = np.searchsorted(ids, [u for u in unknown if u in ids]).astype(np.int64)
+    means = np.stack([rows[idx == j].mean(axis=0) for j in range(k)])
+    dissolved = np.asarray(_mixture_labels(means, unknown_idx, void), dtype=np.int64)
+    free = np.isin(idx, dissolved)
     fit = None
     for _ in range(int(rounds)):
         if fit is not None:
@@ -230,6 +276,10 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
         current = np.zeros(mask.shape, dtype=np.int64)
         current[ys, xs] = ids[idx]
         allowed = _presence(current, ids, radius)[ys, xs]
+        if dissolved.size:
+            allowed[:, dissolved] = False
+            lonely = ~allowed.any(axis=1)
+            allowed[lonely] = ~np.isin(np.arange(k), dissolved)
         members = centres
         if void is not None:
             members = np.vstack([centres, void[None, :]])
@@ -239,6 +289,7 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
         new = np.where(t > 0.5, b, a)
         new = np.where(new == k, np.where(new == a, b, a), new)  # the void is never the label
         new = np.where(new == k, idx, new)
+        new = np.where(free & np.isin(new, dissolved), a, new)  # a dissolved label never comes back
         if np.array_equal(new, idx):
             break
         idx = new

@@ -198,7 +198,15 @@ def xrf_labels(
                                      clusters.abundance["pixels"], assignment.mapping)
     labels, table = mineral_map(cluster_map, assignment, minerals=minerals)
     if unmix and features is not None:
-        labels = unmix_labels(labels, clusters.mask, features, pure=clusters.pure, void=clusters.void)
+        named = assignment.mapping
+        unknown = [int(i) for i, row in table.iterrows()
+                   if given and all(named.get(int(c)) is None for c in str(row["clusters"]).split())]
+        before = set(np.unique(labels[labels > 0]).tolist())
+        labels = unmix_labels(labels, clusters.mask, features, pure=clusters.pure, void=clusters.void,
+                              unknown=unknown)
+        gone = sorted(before - set(np.unique(labels[labels > 0]).tolist()))
+        if gone:
+            assignment = _note_dissolved(assignment, [int(c) for i in gone for c in str(table.loc[i, "clusters"]).split()])
     abundance = abundance_table(labels, names=table, mask=clusters.mask & (labels > 0))
     if features is not None:
         unmixed = unmixed_abundance(labels, clusters.mask, features, pure=clusters.pure)
@@ -330,6 +338,18 @@ def _refine_pixels(cluster_map, mask, features, centres, sizes, mapping) -> np.n
     out = cluster_map.copy()
     out[mask] = flat
     return out
+
+
+def _note_dissolved(assignment: Assignment, clusters: list[int]) -> Assignment:
+    """Note in the assignment table the clusters whose pixels :func:`unmix_labels` gave to other minerals."""
+    table = assignment.table.copy()
+    table.attrs = dict(assignment.table.attrs)
+    for c in clusters:
+        if c in table.index:
+            old = str(table.loc[c, "reason"] or "")
+            note = "a cluster of mixed pixels (its mean lies between two minerals): its pixels were unmixed"
+            table.loc[c, "reason"] = f"{old}; {note}" if old else note
+    return Assignment(table, assignment.method, assignment.distances)
 
 
 def _report_duplicates(assignment: Assignment, groups: dict[int, int], *, merge: bool) -> Assignment:
