@@ -67,3 +67,19 @@ def test_bad_inputs_name_the_parameter():
         unmix_labels(nearest, mask[:-1], x.reshape(-1, 2))
     with pytest.raises(InputError, match="radius"):
         unmix_labels(nearest, mask, x.reshape(-1, 2), radius=0)
+
+
+def test_unnamed_cluster_of_mixed_pixels_is_dissolved_a_real_unknown_mineral_is_not():
+    x, truth, nearest = _scene(0.3)
+    mask = np.ones(truth.shape, bool)
+    labels = nearest.astype(np.uint8)
+    labels[:, 10] = 4  # K-means gave the mixed column a cluster of its own, left unnamed: mean (4.8, 0) on A-B
+    x = x.copy()
+    x[12:18, 2:8] = np.array([4.0, 12.0])  # a real mineral absent from the reference, far from every segment
+    labels[12:18, 2:8] = 5
+    truth = truth.copy()
+    truth[12:18, 2:8] = 5
+    out = unmix_labels(labels, mask, x.reshape(-1, 2), unknown=[4, 5])
+    assert (out == truth).all()  # column 10 back to A (its majority), label 4 gone, label 5 kept
+    kept = unmix_labels(labels, mask, x.reshape(-1, 2))  # not declared unknown: a label like any other
+    assert (kept[:, 10] == 4).all()
