@@ -83,3 +83,22 @@ def test_unnamed_cluster_of_mixed_pixels_is_dissolved_a_real_unknown_mineral_is_
     assert (out == truth).all()  # column 10 back to A (its majority), label 4 gone, label 5 kept
     kept = unmix_labels(labels, mask, x.reshape(-1, 2))  # not declared unknown: a label like any other
     assert (kept[:, 10] == 4).all()
+
+
+def test_centre_refit_recovers_the_centres_of_exact_mixtures():
+    """x = (1 - t) c_a + t c_b is linear in the centres: exact mixtures (and the void fixed) give them back."""
+    from liberation.labels.unmix import _refit_centres
+
+    rng = np.random.default_rng(0)
+    k, n = 4, 400
+    centres = rng.normal(scale=10.0, size=(k, 3))
+    void = np.array([-5.0, 0.0, 2.0])
+    a = rng.integers(0, k, n)
+    b = rng.integers(0, k + 1, n)  # k = the void
+    t = rng.uniform(0.0, 1.0, n)
+    pure = rng.uniform(size=n) < 0.3
+    b[pure], t[pure] = a[pure], 0.0
+    ends = np.vstack([centres, void])
+    rows = (1 - t)[:, None] * ends[a] + t[:, None] * ends[b]
+    got = _refit_centres(rows, k, a, b, t, void, np.zeros((k, 3)))
+    np.testing.assert_allclose(got, centres, atol=1e-9)

@@ -35,25 +35,29 @@ def _refit_centres(rows: np.ndarray, k: int, a: np.ndarray, b: np.ndarray, t: np
                    void: np.ndarray | None, old: np.ndarray) -> np.ndarray:
     """Label centres by least squares on the two-component fits: ``x ~ (1 - t) c_a + t c_b`` (the void fixed).
 
-    Index ``k`` in ``a``/``b`` is the void. Labels with too little weight keep their ``old`` centre.
+    Index ``k`` in ``a``/``b`` is the void; ``t = 0`` where ``a == b`` (a pure fit). Labels with a total weight
+    under 5 pixels keep their ``old`` centre.
     """
-    n = rows.shape[0]
-    w = np.zeros((n, k + 1))
-    r = np.arange(n)
-    np.add.at(w, (r, a), 1.0 - t)
-    np.add.at(w, (r, b), t)
-    target = rows.astype(np.float64)
+    m = k + 1
+    wa, wb = 1.0 - t, t
+    gram = (np.bincount(a * m + a, weights=wa * wa, minlength=m * m)
+            + np.bincount(b * m + b, weights=wb * wb, minlength=m * m)
+            + np.bincount(a * m + b, weights=wa * wb, minlength=m * m)
+            + np.bincount(b * m + a, weights=wa * wb, minlength=m * m)).reshape(m, m)
+    rhs = np.zeros((m, rows.shape[1]))
+    for j in range(rows.shape[1]):
+        rhs[:, j] = (np.bincount(a, weights=wa * rows[:, j], minlength=m)
+                     + np.bincount(b, weights=wb * rows[:, j], minlength=m))
     if void is not None:
-        target = target - w[:, k:k + 1] * np.asarray(void, dtype=np.float64)[None, :]
-    w = w[:, :k]
-    gram = w.T @ w
-    rhs = w.T @ target
-    weight = w.sum(axis=0)
+        rhs = rhs[:k] - np.outer(gram[:k, k], void)
+    else:
+        rhs = rhs[:k]
+    gram = gram[:k, :k]
+    weight = np.bincount(a, weights=wa, minlength=m)[:k] + np.bincount(b, weights=wb, minlength=m)[:k]
     out = old.copy()
     ok = weight >= 5.0
     if ok.any():
         sub = gram[np.ix_(ok, ok)]
-        # labels left out keep their old centre: move their part to the right-hand side
         rhs_ok = rhs[ok] - gram[np.ix_(ok, ~ok)] @ old[~ok] if (~ok).any() else rhs[ok]
         try:
             out[ok] = np.linalg.solve(sub + 1e-9 * np.eye(sub.shape[0]), rhs_ok)
@@ -99,7 +103,8 @@ def _best_pairs(rows: np.ndarray, centres: np.ndarray, allowed: np.ndarray, pena
         x = rows[sl].astype(np.float64)
         ok = allowed[sl]
         # pure fits
-        d = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)  # (b, M)
+        d = np.maximum((x * x).sum(axis=1)[:, None] - 2.0 * x @ centres.T + (centres * centres).sum(axis=1)[None, :],
+                       0.0)  # (block, M) squared distances
         d_ok = np.where(ok, d, np.inf)
         a0 = d_ok.argmin(axis=1)
         ra, rb, rt = a0.copy(), a0.copy(), np.zeros(x.shape[0])
