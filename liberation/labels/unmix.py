@@ -27,7 +27,7 @@ def _centres(rows: np.ndarray, lab: np.ndarray, use: np.ndarray, ids: np.ndarray
         sel = (lab == i) & use
         if not sel.any():
             sel = lab == i
-        out[j] = rows[sel].mean(axis=0)
+        out[j] = rows[sel].mean(axis=0, dtype=np.float64)
     return out
 
 
@@ -250,7 +250,7 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
     ids = np.unique(flat[inside])
     if ids.size == 0:
         return labels.copy()
-    rows = features[inside].astype(np.float64)
+    rows = features[inside].astype(np.float32)  # float32 like the features: big maps (blocks go to float64)
     use = np.ones(rows.shape[0], dtype=bool) if pure is None else np.asarray(pure, dtype=bool)[mask][inside]
     ys, xs = np.nonzero(mask)
     ys, xs = ys[inside], xs[inside]
@@ -259,7 +259,7 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
     enough = [i for i in ids if int((core & (lab == i)).sum()) >= 10]
     use = np.where(np.isin(lab, enough), core, use)
     sd = _pooled_sd(rows, lab, use, ids)
-    rows /= sd
+    rows /= sd.astype(np.float32)
     void_near = None
     if void is not None:
         from scipy import ndimage
@@ -271,7 +271,7 @@ def unmix_labels(labels: np.ndarray, mask: np.ndarray, features: np.ndarray, *, 
     centres = _centres(rows, lab, use, ids)
     idx = np.searchsorted(ids, lab)
     unknown_idx = np.searchsorted(ids, [u for u in unknown if u in ids]).astype(np.int64)
-    means = np.stack([rows[idx == j].mean(axis=0) for j in range(k)])
+    means = np.stack([rows[idx == j].mean(axis=0, dtype=np.float64) for j in range(k)])
     dissolved = np.asarray(_mixture_labels(means, unknown_idx, void), dtype=np.int64)
     free = np.isin(idx, dissolved)
     fit = None
