@@ -12,7 +12,8 @@ Functions over numpy arrays, no file I/O (readers are in :mod:`liberation.io.xrf
 Steps, each usable alone: :func:`denoise_maps` (bilateral, Na and Mg by default),
 :func:`scale_maps`, :func:`sample_mask`, :func:`feature_stack`, :func:`kmeans_maps`
 (:func:`choose_n_clusters`), :func:`match_signatures` / :func:`assign_by_rules` /
-:func:`assign_explicit`, :func:`mineral_map`, and the checks :func:`confusion_table`,
+:func:`assign_explicit`, :func:`mineral_map`, :func:`unmix_labels` (mixed pixels labelled by their
+majority member), and the checks :func:`confusion_table`,
 :func:`accuracy_table`, :func:`compare_abundance`; plots :func:`plot_centroids`, :func:`plot_label_map`.
 """
 

@@ -8,6 +8,7 @@ from . import kmeans as kmeans
 from . import plots as plots
 from . import preprocess as preprocess
 from . import sem as sem
+from . import unmix as unmix
 from . import validate as validate
 from . import workflow as workflow
 from .assign import (
@@ -32,6 +33,7 @@ from .preprocess import (
     scale_maps,
 )
 from .sem import check_colors, labels_from_ids, labels_from_rgb
+from .unmix import unmix_labels
 from .validate import (
     abundance_table,
     accuracy_table,
@@ -78,6 +80,7 @@ __all__ = [
     "resample_to_grid",
     "sample_mask",
     "scale_maps",
+    "unmix_labels",
     "unmixed_abundance",
     "xrf_labels",
 ]

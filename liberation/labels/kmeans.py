@@ -242,6 +242,7 @@ class ClusterResult:
     spread: pd.DataFrame | None = None
     features: np.ndarray | None = field(default=None, repr=False)
     pure: np.ndarray | None = field(default=None, repr=False)
+    void: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_clusters(self) -> int:
@@ -355,10 +356,11 @@ def kmeans_maps(
         minibatch_threshold=minibatch_threshold, method=method,
     )
     pure = None
+    void = _void_features(stack, maps, ct, extra)
     if mixed == "exclude" and int(n_clusters) >= 2:
         labels, centers, refit_inertia, pure = _fit_on_pure_pixels(
             stack.features, mask_arr, labels, centers, seed=seed, n_init=n_init,
-            minibatch_threshold=minibatch_threshold, method=method, void=_void_features(stack, maps, ct, extra))
+            minibatch_threshold=minibatch_threshold, method=method, void=void)
         inertia = inertia if refit_inertia is None else refit_inertia
     k = int(centers.shape[0])
     cluster_map = np.zeros(shape, dtype=np.uint8)
@@ -401,7 +403,7 @@ def kmeans_maps(
                          abundance=abundance, mask=mask_arr, channels=list(stack.channels), method=method,
                          inertia=inertia, k_selection=k_table, parameters=parameters,
                          spread=spread_table, features=stack.features if keep_features else None,
-                         pure=pure_map)
+                         pure=pure_map, void=void if keep_features else None)
 
 
 def _add_by_label(sums: np.ndarray, labels: np.ndarray, values: np.ndarray, weight: np.ndarray | None = None) -> None:

@@ -6,7 +6,10 @@ with ``overwrite=True``)::
     labels.tif      uint8 mineral ids, 0 = outside the sample, 1..K minerals (ImageJ pixel size in µm)
     minerals.csv    id, name, color, density (g/cm³, empty if unknown), clusters [, formula, elements, oxides
                     (JSON, wt%) when a mineral list is given]; read by ``liberation register --labels``
-    abundance.csv   id, name, pixels, percent [, mass_percent]
+    abundance.csv   id, name, pixels, percent [, mass_percent] [, unmixed_percent]: percent counts each
+                    labelled pixel once for its (majority) mineral; unmixed_percent (micro-XRF) splits
+                    mixed pixels between two minerals: the area-fraction estimate to quote on
+                    fine-grained maps (docs/labels.md)
     labels.png      label map with legend
     parameters.json options and inputs (provenance)
 
