@@ -56,10 +56,13 @@ def labels() -> None:
 @click.option("--merge-duplicates/--keep-duplicates", default=True, show_default=True,
               help="Without --reference/--rules: merge near-duplicate clusters (one population split by "
                    "noise) into one label. They are reported in assignment.csv either way.")
+@click.option("--unmix/--no-unmix", default=True, show_default=True,
+              help="Relabel mixed pixels (grains a few pixels across) by the larger member of their best "
+                   "two-mineral fit with a neighbour's label, instead of the nearest cluster centre.")
 @out_option(required=True, path_type=Path)
 @overwrite_option()
 def xrf(maps_dir, pixel_size, clusters, reference, rules, minerals_path, denoise, elements, ct_slice, ct_weight,
-        scaling, seed, n_init, naming, max_z, normalize, refine, merge_duplicates, out, overwrite) -> None:
+        scaling, seed, n_init, naming, max_z, normalize, refine, merge_duplicates, unmix, out, overwrite) -> None:
     """Cluster micro-XRF / EDS element maps (K-means) into a mineral label map.
 
     MAPS is a folder with one map per element (TIFF, PNG, CSV/text grid) or one multi-channel /
@@ -71,7 +74,8 @@ def xrf(maps_dir, pixel_size, clusters, reference, rules, minerals_path, denoise
         maps_dir, out=out, n_clusters=parse_clusters(clusters), pixel_size_um=pixel_size, reference=reference,
         rules=rules, minerals=minerals_path, denoise=parse_names(denoise), elements=parse_names(elements),
         ct_slice=ct_slice, ct_weight=ct_weight, scaling=scaling, seed=seed, n_init=n_init, naming=naming,
-        max_z=max_z, normalize=normalize, refine=refine, merge_duplicates=merge_duplicates, overwrite=overwrite,
+        max_z=max_z, normalize=normalize, refine=refine, merge_duplicates=merge_duplicates, unmix=unmix,
+        overwrite=overwrite,
     )
     clusters = run.result.clusters
     click.echo(f"{clusters.n_clusters} clusters ({clusters.method}) -> {len(run.result.minerals)} minerals; wrote {out}")

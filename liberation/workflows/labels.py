@@ -156,6 +156,7 @@ def xrf_label_folder(
     normalize: str = "fit",
     refine: bool = True,
     merge_duplicates: bool = True,
+    unmix: bool = True,
     overwrite: bool = False,
 ) -> XrfLabelsRun:
     """Cluster the micro-XRF element maps of a folder (K-means) into a mineral label folder.
@@ -205,6 +206,9 @@ def xrf_label_folder(
     merge_duplicates : bool
         Without reference or rules, merge near-duplicate clusters (one population split by noise)
         into one label; they are reported in ``assignment.csv`` in every case.
+    unmix : bool
+        Relabel mixed pixels by the larger member of their best two-mineral fit with a neighbour's
+        label (:func:`liberation.labels.unmix_labels`).
     overwrite : bool
         Replace an existing output folder.
 
@@ -242,7 +246,7 @@ def xrf_label_folder(
         source.maps, n_clusters=n_clusters, pixel_size_um=source.pixel_size_um, reference=ref_table, rules=rules,
         minerals=mineral_list, denoise=list(denoise) if denoise else None, scaling=scaling, ct=ct,
         ct_weight=ct_weight, seed=seed, n_init=n_init, naming=namings[naming], max_z=max_z, normalize=normalize,
-        refine=refine, merge_duplicates=merge_duplicates,
+        refine=refine, merge_duplicates=merge_duplicates, unmix=unmix,
     )
     with atomic_dir(out, overwrite=overwrite, what="--out", inputs=inputs) as tmp:
         parameters = {"command": "labels xrf", "maps": str(maps_dir), "files": {e: str(p) for e, p in
