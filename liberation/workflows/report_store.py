@@ -168,6 +168,21 @@ def unassigned_volume(particles, phases, *, slab: int | None = None) -> tuple[in
     return unassigned, total
 
 
+def _check_unassigned(n_unassigned: int, n_particle: int, *, info: dict, doubts: list, allow: bool,
+                      store_path: Path) -> None:
+    """Record the particle volume without a phase in ``info``; warn above UNASSIGNED_WARN, refuse above UNASSIGNED_REFUSE."""
+    share = n_unassigned / n_particle if n_particle else 0.0
+    info["unassigned_particle_volume"] = {"voxels": n_unassigned, "particle_voxels": n_particle, "fraction": share}
+    if share > UNASSIGNED_WARN:
+        text = (f"{100 * share:.1f} % of the particle volume ({n_unassigned} of {n_particle} voxels) has no phase "
+                "(phase 0 inside a particle); the statistics leave it out")
+        if share > UNASSIGNED_REFUSE and not allow:
+            raise InputError(f"{store_path}: {text}; more than {100 * UNASSIGNED_REFUSE:.0f} %: check the "
+                             "segmentation, or pass --allow-unassigned to report anyway")
+        doubts.append(text)
+        logger.warning(text)
+
+
 def run_report(
     store_path: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -238,7 +253,9 @@ def run_report(
         Report even when more than :data:`UNASSIGNED_REFUSE` of the particle volume has no
         phase (phase 0 inside a particle; e.g. a network predicting void inside particles).
         The share is always stated (``summary.json``: ``sample.unassigned_particle_volume``),
-        with a warning above :data:`UNASSIGNED_WARN`.
+        with a warning above :data:`UNASSIGNED_WARN`. Counted by the analysis's block pass (its particle
+        table), so the refusal comes after the analysis (with ``quantification="soft"``: a separate pass
+        before it).
     quantification : {"hard", "soft", "both"}
         Phase volumes from the hard labels, from sub-voxel fractions of the mixed voxels (CT grey values
         unmixed between the neighbouring phases, :mod:`liberation.stats.partial_volume`), or both
@@ -355,17 +372,13 @@ def run_report(
         render_process = int(np.prod(store.shape, dtype=np.int64)) >= RENDER_PROCESS_VOXELS
     # started before the analysis: its imports overlap the voxel passes
     with Renderer(processes=1 if render_process else 0) as renderer:
-        n_unassigned, n_particle = unassigned_volume(particles, phases)
-        share = n_unassigned / n_particle if n_particle else 0.0
-        info["unassigned_particle_volume"] = {"voxels": n_unassigned, "particle_voxels": n_particle, "fraction": share}
-        if share > UNASSIGNED_WARN:
-            text = (f"{100 * share:.1f} % of the particle volume ({n_unassigned} of {n_particle} voxels) has no phase "
-                    "(phase 0 inside a particle); the statistics leave it out")
-            if share > UNASSIGNED_REFUSE and not allow_unassigned:
-                raise InputError(f"{store_path}: {text}; more than {100 * UNASSIGNED_REFUSE:.0f} %: check the "
-                                 "segmentation, or pass --allow-unassigned to report anyway")
-            doubts.append(text)
-            logger.warning(text)
+        # hard tables: the particle table of the analysis counts the particle voxels without a phase (the
+        # same numbers as unassigned_volume, without another decoding pass over both label arrays); the
+        # check then comes after the analysis
+        info["unassigned_particle_volume"] = None  # (its place in summary.json)
+        if quantification == "soft":
+            _check_unassigned(*unassigned_volume(particles, phases), info=info, doubts=doubts,
+                              allow=allow_unassigned, store_path=store_path)
         with dask_client(client, workers=workers, scheduler=scheduler) as client:
             result = analyse(
                 particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
@@ -375,6 +388,10 @@ def run_report(
                 image=store.image() if quantification != "hard" else None, quantification=quantification,
                 client=client,
             )
+        if quantification != "soft":
+            table = result.particles
+            _check_unassigned(int(table["unassigned_voxels"].sum()), int(table["voxels"].sum()), info=info,
+                              doubts=doubts, allow=allow_unassigned, store_path=store_path)
         measured = None
         if section is not None:
             from liberation.workflows.measured_section import compare_store_section
