@@ -136,9 +136,10 @@ class _Pages:
         self.y = y - 0.2
 
     def image(self, png: bytes, caption: str, *, dpi: float = 100.0):
-        from matplotlib.image import imread
+        from PIL import Image
 
-        img = imread(io.BytesIO(png), format="png")
+        with Image.open(io.BytesIO(png)) as im:  # 8-bit RGB: no float copy, no alpha mask in the PDF
+            img = np.asarray(im.convert("RGB"))
         W, H = A4_INCHES
         width = min(W - 2 * _MARGIN, img.shape[1] / dpi)
         height = width * img.shape[0] / img.shape[1]
