@@ -198,15 +198,13 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
     bytes
         A PDF document; its first page holds the title and the headline sentence as text.
     """
-    import datetime as _dt
-
     from matplotlib.backends.backend_pdf import PdfPages
 
     from liberation import __version__
     from liberation.report import tables as T
     from liberation.report.glossary import glossary_rows
     from liberation.report.html import PLOT_CAPTIONS
-    from liberation.report.text import bias_sentence, headline_mineral
+    from liberation.report.text import bias_sentence, generated_time, headline_mineral
 
     summary = dict(result.summary or {})
     names = list(result.minerals.names)
@@ -218,7 +216,7 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
         pages = _Pages(pdf, title, png_pages)
         pages.room(1.0)
         pages.text(title, size=16, weight="bold", color="#1f4e79", width=70)
-        generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        generated = generated_time()
         pages.text(f"Generated {generated} by liberation {__version__}.", size=8, color="0.35")
         if head is not None:
             no_sections = result.sections is None or len(result.sections) == 0
