@@ -17,7 +17,7 @@ from liberation.report.tables import (
 )
 from liberation.report.text import headline_mineral
 
-__all__ = ["make_figures", "make_gallery", "mineral_colors"]
+__all__ = ["gallery_specs", "make_figures", "make_gallery", "mineral_colors"]
 
 
 def mineral_colors(result) -> dict[str, str]:
@@ -193,9 +193,30 @@ def make_gallery(result, particles, phases, *, seed: int = 0) -> tuple:
     panels : list of (str, str, str, Figure)
         ``(name, title, alt text, figure)`` per class, in table order; names ``gallery_01``, ...
     """
+    table, specs = gallery_specs(result, particles, phases, seed=seed)
+    from liberation.report.gallery import plot_gallery_group
+
+    panels = [(name, title, alt, plot_gallery_group(title, items, **style)) for name, title, alt, items, style in specs]
+    return table, panels
+
+
+def gallery_specs(result, particles, phases, *, seed: int = 0) -> tuple:
+    """What :func:`make_gallery` draws, without drawing it: the table and each panel's data.
+
+    The crops are read here (from ``particles`` and ``phases``); the panels can then be drawn
+    anywhere, e.g. in another process (:mod:`liberation.report._render`).
+
+    Returns
+    -------
+    table : DataFrame
+        ``gallery.csv`` (:data:`liberation.report.gallery.GALLERY_COLUMNS`).
+    specs : list of (str, str, str, list, dict)
+        ``(name, title, alt text, items, style)`` per class; ``plot_gallery_group(title, items, **style)``
+        draws the panel.
+    """
     import pandas as pd
 
-    from liberation.report.gallery import GALLERY_COLUMNS, choose_gallery, particle_crops, plot_gallery_group
+    from liberation.report.gallery import GALLERY_COLUMNS, choose_gallery, particle_crops
     from liberation.report.tables import basis_of
 
     lib2, lib3 = liberated_fractions(result)
@@ -207,9 +228,10 @@ def make_gallery(result, particles, phases, *, seed: int = 0) -> tuple:
                            classes=classes, basis=basis_of(result), seed=seed)
     crops = particle_crops(particles, phases, result.particles, table["particle_id"].tolist())
     colors = mineral_colors(result)
-    ids = {m.id: colors[m.name] for m in result.minerals}
-    names = {m.id: m.name for m in result.minerals}
-    panels = []
+    style = {"colors": {m.id: colors[m.name] for m in result.minerals},
+             "names": {m.id: m.name for m in result.minerals},
+             "voxel_size_um": tuple(float(v) for v in result.voxel_size_um)}
+    specs = []
     for k, ((kind, group), rows) in enumerate(table.groupby(["group_kind", "group"], sort=False), start=1):
         n = int(rows["n_in_group"].iloc[0])
         if kind == "liberation class":
@@ -218,10 +240,9 @@ def make_gallery(result, particles, phases, *, seed: int = 0) -> tuple:
             title = f"{mineral} {group}: {n} particle{'s' if n != 1 else ''}"
         items = [(f"particle {int(r.particle_id)}\n{r.reason}\nESD {r.esd_um:.0f} µm, {r.grade_percent:.0f} %",
                   crops[int(r.particle_id)]) for r in rows.itertuples()]
-        fig = plot_gallery_group(title, items, colors=ids, names=names, voxel_size_um=result.voxel_size_um)
         shown = "; ".join(f"particle {int(r.particle_id)} ({r.reason}, ESD {r.esd_um:.0f} µm, {mineral} "
                           f"{r.grade_percent:.0f} %)" for r in rows.itertuples())
         alt = (f"Gallery, {title}. {shown}. Each row: the central z section in mineral colours and shaded 3D "
                "views along z, y and x, each with a scale bar in µm.")
-        panels.append((f"gallery_{k:02d}", title, alt, fig))
-    return table, panels
+        specs.append((f"gallery_{k:02d}", title, alt, items, style))
+    return table, specs

@@ -7,7 +7,6 @@ page as a string.
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import math
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from liberation.report.text import bias_sentence, headline_mineral
+from liberation.report.text import bias_sentence, generated_time, headline_mineral
 
 __all__ = ["build_html", "png_data_uri", "PLOT_CAPTIONS"]
 
@@ -209,7 +208,7 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     lib2 = dict(summary.get("liberated_fraction_2d") or {})
     head_mineral = headline_mineral(result.target, lib2, lib3, names)
     parts: list[str] = []
-    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = generated_time()
     parts.append(f"<h1>{_e(title)}</h1>")
     parts.append(f'<p class="note">Generated {generated} by liberation {_e(__version__)}.</p>')
     no_sections = result.sections is None or len(result.sections) == 0

@@ -136,9 +136,10 @@ class _Pages:
         self.y = y - 0.2
 
     def image(self, png: bytes, caption: str, *, dpi: float = 100.0):
-        from matplotlib.image import imread
+        from PIL import Image
 
-        img = imread(io.BytesIO(png), format="png")
+        with Image.open(io.BytesIO(png)) as im:  # 8-bit RGB: no float copy, no alpha mask in the PDF
+            img = np.asarray(im.convert("RGB"))
         W, H = A4_INCHES
         width = min(W - 2 * _MARGIN, img.shape[1] / dpi)
         height = width * img.shape[0] / img.shape[1]
@@ -197,15 +198,13 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
     bytes
         A PDF document; its first page holds the title and the headline sentence as text.
     """
-    import datetime as _dt
-
     from matplotlib.backends.backend_pdf import PdfPages
 
     from liberation import __version__
     from liberation.report import tables as T
     from liberation.report.glossary import glossary_rows
     from liberation.report.html import PLOT_CAPTIONS
-    from liberation.report.text import bias_sentence, headline_mineral
+    from liberation.report.text import bias_sentence, generated_time, headline_mineral
 
     summary = dict(result.summary or {})
     names = list(result.minerals.names)
@@ -217,7 +216,7 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
         pages = _Pages(pdf, title, png_pages)
         pages.room(1.0)
         pages.text(title, size=16, weight="bold", color="#1f4e79", width=70)
-        generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        generated = generated_time()
         pages.text(f"Generated {generated} by liberation {__version__}.", size=8, color="0.35")
         if head is not None:
             no_sections = result.sections is None or len(result.sections) == 0

@@ -5,7 +5,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-__all__ = ["bias_sentence", "headline_mineral"]
+__all__ = ["bias_sentence", "generated_time", "headline_mineral"]
+
+
+def generated_time() -> str:
+    """The report's "Generated ..." time, UTC to the minute; ``SOURCE_DATE_EPOCH`` (seconds) when set.
+
+    The environment variable of reproducible builds (matplotlib's PDF honours it too), so that two
+    runs can write byte-identical pages.
+    """
+    import datetime as _dt
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (_dt.datetime.fromtimestamp(int(epoch), _dt.timezone.utc) if epoch
+            else _dt.datetime.now(_dt.timezone.utc))
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _finite(value) -> bool:

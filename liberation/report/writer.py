@@ -49,11 +49,9 @@ def _write_tables(result, folder: Path) -> list[str]:
 
 
 def _figure_png(fig, dpi: float = 100) -> bytes:
-    import io
+    from liberation.report._render import figure_png
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    return buffer.getvalue()
+    return figure_png(fig, dpi)
 
 
 def _report_numbers(result, gallery) -> dict:
@@ -85,6 +83,7 @@ def write_report(
     pdf: bool = True,
     measured_section=None,
     stereology=None,
+    renderer=None,
 ) -> Path:
     """Write the liberation report of one sample into a new folder.
 
@@ -126,6 +125,10 @@ def write_report(
         The leave-half-out stereological correction (:func:`liberation.stats.stereology_check`):
         adds ``stereology_correction.csv``, one ``stereology_kernel_MINERAL.json`` per mineral, a
         table on the page and ``stereology`` in ``summary.json``.
+    renderer : liberation.report._render.Renderer, optional
+        Draws the plots, part of the gallery and the PDF in a worker process while this one writes
+        the tables (:func:`liberation.workflows.report_store.run_report` passes one); default: all
+        in this process. The files are the same either way.
 
     Returns
     -------
@@ -138,30 +141,63 @@ def write_report(
         If ``out_dir`` exists and ``overwrite`` is False (nothing is written), or exists and
         is not a folder.
     """
-    from liberation.report.figures import make_figures, mineral_colors
-    from liberation.report.html import build_html
-    from liberation.report.plots import scale_bar_lengths
+    from liberation.report import _render
 
     out_dir = Path(out_dir).absolute()
     check_out_dir(out_dir, overwrite)
-    # Render everything in memory first: a plotting error leaves no trace on disk.
-    figures = make_figures(result, slices=slices)
-    gallery = None
-    if volumes is not None:
-        from liberation.report.figures import make_gallery
+    own = renderer is None
+    renderer = _render.Renderer(processes=0) if own else renderer
+    try:
+        return _write(result, out_dir, renderer, overwrite=overwrite, slices=slices, sample_info=sample_info,
+                      title=title, volumes=volumes, gallery_seed=gallery_seed, pdf=pdf,
+                      measured_section=measured_section, stereology=stereology)
+    finally:
+        if own:
+            renderer.close()
 
-        table, panels = make_gallery(result, volumes[0], volumes[1], seed=gallery_seed)
-        figures.update({name: fig for name, _, _, fig in panels})
-        gallery = (table, [(name, title_, alt) for name, title_, alt, _ in panels])
+
+def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, title, volumes, gallery_seed, pdf,
+           measured_section, stereology) -> Path:
+    from liberation.report import _render
+    from liberation.report.figures import mineral_colors
+    from liberation.report.html import build_html
+
+    # Render everything in memory first: a plotting error leaves no trace on disk. The plots and part
+    # of the gallery go to the renderer's worker (when it has one) while this process cuts the gallery
+    # crops and draws the other panels; the PDF then goes to the worker while this process builds the
+    # HTML page and writes the CSV tables.
+    plots = renderer.submit(_render.render_figures, result, slices)
+    gallery = None
+    drawn: dict[str, tuple[bytes, list[float]]] = {}
+    if volumes is not None:
+        from liberation.report.figures import gallery_specs
+
+        table, specs = gallery_specs(result, volumes[0], volumes[1], seed=gallery_seed)
+        # the worker also draws the plots and then the PDF: it gets ~30 % of the panels (measured balance)
+        split = len(specs) - int(round(0.3 * len(specs))) if renderer.parallel else len(specs)
+        theirs = renderer.submit(_render.render_gallery, specs[split:]) if specs[split:] else None
+        drawn.update(_render.render_gallery(specs[:split]))
+        gallery = (table, [(name, title_, alt) for name, title_, alt, _, _ in specs])
     if measured_section is not None:
         from liberation.report.measured_section import FIGURE_NAME, plot_measured_section
 
         colors = mineral_colors(result)
-        figures[FIGURE_NAME] = plot_measured_section(
+        drawn[FIGURE_NAME] = _render._png_and_bars(plot_measured_section(
             measured_section, colors={m.id: colors[m.name] for m in result.minerals},
-            names={m.id: m.name for m in result.minerals}, mineral=result.target)
-    images = {name: _figure_png(fig) for name, fig in figures.items()}
-    scale_bars = {name: scale_bar_lengths(fig) for name, fig in figures.items()}
+            names={m.id: m.name for m in result.minerals}, mineral=result.target))
+    rendered = dict(plots.result())
+    if gallery is not None:
+        if theirs is not None:
+            drawn.update(theirs.result())
+        rendered.update((name, drawn[name]) for name, _, _ in gallery[1])
+    rendered.update((name, value) for name, value in drawn.items() if name not in rendered)
+    images = {name: png for name, (png, _) in rendered.items()}
+    scale_bars = {name: bars for name, (_, bars) in rendered.items()}
+    pdf_job = None
+    if pdf:
+        pdf_job = renderer.submit(_render.render_pdf, result, images,
+                                  sample_info=sample_info, title=title, gallery=gallery,
+                                  measured_section=measured_section, stereology=stereology)
     summary = to_jsonable(dict(result.summary))
     if sample_info:
         summary["sample"] = to_jsonable(dict(sample_info))
@@ -176,12 +212,6 @@ def write_report(
                                              "kernels": sorted(stereology.kernel_files())})
     page = build_html(result, images, sample_info=sample_info, title=title, gallery=gallery, scale_bars=scale_bars,
                       measured_section=measured_section, stereology=stereology)
-    pdf_bytes = None
-    if pdf:
-        from liberation.report.pdf import build_pdf
-
-        pdf_bytes = build_pdf(result, images, sample_info=sample_info, title=title, gallery=gallery,
-                              measured_section=measured_section, stereology=stereology)
 
     with atomic_dir(out_dir, overwrite=overwrite, what="output folder") as tmp:
         files = _write_tables(result, tmp)
@@ -203,8 +233,8 @@ def write_report(
         if gallery is not None:
             gallery[0].to_csv(tmp / "gallery.csv", index=False)
             files.append("gallery.csv")
-        if pdf_bytes is not None:
-            (tmp / "report.pdf").write_bytes(pdf_bytes)
+        if pdf_job is not None:
+            (tmp / "report.pdf").write_bytes(pdf_job.result())
             files.append("report.pdf")
         summary.setdefault("report_files", sorted(files + ["summary.json", "report.html"]))
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n", encoding="utf-8")

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 UNASSIGNED_WARN = 0.01
 #: ... and above which it refuses unless ``allow_unassigned``.
 UNASSIGNED_REFUSE = 0.10
+#: Volumes of at least this many voxels draw their figures in a second process (``run_report(render_process=None)``).
+RENDER_PROCESS_VOXELS = 128 * 256 * 256
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,21 @@ def unassigned_volume(particles, phases, *, slab: int | None = None) -> tuple[in
     return unassigned, total
 
 
+def _check_unassigned(n_unassigned: int, n_particle: int, *, info: dict, doubts: list, allow: bool,
+                      store_path: Path) -> None:
+    """Record the particle volume without a phase in ``info``; warn above UNASSIGNED_WARN, refuse above UNASSIGNED_REFUSE."""
+    share = n_unassigned / n_particle if n_particle else 0.0
+    info["unassigned_particle_volume"] = {"voxels": n_unassigned, "particle_voxels": n_particle, "fraction": share}
+    if share > UNASSIGNED_WARN:
+        text = (f"{100 * share:.1f} % of the particle volume ({n_unassigned} of {n_particle} voxels) has no phase "
+                "(phase 0 inside a particle); the statistics leave it out")
+        if share > UNASSIGNED_REFUSE and not allow:
+            raise InputError(f"{store_path}: {text}; more than {100 * UNASSIGNED_REFUSE:.0f} %: check the "
+                             "segmentation, or pass --allow-unassigned to report anyway")
+        doubts.append(text)
+        logger.warning(text)
+
+
 def run_report(
     store_path: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
@@ -191,6 +208,7 @@ def run_report(
     client=None,
     workers: int | None = None,
     scheduler: str | None = None,
+    render_process: bool | None = None,
 ) -> ReportRun:
     """Open a store read-only, compute the 3D and 2D statistics and write the report folder.
 
@@ -235,7 +253,9 @@ def run_report(
         Report even when more than :data:`UNASSIGNED_REFUSE` of the particle volume has no
         phase (phase 0 inside a particle; e.g. a network predicting void inside particles).
         The share is always stated (``summary.json``: ``sample.unassigned_particle_volume``),
-        with a warning above :data:`UNASSIGNED_WARN`.
+        with a warning above :data:`UNASSIGNED_WARN`. Counted by the analysis's block pass (its particle
+        table), so the refusal comes after the analysis (with ``quantification="soft"``: a separate pass
+        before it).
     quantification : {"hard", "soft", "both"}
         Phase volumes from the hard labels, from sub-voxel fractions of the mixed voxels (CT grey values
         unmixed between the neighbouring phases, :mod:`liberation.stats.partial_volume`), or both
@@ -258,6 +278,11 @@ def run_report(
         Instead of ``client``: a local cluster of ``workers`` processes, or the running cluster of
         the scheduler at this address, opened after the inputs are checked and closed at the end
         (:func:`liberation.workflows.cluster.dask_client`).
+    render_process : bool, optional
+        Draw the plots, half of the gallery and the PDF in a second (spawned) process, started
+        before the analysis, while this one writes the tables (:class:`liberation.report._render.Renderer`;
+        the files are the same). Default: when the volume has at least
+        :data:`RENDER_PROCESS_VOXELS` voxels.
 
     Returns
     -------
@@ -341,47 +366,53 @@ def run_report(
         particles, params = derive_store_particles(phases, voxel_size_um=store.voxel_size_um)
         info["particles_source"] = "derived from labels/phases: " + ", ".join(f"{k}={v}" for k, v in params.items())
         info["derive_particles"] = params
-    n_unassigned, n_particle = unassigned_volume(particles, phases)
-    share = n_unassigned / n_particle if n_particle else 0.0
-    info["unassigned_particle_volume"] = {"voxels": n_unassigned, "particle_voxels": n_particle, "fraction": share}
-    if share > UNASSIGNED_WARN:
-        text = (f"{100 * share:.1f} % of the particle volume ({n_unassigned} of {n_particle} voxels) has no phase "
-                "(phase 0 inside a particle); the statistics leave it out")
-        if share > UNASSIGNED_REFUSE and not allow_unassigned:
-            raise InputError(f"{store_path}: {text}; more than {100 * UNASSIGNED_REFUSE:.0f} %: check the "
-                             "segmentation, or pass --allow-unassigned to report anyway")
-        doubts.append(text)
-        logger.warning(text)
-    with dask_client(client, workers=workers, scheduler=scheduler) as client:
-        result = analyse(
-            particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
-            threshold=threshold, size_classes_um=tuple(size_classes_um), size_by=size_by,
-            section_axes=tuple(section_axes),
-            section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap, shapes=shapes,
-            image=store.image() if quantification != "hard" else None, quantification=quantification,
-            client=client,
-        )
-    measured = None
-    if section is not None:
-        from liberation.workflows.measured_section import compare_store_section
+    from liberation.report._render import Renderer
 
-        measured, section_notes = compare_store_section(
-            store, result.particles, minerals=minerals, section=section, transform=transform, target=target,
-            threshold=threshold, by=result.summary.get("basis", "volume"), particles=particles)
-        notes.extend(section_notes)
-        info["measured_section"] = {"labels": str(section), "transform": str(transform)}
-    stereology = None
-    if len(result.sections):
-        from liberation.stats.stereology import stereology_check
+    if render_process is None:  # a worker pays off from ~256^3 (its start and imports cost ~1-2 s of CPU)
+        render_process = int(np.prod(store.shape, dtype=np.int64)) >= RENDER_PROCESS_VOXELS
+    # started before the analysis: its imports overlap the voxel passes
+    with Renderer(processes=1 if render_process else 0) as renderer:
+        # hard tables: the particle table of the analysis counts the particle voxels without a phase (the
+        # same numbers as unassigned_volume, without another decoding pass over both label arrays); the
+        # check then comes after the analysis
+        info["unassigned_particle_volume"] = None  # (its place in summary.json)
+        if quantification == "soft":
+            _check_unassigned(*unassigned_volume(particles, phases), info=info, doubts=doubts,
+                              allow=allow_unassigned, store_path=store_path)
+        with dask_client(client, workers=workers, scheduler=scheduler) as client:
+            result = analyse(
+                particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
+                threshold=threshold, size_classes_um=tuple(size_classes_um), size_by=size_by,
+                section_axes=tuple(section_axes),
+                section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap, shapes=shapes,
+                image=store.image() if quantification != "hard" else None, quantification=quantification,
+                client=client,
+            )
+        if quantification != "soft":
+            table = result.particles
+            _check_unassigned(int(table["unassigned_voxels"].sum()), int(table["voxels"].sum()), info=info,
+                              doubts=doubts, allow=allow_unassigned, store_path=store_path)
+        measured = None
+        if section is not None:
+            from liberation.workflows.measured_section import compare_store_section
 
-        stereology = stereology_check(result.particles, result.sections, minerals=minerals, target=target,
-                                      threshold=threshold, by=result.summary.get("basis", "volume"),
-                                      source=str(store_path))
-    slices = pick_slices(store, phases)
-    page_title = title or f"Liberation report: {store_path.name}"
-    folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
-                          volumes=(particles, phases) if gallery else None, pdf=pdf, measured_section=measured,
-                          stereology=stereology)
+            measured, section_notes = compare_store_section(
+                store, result.particles, minerals=minerals, section=section, transform=transform, target=target,
+                threshold=threshold, by=result.summary.get("basis", "volume"), particles=particles)
+            notes.extend(section_notes)
+            info["measured_section"] = {"labels": str(section), "transform": str(transform)}
+        stereology = None
+        if len(result.sections):
+            from liberation.stats.stereology import stereology_check
+
+            stereology = stereology_check(result.particles, result.sections, minerals=minerals, target=target,
+                                          threshold=threshold, by=result.summary.get("basis", "volume"),
+                                          source=str(store_path))
+        slices = pick_slices(store, phases)
+        page_title = title or f"Liberation report: {store_path.name}"
+        folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
+                              volumes=(particles, phases) if gallery else None, pdf=pdf, measured_section=measured,
+                              stereology=stereology, renderer=renderer)
     return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 

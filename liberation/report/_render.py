@@ -1,0 +1,155 @@
+"""Draw the report's figures and PDF in a second process, so that both cores work on the report.
+
+:func:`liberation.report.writer.write_report` hands :class:`Renderer` the jobs that only need
+matplotlib and the statistics (the plots, half of the gallery panels, the PDF) while the calling
+process draws the other gallery panels, writes the CSV tables and builds the HTML page. The
+worker is a *spawned* process (no fork of a process that runs numba and BLAS threads), started
+early (:func:`liberation.workflows.report_store.run_report` starts it before the analysis, so that
+its imports of matplotlib and pandas overlap the voxel passes). ``Renderer(processes=0)`` runs the
+same jobs in the calling process, one after the other: the outputs are the same bytes either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Job", "Renderer", "render_figures", "render_gallery", "render_pdf"]
+
+
+def _warm_up() -> bool:
+    """Import what the jobs need (runs in the worker while the caller analyses the volume)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.backends.backend_pdf  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import mpl_toolkits.axes_grid1.anchored_artists  # noqa: F401
+    import pandas  # noqa: F401
+
+    import liberation.report.figures  # noqa: F401
+    import liberation.report.gallery  # noqa: F401
+    import liberation.report.pdf  # noqa: F401
+    import liberation.report.plots  # noqa: F401
+    import liberation.report.tables  # noqa: F401
+
+    return True
+
+
+def figure_png(fig, dpi: float = 100) -> bytes:
+    """PNG bytes of a figure at ``dpi`` (what the report embeds and writes)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def _png_and_bars(fig) -> tuple[bytes, list[float]]:
+    from liberation.report.plots import scale_bar_lengths
+
+    return figure_png(fig), scale_bar_lengths(fig)
+
+
+def render_figures(result, slices=None) -> dict:
+    """Every plot of :func:`liberation.report.figures.make_figures` as ``name -> (png bytes, scale bars)``."""
+    from liberation.report.figures import make_figures
+
+    return {name: _png_and_bars(fig) for name, fig in make_figures(result, slices=slices).items()}
+
+
+def render_gallery(specs) -> dict:
+    """Gallery panels (:func:`liberation.report.figures.gallery_specs`) as ``name -> (png bytes, scale bars)``."""
+    from liberation.report.gallery import plot_gallery_group
+
+    return {name: _png_and_bars(plot_gallery_group(title, items, **style)) for name, title, _alt, items, style in specs}
+
+
+def render_pdf(result, images, **options) -> bytes:
+    """:func:`liberation.report.pdf.build_pdf` (a job for the worker)."""
+    from liberation.report.pdf import build_pdf
+
+    return build_pdf(result, images, **options)
+
+
+class Job:
+    """A submitted job: :meth:`result` waits for it (or runs it here if the worker process died)."""
+
+    def __init__(self, renderer: Renderer, future: Future | None, fn, args, kwargs):
+        self._renderer, self._future, self._call = renderer, future, (fn, args, kwargs)
+
+    def result(self):
+        """The job's return value (its exception is raised here)."""
+        fn, args, kwargs = self._call
+        if self._future is not None:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                return self._future.result()
+            except BrokenProcessPool as exc:
+                self._renderer._lost(exc)
+        return fn(*args, **kwargs)
+
+
+class Renderer:
+    """Runs report drawing jobs in one spawned worker process, or inline.
+
+    Parameters
+    ----------
+    processes : int
+        1: a worker process (started now; its imports run in the background); 0: every job runs in
+        the calling process when its result is asked for.
+
+    Use as a context manager (or call :meth:`close`): the worker ends with it. If the worker
+    cannot start or dies (e.g. a script without an ``if __name__ == "__main__":`` guard, which a
+    spawned process imports again), the jobs run in the calling process instead.
+    """
+
+    def __init__(self, processes: int = 1):
+        if processes not in (0, 1):
+            raise ValueError(f"processes={processes!r}; expected 0 or 1")
+        self._pool = None
+        if processes:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool.submit(_warm_up)
+
+    @property
+    def parallel(self) -> bool:
+        """True when the jobs run in a worker process."""
+        return self._pool is not None
+
+    def _lost(self, exc: BaseException) -> None:
+        logger.info("report drawing process lost (%s); drawing in this process", exc)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def submit(self, fn, /, *args, **kwargs) -> Job:
+        """Queue ``fn(*args, **kwargs)`` for the worker (inline: run when :meth:`Job.result` is called)."""
+        future = None
+        if self._pool is not None:
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                future = self._pool.submit(fn, *args, **kwargs)
+            except BrokenProcessPool as exc:
+                self._lost(exc)
+        return Job(self, future, fn, args, kwargs)
+
+    def close(self) -> None:
+        """End the worker (pending jobs are cancelled)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Renderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
