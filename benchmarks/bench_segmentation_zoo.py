@@ -94,6 +94,38 @@ def run_case(kind: str, seed: int, *, size: int, preset: str, epochs, steps, inp
     return row
 
 
+def run_classical(kind: str, seed: int, *, size: int, preset: str) -> dict:
+    """The two classical candidates alone (no network): trained on the training part of the labels as in
+    ``train_model`` (the same split), measured on the test planes. Minutes, not tens of minutes."""
+    from liberation.segmentation.baseline import fit_grey_gmm, grey_gmm_classifier
+    from liberation.segmentation.config import get_preset
+    from liberation.segmentation.normalize import apply_normalization, robust_percentiles
+    from liberation.segmentation.patches import split_validation
+    from liberation.segmentation.pixel_classifier import predict_pixel_classifier, train_pixel_classifier
+    from liberation.segmentation.targets import phase_classes
+    from liberation.synthetic.seg_zoo import seg_case
+
+    load_start = os.getloadavg()[0]
+    case = seg_case(kind, size=size, seed=seed)
+    s = case.sample
+    cfg = get_preset(preset)
+    train, _, _ = split_validation(case.sparse, val_fraction=cfg.val_fraction)
+    norm = robust_percentiles(s.ct, low=cfg.percentiles[0], high=cfg.percentiles[1], seed=np.random.default_rng(seed))
+    ids, names = phase_classes(case.sparse, minerals=s.minerals)
+    planes = case.test_planes
+    truth = np.where(case.sparse[planes] == 255, s.phases[planes], 255).astype(np.uint8)
+    t = time.perf_counter()
+    clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed)
+    clf_s = time.perf_counter() - t
+    where = train != 255
+    gmm = grey_gmm_classifier(fit_grey_gmm(apply_normalization(s.ct[where].astype(np.float64), norm), train[where],
+                                           seed=seed), norm)
+    test = {name: _metrics(predict_pixel_classifier(s.ct, c, planes)[0], truth, ids, names)
+            for name, c in (("pixel-classifier", clf), ("grey-gmm", gmm))}
+    return {"kind": kind, "seed": seed, "size": size, "blur": case.kind.blur, "noise": case.kind.noise,
+            "layout": case.kind.layout, "test": test, "classifier_s": clf_s, "load_start": load_start}
+
+
 def _line(row) -> str:
     t = row["test"]
     cells = " ".join(f"{n[:5]:>5s} {t[n]['accuracy']:.3f}/{t[n]['miou']:.3f}"
@@ -117,7 +149,25 @@ def main(argv=None) -> dict:
     ap.add_argument("--input-features", default="preset", help="comma-separated: preset, classifier, none")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--classical-only", action="store_true",
+                    help="only the pixel classifier and the GMM (no network): the test-plane numbers to beat")
     args = ap.parse_args(argv)
+    if args.classical_only:
+        rows = []
+        for kind in args.kinds.split(","):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                row = run_classical(kind, seed, size=args.size, preset=args.preset)
+                rows.append(row)
+                t = row["test"]
+                print(f"{kind:18s} s{seed} pixel classifier {t['pixel-classifier']['accuracy']:.3f}/"
+                      f"{t['pixel-classifier']['miou']:.3f}  GMM {t['grey-gmm']['accuracy']:.3f}/{t['grey-gmm']['miou']:.3f}"
+                      f"  quartz/albite (classifier) {t['pixel-classifier']['per_class_accuracy'].get('quartz', 0):.3f}/"
+                      f"{t['pixel-classifier']['per_class_accuracy'].get('albite', 0):.3f}  ({row['classifier_s']:.0f} s, "
+                      f"load {row['load_start']:.1f})", flush=True)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)
+        return {"rows": rows}
 
     import torch
 

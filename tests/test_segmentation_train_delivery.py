@@ -56,7 +56,7 @@ def test_grey_gmm_as_trees_predicts_as_the_mixture_and_survives_the_model_folder
     norm = {"method": "percentile", "low": 0.5, "high": 99.5, "value_low": 0.0, "value_high": 1.0}
     clf = grey_gmm_classifier(model, norm)
     assert clf.class_ids == [0, 3, 7] and clf.info["method"] == "grey-gmm"
-    x = rng.uniform(-0.5, 1.5, 20000)
+    x = rng.uniform(-0.5, 1.5, 5000)
     feats = np.zeros((x.size, 5))
     feats[:, 0] = x
     want = model.predict(x)
@@ -75,8 +75,8 @@ def test_grey_gmm_as_trees_predicts_as_the_mixture_and_survives_the_model_folder
     g = apply_normalization(grey[sparse != 255], norm)
     vol_model = fit_grey_gmm(g, sparse[sparse != 255], seed=0)
     vol_clf = grey_gmm_classifier(vol_model, norm)
-    planes, _ = predict_pixel_classifier(grey, vol_clf, range(grey.shape[0]))
-    assert np.mean(planes == vol_model.predict(apply_normalization(grey, norm)).reshape(grey.shape)) > 0.999
+    planes, _ = predict_pixel_classifier(grey, vol_clf, [0, 9, 19])
+    assert np.mean(planes == vol_model.predict(apply_normalization(grey[[0, 9, 19]], norm)).reshape(planes.shape)) > 0.999
     assert filter_features(grey[:3], sigmas=vol_clf.sigmas).shape[-1] == 5
     # grey_value_baseline keeps its behaviour (one mixture per class, majority mapping)
     whole = grey_value_baseline(grey, sparse, seed=0)
@@ -117,7 +117,7 @@ def test_a_clearly_better_gmm_is_delivered_stored_and_applied_by_segment(tmp_pat
     assert v["grey_gmm"]["accuracy"] > 0.99 and scores["grey-gmm"] > 0.98
     assert scores["grey-gmm"] > scores["pixel-classifier"] + 0.3 and scores["grey-gmm"] > scores["network"] + 0.1
     assert v["delivered"] == "grey-gmm" and r.classifier is r.candidates["grey-gmm"]
-    assert any("delivers the grey-value GMM instead" in n for n in r.notes)
+    assert any("delivers the grey-value GMM" in n for n in r.notes)
     model = save_model(r, tmp_path / "model")
     path = tmp_path / "s.zarr"
     create_store(path, grey.astype(np.uint16), voxel_size_um=5.0)

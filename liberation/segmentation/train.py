@@ -545,6 +545,9 @@ def train_model(
                 what = "the pixel classifier" if delivered == "pixel-classifier" else "the grey-value GMM"
                 verdict += f"; the model folder delivers {what} instead (card metrics.delivered)"
             notes.append(verdict)
+    if delivered == "grey-gmm":
+        notes.append(f"the model folder delivers the grey-value GMM: {reason}; the network and the pixel classifier "
+                     "did worse than grey values alone: train longer (--epochs), label more planes or check the labels")
     delivered_classifier = {"pixel-classifier": baseline_classifier, "grey-gmm": gmm_classifier}.get(delivered)
     card = ModelCard(
         task=task,
