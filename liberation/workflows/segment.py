@@ -119,11 +119,12 @@ def train_store_model(
     bootstrap_planes : int, optional
         Extra z planes labelled by the bootstrap (default: the preset's for phases, 0 for particles).
     deliver : {"best", "network", "pixel-classifier"}
-        phases: the method the model folder delivers to ``segment``; ``best`` = the network
-        or the pixel classifier, whichever has the better validation mIoU (then accuracy) on
-        the same validation voxels (:func:`liberation.segmentation.train.choose_delivered`).
-        The card records it (``metrics.delivered``, ``metrics.delivery``), and the folder
-        then holds the classifier too.
+        phases: the method the model folder delivers to ``segment``; ``best`` = the network,
+        the pixel classifier or the grey-value GMM, whichever has the best validation mIoU
+        (then accuracy) on the same validation voxels
+        (:func:`liberation.segmentation.train.choose_delivered`). The card records it
+        (``metrics.delivered``, ``metrics.delivery``), and the folder then holds the
+        classifier (or the GMM, stored as one) too.
     input_features : {"preset", "none", "classifier"}
         Fixed filter channels computed inside the network before the U-Net
         (:mod:`liberation.segmentation.features`): the preset's stem, none, or the pixel
