@@ -53,9 +53,9 @@ from liberation.errors import InputError
                    "watershed (default 0).")
 @click.option("--deliver", type=click.Choice(["best", "network", "pixel-classifier"]), default="best",
               show_default=True,
-              help="phases: what 'segment' applies. best: the network or the pixel classifier, whichever has "
-                   "the better validation mIoU (then accuracy) on the same validation voxels; the card says "
-                   "which and why (metrics.delivered).")
+              help="phases: what 'segment' applies. best: the network, the pixel classifier or the grey-value "
+                   "GMM, whichever has the best validation mIoU (then accuracy) on the same validation voxels; "
+                   "the card says which and why (metrics.delivered).")
 @click.option("--input-features", type=click.Choice(["preset", "none", "classifier"]), default="preset",
               show_default=True,
               help="Fixed filter channels computed inside the network before the U-Net: the preset's stem, "

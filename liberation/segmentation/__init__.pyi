@@ -3,7 +3,7 @@
 The ML functions (model, losses, augment, train, inference, checkpoint) import torch / MONAI when called.
 """
 
-from .baseline import grey_value_baseline
+from .baseline import GreyGMM, fit_grey_gmm, grey_gmm_classifier, grey_value_baseline
 from .card import ModelCard
 from .checkpoint import load_model, save_model
 from .classical import SEPARATION_METHODS, classical_phases, separate_particles
@@ -40,6 +40,7 @@ from .targets import encode_targets, phase_classes
 from .train import TrainResult, train_model
 
 __all__ = [
+    "GreyGMM",
     "ModelCard",
     "PRESETS",
     "PixelClassifier",
@@ -58,7 +59,9 @@ __all__ = [
     "evaluate_planes",
     "extract_patch",
     "filter_features",
+    "fit_grey_gmm",
     "get_preset",
+    "grey_gmm_classifier",
     "grey_value_baseline",
     "instance_metrics",
     "instances_from_prediction",

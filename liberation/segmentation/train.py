@@ -44,8 +44,13 @@ class TrainResult:
         Warnings for the user, one line each: stopped by ``max_time_s`` before the defined
         work was done, or a model that does not beat the classical baseline on validation.
     classifier : PixelClassifier or None
-        The pixel classifier when it is the delivered method (``card.validation["delivered"]
-        == "pixel-classifier"``), else None.
+        The delivered classical method when it is not the network: the pixel classifier
+        (``card.validation["delivered"] == "pixel-classifier"``) or the grey-value GMM as a
+        pixel classifier on the grey value (``"grey-gmm"``,
+        :func:`liberation.segmentation.baseline.grey_gmm_classifier`); else None.
+    candidates : dict
+        The classical candidates validated beside the network, delivered or not:
+        ``"pixel-classifier"`` and ``"grey-gmm"`` -> PixelClassifier (empty with ``baseline=False``).
     """
 
     network: object
@@ -54,6 +59,7 @@ class TrainResult:
     checkpoints: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     classifier: object = None
+    candidates: dict = field(default_factory=dict)
 
     @property
     def best_epoch(self) -> int | None:
@@ -99,8 +105,8 @@ def baseline_verdict(model: dict, baseline: dict | None) -> str | None:
 
 
 def choose_delivered(model: dict, baseline: dict | None, *, task: str = "phases",
-                     deliver: str = "best") -> tuple[str, str]:
-    """Which method a phase model folder delivers: the network or the pixel classifier.
+                     deliver: str = "best", gmm: dict | None = None) -> tuple[str, str]:
+    """Which method a phase model folder delivers: the network, the pixel classifier or the grey-value GMM.
 
     Parameters
     ----------
@@ -111,34 +117,95 @@ def choose_delivered(model: dict, baseline: dict | None, *, task: str = "phases"
     task : {"phases", "particles"}
         Particle models always deliver the network (their classes feed a watershed).
     deliver : {"best", "network", "pixel-classifier"}
-        ``best``: the classifier when its validation mIoU is higher than the network's, or
-        equal with a higher accuracy; the network otherwise (ties go to the network).
-        The other two force the method (the classifier only when there is one).
+        ``best``: the candidate with the highest validation mIoU, then accuracy; ties go to
+        the network, then the pixel classifier. The other two force the method (the
+        classifier only when there is one).
+    gmm : dict, optional
+        Validation metrics of the grey-value Gaussian mixture on the same voxels, a third
+        candidate of ``best`` (None or without ``accuracy`` = none). So the delivered method
+        scores at least as high as each candidate on the validation voxels, by construction.
 
     Returns
     -------
-    method : {"network", "pixel-classifier"}
+    method : {"network", "pixel-classifier", "grey-gmm"}
     reason : str
-        One sentence, with both pairs of numbers when both were validated.
+        One sentence, with the numbers of every validated candidate.
     """
     if deliver not in DELIVER_CHOICES:
         raise InputError(f"deliver={deliver!r}; expected one of {', '.join(DELIVER_CHOICES)}")
     if task != "phases":
         return "network", f"a {task} model always delivers the network"
-    if not baseline or "accuracy" not in baseline:
-        if deliver == "pixel-classifier":
-            raise InputError("deliver='pixel-classifier' but no pixel classifier was trained "
-                             f"({(baseline or {}).get('skipped', 'baseline off')})")
+    candidates = [("network", model)]
+    if baseline and "accuracy" in baseline:
+        candidates.append(("pixel-classifier", baseline))
+    elif deliver == "pixel-classifier":
+        raise InputError("deliver='pixel-classifier' but no pixel classifier was trained "
+                         f"({(baseline or {}).get('skipped', 'baseline off')})")
+    if gmm and "accuracy" in gmm:
+        candidates.append(("grey-gmm", gmm))
+    if len(candidates) == 1:
         return "network", "no pixel classifier was validated"
-    acc, miou = float(model["accuracy"]), float(model["miou"])
-    b_acc, b_miou = float(baseline["accuracy"]), float(baseline["miou"])
-    scores = (f"validation mIoU {miou:.4f} / accuracy {acc:.4f} for the network, {b_miou:.4f} / {b_acc:.4f} "
-              "for the pixel classifier, on the same validation voxels")
+    names = {"network": "the network", "pixel-classifier": "the pixel classifier", "grey-gmm": "the grey-value GMM"}
+    scores = ", ".join(f"{float(m['miou']):.4f} / {float(m['accuracy']):.4f} for {names[n]}" for n, m in candidates)
+    scores = f"validation mIoU / accuracy {scores}, on the same validation voxels"
     if deliver != "best":
         return deliver, f"forced (deliver={deliver!r}); {scores}"
-    if (b_miou, b_acc) > (miou, acc):
-        return "pixel-classifier", f"the pixel classifier scored higher: {scores}"
-    return "network", f"the network scored at least as high: {scores}"
+    # max() keeps the first of equal keys: ties go to the network, then the pixel classifier
+    best = max(candidates, key=lambda c: (float(c[1]["miou"]), float(c[1]["accuracy"])))[0]
+    if best == "network":
+        return "network", f"the network scored at least as high: {scores}"
+    return best, f"{names[best]} scored higher: {scores}"
+
+
+def _validation_metrics(predicted, coords, val_t, val_origins, patch, *, class_ids, class_names) -> dict:
+    """Metrics of label values predicted at the validation voxels ``coords``, on the network's validation patches."""
+    pred_vol = np.full(val_t.shape, IGNORE, dtype=np.uint8)
+    pred_vol[tuple(coords.T)] = encode_targets(predicted, class_ids)
+    truth = np.stack([extract_patch(val_t, o, patch, fill=IGNORE) for o in val_origins])
+    pred = np.stack([extract_patch(pred_vol, o, patch, fill=IGNORE) for o in val_origins])
+    cm = confusion_matrix(truth, pred, class_ids=range(len(class_ids)), mask=truth != IGNORE)
+    m = phase_metrics(cm, class_names=class_names, void_index=0)
+    return {k: v for k, v in m.items() if k != "confusion"}
+
+
+def _grey_gmm_candidate(image, train_labels, val_t, val_origins, patch, *, class_ids, class_names, norm,
+                        seed) -> tuple[dict, object]:
+    """Validation metrics of a grey-value Gaussian mixture trained on the training labels, and the mixture as a
+    :class:`~liberation.segmentation.pixel_classifier.PixelClassifier` (what a model folder stores)."""
+    from liberation.segmentation.baseline import fit_grey_gmm, grey_gmm_classifier
+    from liberation.segmentation.pixel_classifier import classify_labelled_voxels
+
+    t0 = _clock()
+    labels = np.where(np.isin(train_labels, class_ids), train_labels, IGNORE).astype(np.uint8)
+    coords = np.argwhere(labels != IGNORE)
+    y = labels[tuple(coords.T)]
+    if len(np.unique(y)) < 2:
+        return {"method": "grey-gmm", "skipped": "the training labels hold a single class"}, None
+    rng = make_rng(seed)
+    if len(coords) > 200_000:
+        keep = np.sort(rng.choice(len(coords), size=200_000, replace=False))
+        coords, y = coords[keep], y[keep]
+    values = _values_at(image, coords)
+    model = fit_grey_gmm(apply_normalization(values, norm), y, seed=rng)
+    classifier = grey_gmm_classifier(model, norm, info={"samples": int(len(y))})
+    predicted, vcoords = classify_labelled_voxels(image, classifier, val_t)
+    out = {"method": "grey-gmm",
+           "description": "Gaussian mixture on the grey value alone, one component per class, trained on the "
+                          "training labels (liberation.segmentation.baseline.fit_grey_gmm)",
+           **_validation_metrics(predicted, vcoords, val_t, val_origins, patch, class_ids=class_ids,
+                                 class_names=class_names),
+           "training_samples": int(len(y)), "seconds": float(_clock() - t0)}
+    return out, classifier
+
+
+def _values_at(image, coords) -> np.ndarray:
+    """Grey values of ``image`` (numpy or zarr) at voxels ``coords`` (m, 3), read plane by plane."""
+    out = np.empty(len(coords), dtype=np.float64)
+    for z in np.unique(coords[:, 0]):
+        rows = np.flatnonzero(coords[:, 0] == z)
+        plane = np.asarray(image[int(z)])
+        out[rows] = plane[coords[rows, 1], coords[rows, 2]]
+    return out
 
 
 def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids, class_names, norm, seed,
@@ -159,17 +226,12 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
         except InputError as exc:
             return {"method": "pixel-classifier", "skipped": str(exc)}, None
     # only the validation voxels are classified (they may lie on tilted planes crossing many z)
-    predicted = np.full(val_t.shape, IGNORE, dtype=np.uint8)
     pred_labels, coords = classify_labelled_voxels(image, classifier, val_t)
-    predicted[tuple(coords.T)] = encode_targets(pred_labels, class_ids)
-    truth = np.stack([extract_patch(val_t, o, patch, fill=IGNORE) for o in val_origins])
-    pred = np.stack([extract_patch(predicted, o, patch, fill=IGNORE) for o in val_origins])
-    cm = confusion_matrix(truth, pred, class_ids=range(len(class_ids)), mask=truth != IGNORE)
-    m = phase_metrics(cm, class_names=class_names, void_index=0)
     out = {"method": "pixel-classifier",
            "description": "HistGradientBoosting on multi-scale filter features, trained on the training labels "
                           "(liberation.segmentation.pixel_classifier)",
-           **{k: v for k, v in m.items() if k != "confusion"},
+           **_validation_metrics(pred_labels, coords, val_t, val_origins, patch, class_ids=class_ids,
+                                 class_names=class_names),
            "training_samples": int(classifier.info["samples"]), "seconds": float(_clock() - t0)}
     return out, classifier
 
@@ -237,9 +299,11 @@ def train_model(
         ``card.validation["baseline"]``; a network that does not beat it gets a note.
     deliver : {"best", "network", "pixel-classifier"}
         Which method the model delivers (:func:`choose_delivered`): by default the one of
-        the two with the better validation mIoU (then accuracy), phases only. The choice
-        and its reason go to ``card.validation["delivered"]`` and ``["delivery"]``; the
-        classifier is returned in ``TrainResult.classifier`` when delivered.
+        the network, the pixel classifier and the grey-value GMM (both trained on the same
+        training labels, ``baseline=True``) with the best validation mIoU (then accuracy),
+        phases only. The choice and its reason go to ``card.validation["delivered"]`` and
+        ``["delivery"]``, the GMM's metrics to ``["grey_gmm"]``; a delivered classical method
+        is returned in ``TrainResult.classifier``.
     show_progress : bool
         Progress bar over the optimiser steps (total = the defined work), with the epoch.
 
@@ -319,6 +383,12 @@ def train_model(
         baseline_metrics, baseline_classifier = _pixel_baseline(image, true_train_labels, val_t, val_origins, patch,
                                               class_ids=class_ids, class_names=class_names, norm=norm, seed=seed,
                                               classifier=classifier)
+    gmm_metrics = gmm_classifier = None
+    if baseline and task == "phases":
+        # the third candidate of the delivered method: a grey-value mixture on the same voxels
+        gmm_metrics, gmm_classifier = _grey_gmm_candidate(image, true_train_labels, val_t, val_origins, patch,
+                                                          class_ids=class_ids, class_names=class_names, norm=norm,
+                                                          seed=seed)
 
     history: list[dict] = []
     kept: list[dict] = []
@@ -460,17 +530,25 @@ def train_model(
         verdict = baseline_verdict(metrics, baseline_metrics)
         if "accuracy" in baseline_metrics:
             validation["beats_baseline"] = verdict is None
-    delivered, reason = choose_delivered(metrics, baseline_metrics, task=task, deliver=deliver)
+    if gmm_metrics is not None:
+        validation["grey_gmm"] = gmm_metrics
+    delivered, reason = choose_delivered(metrics, baseline_metrics, task=task, deliver=deliver, gmm=gmm_metrics)
     validation["delivered"] = delivered
     validation["delivery"] = {"rule": deliver, "reason": reason,
                               "network": {k: validation[k] for k in ("accuracy", "miou")}}
-    if baseline_metrics is not None and "accuracy" in baseline_metrics:
-        validation["delivery"]["pixel-classifier"] = {k: baseline_metrics[k] for k in ("accuracy", "miou")}
+    for name, m in (("pixel-classifier", baseline_metrics), ("grey-gmm", gmm_metrics)):
+        if m is not None and "accuracy" in m:
+            validation["delivery"][name] = {k: m[k] for k in ("accuracy", "miou")}
     if baseline_metrics is not None:
         if verdict is not None:
-            if delivered == "pixel-classifier":
-                verdict += "; the model folder delivers the pixel classifier instead (card metrics.delivered)"
+            if delivered != "network":
+                what = "the pixel classifier" if delivered == "pixel-classifier" else "the grey-value GMM"
+                verdict += f"; the model folder delivers {what} instead (card metrics.delivered)"
             notes.append(verdict)
+    if delivered == "grey-gmm":
+        notes.append(f"the model folder delivers the grey-value GMM: {reason}; the network and the pixel classifier "
+                     "did worse than grey values alone: train longer (--epochs), label more planes or check the labels")
+    delivered_classifier = {"pixel-classifier": baseline_classifier, "grey-gmm": gmm_classifier}.get(delivered)
     card = ModelCard(
         task=task,
         class_ids=class_ids,
@@ -501,7 +579,9 @@ def train_model(
     )
     checkpoints = [{"epoch": c["epoch"], "val_loss": c["val_loss"], "state_dict": c["state_dict"]} for c in kept]
     return TrainResult(network=net, card=card, history=history, checkpoints=checkpoints, notes=notes,
-                       classifier=baseline_classifier if delivered == "pixel-classifier" else None)
+                       classifier=delivered_classifier,
+                       candidates={k: v for k, v in (("pixel-classifier", baseline_classifier),
+                                                     ("grey-gmm", gmm_classifier)) if v is not None})
 
 
 def _update_ema(ema_net, net, *, decay: float) -> None:

@@ -17,6 +17,7 @@ from .particles import default_esd_range_um, make_particles
 from .pv_phantom import partial_volume_phantom
 from .sample import DEMO_PARAMETERS, SyntheticSample, demo_sample, make_sample
 from .seg_phantom import make_texture_phantom
+from .seg_zoo import SEG_LAYOUTS, SEG_ZOO, SegCase, SegKind, seg_case, seg_label_planes
 from .textures import TextureSample, texture_sample
 from .xrf import (
     SyntheticSEM,
@@ -39,6 +40,10 @@ __all__ = [
     "GABBRO_ABUNDANCE",
     "LABEL_ZOO",
     "REGISTRATION_ZOO",
+    "SEG_LAYOUTS",
+    "SEG_ZOO",
+    "SegCase",
+    "SegKind",
     "SyntheticSEM",
     "SyntheticSample",
     "SyntheticXRF",
@@ -72,6 +77,8 @@ __all__ = [
     "registration_case",
     "resolve_textures",
     "resolve_volume_fractions",
+    "seg_case",
+    "seg_label_planes",
     "signatures_from_minerals",
     "smooth_random_field",
     "texture_sample",

@@ -119,11 +119,12 @@ def train_store_model(
     bootstrap_planes : int, optional
         Extra z planes labelled by the bootstrap (default: the preset's for phases, 0 for particles).
     deliver : {"best", "network", "pixel-classifier"}
-        phases: the method the model folder delivers to ``segment``; ``best`` = the network
-        or the pixel classifier, whichever has the better validation mIoU (then accuracy) on
-        the same validation voxels (:func:`liberation.segmentation.train.choose_delivered`).
-        The card records it (``metrics.delivered``, ``metrics.delivery``), and the folder
-        then holds the classifier too.
+        phases: the method the model folder delivers to ``segment``; ``best`` = the network,
+        the pixel classifier or the grey-value GMM, whichever has the best validation mIoU
+        (then accuracy) on the same validation voxels
+        (:func:`liberation.segmentation.train.choose_delivered`). The card records it
+        (``metrics.delivered``, ``metrics.delivery``), and the folder then holds the
+        classifier (or the GMM, stored as one) too.
     input_features : {"preset", "none", "classifier"}
         Fixed filter channels computed inside the network before the U-Net
         (:mod:`liberation.segmentation.features`): the preset's stem, none, or the pixel
@@ -280,8 +281,8 @@ def segment_store(
     memory stays bounded, then moved into the store.
 
     The method is the one the model folder delivers (``metrics.delivered`` of its card):
-    the network, or for phases the pixel classifier stored beside it when that validated
-    better (applied slab by slab, :func:`~liberation.segmentation.pixel_classifier.predict_pixel_classifier_volume`;
+    the network, or for phases the pixel classifier (or the grey-value GMM, stored as one)
+    beside it when that validated better (applied slab by slab, :func:`~liberation.segmentation.pixel_classifier.predict_pixel_classifier_volume`;
     ``overlap``, ``context``, ``mirror`` and ``device`` then do not apply). The labels'
     provenance names the method (``parameters.method``).
 
@@ -374,7 +375,8 @@ def segment_store(
             what = "the pixel classifier" if method != "network" else "--context face-matched"
             logger.warning("%s is not distributed: it runs here, not on the Dask cluster", what)
             distributed = False
-        if method == "pixel-classifier":
+        if method in ("pixel-classifier", "grey-gmm"):
+            # the grey-value GMM is stored as a pixel classifier on the grey value
             from liberation.segmentation.pixel_classifier import (
                 load_pixel_classifier,
                 predict_pixel_classifier_volume,
@@ -383,7 +385,7 @@ def segment_store(
             classifier = load_pixel_classifier(model)
             predict_pixel_classifier_volume(image, classifier, out=out, prob_out=prob, prob_ids=card.class_ids,
                                             slab=slab)
-            validated = (card.validation.get("baseline") or {})
+            validated = card.validation.get("baseline" if method == "pixel-classifier" else "grey_gmm") or {}
             params = {"model": str(Path(model).resolve()), "task": task, "method": method,
                       "delivery": card.validation.get("delivery"),
                       "model_validation": {k: validated.get(k) for k in ("accuracy", "miou")}}
@@ -407,7 +409,7 @@ def segment_store(
                       "context": context, "mirror": mirror, "seeds": seeds, "edge": edge, "backend": backend,
                       "model_validation": {k: card.validation.get(k) for k in ("accuracy", "miou")}}
         else:
-            raise FileFormatError(f"the card of {model} delivers {method!r}; expected 'network' or 'pixel-classifier'")
+            raise FileFormatError(f"the card of {model} delivers {method!r}; expected 'network', 'pixel-classifier' or 'grey-gmm'")
         if task == "phases":
             from liberation.workflows._minerals import phase_properties
 

@@ -1,0 +1,194 @@
+"""Phase segmentation over the texture kinds of the sample zoo (issue 18): the delivered method,
+the network, the pixel classifier and the grey-value GMM on held-out test planes, per kind and seed.
+
+Every kind (``liberation.synthetic.seg_zoo.SEG_ZOO``) holds quartz and albite of equal mean grey
+value (albite with twin lamellae of a random direction per grain): dense Voronoi cores and
+particle mounts, blur 0.4-0.8 voxel, noise 2-5 %, labels at the ends, a few voxels inside, in
+the interior or on tilted sheets. ``train_model`` trains the network and validates it, the pixel
+classifier and the GMM (all three trained on the same training labels) on the same validation
+voxels, and delivers the best (``choose_delivered``); the test planes z = N/4, N/2, 3N/4 (voxels
+not labelled) then measure all four. The preset's work is ``--epochs`` x ``--steps`` (default:
+the preset's own, 65 x 50 for ``cpu``); ``--input-features`` trains one network per choice.
+
+Full sweep (quiet machine, 2 cores; about 10 minutes per kind and seed):
+
+    PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --threads 2 --json zoo.json
+
+Reduced sweep (a shared machine):
+
+    PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 64 --epochs 10 --steps 20 --seeds 0,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+TARGET_ACCURACY, TARGET_MIOU = 0.92, 0.85
+
+
+def _metrics(pred_planes, truth_planes, ids, names) -> dict:
+    from liberation.segmentation.evaluate import evaluate_planes
+
+    e = evaluate_planes(pred_planes, truth_planes, class_ids=ids, class_names=names,
+                        planes=range(len(truth_planes)))
+    return {"accuracy": e["accuracy"], "miou": e["miou"], "per_class_accuracy": e["per_class_accuracy"],
+            "n_voxels": e["n_voxels"]}
+
+
+def run_case(kind: str, seed: int, *, size: int, preset: str, epochs, steps, input_features: str,
+             threads: int) -> dict:
+    """Train on one zoo case and measure the four methods on its test planes."""
+    from liberation.segmentation.config import get_preset
+    from liberation.segmentation.features import resolve_input_features
+    from liberation.segmentation.inference import predict_volume
+    from liberation.segmentation.pixel_classifier import predict_pixel_classifier
+    from liberation.segmentation.train import train_model
+    from liberation.synthetic.seg_zoo import seg_case
+
+    load_start = os.getloadavg()[0]
+    t = time.perf_counter()
+    case = seg_case(kind, size=size, seed=seed)
+    s = case.sample
+    gen_s = time.perf_counter() - t
+    base = get_preset(preset)
+    patch = tuple(min(p, size) for p in base.patch_size)
+    cfg = get_preset(preset, max_epochs=epochs, steps_per_epoch=steps, patch_size=patch,
+                     input_features=resolve_input_features(input_features, base.input_features))
+    t = time.perf_counter()
+    r = train_model(s.ct, case.sparse, voxel_size_um=s.voxel_size_um, config=cfg, minerals=s.minerals, seed=seed,
+                    device="cpu", show_progress=False)
+    train_s = time.perf_counter() - t
+    ids, names = r.card.class_ids, r.card.class_names
+    planes = case.test_planes
+    truth = np.where(case.sparse[planes] == 255, s.phases[planes], 255).astype(np.uint8)
+    t = time.perf_counter()
+    net_pred = np.asarray(predict_volume(s.ct, r.network, r.card, device="cpu", show_progress=False))[planes]
+    infer_s = time.perf_counter() - t
+    test = {"network": _metrics(net_pred, truth, ids, names)}
+    for name, clf in r.candidates.items():
+        test[name] = _metrics(predict_pixel_classifier(s.ct, clf, planes)[0], truth, ids, names)
+    v = r.card.validation
+    delivered = v["delivered"]
+    test["delivered"] = dict(test[delivered], method=delivered)
+    validation = {"network": {k: v[k] for k in ("accuracy", "miou")}}
+    for name in ("pixel-classifier", "grey-gmm"):
+        if name in v["delivery"]:
+            validation[name] = v["delivery"][name]
+    d = test["delivered"]
+    others = [test[n] for n in ("pixel-classifier", "grey-gmm") if n in test]
+    row = {"kind": kind, "seed": seed, "size": size, "preset": preset, "input_features": input_features,
+           "epochs": cfg.max_epochs, "steps_per_epoch": cfg.steps_per_epoch, "steps": r.card.training["work"]["steps"],
+           "patch": list(patch), "threads": threads, "blur": case.kind.blur, "noise": case.kind.noise,
+           "layout": case.kind.layout, "delivered": delivered, "delivery_reason": v["delivery"]["reason"],
+           "validation": validation, "test": test,
+           "delivered_not_worse": bool(all(d["accuracy"] >= o["accuracy"] - 1e-12 and d["miou"] >= o["miou"] - 1e-12
+                                           for o in others)),
+           "meets_target": bool(d["accuracy"] >= TARGET_ACCURACY and d["miou"] >= TARGET_MIOU),
+           "generate_s": gen_s, "train_s": train_s, "inference_s": infer_s,
+           "load_start": load_start, "load_end": os.getloadavg()[0]}
+    return row
+
+
+def run_classical(kind: str, seed: int, *, size: int, preset: str) -> dict:
+    """The two classical candidates alone (no network): trained on the training part of the labels as in
+    ``train_model`` (the same split), measured on the test planes. Minutes, not tens of minutes."""
+    from liberation.segmentation.baseline import fit_grey_gmm, grey_gmm_classifier
+    from liberation.segmentation.config import get_preset
+    from liberation.segmentation.normalize import apply_normalization, robust_percentiles
+    from liberation.segmentation.patches import split_validation
+    from liberation.segmentation.pixel_classifier import predict_pixel_classifier, train_pixel_classifier
+    from liberation.segmentation.targets import phase_classes
+    from liberation.synthetic.seg_zoo import seg_case
+
+    load_start = os.getloadavg()[0]
+    case = seg_case(kind, size=size, seed=seed)
+    s = case.sample
+    cfg = get_preset(preset)
+    train, _, _ = split_validation(case.sparse, val_fraction=cfg.val_fraction)
+    norm = robust_percentiles(s.ct, low=cfg.percentiles[0], high=cfg.percentiles[1], seed=np.random.default_rng(seed))
+    ids, names = phase_classes(case.sparse, minerals=s.minerals)
+    planes = case.test_planes
+    truth = np.where(case.sparse[planes] == 255, s.phases[planes], 255).astype(np.uint8)
+    t = time.perf_counter()
+    clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed)
+    clf_s = time.perf_counter() - t
+    where = train != 255
+    gmm = grey_gmm_classifier(fit_grey_gmm(apply_normalization(s.ct[where].astype(np.float64), norm), train[where],
+                                           seed=seed), norm)
+    test = {name: _metrics(predict_pixel_classifier(s.ct, c, planes)[0], truth, ids, names)
+            for name, c in (("pixel-classifier", clf), ("grey-gmm", gmm))}
+    return {"kind": kind, "seed": seed, "size": size, "blur": case.kind.blur, "noise": case.kind.noise,
+            "layout": case.kind.layout, "test": test, "classifier_s": clf_s, "load_start": load_start}
+
+
+def _line(row) -> str:
+    t = row["test"]
+    cells = " ".join(f"{n[:5]:>5s} {t[n]['accuracy']:.3f}/{t[n]['miou']:.3f}"
+                     for n in ("network", "pixel-classifier", "grey-gmm") if n in t)
+    return (f"{row['kind']:18s} s{row['seed']} {row['input_features']:10s} delivered {row['delivered']:16s} "
+            f"{t['delivered']['accuracy']:.3f}/{t['delivered']['miou']:.3f} | {cells} | "
+            f"not worse {row['delivered_not_worse']!s:5s} target {row['meets_target']!s:5s} "
+            f"train {row['train_s']:.0f} s load {row['load_start']:.1f}")
+
+
+def main(argv=None) -> dict:
+    from liberation.synthetic.seg_zoo import SEG_ZOO
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kinds", default=",".join(k.name for k in SEG_ZOO))
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--size", type=int, default=96)
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--steps", type=int, default=None, help="steps per epoch; default: the preset's")
+    ap.add_argument("--input-features", default="preset", help="comma-separated: preset, classifier, none")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--classical-only", action="store_true",
+                    help="only the pixel classifier and the GMM (no network): the test-plane numbers to beat")
+    args = ap.parse_args(argv)
+    if args.classical_only:
+        rows = []
+        for kind in args.kinds.split(","):
+            for seed in (int(s) for s in args.seeds.split(",")):
+                row = run_classical(kind, seed, size=args.size, preset=args.preset)
+                rows.append(row)
+                t = row["test"]
+                print(f"{kind:18s} s{seed} pixel classifier {t['pixel-classifier']['accuracy']:.3f}/"
+                      f"{t['pixel-classifier']['miou']:.3f}  GMM {t['grey-gmm']['accuracy']:.3f}/{t['grey-gmm']['miou']:.3f}"
+                      f"  quartz/albite (classifier) {t['pixel-classifier']['per_class_accuracy'].get('quartz', 0):.3f}/"
+                      f"{t['pixel-classifier']['per_class_accuracy'].get('albite', 0):.3f}  ({row['classifier_s']:.0f} s, "
+                      f"load {row['load_start']:.1f})", flush=True)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)
+        return {"rows": rows}
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    t0 = time.perf_counter()
+    for kind in args.kinds.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for choice in args.input_features.split(","):
+                row = run_case(kind, seed, size=args.size, preset=args.preset, epochs=args.epochs, steps=args.steps,
+                               input_features=choice, threads=args.threads)
+                rows.append(row)
+                print(_line(row), flush=True)
+                if args.json:  # written after every case, so a cut-short sweep keeps its rows
+                    with open(args.json, "w") as fh:
+                        json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)
+    print(f"{len(rows)} cases in {time.perf_counter() - t0:.0f} s; delivered not worse than the classifier and the "
+          f"GMM on the test planes in {sum(r['delivered_not_worse'] for r in rows)}, target (accuracy >= "
+          f"{TARGET_ACCURACY}, mIoU >= {TARGET_MIOU}) met in {sum(r['meets_target'] for r in rows)}")
+    return {"rows": rows}
+
+
+if __name__ == "__main__":
+    main()
