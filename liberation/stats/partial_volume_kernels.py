@@ -352,8 +352,38 @@ if HAVE_NUMBA:  # pragma: no branch
         return _nb_owner(ph, src, z, y, x, r, q)
 
     @numba.njit(cache=True, nogil=True)
+    def _nb_phase_bits(ph, rt):
+        """``out[v]`` = the OR of ``1 << phase`` over the box of radius ``rt`` around ``v`` (edge-clamped, phases
+        < 8; separable: x, then y, then z)."""
+        Z, Y, X = ph.shape
+        a = np.empty((Z, Y, X), np.uint8)
+        for z in range(Z):
+            for y in range(Y):
+                for x in range(X):
+                    v = np.int64(0)
+                    for xx in range(max(x - rt, 0), min(x + rt, X - 1) + 1):
+                        v |= np.int64(1) << np.int64(ph[z, y, xx])
+                    a[z, y, x] = v
+        b = np.empty_like(a)
+        for z in range(Z):
+            for y in range(Y):
+                for x in range(X):
+                    v = np.int64(0)
+                    for yy in range(max(y - rt, 0), min(y + rt, Y - 1) + 1):
+                        v |= np.int64(a[z, yy, x])
+                    b[z, y, x] = v
+        for z in range(Z):
+            for y in range(Y):
+                for x in range(X):
+                    v = np.int64(0)
+                    for zz in range(max(z - rt, 0), min(z + rt, Z - 1) + 1):
+                        v |= np.int64(b[zz, y, x])
+                    a[z, y, x] = v
+        return a
+
+    @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, delta):
+                        W, bits, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -460,7 +490,14 @@ if HAVE_NUMBA:  # pragma: no branch
                             if nin == 0:
                                 continue
                             ncand = nin
-                            if rt > r or nin >= 2:
+                            if bits.size and nin == 1:
+                                # the phases of the whole box (bits): a candidate beyond the measured box?
+                                bv = np.int64(bits[z, y, x])
+                                for p in range(P):
+                                    if pair[a, p] == 1 and (bv >> p) & 1 == 1 and p != b:
+                                        ncand = 2
+                                        break
+                            if nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r:
                                 _nb_shares(ph, z, y, x, rt, W, hh)
                                 ncand = 0
                                 for p in range(P):
@@ -674,7 +711,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     # the owner shortcut keeps the box's ids in int32 pairs (and needs particle id 0 = the background)
     fast_owner = bool(src.size == 0 or (int(src.min()) >= 0 and int(src.max()) < 2**31 - 1))
     strip = max(2 * int(r) + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
+    # phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
+    # candidate the measured box lacks
+    bits = _nb_phase_bits(ph, rt) if (not clip and rt > int(r) and lv.size <= 8) else np.zeros((0, 0, 0), np.uint8)
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, box_weights(sigma_eff, rt), delta)
+                            strip, fast_owner, box_weights(sigma_eff, rt), bits, delta)
     return delta, int(moved), None
