@@ -294,8 +294,10 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
         than one hard label, and its partner is one of those labels (1: 3x3x3, the default; 2 also
         reaches the blur tail of a PSF wider than ~0.7 voxel).
     clip : bool
-        Clip the fractions to [0, 1] (default). Clipping biases sums over many noisy voxels (a pure voxel's
-        noise is kept only on one side); ``clip=False`` keeps the unbiased linear estimate.
+        Clip the fractions to [0, 1] and pick the partner by the residual. Clipping biases sums over many noisy
+        voxels (a pure voxel's noise is kept only on one side); ``clip=False`` (default) keeps the unbiased
+        linear estimate with noise-independent partners, and gives a phase met only in the ring just beyond the
+        neighbourhood its predicted share of the blur tail (:func:`_unmix_linear`).
     chunks : int or tuple, optional
         Block shape of the block-wise pass (the result does not depend on it).
     workers : int, optional
