@@ -1,6 +1,6 @@
 """Speed of the soft (sub-voxel) statistics next to the hard ones, at several volume sizes in one run.
 
-    PYTHONPATH=. python benchmarks/bench_partial_volume.py --sizes 256 512 --workers 2
+    PYTHONPATH=. python benchmarks/bench_partial_volume.py --sizes 256 512 --workers 2 [--rules unclipped session4]
 
 One ``make_sample`` volume of ``--base`` voxels a side is generated once; larger sizes tile it
 (2x2x2 copies for 512 from 256, particle ids offset per copy), so the tissue is realistic and the
@@ -40,7 +40,10 @@ def tile(a: np.ndarray, reps: int, *, ids: bool = False) -> np.ndarray:
     return out
 
 
-def run(particles, phases, image, mins, vs, workers):
+RULES = {"default": {}, "unclipped": {"radius": "auto", "clip": False}, "session4": {"radius": 1, "clip": True}}
+
+
+def run(particles, phases, image, mins, vs, workers, rule="default"):
     from liberation.stats import grade_recovery, liberation_classes, measure, modal_mineralogy
     from liberation.stats import partial_volume as pv
     from liberation.stats.particles import table_from_measurements
@@ -56,7 +59,7 @@ def run(particles, phases, image, mins, vs, workers):
     model = pv.estimate_model(image, phases, n_phases=m.n_phases, workers=workers)
     t_model = time.perf_counter() - t0
     s = pv.soft_statistics(particles, phases, image, table=table, measurements=m, minerals=mins,
-                           voxel_size_um=vs, model=model, workers=workers)
+                           voxel_size_um=vs, model=model, workers=workers, **RULES[rule])
     soft = time.perf_counter() - t0
     moved = float((s.particles["voxels"] - table["voxels"]).abs().sum()) / table["voxels"].sum()
     return hard, soft, t_model, len(m.ids), moved, model
@@ -70,6 +73,9 @@ def main() -> None:
     ap.add_argument("--base", type=int, default=256, help="edge of the generated volume; sizes must be multiples")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=None, help="an .npz file to keep the generated volume in between runs")
+    ap.add_argument("--rules", nargs="+", default=["default"], choices=sorted(RULES),
+                    help="unmixing rules timed in turn: soft_statistics' defaults, the defaults of soft_counts (radius auto, "
+                         "unclipped, tail ring) or radius=1, clip=True")
     ap.add_argument("--check-model", action="store_true",
                     help="also estimate the levels on the whole volume and print the difference (not timed)")
     args = ap.parse_args()
@@ -86,7 +92,8 @@ def main() -> None:
             np.savez(args.cache, **vols)
     print(f"volume {args.base}^3 ready in {time.perf_counter() - t0:.1f} s")
     small = tuple(slice(0, 48) for _ in range(3))
-    run(vols["particles"][small], vols["phases"][small], vols["ct"][small], mins, vs, args.workers)  # warm-up
+    for rule in args.rules:  # warm-up
+        run(vols["particles"][small], vols["phases"][small], vols["ct"][small], mins, vs, args.workers, rule)
     for n in args.sizes:
         reps = n // args.base
         if reps * args.base != n:
@@ -94,11 +101,12 @@ def main() -> None:
         particles = tile(vols["particles"], reps, ids=True)
         phases = tile(vols["phases"], reps)
         image = tile(vols["ct"], reps)
-        load = os.getloadavg()[0]
-        hard, soft, t_model, n_part, moved, model = run(particles, phases, image, mins, vs, args.workers)
-        print(f"{n}^3 ({n_part} particles, moved volume {moved:.4f}), workers {args.workers}, "
-              f"load {load:.1f}->{os.getloadavg()[0]:.1f}: hard {hard:.2f} s   soft {soft:.2f} s "
-              f"(model {t_model:.2f} s)   soft/hard {soft / hard:.2f}")
+        for rule in args.rules:
+            load = os.getloadavg()[0]
+            hard, soft, t_model, n_part, moved, model = run(particles, phases, image, mins, vs, args.workers, rule)
+            print(f"{n}^3 ({n_part} particles, moved volume {moved:.4f}), workers {args.workers}, rule {rule}, "
+                  f"load {load:.1f}->{os.getloadavg()[0]:.1f}: hard {hard:.2f} s   soft {soft:.2f} s "
+                  f"(model {t_model:.2f} s)   soft/hard {soft / hard:.2f}", flush=True)
         if args.check_model:
             # the sampled interiors (``sample_voxels`` in z slabs) against the whole volume: level differences in
             # grey and in standard errors of the sampled mean

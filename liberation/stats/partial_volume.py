@@ -9,7 +9,7 @@ liberation class. This module (the public face of the ``partial_volume_*`` modul
 1. estimates a partial-volume model of the CT from the data itself (:func:`estimate_model`,
    ``partial_volume_model``): the grey level and noise of each phase from the interiors of the
    segmented phases (voxels whose whole ``(2 r + 1)^3`` neighbourhood has the same hard label), and the
-   blur from an edge-spread fit across the most common phase boundary;
+   blur as the sigma whose model blur of the hard labels best predicts the grey values near boundaries;
 2. unmixes every mixed voxel (a voxel whose 3x3x3 neighbourhood holds more than one hard label)
    linearly between its own phase ``a`` and the neighbouring phase ``b`` that best explains its grey
    value ``g``: ``f_a = clip((g - L_b) / (L_a - L_b), 0, 1)``, ``f_b = 1 - f_a``

@@ -352,8 +352,38 @@ if HAVE_NUMBA:  # pragma: no branch
         return _nb_owner(ph, src, z, y, x, r, q)
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_soft_deltas(g, ph, src, lut, r, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner, W,
-                        delta):
+    def _nb_phase_bits(ph, rt):
+        """``out[v]`` = the OR of ``1 << phase`` over the box of radius ``rt`` around ``v`` (edge-clamped, phases
+        < 8; separable: x, then y, then z)."""
+        Z, Y, X = ph.shape
+        a = np.empty((Z, Y, X), np.uint8)
+        for z in range(Z):
+            for y in range(Y):
+                for x in range(X):
+                    v = np.int64(0)
+                    for xx in range(max(x - rt, 0), min(x + rt, X - 1) + 1):
+                        v |= np.int64(1) << np.int64(ph[z, y, xx])
+                    a[z, y, x] = v
+        b = np.empty_like(a)
+        for z in range(Z):
+            for y in range(Y):
+                for x in range(X):
+                    v = np.int64(0)
+                    for yy in range(max(y - rt, 0), min(y + rt, Y - 1) + 1):
+                        v |= np.int64(a[z, yy, x])
+                    b[z, y, x] = v
+        for z in range(Z):
+            for y in range(Y):
+                for x in range(X):
+                    v = np.int64(0)
+                    for zz in range(max(z - rt, 0), min(z + rt, Z - 1) + 1):
+                        v |= np.int64(b[zz, y, x])
+                    a[z, y, x] = v
+        return a
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
+                        W, bits, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -445,24 +475,42 @@ if HAVE_NUMBA:  # pragma: no branch
                         if not packed:
                             _nb_count(ph, z, y, x, r, cnt)
                         if not clip:
-                            # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear)
-                            ncand = 0
+                            # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear): the main
+                            # partner from the measured box (radius r), the blur tail of the ring out to rt
+                            # predicted
+                            nin = 0
                             b = a
                             for p in range(P):
                                 if pair[a, p] == 0:
                                     continue
                                 cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
                                 if cp > 0:
-                                    ncand += 1
+                                    nin += 1
                                     b = p
-                            if ncand == 0:
+                            if nin == 0:
                                 continue
+                            ncand = nin
+                            if bits.size and nin == 1:
+                                # the phases of the whole box (bits): a candidate beyond the measured box?
+                                bv = np.int64(bits[z, y, x])
+                                for p in range(P):
+                                    if pair[a, p] == 1 and (bv >> p) & 1 == 1 and p != b:
+                                        ncand = 2
+                                        break
+                            if nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r:
+                                _nb_shares(ph, z, y, x, rt, W, hh)
+                                ncand = 0
+                                for p in range(P):
+                                    if pair[a, p] == 1 and hh[p] != 0.0:
+                                        ncand += 1
                             d = gv - la
                             if ncand >= 2:
-                                _nb_shares(ph, z, y, x, r, W, hh)
                                 best = -1.0
                                 for p in range(P):
                                     if pair[a, p] == 0 or hh[p] == 0.0:
+                                        continue
+                                    cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
+                                    if cp == 0:
                                         continue
                                     sc = hh[p] * abs(levels[p] - la)
                                     if sc > best:
@@ -493,7 +541,11 @@ if HAVE_NUMBA:  # pragma: no branch
                                 for p in range(P):
                                     if p != b and pair[a, p] == 1 and hh[p] != 0.0:
                                         delta[orow, a] -= hh[p]
-                                        owner = _nb_owner_of(ph, src, z, y, x, r, p, fast, mxo)
+                                        cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
+                                        if cp > 0:
+                                            owner = _nb_owner_of(ph, src, z, y, x, r, p, fast, mxo)
+                                        else:  # a phase of the ring only: its particle from a scan of the ring
+                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
                             continue
                         best_cost = np.inf
@@ -625,7 +677,7 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
         Clip fractions to [0, 1] and pick the partner by the residual; False: the unclipped rule with
         noise-independent partners (``partial_volume_unmix._unmix_linear``).
     lo, hi : sequence of 3 int, optional
-        The core (default a halo of ``r``).
+        The core (default a halo of ``r``, ``r + 1`` for ``clip=False``: the ring of the blur tail).
     sigma_eff : float
         The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
 
@@ -640,9 +692,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
         A phase id without a grey level (outside ``0..n_phases-1``) met in the block (the result is then
         incomplete), else None.
     """
-    from liberation.stats.partial_volume_unmix import box_weights
+    from liberation.stats.partial_volume_unmix import box_weights, halo
 
-    lo, hi = _bounds(ph.shape, int(r), lo, hi)
+    rt = halo(int(r), bool(clip))  # the unclipped rule also reads the ring of the blur tail
+    lo, hi = _bounds(ph.shape, rt, lo, hi)
     levels = np.asarray(levels, dtype=np.float64)
     ph = np.ascontiguousarray(ph)
     if ph.size:
@@ -658,7 +711,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     # the owner shortcut keeps the box's ids in int32 pairs (and needs particle id 0 = the background)
     fast_owner = bool(src.size == 0 or (int(src.min()) >= 0 and int(src.max()) < 2**31 - 1))
     strip = max(2 * int(r) + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
-    moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), lo, hi, lv, known,
+    # phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
+    # candidate the measured box lacks
+    bits = _nb_phase_bits(ph, rt) if (not clip and rt > int(r) and lv.size <= 8) else np.zeros((0, 0, 0), np.uint8)
+    moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, box_weights(sigma_eff, int(r)), delta)
+                            strip, fast_owner, box_weights(sigma_eff, rt), bits, delta)
     return delta, int(moved), None

@@ -82,23 +82,33 @@ def box_weights(sigma_eff: float, radius: int) -> np.ndarray:
     return np.einsum("i,j,k->ijk", w, w, w).reshape(-1) / np.sum(w) ** 3
 
 
-def _unmix_linear(nb, g, levels, known, thr, W):
+def _unmix_linear(nb, g, levels, known, thr, W, inner):
     """The unclipped rule for a batch of mixed voxels: ``(rows_voxel, partner, share)``.
 
-    Candidates: the phases of the box that can be unmixed against the own phase ``a``. One candidate ``b``:
-    ``share = (g - L_a) / (L_b - L_a)`` (unclipped). Several (three phases meet): the expected share
-    ``h_p`` of each phase in the model's blur over the box (weights ``W``, hard labels; no noise) picks the
-    main partner ``b`` (largest ``h_p |L_p - L_a|``), the others get ``h_p``, and ``b`` the rest of the
-    grey deviation: ``(g - L_a - sum_{p != b} h_p (L_p - L_a)) / (L_b - L_a)``.
+    ``nb`` holds the hard labels of the box of radius ``radius + 1`` (offsets ``offsets(radius + 1)``),
+    ``inner`` the columns of the measured neighbourhood (radius ``radius``), ``W`` the model's blur over the
+    whole box. Candidates: the phases of the box that can be unmixed against the own phase ``a``; the main
+    partner ``b`` is one of the measured neighbourhood. One candidate ``b``: ``share = (g - L_a) / (L_b - L_a)``
+    (unclipped). Several (three phases meet, or a phase only in the outer ring of the box: the blur tail
+    beyond the measured neighbourhood): the expected share ``h_p`` of each phase in the model's blur over the
+    box (hard labels; no noise) picks ``b`` among those of the measured neighbourhood (largest
+    ``h_p |L_p - L_a|``), the others get ``h_p``, and ``b`` the rest of the grey deviation:
+    ``(g - L_a - sum_{p != b} h_p (L_p - L_a)) / (L_b - L_a)``. Voxels with no candidate in the measured
+    neighbourhood are not unmixed.
     """
     N, n_nb = nb.shape
     P = len(levels)
     a = nb[:, n_nb // 2]
     la = levels[a]
     cand = np.zeros((N, P), bool)
+    cin = np.zeros((N, P), bool)
     for p in range(P):
         if known[p]:
-            cand[:, p] = (nb == p).any(axis=1) & (a != p) & known[a] & (np.abs(la - levels[p]) > thr)
+            ok = (a != p) & known[a] & (np.abs(la - levels[p]) > thr)
+            cand[:, p] = (nb == p).any(axis=1) & ok
+            cin[:, p] = (nb[:, inner] == p).any(axis=1) & ok
+    has = cin.any(axis=1)
+    cand &= has[:, None]
     ncand = cand.sum(axis=1)
     hh = np.zeros((N, P))
     multi = ncand >= 2
@@ -106,13 +116,12 @@ def _unmix_linear(nb, g, levels, known, thr, W):
         for p in range(P):
             if cand[multi, p].any():
                 hh[multi, p] = ((nb[multi] == p) * W[None, :]).sum(axis=1)
-    score = np.where(cand, np.where(multi[:, None], hh, 1.0) * np.abs(levels[None, :] - la[:, None]), -1.0)
+    score = np.where(cin, np.where(multi[:, None], hh, 1.0) * np.abs(levels[None, :] - la[:, None]), -1.0)
     b = np.argmax(score, axis=1)
     d = g - la
     for p in range(P):
         other = multi & cand[:, p] & (b != p)
         d = np.where(other, d - (levels[p] - la) * hh[:, p], d)
-    has = ncand > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         share_b = d / np.where(has, levels[b] - la, 1.0)
     rows_v = [np.flatnonzero(has & (share_b != 0))]
@@ -126,24 +135,35 @@ def _unmix_linear(nb, g, levels, known, thr, W):
     return np.concatenate(rows_v), np.concatenate(rows_p), np.concatenate(rows_s)
 
 
+def halo(radius: int, clip: bool) -> int:
+    """Halo (voxels) the unmixing reads around a block: ``radius``, plus the ring of the blur tail (one voxel)
+    for the unclipped rule."""
+    return int(radius) + (0 if clip else 1)
+
+
 def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radius=1, clip=True, engine="auto",
                 sigma_eff=float("nan")):
     """Unmix the mixed voxels of one block given with a one-voxel halo.
 
-    ``radius`` is the halo and the neighbourhood radius; ``clip`` clips the fractions to [0, 1] and picks the
-    partner by the residual (the rule up to session 5); ``clip=False`` is the unclipped rule of
-    :func:`_unmix_linear` (noise-independent partners, three phases split with the blur ``sigma_eff``).
+    ``radius`` is the neighbourhood radius; the halo is :func:`halo` (``radius``, plus one for ``clip=False``);
+    ``clip`` clips the fractions to [0, 1] and picks the partner by the residual (the rule up to session 5);
+    ``clip=False`` is the unclipped rule of :func:`_unmix_linear` (noise-independent partners, three phases
+    split with the blur ``sigma_eff``, the blur tail of the ring beyond the neighbourhood predicted).
     Returns ``(idx, own, frac, partner, owner, pid)``: flat core indices of the voxels whose partner share
     ``1 - frac`` is not zero, their own phase, own fraction (float64), partner phase, partner particle and
     own particle; with ``clip=False`` a voxel split between three phases has one row per partner (``frac``
     is then 1 minus that partner's share).
     """
-    rad = int(radius)
+    rad = halo(radius, clip)  # the box gathered (radius + 1 for the unclipped rule's tail ring)
     offs3 = offsets(rad)
     n_nb = len(offs3)
     centre = n_nb // 2
+    inner = np.flatnonzero(np.abs(offs3).max(axis=1) <= int(radius))
+    inner_pos = np.zeros(n_nb, bool)
+    inner_pos[inner] = True
     cshape = tuple(n - 2 * rad for n in ph_ext.shape)
-    idx = np.flatnonzero(constant_box(ph_ext, rad, engine=engine) == 0)
+    idx = np.flatnonzero(constant_box(ph_ext, int(radius), lo=(rad,) * 3, hi=tuple(n - rad for n in ph_ext.shape),
+                                      engine=engine) == 0)
     P = len(levels)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
              np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -170,13 +190,16 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
             raise InputError(f"phases holds id {int(nb.max())} without a grey level (model has {P} phases)")
         g = g_flat[ei].astype(np.float64)
         if not clip:
-            rv, bp, sh = _unmix_linear(nb, g, lv, known, max(min_contrast * sig, 1e-9), W)
+            rv, bp, sh = _unmix_linear(nb, g, lv, known, max(min_contrast * sig, 1e-9), W, inner)
             if rv.size == 0:
                 continue
             ci_k, a_k, ei_k, nbk = ci[rv], a[rv], ei[rv], nb[rv]
             if pid_flat is not None:
                 nbp = pid_flat[ei_k[:, None] + offs[None, :]].astype(np.int64)
-                owner = np.where(nbk == bp[:, None], nbp, -1).max(axis=1)
+                # the particle of the partner's voxels in the measured neighbourhood, else in the ring
+                is_b = nbk == bp[:, None]
+                in_inner = (is_b & inner_pos[None, :]).any(axis=1)
+                owner = np.where(is_b & (inner_pos[None, :] | ~in_inner[:, None]), nbp, -1).max(axis=1)
                 own_pid = nbp[:, centre]
             else:
                 owner = np.zeros(rv.size, np.int64)
@@ -271,8 +294,10 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
         than one hard label, and its partner is one of those labels (1: 3x3x3, the default; 2 also
         reaches the blur tail of a PSF wider than ~0.7 voxel).
     clip : bool
-        Clip the fractions to [0, 1] (default). Clipping biases sums over many noisy voxels (a pure voxel's
-        noise is kept only on one side); ``clip=False`` keeps the unbiased linear estimate.
+        Clip the fractions to [0, 1] and pick the partner by the residual. Clipping biases sums over many noisy
+        voxels (a pure voxel's noise is kept only on one side); ``clip=False`` (default) keeps the unbiased
+        linear estimate with noise-independent partners, and gives a phase met only in the ring just beyond the
+        neighbourhood its predicted share of the blur tail (:func:`_unmix_linear`).
     chunks : int or tuple, optional
         Block shape of the block-wise pass (the result does not depend on it).
     workers : int, optional
@@ -295,9 +320,9 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
     extra: dict = {}
 
     def run(core):
-        g = read_ext(image, core, shape, radius)
-        ph = read_ext(phases, core, shape, radius)
-        pid = read_ext(particles, core, shape, radius) if particles is not None else None
+        g = read_ext(image, core, shape, halo(radius, clip))
+        ph = read_ext(phases, core, shape, halo(radius, clip))
+        pid = read_ext(particles, core, shape, halo(radius, clip)) if particles is not None else None
         return core, unmix_block(g, ph, pid, levels, sig, mc, radius, clip, sigma_eff=model.edge_sigma_vox)
 
     for core, (ci, _a, f, bp, ow, _pid) in map_blocks(run, grid, workers):
@@ -352,9 +377,10 @@ def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases
     from liberation.stats._kernels import _check_ids, local_ids
 
     if engine == "numba":
-        g, lo, hi = read_halo(image, core, shape, radius)
-        ph, _lo, _hi = read_halo(phases, core, shape, radius)
-        pid, _lo, _hi = read_halo(particles, core, shape, radius)
+        ext = halo(radius, clip)
+        g, lo, hi = read_halo(image, core, shape, ext)
+        ph, _lo, _hi = read_halo(phases, core, shape, ext)
+        pid, _lo, _hi = read_halo(particles, core, shape, ext)
         if glut is not None:
             _check_ids(pid)
             ids, lut, src = None, glut, pid
@@ -367,9 +393,10 @@ def _soft_block(image, phases, particles, core, shape, levels, sig, mc, n_phases
         if bad is not None:
             raise InputError(f"phases holds id {bad} without a grey level (model has {len(levels)} phases)")
         return ids, delta
-    g = read_ext(image, core, shape, radius)
-    ph = read_ext(phases, core, shape, radius)
-    pid = read_ext(particles, core, shape, radius)
+    ext = halo(radius, clip)
+    g = read_ext(image, core, shape, ext)
+    ph = read_ext(phases, core, shape, ext)
+    pid = read_ext(particles, core, shape, ext)
     ci, a, f, bp, owner, own_pid = unmix_block(g, ph, pid, levels, sig, mc, radius, clip, engine="numpy",
                                                      sigma_eff=sigma_eff)
     if ci.size == 0:
