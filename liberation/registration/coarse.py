@@ -233,8 +233,8 @@ class _Level:
 
 def lateral_border(volume: np.ndarray) -> np.ndarray:
     """The values on the lateral border (first and last row and column) of a (slices, rows, columns) volume."""
-    return np.concatenate([volume[:, 0, :].ravel(), volume[:, -1, :].ravel(), volume[:, :, 0].ravel(),
-                           volume[:, :, -1].ravel()])
+    return np.concatenate([volume[:, 0, :].ravel(), volume[:, -1, :].ravel(), volume[:, 1:-1, 0].ravel(),
+                           volume[:, 1:-1, -1].ravel()])
 
 
 def background_mix(bins: np.ndarray, n_bins: int) -> np.ndarray:
