@@ -321,6 +321,11 @@ def coarse_search(
         Level-A local maxima (per axis) re-scored at level B.
     min_level_a_size : int
         Use two levels only when the map's longer side at level A is at least this many pixels.
+    binning : {"levels", "quantile"}
+        Bins of the map and the CT: natural grey levels (:func:`~liberation.registration.similarity.level_bins`)
+        or quantiles (:func:`~liberation.registration.similarity.quantile_bins`).
+    max_single_level_work : float
+        Above this many slice x angle x FFT pixels the search takes two levels (when the map is large enough).
     outside : {"background", "ignore"}
         Map pixels beyond the CT section: ``"background"`` pairs them with the bin most common on
         the CT's lateral border (so every pose is scored on the whole map, and a pose that pushes
