@@ -24,7 +24,7 @@ from liberation.registration.coarse import coarse_search
 from liberation.registration.fine import polish_bins, prepare_levels, refine_pose
 from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose, pixel_centre_rms_error
 from liberation.registration.resample import ct_on_map_grid
-from liberation.registration.similarity import mutual_information
+from liberation.registration.similarity import mutual_information, quantile_bins
 
 __all__ = ["RegistrationResult", "RegistrationWarning", "register_map", "registration_quality", "AXIS_NAMES"]
 
@@ -122,11 +122,12 @@ def registration_quality(
     samples flipped up-down, left-right, both, and shifted by half the map (which keeps the
     overlap and the intensity statistics but destroys the alignment).
 
-    With ``outside_value`` (the CT's background grey, or a 1D array of background grey samples,
-    e.g. the lateral border of the CT), ``nmi_padded`` is the NMI over the whole map with the CT
-    beyond the volume drawn from those values (fixed seed; the ranking score of
-    :func:`register_map`: a pose that hides map content outside the volume gains nothing by it);
-    without it, ``nmi_padded`` equals ``nmi``.
+    With ``outside_value`` (a 1D array of background grey values, e.g. the lateral border of the
+    CT, or one grey), ``nmi_padded`` is the NMI over the whole map where every map pixel beyond
+    the volume counts, in the joint histogram, as the bin mix of those values (the expected
+    histogram, no random draw; :func:`padded_nmi`). It is the ranking score of
+    :func:`register_map`: a pose that hides map content outside the volume gains nothing by it.
+    Without it, or with the map wholly inside, ``nmi_padded`` equals ``nmi``.
     """
     vs = np.asarray(voxel_size_um, dtype=float)
     p = float(pixel_size_um)
@@ -145,9 +146,7 @@ def registration_quality(
     contrast = (q["nmi"] - 1.0) / max(nmi_null - 1.0, 1e-6)
     nmi_padded = q["nmi"]
     if outside_value is not None:
-        fill = np.random.default_rng(0).choice(np.atleast_1d(np.asarray(outside_value, dtype=float)), samples.shape)
-        padded = np.where(np.isfinite(samples), samples, fill)
-        nmi_padded = mutual_information(map_image, padded, bins=bins, mask=map_mask)["nmi"]
+        nmi_padded = padded_nmi(map_image, samples, outside_value, bins=bins, mask=map_mask)
     return {
         "nmi_padded": float(nmi_padded),
         "mi": q["mi"],
@@ -157,6 +156,57 @@ def registration_quality(
         "overlap_fraction": frac,
         "overlap_area_um2": float(valid.sum()) * p * p,
     }
+
+
+def padded_nmi(map_image: np.ndarray, samples: np.ndarray, outside_values, *, bins: int = 16,
+               mask: np.ndarray | None = None) -> float:
+    """NMI of a map and the CT sampled on its grid, with the CT beyond the volume taken as ``outside_values``.
+
+    Map pixels whose CT sample is NaN (beyond the volume) add to the joint histogram, in their map
+    bin, the CT-bin fractions of ``outside_values`` (binned at the quantiles of the inside samples,
+    as :func:`~liberation.registration.similarity.mutual_information` bins them): the expected
+    histogram of a fill drawn from those values. With no pixel outside it equals
+    ``mutual_information(map_image, samples, bins=bins, mask=mask)["nmi"]``.
+
+    Parameters
+    ----------
+    map_image, samples : numpy.ndarray, shape (rows, columns)
+    outside_values : float or array-like
+        Grey values of the CT's surroundings (e.g. its lateral border).
+    bins : int
+        Quantile bins per image.
+    mask : numpy.ndarray of bool, optional
+        Map pixels to use.
+
+    Returns
+    -------
+    float
+        NMI (1 = independent, 2 = identical).
+    """
+    a = np.asarray(map_image, dtype=np.float64).ravel()
+    b = np.asarray(samples, dtype=np.float64).ravel()
+    use = np.isfinite(a) if mask is None else np.isfinite(a) & np.asarray(mask, dtype=bool).ravel()
+    inside = use & np.isfinite(b)
+    outside = use & ~np.isfinite(b)
+    if not outside.any() or inside.sum() < 2:
+        return mutual_information(map_image, samples, bins=bins, mask=mask)["nmi"]
+    ia = quantile_bins(a[use], bins, reference=a[inside]).astype(np.int64)
+    in_use = inside[use]
+    ib = quantile_bins(b[inside], bins).astype(np.int64)
+    ob = quantile_bins(np.atleast_1d(np.asarray(outside_values, dtype=np.float64)), bins, reference=b[inside])
+    mix = np.bincount(ob.astype(np.int64), minlength=bins + 1)[: bins + 1].astype(np.float64)
+    mix /= max(mix.sum(), 1.0)
+    joint = np.bincount(ia[in_use] * (bins + 1) + ib, minlength=(bins + 1) ** 2).astype(np.float64)
+    joint = joint.reshape(bins + 1, bins + 1)
+    joint += np.bincount(ia[~in_use], minlength=bins + 1)[: bins + 1, None] * mix[None, :]
+    joint /= joint.sum()
+
+    def ent(q):
+        q = q[q > 0]
+        return float(-(q * np.log(q)).sum())
+
+    hab = ent(joint.ravel())
+    return (ent(joint.sum(1)) + ent(joint.sum(0))) / hab if hab > 0 else 1.0
 
 
 def _check_inputs(ct, map_image, voxel_size_um, pixel_size_um, axes, map_mask):
