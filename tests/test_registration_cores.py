@@ -96,8 +96,8 @@ def test_restart_poses_untilt_reflect_and_shift():
 @pytest.mark.slow
 def test_confident_wrong_pose_is_flagged():
     """Core seed 4 (20-voxel grains), pose 20: the refinement stopped 2.8 voxels off with good contrast (not
-    flagged). The local restarts find a higher NMI (1.2 voxels off) and a near-equal pose 1.7 voxels away:
-    the pose is not determined within a voxel, so it is flagged poor."""
+    flagged). The local restarts find a higher NMI (1.2 voxels off in session 4, 0.9 in session 5) and a
+    near-equal pose 1.7-2.0 voxels away: the pose is not determined within a voxel, so it is flagged poor."""
     core4 = dense_core((144, 144, 144), voxel_size_um=VOXEL, grain_size_vox=20.0, seed=4)
     fm = _fe_map(core4, 20)
     with pytest.warns(RegistrationWarning, match="not determined"):
@@ -105,5 +105,7 @@ def test_confident_wrong_pose_is_flagged():
                            show_progress=False)
     err = pixel_centre_rms_error(res.matrix, fm.matrix, MAP, PIXEL)
     assert err < 2.0 * VOXEL  # nearer than before the restarts (2.8 voxels)
-    assert err >= VOXEL and res.poor_quality
+    # session 4: 1.21 voxels, flagged; session 5 (tilt restarts, padded ranking): 0.90 voxel, still flagged
+    # (a rival 2.0 voxels away scores within the margin)
+    assert res.poor_quality
     assert res.contrast > 1.6  # the contrast alone would not have flagged it

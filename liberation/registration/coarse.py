@@ -24,6 +24,7 @@ import scipy.fft as sfft
 from scipy import ndimage as ndi
 
 from liberation._progress import progress
+from liberation.errors import InputError
 from liberation.registration.geometry import AXIS_FRAMES, frame_matrix, pixel_centre_rms_error, pose_matrix
 from liberation.registration.similarity import fft_nmi_translation, level_bins, quantile_bins
 
@@ -135,7 +136,8 @@ def _rotated_map(smooth_map, valid_map, p, a_mat, size, spacing):
 class _Level:
     """One search level for one axis: the binned CT slices, their FFTs and the translation grid."""
 
-    def __init__(self, coarse, axis, factors, vs, map_image, valid_map, p, n_bins, ks, workers, binning="quantile"):
+    def __init__(self, coarse, axis, factors, vs, map_image, valid_map, p, n_bins, ks, workers, binning="quantile",
+                 outside="background"):
         order = AXIS_FRAMES[axis]
         self.vol = np.transpose(coarse, order)
         fac = np.asarray(factors, dtype=float)
@@ -164,11 +166,28 @@ class _Level:
         self.bin_fn = level_bins if binning == "levels" else quantile_bins
         ct_bins = self.bin_fn(self.vol, n_bins)
         self.kb = int(ct_bins.max()) + 1
-        self.b_hat = np.empty((ks.size, self.kb, self.fft_shape[0], self.fft_shape[1] // 2 + 1), dtype=np.complex64)
+        nr = self.fft_shape[1] // 2 + 1
+        self.b_hat = np.empty((ks.size, self.kb, self.fft_shape[0], nr), dtype=np.complex64)
         cls = np.arange(self.kb, dtype=np.int16)[:, None, None]
+        # outside="background": map pixels beyond the CT section pair with the bins of the CT's
+        # lateral border in the proportions found there (the mount or air around the sample
+        # continues outside the scan, with its noise), so a pose that hides part of the map
+        # outside the volume is scored on all of the map and gains nothing by it
+        self.outside_mix = background_mix(ct_bins, self.kb) if outside == "background" else None
+        self.in_hat = None
+        if self.outside_mix is not None:
+            inside = np.zeros(self.fft_shape, dtype=np.float32)
+            inside[:n1, :n2] = 1.0
+            self.in_hat = sfft.rfft2(inside, workers=workers).astype(np.complex64)
         for i, k in enumerate(ks):
             onehot = (ct_bins[k][None] == cls).astype(np.float32)
-            self.b_hat[i] = sfft.rfft2(onehot, s=self.fft_shape, axes=(-2, -1), workers=workers)
+            if self.outside_mix is None:
+                self.b_hat[i] = sfft.rfft2(onehot, s=self.fft_shape, axes=(-2, -1), workers=workers)
+            else:
+                padded = np.zeros((self.kb,) + self.fft_shape, dtype=np.float32)
+                padded[:, :n1, :n2] = onehot
+                padded += self.outside_mix[:, None, None] * (1.0 - inside)[None]
+                self.b_hat[i] = sfft.rfft2(padded, axes=(-2, -1), workers=workers)
 
     def position_um(self, k: int) -> float:
         return float(k * self.sp[0] + self.off[0])
@@ -188,12 +207,19 @@ class _Level:
         scores = np.zeros(n)
         shifts = np.zeros((n, 2), dtype=int)
         batch = max(1, int(3e7 // (ka * self.kb * self.fft_shape[0] * self.fft_shape[1] * 8)))
+        overlap = None
+        if self.in_hat is not None:  # map pixels on the CT section itself, for the min_overlap test
+            a_in = np.conj(sfft.rfft2(inside.astype(np.float32), s=self.fft_shape, workers=self.workers))
+            full = sfft.irfft2(a_in * self.in_hat, s=self.fft_shape, workers=self.workers)
+            overlap = np.rint(full[np.ix_(self.rows, self.cols)])
         for start in range(0, n, batch):
             sel = rows_idx[start : start + batch]
             nmi, _ = fft_nmi_translation(
                 a_hat, self.b_hat[sel], shape=self.fft_shape, rows=self.rows, cols=self.cols,
-                min_count=min_count, workers=self.workers,
+                min_count=min_count if overlap is None else 0.0, workers=self.workers,
             )
+            if overlap is not None:
+                nmi[:, overlap < min_count] = 0.0
             flat = nmi.reshape(nmi.shape[0], -1)
             arg = flat.argmax(axis=1)
             scores[start : start + batch] = flat[np.arange(flat.shape[0]), arg]
@@ -203,6 +229,22 @@ class _Level:
 
     def centre_um(self, shift) -> tuple[float, float]:
         return (self.c1 + shift[0]) * self.sp[1] + self.off[1], (self.c2 + shift[1]) * self.sp[2] + self.off[2]
+
+
+def lateral_border(volume: np.ndarray) -> np.ndarray:
+    """The values on the lateral border (first and last row and column) of a (slices, rows, columns) volume."""
+    return np.concatenate([volume[:, 0, :].ravel(), volume[:, -1, :].ravel(), volume[:, 1:-1, 0].ravel(),
+                           volume[:, 1:-1, -1].ravel()])
+
+
+def background_mix(bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Fraction of each bin on the lateral border of a binned (slices, rows, columns) volume, shape (n_bins,).
+
+    What lies at the edge of every section (mount, resin or air around the sample) is taken to
+    continue outside the scanned volume, with the same mix of (noise) bins.
+    """
+    counts = np.bincount(lateral_border(bins).astype(np.int64), minlength=n_bins)[:n_bins].astype(np.float64)
+    return (counts / max(counts.sum(), 1.0)).astype(np.float32)
 
 
 def _peaks(scores: np.ndarray, n: int) -> list[tuple[int, int, int]]:
@@ -239,6 +281,7 @@ def coarse_search(
     min_level_a_size: int = 16,
     binning: str = "levels",
     max_single_level_work: float = 3e7,
+    outside: str = "background",
     pyramid=None,
     workers: int = 1,
     show_progress: bool | None = None,
@@ -278,6 +321,15 @@ def coarse_search(
         Level-A local maxima (per axis) re-scored at level B.
     min_level_a_size : int
         Use two levels only when the map's longer side at level A is at least this many pixels.
+    binning : {"levels", "quantile"}
+        Bins of the map and the CT: natural grey levels (:func:`~liberation.registration.similarity.level_bins`)
+        or quantiles (:func:`~liberation.registration.similarity.quantile_bins`).
+    max_single_level_work : float
+        Above this many slice x angle x FFT pixels the search takes two levels (when the map is large enough).
+    outside : {"background", "ignore"}
+        Map pixels beyond the CT section: ``"background"`` pairs them with the bin most common on
+        the CT's lateral border (so every pose is scored on the whole map, and a pose that pushes
+        map content out of the volume pays for it); ``"ignore"`` scores only the overlap.
     pyramid : sequence of (array, (int, int, int)), optional
         Downsampled copies of ``ct`` with their block factors (see :func:`downsample_volume`).
     workers : int
@@ -291,6 +343,8 @@ def coarse_search(
         ``spacing_um`` of level B, ``factors`` of level B, ``two_level``, ``scores`` (per axis,
         level-A best NMI per slice, rotation and mirror), ``n_evaluated`` (slice-rotation pairs scored).
     """
+    if outside not in ("background", "ignore"):
+        raise InputError(f"outside={outside!r}; expected 'background' or 'ignore'")
     vs = np.asarray(voxel_size_um, dtype=float)
     p = float(pixel_size_um)
     h, w = map_image.shape
@@ -322,9 +376,11 @@ def coarse_search(
             ks = ks[(pos >= lo - sp_a / 2) & (pos <= hi + sp_a / 2)]
         if ks.size == 0:
             continue
+        border = lateral_border(np.transpose(base, order)[ks])
+        info.setdefault("background_grey", {})[axis] = np.sort(border)[np.linspace(0, border.size - 1, 1024).astype(int)]
         g1, g2 = factors[order[1]] * vs[order[1]], factors[order[2]] * vs[order[2]]
         size_a = max(h, w) * p / (2 * max(g1, g2))
-        lev_b = _Level(base, axis, factors, vs, map32, valid_map, p, n_bins, ks, workers, binning)
+        lev_b = _Level(base, axis, factors, vs, map32, valid_map, p, n_bins, ks, workers, binning, outside)
         work = float(ks.size) * angles.size * len(mirrors) * lev_b.fft_shape[0] * lev_b.fft_shape[1]
         two_level = (size_a >= min_level_a_size and min(base.shape[order[1]], base.shape[order[2]]) >= 8
                      and work > max_single_level_work)
@@ -335,7 +391,7 @@ def coarse_search(
             extra[order[1]] = extra[order[2]] = 2
             fac_a = tuple(f * e for f, e in zip(factors, extra))
             lev_a = _Level(block_reduce(base, tuple(extra)), axis, fac_a, vs, map32, valid_map, p, level_a_bins, ks,
-                           workers, binning)
+                           workers, binning, outside)
             scores = np.zeros((ks.size, angles.size, len(mirrors)))
             combos = [(ia, im) for im in range(len(mirrors)) for ia in range(angles.size)]
             all_rows = np.arange(ks.size)

@@ -22,9 +22,9 @@ from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.registration.coarse import coarse_search
 from liberation.registration.fine import polish_bins, prepare_levels, refine_pose
-from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose
+from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose, pixel_centre_rms_error
 from liberation.registration.resample import ct_on_map_grid
-from liberation.registration.similarity import mutual_information
+from liberation.registration.similarity import mutual_information, quantile_bins
 
 __all__ = ["RegistrationResult", "RegistrationWarning", "register_map", "registration_quality", "AXIS_NAMES"]
 
@@ -114,12 +114,20 @@ def registration_quality(
     pixel_size_um: float,
     map_mask: np.ndarray | None = None,
     bins: int = 16,
+    outside_value=None,
 ) -> dict:
     """Quality figures of a pose: MI, NMI, a null NMI, contrast and overlap.
 
     The null NMI is the largest NMI obtained after pairing the map with the same CT
     samples flipped up-down, left-right, both, and shifted by half the map (which keeps the
     overlap and the intensity statistics but destroys the alignment).
+
+    With ``outside_value`` (a 1D array of background grey values, e.g. the lateral border of the
+    CT, or one grey), ``nmi_padded`` is the NMI over the whole map where every map pixel beyond
+    the volume counts, in the joint histogram, as the bin mix of those values (the expected
+    histogram, no random draw; :func:`padded_nmi`). It is the ranking score of
+    :func:`register_map`: a pose that hides map content outside the volume gains nothing by it.
+    Without it, or with the map wholly inside, ``nmi_padded`` equals ``nmi``.
     """
     vs = np.asarray(voxel_size_um, dtype=float)
     p = float(pixel_size_um)
@@ -136,7 +144,11 @@ def registration_quality(
         nulls.append(mutual_information(map_image, alt, bins=bins, mask=m2)["nmi"])
     nmi_null = float(max(nulls))
     contrast = (q["nmi"] - 1.0) / max(nmi_null - 1.0, 1e-6)
+    nmi_padded = q["nmi"]
+    if outside_value is not None:
+        nmi_padded = padded_nmi(map_image, samples, outside_value, bins=bins, mask=map_mask)
     return {
+        "nmi_padded": float(nmi_padded),
         "mi": q["mi"],
         "nmi": q["nmi"],
         "nmi_null": nmi_null,
@@ -144,6 +156,57 @@ def registration_quality(
         "overlap_fraction": frac,
         "overlap_area_um2": float(valid.sum()) * p * p,
     }
+
+
+def padded_nmi(map_image: np.ndarray, samples: np.ndarray, outside_values, *, bins: int = 16,
+               mask: np.ndarray | None = None) -> float:
+    """NMI of a map and the CT sampled on its grid, with the CT beyond the volume taken as ``outside_values``.
+
+    Map pixels whose CT sample is NaN (beyond the volume) add to the joint histogram, in their map
+    bin, the CT-bin fractions of ``outside_values`` (binned at the quantiles of the inside samples,
+    as :func:`~liberation.registration.similarity.mutual_information` bins them): the expected
+    histogram of a fill drawn from those values. With no pixel outside it equals
+    ``mutual_information(map_image, samples, bins=bins, mask=mask)["nmi"]``.
+
+    Parameters
+    ----------
+    map_image, samples : numpy.ndarray, shape (rows, columns)
+    outside_values : float or array-like
+        Grey values of the CT's surroundings (e.g. its lateral border).
+    bins : int
+        Quantile bins per image.
+    mask : numpy.ndarray of bool, optional
+        Map pixels to use.
+
+    Returns
+    -------
+    float
+        NMI (1 = independent, 2 = identical).
+    """
+    a = np.asarray(map_image, dtype=np.float64).ravel()
+    b = np.asarray(samples, dtype=np.float64).ravel()
+    use = np.isfinite(a) if mask is None else np.isfinite(a) & np.asarray(mask, dtype=bool).ravel()
+    inside = use & np.isfinite(b)
+    outside = use & ~np.isfinite(b)
+    if not outside.any() or inside.sum() < 2:
+        return mutual_information(map_image, samples, bins=bins, mask=mask)["nmi"]
+    ia = quantile_bins(a[use], bins, reference=a[inside]).astype(np.int64)
+    in_use = inside[use]
+    ib = quantile_bins(b[inside], bins).astype(np.int64)
+    ob = quantile_bins(np.atleast_1d(np.asarray(outside_values, dtype=np.float64)), bins, reference=b[inside])
+    mix = np.bincount(ob.astype(np.int64), minlength=bins + 1)[: bins + 1].astype(np.float64)
+    mix /= max(mix.sum(), 1.0)
+    joint = np.bincount(ia[in_use] * (bins + 1) + ib, minlength=(bins + 1) ** 2).astype(np.float64)
+    joint = joint.reshape(bins + 1, bins + 1)
+    joint += np.bincount(ia[~in_use], minlength=bins + 1)[: bins + 1, None] * mix[None, :]
+    joint /= joint.sum()
+
+    def ent(q):
+        q = q[q > 0]
+        return float(-(q * np.log(q)).sum())
+
+    hab = ent(joint.ravel())
+    return (ent(joint.sum(1)) + ent(joint.sum(0))) / hab if hab > 0 else 1.0
 
 
 def _check_inputs(ct, map_image, voxel_size_um, pixel_size_um, axes, map_mask):
@@ -291,12 +354,14 @@ def _rotation(k: np.ndarray, angle: float) -> np.ndarray:
 
 
 def restart_poses(matrix: np.ndarray, *, axis: int, map_shape: tuple[int, int], pixel_size_um: float,
-                  voxel_size_um, shift_vox: float = 1.5) -> list[np.ndarray]:
+                  voxel_size_um, shift_vox: float = 1.5, tilt_steps_deg=()) -> list[np.ndarray]:
     """Starting poses for the local re-search around a refined pose.
 
     The plane untilted (its normal turned onto the CT axis), the tilt reflected about the axis
     (same tilt, opposite direction), and the plane shifted by ``shift_vox`` voxels either way
-    along its normal; every change is about the map centre.
+    along its normal; with ``tilt_steps_deg``, also the plane turned by each of those angles either
+    way about its row and its column direction (4 starts per angle: a tilt the optimiser stopped
+    short of, on maps with little structure); every change is about the map centre.
 
     Returns
     -------
@@ -327,6 +392,11 @@ def restart_poses(matrix: np.ndarray, *, axis: int, map_shape: tuple[int, int], 
         out.append(about_centre(_rotation(k, 2.0 * theta)))
     for sign in (1.0, -1.0):
         out.append(about_centre(np.eye(3), sign * shift_vox * float(vs[axis]) * normal))
+    for step in tilt_steps_deg:
+        for col in (1, 2):
+            k = m[:3, col] / np.linalg.norm(m[:3, col])
+            for sign in (1.0, -1.0):
+                out.append(about_centre(_rotation(k, sign * np.deg2rad(float(step)))))
     return out
 
 
@@ -353,11 +423,12 @@ def register_map(
     slice_range_um: tuple[float, float] | None = None,
     map_mask: np.ndarray | None = None,
     n_candidates: int = 8,
-    n_final: int = 8,
+    n_final: int = 16,
     angle_step_deg: float | None = None,
     search_mirror: bool = True,
     coarse_size: int = 40,
     coarse_bins: int = 4,
+    coarse_binnings=(("levels", None), ("quantile", 6)),
     min_overlap: float = 0.5,
     min_contrast: float = 1.6,
     min_overlap_fraction: float = 0.5,
@@ -365,9 +436,11 @@ def register_map(
     ct_pyramid=None,
     slab_tilt_deg: float = 10.0,
     local_restarts: bool = True,
+    restart_tilts_deg=(2.5,),
     ambiguity_margin: float = 0.1,
     max_spread_vox: float = 1.5,
     min_map_pixels: int = 400,
+    outside: str = "background",
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -406,7 +479,15 @@ def register_map(
     coarse_size : int
         Approximate size of the map's longest side (pixels) at the coarse level.
     coarse_bins : int
-        Quantile bins per image for the coarse mutual information.
+        Bins per image for the coarse mutual information (the default for a ``coarse_binnings`` entry
+        with ``None`` bins).
+    coarse_binnings : sequence of (str, int or None)
+        The coarse search runs once per entry, ``(binning, bins)`` with binning ``"levels"`` (natural grey
+        levels, :func:`~liberation.registration.similarity.level_bins`: dense cores, whose Fe-free background
+        quantile bins split into noise) or ``"quantile"`` (sparse sections: on level bins the void makes one
+        bin and a particle matched turned over scores as high as the truth); the ``n_candidates`` best
+        poses of each search are refined (multi-start from both feature spaces). Measured in
+        docs/registration.md (zoo sweep, session 5).
     min_overlap : float
         Minimum overlapping fraction of the map in the coarse search.
     min_contrast, min_overlap_fraction : float
@@ -424,6 +505,10 @@ def register_map(
         its tilt reflected and shifted by 1.5 voxels either way along its normal
         (:func:`restart_poses`); a restart that ends at a higher NMI replaces it (at most two
         rounds). Catches optimiser stops on a ridge near the maximum (a narrow MI basin).
+    restart_tilts_deg : sequence of float
+        With ``local_restarts``, also restart from the pose turned by these angles either way about
+        its row and column directions (:func:`restart_poses`); sparse sections stopped with the
+        tilt 2-4° off (1.7 voxels RMS on a 48 x 48 map) without them.
     ambiguity_margin, max_spread_vox : float
         With ``local_restarts``: the pose is flagged poor when another refined end pose
         (candidate or restart) more than ``max_spread_vox`` voxels (RMS over the map pixel
@@ -434,6 +519,13 @@ def register_map(
         refined NMI of so small a map rises above the null NMI of unrelated poses by fitting
         noise (the 12 x 12 bottom map of the 48^3 example phantom passed ``min_contrast`` on a
         plane tilted 1 to 5 voxels off its true flat face). The project's zoo starts at 36 x 36 maps.
+    outside : {"background", "ignore"}
+        Map pixels beyond the CT volume: ``"background"`` (default) scores them against the CT's
+        background (the bin, or the median grey, of the lateral border of the sections) in the
+        coarse search and in the ranking of the refined poses, so a pose that pushes map content
+        (a particle) out of the volume is not preferred over one that keeps the whole map inside;
+        ``"ignore"`` scores the overlap only (before issue 17, session 5: a sparse section with
+        one elongated particle matched it turned by 180° with the rest of the map outside).
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
@@ -465,16 +557,29 @@ def register_map(
         ranges[ax] = (lo, hi)
     timings = {}
     t0 = time.perf_counter()
-    cands, coarse_info = coarse_search(
-        ct, map_image, voxel_size_um=tuple(vs), pixel_size_um=p, axes=axes, map_mask=map_mask,
-        slice_ranges_um=ranges, n_bins=coarse_bins, angle_step_deg=angle_step_deg, search_mirror=search_mirror,
-        target_size=coarse_size, min_overlap=min_overlap, n_candidates=n_candidates, pyramid=ct_pyramid,
-        workers=workers, show_progress=show_progress,
-    )
+    if not coarse_binnings:
+        raise InputError("coarse_binnings is empty; expected e.g. (('levels', 4), ('quantile', 6))")
+    cands, coarse_info = [], {}
+    for binning, nb in coarse_binnings:
+        if binning not in ("levels", "quantile"):
+            raise InputError(f"coarse_binnings has binning {binning!r}; expected 'levels' or 'quantile'")
+        found, info = coarse_search(
+            ct, map_image, voxel_size_um=tuple(vs), pixel_size_um=p, axes=axes, map_mask=map_mask,
+            slice_ranges_um=ranges, n_bins=coarse_bins if nb is None else int(nb), angle_step_deg=angle_step_deg,
+            search_mirror=search_mirror, target_size=coarse_size, min_overlap=min_overlap, n_candidates=n_candidates,
+            pyramid=ct_pyramid, outside=outside, binning=binning, workers=workers, show_progress=show_progress,
+        )
+        coarse_info = coarse_info or info
+        tol = 2.0 * max(info["spacing_um"])
+        for c in found:  # distinct poses only (the searches often agree)
+            if not any(o.axis == c.axis and pixel_centre_rms_error(c.matrix, o.matrix, map_image.shape, p) < tol
+                       for o in cands):
+                cands.append(c)
     timings["coarse"] = time.perf_counter() - t0
     if not cands:
         raise InputError("the coarse search found no pose with enough overlap; check axis, face and slice_range_um hints")
     t1 = time.perf_counter()
+    background = coarse_info.get("background_grey", {}) if outside == "background" else {}
     slabs = _FineSlabs(ct, map_image, cands, vs=vs, p=p, map_mask=map_mask,
                        coarse_spacing_um=float(max(coarse_info["spacing_um"])), max_tilt_deg=slab_tilt_deg)
     def tilted_out(matrix, axis) -> bool:
@@ -505,18 +610,20 @@ def register_map(
         )
         if tilted_out(m, cand.axis):
             m, metric = m0, metric0
-        q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+        q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask,
+                                 outside_value=background.get(cand.axis))
         ok_overlap = q["overlap_fraction"] >= min_overlap_fraction
         refined.append(
             {"coarse_score": cand.score, "mattes_mi": -metric if np.isfinite(metric) else float("nan"),
-             "nmi": q["nmi"], "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q,
-             "rank_key": (ok_overlap and np.isfinite(metric), q["nmi"])}
+             "nmi": q["nmi"], "nmi_padded": q["nmi_padded"], "overlap_fraction": q["overlap_fraction"], "matrix": m,
+             "quality": q, "rank_key": (ok_overlap and np.isfinite(metric), q["nmi_padded"])}
         )
     if not refined:
         m = coarse_refined[0][2]
-        q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+        q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask,
+                                 outside_value=background.get(coarse_refined[0][1].axis))
         refined.append({"coarse_score": coarse_refined[0][1].score, "mattes_mi": float("nan"), "nmi": q["nmi"],
-                        "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q, "rank_key": (False, 0.0)})
+                        "nmi_padded": q["nmi_padded"], "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q, "rank_key": (False, 0.0)})
     best = max(refined, key=lambda r: r["rank_key"])
     timings["fine"] = time.perf_counter() - t1
     if local_restarts and np.isfinite(best["mattes_mi"]):
@@ -526,7 +633,7 @@ def register_map(
             axis_best = decompose_pose(best["matrix"], map_image.shape, p)["axis"]
             improved = False
             starts = restart_poses(best["matrix"], axis=axis_best, map_shape=map_image.shape, pixel_size_um=p,
-                                   voxel_size_um=vs)
+                                   voxel_size_um=vs, tilt_steps_deg=restart_tilts_deg)
             slab = slabs.level1(starts, axis_best)  # one slab read for all restarts of the round
             for start in starts:
                 m, metric = refine_pose(
@@ -535,11 +642,12 @@ def register_map(
                 )
                 if not np.isfinite(metric) or tilted_out(m, axis_best):
                     continue
-                q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask)
+                q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask,
+                                         outside_value=background.get(axis_best))
                 ok_overlap = q["overlap_fraction"] >= min_overlap_fraction
                 entry = {"coarse_score": best["coarse_score"], "mattes_mi": -metric, "nmi": q["nmi"],
-                         "overlap_fraction": q["overlap_fraction"], "matrix": m, "quality": q,
-                         "rank_key": (ok_overlap, q["nmi"]), "restart": True}
+                         "nmi_padded": q["nmi_padded"], "overlap_fraction": q["overlap_fraction"], "matrix": m,
+                         "quality": q, "rank_key": (ok_overlap, q["nmi_padded"]), "restart": True}
                 refined.append(entry)
                 if entry["rank_key"] > best["rank_key"]:
                     best, improved = entry, True
@@ -565,19 +673,17 @@ def register_map(
         # the pose must be determined: no other end pose of the refinements (candidates and local
         # restarts) that scores nearly as high may lie more than max_spread_vox voxels away; a candidate
         # whose refinement failed (no finite Mattes metric: its coarse pose kept) is no end pose
-        from liberation.registration.geometry import pixel_centre_rms_error
-
         margin = ambiguity_margin * max(q["nmi"] - q["nmi_null"], 0.0)
         tol = max_spread_vox * float(vs.mean())
-        rivals = [(r["nmi"], pixel_centre_rms_error(r["matrix"], best["matrix"], map_image.shape, p))
+        rivals = [(r["nmi_padded"], pixel_centre_rms_error(r["matrix"], best["matrix"], map_image.shape, p))
                   for r in refined if r is not best and r["rank_key"][0] and r["overlap_fraction"] >= min_overlap_fraction
-                  and r["nmi"] >= q["nmi"] - margin]
+                  and r["nmi_padded"] >= best["nmi_padded"] - margin]
         far = [(nmi, d) for nmi, d in rivals if d > tol]
         if far:
             nmi, d = max(far)
             messages.append(
                 f"poor registration: the pose is not determined; another refined pose {d / float(vs.mean()):.1f} "
-                f"voxels away scores NMI {nmi:.4f}, within {margin:.4f} of the best {q['nmi']:.4f} "
+                f"voxels away scores NMI {nmi:.4f}, within {margin:.4f} of the best {best['nmi_padded']:.4f} "
                 f"(ambiguity margin {ambiguity_margin:g} x (NMI - null NMI))"
             )
     poor = bool(messages)
