@@ -16,6 +16,9 @@ libraries load). Methods:
 - ``separate_particles(method="h_maxima")``;
 - ``porespy.filters.snow_partitioning`` with its defaults (the baseline tool).
 
+``--stages``: the stages of the default method timed one by one (wall and CPU), to see what is
+serial (only the distance map is multi-threaded).
+
 Printed: wall and process CPU seconds (CPU time barely depends on other jobs: on a loaded machine it
 bounds the quiet wall time from above for single-threaded parts), particles found vs true, count
 error, and the wall-time ratio porespy / library.
@@ -44,6 +47,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pack", help="npz cache of the pack (made when missing)")
     ap.add_argument("--skip", nargs="*", default=[], help="method names to leave out")
+    ap.add_argument("--stages", action="store_true", help="also time the stages of the default method")
     args = ap.parse_args(argv)
     _set_threads(args.threads)
 
@@ -110,6 +114,8 @@ def main(argv=None) -> None:
         res[name] = dt
         print(f"{name:<34s} {dt:7.2f} s wall {cpu:7.2f} s CPU  {n:5d} particles  "
               f"count error {100 * (n - n_true) / n_true:+6.1f} %", flush=True)
+    if args.stages:
+        _stages(fg, vs, args.threads)
     if "porespy snow" in res and "separate_particles (edt)" in res:
         print(f"porespy snow / separate_particles: {res['porespy snow'] / res['separate_particles (edt)']:.2f}")
     if "separate_particles (scipy EDT)" in res and "separate_particles (edt)" in res:
@@ -117,6 +123,38 @@ def main(argv=None) -> None:
               f"{res['separate_particles (scipy EDT)'] / res['separate_particles (edt)']:.2f}")
     print(f"load after: {os.getloadavg()[0]:.2f}")
     sys.stdout.flush()
+
+
+def _stages(fg, vs, threads: int) -> None:
+    """Wall and CPU time of each stage of ``separate_particles`` (default method), in its order."""
+    import numpy as np
+    from scipy import ndimage
+    from skimage.segmentation import watershed
+
+    from liberation.segmentation import classical
+
+    stages = {}
+
+    def timed(name, f, *a, **k):
+        t, c = time.perf_counter(), time.process_time()
+        r = f(*a, **k)
+        stages[name] = (time.perf_counter() - t, time.process_time() - c)
+        return r
+
+    vmin = min(vs)
+    dist = timed(f"distance map (edt, {threads} threads)", classical.distance_map, fg, vs, workers=threads)
+    smooth = timed("gaussian filter", lambda: ndimage.gaussian_filter(dist, [0.5 * vmin / v for v in vs]) * fg)
+    peaks = timed("maximum filter", lambda: (smooth == ndimage.maximum_filter(smooth, size=3)) & fg)
+    markers, _ = timed("label peaks", ndimage.label, peaks, structure=np.ones((3, 3, 3)))
+    regions = timed("watershed (scikit-image)", watershed, -smooth, markers, mask=fg)
+    labels = timed("merge by relative dynamic", classical._merge_by_relative_dynamic, regions, smooth, ratio=0.9,
+                   h_um=0.5 * vmin)
+    timed("label unseeded", ndimage.label, fg & (labels == 0))
+    timed("drop small + relabel", classical._drop_small_relabel, labels, 8)
+    cpu = sum(c for _, c in stages.values())
+    for name, (w, c) in stages.items():
+        print(f"  stage {name:<30s} {w:7.2f} s wall {c:6.2f} s CPU ({100 * c / cpu:4.1f} % of the CPU)")
+    print(f"  stages total {sum(w for w, _ in stages.values()):.2f} s wall, {cpu:.2f} s CPU", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,9 @@ order every second repeat (against a trend in the machine's load), and the best 
 is compared (ratio = MONAI time / side time, > 1 = faster than MONAI). MONAI runs on the
 volume as it is (windows inside the volume) and its probabilities are arg-maxed, as
 ``predict_volume`` does. ``--sides`` picks among MONAI, ``predict_volume`` with the torch or
-the ONNX Runtime backend (``ort``), each with ``edge="inside"`` (the same windows as MONAI) or
-``edge="reflect"`` (half a patch of reflected context at every volume end). Every side's
+the ONNX Runtime backend (``ort``), each with ``edge="inside"`` (the same windows as MONAI),
+``edge="z-ends"`` (MONAI's windows plus one layer centred on each z end plane, the ``segment``
+default) or ``edge="reflect"`` (half a patch of reflected context at every volume end). Every side's
 network time is measured too (a timing wrapper around the forward pass), so the overhead
 outside the network is reported apart.
 ``--old PATH`` (a copy of a former ``inference.py``) adds that implementation as a side.
@@ -27,7 +28,8 @@ import time
 
 import numpy as np
 
-ALL_SIDES = ("monai", "torch-inside", "ort-inside", "torch-reflect", "ort-reflect", "former")
+ALL_SIDES = ("monai", "torch-inside", "ort-inside", "torch-z-ends", "ort-z-ends", "torch-reflect", "ort-reflect",
+             "former")
 
 
 def main(argv=None) -> dict:
@@ -39,7 +41,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--batch", type=int, default=2, help="windows per forward pass (every side)")
     ap.add_argument("--overlap", type=float, default=0.5)
-    ap.add_argument("--sides", default="monai,torch-inside,ort-inside,torch-reflect,ort-reflect",
+    ap.add_argument("--sides", default="monai,torch-z-ends,ort-z-ends,torch-inside,ort-inside",
                     help=f"comma-separated, of {ALL_SIDES}")
     ap.add_argument("--old", default=None, help="path of a former inference.py (side 'former')")
     ap.add_argument("--json", default=None)
@@ -49,7 +51,7 @@ def main(argv=None) -> dict:
     from monai.inferers import sliding_window_inference
 
     from liberation.segmentation.config import get_preset
-    from liberation.segmentation.inference import window_grid
+    from liberation.segmentation.inference import _edge_reflect, window_grid
     from liberation.segmentation.model import build_network, network_params
     from liberation.segmentation.onnx_backend import onnx_network
 
@@ -106,7 +108,7 @@ def main(argv=None) -> dict:
             return torch.softmax(logits, 1)[0].argmax(0).numpy().astype(np.uint8) + 1
 
     def run_ours(name):
-        backend, edge = name.split("-")
+        backend, edge = name.split("-", 1)
         model = Timed(net if backend == "torch" else onnx_net, name)
         from liberation.segmentation import inference, onnx_backend
 
@@ -129,9 +131,9 @@ def main(argv=None) -> dict:
                                                         show_progress=False)
         else:
             fns[s] = run_ours(s)
-    inside = len(window_grid(shape, roi, overlap=args.overlap, reflect=((False, False),) * 3))
-    reflect = len(window_grid(shape, roi, overlap=args.overlap))
-    counts = {s: (reflect if s.endswith("reflect") else inside) for s in sides}
+    counts = {s: len(window_grid(shape, roi, overlap=args.overlap,
+                                 reflect=_edge_reflect("inside" if s in ("monai", "former") else s.split("-", 1)[1])))
+              for s in sides}
     times = {s: [] for s in sides}
     fwd = {s: [] for s in sides}
     results = {}

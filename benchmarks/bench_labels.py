@@ -6,9 +6,13 @@ best of 10 initialisations) with what a user would otherwise write: plain scikit
 ``xrf_labels`` call (bilateral denoising of Na and Mg, scaling, mask, K-means, reference
 matching) and reports pixel accuracy against the synthetic truth.
 
+Every side runs under the same thread limit (``--threads``: ``threadpoolctl.threadpool_limits``,
+the OpenMP / BLAS pools scikit-learn's K-means uses; the library calls scikit-learn too).
+
 Run::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_labels.py            # full size, 1 thread
+    python benchmarks/bench_labels.py --threads 2                  # full size, 2 threads on every side
+    python benchmarks/bench_labels.py --threads 2 --skip-sklearn-minibatch --skip-xrf   # the K-means ratio only
     python benchmarks/bench_labels.py --size 1000 --n-init-full 3  # quicker
 """
 
@@ -28,8 +32,21 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=6)
     parser.add_argument("--n-init-full", type=int, default=10, help="initialisations of the full-batch baseline")
     parser.add_argument("--skip-full", action="store_true", help="do not run the full-batch baseline")
+    parser.add_argument("--skip-sklearn-minibatch", action="store_true", help="do not run sklearn's MiniBatchKMeans")
+    parser.add_argument("--skip-xrf", action="store_true", help="do not time xrf_labels end to end")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="thread limit of every side (threadpoolctl); default: the libraries' own")
     args = parser.parse_args()
+    if args.threads is None:
+        run(args)
+        return
+    from threadpoolctl import threadpool_limits
 
+    with threadpool_limits(limits=args.threads):
+        run(args)
+
+
+def run(args) -> None:
     from sklearn.cluster import KMeans
 
     from liberation.labels import cluster_features, feature_stack, pixel_accuracy, sample_mask, xrf_labels
@@ -43,8 +60,11 @@ def main() -> None:
     data = make_xrf_maps(phases, sig[elements], minerals=deep_xfct_minerals(), block=1, pixel_size_um=40.0, seed=2)
     ct = make_xrf_maps(phases, sig[["CT"]], minerals=deep_xfct_minerals(), block=1, weak={}, seed=3).maps["CT"]
     print(f"synthetic {n} x {n} map, 8 elements + CT: {time.perf_counter() - t0:.1f} s to make")
-    threads = os.environ.get("OMP_NUM_THREADS", "all")
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, OMP_NUM_THREADS={threads}")
+    from threadpoolctl import threadpool_info
+
+    threads = sorted({(p["internal_api"], p["num_threads"]) for p in threadpool_info()})
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, thread pools {threads}, load {os.getloadavg()}")
 
     mask = sample_mask(data.maps)
     stack = feature_stack(data.maps, ct=ct, mask=mask, scaling="8bit")
@@ -74,10 +94,11 @@ def main() -> None:
 
     from sklearn.cluster import MiniBatchKMeans
 
-    t = time.perf_counter()
-    mb = MiniBatchKMeans(n_clusters=args.clusters, n_init=10, random_state=0).fit(x)
-    print(f"sklearn MiniBatchKMeans defaults (batch 1024, n_init=10): {time.perf_counter() - t:.2f} s, "
-          f"inertia {mb.inertia_:.4g}, accuracy {accuracy(mb.labels_):.4f}")
+    if not args.skip_sklearn_minibatch:
+        t = time.perf_counter()
+        mb = MiniBatchKMeans(n_clusters=args.clusters, n_init=10, random_state=0).fit(x)
+        print(f"sklearn MiniBatchKMeans defaults (batch 1024, n_init=10): {time.perf_counter() - t:.2f} s, "
+              f"inertia {mb.inertia_:.4g}, accuracy {accuracy(mb.labels_):.4f}")
 
     if not args.skip_full:
         t = time.perf_counter()
@@ -89,6 +110,9 @@ def main() -> None:
             print(f"ratio full-batch / liberation {method}: {t_full / secs:.1f}x faster; "
                   f"inertia {inertia / km.inertia_:.4f} x full-batch")
 
+    if args.skip_xrf:
+        print(f"load {os.getloadavg()}")
+        return
     t = time.perf_counter()
     result = xrf_labels(data.maps, n_clusters=args.clusters, ct=ct, reference=sig, minerals=deep_xfct_minerals(),
                         seed=0)

@@ -377,6 +377,8 @@ C = [
          "--workers"),
     Case("register:workers-negative", f"register {S} {{maps}}/Fe.txt --pixel-size 10 --workers -2 --out {{tmp}}/o",
          "--workers"),
+    Case("register:threads-zero", f"register {S} {{maps}}/Fe.txt --pixel-size 10 --threads 0 --out {{tmp}}/o",
+         "--threads"),
     Case("register:axis-bad", f"register {S} {{maps}}/Fe.txt --pixel-size 10 --axis w --out {{tmp}}/o", "--axis"),
     Case("register:out-user-folder", f"register {S} {{maps}}/Fe.txt --pixel-size 10 --out {{tmp}}/docs --overwrite",
          "not written by liberation", prep=user_folder()),

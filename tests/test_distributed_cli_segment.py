@@ -56,7 +56,7 @@ def thread_cluster():
         yield c
 
 
-@pytest.mark.parametrize("kw", [{}, {"mirror": True}, {"edge": "inside"}, {"sw_batch_size": 3}])
+@pytest.mark.parametrize("kw", [{}, {"mirror": True}, {"edge": "inside"}, {"edge": "z-ends"}, {"sw_batch_size": 3}])
 def test_planes_alone_equal_the_whole_volume_run(model, kw):
     net, card, img = model
     torch.set_num_threads(1)

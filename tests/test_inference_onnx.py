@@ -61,7 +61,7 @@ def test_onnx_logits_equal_torch_within_1e_4(model):
         onet(np.zeros((1, 1, 8, 8, 8), np.float32))
 
 
-@pytest.mark.parametrize("edge", ["reflect", "inside"])
+@pytest.mark.parametrize("edge", ["reflect", "inside", "z-ends"])
 def test_onnxruntime_backend_gives_the_torch_probabilities(model, edge):
     net, card, img, onet = model
     ref = predict_probabilities(img, net, card, device="cpu", normalized=True, edge=edge, sw_batch_size=3)
@@ -140,7 +140,7 @@ def test_cli_segment_backend_onnxruntime_on_a_tiny_store(tmp_path):
         assert main(["segment", str(path), "--model", str(folder), "--threads", "1", "--probabilities",
                      *option]) == 0
         record = [r for r in open_store(path).provenance if r["step"] == "segment"][-1]["parameters"]
-        assert (record["backend"], record["edge"]) == (backend or "onnxruntime", "reflect")
+        assert (record["backend"], record["edge"]) == (backend or "onnxruntime", "z-ends")
     # the same network on both backends: probabilities (0..255) equal within 1, labels equal
     # except at near-ties
     t, o = (open_store(stores[b]) for b in ("torch", None))

@@ -72,6 +72,29 @@ def test_inside_edge_equals_plain_monai(model):
     np.testing.assert_allclose(ours, _monai(net, img), atol=1e-5)
 
 
+def test_z_ends_edge_is_monai_inside_plus_reflected_z_end_windows(model):
+    """``edge="z-ends"``: planes half a patch from the z ends are plain MONAI; on a depth that is a
+    multiple of the z step the whole result is MONAI on the volume reflect-padded along z only."""
+    from liberation.segmentation.patches import reflect_index
+
+    net, card, img = model
+    ours = predict_probabilities(img, net, card, device="cpu", normalized=True, edge="z-ends", sw_batch_size=3)
+    h = ROI[0] // 2
+    np.testing.assert_allclose(ours[:, h:img.shape[0] - h], _monai(net, img)[:, h:img.shape[0] - h], atol=1e-5)
+    assert np.abs(ours[:, 0] - _monai(net, img)[:, 0]).max() > 1e-3  # the end planes do change
+    for depth, kw in ((16, {}), (12, {}), (12, {"mirror": True})):  # multiples of the step 4
+        sub = img[:depth]
+        ours = predict_probabilities(sub, net, card, device="cpu", normalized=True, edge="z-ends", sw_batch_size=3,
+                                     mirror=kw.get("mirror", False))
+        padded = sub[reflect_index(np.arange(-h, depth + h), depth)]
+        np.testing.assert_allclose(ours, _monai(net, padded, **kw)[:, h:h + depth], atol=1e-5)
+        streamed = np.zeros((3, *sub.shape), np.uint8)
+        predict_volume(sub, net, card, prob_out=streamed, slab=3, device="cpu", edge="z-ends", show_progress=False,
+                       mirror=kw.get("mirror", False))
+        whole = predict_probabilities(sub, net, card, device="cpu", edge="z-ends", mirror=kw.get("mirror", False))
+        np.testing.assert_array_equal(streamed, np.round(whole * 255.0).astype(np.uint8))
+
+
 def test_window_counts_have_no_halos():
     from monai.data.utils import dense_patch_slices
     from monai.inferers.utils import _get_scan_interval
@@ -85,6 +108,14 @@ def test_window_counts_have_no_halos():
     assert len(window_grid(shape, patch, mirror=True)) == 8 * 17 * 5 * 5
     starts = sorted({w[2] for w in window_grid(shape, patch)})
     assert starts == [-32, 0, 32, 64, 96]
+    # z-ends: MONAI's windows plus one layer centred on each end plane
+    z_ends = window_grid(shape, patch, reflect=(("window", "window"), (False, False), (False, False)))
+    assert len(z_ends) == 17 * 3 * 3 == 153
+    assert sorted({w[1] for w in z_ends}) == [-8, *range(0, 113, 8), 120]
+    assert set(inside) < set(z_ends)
+    assert len(window_grid((256,) * 3, patch, reflect=(("window", "window"), (False, False), (False, False)))) \
+        == 33 * 7 * 7 == 1617
+    assert len(window_grid((256,) * 3, patch, reflect=((False, False),) * 3)) == 31 * 7 * 7
 
 
 def test_predict_volume_runs_each_window_once_and_slabs_do_not_change_the_result(model):

@@ -36,7 +36,7 @@ def test_register_cli_writes_transform_qa_and_sparse(sample):
     root, fm = sample
     out = root / "out"
     rc = main(["-q", "register", str(root / "s.zarr"), str(root / "fe.tif"), "--pixel-size", "40", "--axis", "z",
-               "--labels", str(root / "labels.tif"), "--out", str(out), "--workers", "1"])
+               "--labels", str(root / "labels.tif"), "--out", str(out), "--threads", "1"])
     assert rc == 0
     payload = json.loads((out / "transform.json").read_text())
     matrix = np.array(payload["matrix"])
@@ -80,3 +80,30 @@ def test_register_cli_errors(sample, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "zero variance" in err and err.count("\n") == 1
     assert not (root / "o3").exists()
+
+
+def test_register_workers_is_a_hidden_deprecated_alias_of_threads(sample, capsys, monkeypatch):
+    """``register --workers`` (threads) warns and is passed on as --threads; ``report/segment --workers`` are
+    Dask processes, so the register option is now ``--threads``."""
+    import importlib
+
+    from click.testing import CliRunner
+
+    from liberation.cli import cli
+
+    workflow = importlib.import_module("liberation.workflows.register")
+
+    root, _ = sample
+    seen = []
+    monkeypatch.setattr(workflow, "register_map_file", lambda *a, **kw: seen.append(kw["workers"]) or 1 / 0)
+    base = ["register", str(root / "s.zarr"), str(root / "fe.tif"), "--pixel-size", "40", "--out", str(root / "o4")]
+    for extra, threads in ((["--workers", "3"], 3), (["--threads", "2"], 2), ([], None)):
+        with pytest.raises(ZeroDivisionError):
+            main(["-q", *base, *extra])
+        assert seen[-1] == threads
+        err = capsys.readouterr().err
+        assert ("deprecated" in err and "--threads" in err) == (extra[:1] == ["--workers"])
+    rc = main([*base, "--workers", "3", "--threads", "2"])
+    assert rc == 2 and "disagree" in capsys.readouterr().err
+    helptext = CliRunner().invoke(cli, ["register", "--help"]).output
+    assert "--threads" in helptext and "--workers" not in helptext

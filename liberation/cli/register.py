@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from liberation.cli._options import POSITIVE_INT, out_option, overwrite_option, pixel_size_option
-from liberation.errors import LiberationError
+from liberation.errors import InputError, LiberationError
 
 
 @click.command("register")
@@ -27,8 +27,12 @@ from liberation.errors import LiberationError
             help="Output folder [default: MAP_FILE stem + '.registration' beside the map].")
 @overwrite_option()
 @click.option("--accept-poor", is_flag=True, help="Write labels even when the registration is flagged as poor.")
-@click.option("--workers", type=POSITIVE_INT, default=None, help="Threads [default: all CPUs].")
-def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir, overwrite, accept_poor, workers):
+@click.option("--threads", type=POSITIVE_INT, default=None,
+              help="Threads of the FFT search and the refinement [default: all CPUs].")
+@click.option("--workers", "workers_deprecated", type=POSITIVE_INT, default=None, hidden=True,
+              help="Deprecated name of --threads (threads, not Dask worker processes as in report/segment).")
+def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir, overwrite, accept_poor, threads,
+             workers_deprecated):
     """Register MAP_FILE (element map, SEM image or label map) into the CT of SAMPLE.zarr.
 
     Automatic coarse search (slice, rotation, mirror, translation) then Mattes mutual
@@ -36,9 +40,16 @@ def register(store_path, map_file, pixel_size, axis, face, labels_path, out_dir,
     """
     from liberation.workflows.register import register_map_file
 
+    if workers_deprecated is not None:
+        if threads is not None and threads != workers_deprecated:
+            raise InputError(f"--workers {workers_deprecated} (deprecated name of --threads) and --threads {threads} "
+                             "disagree; give --threads only")
+        click.echo("warning: register --workers is deprecated (it sets threads); use --threads", err=True)
+        threads = workers_deprecated
+
     run = register_map_file(store_path, map_file, pixel_size_um=pixel_size, axis=None if axis == "any" else axis,
                             face=face, labels=labels_path, out_dir=out_dir, overwrite=overwrite,
-                            accept_poor=accept_poor, workers=workers)
+                            accept_poor=accept_poor, workers=threads)
     for message in run.warnings:
         click.echo(f"warning: {message}", err=True)
     r = run.result

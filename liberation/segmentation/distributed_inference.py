@@ -20,7 +20,14 @@ import numpy as np
 
 from liberation._progress import progress
 from liberation.errors import InputError
-from liberation.segmentation.inference import _EDGES, _check_choice, _sliding_stream, _volume_shape, resolve_backend
+from liberation.segmentation.inference import (
+    _EDGES,
+    _check_choice,
+    _edge_reflect,
+    _sliding_stream,
+    _volume_shape,
+    resolve_backend,
+)
 from liberation.segmentation.targets import decode_classes
 
 __all__ = ["predict_planes", "predict_volume_distributed", "slab_bounds"]
@@ -47,7 +54,7 @@ def _stream_planes(image, network, card, z0: int, z1: int, emit, *, device, over
     with np.errstate(invalid="ignore", divide="ignore"):
         _sliding_stream(lambda a, b: np.asarray(image[a:b]), shape, network, card, keep, normalized=False,
                         device=device, overlap=overlap, sw_batch_size=sw_batch_size,
-                        reflect=((edge == "reflect",) * 2,) * 3, mirror=mirror, blend=blend,
+                        reflect=_edge_reflect(edge), mirror=mirror, blend=blend,
                         slab=min(z1 - z0, 2 * pz), planes=(z0, z1), backend=backend)
 
 

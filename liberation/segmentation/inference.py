@@ -26,7 +26,15 @@ def _device(device):
     return resolve_device(device)
 
 
-_EDGES = ("reflect", "inside")
+_EDGES = ("reflect", "inside", "z-ends")
+
+
+def _edge_reflect(edge: str) -> tuple:
+    """The per-axis ``reflect`` ends of :func:`window_grid` for an ``edge`` mode."""
+    _check_choice("edge", edge, _EDGES)
+    if edge == "z-ends":
+        return (("window", "window"), (False, False), (False, False))
+    return ((edge == "reflect",) * 2,) * 3
 _BLENDS = ("gaussian", "constant")
 #: Engines that run the network's forward pass (see :func:`predict_probabilities`).
 BACKENDS = ("torch", "onnxruntime", "auto")
@@ -85,13 +93,15 @@ def _check_choice(name: str, value, choices) -> None:
         raise InputError(f"{name}={value!r}; expected one of {list(choices)}")
 
 
-def _axis_windows(n: int, p: int, overlap: float, lo: bool, hi: bool) -> tuple[list[int], int, int]:
+def _axis_windows(n: int, p: int, overlap: float, lo, hi) -> tuple[list[int], int, int]:
     """Window starts along one axis, in volume coordinates (negative = reflected context).
 
     The axis is extended by ``p // 2`` reflected voxels at an end flagged ``lo`` / ``hi`` (and at
     its high end up to ``p`` if still shorter); the starts are then MONAI's
     (``monai.data.utils.dense_patch_slices``): ``i * interval``, the last one moved back to end
     at the extended end, ``interval = int(p * (1 - overlap))`` (``p`` when the extent is ``p``).
+    ``lo`` / ``hi`` = ``"window"``: MONAI's starts on the axis as it is, plus one window centred
+    on that end plane (start ``-(p // 2)`` / ``n - p + p // 2``, its outer half reflected context).
 
     Returns
     -------
@@ -99,6 +109,12 @@ def _axis_windows(n: int, p: int, overlap: float, lo: bool, hi: bool) -> tuple[l
     low_margin, extent : int
         Voxels added before the volume, and the extended length.
     """
+    extra = (lo == "window", hi == "window")
+    if any(extra):
+        if not all(extra):
+            raise InputError(f"reflect ends ({lo!r}, {hi!r}); 'window' must be on both ends of an axis")
+        starts, m_lo, extent = _axis_windows(n, p, overlap, False, False)
+        return sorted(set(starts) | {-(p // 2), n - p + p // 2}), m_lo, extent
     m_lo = p // 2 if lo else 0
     extent = n + m_lo + (p // 2 if hi else 0)
     extent = max(extent, p)
@@ -117,9 +133,10 @@ def window_grid(shape, patch_size, *, overlap: float = 0.5, reflect=None, mirror
         Volume shape (z, y, x).
     patch_size : tuple of 3 int
     overlap : float
-    reflect : tuple of 3 (bool, bool), optional
+    reflect : tuple of 3 (bool or "window", bool or "window"), optional
         Ends of each axis given half a patch of reflected context (default all; see
-        :func:`predict_probabilities`).
+        :func:`predict_probabilities`); ``"window"`` (both ends of an axis): MONAI's windows
+        plus one window centred on each end plane (``edge="z-ends"`` on z).
     mirror : bool
         Windows of the 8 mirror images too (mirrored placement of the grid).
 
@@ -315,10 +332,15 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     mirror : bool
         Test-time augmentation: average the class probabilities over the 8 mirror images
         of the block (flips of z, y and x; as nnU-Net's mirroring). 8x the cost.
-    edge : {"reflect", "inside"}
+    edge : {"reflect", "inside", "z-ends"}
         Without ``reflect``: ``"reflect"`` gives every end half a patch of reflected context;
         ``"inside"`` places the windows inside the volume as MONAI does (reflection only where the
-        volume is shorter than a window), fewer windows.
+        volume is shorter than a window), fewer windows; ``"z-ends"``: MONAI's windows plus one
+        layer of windows centred on the first and on the last plane (half a patch of reflected
+        z context there, as training patches around a labelled end face). With ``"z-ends"``
+        the planes at least half a patch depth from both z ends equal ``"inside"`` (and MONAI);
+        when the depth is a multiple of the z window step (``int(pz * (1 - overlap))``) the
+        whole result equals ``reflect=((True, True), (False, False), (False, False))``.
     blend : {"gaussian", "constant"}
         Window weights (MONAI's importance maps, Gaussian sigma 0.125 of the patch).
     backend : {"torch", "onnxruntime", "auto"}
@@ -334,8 +356,7 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     x = np.asarray(block)
     shape = _volume_shape(x)
     if reflect is None:
-        _check_choice("edge", edge, _EDGES)
-        reflect = ((edge == "reflect",) * 2,) * 3
+        reflect = _edge_reflect(edge)
     result = None
 
     def emit(z0, z1, probs):
@@ -412,7 +433,7 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
 
     _sliding_stream(lambda a, b: np.asarray(image[a:b]), shape, network, card, emit, normalized=False,
                     device=device, overlap=overlap, sw_batch_size=sw_batch_size,
-                    reflect=((edge == "reflect",) * 2,) * 3, mirror=mirror, blend=blend, slab=slab,
+                    reflect=_edge_reflect(edge), mirror=mirror, blend=blend, slab=slab,
                     backend=backend, show_progress=show_progress)
     return out
 

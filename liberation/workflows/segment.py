@@ -272,7 +272,7 @@ def segment_store(
     client=None,
     workers: int | None = None,
     scheduler: str | None = None,
-    edge: str = "reflect",
+    edge: str = "z-ends",
     backend: str = "auto",
 ) -> SegmentRun:
     """Segment a store with a trained model folder; write ``labels/phases`` or ``labels/particles``.
@@ -329,9 +329,11 @@ def segment_store(
         Instead of ``client``: a local cluster of ``workers`` processes, or the running cluster of
         the scheduler at this address (:func:`liberation.workflows.cluster.dask_client`), opened
         after the inputs are checked and closed at the end.
-    edge : {"reflect", "inside"}
-        Window placement at the volume ends: half a patch of reflected context (as training
-        patches saw the ends), or MONAI's windows inside the volume (fewer windows).
+    edge : {"z-ends", "reflect", "inside"}
+        Window placement at the volume ends (:func:`~liberation.segmentation.inference.predict_probabilities`):
+        MONAI's windows plus one layer with reflected context centred on each z end plane (as
+        training patches saw labelled end faces), half a patch of reflected context beyond every
+        end, or MONAI's windows inside the volume only.
     backend : {"auto", "torch", "onnxruntime"}
         What runs the network (:func:`~liberation.segmentation.inference.resolve_backend`;
         ``auto``: ONNX Runtime on the CPU when installed, else torch).
