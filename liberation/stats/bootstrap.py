@@ -265,7 +265,6 @@ def _add_table_stats(st: _Stats, t: pd.DataFrame, dim: str, *, minerals, names, 
             j = minerals.names.index(name)
             aj, gj = a[:, j], g[:, j]
             cls = assign_class(gj, bounds)  # (n,) class index; the columns are am * onehot(cls)
-            above = gj[:, None] * 100.0 >= levels[None, :] - 1e-9  # (n, L) bool
             lib = (gj >= thr - 1e-12).astype(float)
             for sc, msk in masks.items():
                 am = aj * msk
@@ -284,24 +283,26 @@ def _add_table_stats(st: _Stats, t: pd.DataFrame, dim: str, *, minerals, names, 
 
                 st.add(("classes", dim, basis, sc, name), n_cls, 1, classf)
                 if sc == "all":  # curves: whole sample only
-                    def yieldf(num, den, am=am, above=above):
-                        _mul(num, am, above)
+                    def yieldf(num, den, am=am, gj=gj):
+                        _mul(num, am, gj[:, None] * 100.0 >= levels[None, :] - 1e-9)  # (n, L) bool, made here
                         _set(den, am)
 
                     st.add(("yield", dim, basis, sc, name), n_lev, 1, yieldf)
             if basis == gr_basis and curves:
-                acc = gj[:, None] * 100.0 >= gr_cuts[None, :] - 1e-9  # (n, C) bool
+                def accepted(gj=gj):  # (n, C) bool, made when used (not held for every mineral)
+                    return gj[:, None] * 100.0 >= gr_cuts[None, :] - 1e-9
 
-                def gr_grade(num, den, aj=aj, tot=tot, acc=acc):
-                    _mul(num, aj, acc)
-                    _mul(den, tot, acc)
+                def gr_grade(num, den, aj=aj, tot=tot, acc=accepted):
+                    a = acc()
+                    _mul(num, aj, a)
+                    _mul(den, tot, a)
 
-                def gr_recovery(num, den, aj=aj, acc=acc):
-                    _mul(num, aj, acc)
+                def gr_recovery(num, den, aj=aj, acc=accepted):
+                    _mul(num, aj, acc())
                     _set(den, aj)
 
-                def gr_yield(num, den, tot=tot, acc=acc):
-                    _mul(num, tot, acc)
+                def gr_yield(num, den, tot=tot, acc=accepted):
+                    _mul(num, tot, acc())
                     _set(den, tot)
 
                 st.add(("gr_grade", dim, name), n_cut, n_cut, gr_grade)
@@ -386,8 +387,8 @@ def bootstrap_intervals(
         st3.replicates(wf, parts3)
         if have_2d:
             st2.replicates(wf[:, pos], parts2)
-    r3 = {key: np.concatenate(v, axis=0) for key, v in parts3.items()}
-    r2 = {key: np.concatenate(v, axis=0) for key, v in parts2.items()}
+    r3 = {key: np.concatenate(parts3.pop(key), axis=0) for key in list(parts3)}
+    r2 = {key: np.concatenate(parts2.pop(key), axis=0) for key in list(parts2)}
     out: dict = {"n_boot": b_total, "seed": seed}
     for reps in (r3, r2):
         for key, val in reps.items():
