@@ -6,10 +6,13 @@ The particles (the sampling unit) are resampled with replacement, stratified by 
 section particles follow their parent particle (a section gets its parent's weight). Every
 statistic used here is a ratio of weighted sums, ``(W @ N) / (W @ D)``, so a replicate costs
 two matrix products and no loop over particles. Memory is bounded: the replicates are drawn in
-chunks of rows (about :data:`CHUNK_CELLS` weights), and the ``N``/``D`` columns of one statistic
-at a time are built from compact per-particle arrays (amounts, class indices, boolean grade
-masks) for each chunk, in batches of about :data:`COLUMN_CELLS` cells, used and dropped; only the per-replicate values (``n_boot`` x columns)
-are kept. The interval is the percentile interval (2.5 and 97.5 percentiles of the replicates).
+chunks of rows (about :data:`CHUNK_CELLS` weights, drawn straight as float64), and the
+``N``/``D`` columns are written by each statistic's recipe, from compact per-particle arrays
+(amounts, class indices, grades), straight into the matrices of one batch of about
+:data:`COLUMN_CELLS` cells, used and dropped; only the per-replicate values (``n_boot`` x columns)
+are kept. The batches and the operand layouts fix the products' rounding (BLAS rounds a column
+differently in a matrix of another width), so they are kept as they are: the same seed gives the
+same intervals to the last bit. The interval is the percentile interval (2.5 and 97.5 percentiles of the replicates).
 """
 
 from __future__ import annotations
