@@ -214,3 +214,16 @@ def test_streamed_equals_one_matrix_and_chunking(monkeypatch):
         if isinstance(ci[key], tuple):
             np.testing.assert_allclose(ci7[key][0], ci[key][0], rtol=1e-12, atol=1e-15)
             np.testing.assert_allclose(ci7[key][1], ci[key][1], rtol=1e-12, atol=1e-15)
+
+
+def test_weights_float_and_row_blocks(monkeypatch):
+    """The float weights used inside are the public int64 ones; drawing a stratum in row blocks keeps the stream."""
+    import liberation.stats.bootstrap as B
+
+    strata = np.repeat(["a", "b", "c"], [400, 250, 7])
+    ref = np.concatenate(list(bootstrap_weights(strata, 150, seed=11, chunk=64)))
+    flt = np.concatenate(list(B._weights(strata, 150, seed=11, chunk=64, dtype=float)))
+    assert flt.dtype == np.float64 and np.array_equal(flt, ref)
+    monkeypatch.setattr(B, "CHUNK_CELLS", 8 * 3 * 400)  # blocks of 3 rows for the largest stratum, 4 for the second
+    blk = np.concatenate(list(bootstrap_weights(strata, 150, seed=11, chunk=64)))
+    assert np.array_equal(blk, ref)

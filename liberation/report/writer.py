@@ -15,6 +15,7 @@ from pathlib import Path
 from liberation._atomic import atomic_dir, check_new_output, overwrite_error
 from liberation._json import to_jsonable  # re-exported (public name of this module)
 from liberation.errors import InputError
+from liberation.report._csv import write_csv
 
 __all__ = ["check_out_dir", "to_jsonable", "write_report"]
 
@@ -43,7 +44,7 @@ def _write_tables(result, folder: Path) -> list[str]:
     for fname, table in result.tables().items():
         if table is None:
             continue
-        table.to_csv(folder / fname, index=False)
+        write_csv(table, folder / fname)
         written.append(fname)
     return written
 
@@ -217,12 +218,12 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
         files = _write_tables(result, tmp)
         if measured_section is not None:
             for fname, table in measured_section.tables().items():
-                table.to_csv(tmp / fname, index=False)
+                write_csv(table, tmp / fname)
                 files.append(fname)
         if stereology is not None:
             from liberation.report.stereology import CSV_NAME
 
-            stereology.table.to_csv(tmp / CSV_NAME, index=False)
+            write_csv(stereology.table, tmp / CSV_NAME)
             files.append(CSV_NAME)
             for fname, data in stereology.kernel_files().items():
                 (tmp / fname).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
@@ -231,7 +232,7 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
             (tmp / f"{name}.png").write_bytes(data)
             files.append(f"{name}.png")
         if gallery is not None:
-            gallery[0].to_csv(tmp / "gallery.csv", index=False)
+            write_csv(gallery[0], tmp / "gallery.csv")
             files.append("gallery.csv")
         if pdf_job is not None:
             (tmp / "report.pdf").write_bytes(pdf_job.result())

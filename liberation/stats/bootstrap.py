@@ -6,10 +6,13 @@ The particles (the sampling unit) are resampled with replacement, stratified by 
 section particles follow their parent particle (a section gets its parent's weight). Every
 statistic used here is a ratio of weighted sums, ``(W @ N) / (W @ D)``, so a replicate costs
 two matrix products and no loop over particles. Memory is bounded: the replicates are drawn in
-chunks of rows (about :data:`CHUNK_CELLS` weights), and the ``N``/``D`` columns of one statistic
-at a time are built from compact per-particle arrays (amounts, class indices, boolean grade
-masks) for each chunk, in batches of about :data:`COLUMN_CELLS` cells, used and dropped; only the per-replicate values (``n_boot`` x columns)
-are kept. The interval is the percentile interval (2.5 and 97.5 percentiles of the replicates).
+chunks of rows (about :data:`CHUNK_CELLS` weights, drawn straight as float64), and the
+``N``/``D`` columns are written by each statistic's recipe, from compact per-particle arrays
+(amounts, class indices, grades), straight into the matrices of one batch of about
+:data:`COLUMN_CELLS` cells, used and dropped; only the per-replicate values (``n_boot`` x columns)
+are kept. The batches and the operand layouts fix the products' rounding (BLAS rounds a column
+differently in a matrix of another width), so they are kept as they are: the same seed gives the
+same intervals to the last bit. The interval is the percentile interval (2.5 and 97.5 percentiles of the replicates).
 """
 
 from __future__ import annotations
@@ -74,6 +77,15 @@ def bootstrap_weights(strata: np.ndarray, n_boot: int, *, seed=0, chunk: int | N
         ``W[r, i]``: times particle ``i`` is drawn in replicate ``r``; every row sums to ``n`` and
         to each stratum's size over that stratum.
     """
+    yield from _weights(strata, n_boot, seed=seed, chunk=chunk, dtype=np.int64)
+
+
+def _weights(strata: np.ndarray, n_boot: int, *, seed, chunk: int | None, dtype) -> Iterator[np.ndarray]:
+    """:func:`bootstrap_weights` drawn straight into ``dtype`` (float64: no int64 copy of the chunk).
+
+    A stratum's multinomial rows are drawn in blocks of about ``CHUNK_CELLS // 8`` cells (the
+    generator draws row after row, so the blocks give the same numbers as one call).
+    """
     strata = np.asarray(strata)
     n = len(strata)
     if chunk is None:
@@ -85,10 +97,14 @@ def bootstrap_weights(strata: np.ndarray, n_boot: int, *, seed=0, chunk: int | N
     done = 0
     while done < n_boot:
         b = min(chunk, n_boot - done)
-        w = np.zeros((b, n), dtype=np.int64)
+        w = np.zeros((b, n), dtype=dtype)
         for idx, rng in zip(groups, rngs):
             k = len(idx)
-            w[:, idx] = rng.multinomial(k, np.full(k, 1.0 / k), size=b)
+            p = np.full(k, 1.0 / k)
+            rows = max(1, (CHUNK_CELLS // 8) // k)
+            for r0 in range(0, b, rows):
+                r1 = min(b, r0 + rows)
+                w[r0:r1, idx] = rng.multinomial(k, p, size=r1 - r0)
         yield w
         done += b
 
@@ -137,63 +153,94 @@ def _ci(reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
+class _Recipe:
+    """How to build one statistic's columns: ``fill(num, den)`` writes them into (n, k) and (n, kd) views."""
+
+    __slots__ = ("k", "kd", "fill")
+
+    def __init__(self, k: int, kd: int, fill):
+        self.k, self.kd, self.fill = int(k), int(kd), fill
+
+
 class _Stats:
     """The statistics of one table: for each, a recipe of its (n, k) numerator and denominator columns.
 
-    A recipe holds compact per-particle arrays and builds the float columns on demand
-    (:meth:`replicates`), so the (n, k) matrices of all statistics never exist at once.
+    A recipe holds compact per-particle arrays and writes the float columns on demand
+    (:meth:`replicates`) into the batch matrices, so the (n, k) matrices of all statistics never
+    exist at once and a batch is never held twice (no list of pieces concatenated).
     """
 
     def __init__(self, n: int):
         self.n = n
-        self.recipes: list[tuple[tuple, object]] = []
+        self.recipes: list[tuple[tuple, _Recipe]] = []
 
-    def add(self, key: tuple, make) -> None:
-        """Register ``key`` with ``make() -> (num, den)`` (``den`` broadcast to ``num``'s columns)."""
-        self.recipes.append((key, make))
+    def add(self, key: tuple, k: int, kd: int, fill) -> None:
+        """Register ``key``: ``k`` numerator and ``kd`` (1 = shared by every column, or ``k``) denominator columns."""
+        if kd not in (1, k):
+            raise ValueError(f"denominator columns {kd}; expected 1 or {k}")
+        self.recipes.append((key, _Recipe(k, kd, fill)))
 
-    def columns(self, make) -> tuple[np.ndarray, np.ndarray]:
-        """``(num, den)`` of a recipe: (n, k) and (n, k) or (n, 1) (one denominator for every column)."""
-        num, den = make()
-        num = np.asarray(num, dtype=float).reshape(self.n, -1)
-        den = np.asarray(den, dtype=float).reshape(self.n, -1)
-        if den.shape[1] not in (1, num.shape[1]):
-            den = np.array(np.broadcast_to(den, num.shape))
+    def columns(self, recipe: _Recipe) -> tuple[np.ndarray, np.ndarray]:
+        """``(num, den)`` of a recipe: (n, k) and (n, kd) (``kd`` 1: one denominator for every column)."""
+        num = np.empty((self.n, recipe.k))
+        den = np.empty((self.n, recipe.kd))
+        recipe.fill(num, den)
         return num, den
+
+    def batches(self) -> list[list[int]]:
+        """Recipe indices grouped into batches of about :data:`COLUMN_CELLS` numerator cells.
+
+        A batch is closed once it reaches ``COLUMN_CELLS`` (so it may hold up to that plus one
+        statistic); the grouping fixes the shapes of the matrix products, hence their rounding.
+        """
+        out: list[list[int]] = []
+        cur: list[int] = []
+        cells = 0
+        for i, (_, rec) in enumerate(self.recipes):
+            cur.append(i)
+            cells += self.n * rec.k
+            if cells >= COLUMN_CELLS:
+                out.append(cur)
+                cur, cells = [], 0
+        if cur:
+            out.append(cur)
+        return out
 
     def replicates(self, w: np.ndarray, out: dict) -> None:
         """Append ``(w @ num) / (w @ den)`` of every statistic to ``out[key]`` (list of (b, k) arrays).
 
-        Statistics are taken in batches of about :data:`COLUMN_CELLS` numerator cells, one matrix
-        product per batch (one product per statistic would read ``w`` hundreds of times).
+        Statistics are taken in batches (:meth:`batches`), one matrix product per batch (one product
+        per statistic would read ``w`` hundreds of times); each recipe writes its columns straight
+        into the batch's two matrices.
         """
-        batch: list = []
-        cells = 0
         wt = np.ascontiguousarray(w.T)
-
-        def flush():
-            if not batch:
-                return
-            num = np.concatenate([b[1] for b in batch], axis=1)
-            den = np.concatenate([b[2] for b in batch], axis=1)
+        for batch in self.batches():
+            recs = [self.recipes[i] for i in batch]
+            num = np.empty((self.n, sum(r.k for _, r in recs)))
+            den = np.empty((self.n, sum(r.kd for _, r in recs)))
+            k = j = 0
+            for _, rec in recs:
+                rec.fill(num[:, k:k + rec.k], den[:, j:j + rec.kd])
+                k += rec.k
+                j += rec.kd
             top = _wprod(w, wt, num)
             bottom = _wprod(w, wt, den)  # a shared denominator is one column, broadcast below
             del num, den
             k = j = 0
-            for key, nb, db in batch:
-                out.setdefault(key, []).append(_divide(top[:, k:k + nb.shape[1]], bottom[:, j:j + db.shape[1]]))
-                k += nb.shape[1]
-                j += db.shape[1]
-            batch.clear()
+            for key, rec in recs:
+                out.setdefault(key, []).append(_divide(top[:, k:k + rec.k], bottom[:, j:j + rec.kd]))
+                k += rec.k
+                j += rec.kd
 
-        for key, make in self.recipes:
-            num, den = self.columns(make)
-            batch.append((key, num, den))
-            cells += num.size
-            if cells >= COLUMN_CELLS:
-                flush()
-                cells = 0
-        flush()
+
+def _set(out: np.ndarray, x: np.ndarray) -> None:
+    """``out[...] = x`` with a 1-D ``x`` as one column."""
+    out[...] = x.reshape(out.shape[0], -1)
+
+
+def _mul(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """``out[...] = a * b`` (float ``a`` (n,) or (n, 1), ``b`` (n,) or (n, k), float or bool) without a temporary."""
+    np.multiply(a.reshape(len(a), -1), b.reshape(len(b), -1), out=out)
 
 
 def _size_masks(t: pd.DataFrame, classes: list[str]) -> dict[str, np.ndarray]:
@@ -206,35 +253,64 @@ def _add_table_stats(st: _Stats, t: pd.DataFrame, dim: str, *, minerals, names, 
     """Register the statistics of one table (3D particles or 2D sections)."""
     masks = _size_masks(t, classes)
     n_cls = len(class_labels(bounds))
+    n_lev, n_cut = len(levels), len(gr_cuts)
     for basis in ("volume", "mass"):
         a, tot = amounts(t, minerals, basis)
+        a, tot = np.asarray(a, dtype=float), np.asarray(tot, dtype=float)
         g = grades(t, minerals, basis)
         if dim == "3D":
-            st.add(("modal", basis), lambda a=a, tot=tot: (a, tot))
+            def modal(num, den, a=a, tot=tot):
+                _set(num, a)
+                _set(den, tot)
+
+            st.add(("modal", basis), a.shape[1], 1, modal)
         for name in names:
             j = minerals.names.index(name)
             aj, gj = a[:, j], g[:, j]
             cls = assign_class(gj, bounds)  # (n,) class index; the columns are am * onehot(cls)
-            above = gj[:, None] * 100.0 >= levels[None, :] - 1e-9  # (n, L) bool
             lib = (gj >= thr - 1e-12).astype(float)
             for sc, msk in masks.items():
                 am = aj * msk
-                st.add(("lib", dim, basis, sc, name), lambda am=am, lib=lib: (am * lib, am))
+
+                def libf(num, den, am=am, lib=lib):
+                    _mul(num, am, lib)
+                    _set(den, am)
+
+                st.add(("lib", dim, basis, sc, name), 1, 1, libf)
                 if not curves:
                     continue
-                st.add(("classes", dim, basis, sc, name),
-                       lambda am=am, cls=cls: (am[:, None] * np.eye(n_cls)[cls], am))
+
+                def classf(num, den, am=am, cls=cls):
+                    _mul(num, am, np.eye(n_cls)[cls])
+                    _set(den, am)
+
+                st.add(("classes", dim, basis, sc, name), n_cls, 1, classf)
                 if sc == "all":  # curves: whole sample only
-                    st.add(("yield", dim, basis, sc, name), lambda am=am, above=above: (am[:, None] * above, am))
+                    def yieldf(num, den, am=am, gj=gj):
+                        _mul(num, am, gj[:, None] * 100.0 >= levels[None, :] - 1e-9)  # (n, L) bool, made here
+                        _set(den, am)
+
+                    st.add(("yield", dim, basis, sc, name), n_lev, 1, yieldf)
             if basis == gr_basis and curves:
-                acc = gj[:, None] * 100.0 >= gr_cuts[None, :] - 1e-9  # (n, C) bool
+                def accepted(gj=gj):  # (n, C) bool, made when used (not held for every mineral)
+                    return gj[:, None] * 100.0 >= gr_cuts[None, :] - 1e-9
 
-                def accf(acc=acc):
-                    return acc.astype(float)
+                def gr_grade(num, den, aj=aj, tot=tot, acc=accepted):
+                    a = acc()
+                    _mul(num, aj, a)
+                    _mul(den, tot, a)
 
-                st.add(("gr_grade", dim, name), lambda aj=aj, tot=tot, f=accf: (aj[:, None] * f(), tot[:, None] * f()))
-                st.add(("gr_recovery", dim, name), lambda aj=aj, f=accf: (aj[:, None] * f(), aj))
-                st.add(("gr_yield", dim, name), lambda tot=tot, f=accf: (tot[:, None] * f(), tot))
+                def gr_recovery(num, den, aj=aj, acc=accepted):
+                    _mul(num, aj, acc())
+                    _set(den, aj)
+
+                def gr_yield(num, den, tot=tot, acc=accepted):
+                    _mul(num, tot, acc())
+                    _set(den, tot)
+
+                st.add(("gr_grade", dim, name), n_cut, n_cut, gr_grade)
+                st.add(("gr_recovery", dim, name), n_cut, 1, gr_recovery)
+                st.add(("gr_yield", dim, name), n_cut, 1, gr_yield)
 
 
 def bootstrap_intervals(
@@ -310,14 +386,12 @@ def bootstrap_intervals(
     parts3: dict = {}
     parts2: dict = {}
     chunk = max(1, CHUNK_CELLS // max(n + (len(pos) if have_2d else 0), 1))
-    for w in bootstrap_weights(c3, b_total, seed=seed, chunk=chunk):
-        wf = w.astype(float)
-        del w
+    for wf in _weights(c3, b_total, seed=seed, chunk=chunk, dtype=float):
         st3.replicates(wf, parts3)
         if have_2d:
             st2.replicates(wf[:, pos], parts2)
-    r3 = {key: np.concatenate(v, axis=0) for key, v in parts3.items()}
-    r2 = {key: np.concatenate(v, axis=0) for key, v in parts2.items()}
+    r3 = {key: np.concatenate(parts3.pop(key), axis=0) for key in list(parts3)}
+    r2 = {key: np.concatenate(parts2.pop(key), axis=0) for key in list(parts2)}
     out: dict = {"n_boot": b_total, "seed": seed}
     for reps in (r3, r2):
         for key, val in reps.items():
