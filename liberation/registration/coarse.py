@@ -281,7 +281,7 @@ def coarse_search(
     min_level_a_size: int = 16,
     binning: str = "levels",
     max_single_level_work: float = 3e7,
-    outside: str = "background",
+    outside: str = "ignore",
     pyramid=None,
     workers: int = 1,
     show_progress: bool | None = None,
