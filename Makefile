@@ -21,11 +21,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/liberation demo --out demo_out --overwrite
 
-## Run the whole test suite (warnings are errors; 1129 tests, about 11 minutes on a quiet 2-core machine)
+## Run the whole test suite (warnings are errors; 1191 tests, about 15 minutes on a quiet 2-core machine)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-## The quick subset: tests marked slow left out, two xdist workers (1014 tests, about 68 s on a quiet 2-core machine)
+## The quick subset: tests marked slow left out, two xdist workers (1061 tests, about 77 s on a quiet 2-core machine)
 test-fast: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" -n 2 $(PYTEST_ARGS)
 
