@@ -121,16 +121,8 @@ def cluster_features(
         model = KMeans(n_clusters=int(n_clusters), n_init=int(n_init), random_state=random_state,
                        max_iter=int(max_iter)).fit(features)
         labels = model.labels_
-    centers = model.cluster_centers_
-    counts = np.bincount(labels, minlength=n_clusters)
-    order = np.lexsort((np.arange(n_clusters), -counts))  # biggest first, stable
-    rank = np.empty(n_clusters, dtype=np.int64)
-    rank[order] = np.arange(n_clusters)
-    labels = rank[labels]
-    centers = centers[order]
-    diff = features - centers[labels]
-    inertia = float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
-    return labels, centers.astype(np.float64), inertia, method
+    labels, centers, inertia = _biggest_first(features, labels, model.cluster_centers_)
+    return labels, centers, inertia, method
 
 
 def choose_n_clusters(
@@ -661,7 +653,13 @@ def _fit_on_pure_pixels(features, mask, labels, centers, *, seed, n_init, miniba
     if bad and len(bad) < centers.shape[0]:
         centers = np.delete(centers, bad, axis=0)
         k = centers.shape[0]
-    labels = _two_nearest(features, centers)[0]
+    labels, centers, inertia = _biggest_first(features, _two_nearest(features, centers)[0], centers)
+    return labels, centers, inertia, pure
+
+
+def _biggest_first(features: np.ndarray, labels: np.ndarray, centers: np.ndarray):
+    """Renumber clusters by size (biggest first, stable); return labels, float64 centres and the inertia."""
+    k = centers.shape[0]
     counts = np.bincount(labels, minlength=k)
     order = np.lexsort((np.arange(k), -counts))
     rank = np.empty(k, dtype=np.int64)
@@ -670,4 +668,4 @@ def _fit_on_pure_pixels(features, mask, labels, centers, *, seed, n_init, miniba
     centers = centers[order]
     diff = features - centers[labels]
     inertia = float(np.einsum("ij,ij->", diff, diff, dtype=np.float64))
-    return labels, centers.astype(np.float64), inertia, pure
+    return labels, centers.astype(np.float64), inertia
