@@ -108,7 +108,7 @@ def analyse(rt, frs) -> tuple[dict, list]:
                  "perfect_split": np.where(fg, np.where(y > 0, y, majority(lab, y)[lab]), 0).astype(np.uint8),
                  "true_fragments": classify_fragments(true_p, x[i], network_weight=1.0, instances=inst,
                                                       grow_sigma=None, trim_alpha=None)}
-        row = {"frame": i, "true_fragments": int(len(np.unique(inst[inst > 0]))), "predicted_fragments": int(lab.max())}
+        row = {"frame": i, "n_true": int(len(np.unique(inst[inst > 0]))), "n_predicted": int(lab.max())}
         merged = mixed = 0
         for fid in range(1, int(lab.max()) + 1):
             m = lab == fid
@@ -126,7 +126,7 @@ def analyse(rt, frs) -> tuple[dict, list]:
     out = {k: ore_waste_miou(c) for k, c in pooled.items()}
     c = pooled["decision"]
     out["fg_iou"] = float(c[1:, 1:].sum() / max(c.sum() - c[0, 0], 1))
-    for k in ("true_fragments", "predicted_fragments", "merged", "mixed_merges"):
+    for k in ("n_true", "n_predicted", "merged", "mixed_merges"):
         out[k] = int(sum(r[k] for r in rows))
     return out, rows
 
@@ -149,7 +149,7 @@ def main(argv=None) -> int:
         results[name] = {"pooled": out, "frames": rows}
         print(f"{name:14s} ore/waste mIoU: decision {out['decision']:.3f} | perfect classes {out['perfect_classes']:.3f} "
               f"| perfect split {out['perfect_split']:.3f} | true fragments {out['true_fragments']:.3f} || fg IoU "
-              f"{out['fg_iou']:.3f}; fragments true {out['true_fragments']} predicted {out['predicted_fragments']}, "
+              f"{out['fg_iou']:.3f}; fragments true {out['n_true']} predicted {out['n_predicted']}, "
               f"merges {out['merged']} ({out['mixed_merges']} ore+waste)", flush=True)
         if args.frames == name:
             for r in rows:
