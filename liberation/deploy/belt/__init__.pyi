@@ -23,6 +23,7 @@ from .config import BELT_PRESETS, DEPRECATED_PRESETS, BeltSegmenterConfig, belt_
 from .export import convert_onnx_weights_fp16, export_belt_onnx, verify_belt_onnx
 from .fragment_class import (
     DEFAULT_FRAGMENT_CLASSIFIER,
+    DOG_SCALES,
     FEATURE_NAMES,
     FragmentClassifier,
     belt_background_level,
@@ -31,6 +32,7 @@ from .fragment_class import (
     fit_fragment_classifier,
     fragment_features,
     grow_foreground,
+    trim_foreground,
 )
 from .generators import FRAME_GENERATORS, make_angular_frame, make_generator_dataset, make_pebble_frame
 from .io import (
@@ -92,6 +94,7 @@ __all__ = [
     "DEFAULT_FRAGMENT_CLASSIFIER",
     "DEPRECATED_PRESETS",
     "DETECTOR_RANGES",
+    "DOG_SCALES",
     "FEATURE_NAMES",
     "FRAGMENT_RULES",
     "FRAME_GENERATORS",
@@ -179,6 +182,7 @@ __all__ = [
     "train",
     "train_belt_segmenter",
     "train_model",
+    "trim_foreground",
     "verify_belt_onnx",
     "workflow",
     "write_mask_png",
