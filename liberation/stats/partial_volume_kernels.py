@@ -383,7 +383,7 @@ if HAVE_NUMBA:  # pragma: no branch
 
     @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, delta):
+                        W, bits, wide, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -460,9 +460,33 @@ if HAVE_NUMBA:  # pragma: no branch
                         c8 = np.int64(0)
                         if packed:
                             c8 = box[x - x0]
-                            if (c8 & cmask) == np.int64(n_nb) << np.int64(8 * a):
+                            mconst = (c8 & cmask) == np.int64(n_nb) << np.int64(8 * a)
+                        else:
+                            mconst = const[yi, x - x0] == 1
+                        if mconst:
+                            # a constant measured box: only the unclipped rule's predicted tail, where the ring
+                            # holds a phase a can be unmixed against
+                            if clip or rt <= r or not known[a]:
                                 continue
-                        elif const[yi, x - x0] == 1:
+                            if bits.size:
+                                bv = np.int64(bits[z, y, x])
+                                hit = False
+                                for p in range(P):
+                                    if pair[a, p] == 1 and (bv >> p) & 1 == 1:
+                                        hit = True
+                                if not hit:
+                                    continue
+                            elif wide[z - lo[0], y - lo[1], x - lo[2]] == 0:
+                                continue
+                            _nb_shares(ph, z, y, x, rt, W, hh)
+                            own = np.int64(src[z, y, x])
+                            orow = lut[own] if 0 <= own < nl else dump
+                            for p in range(P):
+                                if pair[a, p] == 1 and hh[p] != 0.0:
+                                    delta[orow, a] -= hh[p]
+                                    owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                    delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                                    moved += 1
                             continue
                         if not known[a]:
                             continue
@@ -488,6 +512,16 @@ if HAVE_NUMBA:  # pragma: no branch
                                     nin += 1
                                     b = p
                             if nin == 0:
+                                if rt > r:  # candidates in the ring only: their predicted shares
+                                    _nb_shares(ph, z, y, x, rt, W, hh)
+                                    own = np.int64(src[z, y, x])
+                                    orow = lut[own] if 0 <= own < nl else dump
+                                    for p in range(P):
+                                        if pair[a, p] == 1 and hh[p] != 0.0:
+                                            delta[orow, a] -= hh[p]
+                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                            delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                                            moved += 1
                                 continue
                             ncand = nin
                             if bits.size and nin == 1:
@@ -714,7 +748,11 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     # phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
     # candidate the measured box lacks
     bits = _nb_phase_bits(ph, rt) if (not clip and rt > int(r) and lv.size <= 8) else np.zeros((0, 0, 0), np.uint8)
+    # more than 8 phases: 1 where the box with the ring holds another label (the predicted tail of voxels whose
+    # measured box is constant)
+    wide = ((1 - _nb_constant_core(ph, rt, lo, hi)).astype(np.uint8) if (not clip and rt > int(r) and lv.size > 8)
+            else np.zeros((0, 0, 0), np.uint8))
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, box_weights(sigma_eff, rt), bits, delta)
+                            strip, fast_owner, box_weights(sigma_eff, rt), bits, wide, delta)
     return delta, int(moved), None

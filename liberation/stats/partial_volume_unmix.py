@@ -108,16 +108,17 @@ def _unmix_linear(nb, g, levels, known, thr, W, inner):
             cand[:, p] = (nb == p).any(axis=1) & ok
             cin[:, p] = (nb[:, inner] == p).any(axis=1) & ok
     has = cin.any(axis=1)
-    cand &= has[:, None]
     ncand = cand.sum(axis=1)
     hh = np.zeros((N, P))
-    multi = ncand >= 2
+    # no candidate in the measured box: every candidate of the ring gets its predicted share (no main partner)
+    pred = ~has & (ncand >= 1)
+    multi = (ncand >= 2) | pred
     if multi.any():
         for p in range(P):
             if cand[multi, p].any():
                 hh[multi, p] = ((nb[multi] == p) * W[None, :]).sum(axis=1)
     score = np.where(cin, np.where(multi[:, None], hh, 1.0) * np.abs(levels[None, :] - la[:, None]), -1.0)
-    b = np.argmax(score, axis=1)
+    b = np.where(has, np.argmax(score, axis=1), a)  # predicted-only voxels: no main partner (b = own phase)
     d = g - la
     for p in range(P):
         other = multi & cand[:, p] & (b != p)
@@ -162,7 +163,9 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
     inner_pos = np.zeros(n_nb, bool)
     inner_pos[inner] = True
     cshape = tuple(n - 2 * rad for n in ph_ext.shape)
-    idx = np.flatnonzero(constant_box(ph_ext, int(radius), lo=(rad,) * 3, hi=tuple(n - rad for n in ph_ext.shape),
+    # the voxels whose gathered box (with the tail ring of the unclipped rule) holds another label: a voxel whose
+    # measured box is constant but whose ring is not gets the predicted blur tail (_unmix_linear)
+    idx = np.flatnonzero(constant_box(ph_ext, rad, lo=(rad,) * 3, hi=tuple(n - rad for n in ph_ext.shape),
                                       engine=engine) == 0)
     P = len(levels)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
