@@ -341,15 +341,43 @@ if HAVE_NUMBA:  # pragma: no branch
                     hh[ph[zz, yy, xx]] += W[k]
                     k += 1
 
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _nb_owner_of(ph, src, z, y, x, r, q, fast, mxo):
-        """The particle of the neighbours of phase ``q``: from the box's ids when ``fast``, else a scan."""
+    @numba.njit(cache=True, nogil=True)
+    def _nb_count_taxi(ph, z, y, x, r, cnt):
+        """``cnt[p]`` = voxels of phase ``p`` within taxicab distance ``r`` of (z, y, x) (edge-clamped): the measured
+        neighbourhood of the unclipped rule (``partial_volume_unmix.measured_mask``)."""
         Z, Y, X = ph.shape
+        cnt[:] = 0
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            ry = r - abs(dz)
+            for dy in range(-ry, ry + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                rx = ry - abs(dy)
+                for dx in range(-rx, rx + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    cnt[ph[zz, yy, xx]] += 1
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_owner_taxi(ph, src, z, y, x, r, q, fast, mxo):
+        """Largest ``src`` among the voxels of phase ``q`` within taxicab distance ``r`` (edge-clamped); from the
+        box's ids when ``fast`` (one particle id in the cube besides the background: also the taxicab ball's)."""
         if fast:
             return mxo if q != 0 else np.int64(0)
-        if r == 1 and 0 < z < Z - 1 and 0 < y < Y - 1 and 0 < x < X - 1:
-            return _nb_owner3(ph, src, z, y, x, q)
-        return _nb_owner(ph, src, z, y, x, r, q)
+        Z, Y, X = ph.shape
+        owner = np.int64(-1)
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            ry = r - abs(dz)
+            for dy in range(-ry, ry + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                rx = ry - abs(dy)
+                for dx in range(-rx, rx + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    if ph[zz, yy, xx] == q:
+                        o = np.int64(src[zz, yy, xx])
+                        if o > owner:
+                            owner = o
+        return owner
 
     @numba.njit(cache=True, nogil=True)
     def _nb_phase_bits(ph, rt):
@@ -500,14 +528,15 @@ if HAVE_NUMBA:  # pragma: no branch
                             _nb_count(ph, z, y, x, r, cnt)
                         if not clip:
                             # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear): the main
-                            # partner from the measured box (radius r), the blur tail of the ring out to rt
-                            # predicted
+                            # partner from the measured neighbourhood (taxicab radius r), the blur of the rest of
+                            # the box out to rt predicted
+                            _nb_count_taxi(ph, z, y, x, r, cnt)
                             nin = 0
                             b = a
                             for p in range(P):
                                 if pair[a, p] == 0:
                                     continue
-                                cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
+                                cp = cnt[p]
                                 if cp > 0:
                                     nin += 1
                                     b = p
@@ -543,8 +572,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                 for p in range(P):
                                     if pair[a, p] == 0 or hh[p] == 0.0:
                                         continue
-                                    cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
-                                    if cp == 0:
+                                    if cnt[p] == 0:
                                         continue
                                     sc = hh[p] * abs(levels[p] - la)
                                     if sc > best:
@@ -568,16 +596,15 @@ if HAVE_NUMBA:  # pragma: no branch
                                 fast = mxo == 0 or -nmo == mxo
                             if share_b != 0.0:
                                 delta[orow, a] -= share_b
-                                owner = _nb_owner_of(ph, src, z, y, x, r, b, fast, mxo)
+                                owner = _nb_owner_taxi(ph, src, z, y, x, r, b, fast, mxo)
                                 delta[lut[owner] if 0 <= owner < nl else dump, b] += share_b
                                 moved += 1
                             if ncand >= 2:
                                 for p in range(P):
                                     if p != b and pair[a, p] == 1 and hh[p] != 0.0:
                                         delta[orow, a] -= hh[p]
-                                        cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
-                                        if cp > 0:
-                                            owner = _nb_owner_of(ph, src, z, y, x, r, p, fast, mxo)
+                                        if cnt[p] > 0:
+                                            owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
                                         else:  # a phase of the ring only: its particle from a scan of the ring
                                             owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]

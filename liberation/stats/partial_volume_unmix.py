@@ -136,6 +136,20 @@ def _unmix_linear(nb, g, levels, known, thr, W, inner):
     return np.concatenate(rows_v), np.concatenate(rows_p), np.concatenate(rows_s)
 
 
+def measured_mask(offs3: np.ndarray, radius: int, clip: bool) -> np.ndarray:
+    """Which of the offsets ``offs3`` (shape (n, 3)) form the *measured* neighbourhood of a voxel.
+
+    Clipped rule: the ``(2 radius + 1)^3`` cube. Unclipped rule: the voxels within taxicab distance ``radius``
+    (|dz| + |dy| + |dx| <= radius: the 6 face neighbours for radius 1, 24 voxels for radius 2). A voxel is
+    unmixed from its grey value only where a phase it can be unmixed against lies there; the other voxels of the
+    box (out to the ring, :func:`halo`) get the model's predicted blur of the hard labels: at noise 0.02 the
+    grey values of the voxels that only touch another phase along an edge or a corner add more noise than the
+    sub-voxel volume they hold (docs/partial_volume.md, session 6).
+    """
+    a = np.abs(np.asarray(offs3))
+    return (a.max(axis=1) <= radius) if clip else (a.sum(axis=1) <= radius)
+
+
 def halo(radius: int, clip: bool) -> int:
     """Halo (voxels) the unmixing reads around a block: ``radius``, plus the ring of the blur tail (one voxel)
     for the unclipped rule."""
@@ -159,7 +173,9 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
     offs3 = offsets(rad)
     n_nb = len(offs3)
     centre = n_nb // 2
-    inner = np.flatnonzero(np.abs(offs3).max(axis=1) <= int(radius))
+    # the measured neighbourhood: the (2 radius + 1)^3 cube for the clipped rule, the voxels within taxicab
+    # distance ``radius`` (the 6 face neighbours for radius 1) for the unclipped rule (measured_offsets)
+    inner = np.flatnonzero(measured_mask(offs3, int(radius), clip))
     inner_pos = np.zeros(n_nb, bool)
     inner_pos[inner] = True
     cshape = tuple(n - 2 * rad for n in ph_ext.shape)
