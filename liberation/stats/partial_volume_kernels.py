@@ -342,6 +342,27 @@ if HAVE_NUMBA:  # pragma: no branch
                     k += 1
 
     @numba.njit(cache=True, nogil=True)
+    def _nb_shares_owners(ph, src, z, y, x, r, W, hh, own):
+        """:func:`_nb_shares` and, in the same scan, ``own[p]`` = the largest ``src`` among the phase-``p`` voxels of
+        the box (-1 where none): the predicted tail of a voxel without a partner in its measured neighbourhood."""
+        Z, Y, X = ph.shape
+        hh[:] = 0.0
+        own[:] = -1
+        k = 0
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            for dy in range(-r, r + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                for dx in range(-r, r + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    q = ph[zz, yy, xx]
+                    hh[q] += W[k]
+                    o = np.int64(src[zz, yy, xx])
+                    if o > own[q]:
+                        own[q] = o
+                    k += 1
+
+    @numba.njit(cache=True, nogil=True)
     def _nb_count_taxi(ph, z, y, x, r, cnt):
         """``cnt[p]`` = voxels of phase ``p`` within taxicab distance ``r`` of (z, y, x) (edge-clamped): the measured
         neighbourhood of the unclipped rule (``partial_volume_unmix.measured_mask``)."""
@@ -418,6 +439,7 @@ if HAVE_NUMBA:  # pragma: no branch
         n_nb = w * w * w
         cnt = np.zeros(P, np.int64)
         hh = np.zeros(P)
+        owns = np.zeros(P, np.int64)
         packed = P <= 8 and n_nb < 256
         # field 7 of the packed counts (free when P < 8): voxels of the background particle that are not void, or
         # void voxels of a particle; where there are none and the box holds one particle id besides the
@@ -506,13 +528,13 @@ if HAVE_NUMBA:  # pragma: no branch
                                     continue
                             elif wide[z - lo[0], y - lo[1], x - lo[2]] == 0:
                                 continue
-                            _nb_shares(ph, z, y, x, rt, W, hh)
+                            _nb_shares_owners(ph, src, z, y, x, rt, W, hh, owns)
                             own = np.int64(src[z, y, x])
                             orow = lut[own] if 0 <= own < nl else dump
                             for p in range(P):
                                 if pair[a, p] == 1 and hh[p] != 0.0:
                                     delta[orow, a] -= hh[p]
-                                    owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                    owner = owns[p]
                                     delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
                                     moved += 1
                             continue
@@ -542,13 +564,13 @@ if HAVE_NUMBA:  # pragma: no branch
                                     b = p
                             if nin == 0:
                                 if rt > r:  # candidates in the ring only: their predicted shares
-                                    _nb_shares(ph, z, y, x, rt, W, hh)
+                                    _nb_shares_owners(ph, src, z, y, x, rt, W, hh, owns)
                                     own = np.int64(src[z, y, x])
                                     orow = lut[own] if 0 <= own < nl else dump
                                     for p in range(P):
                                         if pair[a, p] == 1 and hh[p] != 0.0:
                                             delta[orow, a] -= hh[p]
-                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                            owner = owns[p]
                                             delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
                                             moved += 1
                                 continue
