@@ -14,7 +14,12 @@ liberation class. This module (the public face of the ``partial_volume_*`` modul
    linearly between its own phase ``a`` and the neighbouring phase ``b`` that best explains its grey
    value ``g``: ``f_a = clip((g - L_b) / (L_a - L_b), 0, 1)``, ``f_b = 1 - f_a``
    (:func:`phase_fractions`, :func:`soft_counts`, ``partial_volume_unmix``); the share ``f_b`` goes to the
-   particle of the neighbours of phase ``b`` (to the background when ``b`` is void outside the particles);
+   particle of the neighbours of phase ``b`` (to the background when ``b`` is void outside the particles).
+   That is the clipped rule of the report (``soft_statistics``); the default of :func:`soft_counts` and
+   :func:`phase_fractions` is the unclipped rule: partners from the hard labels and the model's blur only, a voxel
+   with another phase among its face neighbours (taxicab radius 1, or 2 for a blur above 0.9 voxel) unmixed
+   linearly from its grey value, every other voxel within the box of radius ``radius + 1`` given the model's
+   predicted blur of the hard labels (linear in the grey values, noise-free selection);
 3. turns the soft per-particle phase volumes into the usual particle table (:func:`soft_table`), so that
    liberation classes, modal mineralogy and grade-recovery come from the same functions as the hard ones
    (:func:`soft_statistics`, ``partial_volume_tables``).

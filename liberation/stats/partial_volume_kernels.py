@@ -341,15 +341,64 @@ if HAVE_NUMBA:  # pragma: no branch
                     hh[ph[zz, yy, xx]] += W[k]
                     k += 1
 
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _nb_owner_of(ph, src, z, y, x, r, q, fast, mxo):
-        """The particle of the neighbours of phase ``q``: from the box's ids when ``fast``, else a scan."""
+    @numba.njit(cache=True, nogil=True)
+    def _nb_shares_owners(ph, src, z, y, x, r, W, hh, own):
+        """:func:`_nb_shares` and, in the same scan, ``own[p]`` = the largest ``src`` among the phase-``p`` voxels of
+        the box (-1 where none): the predicted tail of a voxel without a partner in its measured neighbourhood."""
         Z, Y, X = ph.shape
+        hh[:] = 0.0
+        own[:] = -1
+        k = 0
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            for dy in range(-r, r + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                for dx in range(-r, r + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    q = ph[zz, yy, xx]
+                    hh[q] += W[k]
+                    o = np.int64(src[zz, yy, xx])
+                    if o > own[q]:
+                        own[q] = o
+                    k += 1
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_count_taxi(ph, z, y, x, r, cnt):
+        """``cnt[p]`` = voxels of phase ``p`` within taxicab distance ``r`` of (z, y, x) (edge-clamped): the measured
+        neighbourhood of the unclipped rule (``partial_volume_unmix.measured_mask``)."""
+        Z, Y, X = ph.shape
+        cnt[:] = 0
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            ry = r - abs(dz)
+            for dy in range(-ry, ry + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                rx = ry - abs(dy)
+                for dx in range(-rx, rx + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    cnt[ph[zz, yy, xx]] += 1
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_owner_taxi(ph, src, z, y, x, r, q, fast, mxo):
+        """Largest ``src`` among the voxels of phase ``q`` within taxicab distance ``r`` (edge-clamped); from the
+        box's ids when ``fast`` (one particle id in the cube besides the background: also the taxicab ball's)."""
         if fast:
             return mxo if q != 0 else np.int64(0)
-        if r == 1 and 0 < z < Z - 1 and 0 < y < Y - 1 and 0 < x < X - 1:
-            return _nb_owner3(ph, src, z, y, x, q)
-        return _nb_owner(ph, src, z, y, x, r, q)
+        Z, Y, X = ph.shape
+        owner = np.int64(-1)
+        for dz in range(-r, r + 1):
+            zz = min(max(z + dz, 0), Z - 1)
+            ry = r - abs(dz)
+            for dy in range(-ry, ry + 1):
+                yy = min(max(y + dy, 0), Y - 1)
+                rx = ry - abs(dy)
+                for dx in range(-rx, rx + 1):
+                    xx = min(max(x + dx, 0), X - 1)
+                    if ph[zz, yy, xx] == q:
+                        o = np.int64(src[zz, yy, xx])
+                        if o > owner:
+                            owner = o
+        return owner
 
     @numba.njit(cache=True, nogil=True)
     def _nb_phase_bits(ph, rt):
@@ -383,13 +432,14 @@ if HAVE_NUMBA:  # pragma: no branch
 
     @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, delta):
+                        W, bits, wide, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
         n_nb = w * w * w
         cnt = np.zeros(P, np.int64)
         hh = np.zeros(P)
+        owns = np.zeros(P, np.int64)
         packed = P <= 8 and n_nb < 256
         # field 7 of the packed counts (free when P < 8): voxels of the background particle that are not void, or
         # void voxels of a particle; where there are none and the box holds one particle id besides the
@@ -460,9 +510,33 @@ if HAVE_NUMBA:  # pragma: no branch
                         c8 = np.int64(0)
                         if packed:
                             c8 = box[x - x0]
-                            if (c8 & cmask) == np.int64(n_nb) << np.int64(8 * a):
+                            mconst = (c8 & cmask) == np.int64(n_nb) << np.int64(8 * a)
+                        else:
+                            mconst = const[yi, x - x0] == 1
+                        if mconst:
+                            # a constant measured box: only the unclipped rule's predicted tail, where the ring
+                            # holds a phase a can be unmixed against
+                            if clip or rt <= r or not known[a]:
                                 continue
-                        elif const[yi, x - x0] == 1:
+                            if bits.size:
+                                bv = np.int64(bits[z, y, x])
+                                hit = False
+                                for p in range(P):
+                                    if pair[a, p] == 1 and (bv >> p) & 1 == 1:
+                                        hit = True
+                                if not hit:
+                                    continue
+                            elif wide[z - lo[0], y - lo[1], x - lo[2]] == 0:
+                                continue
+                            _nb_shares_owners(ph, src, z, y, x, rt, W, hh, owns)
+                            own = np.int64(src[z, y, x])
+                            orow = lut[own] if 0 <= own < nl else dump
+                            for p in range(P):
+                                if pair[a, p] == 1 and hh[p] != 0.0:
+                                    delta[orow, a] -= hh[p]
+                                    owner = owns[p]
+                                    delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                                    moved += 1
                             continue
                         if not known[a]:
                             continue
@@ -476,18 +550,29 @@ if HAVE_NUMBA:  # pragma: no branch
                             _nb_count(ph, z, y, x, r, cnt)
                         if not clip:
                             # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear): the main
-                            # partner from the measured box (radius r), the blur tail of the ring out to rt
-                            # predicted
+                            # partner from the measured neighbourhood (taxicab radius r), the blur of the rest of
+                            # the box out to rt predicted
+                            _nb_count_taxi(ph, z, y, x, r, cnt)
                             nin = 0
                             b = a
                             for p in range(P):
                                 if pair[a, p] == 0:
                                     continue
-                                cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
+                                cp = cnt[p]
                                 if cp > 0:
                                     nin += 1
                                     b = p
                             if nin == 0:
+                                if rt > r:  # candidates in the ring only: their predicted shares
+                                    _nb_shares_owners(ph, src, z, y, x, rt, W, hh, owns)
+                                    own = np.int64(src[z, y, x])
+                                    orow = lut[own] if 0 <= own < nl else dump
+                                    for p in range(P):
+                                        if pair[a, p] == 1 and hh[p] != 0.0:
+                                            delta[orow, a] -= hh[p]
+                                            owner = owns[p]
+                                            delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                                            moved += 1
                                 continue
                             ncand = nin
                             if bits.size and nin == 1:
@@ -509,8 +594,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                 for p in range(P):
                                     if pair[a, p] == 0 or hh[p] == 0.0:
                                         continue
-                                    cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
-                                    if cp == 0:
+                                    if cnt[p] == 0:
                                         continue
                                     sc = hh[p] * abs(levels[p] - la)
                                     if sc > best:
@@ -534,16 +618,15 @@ if HAVE_NUMBA:  # pragma: no branch
                                 fast = mxo == 0 or -nmo == mxo
                             if share_b != 0.0:
                                 delta[orow, a] -= share_b
-                                owner = _nb_owner_of(ph, src, z, y, x, r, b, fast, mxo)
+                                owner = _nb_owner_taxi(ph, src, z, y, x, r, b, fast, mxo)
                                 delta[lut[owner] if 0 <= owner < nl else dump, b] += share_b
                                 moved += 1
                             if ncand >= 2:
                                 for p in range(P):
                                     if p != b and pair[a, p] == 1 and hh[p] != 0.0:
                                         delta[orow, a] -= hh[p]
-                                        cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
-                                        if cp > 0:
-                                            owner = _nb_owner_of(ph, src, z, y, x, r, p, fast, mxo)
+                                        if cnt[p] > 0:
+                                            owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
                                         else:  # a phase of the ring only: its particle from a scan of the ring
                                             owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
@@ -714,7 +797,11 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     # phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
     # candidate the measured box lacks
     bits = _nb_phase_bits(ph, rt) if (not clip and rt > int(r) and lv.size <= 8) else np.zeros((0, 0, 0), np.uint8)
+    # more than 8 phases: 1 where the box with the ring holds another label (the predicted tail of voxels whose
+    # measured box is constant)
+    wide = ((1 - _nb_constant_core(ph, rt, lo, hi)).astype(np.uint8) if (not clip and rt > int(r) and lv.size > 8)
+            else np.zeros((0, 0, 0), np.uint8))
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, box_weights(sigma_eff, rt), bits, delta)
+                            strip, fast_owner, box_weights(sigma_eff, rt), bits, wide, delta)
     return delta, int(moved), None

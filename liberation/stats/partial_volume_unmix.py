@@ -83,18 +83,20 @@ def box_weights(sigma_eff: float, radius: int) -> np.ndarray:
 
 
 def _unmix_linear(nb, g, levels, known, thr, W, inner):
-    """The unclipped rule for a batch of mixed voxels: ``(rows_voxel, partner, share)``.
+    """The unclipped rule for a batch of voxels whose box holds another label: ``(rows_voxel, partner, share)``.
 
     ``nb`` holds the hard labels of the box of radius ``radius + 1`` (offsets ``offsets(radius + 1)``),
-    ``inner`` the columns of the measured neighbourhood (radius ``radius``), ``W`` the model's blur over the
-    whole box. Candidates: the phases of the box that can be unmixed against the own phase ``a``; the main
-    partner ``b`` is one of the measured neighbourhood. One candidate ``b``: ``share = (g - L_a) / (L_b - L_a)``
-    (unclipped). Several (three phases meet, or a phase only in the outer ring of the box: the blur tail
-    beyond the measured neighbourhood): the expected share ``h_p`` of each phase in the model's blur over the
-    box (hard labels; no noise) picks ``b`` among those of the measured neighbourhood (largest
+    ``inner`` the columns of the measured neighbourhood (:func:`measured_mask`: taxicab radius ``radius``),
+    ``W`` the model's blur over the whole box. Candidates: the phases of the box that can be unmixed against the
+    own phase ``a``; the main partner ``b`` is one of the measured neighbourhood. One candidate ``b``:
+    ``share = (g - L_a) / (L_b - L_a)`` (unclipped). Several (three phases meet, or a phase only beyond the
+    measured neighbourhood: the blur tail): the expected share ``h_p`` of each phase in the model's blur over
+    the box (hard labels; no noise) picks ``b`` among those of the measured neighbourhood (largest
     ``h_p |L_p - L_a|``), the others get ``h_p``, and ``b`` the rest of the grey deviation:
-    ``(g - L_a - sum_{p != b} h_p (L_p - L_a)) / (L_b - L_a)``. Voxels with no candidate in the measured
-    neighbourhood are not unmixed.
+    ``(g - L_a - sum_{p != b} h_p (L_p - L_a)) / (L_b - L_a)``. A voxel with no candidate in the measured
+    neighbourhood but some in the box gets the predicted ``h_p`` of each (no grey value is used: its noise would
+    outweigh the sub-voxel volume it holds). Every partner and every selection depends on the hard labels and the
+    model only, so the soft counts are linear in the grey values (no selection by the noise).
     """
     N, n_nb = nb.shape
     P = len(levels)
@@ -108,16 +110,17 @@ def _unmix_linear(nb, g, levels, known, thr, W, inner):
             cand[:, p] = (nb == p).any(axis=1) & ok
             cin[:, p] = (nb[:, inner] == p).any(axis=1) & ok
     has = cin.any(axis=1)
-    cand &= has[:, None]
     ncand = cand.sum(axis=1)
     hh = np.zeros((N, P))
-    multi = ncand >= 2
+    # no candidate in the measured box: every candidate of the ring gets its predicted share (no main partner)
+    pred = ~has & (ncand >= 1)
+    multi = (ncand >= 2) | pred
     if multi.any():
         for p in range(P):
             if cand[multi, p].any():
                 hh[multi, p] = ((nb[multi] == p) * W[None, :]).sum(axis=1)
     score = np.where(cin, np.where(multi[:, None], hh, 1.0) * np.abs(levels[None, :] - la[:, None]), -1.0)
-    b = np.argmax(score, axis=1)
+    b = np.where(has, np.argmax(score, axis=1), a)  # predicted-only voxels: no main partner (b = own phase)
     d = g - la
     for p in range(P):
         other = multi & cand[:, p] & (b != p)
@@ -133,6 +136,20 @@ def _unmix_linear(nb, g, levels, known, thr, W, inner):
         rows_p.append(np.full(other.size, p, np.int64))
         rows_s.append(hh[other, p])
     return np.concatenate(rows_v), np.concatenate(rows_p), np.concatenate(rows_s)
+
+
+def measured_mask(offs3: np.ndarray, radius: int, clip: bool) -> np.ndarray:
+    """Which of the offsets ``offs3`` (shape (n, 3)) form the *measured* neighbourhood of a voxel.
+
+    Clipped rule: the ``(2 radius + 1)^3`` cube. Unclipped rule: the voxels within taxicab distance ``radius``
+    (|dz| + |dy| + |dx| <= radius: the 6 face neighbours for radius 1, 24 voxels for radius 2). A voxel is
+    unmixed from its grey value only where a phase it can be unmixed against lies there; the other voxels of the
+    box (out to the ring, :func:`halo`) get the model's predicted blur of the hard labels: at noise 0.02 the
+    grey values of the voxels that only touch another phase along an edge or a corner add more noise than the
+    sub-voxel volume they hold (docs/partial_volume.md, session 6).
+    """
+    a = np.abs(np.asarray(offs3))
+    return (a.max(axis=1) <= radius) if clip else (a.sum(axis=1) <= radius)
 
 
 def halo(radius: int, clip: bool) -> int:
@@ -158,11 +175,15 @@ def unmix_block(g_ext, ph_ext, pid_ext, levels, noise_sigma, min_contrast, radiu
     offs3 = offsets(rad)
     n_nb = len(offs3)
     centre = n_nb // 2
-    inner = np.flatnonzero(np.abs(offs3).max(axis=1) <= int(radius))
+    # the measured neighbourhood: the (2 radius + 1)^3 cube for the clipped rule, the voxels within taxicab
+    # distance ``radius`` (the 6 face neighbours for radius 1) for the unclipped rule (measured_offsets)
+    inner = np.flatnonzero(measured_mask(offs3, int(radius), clip))
     inner_pos = np.zeros(n_nb, bool)
     inner_pos[inner] = True
     cshape = tuple(n - 2 * rad for n in ph_ext.shape)
-    idx = np.flatnonzero(constant_box(ph_ext, int(radius), lo=(rad,) * 3, hi=tuple(n - rad for n in ph_ext.shape),
+    # the voxels whose gathered box (with the tail ring of the unclipped rule) holds another label: a voxel whose
+    # measured box is constant but whose ring is not gets the predicted blur tail (_unmix_linear)
+    idx = np.flatnonzero(constant_box(ph_ext, rad, lo=(rad,) * 3, hi=tuple(n - rad for n in ph_ext.shape),
                                       engine=engine) == 0)
     P = len(levels)
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64),
@@ -252,14 +273,21 @@ def _model_arrays(model: PartialVolumeModel):
     return np.asarray(model.levels, dtype=np.float64), float(model.noise_sigma), float(model.min_contrast)
 
 
-#: Largest effective edge blur (voxels) the 3x3x3 neighbourhood serves with ``radius="auto"``; wider: 5x5x5.
-AUTO_RADIUS_SIGMA = 0.72
+#: Largest effective edge blur (voxels) the radius-1 measured neighbourhood serves with ``radius="auto"``; wider: 2.
+AUTO_RADIUS_SIGMA = 0.9
 
 
 def auto_radius(sigma_eff: float) -> int:
-    """Neighbourhood radius for the model's effective blur: 1 (3x3x3) up to :data:`AUTO_RADIUS_SIGMA`, else 2
-    (5x5x5: at blur 0.7-1.0 voxel the tail beyond the 3x3x3 box lost 2-8 % of a radius-2 inclusion; 1 where
-    the blur was not fitted)."""
+    """Neighbourhood radius for the model's effective blur: 1 up to :data:`AUTO_RADIUS_SIGMA`, else 2.
+
+    For the unclipped rule the radius is the taxicab radius of the measured neighbourhood (6 face neighbours, or
+    24 voxels) and the box out to the ring is ``radius + 1``: at a blur of 0.785 voxel (PSF 0.7) the face
+    neighbours (the predicted blur of the 5x5x5 box for the rest) lose -1.5 / -0.4 / -0.1 % of inclusions of
+    radius 2 / 3 / 4 noise-free and have half the per-object noise of the measured 5x5x5 box; at 1.04 (PSF 1.0)
+    the blur of the hard labels' error spills beyond the face neighbours (-3.6 / -1.9 / -1.7 %, worse than the
+    hard labels at radius 3-4) and radius 2 is needed (docs/partial_volume.md, session 6). 1 where the blur was
+    not fitted.
+    """
     if not np.isfinite(sigma_eff) or sigma_eff <= AUTO_RADIUS_SIGMA:
         return 1
     return 2
@@ -289,10 +317,12 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
         Particle ids (0 = outside): fills :attr:`PhaseFractions.owner`.
     model : PartialVolumeModel
         Grey levels and noise (:func:`estimate_model`).
-    radius : int
-        Neighbourhood radius: a voxel is mixed when its ``(2 radius + 1)^3`` neighbourhood holds more
-        than one hard label, and its partner is one of those labels (1: 3x3x3, the default; 2 also
-        reaches the blur tail of a PSF wider than ~0.7 voxel).
+    radius : int or "auto"
+        Neighbourhood radius. Clipped rule: a voxel is mixed when its ``(2 radius + 1)^3`` cube holds more than
+        one hard label, and its partner is one of those labels. Unclipped rule: the measured neighbourhood is the
+        taxicab ball of ``radius`` (1: the 6 face neighbours; 2: 24 voxels); a voxel with a candidate phase there
+        is unmixed from its grey value, the others of the ``(2 radius + 3)^3`` box get the model's predicted blur
+        (:func:`_unmix_linear`). ``"auto"`` (default): :func:`auto_radius` of the model's blur.
     clip : bool
         Clip the fractions to [0, 1] and pick the partner by the residual. Clipping biases sums over many noisy
         voxels (a pure voxel's noise is kept only on one side); ``clip=False`` (default) keeps the unbiased
