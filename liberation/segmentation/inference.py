@@ -71,8 +71,15 @@ def _forward(network, card, *, backend: str, device: str, batch: int):
         return net
     if isinstance(network, OnnxNetwork):
         raise InputError("an ONNX network needs backend='onnxruntime'")
-    network = network.to(device).eval()
     use_amp = str(device).startswith("cuda")
+    if not use_amp and isinstance(network, torch.nn.Module):
+        # the same function, faster on the CPU: batch norms folded, the stem's filters as matrix
+        # products (checked against the network within 1e-5), oneDNN's channels-last convolutions
+        from liberation.segmentation.fast_network import inference_network
+
+        fast = inference_network(network, card.patch_size, channels_last=True)
+        return lambda x: fast(x).contiguous()
+    network = network.to(device).eval()
 
     def run(x):
         with torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
