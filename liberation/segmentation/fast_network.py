@@ -17,12 +17,17 @@ directly, ONNX Runtime through its export).
 from __future__ import annotations
 
 import copy
+import threading
+import weakref
 
 import numpy as np
 
 from liberation.errors import InputError, require
 
-__all__ = ["inference_network", "replicate_filter_matrix"]
+__all__ = ["cached_inference_network", "inference_network", "replicate_filter_matrix"]
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()
 
 
 def replicate_filter_matrix(kernel: np.ndarray, n: int) -> np.ndarray:
@@ -203,8 +208,9 @@ def inference_network(network, window, *, fold: bool = True, matrix_stem: bool =
     if fold:
         changed += _fold_all(fast)
     if channels_last:
-        fast = _channels_last_head(fast) or fast.to(memory_format=torch.channels_last_3d)
-        changed += 1
+        head = _channels_last_head(fast)
+        changed += head is not None or any(p.dim() == 5 for p in fast.parameters())  # convolutions
+        fast = head if head is not None else fast.to(memory_format=torch.channels_last_3d)
     for p in fast.parameters():
         p.requires_grad_(False)
     fast.max_abs_diff = 0.0
@@ -219,4 +225,37 @@ def inference_network(network, window, *, fold: bool = True, matrix_stem: bool =
         if not diff <= atol:
             raise InputError(f"the inference form of the network differs from it by {diff:.3g} (> atol={atol})")
         fast.max_abs_diff = diff
+    return fast
+
+
+def _state_key(network):
+    """What identifies the weights of ``network`` now: each tensor's storage and in-place version."""
+    try:
+        return tuple((t.data_ptr(), t._version, t.device.type) for t in network.state_dict(keep_vars=True).values())
+    except (RuntimeError, AttributeError):  # e.g. inference tensors have no version counter: no caching
+        return None
+
+
+def cached_inference_network(network, window, **options):
+    """:func:`inference_network`, built once per network, window and options while its weights are unchanged.
+
+    The copy is kept (weakly keyed by ``network``) and rebuilt when a weight or buffer of
+    ``network`` is replaced or changed in place (its version counter moves), e.g. by training
+    between two predictions. Several sliding-window passes (slabs of a distributed run, planes of
+    :func:`~liberation.segmentation.inference.predict_face_matched`) then share one copy.
+    """
+    key = _state_key(network)
+    if key is None:
+        return inference_network(network, window, **options)
+    slot = (tuple(int(w) for w in window), tuple(sorted(options.items())))
+    with _CACHE_LOCK:
+        try:
+            entry = _CACHE.setdefault(network, {}).get(slot)
+        except TypeError:  # not weakly referenceable
+            return inference_network(network, window, **options)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    fast = inference_network(network, window, **options)
+    with _CACHE_LOCK:
+        _CACHE[network][slot] = (key, fast)
     return fast

@@ -16,7 +16,7 @@ from liberation.errors import InputError, require
 from liberation.segmentation.normalize import apply_normalization
 from liberation.segmentation.targets import decode_classes
 
-__all__ = ["BACKENDS", "predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d",
+__all__ = ["BACKENDS", "class_labels", "predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d",
            "resolve_backend", "segment_phases", "window_grid", "segment_particles"]
 
 
@@ -75,9 +75,9 @@ def _forward(network, card, *, backend: str, device: str, batch: int):
     if not use_amp and isinstance(network, torch.nn.Module):
         # the same function, faster on the CPU: batch norms folded, the stem's filters as matrix
         # products (checked against the network within 1e-5), oneDNN's channels-last convolutions
-        from liberation.segmentation.fast_network import inference_network
+        from liberation.segmentation.fast_network import cached_inference_network
 
-        fast = inference_network(network, card.patch_size, channels_last=True)
+        fast = cached_inference_network(network, card.patch_size, channels_last=True)
         return lambda x: fast(x).contiguous()
     network = network.to(device).eval()
 
@@ -173,6 +173,36 @@ def window_grid(shape, patch_size, *, overlap: float = 0.5, reflect=None, mirror
     return windows
 
 
+def class_labels(probs, class_ids) -> np.ndarray:
+    """The label value of the most probable class of each voxel (``argmax`` over axis 0, the first on ties).
+
+    One pass per class with a running maximum (torch's ``argmax`` over the leading axis of a
+    ``(classes, z, y, x)`` tensor is several times slower).
+
+    Parameters
+    ----------
+    probs : torch.Tensor or ndarray, shape (n_classes, ...)
+    class_ids : sequence of int
+        Label value of each class (0..255).
+
+    Returns
+    -------
+    ndarray of uint8, shape ``probs.shape[1:]``
+    """
+    torch = require("torch", "ml")
+    p = probs if isinstance(probs, torch.Tensor) else torch.from_numpy(np.asarray(probs))
+    ids = [int(c) for c in class_ids]
+    if p.ndim < 1 or p.shape[0] != len(ids):
+        raise InputError(f"probabilities have shape {tuple(p.shape)}; expected {len(ids)} classes first")
+    labels = torch.full(p.shape[1:], ids[0], dtype=torch.uint8)
+    best = p[0].clone()
+    for c in range(1, len(ids)):
+        higher = p[c] > best
+        labels.masked_fill_(higher, ids[c])
+        torch.maximum(best, p[c], out=best)
+    return labels.numpy()
+
+
 def _importance_map(patch_size, blend: str) -> np.ndarray:
     from monai.data.utils import compute_importance_map
 
@@ -245,7 +275,7 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         return cache
 
     def flush(final: int) -> None:
-        nonlocal base
+        nonlocal base, num, den
         k = final - base
         if k <= 0:
             return
@@ -256,11 +286,11 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         if len(flips) > 1:
             probs.div_(len(flips))
         emit(base, final, probs)
-        rest = cap - k
-        num[:, :, :rest] = num[:, :, k:].clone()
-        den[:, :rest] = den[:, k:].clone()
-        num[:, :, rest:] = 0.0
-        den[:, rest:] = 0.0
+        rest = cap - k  # the planes after ``final`` move to the front of new (zeroed) buffers
+        num, former = torch.zeros_like(num), num
+        num[:, :, :rest] = former[:, :, k:]
+        den, former = torch.zeros_like(den), den
+        den[:, :rest] = former[:, k:]
         base = final
 
     def crop(s: int, p: int, n: int) -> tuple[slice, slice]:
@@ -434,7 +464,7 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
         raise InputError(f"prob_out has shape {tuple(prob_out.shape)}; expected {(n_classes, *shape)}")
 
     def emit(z0, z1, probs):
-        out[z0:z1] = decode_classes(probs.argmax(0).numpy(), card.class_ids)
+        out[z0:z1] = class_labels(probs, card.class_ids)
         if prob_out is not None:
             prob_out[:, z0:z1] = probs.mul_(255.0).round_().to(torch.uint8).numpy()
 
