@@ -41,20 +41,18 @@ BACKENDS = ("torch", "onnxruntime", "auto")
 
 
 def resolve_backend(backend: str, device: str | None = "auto") -> str:
-    """The engine ``backend`` names: ``"auto"`` is ONNX Runtime on the CPU when onnx and onnxruntime are installed, else torch.
+    """The engine ``backend`` names: ``"auto"`` is torch (the CPU and the GPU).
 
-    ONNX Runtime ran the ``cpu`` preset network about 3x faster than torch on the same
-    threads (docs/performance_segmentation.md); on a GPU torch runs.
+    On the CPU torch runs the inference form of the network
+    (:func:`liberation.segmentation.fast_network.inference_network`: batch norms folded, the
+    stem's filters as matrix products, oneDNN's channels-last convolutions): 1.3x the windows per
+    second of ONNX Runtime on the same export and the same threads (docs/performance_segmentation.md,
+    issue 22), whose 3D convolutions are slower. ``"onnxruntime"`` stays available.
     """
-    import importlib.util
-
     _check_choice("backend", backend, BACKENDS)
     if backend != "auto":
         return backend
-    if _device(device) != "cpu":
-        return "torch"
-    have = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
-    return "onnxruntime" if have else "torch"
+    return "torch"
 
 
 def _forward(network, card, *, backend: str, device: str, batch: int):
@@ -383,8 +381,9 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     backend : {"torch", "onnxruntime", "auto"}
         What runs the network: torch, or ONNX Runtime on the CPU (the network is exported
         once per call and checked against torch within 1e-4 on random windows; needs ``onnx``
-        and ``onnxruntime``, the ``deploy`` extra); ``"auto"``: ONNX Runtime when installed and
-        the device is the CPU, else torch (see :func:`resolve_backend`).
+        and ``onnxruntime``, the ``deploy`` extra); ``"auto"``: torch (see :func:`resolve_backend`).
+        On the CPU torch runs the network's inference form
+        (:func:`~liberation.segmentation.fast_network.inference_network`, checked within 1e-5).
 
     Returns
     -------
