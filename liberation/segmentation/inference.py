@@ -45,9 +45,10 @@ def resolve_backend(backend: str, device: str | None = "auto") -> str:
 
     On the CPU torch runs the inference form of the network
     (:func:`liberation.segmentation.fast_network.inference_network`: batch norms folded, the
-    stem's filters as matrix products, oneDNN's channels-last convolutions): 1.3x the windows per
-    second of ONNX Runtime on the same export and the same threads (docs/performance_segmentation.md,
-    issue 22), whose 3D convolutions are slower. ``"onnxruntime"`` stays available.
+    stem's filters as matrix products, oneDNN's channels-last convolutions): about 2x the windows
+    per second of ONNX Runtime on the same export and the same threads (1 thread each, under load;
+    docs/performance_segmentation.md, issue 22), whose 3D convolutions are slower.
+    ``"onnxruntime"`` stays available.
     """
     _check_choice("backend", backend, BACKENDS)
     if backend != "auto":
