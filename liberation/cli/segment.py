@@ -133,8 +133,9 @@ def _baseline_text(baseline: dict | None) -> str:
                    "every axis (2.8x the windows of z-ends at 128^3, 1.7x at 256^3); inside = MONAI's windows "
                    "only (less accurate on the first and last planes).")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnxruntime"]), default="auto", show_default=True,
-              help="What runs the network: onnxruntime (CPU; the network is exported to ONNX and checked against "
-                   "torch, needs the deploy extra) or torch; auto = onnxruntime on the CPU when installed.")
+              help="What runs the network: torch (on the CPU its inference form: batch norms folded, filters as "
+                   "matrix products, checked within 1e-5) or onnxruntime (CPU; the network is exported to ONNX and "
+                   "checked against torch, needs the deploy extra); auto = torch (the faster one, measured).")
 @click.option("--ignore-voxel-size", is_flag=True,
               help="Apply a model trained at a voxel size more than 10 % away from STORE's (refused otherwise).")
 @overwrite_option("Replace existing labels.")

@@ -26,9 +26,9 @@ from liberation.segmentation.inference import (
     _edge_reflect,
     _sliding_stream,
     _volume_shape,
+    class_labels,
     resolve_backend,
 )
-from liberation.segmentation.targets import decode_classes
 
 __all__ = ["predict_planes", "predict_volume_distributed", "slab_bounds"]
 
@@ -108,7 +108,7 @@ def _slab_task(model, image, z0: int, z1: int, options: dict, threads: int | Non
     probs_u8 = np.zeros((len(card.class_ids), z1 - z0, *shape[1:]), np.uint8) if with_probs else None
 
     def emit(a, b, probs):  # as predict_volume writes them
-        labels[a - z0:b - z0] = decode_classes(probs.argmax(0), card.class_ids)
+        labels[a - z0:b - z0] = class_labels(probs, card.class_ids)
         if probs_u8 is not None:
             probs_u8[:, a - z0:b - z0] = np.round(probs * 255.0).astype(np.uint8)
 

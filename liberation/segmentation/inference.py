@@ -16,7 +16,7 @@ from liberation.errors import InputError, require
 from liberation.segmentation.normalize import apply_normalization
 from liberation.segmentation.targets import decode_classes
 
-__all__ = ["BACKENDS", "predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d",
+__all__ = ["BACKENDS", "class_labels", "predict_probabilities", "predict_volume", "predict_face_matched", "predict_slices_2d",
            "resolve_backend", "segment_phases", "window_grid", "segment_particles"]
 
 
@@ -41,20 +41,19 @@ BACKENDS = ("torch", "onnxruntime", "auto")
 
 
 def resolve_backend(backend: str, device: str | None = "auto") -> str:
-    """The engine ``backend`` names: ``"auto"`` is ONNX Runtime on the CPU when onnx and onnxruntime are installed, else torch.
+    """The engine ``backend`` names: ``"auto"`` is torch (the CPU and the GPU).
 
-    ONNX Runtime ran the ``cpu`` preset network about 3x faster than torch on the same
-    threads (docs/performance_segmentation.md); on a GPU torch runs.
+    On the CPU torch runs the inference form of the network
+    (:func:`liberation.segmentation.fast_network.inference_network`: batch norms folded, the
+    stem's filters as matrix products, oneDNN's channels-last convolutions): about 2x the windows
+    per second of ONNX Runtime on the same export and the same threads (1 thread each, under load;
+    docs/performance_segmentation.md, issue 22), whose 3D convolutions are slower.
+    ``"onnxruntime"`` stays available.
     """
-    import importlib.util
-
     _check_choice("backend", backend, BACKENDS)
     if backend != "auto":
         return backend
-    if _device(device) != "cpu":
-        return "torch"
-    have = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
-    return "onnxruntime" if have else "torch"
+    return "torch"
 
 
 def _forward(network, card, *, backend: str, device: str, batch: int):
@@ -71,8 +70,15 @@ def _forward(network, card, *, backend: str, device: str, batch: int):
         return net
     if isinstance(network, OnnxNetwork):
         raise InputError("an ONNX network needs backend='onnxruntime'")
-    network = network.to(device).eval()
     use_amp = str(device).startswith("cuda")
+    if not use_amp and isinstance(network, torch.nn.Module):
+        # the same function, faster on the CPU: batch norms folded, the stem's filters as matrix
+        # products (checked against the network within 1e-5), oneDNN's channels-last convolutions
+        from liberation.segmentation.fast_network import cached_inference_network
+
+        fast = cached_inference_network(network, card.patch_size, channels_last=True)
+        return lambda x: fast(x).contiguous()
+    network = network.to(device).eval()
 
     def run(x):
         with torch.autocast(device_type="cuda" if use_amp else "cpu", enabled=use_amp):
@@ -166,6 +172,36 @@ def window_grid(shape, patch_size, *, overlap: float = 0.5, reflect=None, mirror
     return windows
 
 
+def class_labels(probs, class_ids) -> np.ndarray:
+    """The label value of the most probable class of each voxel (``argmax`` over axis 0, the first on ties).
+
+    One pass per class with a running maximum (torch's ``argmax`` over the leading axis of a
+    ``(classes, z, y, x)`` tensor is several times slower).
+
+    Parameters
+    ----------
+    probs : torch.Tensor or ndarray, shape (n_classes, ...)
+    class_ids : sequence of int
+        Label value of each class (0..255).
+
+    Returns
+    -------
+    ndarray of uint8, shape ``probs.shape[1:]``
+    """
+    torch = require("torch", "ml")
+    p = probs if isinstance(probs, torch.Tensor) else torch.from_numpy(np.asarray(probs))
+    ids = [int(c) for c in class_ids]
+    if p.ndim < 1 or p.shape[0] != len(ids):
+        raise InputError(f"probabilities have shape {tuple(p.shape)}; expected {len(ids)} classes first")
+    labels = torch.full(p.shape[1:], ids[0], dtype=torch.uint8)
+    best = p[0].clone()
+    for c in range(1, len(ids)):
+        higher = p[c] > best
+        labels.masked_fill_(higher, ids[c])
+        torch.maximum(best, p[c], out=best)
+    return labels.numpy()
+
+
 def _importance_map(patch_size, blend: str) -> np.ndarray:
     from monai.data.utils import compute_importance_map
 
@@ -238,7 +274,7 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         return cache
 
     def flush(final: int) -> None:
-        nonlocal base
+        nonlocal base, num, den
         k = final - base
         if k <= 0:
             return
@@ -249,11 +285,11 @@ def _sliding_stream(read, shape, network, card, emit, *, normalized: bool, devic
         if len(flips) > 1:
             probs.div_(len(flips))
         emit(base, final, probs)
-        rest = cap - k
-        num[:, :, :rest] = num[:, :, k:].clone()
-        den[:, :rest] = den[:, k:].clone()
-        num[:, :, rest:] = 0.0
-        den[:, rest:] = 0.0
+        rest = cap - k  # the planes after ``final`` move to the front of new (zeroed) buffers
+        num, former = torch.zeros_like(num), num
+        num[:, :, :rest] = former[:, :, k:]
+        den, former = torch.zeros_like(den), den
+        den[:, :rest] = former[:, k:]
         base = final
 
     def crop(s: int, p: int, n: int) -> tuple[slice, slice]:
@@ -346,8 +382,9 @@ def predict_probabilities(block, network, card, *, device: str | None = "auto", 
     backend : {"torch", "onnxruntime", "auto"}
         What runs the network: torch, or ONNX Runtime on the CPU (the network is exported
         once per call and checked against torch within 1e-4 on random windows; needs ``onnx``
-        and ``onnxruntime``, the ``deploy`` extra); ``"auto"``: ONNX Runtime when installed and
-        the device is the CPU, else torch (see :func:`resolve_backend`).
+        and ``onnxruntime``, the ``deploy`` extra); ``"auto"``: torch (see :func:`resolve_backend`).
+        On the CPU torch runs the network's inference form
+        (:func:`~liberation.segmentation.fast_network.inference_network`, checked within 1e-5).
 
     Returns
     -------
@@ -427,7 +464,7 @@ def predict_volume(image, network, card, *, out=None, prob_out=None, slab: int |
         raise InputError(f"prob_out has shape {tuple(prob_out.shape)}; expected {(n_classes, *shape)}")
 
     def emit(z0, z1, probs):
-        out[z0:z1] = decode_classes(probs.argmax(0).numpy(), card.class_ids)
+        out[z0:z1] = class_labels(probs, card.class_ids)
         if prob_out is not None:
             prob_out[:, z0:z1] = probs.mul_(255.0).round_().to(torch.uint8).numpy()
 

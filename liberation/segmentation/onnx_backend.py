@@ -133,7 +133,11 @@ def onnx_network(network, card, *, path: str | os.PathLike | None = None, thread
         tmp = Path(tempfile.mkdtemp(prefix="liberation-onnx-"))
         path = tmp / "network.onnx"
     try:
-        path = export_network_onnx(network, card, path)
+        # the inference form (batch norms folded, the stem's filters as matrix products): fewer,
+        # larger operations; checked below against ``network`` itself
+        from liberation.segmentation.fast_network import inference_network
+
+        path = export_network_onnx(inference_network(network, card.patch_size, check=False), card, path)
         sample = np.random.default_rng(seed).random((2, 1, *(int(p) for p in card.patch_size)), dtype=np.float32)
         parity = onnx_parity(network, path, sample, input_name=_INPUT, atol=atol, threads=threads)
         return OnnxNetwork(path, patch_size=card.patch_size, threads=threads, max_abs_diff=parity["max_abs_diff"])

@@ -336,7 +336,7 @@ def segment_store(
         end, or MONAI's windows inside the volume only.
     backend : {"auto", "torch", "onnxruntime"}
         What runs the network (:func:`~liberation.segmentation.inference.resolve_backend`;
-        ``auto``: ONNX Runtime on the CPU when installed, else torch).
+        ``auto``: torch).
 
     Returns
     -------
