@@ -78,15 +78,14 @@ def test_least_variance_window_features_equal_an_explicit_minimum():
         mean = ndimage.gaussian_filter(ext, sigma)
         var = np.maximum(ndimage.gaussian_filter(ext * ext, sigma) - mean * mean, 0)
         cands_var, cands_mean = [], []
-        for axis in range(3):
-            for step in (0, -d, d):
-                pad = [(0, 0)] * 3
-                pad[axis] = (d, d)
-                pv, pm = np.pad(var, pad, mode="symmetric"), np.pad(mean, pad, mode="symmetric")
-                sl = [slice(None)] * 3
-                sl[axis] = slice(d + step, d + step + var.shape[axis])
-                cands_var.append(pv[tuple(sl)][zpad:-zpad])
-                cands_mean.append(pm[tuple(sl)][zpad:-zpad])
+        pv = np.pad(var, d, mode="symmetric")
+        pm = np.pad(mean, d, mode="symmetric")
+        for u in np.ndindex(3, 3, 3):  # the centre and 26 directions, each shifted by d voxels
+            u = np.array(u) - 1
+            o = np.rint(u * d / max(np.linalg.norm(u), 1.0)).astype(int)
+            sl = tuple(slice(d + o[k], d + o[k] + var.shape[k]) for k in range(3))
+            cands_var.append(pv[sl][zpad:-zpad])
+            cands_mean.append(pm[sl][zpad:-zpad])
         cands_var, cands_mean = np.stack(cands_var), np.stack(cands_mean)
         np.testing.assert_allclose(got[..., c], np.sqrt(cands_var.min(axis=0)), rtol=1e-5, atol=1e-5)
         if c == 0:
@@ -107,6 +106,8 @@ def test_plane_features_with_texture_equal_whole_volume_features():
     planes = [0, 1, 14, 28, 29, 14, 5]  # both ends (reflection), the interior, repeats
     np.testing.assert_allclose(plane_features(ph.ct, planes, norm, texture=texture), whole[planes], rtol=1e-4,
                                atol=1e-4)
+    np.testing.assert_allclose(filter_features(vol[:12], plane=4, texture=texture),
+                               filter_features(vol[:12], texture=texture)[4], rtol=1e-5, atol=1e-5)
     # the basic channels are unchanged by the texture names
     np.testing.assert_allclose(whole[..., :17], filter_features(vol), rtol=1e-6, atol=1e-6)
     # a volume thinner than the texture halo: the reflection repeats as in the whole-volume features
@@ -122,11 +123,11 @@ def test_texture_names_are_checked():
     for bad in ("st3", "hess1_coh", "kstd0", "gabor2", "bp9"):
         with pytest.raises(InputError, match="texture feature"):
             parse_texture_feature(bad)
-    ph = make_texture_phantom((12, 20, 20), seed=1)
-    sparse = np.full(ph.phases.shape, 255, np.uint8)
-    sparse[[0, -1]] = ph.phases[[0, -1]]
+    ct = np.random.default_rng(0).integers(0, 1000, (12, 20, 20)).astype(np.uint16)
+    sparse = np.full(ct.shape, 255, np.uint8)
+    sparse[0, :10], sparse[0, 10:] = 1, 2
     with pytest.raises(InputError, match="texture feature"):
-        train_pixel_classifier(ph.ct, sparse, texture=("st2_l4",), max_iter=5)
+        train_pixel_classifier(ct, sparse, texture=("st2_l4",), max_iter=5)
 
 
 def test_stored_classifier_keeps_its_texture_names_and_old_cards_load(tmp_path):

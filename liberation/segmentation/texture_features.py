@@ -10,13 +10,14 @@ features already separate quartz from twinned albite on the zoo's texture kinds 
 of the voxels 3 or more voxels from a phase boundary, 64³, ``mount-coarse``); the errors sit
 within 1-2 voxels of a boundary, where every Gaussian window centred on the voxel also covers
 the neighbouring grain, whose grey step or texture enters the local standard deviation. As in
-the Kuwahara filter, the windows shifted by ``round(1.5 sigma)`` voxels along +-z, +-y, +-x
-are compared with the centred one and the one with the smallest variance (the one inside a
-single grain) is used:
+the Kuwahara filter, the Gaussian windows shifted by ``round(1.5 sigma)`` voxels in 26
+directions (the axes, face and space diagonals; 6 axis directions alone gained about 0.01
+less accuracy) are compared with the centred one and the one with the smallest variance (the
+one inside a single grain) is used:
 
-- ``kstd<sigma>``: the smallest local standard deviation of the seven Gaussian windows;
+- ``kstd<sigma>``: the smallest local standard deviation of the 27 Gaussian windows;
 - ``kmean<sigma>``: the mean grey value of that window (an edge-preserving mean);
-- ``kbp<sigma>``: the smallest band-pass energy ``sqrt(G_sigma * b^2)`` of the seven windows
+- ``kbp<sigma>``: the smallest band-pass energy ``sqrt(G_sigma * b^2)`` of the 27 windows
   (``b`` the difference of Gaussians below).
 
 *Oriented structure* (measured, not in the default set: see docs/segmentation.md):
@@ -70,9 +71,6 @@ BT_PERIOD = 4.0
 BP_SIGMA = 0.6
 _TRUNCATE = 4.0  # scipy.ndimage default
 
-#: Directions of the shifted windows: 6 (the axes) or 26 (axes, face and space diagonals).
-K_NEIGHBOURS = 6
-
 _PATTERN = re.compile(r"^(?:(st|bt)(\d+(?:\.\d+)?)_(l1|l2|l3|coh)|(hess)(\d+(?:\.\d+)?)_(l1|l2|l3)|"
                       r"(bp|bpstd|kstd|kmean|kbp)(\d+(?:\.\d+)?))$")
 
@@ -115,14 +113,14 @@ def _shifted(a: np.ndarray, axis: int, d: int) -> np.ndarray:
 
 
 def _least_variance(v: np.ndarray, sigma: float, z_index):
-    """Over the Gaussian window of ``sigma`` at the voxel and the six windows shifted by ``_shift(sigma)``
-    along +-z, +-y, +-x: the smallest local standard deviation and the mean of that window (the
+    """Over the Gaussian window of ``sigma`` at the voxel and the 26 windows shifted by ``_shift(sigma)``
+    voxels (:func:`_offsets`): the smallest local standard deviation and the mean of that window (the
     Kuwahara filter's choice: the window that lies inside one grain)."""
     mean = ndimage.gaussian_filter(v, sigma)
     var = np.maximum(ndimage.gaussian_filter(v * v, sigma) - mean * mean, 0.0)
     best_var, best_mean = var[z_index], mean[z_index]
     for offset in _offsets(sigma):
-        sv, sm = _moved(var, offset)[z_index], _moved(mean, offset)[z_index]
+        sv, sm = _moved(var, offset, z_index), _moved(mean, offset, z_index)
         take = sv < best_var
         best_var = np.where(take, sv, best_var)
         best_mean = np.where(take, sm, best_mean)
@@ -130,9 +128,9 @@ def _least_variance(v: np.ndarray, sigma: float, z_index):
 
 
 def _offsets(sigma: float) -> list:
+    """The 26 shifts of the Kuwahara-style windows: ``_shift(sigma)`` voxels along the axes, face and
+    space diagonals (each direction scaled to that length, rounded to whole voxels)."""
     d = _shift(sigma)
-    if K_NEIGHBOURS == 6:
-        return [tuple(step if k == axis else 0 for k in range(3)) for axis in range(3) for step in (-d, d)]
     out = []
     for o in np.ndindex(3, 3, 3):
         u = np.array(o) - 1
@@ -141,11 +139,20 @@ def _offsets(sigma: float) -> list:
     return out
 
 
-def _moved(a: np.ndarray, offset) -> np.ndarray:
-    for axis, d in enumerate(offset):
+def _moved(a: np.ndarray, offset, z_index) -> np.ndarray:
+    """``a`` moved by ``offset`` (dz, dy, dx) voxels (out[i] = a[i + offset], reflected at the ends), at the
+    planes ``z_index`` only (an int or an index array into the first axis)."""
+    nz = a.shape[0]
+    z = np.asarray(z_index) + int(offset[0])
+    # numpy "symmetric" reflection (-1 -> 0, nz -> nz - 1); the z halo keeps shifts inside the block
+    z = np.where(z < 0, -1 - z, z)
+    z = np.where(z >= nz, 2 * nz - 1 - z, z)
+    out = a[z if np.ndim(z) else int(z)]
+    first = out.ndim - 2  # the y axis of the selected planes
+    for axis, d in ((first, int(offset[1])), (first + 1, int(offset[2]))):
         if d:
-            a = _shifted(a, axis, d)
-    return a
+            out = _shifted(out, axis, d)
+    return out
 
 
 def texture_halo(names) -> int:
@@ -300,7 +307,7 @@ def texture_features(block, names=TEXTURE_FEATURES, *, keep=(slice(None),), exte
                 energy = np.sqrt(np.maximum(ndimage.gaussian_filter(band() ** 2, scale), 0.0))
                 least = energy[z_index]
                 for offset in _offsets(scale):
-                    least = np.minimum(least, _moved(energy, offset)[z_index])
+                    least = np.minimum(least, _moved(energy, offset, z_index))
                 out[..., c] = least
             else:
                 out[..., c] = cache[key][0 if kind == "kstd" else 1]
