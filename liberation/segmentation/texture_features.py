@@ -75,7 +75,7 @@ _PATTERN = re.compile(r"^(?:(st|bt)(\d+(?:\.\d+)?)_(l1|l2|l3|coh)|(hess)(\d+(?:\
                       r"(bp|bpstd|kstd|kmean|kbp)(\d+(?:\.\d+)?))$")
 
 #: The texture features the pixel classifier adds by default (see the module docstring).
-TEXTURE_FEATURES = ("kstd1", "kstd1.6", "kmean1", "kmean1.6", "kbp1", "kbp1.6")
+TEXTURE_FEATURES = ("kstd0.7", "kstd1", "kstd1.6", "kmean0.7", "kmean1", "kmean1.6", "kbp0.7", "kbp1", "kbp1.6")
 
 
 def parse_texture_feature(name: str) -> tuple[str, float, str]:
