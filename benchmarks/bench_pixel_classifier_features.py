@@ -4,8 +4,8 @@ For every kind and seed of ``liberation.synthetic.seg_zoo``, the classifier's fi
 all texture features named in the sets are computed once on the whole normalised volume
 (``filter_features``, equal to the plane-wise features), then one ``HistGradientBoostingClassifier``
 per feature set (the classifier's settings: 200 iterations, the seed) is trained on the training
-part of the labels (the split of ``train_model``) and measured on the test planes (accuracy with
-void, mIoU), as ``bench_segmentation_zoo.py --classical-only`` does for the delivered sets.
+part of the labels (the split of ``train_model``) and measured on the test planes (accuracy and
+mIoU without void, ``evaluate_planes``), as ``bench_segmentation_zoo.py --classical-only`` does for the delivered sets.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_pixel_classifier_features.py --size 64 --seeds 0,1
 

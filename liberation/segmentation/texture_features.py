@@ -118,12 +118,15 @@ def _least_variance(v: np.ndarray, sigma: float, z_index):
     Kuwahara filter's choice: the window that lies inside one grain)."""
     mean = ndimage.gaussian_filter(v, sigma)
     var = np.maximum(ndimage.gaussian_filter(v * v, sigma) - mean * mean, 0.0)
-    best_var, best_mean = var[z_index], mean[z_index]
+    d = _shift(sigma)
+    shifted_var, shifted_mean = _Shifts(var, z_index, d), _Shifts(mean, z_index, d)
+    best_var, best_mean = np.array(var[z_index]), np.array(mean[z_index])
+    take = np.empty(best_var.shape, dtype=bool)
     for offset in _offsets(sigma):
-        sv, sm = _moved(var, offset, z_index), _moved(mean, offset, z_index)
-        take = sv < best_var
-        best_var = np.where(take, sv, best_var)
-        best_mean = np.where(take, sm, best_mean)
+        sv = shifted_var.at(offset)
+        np.less(sv, best_var, out=take)
+        np.copyto(best_var, sv, where=take)
+        np.copyto(best_mean, shifted_mean.at(offset), where=take)
     return np.sqrt(best_var), best_mean
 
 
@@ -137,6 +140,31 @@ def _offsets(sigma: float) -> list:
         if u.any():
             out.append(tuple(int(round(x)) for x in u * d / np.linalg.norm(u)))
     return out
+
+
+class _Shifts:
+    """Views of ``a`` moved by offsets of at most ``d`` voxels per axis, at the planes ``z_index``: the
+    same values as :func:`_moved` (``a`` padded once along y and x, numpy "symmetric"; z sliced when
+    the planes are consecutive and the shift stays inside the block, else reflected)."""
+
+    def __init__(self, a: np.ndarray, z_index, d: int):
+        self.a, self.d, self.z_index = a, int(d), z_index
+        z = np.atleast_1d(np.asarray(z_index))
+        self.scalar = np.ndim(z_index) == 0
+        self.z0, self.n = int(z[0]), len(z)
+        self.run = bool(np.all(np.diff(z) == 1))
+        self.padded = np.pad(a, ((0, 0), (self.d, self.d), (self.d, self.d)), mode="symmetric")
+        self.ny, self.nx = a.shape[1], a.shape[2]
+
+    def at(self, offset) -> np.ndarray:
+        dz, dy, dx = (int(o) for o in offset)
+        if not (self.run and 0 <= self.z0 + dz and self.z0 + dz + self.n <= self.a.shape[0]):
+            return _moved(self.a, offset, self.z_index)
+        ys = slice(self.d + dy, self.d + dy + self.ny)
+        xs = slice(self.d + dx, self.d + dx + self.nx)
+        if self.scalar:
+            return self.padded[self.z0 + dz, ys, xs]
+        return self.padded[self.z0 + dz:self.z0 + dz + self.n, ys, xs]
 
 
 def _moved(a: np.ndarray, offset, z_index) -> np.ndarray:
@@ -305,9 +333,10 @@ def texture_features(block, names=TEXTURE_FEATURES, *, keep=(slice(None),), exte
                 cache[key] = _least_variance(v, scale, z_index)
             if kind == "kbp":
                 energy = np.sqrt(np.maximum(ndimage.gaussian_filter(band() ** 2, scale), 0.0))
-                least = energy[z_index]
+                shifted = _Shifts(energy, z_index, _shift(scale))
+                least = np.array(energy[z_index])
                 for offset in _offsets(scale):
-                    least = np.minimum(least, _moved(energy, offset, z_index))
+                    np.minimum(least, shifted.at(offset), out=least)
                 out[..., c] = least
             else:
                 out[..., c] = cache[key][0 if kind == "kstd" else 1]
