@@ -644,7 +644,8 @@ def load_pixel_classifier(directory) -> PixelClassifier:
     if "features" in meta and list(meta["features"]) != names:
         raise FileFormatError(f"{meta_path}: features {meta['features']} differ from those of its sigmas and texture "
                               f"names {names}")
-    n_used = int(np.max(model.nodes["feature_idx"][~model.nodes["is_leaf"].astype(bool)], initial=-1)) + 1
+    split_features = model.nodes["feature_idx"][~model.nodes["is_leaf"].astype(bool)].astype(np.int64)
+    n_used = int(np.max(split_features, initial=-1)) + 1
     if n_used > len(names):
         raise FileFormatError(f"{directory}: the trees use feature {n_used - 1} but {CLASSIFIER_META} names "
                               f"{len(names)} features")
