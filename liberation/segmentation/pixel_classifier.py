@@ -15,8 +15,14 @@ needs no GPU. Here it has two jobs:
   never replaced, validation stays on true labels only, and the extra labels are recorded
   in the model card.
 
-Features are computed slab by slab with a halo (bounded memory on zarr volumes); a plane's
-features equal those of ``scipy.ndimage`` filters over the whole volume (``mode="reflect"``).
+Features: the grey value and Gaussian, local standard deviation, gradient magnitude and
+Laplacian of Gaussian at :data:`FEATURE_SIGMAS`, then the texture features named in
+``PixelClassifier.texture`` (default
+:data:`~liberation.segmentation.texture_features.TEXTURE_FEATURES`: least-variance windows,
+which see the lamella texture next to grain boundaries; a classifier stored without texture
+names uses the filter features alone). They are computed slab by slab with a halo (bounded
+memory on zarr volumes); a plane's features equal those of the whole volume
+(``scipy.ndimage`` filters, ``mode="reflect"``).
 """
 
 from __future__ import annotations
