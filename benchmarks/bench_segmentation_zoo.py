@@ -14,6 +14,11 @@ Full sweep (quiet machine, 2 cores; about 10 minutes per kind and seed):
 
     PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --threads 2 --json zoo.json
 
+The classical candidates alone, the classifier with and without its texture features
+(``liberation.segmentation.texture_features``), with their feature and training times:
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,none
+
 Reduced sweep (a shared machine):
 
     PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 64 --epochs 10 --steps 20 --seeds 0,1
@@ -94,15 +99,25 @@ def run_case(kind: str, seed: int, *, size: int, preset: str, epochs, steps, inp
     return row
 
 
-def run_classical(kind: str, seed: int, *, size: int, preset: str) -> dict:
+def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("default",)) -> dict:
     """The two classical candidates alone (no network): trained on the training part of the labels as in
-    ``train_model`` (the same split), measured on the test planes. Minutes, not tens of minutes."""
+    ``train_model`` (the same split), measured on the test planes. Minutes, not tens of minutes.
+
+    ``textures``: one pixel classifier per entry, ``"default"`` (the classifier's texture features,
+    ``TEXTURE_FEATURES``) or ``"none"`` (the original filter features alone), reported as
+    ``pixel-classifier`` and ``pixel-classifier/none``; the feature time of one plane and the
+    training time of each are recorded (same run, same load: compare them as ratios)."""
     from liberation.segmentation.baseline import fit_grey_gmm, grey_gmm_classifier
     from liberation.segmentation.config import get_preset
     from liberation.segmentation.normalize import apply_normalization, robust_percentiles
     from liberation.segmentation.patches import split_validation
-    from liberation.segmentation.pixel_classifier import predict_pixel_classifier, train_pixel_classifier
+    from liberation.segmentation.pixel_classifier import (
+        plane_features,
+        predict_pixel_classifier,
+        train_pixel_classifier,
+    )
     from liberation.segmentation.targets import phase_classes
+    from liberation.segmentation.texture_features import TEXTURE_FEATURES
     from liberation.synthetic.seg_zoo import seg_case
 
     load_start = os.getloadavg()[0]
@@ -114,16 +129,29 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str) -> dict:
     ids, names = phase_classes(case.sparse, minerals=s.minerals)
     planes = case.test_planes
     truth = np.where(case.sparse[planes] == 255, s.phases[planes], 255).astype(np.uint8)
-    t = time.perf_counter()
-    clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed)
-    clf_s = time.perf_counter() - t
     where = train != 255
     gmm = grey_gmm_classifier(fit_grey_gmm(apply_normalization(s.ct[where].astype(np.float64), norm), train[where],
                                            seed=seed), norm)
-    test = {name: _metrics(predict_pixel_classifier(s.ct, c, planes)[0], truth, ids, names)
-            for name, c in (("pixel-classifier", clf), ("grey-gmm", gmm))}
+    test = {"grey-gmm": _metrics(predict_pixel_classifier(s.ct, gmm, planes)[0], truth, ids, names)}
+    timing = {}
+    for choice in textures:
+        texture = {"default": TEXTURE_FEATURES, "none": ()}[choice]
+        name = "pixel-classifier" if choice == "default" else f"pixel-classifier/{choice}"
+        t = time.perf_counter()
+        clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed, texture=texture)
+        train_s = time.perf_counter() - t
+        t = time.perf_counter()
+        plane_features(s.ct, [size // 2], norm, texture=texture)
+        feature_s = time.perf_counter() - t
+        t = time.perf_counter()
+        test[name] = _metrics(predict_pixel_classifier(s.ct, clf, planes)[0], truth, ids, names)
+        timing[name] = {"train_s": train_s, "features_per_plane_s": feature_s,
+                        "predict_per_plane_s": (time.perf_counter() - t) / len(planes),
+                        "n_features": len(clf.info["features"])}
     return {"kind": kind, "seed": seed, "size": size, "blur": case.kind.blur, "noise": case.kind.noise,
-            "layout": case.kind.layout, "test": test, "classifier_s": clf_s, "load_start": load_start}
+            "layout": case.kind.layout, "test": test, "timing": timing,
+            "classifier_s": timing[next(iter(timing))]["train_s"], "load_start": load_start,
+            "load_end": os.getloadavg()[0]}
 
 
 def _line(row) -> str:
@@ -151,19 +179,26 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", default=None)
     ap.add_argument("--classical-only", action="store_true",
                     help="only the pixel classifier and the GMM (no network): the test-plane numbers to beat")
+    ap.add_argument("--texture", default="default",
+                    help="with --classical-only, comma-separated: default (the classifier's texture features), "
+                         "none (the original filter features alone); e.g. 'default,none' compares them")
     args = ap.parse_args(argv)
     if args.classical_only:
         rows = []
         for kind in args.kinds.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
-                row = run_classical(kind, seed, size=args.size, preset=args.preset)
+                row = run_classical(kind, seed, size=args.size, preset=args.preset,
+                                    textures=tuple(args.texture.split(",")))
                 rows.append(row)
                 t = row["test"]
-                print(f"{kind:18s} s{seed} pixel classifier {t['pixel-classifier']['accuracy']:.3f}/"
-                      f"{t['pixel-classifier']['miou']:.3f}  GMM {t['grey-gmm']['accuracy']:.3f}/{t['grey-gmm']['miou']:.3f}"
-                      f"  quartz/albite (classifier) {t['pixel-classifier']['per_class_accuracy'].get('quartz', 0):.3f}/"
-                      f"{t['pixel-classifier']['per_class_accuracy'].get('albite', 0):.3f}  ({row['classifier_s']:.0f} s, "
-                      f"load {row['load_start']:.1f})", flush=True)
+                cells = []
+                for name, tm in row["timing"].items():
+                    pc = t[name]["per_class_accuracy"]
+                    cells.append(f"{name} {t[name]['accuracy']:.3f}/{t[name]['miou']:.3f} (quartz/albite "
+                                 f"{pc.get('quartz', 0):.3f}/{pc.get('albite', 0):.3f}; train {tm['train_s']:.1f} s, "
+                                 f"features {tm['features_per_plane_s']:.2f} s/plane, {tm['n_features']} features)")
+                print(f"{kind:18s} s{seed} " + "  ".join(cells) + f"  GMM {t['grey-gmm']['accuracy']:.3f}/"
+                      f"{t['grey-gmm']['miou']:.3f}  (load {row['load_start']:.1f}-{row['load_end']:.1f})", flush=True)
         if args.json:
             with open(args.json, "w") as fh:
                 json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)

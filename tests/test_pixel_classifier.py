@@ -130,7 +130,9 @@ def test_stored_classifier_round_trips_without_pickle(tmp_path):
     np.testing.assert_array_equal(got, want)
     np.testing.assert_allclose(got_conf, want_conf, rtol=0, atol=1e-12)
     # the numpy tree walk (independent of scikit-learn's internals) gives the same probabilities
-    feats = plane_features(ph.ct, [3, 9], clf.norm, sigmas=clf.sigmas).reshape(-1, 9)
+    feats = plane_features(ph.ct, [3, 9], clf.norm, sigmas=clf.sigmas, texture=clf.texture)
+    assert feats.shape[-1] == 9 + len(clf.texture)  # grey, 4 filters at 2 sigmas, the texture features
+    feats = feats.reshape(-1, feats.shape[-1])
     np.testing.assert_allclose(loaded.model.predict_proba(feats, use_sklearn=False), clf.model.predict_proba(feats),
                                rtol=0, atol=1e-12)
     # slab-wise volume prediction (halo reflected at the ends) equals the plane-wise one

@@ -14,7 +14,8 @@ deviation in a Gaussian window), ``grad<s>`` (Gaussian gradient magnitude) and `
 ``scipy.ndimage`` ``mode="nearest"``, kernels truncated at 3 sigma). ``CLASSIFIER_FEATURES``
 are the filter features of the pixel classifier
 (:mod:`liberation.segmentation.pixel_classifier`: Gaussian, local standard deviation,
-gradient magnitude and Laplacian at its four sigmas): ``train --input-features classifier``
+gradient magnitude and Laplacian at its four sigmas; not its texture features,
+:mod:`liberation.segmentation.texture_features`, which the stem does not compute): ``train --input-features classifier``
 gives the network the classifier's features as input channels, computed inside the network
 so that inference computes the same features with no extra step.
 """

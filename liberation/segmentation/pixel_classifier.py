@@ -15,8 +15,14 @@ needs no GPU. Here it has two jobs:
   never replaced, validation stays on true labels only, and the extra labels are recorded
   in the model card.
 
-Features are computed slab by slab with a halo (bounded memory on zarr volumes); a plane's
-features equal those of ``scipy.ndimage`` filters over the whole volume (``mode="reflect"``).
+Features: the grey value and Gaussian, local standard deviation, gradient magnitude and
+Laplacian of Gaussian at :data:`FEATURE_SIGMAS`, then the texture features named in
+``PixelClassifier.texture`` (default
+:data:`~liberation.segmentation.texture_features.TEXTURE_FEATURES`: least-variance windows,
+which see the lamella texture next to grain boundaries; a classifier stored without texture
+names uses the filter features alone). They are computed slab by slab with a halo (bounded
+memory on zarr volumes); a plane's features equal those of the whole volume
+(``scipy.ndimage`` filters, ``mode="reflect"``).
 """
 
 from __future__ import annotations
@@ -60,15 +66,16 @@ FEATURE_SIGMAS = (0.7, 1.0, 1.6, 2.5)
 _TRUNCATE = 4.0  # scipy.ndimage default
 
 
-def feature_names(sigmas=FEATURE_SIGMAS) -> list[str]:
-    """Names of the feature channels of :func:`filter_features`, in order."""
+def feature_names(sigmas=FEATURE_SIGMAS, texture=()) -> list[str]:
+    """Names of the feature channels of :func:`filter_features`, in order (``texture`` last)."""
     names = ["grey"]
     for s in sigmas:
         names += [f"gauss{s:g}", f"std{s:g}", f"gradient{s:g}", f"log{s:g}"]
-    return names
+    return names + [str(t) for t in texture]
 
 
-def filter_features(block, *, sigmas=FEATURE_SIGMAS, plane: int | slice | None = None) -> np.ndarray:
+def filter_features(block, *, sigmas=FEATURE_SIGMAS, plane: int | slice | None = None, texture=(),
+                    extended: bool = False) -> np.ndarray:
     """Multi-scale filter features of a (normalised) block.
 
     Parameters
@@ -80,19 +87,28 @@ def filter_features(block, *, sigmas=FEATURE_SIGMAS, plane: int | slice | None =
     plane : int or slice, optional
         Keep only this z plane (or these planes) of every filter response (memory of the
         kept planes of features instead of the whole block).
+    texture : sequence of str
+        Texture feature names appended after the filter features
+        (:mod:`liberation.segmentation.texture_features`; default none: the original set).
+    extended : bool
+        The block already holds the texture features' halo beyond every kept plane (a slab
+        cut from a longer volume, :func:`plane_features`): the texture features skip their
+        own z extension.
 
     Returns
     -------
-    ndarray of float32, shape (z, y, x, 1 + 4 * len(sigmas)), or (y, x, F) with an int ``plane``
+    ndarray of float32, shape (z, y, x, 1 + 4 * len(sigmas) + len(texture)), or (y, x, F) with an int ``plane``
         Grey value, then per sigma: Gaussian, local standard deviation (Gaussian window),
-        gradient magnitude and Laplacian of Gaussian (``scipy.ndimage``, ``mode="reflect"``).
+        gradient magnitude and Laplacian of Gaussian (``scipy.ndimage``, ``mode="reflect"``),
+        then the texture features.
     """
     block = np.asarray(block, dtype=np.float32)
     if block.ndim != 3:
         raise InputError(f"block has shape {block.shape}; expected (z, y, x)")
     keep = (slice(None),) if plane is None else (plane,) if isinstance(plane, slice) else (int(plane),)
     shape = block[keep].shape
-    out = np.empty(shape + (1 + 4 * len(sigmas),), dtype=np.float32)
+    n_basic = 1 + 4 * len(sigmas)
+    out = np.empty(shape + (n_basic + len(texture),), dtype=np.float32)
     out[..., 0] = block[keep]
     square = block * block
     for i, s in enumerate(sigmas):
@@ -101,15 +117,25 @@ def filter_features(block, *, sigmas=FEATURE_SIGMAS, plane: int | slice | None =
         out[..., 2 + 4 * i] = np.sqrt(np.maximum(ndimage.gaussian_filter(square, s)[keep] - mean * mean, 0.0))
         out[..., 3 + 4 * i] = ndimage.gaussian_gradient_magnitude(block, s)[keep]
         out[..., 4 + 4 * i] = ndimage.gaussian_laplace(block, s)[keep]
+    if len(texture):
+        from liberation.segmentation.texture_features import texture_features
+
+        out[..., n_basic:] = texture_features(block, texture, keep=keep, extended=extended)
     return out
 
 
-def _halo(sigmas) -> int:
-    # radius of scipy's Gaussian kernels (derivative filters use the same radius)
-    return int(_TRUNCATE * float(max(sigmas)) + 0.5) + 1
+def _halo(sigmas, texture=()) -> int:
+    # radius of scipy's Gaussian kernels (derivative filters use the same radius); the texture
+    # features nest two filters (their own halo)
+    halo = int(_TRUNCATE * float(max(sigmas)) + 0.5) + 1
+    if len(texture):
+        from liberation.segmentation.texture_features import texture_halo
+
+        halo = max(halo, texture_halo(texture))
+    return halo
 
 
-def plane_features(image, z_indices, norm: dict, *, sigmas=FEATURE_SIGMAS) -> np.ndarray:
+def plane_features(image, z_indices, norm: dict, *, sigmas=FEATURE_SIGMAS, texture=()) -> np.ndarray:
     """Features of some z planes, computed on slabs with a halo (never the whole volume at once).
 
     Parameters
@@ -122,6 +148,8 @@ def plane_features(image, z_indices, norm: dict, *, sigmas=FEATURE_SIGMAS) -> np
         Normalisation (:func:`~liberation.segmentation.normalize.robust_percentiles`).
     sigmas : sequence of float
         Feature scales in voxels.
+    texture : sequence of str
+        Texture feature names (:func:`filter_features`).
 
     Returns
     -------
@@ -132,17 +160,17 @@ def plane_features(image, z_indices, norm: dict, *, sigmas=FEATURE_SIGMAS) -> np
     planes = [int(z) for z in z_indices]
     if any(not 0 <= z < nz for z in planes):
         raise InputError(f"z_indices={planes!r} must lie in 0..{nz - 1}")
-    out = np.empty((len(planes),) + tuple(image.shape[1:]) + (1 + 4 * len(sigmas),), dtype=np.float32)
+    out = np.empty((len(planes),) + tuple(image.shape[1:]) + (1 + 4 * len(sigmas) + len(texture),), dtype=np.float32)
     where = {}
     for i, z in enumerate(planes):
         where.setdefault(z, []).append(i)
-    for run, feats in _plane_runs(image, sorted(where), norm, sigmas=sigmas):
+    for run, feats in _plane_runs(image, sorted(where), norm, sigmas=sigmas, texture=texture):
         for z, f in zip(run, feats):
             out[where[z]] = f
     return out
 
 
-def _plane_runs(image, planes, norm: dict, *, sigmas=FEATURE_SIGMAS, max_run: int | None = None):
+def _plane_runs(image, planes, norm: dict, *, sigmas=FEATURE_SIGMAS, texture=(), max_run: int | None = None):
     """Yield ``(run, features)`` for runs of consecutive planes of sorted ``planes``.
 
     One slab with a halo per run of consecutive z (a tilted labelled plane touches many
@@ -150,7 +178,7 @@ def _plane_runs(image, planes, norm: dict, *, sigmas=FEATURE_SIGMAS, max_run: in
     planes (default about 2**22 voxels of features' planes) to bound memory.
     """
     nz = int(image.shape[0])
-    halo = _halo(sigmas)
+    halo = _halo(sigmas, texture)
     plane = int(np.prod(image.shape[1:]))
     max_run = int(max_run) if max_run is not None else max(1, (1 << 22) // max(1, plane))
     runs: list[list[int]] = []
@@ -167,10 +195,12 @@ def _plane_runs(image, planes, norm: dict, *, sigmas=FEATURE_SIGMAS, max_run: in
         index = padded[z0:z1 + 2 * halo]
         first, last = int(index.min()), int(index.max())
         slab = apply_normalization(np.asarray(image[first:last + 1]), norm)[index - first]
-        yield run, filter_features(slab, sigmas=sigmas, plane=slice(halo, halo + z1 - z0))
+        yield run, filter_features(slab, sigmas=sigmas, plane=slice(halo, halo + z1 - z0), texture=texture,
+                                   extended=True)
 
 
-def labelled_voxel_features(image, sparse, norm: dict, *, sigmas=FEATURE_SIGMAS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def labelled_voxel_features(image, sparse, norm: dict, *, sigmas=FEATURE_SIGMAS,
+                            texture=()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features and labels of the labelled voxels, on planes in any position or orientation.
 
     Parameters
@@ -183,6 +213,8 @@ def labelled_voxel_features(image, sparse, norm: dict, *, sigmas=FEATURE_SIGMAS)
         Normalisation.
     sigmas : sequence of float
         Feature scales in voxels.
+    texture : sequence of str
+        Texture feature names (:func:`filter_features`).
 
     Returns
     -------
@@ -194,7 +226,7 @@ def labelled_voxel_features(image, sparse, norm: dict, *, sigmas=FEATURE_SIGMAS)
     sparse = np.asarray(sparse)
     planes = labelled_planes(sparse)
     xs, ys, cs = [], [], []
-    for run, feats in _plane_runs(image, planes, norm, sigmas=sigmas):
+    for run, feats in _plane_runs(image, planes, norm, sigmas=sigmas, texture=texture):
         labels = sparse[run[0]:run[-1] + 1]
         mask = labels != IGNORE
         xs.append(feats[mask])
@@ -202,7 +234,7 @@ def labelled_voxel_features(image, sparse, norm: dict, *, sigmas=FEATURE_SIGMAS)
         c = np.argwhere(mask)
         c[:, 0] += run[0]
         cs.append(c)
-    n_feat = 1 + 4 * len(sigmas)
+    n_feat = 1 + 4 * len(sigmas) + len(texture)
     if not xs:
         return np.zeros((0, n_feat), np.float32), np.zeros(0, np.uint8), np.zeros((0, 3), np.int64)
     return np.concatenate(xs), np.concatenate(ys), np.concatenate(cs)
@@ -217,7 +249,8 @@ def classify_labelled_voxels(image, classifier: PixelClassifier, sparse) -> tupl
         Predicted label values of the labelled voxels, in ``np.argwhere(sparse != 255)`` order.
     coords : ndarray of int, shape (m, 3)
     """
-    feats, _, coords = labelled_voxel_features(image, sparse, classifier.norm, sigmas=classifier.sigmas)
+    feats, _, coords = labelled_voxel_features(image, sparse, classifier.norm, sigmas=classifier.sigmas,
+                                               texture=classifier.texture)
     ids = np.asarray(classifier.class_ids, dtype=np.uint8)
     if not len(feats):
         return np.zeros(0, np.uint8), coords
@@ -240,6 +273,10 @@ class PixelClassifier:
         Grey-value normalisation.
     info : dict
         Training record (samples, planes, seconds).
+    texture : tuple of str
+        Texture feature names after the filter features
+        (:mod:`liberation.segmentation.texture_features`); empty: the original feature set
+        (what a stored classifier without texture names uses).
     """
 
     model: object
@@ -247,9 +284,10 @@ class PixelClassifier:
     sigmas: tuple
     norm: dict
     info: dict = field(default_factory=dict)
+    texture: tuple = ()
 
 
-def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, norm: dict | None = None,
+def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None, norm: dict | None = None,
                            max_samples: int = 200_000, max_iter: int = 200,
                            seed: int | np.random.Generator | None = 0) -> PixelClassifier:
     """Train a gradient-boosted per-voxel classifier on the labelled voxels.
@@ -262,6 +300,10 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, norm: dict |
         Labels, 255 = unlabelled.
     sigmas : sequence of float
         Feature scales in voxels.
+    texture : sequence of str, optional
+        Texture feature names after the filter features (default
+        :data:`~liberation.segmentation.texture_features.TEXTURE_FEATURES`; ``()``: the
+        original filter features only).
     norm : dict, optional
         Normalisation; default robust percentiles (0.5, 99.5) of ``image``.
     max_samples : int
@@ -283,6 +325,11 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, norm: dict |
         raise InputError(f"image shape {tuple(image.shape)} and sparse shape {tuple(sparse.shape)} must be equal (z, y, x)")
     if int(max_samples) < 10:
         raise InputError(f"max_samples={max_samples!r}; expected at least 10")
+    from liberation.segmentation.texture_features import TEXTURE_FEATURES, parse_texture_feature
+
+    texture = TEXTURE_FEATURES if texture is None else tuple(str(t) for t in texture)
+    for name in texture:
+        parse_texture_feature(name)
     rng = make_rng(seed)
     t0 = time.perf_counter()
     norm = norm or robust_percentiles(image, seed=rng)
@@ -290,7 +337,7 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, norm: dict |
     if not planes:
         raise InputError("sparse holds no labelled voxels (all 255); label at least one plane")
     # labelled voxels on planes in any position or orientation (one slab per run of z)
-    x, y, _ = labelled_voxel_features(image, sparse, norm, sigmas=sigmas)
+    x, y, _ = labelled_voxel_features(image, sparse, norm, sigmas=sigmas, texture=texture)
     if len(np.unique(y)) < 2:
         raise InputError(f"the labels hold a single class ({int(y[0])}); a classifier needs at least two")
     if len(y) > max_samples:
@@ -298,10 +345,10 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, norm: dict |
         x, y = x[keep], y[keep]
     model = HistGradientBoostingClassifier(max_iter=int(max_iter), random_state=int(rng.integers(2**31 - 1)))
     model.fit(x, y)
-    info = {"samples": int(len(y)), "planes": planes, "features": feature_names(sigmas),
+    info = {"samples": int(len(y)), "planes": planes, "features": feature_names(sigmas, texture),
             "seconds": time.perf_counter() - t0}
     return PixelClassifier(model=model, class_ids=[int(c) for c in model.classes_], sigmas=tuple(float(s) for s in sigmas),
-                           norm=norm, info=info)
+                           norm=norm, info=info, texture=texture)
 
 
 def predict_pixel_classifier(image, classifier: PixelClassifier, z_indices) -> tuple[np.ndarray, np.ndarray]:
@@ -328,7 +375,7 @@ def predict_pixel_classifier(image, classifier: PixelClassifier, z_indices) -> t
     confidence = np.empty(shape, dtype=np.float32)
     ids = np.asarray(classifier.class_ids, dtype=np.uint8)
     for i, z in enumerate(planes):
-        feats = plane_features(image, [z], classifier.norm, sigmas=classifier.sigmas)[0]
+        feats = plane_features(image, [z], classifier.norm, sigmas=classifier.sigmas, texture=classifier.texture)[0]
         prob = classifier.model.predict_proba(feats.reshape(-1, feats.shape[-1]))
         best = prob.argmax(axis=1)
         labels[i] = ids[best].reshape(shape[1:])
@@ -337,7 +384,7 @@ def predict_pixel_classifier(image, classifier: PixelClassifier, z_indices) -> t
 
 
 def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: float = 0.8,
-                           sigmas=FEATURE_SIGMAS, norm: dict | None = None, val_labels=None,
+                           sigmas=FEATURE_SIGMAS, texture=None, norm: dict | None = None, val_labels=None,
                            seed: int | np.random.Generator | None = 0,
                            classifier: PixelClassifier | None = None) -> tuple[np.ndarray, dict]:
     """Extra training labels on unlabelled planes from a pixel classifier trained on ``sparse``.
@@ -357,6 +404,8 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
         Only voxels whose predicted class has at least this probability are kept.
     sigmas : sequence of float
         Feature scales in voxels.
+    texture : sequence of str, optional
+        Texture feature names (:func:`train_pixel_classifier`).
     norm : dict, optional
         Grey-value normalisation (default robust percentiles of ``image``).
     val_labels : array-like of uint8, shape (z, y, x), optional
@@ -378,7 +427,7 @@ def bootstrap_phase_labels(image, sparse, *, planes: int = 8, min_probability: f
     if not 0.0 <= float(min_probability) < 1.0:
         raise InputError(f"min_probability={min_probability!r}; expected 0 <= value < 1")
     if classifier is None:
-        classifier = train_pixel_classifier(image, sparse, sigmas=sigmas, norm=norm, seed=seed)
+        classifier = train_pixel_classifier(image, sparse, sigmas=sigmas, texture=texture, norm=norm, seed=seed)
     nz = int(image.shape[0])
     area = int(np.prod(image.shape[1:]))
     counts = labelled_counts(sparse)
@@ -550,7 +599,8 @@ def save_pixel_classifier(classifier: PixelClassifier, directory) -> list[str]:
     meta = {"format": _CLASSIFIER_FORMAT,
             "model": "HistGradientBoostingClassifier (scikit-learn) stored as tree arrays",
             "class_ids": [int(c) for c in classifier.class_ids], "sigmas": [float(s) for s in classifier.sigmas],
-            "features": feature_names(classifier.sigmas), "norm": classifier.norm, "info": classifier.info}
+            "texture": list(classifier.texture), "features": feature_names(classifier.sigmas, classifier.texture),
+            "norm": classifier.norm, "info": classifier.info}
     (directory / CLASSIFIER_META).write_text(json.dumps(to_jsonable(meta), indent=1))
     return [CLASSIFIER_ARRAYS, CLASSIFIER_META]
 
@@ -587,9 +637,26 @@ def load_pixel_classifier(directory) -> PixelClassifier:
     if [int(c) for c in model.classes_] != [int(c) for c in meta["class_ids"]]:
         raise FileFormatError(f"{directory}: classes {model.classes_.tolist()} of the trees differ from class_ids "
                               f"{meta['class_ids']} of {CLASSIFIER_META}")
-    return PixelClassifier(model=model, class_ids=[int(c) for c in meta["class_ids"]],
-                           sigmas=tuple(float(s) for s in meta["sigmas"]), norm=dict(meta["norm"]),
-                           info=dict(meta.get("info") or {}))
+    # a classifier stored before the texture features has no "texture": the original filter features
+    texture = tuple(str(t) for t in meta.get("texture") or ())
+    sigmas = tuple(float(s) for s in meta["sigmas"])
+    try:
+        names = feature_names(sigmas, texture)
+        from liberation.segmentation.texture_features import texture_halo
+
+        texture_halo(texture)
+    except InputError as exc:
+        raise FileFormatError(f"{meta_path}: {exc}") from exc
+    if "features" in meta and list(meta["features"]) != names:
+        raise FileFormatError(f"{meta_path}: features {meta['features']} differ from those of its sigmas and texture "
+                              f"names {names}")
+    split_features = model.nodes["feature_idx"][~model.nodes["is_leaf"].astype(bool)].astype(np.int64)
+    n_used = int(np.max(split_features, initial=-1)) + 1
+    if n_used > len(names):
+        raise FileFormatError(f"{directory}: the trees use feature {n_used - 1} but {CLASSIFIER_META} names "
+                              f"{len(names)} features")
+    return PixelClassifier(model=model, class_ids=[int(c) for c in meta["class_ids"]], sigmas=sigmas,
+                           norm=dict(meta["norm"]), info=dict(meta.get("info") or {}), texture=texture)
 
 
 def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=None, prob_out=None,
@@ -639,7 +706,7 @@ def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=N
     column = {c: i for i, c in enumerate(ids)}
     label_of = np.asarray(ids, dtype=np.uint8)
     nz = shape[0]
-    halo = _halo(classifier.sigmas)
+    halo = _halo(classifier.sigmas, classifier.texture)
     starts = list(range(0, nz, slab))
     for z0 in progress(starts, desc="segment (pixel classifier)", total=len(starts), unit="slab",
                        enabled=None if show_progress else False):
@@ -648,7 +715,8 @@ def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=N
         index = np.pad(np.arange(nz), halo, mode="symmetric")[z0:z1 + 2 * halo]
         first, last = int(index.min()), int(index.max())
         block = apply_normalization(np.asarray(image[first:last + 1]), classifier.norm)[index - first]
-        feats = filter_features(block, sigmas=classifier.sigmas, plane=slice(halo, halo + z1 - z0))
+        feats = filter_features(block, sigmas=classifier.sigmas, plane=slice(halo, halo + z1 - z0),
+                                texture=classifier.texture, extended=True)
         prob = classifier.model.predict_proba(feats.reshape(-1, feats.shape[-1]))
         del feats
         out[z0:z1] = label_of[prob.argmax(axis=1)].reshape((z1 - z0,) + shape[1:])
