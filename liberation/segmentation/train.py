@@ -228,8 +228,9 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
     # only the validation voxels are classified (they may lie on tilted planes crossing many z)
     pred_labels, coords = classify_labelled_voxels(image, classifier, val_t)
     out = {"method": "pixel-classifier",
-           "description": "HistGradientBoosting on multi-scale filter features, trained on the training labels "
-                          "(liberation.segmentation.pixel_classifier)",
+           "description": "HistGradientBoosting on multi-scale filter features"
+                          + (f" and the texture features {', '.join(classifier.texture)}" if classifier.texture else "")
+                          + ", trained on the training labels (liberation.segmentation.pixel_classifier)",
            **_validation_metrics(pred_labels, coords, val_t, val_origins, patch, class_ids=class_ids,
                                  class_names=class_names),
            "training_samples": int(classifier.info["samples"]), "seconds": float(_clock() - t0)}
