@@ -318,8 +318,11 @@ class _FineSlabs:
             sl[axis] = slice(lo, hi)
             origin = [0, 0, 0]
             origin[axis] = lo
+            # full resolution at an end face of the scan: 4 slices mirrored beyond it (prepare_levels)
+            pad = (4 if lo == 0 else 0, 4 if hi == self.ct.shape[axis] else 0) if level == 1 else (0, 0)
             (lv,) = prepare_levels(_Box(self.ct, sl), self.map_image, voxel_size_um=self.vs, pixel_size_um=self.p,
-                                   map_mask=self.map_mask, axis=axis, origin_voxel=origin, levels=(level,))
+                                   map_mask=self.map_mask, axis=axis, origin_voxel=origin, levels=(level,),
+                                   pad_ends=pad)
             self.cache[key] = lv
             self.used.append([int(level), int(axis), int(lo), int(hi)])
         return self.cache[key]
