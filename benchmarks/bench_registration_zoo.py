@@ -48,6 +48,7 @@ def main(argv=None) -> None:
     ap.add_argument("--kinds", default=None, help="comma-separated kind names (default all)")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--variants", action="store_true", help="coarse search only, per feature space")
+    ap.add_argument("--outside", default=None, help="register_map's outside= (default: its default)")
     args = ap.parse_args(argv)
     if args.variants:
         return variants(args)
@@ -66,7 +67,7 @@ def main(argv=None) -> None:
                 warnings.simplefilter("ignore")
                 res = register_map(case.ct, case.map, voxel_size_um=case.voxel_size_um,
                                    pixel_size_um=case.pixel_size_um, axis="z", workers=args.workers,
-                                   show_progress=False)
+                                   show_progress=False, **({} if args.outside is None else {"outside": args.outside}))
             times.append(time.perf_counter() - t)
             err = pixel_centre_rms_error(res.matrix, case.matrix, case.map.shape, case.pixel_size_um) / case.voxel_size_um
             errors.append(err)

@@ -118,7 +118,7 @@ def test_sparse_section_turned_over_particle_is_not_preferred():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = register_map(case.ct, case.map, voxel_size_um=case.voxel_size_um, pixel_size_um=case.pixel_size_um,
-                           axis="z", workers=2, show_progress=False, outside="background")
+                           axis="z", workers=2, show_progress=False)
     err = pixel_centre_rms_error(res.matrix, case.matrix, case.map.shape, case.pixel_size_um) / case.voxel_size_um
     assert err < 2.0
     assert res.overlap_fraction > 0.95

@@ -281,7 +281,7 @@ def coarse_search(
     min_level_a_size: int = 16,
     binning: str = "levels",
     max_single_level_work: float = 3e7,
-    outside: str = "ignore",
+    outside: str = "background",
     pyramid=None,
     workers: int = 1,
     show_progress: bool | None = None,
@@ -327,7 +327,7 @@ def coarse_search(
     max_single_level_work : float
         Above this many slice x angle x FFT pixels the search takes two levels (when the map is large enough).
     outside : {"background", "ignore"}
-        Map pixels beyond the CT section: ``"background"`` pairs them with the bin most common on
+        Map pixels beyond the CT section: ``"background"`` (default) pairs them with the bin most common on
         the CT's lateral border (so every pose is scored on the whole map, and a pose that pushes
         map content out of the volume pays for it); ``"ignore"`` scores only the overlap.
     pyramid : sequence of (array, (int, int, int)), optional
