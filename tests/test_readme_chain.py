@@ -51,9 +51,11 @@ def make_inputs(root: Path) -> None:
     """A 48³ CT of packed particles (10 µm voxels) as TIFF slices and micro-XRF maps (20 µm) of its two end faces.
 
     Seed 7: both end faces register by mutual information (not flagged poor); end faces of such
-    small volumes (24 x 24 map pixels) are a hard case for the registration and some seeds are
-    flagged poor. Seeds 5 (used until the registration's "pose not determined" check) and 6 are
-    now flagged: a refined pose 35-43 voxels away scores within the ambiguity margin.
+    small volumes (24 x 24 map pixels) are a hard case for the registration. Until session 6 the
+    full-resolution refinement of an end-face map stepped out of the CT and was dropped (seeds 5
+    and 6 were flagged poor, seed 7's bottom face was kept 35 voxels off with outside="ignore");
+    since the fine level mirrors slices beyond the scan's ends, seeds 5-8 register within
+    0.07-0.96 voxel (docs/registration.md; tests/test_registration*.py check the end faces).
     """
     import tifffile
 
