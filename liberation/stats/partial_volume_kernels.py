@@ -35,6 +35,8 @@ __all__ = ["HAVE_NUMBA", "constant_box", "interior_sums", "soft_deltas"]
 
 #: Voxels per plane of one y strip of the unmixing kernel (the strip's ring of plane sums stays in the L2 cache).
 STRIP_VOXELS = 1 << 14
+#: The same with the blur shares' ring of class plane sums (tail ring radius -> voxels per plane).
+CLASS_STRIP_VOXELS = {2: 1 << 12, 3: 1 << 11}
 
 
 def _bounds(shape, r, lo, hi):
@@ -382,8 +384,129 @@ if HAVE_NUMBA:  # pragma: no branch
         return a
 
     @numba.njit(cache=True, nogil=True)
+    def _nb_class_plane(ph, src, flag, p, R, y0, y1, x0, x1, terms, buf, bid, cx, rid, out, sid):
+        """The blur shares' plane sums: ``out[c, y - y0, x - x0]`` = the counts of every phase (< 7) among the voxels
+        of plane ``p`` at ``(|dy|, |dx|)`` = 2D class ``c`` (``(j, k)`` either order: the blur is the same along y and
+        x) from core voxel (y, x), packed in 8-bit fields (``1 << 8 q`` per voxel of phase q; edge-clamped).
+        Separable: the row classes ``|dx| = k`` (``cx[k]``), then ``out[c] = sum cx[k](y + dy)`` over the rows
+        ``terms[t] = (c, k, dy)`` (the first term of a class assigns). When ``flag``: field 7 counts the voxels whose
+        particle is the background but whose phase is not the void or the other way round, and ``sid[y, 2 x]`` is the
+        largest ``src`` over the ``(2R+1)^2`` square, ``-sid[y, 2 x + 1]`` the smallest other than 0 (as
+        :func:`_nb_square_ids`)."""
+        Z, Y, X = ph.shape
+        ya, yb = max(y0 - R, 0), min(y1 + R, Y)
+        nx = x1 - x0
+        w = 2 * R + 1
+        none = np.int32(-2147483647)
+        ia, ib = max(R - x0, 0), min(X - x0 + R, nx + 2 * R)  # buf[i] holds column x0 - R + i; unclamped in ia..ib
+        for y in range(ya, yb):
+            yr = y - ya
+            if flag:
+                for i in range(ia, ib):
+                    q = np.int64(ph[p, y, x0 - R + i])
+                    sv = np.int64(src[p, y, x0 - R + i])
+                    buf[i] = (np.int64(1) << np.int64(8 * q)) + (np.int64((sv == 0) != (q == 0)) << np.int64(56))
+                    bid[2 * i] = np.int32(sv)
+                    bid[2 * i + 1] = np.int32(-sv) if sv != 0 else none
+                for i in range(ia):
+                    bid[2 * i], bid[2 * i + 1] = bid[2 * ia], bid[2 * ia + 1]
+                for i in range(ib, nx + 2 * R):
+                    bid[2 * i], bid[2 * i + 1] = bid[2 * ib - 2], bid[2 * ib - 1]
+                for x in range(2 * nx):
+                    rid[yr, x] = bid[x]
+                for d in range(2, 2 * w, 2):
+                    for x in range(2 * nx):
+                        rid[yr, x] = max(rid[yr, x], bid[x + d])
+            else:
+                for i in range(ia, ib):
+                    buf[i] = np.int64(1) << np.int64(8 * ph[p, y, x0 - R + i])
+            for i in range(ia):
+                buf[i] = buf[ia]
+            for i in range(ib, nx + 2 * R):
+                buf[i] = buf[ib - 1]
+            for x in range(nx):
+                cx[0, yr, x] = buf[x + R]
+            for k in range(1, R + 1):
+                for x in range(nx):
+                    cx[k, yr, x] = buf[x + R - k] + buf[x + R + k]
+        for y in range(y0, y1):
+            yo = y - y0
+            for t in range(terms.shape[0]):
+                c, k, dy = terms[t, 0], terms[t, 1], terms[t, 2]
+                yy = min(max(y + dy, 0), Y - 1) - ya
+                if t == 0 or terms[t - 1, 0] != c:
+                    for x in range(nx):
+                        out[c, yo, x] = cx[k, yy, x]
+                else:
+                    for x in range(nx):
+                        out[c, yo, x] += cx[k, yy, x]
+            if flag:
+                for x in range(2 * nx):
+                    sid[yo, x] = rid[min(max(y - R, 0), Y - 1) - ya, x]
+                for dy in range(-R + 1, R + 1):
+                    yy = min(max(y + dy, 0), Y - 1) - ya
+                    for x in range(2 * nx):
+                        sid[yo, x] = max(sid[yo, x], rid[yy, x])
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_class_shares(K2, slots2, yi, xi, map3, W3, C3, pair, a, hh, tt):
+        """The candidates of phase ``a`` (``pair[a, p]``) in the box of radius ``R`` (= ``map3.shape[0] - 1``) around
+        one core voxel, and where there are two or more, ``hh[p]`` = the model's blur over the box of their voxels
+        (0 for the other phases), from the plane sums of :func:`_nb_class_plane` of the ``2 R + 1`` planes
+        ``slots2``: the counts per 3D distance class (sorted ``(|dz|, |dy|, |dx|)``, ``C3``), each class weighted by
+        its blur ``W3``. Returns the number of candidates with ``hh != 0`` (of candidates present when below 2);
+        ``tt[0]`` = the OR of the class counts (field 7: the flag of :func:`_nb_class_plane`)."""
+        R = map3.shape[0] - 1
+        n2 = map3.shape[1]
+        n3 = C3.size
+        for c in range(n3):
+            C3[c] = 0
+        for d in range(2 * R + 1):
+            dz = abs(d - R)
+            s = slots2[d]
+            for c in range(n2):
+                C3[map3[dz, c]] += K2[s, c, yi, xi]
+        tot = np.int64(0)
+        for c in range(n3):
+            tot |= C3[c]
+        tt[0] = tot
+        n = 0
+        for p in range(hh.size):
+            if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
+                n += 1
+        if n < 2:
+            return n
+        n = 0
+        for p in range(hh.size):
+            acc = 0.0
+            if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
+                for c in range(n3):
+                    acc += W3[c] * np.float64((C3[c] >> np.int64(8 * p)) & 255)
+                if acc != 0.0:
+                    n += 1
+            hh[p] = acc
+        return n
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, R, q):
+        """The particle of the phase-``q`` voxels of the box of radius ``R`` where its void is exactly its background
+        (the flag of :func:`_nb_class_plane` is 0): the background for the void, else the box's one particle id
+        (from the planes' ids ``ringid2``) or, with several ids, the largest among the phase-``q`` voxels (scan)."""
+        if q == 0:
+            return np.int64(0)
+        xi2 = 2 * xi
+        mx = np.int64(ringid2[slots2[0], yi, xi2])
+        nm = np.int64(ringid2[slots2[0], yi, xi2 + 1])
+        for d in range(1, 2 * R + 1):
+            mx = max(mx, np.int64(ringid2[slots2[d], yi, xi2]))
+            nm = max(nm, np.int64(ringid2[slots2[d], yi, xi2 + 1]))
+        if -nm == mx:
+            return mx
+        return _nb_owner(ph, src, z, y, x, R, q)
+
+    @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, delta):
+                        W, bits, cls, terms, map3, W3, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -423,6 +546,19 @@ if HAVE_NUMBA:  # pragma: no branch
         slots = np.zeros(w, np.int64)
         have = np.full(w, -1, np.int64)
         const = np.ones((S, nx), np.uint8)
+        # cls: the blur shares of the box of radius rt from plane sums per distance class (_nb_class_plane), kept in
+        # a ring of 2 rt + 1 planes (P < 8, unclipped rule) instead of a gather of the (2 rt + 1)^3 neighbours
+        wt = 2 * rt + 1
+        K2 = np.zeros((wt if cls else 0, map3.shape[1], S, nx), np.int64)
+        cx = np.zeros((rt + 1 if cls else 0, S + 2 * rt, nx), np.int64)
+        buf2 = np.zeros(nx + 2 * rt, np.int64)
+        bid2 = np.zeros(2 * (nx + 2 * rt), np.int32)
+        rid2 = np.zeros((S + 2 * rt if cls and flag else 0, 2 * nx), np.int32)
+        ringid2 = np.zeros((wt if cls and flag else 0, S, 2 * nx), np.int32)
+        tt = np.zeros(1, np.int64)
+        slots2 = np.zeros(wt, np.int64)
+        have2 = np.full(wt, -1, np.int64)
+        C3 = np.zeros(W3.size, np.int64)
         slo = lo.copy()
         shi = hi.copy()
         moved = 0
@@ -434,7 +570,16 @@ if HAVE_NUMBA:  # pragma: no branch
             slo[1] = ys
             shi[1] = ye
             have[:] = -1
+            have2[:] = -1
             for z in range(lo[0], hi[0]):
+                if cls:
+                    for d in range(wt):
+                        p = min(max(z + d - rt, 0), Z - 1)
+                        slots2[d] = p % wt
+                        if have2[p % wt] != p:
+                            _nb_class_plane(ph, src, flag, p, rt, ys, ye, x0, x1, terms, buf2, bid2, cx, rid2,
+                                            K2[p % wt], ringid2[p % wt] if flag else rid2)
+                            have2[p % wt] = p
                 if packed:
                     for d in range(w):
                         p = min(max(z + d - r, 0), Z - 1)
@@ -490,14 +635,16 @@ if HAVE_NUMBA:  # pragma: no branch
                             if nin == 0:
                                 continue
                             ncand = nin
-                            if bits.size and nin == 1:
+                            if cls:
+                                ncand = _nb_class_shares(K2, slots2, yi, x - x0, map3, W3, C3, pair, a, hh, tt)
+                            elif bits.size and nin == 1:
                                 # the phases of the whole box (bits): a candidate beyond the measured box?
                                 bv = np.int64(bits[z, y, x])
                                 for p in range(P):
                                     if pair[a, p] == 1 and (bv >> p) & 1 == 1 and p != b:
                                         ncand = 2
                                         break
-                            if nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r:
+                            if not cls and (nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r):
                                 _nb_shares(ph, z, y, x, rt, W, hh)
                                 ncand = 0
                                 for p in range(P):
@@ -544,6 +691,10 @@ if HAVE_NUMBA:  # pragma: no branch
                                         cp = (c8 >> np.int64(8 * p)) & 255 if packed else cnt[p]
                                         if cp > 0:
                                             owner = _nb_owner_of(ph, src, z, y, x, r, p, fast, mxo)
+                                        elif cls and flag and (tt[0] >> np.int64(56)) == 0:
+                                            # a phase of the ring only, void exactly where the background is
+                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
+                                                                   rt, p)
                                         else:  # a phase of the ring only: its particle from a scan of the ring
                                             owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
@@ -653,7 +804,7 @@ def interior_sums(g, ph, r: int, n_phases: int, shift: float, *, lo=None, hi=Non
 
 
 def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_contrast: float, clip: bool, *,
-                lo=None, hi=None, sigma_eff: float = float("nan")):
+                lo=None, hi=None, sigma_eff: float = float("nan"), class_path: bool = True):
     """Sub-voxel corrections of one block, per local particle row and phase (numba only).
 
     Parameters
@@ -680,6 +831,9 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
         The core (default a halo of ``r``, ``r + 1`` for ``clip=False``: the ring of the blur tail).
     sigma_eff : float
         The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
+    class_path : bool
+        Unclipped rule, phases < 7: the blur shares from plane sums per distance class (:func:`class_tables`;
+        default) instead of a gather of the ``(2 r + 3)^3`` neighbours (False: the gather, for tests).
 
     Returns
     -------
@@ -710,11 +864,61 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     delta = np.zeros((n_rows, lv.size))
     # the owner shortcut keeps the box's ids in int32 pairs (and needs particle id 0 = the background)
     fast_owner = bool(src.size == 0 or (int(src.min()) >= 0 and int(src.max()) < 2**31 - 1))
-    strip = max(2 * int(r) + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
-    # phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
+    W = box_weights(sigma_eff, rt)
+    # the blur shares from plane sums per distance class (phases < 7, a packed measured box): see class_tables
+    cls = bool(not clip and rt > int(r) and lv.size < 8 and (2 * int(r) + 1) ** 3 < 256 and class_path)
+    nx = max(1, int(hi[2] - lo[2]))
+    strip = max(2 * int(r) + 1, (CLASS_STRIP_VOXELS[rt] if cls and rt in CLASS_STRIP_VOXELS else STRIP_VOXELS) // nx)
+    terms, map3, W3 = class_tables(rt, W) if cls else (np.zeros((0, 3), np.int64), np.zeros((1, 0), np.int64),
+                                                       np.zeros(0))
+    # else phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
     # candidate the measured box lacks
-    bits = _nb_phase_bits(ph, rt) if (not clip and rt > int(r) and lv.size <= 8) else np.zeros((0, 0, 0), np.uint8)
+    bits = (_nb_phase_bits(ph, rt) if (not cls and not clip and rt > int(r) and lv.size <= 8)
+            else np.zeros((0, 0, 0), np.uint8))
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, box_weights(sigma_eff, rt), bits, delta)
+                            strip, fast_owner, W, bits, cls, terms, map3, W3, delta)
     return delta, int(moved), None
+
+
+def class_tables(R: int, W: np.ndarray):
+    """Distance classes of the box of radius ``R`` for the blur shares of the numba kernel.
+
+    The model's blur over the box is separable and the same along every axis (``W`` = ``w[|dz|] w[|dy|] w[|dx|]``,
+    :func:`liberation.stats.partial_volume_unmix.box_weights`), so it depends only on the sorted distances
+    ``(|dz|, |dy|, |dx|)``: the share of phase ``p`` is ``sum_c W3[c] n_c(p)`` with ``n_c(p)`` the phase-``p`` voxels
+    of class ``c``, and ``n_c`` follows from per-plane sums over the 2D classes ``(|dy|, |dx|)``.
+
+    Parameters
+    ----------
+    R : int
+        Box radius.
+    W : ndarray of float64, shape ((2 R + 1)^3,)
+        The blur over the box in the order of ``offsets(R)``.
+
+    Returns
+    -------
+    terms : ndarray of int64, shape (n_terms, 3)
+        The rows summed into each 2D class ``c = (j, k)`` (``j <= k``, in order): ``(c, column class, dy)`` for
+        the rows ``|dy| = j`` of the column class ``|dx| = k`` and, when ``j != k``, the rows ``|dy| = k`` of
+        ``|dx| = j``.
+    map3 : ndarray of int64, shape (R + 1, n2)
+        The 3D class of ``|dz|`` and 2D class ``c``.
+    W3 : ndarray of float64, shape (n3,)
+        The blur of one voxel of each 3D class (the entry of ``W`` at the offset ``(t0, t1, t2)`` of the sorted
+        class).
+    """
+    R = int(R)
+    n = 2 * R + 1
+    pairs = [(j, k) for j in range(R + 1) for k in range(j, R + 1)]
+    triples = sorted({tuple(sorted((i, j, k))) for i in range(R + 1) for (j, k) in pairs})
+    index = {t: c for c, t in enumerate(triples)}
+    map3 = np.array([[index[tuple(sorted((i, j, k)))] for (j, k) in pairs] for i in range(R + 1)], np.int64)
+    Wb = np.asarray(W, dtype=np.float64).reshape(n, n, n)
+    W3 = np.array([Wb[R + t[0], R + t[1], R + t[2]] for t in triples])
+    terms = []
+    for c, (j, k) in enumerate(pairs):
+        terms += [(c, k, dy) for dy in ((0,) if j == 0 else (j, -j))]
+        if j != k:
+            terms += [(c, j, dy) for dy in (k, -k)]
+    return np.array(terms, np.int64).reshape(-1, 3), map3, W3
