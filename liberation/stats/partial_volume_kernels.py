@@ -384,12 +384,13 @@ if HAVE_NUMBA:  # pragma: no branch
         return a
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_class_plane(ph, src, flag, p, R, y0, y1, x0, x1, terms, buf, bid, cx, rid, out, sid):
+    def _nb_class_plane(ph, src, flag, p, R, y0, y1, x0, x1, terms, buf, bid, cx, rid, out, orp, sid):
         """The blur shares' plane sums: ``out[c, y - y0, x - x0]`` = the counts of every phase (< 7) among the voxels
         of plane ``p`` at ``(|dy|, |dx|)`` = 2D class ``c`` (``(j, k)`` either order: the blur is the same along y and
         x) from core voxel (y, x), packed in 8-bit fields (``1 << 8 q`` per voxel of phase q; edge-clamped).
         Separable: the row classes ``|dx| = k`` (``cx[k]``), then ``out[c] = sum cx[k](y + dy)`` over the rows
-        ``terms[t] = (c, k, dy)`` (the first term of a class assigns). When ``flag``: field 7 counts the voxels whose
+        ``terms[t] = (c, k, dy)`` (the first term of a class assigns); ``orp[y - y0, x - x0]`` = their OR (a field is
+        not 0 where the square holds the phase). When ``flag``: field 7 counts the voxels whose
         particle is the background but whose phase is not the void or the other way round, and ``sid[y, 2 x]`` is the
         largest ``src`` over the ``(2R+1)^2`` square, ``-sid[y, 2 x + 1]`` the smallest other than 0 (as
         :func:`_nb_square_ids`)."""
@@ -440,6 +441,11 @@ if HAVE_NUMBA:  # pragma: no branch
                 else:
                     for x in range(nx):
                         out[c, yo, x] += cx[k, yy, x]
+            for x in range(nx):
+                orp[yo, x] = out[0, yo, x]
+            for c in range(1, out.shape[0]):
+                for x in range(nx):
+                    orp[yo, x] |= out[c, yo, x]
             if flag:
                 for x in range(2 * nx):
                     sid[yo, x] = rid[min(max(y - R, 0), Y - 1) - ya, x]
@@ -448,27 +454,20 @@ if HAVE_NUMBA:  # pragma: no branch
                     for x in range(2 * nx):
                         sid[yo, x] = max(sid[yo, x], rid[yy, x])
 
-    @numba.njit(cache=True, nogil=True, inline="always")
-    def _nb_class_shares(K2, slots2, yi, xi, map3, W3, C3, pair, a, hh, tt):
+    @numba.njit(cache=True, nogil=True, _nrt=False)
+    def _nb_class_shares(K2, O2, slots2, yi, xi, map3, W3, C3, pair, a, hh, tt):
         """The candidates of phase ``a`` (``pair[a, p]``) in the box of radius ``R`` (= ``map3.shape[0] - 1``) around
         one core voxel, and where there are two or more, ``hh[p]`` = the model's blur over the box of their voxels
         (0 for the other phases), from the plane sums of :func:`_nb_class_plane` of the ``2 R + 1`` planes
         ``slots2``: the counts per 3D distance class (sorted ``(|dz|, |dy|, |dx|)``, ``C3``), each class weighted by
-        its blur ``W3``. Returns the number of candidates with ``hh != 0`` (of candidates present when below 2);
+        its blur ``W3`` (the candidates first, from the OR of the planes' ORs ``O2``). Returns the number of candidates with ``hh != 0`` (of candidates present when below 2);
         ``tt[0]`` = the OR of the class counts (field 7: the flag of :func:`_nb_class_plane`)."""
         R = map3.shape[0] - 1
         n2 = map3.shape[1]
         n3 = C3.size
-        for c in range(n3):
-            C3[c] = 0
-        for d in range(2 * R + 1):
-            dz = abs(d - R)
-            s = slots2[d]
-            for c in range(n2):
-                C3[map3[dz, c]] += K2[s, c, yi, xi]
         tot = np.int64(0)
-        for c in range(n3):
-            tot |= C3[c]
+        for d in range(2 * R + 1):
+            tot |= O2[slots2[d], yi, xi]
         tt[0] = tot
         n = 0
         for p in range(hh.size):
@@ -476,6 +475,13 @@ if HAVE_NUMBA:  # pragma: no branch
                 n += 1
         if n < 2:
             return n
+        for c in range(n3):
+            C3[c] = 0
+        for d in range(2 * R + 1):
+            dz = abs(d - R)
+            s = slots2[d]
+            for c in range(n2):
+                C3[map3[dz, c]] += K2[s, c, yi, xi]
         n = 0
         for p in range(hh.size):
             acc = 0.0
@@ -487,7 +493,7 @@ if HAVE_NUMBA:  # pragma: no branch
             hh[p] = acc
         return n
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, R, q):
         """The particle of the phase-``q`` voxels of the box of radius ``R`` where its void is exactly its background
         (the flag of :func:`_nb_class_plane` is 0): the background for the void, else the box's one particle id
@@ -550,6 +556,7 @@ if HAVE_NUMBA:  # pragma: no branch
         # a ring of 2 rt + 1 planes (P < 8, unclipped rule) instead of a gather of the (2 rt + 1)^3 neighbours
         wt = 2 * rt + 1
         K2 = np.zeros((wt if cls else 0, map3.shape[1], S, nx), np.int64)
+        O2 = np.zeros((wt if cls else 0, S, nx), np.int64)
         cx = np.zeros((rt + 1 if cls else 0, S + 2 * rt, nx), np.int64)
         buf2 = np.zeros(nx + 2 * rt, np.int64)
         bid2 = np.zeros(2 * (nx + 2 * rt), np.int32)
@@ -578,7 +585,7 @@ if HAVE_NUMBA:  # pragma: no branch
                         slots2[d] = p % wt
                         if have2[p % wt] != p:
                             _nb_class_plane(ph, src, flag, p, rt, ys, ye, x0, x1, terms, buf2, bid2, cx, rid2,
-                                            K2[p % wt], ringid2[p % wt] if flag else rid2)
+                                            K2[p % wt], O2[p % wt], ringid2[p % wt] if flag else rid2)
                             have2[p % wt] = p
                 if packed:
                     for d in range(w):
@@ -636,7 +643,8 @@ if HAVE_NUMBA:  # pragma: no branch
                                 continue
                             ncand = nin
                             if cls:
-                                ncand = _nb_class_shares(K2, slots2, yi, x - x0, map3, W3, C3, pair, a, hh, tt)
+                                ncand = _nb_class_shares(K2, O2, slots2, yi, x - x0, map3, W3, C3, pair, a,
+                                                         hh, tt)
                             elif bits.size and nin == 1:
                                 # the phases of the whole box (bits): a candidate beyond the measured box?
                                 bv = np.int64(bits[z, y, x])
