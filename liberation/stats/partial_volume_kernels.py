@@ -287,7 +287,7 @@ if HAVE_NUMBA:  # pragma: no branch
                         s2[q] += v * v
         return bad
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _nb_count(ph, z, y, x, r, cnt):
         Z, Y, X = ph.shape
         cnt[:] = 0
@@ -299,7 +299,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     xx = min(max(x + dx, 0), X - 1)
                     cnt[ph[zz, yy, xx]] += 1
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _nb_owner3(ph, src, z, y, x, q):
         """Largest ``src`` among the 27 neighbours of phase ``q`` of a voxel off the array's edge (branchless:
         ``(src + 1)`` where the phase matches, else 0; the maximum, minus 1)."""
@@ -310,7 +310,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     best = max(best, (np.int64(src[zz, yy, xx]) + 1) * np.int64(ph[zz, yy, xx] == q))
         return best - 1
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _nb_owner(ph, src, z, y, x, r, q):
         """Largest ``src`` among the neighbours of phase ``q`` (edge-clamped)."""
         Z, Y, X = ph.shape
@@ -327,7 +327,7 @@ if HAVE_NUMBA:  # pragma: no branch
                             owner = o
         return owner
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _nb_shares(ph, z, y, x, r, W, hh):
         """``hh[p]`` = the weight ``W`` (the model's blur over the box, in offset order) of the phase-``p``
         voxels of the box around (z, y, x), edge-clamped."""
@@ -343,7 +343,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     hh[ph[zz, yy, xx]] += W[k]
                     k += 1
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, _nrt=False)
     def _nb_owner_of(ph, src, z, y, x, r, q, fast, mxo):
         """The particle of the neighbours of phase ``q``: from the box's ids when ``fast``, else a scan."""
         Z, Y, X = ph.shape
