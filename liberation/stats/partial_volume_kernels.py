@@ -14,7 +14,9 @@ happens elsewhere (the halo is there). The numba kernels stream the block plane 
   phase-volume corrections (float64, the rule of the numpy reference
   ``liberation.stats.partial_volume_unmix.unmix_block``); the phase counts of the box come from one
   separable sum of ``1 << 8 q`` (8-bit fields of one integer, phases < 8 and boxes < 256 voxels), which
-  is also the mixed-voxel test.
+  is also the mixed-voxel test; the unclipped rule's blur shares over the box with the tail ring come from
+  per-plane packed counts per distance class (:func:`class_tables`), summed over the planes only for the voxels
+  where two or more candidate phases meet.
 
 The numba kernels hold no GIL, so blocks run in parallel threads.
 """
@@ -55,6 +57,12 @@ def _np_constant_box(ph: np.ndarray, r: int, lo, hi) -> np.ndarray:
 
 
 if HAVE_NUMBA:  # pragma: no branch
+    # The helpers called once per voxel allocate nothing: compiled without numba's reference counting (an atomic
+    # increment and decrement of every array argument per call was half the unclipped kernel's time; the option is
+    # numba's private ``_nrt``, left out where a numba version lacks it).
+    from numba.core.cpu import CPUTargetOptions as _Options
+
+    _NO_NRT = {"_nrt": False} if hasattr(_Options, "_nrt") else {}
 
     @numba.njit(cache=True, nogil=True)
     def _nb_fxy_plane(ph, p, r, lo, hi, fxy):
@@ -287,7 +295,7 @@ if HAVE_NUMBA:  # pragma: no branch
                         s2[q] += v * v
         return bad
 
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_count(ph, z, y, x, r, cnt):
         Z, Y, X = ph.shape
         cnt[:] = 0
@@ -299,7 +307,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     xx = min(max(x + dx, 0), X - 1)
                     cnt[ph[zz, yy, xx]] += 1
 
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_owner3(ph, src, z, y, x, q):
         """Largest ``src`` among the 27 neighbours of phase ``q`` of a voxel off the array's edge (branchless:
         ``(src + 1)`` where the phase matches, else 0; the maximum, minus 1)."""
@@ -310,7 +318,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     best = max(best, (np.int64(src[zz, yy, xx]) + 1) * np.int64(ph[zz, yy, xx] == q))
         return best - 1
 
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_owner(ph, src, z, y, x, r, q):
         """Largest ``src`` among the neighbours of phase ``q`` (edge-clamped)."""
         Z, Y, X = ph.shape
@@ -327,7 +335,7 @@ if HAVE_NUMBA:  # pragma: no branch
                             owner = o
         return owner
 
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_shares(ph, z, y, x, r, W, hh):
         """``hh[p]`` = the weight ``W`` (the model's blur over the box, in offset order) of the phase-``p``
         voxels of the box around (z, y, x), edge-clamped."""
@@ -343,7 +351,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     hh[ph[zz, yy, xx]] += W[k]
                     k += 1
 
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_owner_of(ph, src, z, y, x, r, q, fast, mxo):
         """The particle of the neighbours of phase ``q``: from the box's ids when ``fast``, else a scan."""
         Z, Y, X = ph.shape
@@ -454,7 +462,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     for x in range(2 * nx):
                         sid[yo, x] = max(sid[yo, x], rid[yy, x])
 
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_class_shares(K2, O2, slots2, yi, xi, map3, W3, C3, pair, a, hh, tt):
         """The candidates of phase ``a`` (``pair[a, p]``) in the box of radius ``R`` (= ``map3.shape[0] - 1``) around
         one core voxel, and where there are two or more, ``hh[p]`` = the model's blur over the box of their voxels
@@ -493,7 +501,7 @@ if HAVE_NUMBA:  # pragma: no branch
             hh[p] = acc
         return n
 
-    @numba.njit(cache=True, nogil=True, _nrt=False)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, R, q):
         """The particle of the phase-``q`` voxels of the box of radius ``R`` where its void is exactly its background
         (the flag of :func:`_nb_class_plane` is 0): the background for the void, else the box's one particle id
