@@ -985,8 +985,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     sigma_eff : float
         The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
     class_path : bool
-        Unclipped rule, phases < 7: the blur shares from plane sums per distance class (:func:`class_tables`;
-        default) instead of a gather of the ``(2 r + 3)^3`` neighbours (False: the gather, for tests).
+        Unclipped rule, phases < 7: the blur shares (also the predicted tail's) and the taxicab counts of the
+        measured neighbourhood from plane sums per distance class (:func:`class_tables`, :func:`taxi_terms`;
+        default) instead of a gather of the ``(2 r + 3)^3`` neighbours and a scan of the taxicab ball (False: the
+        gather, for tests).
 
     Returns
     -------
