@@ -198,3 +198,34 @@ def test_pdf_pages_and_headline_text():
     for heading in ("Modal mineralogy", "Particle and grain sizes", "Parameters", "Glossary"):
         assert heading in text
     assert "Size classes (ESD bounds)" in text
+
+
+def test_pdf_and_html_hold_the_hard_vs_soft_table():
+    """With soft statistics (``result.quantification``), the PDF has the hard-vs-soft table page section that the
+    HTML has: the heading in the outline, the caption, and the rows' values (text of the PDF's content streams)."""
+    import pandas as pd
+
+    from liberation.report.html import build_html
+    from liberation.report.pdf import build_pdf
+
+    r = hand_result()
+    rows = []
+    for name, (h, s) in {"spodumene": (0.5180, 0.5312), "quartz": (0.2500, 0.2444)}.items():
+        rows.append({"mineral": name, "basis": "volume", "quantity": "liberated_fraction", "hard": h, "soft": s,
+                     "soft_minus_hard": s - h, "relative_difference": (s - h) / h})
+    r.quantification = pd.DataFrame(rows)
+    outline: dict = {}
+    data = build_pdf(r, {}, title="Hand report", outline=outline)
+    text = " ".join(_pdf_text(data).split())
+    assert T.QUANTIFICATION_HEADING in outline
+    assert outline["Modal mineralogy"] <= outline[T.QUANTIFICATION_HEADING] <= outline["Glossary"]
+    assert "soft_minus_hard" in text and "The same statistics from whole-voxel phase labels (hard)" in text
+    for value in ("0.518", "0.531", "0.013", "-0.006", "liberated_fraction"):
+        assert value in text, value
+    page = build_html(r, {})
+    assert T.QUANTIFICATION_HEADING in page and "0.531" in page
+    # without soft statistics there is no such section
+    r.quantification = None
+    plain: dict = {}
+    build_pdf(r, {}, outline=plain)
+    assert T.QUANTIFICATION_HEADING not in plain

@@ -112,7 +112,7 @@ def test_constant_box_kernels_agree():
                 np.testing.assert_allclose(na[2], nb[2], rtol=1e-12)
 
 
-@pytest.mark.parametrize(("radius", "clip"), [(1, True), (2, False)])
+@pytest.mark.parametrize(("radius", "clip"), [(1, True), (1, False), (2, False)])
 def test_numba_soft_counts_equal_numpy_reference(phantom, radius, clip):
     """The fused numba unmixing (packed box counts, no gathering) equals the numpy reference voxel for voxel."""
     from liberation.stats import partial_volume_kernels as k
@@ -193,6 +193,71 @@ def test_unclipped_soft_counts_are_linear_in_the_grey_values(phantom):
         down = pv.soft_counts(phantom.particles, phantom.phases, g0 - z, **kw)
         assert np.abs(up - mid).max() > 1  # the noise moves volume
         np.testing.assert_allclose((up + down) / 2, mid, rtol=0, atol=1e-8)
+
+
+def test_class_tables_partition_the_box():
+    """The distance classes of the blur shares: every offset of the box in exactly one class, whose blur is the
+    box's blur at each of its offsets (the model's blur is separable and the same along the three axes)."""
+    from liberation.stats import partial_volume_kernels as k
+    from liberation.stats.partial_volume_blocks import offsets
+    from liberation.stats.partial_volume_unmix import box_weights, measured_mask
+
+    for R, n3 in ((2, 10), (3, 20)):
+        W = box_weights(0.9, R)
+        terms, map3, W3 = k.class_tables(R, W)
+        assert W3.size == n3 and map3.shape == (R + 1, (R + 1) * (R + 2) // 2)
+        pairs = [(j, kk) for j in range(R + 1) for kk in range(j, R + 1)]  # the 2D classes, in order
+        size = np.zeros(n3, np.int64)
+        for (dz, dy, dx), w in zip(offsets(R), W):
+            c = map3[abs(dz), pairs.index((min(abs(dy), abs(dx)), max(abs(dy), abs(dx))))]
+            assert W3[c] == pytest.approx(w, rel=1e-12)
+            size[c] += 1
+        assert size.sum() == (2 * R + 1) ** 3
+        assert float(W3 @ size) == pytest.approx(1.0, rel=1e-12)
+        # every 2D class sums the rows of its (|dy|, |dx|) pairs: 4 or 8 voxels off the axes, 2 or 4 on them, 1 centre
+        n2 = np.bincount(terms[:, 0], weights=np.where(terms[:, 1] == 0, 1, 2))
+        assert n2.sum() == (2 * R + 1) ** 2
+        # the unclipped rule's measured neighbourhood (taxicab ball of r < R) as (plane, 2D class) rows: the voxels
+        # of measured_mask, each once
+        for r in range(1, R):
+            rows = k.taxi_terms(R, r)
+            want = np.zeros((2 * R + 1, len(pairs)), np.int64)
+            for (dz, dy, dx), inside in zip(offsets(R), measured_mask(offsets(R), r, False)):
+                if inside:
+                    want[dz + R, pairs.index((min(abs(dy), abs(dx)), max(abs(dy), abs(dx))))] += 1
+            # each class of a plane lies wholly inside or outside the ball: 1, 4 or 8 voxels of (|dy|, |dx|) = (j, k)
+            size2 = np.array([1 if kk == 0 else 4 if j in (0, kk) else 8 for j, kk in pairs])
+            assert {(int(d), int(c)) for d, c in rows} == set(zip(*np.nonzero(want)))
+            assert np.all(want[rows[:, 0], rows[:, 1]] == size2[rows[:, 1]])
+            assert want.sum() == int(measured_mask(offsets(R), r, False).sum())
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_class_shares_equal_gather_on_a_multi_mineral_sample(radius):
+    """The unclipped rule's blur shares from the class plane sums equal the gather of the box's neighbours and the
+    numpy reference on make_sample's multi-mineral particles (three and more phases per box, ring partners)."""
+    from liberation.stats import partial_volume_kernels as k
+    from liberation.stats import partial_volume_unmix as unmix
+    from liberation.synthetic import make_sample
+
+    if not k.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    s = make_sample(shape=(28, 36, 40), seed=3)
+    m = measure(s.particles, s.phases, voxel_size_um=2.0, minerals=s.minerals)
+    model = pv.estimate_model(s.ct, s.phases, n_phases=m.n_phases)
+    kw = {"model": model, "ids": m.ids, "hard_counts": m.counts, "radius": radius, "clip": False}
+    a = pv.soft_counts(s.particles, s.phases, s.ct, engine="numba", chunks=(10, 36, 40), **kw)
+    b = pv.soft_counts(s.particles, s.phases, s.ct, engine="numpy", **kw)
+    ext = unmix.halo(radius, False)
+    g, ph, pid = (np.pad(v, ext, mode="edge") for v in (s.ct, s.phases, s.particles))
+    lut = unmix._global_lut(m.ids)
+    args = (g, ph, pid, lut, m.ids.size + 1, radius, np.asarray(model.levels, float), model.noise_sigma,
+            model.min_contrast, False)
+    d1, moved1, _ = k.soft_deltas(*args, sigma_eff=model.edge_sigma_vox)
+    d2, moved2, _ = k.soft_deltas(*args, sigma_eff=model.edge_sigma_vox, class_path=False)
+    assert moved1 == moved2 > 1000 and np.abs(a - m.counts).max() > 5
+    np.testing.assert_allclose(d1, d2, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
 
 
 def test_soft_counts_id_lookup_and_subset_of_ids(phantom, monkeypatch):

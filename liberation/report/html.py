@@ -255,14 +255,10 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     if by_size is not None and len(by_size) > 1:
         parts.append(f"<h3>Modal mineralogy by size class ({_e(T.basis_of(result))} basis)</h3>"
                      + df_to_html(by_size, digits=1))
-    quantification = getattr(result, "quantification", None)
-    if quantification is not None and len(quantification):
-        parts.append("<h3 id=\"quantification\">Hard labels vs sub-voxel (soft) quantification</h3>"
-                     "<p>The same statistics from whole-voxel phase labels (hard) and from sub-voxel phase "
-                     "fractions of the mixed voxels (soft: CT grey values unmixed between the phases that meet "
-                     "there; docs/partial_volume.md), with their difference (soft - hard). The tables above "
-                     "are the hard ones; the soft ones are in the *_soft.csv files.</p>"
-                     + df_to_html(quantification, digits=3))
+    quantification = T.quantification_display(result)
+    if quantification is not None:
+        parts.append(f"<h3 id=\"quantification\">{_e(T.QUANTIFICATION_HEADING)}</h3>"
+                     f"<p>{_e(T.QUANTIFICATION_CAPTION)}</p>" + df_to_html(quantification, digits=3))
 
     # ------------------------------------------------------------- liberation
     parts.append("<h2>Liberation: 3D particles vs 2D sections</h2>")

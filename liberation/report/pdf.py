@@ -243,6 +243,12 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
 
         section("Modal mineralogy", [T.modal_display(result), *T.assay_display(result), T.modal_by_size(result)],
                 "modal")
+        quantification = T.quantification_display(result)
+        if quantification is not None:
+            pages.heading(T.QUANTIFICATION_HEADING)
+            pages.text(T.QUANTIFICATION_CAPTION, size=8)
+            cols, rows = _df_rows(quantification, digits=3)
+            pages.table(cols, rows, size=6.5)
         section("Liberation: 3D particles vs 2D sections",
                 [T.liberated_display(result), T.classes_display(result, head), T.locking_display(result)],
                 "liberation")

@@ -18,9 +18,25 @@ __all__ = [
     "modal_by_size",
     "parameter_rows",
     "pick",
+    "quantification_display",
     "sample_facts",
     "size_percentiles",
 ]
+
+#: Heading and caption of the hard-vs-soft table (HTML and PDF).
+QUANTIFICATION_HEADING = "Hard labels vs sub-voxel (soft) quantification"
+QUANTIFICATION_CAPTION = (
+    "The same statistics from whole-voxel phase labels (hard) and from sub-voxel phase fractions of the mixed "
+    "voxels (soft: CT grey values unmixed between the phases that meet there; docs/partial_volume.md), with their "
+    "difference (soft - hard). The tables above are the hard ones; the soft ones are in the *_soft.csv files.")
+
+
+def quantification_display(result) -> pd.DataFrame | None:
+    """The hard-vs-soft table (``result.quantification``: per mineral and basis, volume, modal %, mean grade,
+    liberated fraction and number of liberated particles, hard, soft and their difference), or None without
+    soft statistics."""
+    q = getattr(result, "quantification", None)
+    return q if q is not None and len(q) else None
 
 
 def pick(df: pd.DataFrame | None, **conditions) -> pd.DataFrame | None:

@@ -14,7 +14,9 @@ happens elsewhere (the halo is there). The numba kernels stream the block plane 
   phase-volume corrections (float64, the rule of the numpy reference
   ``liberation.stats.partial_volume_unmix.unmix_block``); the phase counts of the box come from one
   separable sum of ``1 << 8 q`` (8-bit fields of one integer, phases < 8 and boxes < 256 voxels), which
-  is also the mixed-voxel test.
+  is also the mixed-voxel test; the unclipped rule's blur shares over the box with the tail ring come from
+  per-plane packed counts per distance class (:func:`class_tables`), summed over the planes only for the voxels
+  where two or more candidate phases meet.
 
 The numba kernels hold no GIL, so blocks run in parallel threads.
 """
@@ -35,6 +37,8 @@ __all__ = ["HAVE_NUMBA", "constant_box", "interior_sums", "soft_deltas"]
 
 #: Voxels per plane of one y strip of the unmixing kernel (the strip's ring of plane sums stays in the L2 cache).
 STRIP_VOXELS = 1 << 14
+#: The same with the blur shares' ring of class plane sums (tail ring radius -> voxels per plane).
+CLASS_STRIP_VOXELS = {2: 1 << 12, 3: 1 << 11}
 
 
 def _bounds(shape, r, lo, hi):
@@ -53,6 +57,12 @@ def _np_constant_box(ph: np.ndarray, r: int, lo, hi) -> np.ndarray:
 
 
 if HAVE_NUMBA:  # pragma: no branch
+    # The helpers called once per voxel allocate nothing: compiled without numba's reference counting (an atomic
+    # increment and decrement of every array argument per call was half the unclipped kernel's time; the option is
+    # numba's private ``_nrt``, left out where a numba version lacks it).
+    from numba.core.cpu import CPUTargetOptions as _Options
+
+    _NO_NRT = {"_nrt": False} if hasattr(_Options, "_nrt") else {}
 
     @numba.njit(cache=True, nogil=True)
     def _nb_fxy_plane(ph, p, r, lo, hi, fxy):
@@ -285,7 +295,7 @@ if HAVE_NUMBA:  # pragma: no branch
                         s2[q] += v * v
         return bad
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_count(ph, z, y, x, r, cnt):
         Z, Y, X = ph.shape
         cnt[:] = 0
@@ -297,7 +307,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     xx = min(max(x + dx, 0), X - 1)
                     cnt[ph[zz, yy, xx]] += 1
 
-    @numba.njit(cache=True, nogil=True, inline="always")
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_owner3(ph, src, z, y, x, q):
         """Largest ``src`` among the 27 neighbours of phase ``q`` of a voxel off the array's edge (branchless:
         ``(src + 1)`` where the phase matches, else 0; the maximum, minus 1)."""
@@ -308,7 +318,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     best = max(best, (np.int64(src[zz, yy, xx]) + 1) * np.int64(ph[zz, yy, xx] == q))
         return best - 1
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_owner(ph, src, z, y, x, r, q):
         """Largest ``src`` among the neighbours of phase ``q`` (edge-clamped)."""
         Z, Y, X = ph.shape
@@ -325,7 +335,7 @@ if HAVE_NUMBA:  # pragma: no branch
                             owner = o
         return owner
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_shares(ph, z, y, x, r, W, hh):
         """``hh[p]`` = the weight ``W`` (the model's blur over the box, in offset order) of the phase-``p``
         voxels of the box around (z, y, x), edge-clamped."""
@@ -341,7 +351,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     hh[ph[zz, yy, xx]] += W[k]
                     k += 1
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_shares_owners(ph, src, z, y, x, r, W, hh, own):
         """:func:`_nb_shares` and, in the same scan, ``own[p]`` = the largest ``src`` among the phase-``p`` voxels of
         the box (-1 where none): the predicted tail of a voxel without a partner in its measured neighbourhood."""
@@ -362,7 +372,7 @@ if HAVE_NUMBA:  # pragma: no branch
                         own[q] = o
                     k += 1
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_count_taxi(ph, z, y, x, r, cnt):
         """``cnt[p]`` = voxels of phase ``p`` within taxicab distance ``r`` of (z, y, x) (edge-clamped): the measured
         neighbourhood of the unclipped rule (``partial_volume_unmix.measured_mask``)."""
@@ -378,7 +388,7 @@ if HAVE_NUMBA:  # pragma: no branch
                     xx = min(max(x + dx, 0), X - 1)
                     cnt[ph[zz, yy, xx]] += 1
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_owner_taxi(ph, src, z, y, x, r, q, fast, mxo):
         """Largest ``src`` among the voxels of phase ``q`` within taxicab distance ``r`` (edge-clamped); from the
         box's ids when ``fast`` (one particle id in the cube besides the background: also the taxicab ball's)."""
@@ -431,8 +441,147 @@ if HAVE_NUMBA:  # pragma: no branch
         return a
 
     @numba.njit(cache=True, nogil=True)
+    def _nb_class_plane(ph, src, flag, p, R, y0, y1, x0, x1, terms, buf, bid, cx, rid, out, orp, sid):
+        """The blur shares' plane sums: ``out[c, y - y0, x - x0]`` = the counts of every phase (< 7) among the voxels
+        of plane ``p`` at ``(|dy|, |dx|)`` = 2D class ``c`` (``(j, k)`` either order: the blur is the same along y and
+        x) from core voxel (y, x), packed in 8-bit fields (``1 << 8 q`` per voxel of phase q; edge-clamped).
+        Separable: the row classes ``|dx| = k`` (``cx[k]``), then ``out[c] = sum cx[k](y + dy)`` over the rows
+        ``terms[t] = (c, k, dy)`` (the first term of a class assigns); ``orp[y - y0, x - x0]`` = their OR (a field is
+        not 0 where the square holds the phase). When ``flag``: field 7 counts the voxels whose
+        particle is the background but whose phase is not the void or the other way round, and ``sid[y, 2 x]`` is the
+        largest ``src`` over the ``(2R+1)^2`` square, ``-sid[y, 2 x + 1]`` the smallest other than 0 (as
+        :func:`_nb_square_ids`)."""
+        Z, Y, X = ph.shape
+        ya, yb = max(y0 - R, 0), min(y1 + R, Y)
+        nx = x1 - x0
+        w = 2 * R + 1
+        none = np.int32(-2147483647)
+        ia, ib = max(R - x0, 0), min(X - x0 + R, nx + 2 * R)  # buf[i] holds column x0 - R + i; unclamped in ia..ib
+        for y in range(ya, yb):
+            yr = y - ya
+            if flag:
+                for i in range(ia, ib):
+                    q = np.int64(ph[p, y, x0 - R + i])
+                    sv = np.int64(src[p, y, x0 - R + i])
+                    buf[i] = (np.int64(1) << np.int64(8 * q)) + (np.int64((sv == 0) != (q == 0)) << np.int64(56))
+                    bid[2 * i] = np.int32(sv)
+                    bid[2 * i + 1] = np.int32(-sv) if sv != 0 else none
+                for i in range(ia):
+                    bid[2 * i], bid[2 * i + 1] = bid[2 * ia], bid[2 * ia + 1]
+                for i in range(ib, nx + 2 * R):
+                    bid[2 * i], bid[2 * i + 1] = bid[2 * ib - 2], bid[2 * ib - 1]
+                for x in range(2 * nx):
+                    rid[yr, x] = bid[x]
+                for d in range(2, 2 * w, 2):
+                    for x in range(2 * nx):
+                        rid[yr, x] = max(rid[yr, x], bid[x + d])
+            else:
+                for i in range(ia, ib):
+                    buf[i] = np.int64(1) << np.int64(8 * ph[p, y, x0 - R + i])
+            for i in range(ia):
+                buf[i] = buf[ia]
+            for i in range(ib, nx + 2 * R):
+                buf[i] = buf[ib - 1]
+            for x in range(nx):
+                cx[0, yr, x] = buf[x + R]
+            for k in range(1, R + 1):
+                for x in range(nx):
+                    cx[k, yr, x] = buf[x + R - k] + buf[x + R + k]
+        for y in range(y0, y1):
+            yo = y - y0
+            for t in range(terms.shape[0]):
+                c, k, dy = terms[t, 0], terms[t, 1], terms[t, 2]
+                yy = min(max(y + dy, 0), Y - 1) - ya
+                if t == 0 or terms[t - 1, 0] != c:
+                    for x in range(nx):
+                        out[c, yo, x] = cx[k, yy, x]
+                else:
+                    for x in range(nx):
+                        out[c, yo, x] += cx[k, yy, x]
+            for x in range(nx):
+                orp[yo, x] = out[0, yo, x]
+            for c in range(1, out.shape[0]):
+                for x in range(nx):
+                    orp[yo, x] |= out[c, yo, x]
+            if flag:
+                for x in range(2 * nx):
+                    sid[yo, x] = rid[min(max(y - R, 0), Y - 1) - ya, x]
+                for dy in range(-R + 1, R + 1):
+                    yy = min(max(y + dy, 0), Y - 1) - ya
+                    for x in range(2 * nx):
+                        sid[yo, x] = max(sid[yo, x], rid[yy, x])
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_class_shares(K2, O2, slots2, yi, xi, map3, W3, C3, pair, a, need, hh, tt):
+        """The candidates of phase ``a`` (``pair[a, p]``) in the box of radius ``R`` (= ``map3.shape[0] - 1``) around
+        one core voxel, and where there are ``need`` or more, ``hh[p]`` = the model's blur over the box of their voxels
+        (0 for the other phases), from the plane sums of :func:`_nb_class_plane` of the ``2 R + 1`` planes
+        ``slots2``: the counts per 3D distance class (sorted ``(|dz|, |dy|, |dx|)``, ``C3``), each class weighted by
+        its blur ``W3`` (the candidates first, from the OR of the planes' ORs ``O2``). Returns the number of candidates
+        with ``hh != 0`` (of candidates present when below ``need``);
+        ``tt[0]`` = the OR of the class counts (field 7: the flag of :func:`_nb_class_plane`)."""
+        R = map3.shape[0] - 1
+        n2 = map3.shape[1]
+        n3 = C3.size
+        tot = np.int64(0)
+        for d in range(2 * R + 1):
+            tot |= O2[slots2[d], yi, xi]
+        tt[0] = tot
+        n = 0
+        for p in range(hh.size):
+            if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
+                n += 1
+        if n < need:
+            return n
+        for c in range(n3):
+            C3[c] = 0
+        for d in range(2 * R + 1):
+            dz = abs(d - R)
+            s = slots2[d]
+            for c in range(n2):
+                C3[map3[dz, c]] += K2[s, c, yi, xi]
+        n = 0
+        for p in range(hh.size):
+            acc = 0.0
+            if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
+                for c in range(n3):
+                    acc += W3[c] * np.float64((C3[c] >> np.int64(8 * p)) & 255)
+                if acc != 0.0:
+                    n += 1
+            hh[p] = acc
+        return n
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_class_taxi(K2, slots2, yi, xi, taxi):
+        """The packed phase counts (8-bit fields, as :func:`_nb_class_plane`) of the measured neighbourhood of the
+        unclipped rule (the taxicab ball, ``partial_volume_unmix.measured_mask``) of one core voxel: the sum of the
+        plane sums of the 2D classes ``taxi[t] = (plane d, class c)`` (:func:`taxi_terms`; the ball is a union of
+        distance classes)."""
+        c8 = np.int64(0)
+        for t in range(taxi.shape[0]):
+            c8 += K2[slots2[taxi[t, 0]], taxi[t, 1], yi, xi]
+        return c8
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, R, q):
+        """The particle of the phase-``q`` voxels of the box of radius ``R`` where its void is exactly its background
+        (the flag of :func:`_nb_class_plane` is 0): the background for the void, else the box's one particle id
+        (from the planes' ids ``ringid2``) or, with several ids, the largest among the phase-``q`` voxels (scan)."""
+        if q == 0:
+            return np.int64(0)
+        xi2 = 2 * xi
+        mx = np.int64(ringid2[slots2[0], yi, xi2])
+        nm = np.int64(ringid2[slots2[0], yi, xi2 + 1])
+        for d in range(1, 2 * R + 1):
+            mx = max(mx, np.int64(ringid2[slots2[d], yi, xi2]))
+            nm = max(nm, np.int64(ringid2[slots2[d], yi, xi2 + 1]))
+        if -nm == mx:
+            return mx
+        return _nb_owner(ph, src, z, y, x, R, q)
+
+    @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, wide, delta):
+                        W, bits, wide, cls, terms, taxi, map3, W3, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -473,6 +622,20 @@ if HAVE_NUMBA:  # pragma: no branch
         slots = np.zeros(w, np.int64)
         have = np.full(w, -1, np.int64)
         const = np.ones((S, nx), np.uint8)
+        # cls: the blur shares of the box of radius rt from plane sums per distance class (_nb_class_plane), kept in
+        # a ring of 2 rt + 1 planes (P < 8, unclipped rule) instead of a gather of the (2 rt + 1)^3 neighbours
+        wt = 2 * rt + 1
+        K2 = np.zeros((wt if cls else 0, map3.shape[1], S, nx), np.int64)
+        O2 = np.zeros((wt if cls else 0, S, nx), np.int64)
+        cx = np.zeros((rt + 1 if cls else 0, S + 2 * rt, nx), np.int64)
+        buf2 = np.zeros(nx + 2 * rt, np.int64)
+        bid2 = np.zeros(2 * (nx + 2 * rt), np.int32)
+        rid2 = np.zeros((S + 2 * rt if cls and flag else 0, 2 * nx), np.int32)
+        ringid2 = np.zeros((wt if cls and flag else 0, S, 2 * nx), np.int32)
+        tt = np.zeros(1, np.int64)
+        slots2 = np.zeros(wt, np.int64)
+        have2 = np.full(wt, -1, np.int64)
+        C3 = np.zeros(W3.size, np.int64)
         slo = lo.copy()
         shi = hi.copy()
         moved = 0
@@ -484,7 +647,16 @@ if HAVE_NUMBA:  # pragma: no branch
             slo[1] = ys
             shi[1] = ye
             have[:] = -1
+            have2[:] = -1
             for z in range(lo[0], hi[0]):
+                if cls:
+                    for d in range(wt):
+                        p = min(max(z + d - rt, 0), Z - 1)
+                        slots2[d] = p % wt
+                        if have2[p % wt] != p:
+                            _nb_class_plane(ph, src, flag, p, rt, ys, ye, x0, x1, terms, buf2, bid2, cx, rid2,
+                                            K2[p % wt], O2[p % wt], ringid2[p % wt] if flag else rid2)
+                            have2[p % wt] = p
                 if packed:
                     for d in range(w):
                         p = min(max(z + d - r, 0), Z - 1)
@@ -517,6 +689,25 @@ if HAVE_NUMBA:  # pragma: no branch
                             # a constant measured box: only the unclipped rule's predicted tail, where the ring
                             # holds a phase a can be unmixed against
                             if clip or rt <= r or not known[a]:
+                                continue
+                            if cls:
+                                # the candidates of the box from the class planes' OR; their blur shares
+                                if _nb_class_shares(K2, O2, slots2, yi, x - x0, map3, W3, C3, pair, a, 1, hh,
+                                                    tt) == 0:
+                                    continue
+                                own = np.int64(src[z, y, x])
+                                orow = lut[own] if 0 <= own < nl else dump
+                                ring_ids = flag and (tt[0] >> np.int64(56)) == 0
+                                for p in range(P):
+                                    if pair[a, p] == 1 and hh[p] != 0.0:
+                                        delta[orow, a] -= hh[p]
+                                        if ring_ids:
+                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
+                                                                   rt, p)
+                                        else:
+                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                                        moved += 1
                                 continue
                             if bits.size:
                                 bv = np.int64(bits[z, y, x])
@@ -552,7 +743,12 @@ if HAVE_NUMBA:  # pragma: no branch
                             # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear): the main
                             # partner from the measured neighbourhood (taxicab radius r), the blur of the rest of
                             # the box out to rt predicted
-                            _nb_count_taxi(ph, z, y, x, r, cnt)
+                            if cls:
+                                c8t = _nb_class_taxi(K2, slots2, yi, x - x0, taxi)
+                                for p in range(P):
+                                    cnt[p] = (c8t >> np.int64(8 * p)) & 255
+                            else:
+                                _nb_count_taxi(ph, z, y, x, r, cnt)
                             nin = 0
                             b = a
                             for p in range(P):
@@ -562,6 +758,24 @@ if HAVE_NUMBA:  # pragma: no branch
                                 if cp > 0:
                                     nin += 1
                                     b = p
+                            if nin == 0 and cls:  # candidates beyond the measured neighbourhood only
+                                if _nb_class_shares(K2, O2, slots2, yi, x - x0, map3, W3, C3, pair, a, 1, hh,
+                                                    tt) == 0:
+                                    continue
+                                own = np.int64(src[z, y, x])
+                                orow = lut[own] if 0 <= own < nl else dump
+                                ring_ids = flag and (tt[0] >> np.int64(56)) == 0
+                                for p in range(P):
+                                    if pair[a, p] == 1 and hh[p] != 0.0:
+                                        delta[orow, a] -= hh[p]
+                                        if ring_ids:
+                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
+                                                                   rt, p)
+                                        else:
+                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                                        moved += 1
+                                continue
                             if nin == 0:
                                 if rt > r:  # candidates in the ring only: their predicted shares
                                     _nb_shares_owners(ph, src, z, y, x, rt, W, hh, owns)
@@ -575,14 +789,17 @@ if HAVE_NUMBA:  # pragma: no branch
                                             moved += 1
                                 continue
                             ncand = nin
-                            if bits.size and nin == 1:
+                            if cls:
+                                ncand = _nb_class_shares(K2, O2, slots2, yi, x - x0, map3, W3, C3, pair, a, 2,
+                                                         hh, tt)
+                            elif bits.size and nin == 1:
                                 # the phases of the whole box (bits): a candidate beyond the measured box?
                                 bv = np.int64(bits[z, y, x])
                                 for p in range(P):
                                     if pair[a, p] == 1 and (bv >> p) & 1 == 1 and p != b:
                                         ncand = 2
                                         break
-                            if nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r:
+                            if not cls and (nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r):
                                 _nb_shares(ph, z, y, x, rt, W, hh)
                                 ncand = 0
                                 for p in range(P):
@@ -627,6 +844,10 @@ if HAVE_NUMBA:  # pragma: no branch
                                         delta[orow, a] -= hh[p]
                                         if cnt[p] > 0:
                                             owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
+                                        elif cls and flag and (tt[0] >> np.int64(56)) == 0:
+                                            # a phase of the ring only, void exactly where the background is
+                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
+                                                                   rt, p)
                                         else:  # a phase of the ring only: its particle from a scan of the ring
                                             owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
@@ -736,7 +957,7 @@ def interior_sums(g, ph, r: int, n_phases: int, shift: float, *, lo=None, hi=Non
 
 
 def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_contrast: float, clip: bool, *,
-                lo=None, hi=None, sigma_eff: float = float("nan")):
+                lo=None, hi=None, sigma_eff: float = float("nan"), class_path: bool = True):
     """Sub-voxel corrections of one block, per local particle row and phase (numba only).
 
     Parameters
@@ -763,6 +984,11 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
         The core (default a halo of ``r``, ``r + 1`` for ``clip=False``: the ring of the blur tail).
     sigma_eff : float
         The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
+    class_path : bool
+        Unclipped rule, phases < 7: the blur shares (also the predicted tail's) and the taxicab counts of the
+        measured neighbourhood from plane sums per distance class (:func:`class_tables`, :func:`taxi_terms`;
+        default) instead of a gather of the ``(2 r + 3)^3`` neighbours and a scan of the taxicab ball (False: the
+        gather, for tests).
 
     Returns
     -------
@@ -793,15 +1019,81 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     delta = np.zeros((n_rows, lv.size))
     # the owner shortcut keeps the box's ids in int32 pairs (and needs particle id 0 = the background)
     fast_owner = bool(src.size == 0 or (int(src.min()) >= 0 and int(src.max()) < 2**31 - 1))
-    strip = max(2 * int(r) + 1, STRIP_VOXELS // max(1, int(hi[2] - lo[2])))
-    # phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
+    W = box_weights(sigma_eff, rt)
+    # the blur shares from plane sums per distance class (phases < 7, a packed measured box): see class_tables
+    cls = bool(not clip and rt > int(r) and lv.size < 8 and (2 * int(r) + 1) ** 3 < 256 and class_path)
+    nx = max(1, int(hi[2] - lo[2]))
+    strip = max(2 * int(r) + 1, (CLASS_STRIP_VOXELS[rt] if cls and rt in CLASS_STRIP_VOXELS else STRIP_VOXELS) // nx)
+    terms, map3, W3 = class_tables(rt, W) if cls else (np.zeros((0, 3), np.int64), np.zeros((1, 0), np.int64),
+                                                       np.zeros(0))
+    # else phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
     # candidate the measured box lacks
-    bits = _nb_phase_bits(ph, rt) if (not clip and rt > int(r) and lv.size <= 8) else np.zeros((0, 0, 0), np.uint8)
+    bits = (_nb_phase_bits(ph, rt) if (not cls and not clip and rt > int(r) and lv.size <= 8)
+            else np.zeros((0, 0, 0), np.uint8))
     # more than 8 phases: 1 where the box with the ring holds another label (the predicted tail of voxels whose
     # measured box is constant)
     wide = ((1 - _nb_constant_core(ph, rt, lo, hi)).astype(np.uint8) if (not clip and rt > int(r) and lv.size > 8)
             else np.zeros((0, 0, 0), np.uint8))
+    taxi = taxi_terms(rt, int(r)) if cls else np.zeros((0, 2), np.int64)
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, box_weights(sigma_eff, rt), bits, wide, delta)
+                            strip, fast_owner, W, bits, wide, cls, terms, taxi, map3, W3, delta)
     return delta, int(moved), None
+
+
+def class_tables(R: int, W: np.ndarray):
+    """Distance classes of the box of radius ``R`` for the blur shares of the numba kernel.
+
+    The model's blur over the box is separable and the same along every axis (``W`` = ``w[|dz|] w[|dy|] w[|dx|]``,
+    :func:`liberation.stats.partial_volume_unmix.box_weights`), so it depends only on the sorted distances
+    ``(|dz|, |dy|, |dx|)``: the share of phase ``p`` is ``sum_c W3[c] n_c(p)`` with ``n_c(p)`` the phase-``p`` voxels
+    of class ``c``, and ``n_c`` follows from per-plane sums over the 2D classes ``(|dy|, |dx|)``.
+
+    Parameters
+    ----------
+    R : int
+        Box radius.
+    W : ndarray of float64, shape ((2 R + 1)^3,)
+        The blur over the box in the order of ``offsets(R)``.
+
+    Returns
+    -------
+    terms : ndarray of int64, shape (n_terms, 3)
+        The rows summed into each 2D class ``c = (j, k)`` (``j <= k``, in order): ``(c, column class, dy)`` for
+        the rows ``|dy| = j`` of the column class ``|dx| = k`` and, when ``j != k``, the rows ``|dy| = k`` of
+        ``|dx| = j``.
+    map3 : ndarray of int64, shape (R + 1, n2)
+        The 3D class of ``|dz|`` and 2D class ``c``.
+    W3 : ndarray of float64, shape (n3,)
+        The blur of one voxel of each 3D class (the entry of ``W`` at the offset ``(t0, t1, t2)`` of the sorted
+        class).
+    """
+    R = int(R)
+    n = 2 * R + 1
+    pairs = [(j, k) for j in range(R + 1) for k in range(j, R + 1)]
+    triples = sorted({tuple(sorted((i, j, k))) for i in range(R + 1) for (j, k) in pairs})
+    index = {t: c for c, t in enumerate(triples)}
+    map3 = np.array([[index[tuple(sorted((i, j, k)))] for (j, k) in pairs] for i in range(R + 1)], np.int64)
+    Wb = np.asarray(W, dtype=np.float64).reshape(n, n, n)
+    W3 = np.array([Wb[R + t[0], R + t[1], R + t[2]] for t in triples])
+    terms = []
+    for c, (j, k) in enumerate(pairs):
+        terms += [(c, k, dy) for dy in ((0,) if j == 0 else (j, -j))]
+        if j != k:
+            terms += [(c, j, dy) for dy in (k, -k)]
+    return np.array(terms, np.int64).reshape(-1, 3), map3, W3
+
+
+def taxi_terms(R: int, r: int) -> np.ndarray:
+    """The taxicab ball of radius ``r`` (the unclipped rule's measured neighbourhood) as ``(plane d, 2D class c)``
+    rows of the plane sums of :func:`class_tables` for the box of radius ``R`` (``d`` = ``dz + R``; class ``c`` =
+    ``(j, k)``, ``j <= k``, in the order of :func:`class_tables`): every class with ``|dz| + j + k <= r``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_terms, 2)
+    """
+    R, r = int(R), int(r)
+    pairs = [(j, k) for j in range(R + 1) for k in range(j, R + 1)]
+    rows = [(d, c) for d in range(2 * R + 1) for c, (j, k) in enumerate(pairs) if abs(d - R) + j + k <= r]
+    return np.array(rows, np.int64).reshape(-1, 2)
