@@ -23,6 +23,11 @@ which see the lamella texture next to grain boundaries; a classifier stored with
 names uses the filter features alone). They are computed slab by slab with a halo (bounded
 memory on zarr volumes); a plane's features equal those of the whole volume
 (``scipy.ndimage`` filters, ``mode="reflect"``).
+
+Auto-context (opt-in, ``train_pixel_classifier(..., context_sigmas=CONTEXT_SIGMAS)``): a second
+classifier on the features plus the first stage's class probabilities and their 3D Gaussian
+smoothings, trained on out-of-fold first-stage probabilities (folds of labelled voxels by
+cubes); a plane's prediction still equals a whole-volume run at that plane.
 """
 
 from __future__ import annotations
