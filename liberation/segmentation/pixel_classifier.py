@@ -324,11 +324,14 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
         unique = sorted({int(z) for z in index})
         at = {z: i for i, z in enumerate(unique)}
         shape = (len(unique),) + tuple(image.shape[1:])
-        feats = np.empty(shape + (n_f,), np.float32)
+        # features kept for the run's planes only (the context planes need only their probabilities)
+        feats = np.empty((len(run),) + shape[1:] + (n_f,), np.float32)
         probs = [np.empty(shape + (len(class_ids),), np.float32) for _ in models]
         for sub, f in _plane_runs(image, unique, norm, sigmas=sigmas, texture=texture):
             i0 = at[sub[0]]
-            feats[i0:i0 + len(sub)] = f
+            for j, z in enumerate(sub):
+                if run[0] <= z <= run[-1]:
+                    feats[z - run[0]] = f[j]
             flat = f.reshape(-1, n_f)
             for m, p in zip(models, probs):
                 p[i0:i0 + len(sub)] = _proba_columns(m, flat, class_ids).reshape(f.shape[:-1] + (len(class_ids),))
@@ -342,7 +345,7 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
                 chans.append(ndimage.gaussian_filter(slab, (s, s, s, 0), mode="reflect",
                                                      truncate=_CONTEXT_TRUNCATE)[centre])
             contexts.append(np.concatenate(chans, axis=-1))
-        yield run, feats[[at[z] for z in run]], contexts
+        yield run, feats, contexts
 
 
 def _proba_runs(image, classifier: PixelClassifier, planes):
