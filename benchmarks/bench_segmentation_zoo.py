@@ -105,13 +105,15 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
 
     ``textures``: one pixel classifier per entry, ``"default"`` (the classifier's texture features,
     ``TEXTURE_FEATURES``) or ``"none"`` (the original filter features alone), reported as
-    ``pixel-classifier`` and ``pixel-classifier/none``; the feature time of one plane and the
+    ``pixel-classifier`` and ``pixel-classifier/none``, or ``"context"`` (the default features plus the
+    auto-context stage at ``CONTEXT_SIGMAS``, ``pixel-classifier/context``); the feature time of one plane and the
     training time of each are recorded (same run, same load: compare them as ratios)."""
     from liberation.segmentation.baseline import fit_grey_gmm, grey_gmm_classifier
     from liberation.segmentation.config import get_preset
     from liberation.segmentation.normalize import apply_normalization, robust_percentiles
     from liberation.segmentation.patches import split_validation
     from liberation.segmentation.pixel_classifier import (
+        CONTEXT_SIGMAS,
         plane_features,
         predict_pixel_classifier,
         train_pixel_classifier,
@@ -135,13 +137,17 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
     test = {"grey-gmm": _metrics(predict_pixel_classifier(s.ct, gmm, planes)[0], truth, ids, names)}
     timing = {}
     for choice in textures:
-        texture = {"default": TEXTURE_FEATURES, "none": ()}[choice]
+        texture = {"default": TEXTURE_FEATURES, "none": (), "context": TEXTURE_FEATURES}[choice]
+        context = CONTEXT_SIGMAS if choice == "context" else ()
         name = "pixel-classifier" if choice == "default" else f"pixel-classifier/{choice}"
         t = time.perf_counter()
-        clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed, texture=texture)
+        clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed, texture=texture, context_sigmas=context)
         train_s = time.perf_counter() - t
         t = time.perf_counter()
-        plane_features(s.ct, [size // 2], norm, texture=texture)
+        if context:  # the context stage needs stage-1 probabilities around the plane: time a prediction
+            predict_pixel_classifier(s.ct, clf, [size // 2])
+        else:
+            plane_features(s.ct, [size // 2], norm, texture=texture)
         feature_s = time.perf_counter() - t
         t = time.perf_counter()
         test[name] = _metrics(predict_pixel_classifier(s.ct, clf, planes)[0], truth, ids, names)
@@ -181,7 +187,8 @@ def main(argv=None) -> dict:
                     help="only the pixel classifier and the GMM (no network): the test-plane numbers to beat")
     ap.add_argument("--texture", default="default",
                     help="with --classical-only, comma-separated: default (the classifier's texture features), "
-                         "none (the original filter features alone); e.g. 'default,none' compares them")
+                         "none (the original filter features alone), context (default plus the auto-context "
+                         "stage); e.g. 'default,none' compares them")
     args = ap.parse_args(argv)
     if args.classical_only:
         rows = []

@@ -23,6 +23,11 @@ which see the lamella texture next to grain boundaries; a classifier stored with
 names uses the filter features alone). They are computed slab by slab with a halo (bounded
 memory on zarr volumes); a plane's features equal those of the whole volume
 (``scipy.ndimage`` filters, ``mode="reflect"``).
+
+Auto-context (opt-in, ``train_pixel_classifier(..., context_sigmas=CONTEXT_SIGMAS)``): a second
+classifier on the features plus the first stage's class probabilities and their 3D Gaussian
+smoothings, trained on out-of-fold first-stage probabilities (folds of labelled voxels by
+cubes); a plane's prediction still equals a whole-volume run at that plane.
 """
 
 from __future__ import annotations
@@ -42,11 +47,13 @@ from liberation.segmentation.targets import IGNORE
 __all__ = [
     "CLASSIFIER_ARRAYS",
     "CLASSIFIER_META",
+    "CONTEXT_SIGMAS",
     "FEATURE_SIGMAS",
     "PixelClassifier",
     "TreeEnsemble",
     "bootstrap_phase_labels",
     "classify_labelled_voxels",
+    "context_feature_names",
     "feature_names",
     "filter_features",
     "labelled_voxel_features",
@@ -249,12 +256,175 @@ def classify_labelled_voxels(image, classifier: PixelClassifier, sparse) -> tupl
         Predicted label values of the labelled voxels, in ``np.argwhere(sparse != 255)`` order.
     coords : ndarray of int, shape (m, 3)
     """
-    feats, _, coords = labelled_voxel_features(image, sparse, classifier.norm, sigmas=classifier.sigmas,
-                                               texture=classifier.texture)
+    sparse = np.asarray(sparse)
     ids = np.asarray(classifier.class_ids, dtype=np.uint8)
-    if not len(feats):
-        return np.zeros(0, np.uint8), coords
-    return ids[classifier.model.predict_proba(feats).argmax(axis=1)], coords
+    preds, cs = [], []
+    for run, prob in _proba_runs(image, classifier, labelled_planes(sparse)):
+        mask = sparse[run[0]:run[-1] + 1] != IGNORE
+        preds.append(ids[prob[mask].argmax(axis=1)])
+        c = np.argwhere(mask)
+        c[:, 0] += run[0]
+        cs.append(c)
+    if not preds:
+        return np.zeros(0, np.uint8), np.zeros((0, 3), np.int64)
+    return np.concatenate(preds), np.concatenate(cs)
+
+
+#: Default smoothing scales (voxels) of the auto-context stage's probability features.
+CONTEXT_SIGMAS = (1.0, 2.0)
+_CONTEXT_TRUNCATE = 3.0
+
+
+def _context_radius(context_sigmas) -> int:
+    return int(_CONTEXT_TRUNCATE * float(max(context_sigmas)) + 0.5) if len(context_sigmas) else 0
+
+
+def context_feature_names(class_ids, context_sigmas) -> list[str]:
+    """Names of the auto-context channels after the features: ``p<id>``, then ``p<id>_s<sigma>`` per sigma."""
+    names = [f"p{int(c)}" for c in class_ids]
+    for s in context_sigmas:
+        names += [f"p{int(c)}_s{float(s):g}" for c in class_ids]
+    return names
+
+
+def _proba_columns(model, x, class_ids) -> np.ndarray:
+    """``model.predict_proba(x)`` in ``class_ids`` column order (a class the model never saw: 0)."""
+    prob = model.predict_proba(x)
+    classes = [int(c) for c in model.classes_]
+    if classes == [int(c) for c in class_ids]:
+        return prob.astype(np.float32, copy=False)
+    out = np.zeros((len(x), len(class_ids)), np.float32)
+    for j, c in enumerate(class_ids):
+        if int(c) in classes:
+            out[:, j] = prob[:, classes.index(int(c))]
+    return out
+
+
+def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, context_sigmas):
+    """Yield ``(run, features, contexts)`` per run of consecutive sorted ``planes``: the features of
+    the run's planes and, per stage-1 model of ``models``, its auto-context channels there.
+
+    The stage-1 probabilities are computed on the run's planes plus ``_context_radius`` planes on
+    each side (z indices reflected at the volume ends, as the whole-volume filters are), then
+    smoothed in 3D (``scipy.ndimage.gaussian_filter``, ``mode="reflect"``): every plane equals a
+    whole-volume computation at that plane.
+    """
+    nz = int(image.shape[0])
+    r = _context_radius(context_sigmas)
+    n_f = 1 + 4 * len(sigmas) + len(texture)
+    runs: list[list[int]] = []
+    for z in planes:
+        if runs and z == runs[-1][-1] + 1:
+            runs[-1].append(int(z))
+        else:
+            runs.append([int(z)])
+    padded = np.pad(np.arange(nz), r, mode="symmetric")
+    for run in runs:
+        index = padded[run[0]:run[-1] + 1 + 2 * r]
+        unique = sorted({int(z) for z in index})
+        at = {z: i for i, z in enumerate(unique)}
+        shape = (len(unique),) + tuple(image.shape[1:])
+        # features kept for the run's planes only (the context planes need only their probabilities)
+        feats = np.empty((len(run),) + shape[1:] + (n_f,), np.float32)
+        probs = [np.empty(shape + (len(class_ids),), np.float32) for _ in models]
+        for sub, f in _plane_runs(image, unique, norm, sigmas=sigmas, texture=texture):
+            i0 = at[sub[0]]
+            for j, z in enumerate(sub):
+                if run[0] <= z <= run[-1]:
+                    feats[z - run[0]] = f[j]
+            flat = f.reshape(-1, n_f)
+            for m, p in zip(models, probs):
+                p[i0:i0 + len(sub)] = _proba_columns(m, flat, class_ids).reshape(f.shape[:-1] + (len(class_ids),))
+        rows = [at[int(z)] for z in index]
+        centre = slice(r, r + len(run))
+        contexts = []
+        for p in probs:
+            slab = p[rows]
+            chans = [slab[centre]]
+            for s in context_sigmas:
+                chans.append(ndimage.gaussian_filter(slab, (s, s, s, 0), mode="reflect",
+                                                     truncate=_CONTEXT_TRUNCATE)[centre])
+            contexts.append(np.concatenate(chans, axis=-1))
+        yield run, feats, contexts
+
+
+def _proba_runs(image, classifier: PixelClassifier, planes):
+    """Yield ``(run, probabilities)`` per run of consecutive sorted ``planes``: shape (len(run), y, x,
+    n_classes), columns in ``classifier.class_ids`` order; two stages with an auto-context model."""
+    planes = sorted({int(z) for z in planes})
+    if classifier.context_model is None:
+        for run, feats in _plane_runs(image, planes, classifier.norm, sigmas=classifier.sigmas,
+                                      texture=classifier.texture):
+            prob = _proba_columns(classifier.model, feats.reshape(-1, feats.shape[-1]), classifier.class_ids)
+            yield run, prob.reshape(feats.shape[:-1] + (-1,))
+        return
+    # bound memory: runs of about 2**22 voxels of planes
+    step = max(1, (1 << 22) // max(1, int(np.prod(image.shape[1:]))))
+    chunks, cur = [], []
+    for z in planes:
+        if cur and (z != cur[-1] + 1 or len(cur) >= step):
+            chunks.append(cur)
+            cur = []
+        cur.append(z)
+    if cur:
+        chunks.append(cur)
+    for chunk in chunks:
+        for run, feats, (ctx,) in _context_runs(image, chunk, classifier.norm, sigmas=classifier.sigmas,
+                                                texture=classifier.texture, models=[classifier.model],
+                                                class_ids=classifier.class_ids,
+                                                context_sigmas=classifier.context_sigmas):
+            x = np.concatenate([feats, ctx], axis=-1)
+            prob = _proba_columns(classifier.context_model, x.reshape(-1, x.shape[-1]), classifier.class_ids)
+            yield run, prob.reshape(x.shape[:-1] + (-1,))
+
+
+def _fit_context_stage(image, sparse, classifier: PixelClassifier, *, context_sigmas, folds: int, block: int,
+                       max_samples: int, max_iter: int, rng) -> tuple[object, dict]:
+    """Train the auto-context stage on out-of-fold stage-1 probabilities.
+
+    The labelled voxels are split into ``folds`` folds by cubes of ``block`` voxels (a random fold
+    per cube); one stage-1 classifier per fold is trained without that fold, and its
+    probabilities (and their smoothings) are the context features of that fold's voxels, so the
+    second stage learns from stage-1 probabilities of voxels stage 1 did not see (up to the
+    smoothing window crossing a cube's edge).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    sparse = np.asarray(sparse)
+    x, y, coords = labelled_voxel_features(image, sparse, classifier.norm, sigmas=classifier.sigmas,
+                                           texture=classifier.texture)
+    grid = tuple(-(-int(n) // block) for n in sparse.shape)
+    cube_fold = rng.integers(int(folds), size=int(np.prod(grid)))
+    fold = cube_fold[np.ravel_multi_index(tuple((coords // block).T), grid)]
+    if len(y) > max_samples:
+        keep = np.sort(rng.choice(len(y), size=int(max_samples), replace=False))
+        x, y, coords, fold = x[keep], y[keep], coords[keep], fold[keep]
+    models = []
+    for f in range(int(folds)):
+        m = HistGradientBoostingClassifier(max_iter=int(max_iter), random_state=int(rng.integers(2**31 - 1)))
+        m.fit(x[fold != f], y[fold != f])
+        models.append(m)
+    ids = classifier.class_ids
+    n_ctx = len(ids) * (1 + len(context_sigmas))
+    ctx = np.zeros((len(y), n_ctx), np.float32)
+    row_of = {tuple(c): i for i, c in enumerate(coords.tolist())}
+    for run, _, contexts in _context_runs(image, labelled_planes(sparse), classifier.norm, sigmas=classifier.sigmas,
+                                          texture=classifier.texture, models=models, class_ids=ids,
+                                          context_sigmas=context_sigmas):
+        sel = [(i, c) for c in np.argwhere(sparse[run[0]:run[-1] + 1] != IGNORE).tolist()
+               if (i := row_of.get((c[0] + run[0], c[1], c[2]))) is not None]
+        if not sel:
+            continue
+        rows = np.array([i for i, _ in sel])
+        local = np.array([c for _, c in sel])
+        for f in range(int(folds)):
+            mine = fold[rows] == f
+            if mine.any():
+                ctx[rows[mine]] = contexts[f][tuple(local[mine].T)]
+    model = HistGradientBoostingClassifier(max_iter=int(max_iter), random_state=int(rng.integers(2**31 - 1)))
+    model.fit(np.concatenate([x, ctx], axis=1), y)
+    return model, {"context_sigmas": [float(s) for s in context_sigmas], "context_folds": int(folds),
+                   "context_block": int(block), "context_samples": int(len(y))}
 
 
 @dataclass
@@ -277,6 +447,12 @@ class PixelClassifier:
         Texture feature names after the filter features
         (:mod:`liberation.segmentation.texture_features`); empty: the original feature set
         (what a stored classifier without texture names uses).
+    context_model : sklearn estimator or TreeEnsemble, optional
+        Auto-context second stage: a classifier on the features, then ``model``'s class
+        probabilities and their Gaussian smoothings at ``context_sigmas`` (3D); None: one
+        stage (``model`` alone).
+    context_sigmas : tuple of float
+        Smoothing scales (voxels) of the stage-1 probabilities; empty without a second stage.
     """
 
     model: object
@@ -285,11 +461,14 @@ class PixelClassifier:
     norm: dict
     info: dict = field(default_factory=dict)
     texture: tuple = ()
+    context_model: object = None
+    context_sigmas: tuple = ()
 
 
 def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None, norm: dict | None = None,
                            max_samples: int = 200_000, max_iter: int = 200,
-                           seed: int | np.random.Generator | None = 0) -> PixelClassifier:
+                           seed: int | np.random.Generator | None = 0, context_sigmas=(),
+                           context_folds: int = 3, context_block: int = 16) -> PixelClassifier:
     """Train a gradient-boosted per-voxel classifier on the labelled voxels.
 
     Parameters
@@ -312,6 +491,14 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
         Boosting iterations.
     seed : int or Generator
         Seed of the subsampling and of the classifier.
+    context_sigmas : sequence of float
+        Auto-context (opt-in; default none): a second stage trained on the features plus the
+        first stage's class probabilities and their 3D Gaussian smoothings at these scales
+        (voxels, e.g. :data:`CONTEXT_SIGMAS`), from out-of-fold first-stage classifiers.
+    context_folds : int
+        Folds of the out-of-fold first-stage probabilities (at least 2).
+    context_block : int
+        Edge (voxels) of the cubes the labelled voxels are split into folds by.
 
     Returns
     -------
@@ -325,6 +512,12 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
         raise InputError(f"image shape {tuple(image.shape)} and sparse shape {tuple(sparse.shape)} must be equal (z, y, x)")
     if int(max_samples) < 10:
         raise InputError(f"max_samples={max_samples!r}; expected at least 10")
+    context_sigmas = tuple(float(c) for c in context_sigmas)
+    if any(not c > 0 for c in context_sigmas):
+        raise InputError(f"context_sigmas={context_sigmas!r}; expected positive scales in voxels")
+    if context_sigmas and (int(context_folds) < 2 or int(context_block) < 1):
+        raise InputError(f"context_folds={context_folds!r}, context_block={context_block!r}; expected at least 2 "
+                         "folds and a block of at least 1 voxel")
     from liberation.segmentation.texture_features import TEXTURE_FEATURES, parse_texture_feature
 
     texture = TEXTURE_FEATURES if texture is None else tuple(str(t) for t in texture)
@@ -345,10 +538,17 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
         x, y = x[keep], y[keep]
     model = HistGradientBoostingClassifier(max_iter=int(max_iter), random_state=int(rng.integers(2**31 - 1)))
     model.fit(x, y)
-    info = {"samples": int(len(y)), "planes": planes, "features": feature_names(sigmas, texture),
-            "seconds": time.perf_counter() - t0}
-    return PixelClassifier(model=model, class_ids=[int(c) for c in model.classes_], sigmas=tuple(float(s) for s in sigmas),
-                           norm=norm, info=info, texture=texture)
+    info = {"samples": int(len(y)), "planes": planes, "features": feature_names(sigmas, texture)}
+    clf = PixelClassifier(model=model, class_ids=[int(c) for c in model.classes_], sigmas=tuple(float(s) for s in sigmas),
+                          norm=norm, info=info, texture=texture)
+    if context_sigmas:
+        clf.context_model, extra = _fit_context_stage(image, sparse, clf, context_sigmas=context_sigmas,
+                                                      folds=int(context_folds), block=int(context_block),
+                                                      max_samples=int(max_samples), max_iter=int(max_iter), rng=rng)
+        clf.context_sigmas = context_sigmas
+        info.update(extra)
+    info["seconds"] = time.perf_counter() - t0
+    return clf
 
 
 def predict_pixel_classifier(image, classifier: PixelClassifier, z_indices) -> tuple[np.ndarray, np.ndarray]:
@@ -374,12 +574,14 @@ def predict_pixel_classifier(image, classifier: PixelClassifier, z_indices) -> t
     labels = np.empty(shape, dtype=np.uint8)
     confidence = np.empty(shape, dtype=np.float32)
     ids = np.asarray(classifier.class_ids, dtype=np.uint8)
+    where = {}
     for i, z in enumerate(planes):
-        feats = plane_features(image, [z], classifier.norm, sigmas=classifier.sigmas, texture=classifier.texture)[0]
-        prob = classifier.model.predict_proba(feats.reshape(-1, feats.shape[-1]))
-        best = prob.argmax(axis=1)
-        labels[i] = ids[best].reshape(shape[1:])
-        confidence[i] = prob[np.arange(len(best)), best].reshape(shape[1:])
+        where.setdefault(z, []).append(i)
+    for run, prob in _proba_runs(image, classifier, where):
+        for z, p in zip(run, prob):
+            best = p.argmax(axis=-1)
+            labels[where[z]] = ids[best]
+            confidence[where[z]] = np.take_along_axis(p, best[..., None], axis=-1)[..., 0]
     return labels, confidence
 
 
@@ -592,15 +794,27 @@ def save_pixel_classifier(classifier: PixelClassifier, directory) -> list[str]:
 
     from liberation._json import to_jsonable
 
-    model = classifier.model if isinstance(classifier.model, TreeEnsemble) else TreeEnsemble.from_sklearn(classifier.model)
+    def ensemble(m):
+        return m if isinstance(m, TreeEnsemble) else TreeEnsemble.from_sklearn(m)
+
+    model = ensemble(classifier.model)
     directory = Path(directory)
-    np.savez(directory / CLASSIFIER_ARRAYS, offsets=model.offsets, baseline=model.baseline,
-             classes=np.asarray(model.classes_, dtype=np.int64), **{f"node_{k}": v for k, v in model.nodes.items()})
+    arrays = {"offsets": model.offsets, "baseline": model.baseline,
+              "classes": np.asarray(model.classes_, dtype=np.int64), **{f"node_{k}": v for k, v in model.nodes.items()}}
+    if classifier.context_model is not None:
+        ctx = ensemble(classifier.context_model)
+        arrays.update({"context_offsets": ctx.offsets, "context_baseline": ctx.baseline,
+                       "context_classes": np.asarray(ctx.classes_, dtype=np.int64),
+                       **{f"context_node_{k}": v for k, v in ctx.nodes.items()}})
+    np.savez(directory / CLASSIFIER_ARRAYS, **arrays)
     meta = {"format": _CLASSIFIER_FORMAT,
             "model": "HistGradientBoostingClassifier (scikit-learn) stored as tree arrays",
             "class_ids": [int(c) for c in classifier.class_ids], "sigmas": [float(s) for s in classifier.sigmas],
             "texture": list(classifier.texture), "features": feature_names(classifier.sigmas, classifier.texture),
             "norm": classifier.norm, "info": classifier.info}
+    if classifier.context_model is not None:
+        meta["context"] = {"sigmas": [float(c) for c in classifier.context_sigmas],
+                           "features": context_feature_names(classifier.class_ids, classifier.context_sigmas)}
     (directory / CLASSIFIER_META).write_text(json.dumps(to_jsonable(meta), indent=1))
     return [CLASSIFIER_ARRAYS, CLASSIFIER_META]
 
@@ -630,6 +844,10 @@ def load_pixel_classifier(directory) -> PixelClassifier:
         with np.load(arrays, allow_pickle=False) as data:
             model = TreeEnsemble({k: data[f"node_{k}"] for k in _NODE_FIELDS}, data["offsets"], data["baseline"],
                                  data["classes"])
+            context_model = None
+            if meta.get("context"):
+                context_model = TreeEnsemble({k: data[f"context_node_{k}"] for k in _NODE_FIELDS},
+                                             data["context_offsets"], data["context_baseline"], data["context_classes"])
     except (ValueError, KeyError, OSError) as exc:
         raise FileFormatError(f"cannot read the pixel classifier in {directory}: {exc}") from exc
     if meta.get("format") != _CLASSIFIER_FORMAT:
@@ -655,8 +873,23 @@ def load_pixel_classifier(directory) -> PixelClassifier:
     if n_used > len(names):
         raise FileFormatError(f"{directory}: the trees use feature {n_used - 1} but {CLASSIFIER_META} names "
                               f"{len(names)} features")
+    context_sigmas = ()
+    if context_model is not None:
+        context_sigmas = tuple(float(c) for c in meta["context"].get("sigmas") or ())
+        ctx_names = context_feature_names(meta["class_ids"], context_sigmas)
+        if not context_sigmas or list(meta["context"].get("features", ctx_names)) != ctx_names:
+            raise FileFormatError(f"{meta_path}: context {meta['context']} does not match its class_ids; expected "
+                                  f"sigmas and the features {ctx_names}")
+        if [int(c) for c in context_model.classes_] != [int(c) for c in meta["class_ids"]]:
+            raise FileFormatError(f"{directory}: classes {context_model.classes_.tolist()} of the context trees "
+                                  f"differ from class_ids {meta['class_ids']}")
+        split = context_model.nodes["feature_idx"][~context_model.nodes["is_leaf"].astype(bool)].astype(np.int64)
+        if int(np.max(split, initial=-1)) + 1 > len(names) + len(ctx_names):
+            raise FileFormatError(f"{directory}: the context trees use more features than the "
+                                  f"{len(names) + len(ctx_names)} named")
     return PixelClassifier(model=model, class_ids=[int(c) for c in meta["class_ids"]], sigmas=sigmas,
-                           norm=dict(meta["norm"]), info=dict(meta.get("info") or {}), texture=texture)
+                           norm=dict(meta["norm"]), info=dict(meta.get("info") or {}), texture=texture,
+                           context_model=context_model, context_sigmas=context_sigmas)
 
 
 def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=None, prob_out=None,
@@ -711,14 +944,18 @@ def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=N
     for z0 in progress(starts, desc="segment (pixel classifier)", total=len(starts), unit="slab",
                        enabled=None if show_progress else False):
         z1 = min(z0 + slab, nz)
-        # the whole-volume filters reflect at the ends (numpy "symmetric"): index the slab so
-        index = np.pad(np.arange(nz), halo, mode="symmetric")[z0:z1 + 2 * halo]
-        first, last = int(index.min()), int(index.max())
-        block = apply_normalization(np.asarray(image[first:last + 1]), classifier.norm)[index - first]
-        feats = filter_features(block, sigmas=classifier.sigmas, plane=slice(halo, halo + z1 - z0),
-                                texture=classifier.texture, extended=True)
-        prob = classifier.model.predict_proba(feats.reshape(-1, feats.shape[-1]))
-        del feats
+        if classifier.context_model is not None:
+            prob = np.concatenate([p.reshape(-1, p.shape[-1])
+                                   for _, p in _proba_runs(image, classifier, range(z0, z1))])
+        else:
+            # the whole-volume filters reflect at the ends (numpy "symmetric"): index the slab so
+            index = np.pad(np.arange(nz), halo, mode="symmetric")[z0:z1 + 2 * halo]
+            first, last = int(index.min()), int(index.max())
+            block = apply_normalization(np.asarray(image[first:last + 1]), classifier.norm)[index - first]
+            feats = filter_features(block, sigmas=classifier.sigmas, plane=slice(halo, halo + z1 - z0),
+                                    texture=classifier.texture, extended=True)
+            prob = classifier.model.predict_proba(feats.reshape(-1, feats.shape[-1]))
+            del feats
         out[z0:z1] = label_of[prob.argmax(axis=1)].reshape((z1 - z0,) + shape[1:])
         if prob_out is not None:
             for i, c in enumerate(prob_ids):

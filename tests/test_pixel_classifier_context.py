@@ -1,0 +1,112 @@
+"""Auto-context stage of the pixel classifier: equal to a whole-volume computation, helps on a known phantom, stored."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from liberation.errors import FileFormatError, InputError
+from liberation.segmentation.normalize import apply_normalization
+from liberation.segmentation.pixel_classifier import (
+    CLASSIFIER_META,
+    classify_labelled_voxels,
+    context_feature_names,
+    filter_features,
+    load_pixel_classifier,
+    predict_pixel_classifier,
+    predict_pixel_classifier_volume,
+    save_pixel_classifier,
+    train_pixel_classifier,
+)
+
+
+def _blobs(shape, *, noise, seed):
+    """Two phases (label 1 and 2) of smooth random blobs, grey 0.4 / 0.6 plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.normal(size=shape), 4.0)
+    phases = np.where(field > 0, 2, 1).astype(np.uint8)
+    ct = (np.where(phases == 2, 0.6, 0.4) + noise * rng.normal(size=shape)) * 1000 + 1000
+    return ct.astype(np.float32), phases
+
+
+def _faces(phases, planes):
+    sparse = np.full(phases.shape, 255, np.uint8)
+    sparse[planes] = phases[planes]
+    return sparse
+
+
+def test_context_prediction_equals_whole_volume_two_stage_computation():
+    ct, phases = _blobs((18, 22, 24), noise=0.15, seed=1)
+    sparse = _faces(phases, [1, 16])
+    clf = train_pixel_classifier(ct, sparse, sigmas=(0.7, 1.6), texture=("kstd1",), seed=0, max_iter=20,
+                                 context_sigmas=(1.0, 2.0))
+    assert clf.context_model is not None and clf.context_sigmas == (1.0, 2.0)
+    assert clf.info["context_folds"] == 3
+    # independent: features of the whole volume, stage-1 probabilities of the whole volume smoothed by
+    # scipy in 3D (reflect at the ends), then the second stage
+    feats = filter_features(apply_normalization(ct, clf.norm), sigmas=(0.7, 1.6), texture=("kstd1",))
+    flat = feats.reshape(-1, feats.shape[-1])
+    p = clf.model.predict_proba(flat).reshape(ct.shape + (-1,)).astype(np.float32)
+    chans = [p] + [ndimage.gaussian_filter(p, (s, s, s, 0), mode="reflect", truncate=3.0) for s in (1.0, 2.0)]
+    assert sum(c.shape[-1] for c in chans) == len(context_feature_names(clf.class_ids, clf.context_sigmas))
+    x = np.concatenate([feats] + chans, axis=-1).reshape(-1, feats.shape[-1] + 3 * len(clf.class_ids))
+    prob2 = clf.context_model.predict_proba(x)
+    want = np.asarray(clf.class_ids, np.uint8)[prob2.argmax(1)].reshape(ct.shape)
+    margin = np.sort(prob2, axis=1)[:, -1] - np.sort(prob2, axis=1)[:, -2]
+    sure = margin.reshape(ct.shape) > 1e-4  # float32 sums may flip exact ties only
+    planes = [0, 1, 2, 9, 16, 17]  # both ends (reflection) and the interior
+    got, conf = predict_pixel_classifier(ct, clf, planes)
+    assert np.array_equal(got[sure[planes]], want[planes][sure[planes]])
+    np.testing.assert_allclose(conf, prob2.max(1).reshape(ct.shape)[planes], atol=1e-4)
+    vol = predict_pixel_classifier_volume(ct, clf, slab=4, show_progress=False)
+    assert np.array_equal(vol[sure], want[sure])
+    assert np.array_equal(vol[planes], got)
+    pred, coords = classify_labelled_voxels(ct, clf, sparse)
+    assert np.array_equal(pred, vol[tuple(coords.T)])
+
+
+def test_context_stage_cleans_a_noisy_two_phase_sample():
+    # grey values 0.4 / 0.6 under noise 0.5: a voxel's fine-scale features are ambiguous, the
+    # smoothed stage-1 probabilities are not (the blobs are ~10 voxels wide)
+    ct, phases = _blobs((24, 48, 48), noise=0.5, seed=4)
+    sparse = _faces(phases, [2, 21])
+    kw = {"sigmas": (0.7,), "texture": (), "seed": 0, "max_iter": 40}
+    one = train_pixel_classifier(ct, sparse, **kw)
+    two = train_pixel_classifier(ct, sparse, context_sigmas=(1.0, 2.0), **kw)
+    test = [8, 12, 16]
+    acc_one = (predict_pixel_classifier(ct, one, test)[0] == phases[test]).mean()
+    acc_two = (predict_pixel_classifier(ct, two, test)[0] == phases[test]).mean()
+    assert acc_one < 0.85
+    assert acc_two > acc_one + 0.05 and acc_two > 0.88  # measured 0.822 -> 0.894
+
+
+def test_stored_context_classifier_round_trips_and_checks(tmp_path):
+    ct, phases = _blobs((12, 20, 20), noise=0.15, seed=2)
+    sparse = _faces(phases, [0, 11])
+    with pytest.raises(InputError, match="context_sigmas"):
+        train_pixel_classifier(ct, sparse, context_sigmas=(0.0,), max_iter=5)
+    with pytest.raises(InputError, match="context_folds"):
+        train_pixel_classifier(ct, sparse, context_sigmas=(1.0,), context_folds=1, max_iter=5)
+    clf = train_pixel_classifier(ct, sparse, sigmas=(0.7,), texture=(), seed=0, max_iter=10, context_sigmas=(1.5,))
+    save_pixel_classifier(clf, tmp_path)
+    meta = json.loads((tmp_path / CLASSIFIER_META).read_text())
+    assert meta["context"] == {"sigmas": [1.5], "features": context_feature_names(clf.class_ids, (1.5,))}
+    loaded = load_pixel_classifier(tmp_path)
+    assert loaded.context_sigmas == (1.5,) and loaded.context_model is not None
+    planes = [0, 5, 11]
+    np.testing.assert_array_equal(predict_pixel_classifier(ct, loaded, planes)[0],
+                                  predict_pixel_classifier(ct, clf, planes)[0])
+    # context names that do not match the class ids are refused
+    meta["context"]["features"] = ["p9"]
+    (tmp_path / CLASSIFIER_META).write_text(json.dumps(meta))
+    with pytest.raises(FileFormatError, match="context"):
+        load_pixel_classifier(tmp_path)
+    # without the "context" key (a classifier stored before auto-context) the first stage alone is used
+    del meta["context"]
+    (tmp_path / CLASSIFIER_META).write_text(json.dumps(meta))
+    first = load_pixel_classifier(tmp_path)
+    assert first.context_model is None and first.context_sigmas == ()
+    single = train_pixel_classifier(ct, sparse, sigmas=(0.7,), texture=(), seed=0, max_iter=10)
+    np.testing.assert_array_equal(predict_pixel_classifier(ct, first, planes)[0],
+                                  predict_pixel_classifier(ct, single, planes)[0])
