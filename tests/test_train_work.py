@@ -132,6 +132,10 @@ def test_card_records_model_baseline_and_work(tmp_path):
     assert set(training["work"]) >= {"epochs", "steps", "seconds", "threads", "stopped_by"}
     assert training["work"]["stopped_by"] == "work" and training["work"]["steps"] == 6
     assert load_card(folder).validation["baseline"]["accuracy"] == 1.0
+    # both feature sets were scored on the validation voxels; the better one (here the plain set, exact) is kept
+    sets = base["feature_sets"]
+    assert set(sets) == {"plain", "texture"} and sets["plain"]["accuracy"] == 1.0
+    assert base["accuracy"] == max(v["accuracy"] for v in sets.values())
 
 
 def test_baseline_is_at_chance_on_labels_unrelated_to_the_image():
