@@ -580,6 +580,30 @@ if HAVE_NUMBA:  # pragma: no branch
         return _nb_owner(ph, src, z, y, x, R, q)
 
     @numba.njit(cache=True, nogil=True)
+    def _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt, z, y, x, yi, xi, a,
+                           rt, flag, dump, delta):
+        """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each
+        candidate ``p`` of the box out to the ring (radius ``rt``) takes its blur share ``hh[p]`` (class planes,
+        :func:`_nb_class_shares`) from ``a``, to the particle of its voxels. Returns the number of shares moved."""
+        if _nb_class_shares(K2, O2, slots2, yi, xi, map3, W3, C3, pair, a, 1, hh, tt) == 0:
+            return 0
+        nl = lut.size
+        own = np.int64(src[z, y, x])
+        orow = lut[own] if 0 <= own < nl else dump
+        ring_ids = flag and (tt[0] >> np.int64(56)) == 0
+        moved = 0
+        for p in range(hh.size):
+            if pair[a, p] == 1 and hh[p] != 0.0:
+                delta[orow, a] -= hh[p]
+                if ring_ids:
+                    owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, rt, p)
+                else:
+                    owner = _nb_owner(ph, src, z, y, x, rt, p)
+                delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                moved += 1
+        return moved
+
+    @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
                         W, bits, wide, cls, terms, taxi, map3, W3, delta):
         Z, Y, X = ph.shape
@@ -692,22 +716,8 @@ if HAVE_NUMBA:  # pragma: no branch
                                 continue
                             if cls:
                                 # the candidates of the box from the class planes' OR; their blur shares
-                                if _nb_class_shares(K2, O2, slots2, yi, x - x0, map3, W3, C3, pair, a, 1, hh,
-                                                    tt) == 0:
-                                    continue
-                                own = np.int64(src[z, y, x])
-                                orow = lut[own] if 0 <= own < nl else dump
-                                ring_ids = flag and (tt[0] >> np.int64(56)) == 0
-                                for p in range(P):
-                                    if pair[a, p] == 1 and hh[p] != 0.0:
-                                        delta[orow, a] -= hh[p]
-                                        if ring_ids:
-                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
-                                                                   rt, p)
-                                        else:
-                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
-                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
-                                        moved += 1
+                                moved += _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt,
+                                                            z, y, x, yi, x - x0, a, rt, flag, dump, delta)
                                 continue
                             if bits.size:
                                 bv = np.int64(bits[z, y, x])
@@ -759,22 +769,8 @@ if HAVE_NUMBA:  # pragma: no branch
                                     nin += 1
                                     b = p
                             if nin == 0 and cls:  # candidates beyond the measured neighbourhood only
-                                if _nb_class_shares(K2, O2, slots2, yi, x - x0, map3, W3, C3, pair, a, 1, hh,
-                                                    tt) == 0:
-                                    continue
-                                own = np.int64(src[z, y, x])
-                                orow = lut[own] if 0 <= own < nl else dump
-                                ring_ids = flag and (tt[0] >> np.int64(56)) == 0
-                                for p in range(P):
-                                    if pair[a, p] == 1 and hh[p] != 0.0:
-                                        delta[orow, a] -= hh[p]
-                                        if ring_ids:
-                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
-                                                                   rt, p)
-                                        else:
-                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
-                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
-                                        moved += 1
+                                moved += _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt,
+                                                            z, y, x, yi, x - x0, a, rt, flag, dump, delta)
                                 continue
                             if nin == 0:
                                 if rt > r:  # candidates in the ring only: their predicted shares
