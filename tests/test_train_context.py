@@ -76,6 +76,7 @@ def test_context_candidate_chosen_on_validation_stored_and_run_by_segment(tmp_pa
     assert "auto-context" in base["description"] and "kept" in ctx["reason"]
     clf = r.classifier
     assert r.card.validation["delivered"] == "pixel-classifier" and clf.context_model is not None
+    assert "auto-context stage" in r.card.validation["delivery"]["reason"]
     # the model folder holds both stages; segment loads and runs them: identical labels
     model = save_model(r, tmp_path / "model")
     loaded = load_pixel_classifier(model)

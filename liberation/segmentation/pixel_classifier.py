@@ -421,7 +421,18 @@ def _fit_context_stage(image, sparse, classifier: PixelClassifier, *, context_si
     x, y, coords = labelled
     grid = tuple(-(-int(n) // block) for n in sparse.shape)
     cube_fold = rng.integers(int(folds), size=int(np.prod(grid)))
-    fold = cube_fold[np.ravel_multi_index(tuple((coords // block).T), grid)]
+    cube = np.ravel_multi_index(tuple((coords // block).T), grid)
+    fold = cube_fold[cube]
+    if len(np.unique(fold)) < int(folds):
+        # a fold without voxels (few cubes hold labels: a small volume): deal the occupied cubes
+        # out in turn, or the voxels themselves when there are fewer cubes than folds
+        occupied = np.unique(cube)
+        if len(occupied) >= int(folds):
+            turn = np.empty(int(np.prod(grid)), np.int64)
+            turn[occupied[rng.permutation(len(occupied))]] = np.arange(len(occupied)) % int(folds)
+            fold = turn[cube]
+        else:
+            fold = rng.permutation(len(y)) % int(folds)
     if len(y) > max_samples:
         keep = np.sort(rng.choice(len(y), size=int(max_samples), replace=False))
         x, y, coords, fold = x[keep], y[keep], coords[keep], fold[keep]
@@ -434,6 +445,9 @@ def _fit_context_stage(image, sparse, classifier: PixelClassifier, *, context_si
     for f in range(int(folds)):
         m = HistGradientBoostingClassifier(max_iter=n_fold_iter, early_stopping=fold_iter is None,
                                            random_state=int(rng.integers(2**31 - 1)))
+        if len(np.unique(y[fold != f])) < 2:
+            raise InputError(f"the labelled voxels outside context fold {f} hold a single class; the auto-context "
+                             "stage needs more labelled voxels (or fewer context_folds)")
         m.fit(x[fold != f], y[fold != f])
         models.append(m)
     ids = classifier.class_ids
@@ -590,6 +604,8 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
     info = {"samples": int(len(y)), "planes": planes, "features": feature_names(sigmas, texture)}
     clf = PixelClassifier(model=model, class_ids=[int(c) for c in model.classes_], sigmas=tuple(float(s) for s in sigmas),
                           norm=norm, info=info, texture=texture)
+    # kept (not stored) for add_context_stage on the same labels: the features need not be computed again
+    clf._labelled = labelled
     if context_sigmas:
         clf.context_model, extra = _fit_context_stage(image, sparse, clf, context_sigmas=context_sigmas,
                                                       folds=int(context_folds), block=int(context_block),
@@ -651,10 +667,18 @@ def add_context_stage(image, sparse, classifier: PixelClassifier, *, context_sig
         raise InputError("the classifier's model is not a fitted HistGradientBoostingClassifier (a stored "
                          "classifier cannot get a context stage); train one with train_pixel_classifier")
     t0 = time.perf_counter()
+    sparse = np.asarray(sparse)
+    labelled = getattr(classifier, "_labelled", None)
+    if labelled is not None:
+        # the features kept by train_pixel_classifier, if they are those of these labels
+        coords = np.argwhere(sparse != IGNORE)
+        if not (len(coords) == len(labelled[2]) and np.array_equal(coords, labelled[2])
+                and np.array_equal(sparse[tuple(coords.T)], labelled[1])):
+            labelled = None
     model, extra = _fit_context_stage(image, sparse, classifier, context_sigmas=context_sigmas,
                                       folds=int(context_folds), block=int(context_block),
                                       max_samples=int(max_samples), max_iter=int(max_iter), rng=make_rng(seed),
-                                      fold_iter=int(classifier.model.n_iter_), axes=context_axes)
+                                      fold_iter=int(classifier.model.n_iter_), axes=context_axes, labelled=labelled)
     info = dict(classifier.info, **extra)
     info["seconds"] = float(classifier.info.get("seconds", 0.0)) + time.perf_counter() - t0
     info["context_seconds"] = time.perf_counter() - t0

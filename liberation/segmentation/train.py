@@ -31,10 +31,10 @@ _clock = time.perf_counter
 #: is meant to take under 10 minutes on 2 quiet cores, the network about 8 of them.
 CONTEXT_BUDGET_S = 120.0
 
-#: Estimated cost of the auto-context candidate as a multiple of the one-stage classifier's
-#: training time (measured on the sample zoo at 96^3, docs/segmentation.md; an estimate, used only
-#: to skip the candidate on a slow machine or a large labelled area).
-CONTEXT_COST_RATIO = 4.0
+#: Estimated cost of the auto-context stage added to the one-stage classifier, as a multiple of the
+#: one-stage training time (measured 1.7-2.9x on the sample zoo at 96^3, CPU time, docs/segmentation.md;
+#: an estimate, used only to skip the candidate on a slow machine or a large labelled area).
+CONTEXT_COST_RATIO = 3.0
 
 
 @dataclass
@@ -156,8 +156,11 @@ def choose_delivered(model: dict, baseline: dict | None, *, task: str = "phases"
     if len(candidates) == 1:
         return "network", "no pixel classifier was validated"
     names = {"network": "the network", "pixel-classifier": "the pixel classifier", "grey-gmm": "the grey-value GMM"}
+
     scores = ", ".join(f"{float(m['miou']):.4f} / {float(m['accuracy']):.4f} for {names[n]}" for n, m in candidates)
     scores = f"validation mIoU / accuracy {scores}, on the same validation voxels"
+    if baseline and (baseline.get("context") or {}).get("kept"):
+        scores += "; the pixel classifier includes its auto-context stage (kept on the validation voxels)"
     if deliver != "best":
         return deliver, f"forced (deliver={deliver!r}); {scores}"
     # max() keeps the first of equal keys: ties go to the network, then the pixel classifier
