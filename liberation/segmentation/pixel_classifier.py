@@ -24,10 +24,13 @@ names uses the filter features alone). They are computed slab by slab with a hal
 memory on zarr volumes); a plane's features equal those of the whole volume
 (``scipy.ndimage`` filters, ``mode="reflect"``).
 
-Auto-context (opt-in, ``train_pixel_classifier(..., context_sigmas=CONTEXT_SIGMAS)``): a second
-classifier on the features plus the first stage's class probabilities and their 3D Gaussian
-smoothings, trained on out-of-fold first-stage probabilities (folds of labelled voxels by
-cubes); a plane's prediction still equals a whole-volume run at that plane.
+Auto-context (``train_pixel_classifier(..., context_sigmas=CONTEXT_SIGMAS)``, or
+:func:`add_context_stage` on a trained one-stage classifier): a second classifier on the
+features plus the first stage's class probabilities and their Gaussian smoothings (3D, or within
+each z plane with ``context_axes="yx"``: no neighbour planes needed), trained on out-of-fold
+first-stage probabilities (folds of labelled voxels by cubes); a plane's prediction still equals
+a whole-volume run at that plane. ``train`` tries the in-plane form as a candidate (kept only
+when it scores higher on the validation voxels).
 """
 
 from __future__ import annotations

@@ -403,7 +403,11 @@ def train_model(
         Also train the classical baseline, a pixel classifier on the training labels
         (:mod:`liberation.segmentation.pixel_classifier`; the bootstrap's own classifier when
         there is one), and validate it on the same voxels as the network. Its metrics go to
-        ``card.validation["baseline"]``; a network that does not beat it gets a note.
+        ``card.validation["baseline"]``; a network that does not beat it gets a note. The
+        classifier's auto-context stage (in-plane, :func:`~liberation.segmentation.pixel_classifier.add_context_stage`)
+        is tried within ``config.extra["context_budget_s"]`` (default :data:`CONTEXT_BUDGET_S`)
+        and kept when it scores higher; ``["baseline"]["context"]`` records whether it was
+        tried, kept, and why.
     deliver : {"best", "network", "pixel-classifier"}
         Which method the model delivers (:func:`choose_delivered`): by default the one of
         the network, the pixel classifier and the grey-value GMM (both trained on the same
