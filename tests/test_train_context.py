@@ -81,8 +81,8 @@ def test_context_candidate_chosen_on_validation_stored_and_run_by_segment(tmp_pa
     model = save_model(r, tmp_path / "model")
     loaded = load_pixel_classifier(model)
     assert loaded.context_model is not None and loaded.context_axes == "yx"
+    assert not hasattr(clf, "_labelled") and not hasattr(r.candidates["pixel-classifier"], "_labelled")
     want = predict_pixel_classifier_volume(ct, clf, show_progress=False)
-    np.testing.assert_array_equal(predict_pixel_classifier_volume(ct, loaded, show_progress=False), want)
     path = tmp_path / "s.zarr"
     create_store(path, ct, voxel_size_um=5.0)
     segment_store(path, model=model, threads=1, slab=7)

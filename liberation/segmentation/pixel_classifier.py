@@ -566,6 +566,8 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
     Returns
     -------
     PixelClassifier
+        It keeps the labelled voxels' features in memory (attribute ``_labelled``, never stored)
+        for :func:`add_context_stage` on the same labels; ``del clf._labelled`` frees them.
     """
     import time
 

@@ -268,6 +268,8 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
                     for m, c in scored}
     context = _context_candidate(image, labels, classifier, metrics, score, norm=norm, seed=seed,
                                  budget_s=context_budget_s)
+    for clf in candidates:  # the labelled voxels' features kept for add_context_stage: not needed any more
+        clf.__dict__.pop("_labelled", None)
     if context.get("kept"):
         metrics, classifier = context.pop("metrics"), context.pop("classifier")
     else:
