@@ -19,6 +19,11 @@ The classical candidates alone, the classifier with and without its texture feat
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,none
 
+The classifier with the auto-context stage ``train`` tries (``add_context_stage``, in-plane smoothing, 2 folds)
+and the 3D stage, with training and prediction times (wall and CPU):
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context
+
 Reduced sweep (a shared machine):
 
     PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 64 --epochs 10 --steps 20 --seeds 0,1
