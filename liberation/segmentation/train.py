@@ -32,7 +32,7 @@ _clock = time.perf_counter
 CONTEXT_BUDGET_S = 120.0
 
 #: Estimated cost of the auto-context stage added to the one-stage classifier, as a multiple of the
-#: one-stage training time (measured 1.7-2.9x on the sample zoo at 96^3, CPU time, docs/segmentation.md;
+#: one-stage training time (the added part measured 1.8-3.4x on the sample zoo at 96^3, CPU time, docs/segmentation.md;
 #: an estimate, used only to skip the candidate on a slow machine or a large labelled area).
 CONTEXT_COST_RATIO = 3.0
 
