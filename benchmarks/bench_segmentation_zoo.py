@@ -19,6 +19,11 @@ The classical candidates alone, the classifier with and without its texture feat
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,none
 
+The classifier with the auto-context stage ``train`` tries (``add_context_stage``, in-plane smoothing, 2 folds)
+and the 3D stage, with training and prediction times (wall and CPU):
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context
+
 Reduced sweep (a shared machine):
 
     PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 64 --epochs 10 --steps 20 --seeds 0,1
@@ -99,21 +104,25 @@ def run_case(kind: str, seed: int, *, size: int, preset: str, epochs, steps, inp
     return row
 
 
-def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("default",)) -> dict:
+def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("default",),
+                  context_folds: int | None = None) -> dict:
     """The two classical candidates alone (no network): trained on the training part of the labels as in
     ``train_model`` (the same split), measured on the test planes. Minutes, not tens of minutes.
 
     ``textures``: one pixel classifier per entry, ``"default"`` (the classifier's texture features,
     ``TEXTURE_FEATURES``) or ``"none"`` (the original filter features alone), reported as
     ``pixel-classifier`` and ``pixel-classifier/none``, or ``"context"`` (the default features plus the
-    auto-context stage at ``CONTEXT_SIGMAS``, ``pixel-classifier/context``); the feature time of one plane and the
-    training time of each are recorded (same run, same load: compare them as ratios)."""
+    auto-context stage at ``CONTEXT_SIGMAS``, 3D smoothing, ``pixel-classifier/context``) or ``"context-yx"``
+    (the same with in-plane smoothing, what ``train`` tries); the feature time of one plane and the training time
+    of each are recorded, wall clock and CPU time of this process (same run, same load: compare them as ratios;
+    with one thread the CPU time is the steadier under load)."""
     from liberation.segmentation.baseline import fit_grey_gmm, grey_gmm_classifier
     from liberation.segmentation.config import get_preset
     from liberation.segmentation.normalize import apply_normalization, robust_percentiles
     from liberation.segmentation.patches import split_validation
     from liberation.segmentation.pixel_classifier import (
         CONTEXT_SIGMAS,
+        add_context_stage,
         plane_features,
         predict_pixel_classifier,
         train_pixel_classifier,
@@ -136,23 +145,42 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
                                            seed=seed), norm)
     test = {"grey-gmm": _metrics(predict_pixel_classifier(s.ct, gmm, planes)[0], truth, ids, names)}
     timing = {}
+    one_stage = None  # the default classifier (and its times), reused by the context-yx choices as train does
     for choice in textures:
-        texture = {"default": TEXTURE_FEATURES, "none": (), "context": TEXTURE_FEATURES}[choice]
-        context = CONTEXT_SIGMAS if choice == "context" else ()
+        texture = {"default": TEXTURE_FEATURES, "none": (), "context": TEXTURE_FEATURES,
+                   "context-yx": TEXTURE_FEATURES, "context-yx-wide": TEXTURE_FEATURES}[choice]
+        context = CONTEXT_SIGMAS if choice.startswith("context") else ()
         name = "pixel-classifier" if choice == "default" else f"pixel-classifier/{choice}"
-        t = time.perf_counter()
-        clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed, texture=texture, context_sigmas=context)
-        train_s = time.perf_counter() - t
+        extra = {"context_folds": int(context_folds)} if context and context_folds else {}
+        if choice.startswith("context-yx"):
+            # what train tries: the default one-stage classifier, then add_context_stage (in-plane smoothing,
+            # 2 folds unless --context-folds); its time = the one-stage training + the added stage
+            if one_stage is None:
+                t, c = time.perf_counter(), time.process_time()
+                one_stage = (train_pixel_classifier(s.ct, train, norm=norm, seed=seed, texture=TEXTURE_FEATURES),
+                             time.perf_counter() - t, time.process_time() - c)
+            sig = CONTEXT_SIGMAS + ((4.0,) if choice == "context-yx-wide" else ())
+            t, c = time.perf_counter(), time.process_time()
+            clf = add_context_stage(s.ct, train, one_stage[0], context_sigmas=sig, seed=seed, **extra)
+            train_s, train_cpu_s = one_stage[1] + time.perf_counter() - t, one_stage[2] + time.process_time() - c
+        else:
+            t, c = time.perf_counter(), time.process_time()
+            clf = train_pixel_classifier(s.ct, train, norm=norm, seed=seed, texture=texture, context_sigmas=context,
+                                         **extra)
+            train_s, train_cpu_s = time.perf_counter() - t, time.process_time() - c
+            if choice == "default":
+                one_stage = (clf, train_s, train_cpu_s)
         t = time.perf_counter()
         if context:  # the context stage needs stage-1 probabilities around the plane: time a prediction
             predict_pixel_classifier(s.ct, clf, [size // 2])
         else:
             plane_features(s.ct, [size // 2], norm, texture=texture)
         feature_s = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         test[name] = _metrics(predict_pixel_classifier(s.ct, clf, planes)[0], truth, ids, names)
-        timing[name] = {"train_s": train_s, "features_per_plane_s": feature_s,
+        timing[name] = {"train_s": train_s, "train_cpu_s": train_cpu_s, "features_per_plane_s": feature_s,
                         "predict_per_plane_s": (time.perf_counter() - t) / len(planes),
+                        "predict_per_plane_cpu_s": (time.process_time() - c) / len(planes),
                         "n_features": len(clf.info["features"])}
     return {"kind": kind, "seed": seed, "size": size, "blur": case.kind.blur, "noise": case.kind.noise,
             "layout": case.kind.layout, "test": test, "timing": timing,
@@ -188,14 +216,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--texture", default="default",
                     help="with --classical-only, comma-separated: default (the classifier's texture features), "
                          "none (the original filter features alone), context (default plus the auto-context "
-                         "stage); e.g. 'default,none' compares them")
+                         "stage, 3D smoothing), context-yx (in-plane smoothing, 2 folds, added to the default classifier: what "
+                         "train tries), context-yx-wide (the same with a third scale, 4 voxels); e.g. "
+                         "'default,none' compares them")
+    ap.add_argument("--context-folds", type=int, default=None,
+                    help="folds of the auto-context stage (default: train_pixel_classifier's)")
     args = ap.parse_args(argv)
     if args.classical_only:
         rows = []
         for kind in args.kinds.split(","):
             for seed in (int(s) for s in args.seeds.split(",")):
                 row = run_classical(kind, seed, size=args.size, preset=args.preset,
-                                    textures=tuple(args.texture.split(",")))
+                                    textures=tuple(args.texture.split(",")), context_folds=args.context_folds)
                 rows.append(row)
                 t = row["test"]
                 cells = []
@@ -203,6 +235,7 @@ def main(argv=None) -> dict:
                     pc = t[name]["per_class_accuracy"]
                     cells.append(f"{name} {t[name]['accuracy']:.3f}/{t[name]['miou']:.3f} (quartz/albite "
                                  f"{pc.get('quartz', 0):.3f}/{pc.get('albite', 0):.3f}; train {tm['train_s']:.1f} s, "
+                                 f"cpu {tm['train_cpu_s']:.1f} s, predict cpu {tm['predict_per_plane_cpu_s']:.2f} s/plane, "
                                  f"features {tm['features_per_plane_s']:.2f} s/plane, {tm['n_features']} features)")
                 print(f"{kind:18s} s{seed} " + "  ".join(cells) + f"  GMM {t['grey-gmm']['accuracy']:.3f}/"
                       f"{t['grey-gmm']['miou']:.3f}  (load {row['load_start']:.1f}-{row['load_end']:.1f})", flush=True)

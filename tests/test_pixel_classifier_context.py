@@ -91,7 +91,8 @@ def test_stored_context_classifier_round_trips_and_checks(tmp_path):
     clf = train_pixel_classifier(ct, sparse, sigmas=(0.7,), texture=(), seed=0, max_iter=10, context_sigmas=(1.5,))
     save_pixel_classifier(clf, tmp_path)
     meta = json.loads((tmp_path / CLASSIFIER_META).read_text())
-    assert meta["context"] == {"sigmas": [1.5], "features": context_feature_names(clf.class_ids, (1.5,))}
+    assert meta["context"] == {"sigmas": [1.5], "features": context_feature_names(clf.class_ids, (1.5,)),
+                               "axes": "zyx"}
     loaded = load_pixel_classifier(tmp_path)
     assert loaded.context_sigmas == (1.5,) and loaded.context_model is not None
     planes = [0, 5, 11]
@@ -110,3 +111,59 @@ def test_stored_context_classifier_round_trips_and_checks(tmp_path):
     single = train_pixel_classifier(ct, sparse, sigmas=(0.7,), texture=(), seed=0, max_iter=10)
     np.testing.assert_array_equal(predict_pixel_classifier(ct, first, planes)[0],
                                   predict_pixel_classifier(ct, single, planes)[0])
+
+
+def test_in_plane_context_equals_whole_volume_computation_and_needs_no_neighbour_planes():
+    ct, phases = _blobs((30, 22, 24), noise=0.2, seed=3)
+    sparse = _faces(phases, [1, 28])
+    clf = train_pixel_classifier(ct, sparse, sigmas=(0.7, 1.6), texture=("kstd1",), seed=0, max_iter=20,
+                                 context_sigmas=(1.0, 2.0), context_axes="yx", context_folds=2)
+    assert clf.context_axes == "yx" and clf.info["context_axes"] == "yx" and clf.info["context_folds"] == 2
+    # the fold classifiers run as many iterations as the stage-1 classifier kept
+    assert clf.info["context_fold_iterations"] == [clf.model.n_iter_] * 2
+    # independent: whole-volume features and stage-1 probabilities, smoothed by scipy within each z plane
+    feats = filter_features(apply_normalization(ct, clf.norm), sigmas=(0.7, 1.6), texture=("kstd1",))
+    flat = feats.reshape(-1, feats.shape[-1])
+    p = clf.model.predict_proba(flat).reshape(ct.shape + (-1,)).astype(np.float32)
+    chans = [p] + [ndimage.gaussian_filter(p, (0, s, s, 0), mode="reflect", truncate=3.0) for s in (1.0, 2.0)]
+    x = np.concatenate([feats] + chans, axis=-1).reshape(-1, feats.shape[-1] + 3 * len(clf.class_ids))
+    prob2 = clf.context_model.predict_proba(x)
+    want = np.asarray(clf.class_ids, np.uint8)[prob2.argmax(1)].reshape(ct.shape)
+    margin = np.sort(prob2, axis=1)[:, -1] - np.sort(prob2, axis=1)[:, -2]
+    sure = margin.reshape(ct.shape) > 1e-4
+    planes = [0, 15, 29]
+    got, conf = predict_pixel_classifier(ct, clf, planes)
+    assert np.array_equal(got[sure[planes]], want[planes][sure[planes]])
+    np.testing.assert_allclose(conf, prob2.max(1).reshape(ct.shape)[planes], atol=1e-4)
+    # a plane needs stage 1 on itself only: planes beyond the features' halo (9 planes at sigma 1.6) do not
+    # matter (with 3D smoothing at sigma 2 they would: 6 more planes)
+    garbage = np.array(ct)
+    garbage[:6] = 0.0
+    garbage[25:] = 5000.0
+    np.testing.assert_array_equal(predict_pixel_classifier(garbage, clf, [15])[0], got[1:2])
+    vol = predict_pixel_classifier_volume(ct, clf, slab=7, show_progress=False)
+    assert np.array_equal(vol[sure], want[sure])
+    with pytest.raises(InputError, match="context_axes"):
+        train_pixel_classifier(ct, sparse, context_sigmas=(1.0,), context_axes="xy", max_iter=5)
+
+
+def test_stored_in_plane_context_round_trips_and_old_files_are_3d(tmp_path):
+    ct, phases = _blobs((12, 20, 20), noise=0.3, seed=5)
+    sparse = _faces(phases, [0, 11])
+    clf = train_pixel_classifier(ct, sparse, sigmas=(0.7,), texture=(), seed=0, max_iter=10, context_sigmas=(1.0, 2.0),
+                                 context_axes="yx")
+    save_pixel_classifier(clf, tmp_path)
+    meta = json.loads((tmp_path / CLASSIFIER_META).read_text())
+    assert meta["context"]["axes"] == "yx"
+    loaded = load_pixel_classifier(tmp_path)
+    assert loaded.context_axes == "yx"
+    np.testing.assert_array_equal(predict_pixel_classifier_volume(ct, loaded, show_progress=False),
+                                  predict_pixel_classifier_volume(ct, clf, show_progress=False))
+    # a file written before in-plane smoothing (no "axes") holds a 3D context stage
+    del meta["context"]["axes"]
+    (tmp_path / CLASSIFIER_META).write_text(json.dumps(meta))
+    assert load_pixel_classifier(tmp_path).context_axes == "zyx"
+    meta["context"]["axes"] = "x"
+    (tmp_path / CLASSIFIER_META).write_text(json.dumps(meta))
+    with pytest.raises(FileFormatError, match="axes"):
+        load_pixel_classifier(tmp_path)

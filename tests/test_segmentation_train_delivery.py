@@ -108,7 +108,16 @@ def test_a_clearly_better_gmm_is_delivered_stored_and_applied_by_segment(tmp_pat
         labels[where] = np.random.default_rng(0).permutation(labels[where])
         return original(image, labels, **kw)
 
+    original_context = pc.add_context_stage
+
+    def shuffled_context(image, labels, classifier, **kw):  # its auto-context stage on the same permuted labels
+        labels = np.array(labels)
+        where = labels != 255
+        labels[where] = np.random.default_rng(0).permutation(labels[where])
+        return original_context(image, labels, classifier, **kw)
+
     monkeypatch.setattr(pc, "train_pixel_classifier", shuffled)
+    monkeypatch.setattr(pc, "add_context_stage", shuffled_context)
     cfg = get_preset("tiny", max_epochs=1, steps_per_epoch=1)  # one step: the network has barely learnt
     r = train_model(grey, sparse, voxel_size_um=5.0, config=cfg, seed=0, device="cpu", show_progress=False)
     v = r.card.validation

@@ -136,6 +136,9 @@ def test_card_records_model_baseline_and_work(tmp_path):
     sets = base["feature_sets"]
     assert set(sets) == {"plain", "texture"} and sets["plain"]["accuracy"] == 1.0
     assert base["accuracy"] == max(v["accuracy"] for v in sets.values())
+    # the auto-context candidate was tried on the kept (exact) set and not kept: it cannot score higher
+    assert base["context"]["tried"] and not base["context"]["kept"] and "not kept" in base["context"]["reason"]
+    assert r.candidates["pixel-classifier"].context_model is None
 
 
 def test_baseline_is_at_chance_on_labels_unrelated_to_the_image():

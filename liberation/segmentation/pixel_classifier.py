@@ -24,10 +24,13 @@ names uses the filter features alone). They are computed slab by slab with a hal
 memory on zarr volumes); a plane's features equal those of the whole volume
 (``scipy.ndimage`` filters, ``mode="reflect"``).
 
-Auto-context (opt-in, ``train_pixel_classifier(..., context_sigmas=CONTEXT_SIGMAS)``): a second
-classifier on the features plus the first stage's class probabilities and their 3D Gaussian
-smoothings, trained on out-of-fold first-stage probabilities (folds of labelled voxels by
-cubes); a plane's prediction still equals a whole-volume run at that plane.
+Auto-context (``train_pixel_classifier(..., context_sigmas=CONTEXT_SIGMAS)``, or
+:func:`add_context_stage` on a trained one-stage classifier): a second classifier on the
+features plus the first stage's class probabilities and their Gaussian smoothings (3D, or within
+each z plane with ``context_axes="yx"``: no neighbour planes needed), trained on out-of-fold
+first-stage probabilities (folds of labelled voxels by cubes); a plane's prediction still equals
+a whole-volume run at that plane. ``train`` tries the in-plane form as a candidate (kept only
+when it scores higher on the validation voxels).
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ from liberation.segmentation.targets import IGNORE
 __all__ = [
     "CLASSIFIER_ARRAYS",
     "CLASSIFIER_META",
+    "CONTEXT_AXES",
     "CONTEXT_SIGMAS",
     "FEATURE_SIGMAS",
     "PixelClassifier",
     "TreeEnsemble",
+    "add_context_stage",
     "bootstrap_phase_labels",
     "classify_labelled_voxels",
     "context_feature_names",
@@ -275,8 +280,15 @@ CONTEXT_SIGMAS = (1.0, 2.0)
 _CONTEXT_TRUNCATE = 3.0
 
 
-def _context_radius(context_sigmas) -> int:
-    return int(_CONTEXT_TRUNCATE * float(max(context_sigmas)) + 0.5) if len(context_sigmas) else 0
+#: Axes the stage-1 probabilities are smoothed along: ``"zyx"`` in 3D, ``"yx"`` within each z plane.
+CONTEXT_AXES = ("zyx", "yx")
+
+
+def _context_radius(context_sigmas, axes: str = "zyx") -> int:
+    """Planes of stage-1 probabilities needed on each side of a plane (0 for in-plane smoothing)."""
+    if axes == "yx" or not len(context_sigmas):
+        return 0
+    return int(_CONTEXT_TRUNCATE * float(max(context_sigmas)) + 0.5)
 
 
 def context_feature_names(class_ids, context_sigmas) -> list[str]:
@@ -300,17 +312,22 @@ def _proba_columns(model, x, class_ids) -> np.ndarray:
     return out
 
 
-def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, context_sigmas):
+def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, context_sigmas, axes="zyx",
+                  need=None):
     """Yield ``(run, features, contexts)`` per run of consecutive sorted ``planes``: the features of
     the run's planes and, per stage-1 model of ``models``, its auto-context channels there.
 
     The stage-1 probabilities are computed on the run's planes plus ``_context_radius`` planes on
     each side (z indices reflected at the volume ends, as the whole-volume filters are), then
-    smoothed in 3D (``scipy.ndimage.gaussian_filter``, ``mode="reflect"``): every plane equals a
-    whole-volume computation at that plane.
+    smoothed in 3D (``scipy.ndimage.gaussian_filter``, ``mode="reflect"``) or in-plane (``axes="yx"``,
+    no extra planes): every plane equals a whole-volume computation at that plane.
+
+    ``need`` (bool, the volume's shape, optional): stage 1 runs only on these voxels (0 elsewhere);
+    the contexts are then exact only where the smoothing windows see needed voxels alone (training:
+    the labelled voxels dilated by the window radius).
     """
     nz = int(image.shape[0])
-    r = _context_radius(context_sigmas)
+    r = _context_radius(context_sigmas, axes)
     n_f = 1 + 4 * len(sigmas) + len(texture)
     runs: list[list[int]] = []
     for z in planes:
@@ -333,8 +350,15 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
                 if run[0] <= z <= run[-1]:
                     feats[z - run[0]] = f[j]
             flat = f.reshape(-1, n_f)
+            sel = None if need is None else np.flatnonzero(np.asarray(need[sub[0]:sub[-1] + 1]).ravel())
             for m, p in zip(models, probs):
-                p[i0:i0 + len(sub)] = _proba_columns(m, flat, class_ids).reshape(f.shape[:-1] + (len(class_ids),))
+                if sel is None:
+                    p[i0:i0 + len(sub)] = _proba_columns(m, flat, class_ids).reshape(f.shape[:-1] + (-1,))
+                else:
+                    block = np.zeros((len(flat), len(class_ids)), np.float32)
+                    if len(sel):
+                        block[sel] = _proba_columns(m, flat[sel], class_ids)
+                    p[i0:i0 + len(sub)] = block.reshape(f.shape[:-1] + (-1,))
         rows = [at[int(z)] for z in index]
         centre = slice(r, r + len(run))
         contexts = []
@@ -342,7 +366,8 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
             slab = p[rows]
             chans = [slab[centre]]
             for s in context_sigmas:
-                chans.append(ndimage.gaussian_filter(slab, (s, s, s, 0), mode="reflect",
+                sz = 0.0 if axes == "yx" else s
+                chans.append(ndimage.gaussian_filter(slab, (sz, s, s, 0), mode="reflect",
                                                      truncate=_CONTEXT_TRUNCATE)[centre])
             contexts.append(np.concatenate(chans, axis=-1))
         yield run, feats, contexts
@@ -372,14 +397,16 @@ def _proba_runs(image, classifier: PixelClassifier, planes):
         for run, feats, (ctx,) in _context_runs(image, chunk, classifier.norm, sigmas=classifier.sigmas,
                                                 texture=classifier.texture, models=[classifier.model],
                                                 class_ids=classifier.class_ids,
-                                                context_sigmas=classifier.context_sigmas):
+                                                context_sigmas=classifier.context_sigmas,
+                                                axes=classifier.context_axes):
             x = np.concatenate([feats, ctx], axis=-1)
             prob = _proba_columns(classifier.context_model, x.reshape(-1, x.shape[-1]), classifier.class_ids)
             yield run, prob.reshape(x.shape[:-1] + (-1,))
 
 
 def _fit_context_stage(image, sparse, classifier: PixelClassifier, *, context_sigmas, folds: int, block: int,
-                       max_samples: int, max_iter: int, rng) -> tuple[object, dict]:
+                       max_samples: int, max_iter: int, rng, fold_iter: int | None = None,
+                       labelled=None, axes: str = "zyx") -> tuple[object, dict]:
     """Train the auto-context stage on out-of-fold stage-1 probabilities.
 
     The labelled voxels are split into ``folds`` folds by cubes of ``block`` voxels (a random fold
@@ -391,26 +418,53 @@ def _fit_context_stage(image, sparse, classifier: PixelClassifier, *, context_si
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     sparse = np.asarray(sparse)
-    x, y, coords = labelled_voxel_features(image, sparse, classifier.norm, sigmas=classifier.sigmas,
+    if labelled is None:
+        labelled = labelled_voxel_features(image, sparse, classifier.norm, sigmas=classifier.sigmas,
                                            texture=classifier.texture)
+    x, y, coords = labelled
     grid = tuple(-(-int(n) // block) for n in sparse.shape)
     cube_fold = rng.integers(int(folds), size=int(np.prod(grid)))
-    fold = cube_fold[np.ravel_multi_index(tuple((coords // block).T), grid)]
+    cube = np.ravel_multi_index(tuple((coords // block).T), grid)
+    fold = cube_fold[cube]
+    if len(np.unique(fold)) < int(folds):
+        # a fold without voxels (few cubes hold labels: a small volume): deal the occupied cubes
+        # out in turn, or the voxels themselves when there are fewer cubes than folds
+        occupied = np.unique(cube)
+        if len(occupied) >= int(folds):
+            turn = np.empty(int(np.prod(grid)), np.int64)
+            turn[occupied[rng.permutation(len(occupied))]] = np.arange(len(occupied)) % int(folds)
+            fold = turn[cube]
+        else:
+            fold = rng.permutation(len(y)) % int(folds)
     if len(y) > max_samples:
         keep = np.sort(rng.choice(len(y), size=int(max_samples), replace=False))
         x, y, coords, fold = x[keep], y[keep], coords[keep], fold[keep]
+    # the fold classifiers stand in for the final stage 1: as many boosting iterations as it
+    # kept (it stops early on its own validation fraction), no early stopping of their own
+    # (fewer trees than max_iter: the stage-1 probabilities around the labelled planes are the
+    # dominant cost of this stage)
+    n_fold_iter = int(max_iter) if fold_iter is None else max(1, min(int(fold_iter), int(max_iter)))
     models = []
     for f in range(int(folds)):
-        m = HistGradientBoostingClassifier(max_iter=int(max_iter), random_state=int(rng.integers(2**31 - 1)))
+        m = HistGradientBoostingClassifier(max_iter=n_fold_iter, early_stopping=fold_iter is None,
+                                           random_state=int(rng.integers(2**31 - 1)))
+        if len(np.unique(y[fold != f])) < 2:
+            raise InputError(f"the labelled voxels outside context fold {f} hold a single class; the auto-context "
+                             "stage needs more labelled voxels (or fewer context_folds)")
         m.fit(x[fold != f], y[fold != f])
         models.append(m)
     ids = classifier.class_ids
     n_ctx = len(ids) * (1 + len(context_sigmas))
     ctx = np.zeros((len(y), n_ctx), np.float32)
     row_of = {tuple(c): i for i, c in enumerate(coords.tolist())}
+    # stage 1 only within the smoothing windows' reach of a labelled voxel (a tilted sheet crosses
+    # many z planes with a thin strip each)
+    rxy = int(_CONTEXT_TRUNCATE * float(max(context_sigmas)) + 0.5)
+    rz = _context_radius(context_sigmas, axes)
+    need = ndimage.maximum_filter(sparse != IGNORE, size=(2 * rz + 1, 2 * rxy + 1, 2 * rxy + 1), mode="reflect")
     for run, _, contexts in _context_runs(image, labelled_planes(sparse), classifier.norm, sigmas=classifier.sigmas,
                                           texture=classifier.texture, models=models, class_ids=ids,
-                                          context_sigmas=context_sigmas):
+                                          context_sigmas=context_sigmas, axes=axes, need=need):
         sel = [(i, c) for c in np.argwhere(sparse[run[0]:run[-1] + 1] != IGNORE).tolist()
                if (i := row_of.get((c[0] + run[0], c[1], c[2]))) is not None]
         if not sel:
@@ -424,7 +478,8 @@ def _fit_context_stage(image, sparse, classifier: PixelClassifier, *, context_si
     model = HistGradientBoostingClassifier(max_iter=int(max_iter), random_state=int(rng.integers(2**31 - 1)))
     model.fit(np.concatenate([x, ctx], axis=1), y)
     return model, {"context_sigmas": [float(s) for s in context_sigmas], "context_folds": int(folds),
-                   "context_block": int(block), "context_samples": int(len(y))}
+                   "context_block": int(block), "context_samples": int(len(y)),
+                   "context_fold_iterations": [int(m.n_iter_) for m in models], "context_axes": axes}
 
 
 @dataclass
@@ -453,6 +508,9 @@ class PixelClassifier:
         stage (``model`` alone).
     context_sigmas : tuple of float
         Smoothing scales (voxels) of the stage-1 probabilities; empty without a second stage.
+    context_axes : {"zyx", "yx"}
+        The smoothing is 3D (``"zyx"``; what a stored classifier without the field used) or
+        within each z plane (``"yx"``: a plane needs stage 1 on itself only).
     """
 
     model: object
@@ -463,12 +521,14 @@ class PixelClassifier:
     texture: tuple = ()
     context_model: object = None
     context_sigmas: tuple = ()
+    context_axes: str = "zyx"
 
 
 def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None, norm: dict | None = None,
                            max_samples: int = 200_000, max_iter: int = 200,
                            seed: int | np.random.Generator | None = 0, context_sigmas=(),
-                           context_folds: int = 3, context_block: int = 16) -> PixelClassifier:
+                           context_folds: int = 3, context_block: int = 16,
+                           context_axes: str = "zyx") -> PixelClassifier:
     """Train a gradient-boosted per-voxel classifier on the labelled voxels.
 
     Parameters
@@ -499,10 +559,15 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
         Folds of the out-of-fold first-stage probabilities (at least 2).
     context_block : int
         Edge (voxels) of the cubes the labelled voxels are split into folds by.
+    context_axes : {"zyx", "yx"}
+        Smooth the stage-1 probabilities in 3D or within each z plane (:data:`CONTEXT_AXES`;
+        ``"yx"`` needs stage 1 on the labelled planes only: a fraction of the training time).
 
     Returns
     -------
     PixelClassifier
+        It keeps the labelled voxels' features in memory (attribute ``_labelled``, never stored)
+        for :func:`add_context_stage` on the same labels; ``del clf._labelled`` frees them.
     """
     import time
 
@@ -515,6 +580,8 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
     context_sigmas = tuple(float(c) for c in context_sigmas)
     if any(not c > 0 for c in context_sigmas):
         raise InputError(f"context_sigmas={context_sigmas!r}; expected positive scales in voxels")
+    if context_axes not in CONTEXT_AXES:
+        raise InputError(f"context_axes={context_axes!r}; expected one of {', '.join(CONTEXT_AXES)}")
     if context_sigmas and (int(context_folds) < 2 or int(context_block) < 1):
         raise InputError(f"context_folds={context_folds!r}, context_block={context_block!r}; expected at least 2 "
                          "folds and a block of at least 1 voxel")
@@ -530,7 +597,8 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
     if not planes:
         raise InputError("sparse holds no labelled voxels (all 255); label at least one plane")
     # labelled voxels on planes in any position or orientation (one slab per run of z)
-    x, y, _ = labelled_voxel_features(image, sparse, norm, sigmas=sigmas, texture=texture)
+    labelled = labelled_voxel_features(image, sparse, norm, sigmas=sigmas, texture=texture)
+    x, y, _ = labelled
     if len(np.unique(y)) < 2:
         raise InputError(f"the labels hold a single class ({int(y[0])}); a classifier needs at least two")
     if len(y) > max_samples:
@@ -541,14 +609,86 @@ def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None
     info = {"samples": int(len(y)), "planes": planes, "features": feature_names(sigmas, texture)}
     clf = PixelClassifier(model=model, class_ids=[int(c) for c in model.classes_], sigmas=tuple(float(s) for s in sigmas),
                           norm=norm, info=info, texture=texture)
+    # kept (not stored) for add_context_stage on the same labels: the features need not be computed again
+    clf._labelled = labelled
     if context_sigmas:
         clf.context_model, extra = _fit_context_stage(image, sparse, clf, context_sigmas=context_sigmas,
                                                       folds=int(context_folds), block=int(context_block),
-                                                      max_samples=int(max_samples), max_iter=int(max_iter), rng=rng)
+                                                      max_samples=int(max_samples), max_iter=int(max_iter), rng=rng,
+                                                      fold_iter=int(model.n_iter_), labelled=labelled,
+                                                      axes=context_axes)
         clf.context_sigmas = context_sigmas
+        clf.context_axes = context_axes
         info.update(extra)
     info["seconds"] = time.perf_counter() - t0
     return clf
+
+
+def add_context_stage(image, sparse, classifier: PixelClassifier, *, context_sigmas=CONTEXT_SIGMAS,
+                      context_axes: str = "yx", context_folds: int = 2, context_block: int = 16,
+                      max_samples: int = 200_000, max_iter: int = 200,
+                      seed: int | np.random.Generator | None = 0) -> PixelClassifier:
+    """A two-stage classifier from a trained one-stage one: the auto-context stage added, stage 1 reused.
+
+    What :func:`train_pixel_classifier` with ``context_sigmas`` does, without training stage 1
+    again (``train`` scores the one-stage classifier first, then this one, on the same
+    validation voxels). The out-of-fold classifiers run ``classifier.model``'s number of
+    boosting iterations.
+
+    Parameters
+    ----------
+    image : array-like, shape (z, y, x)
+        CT grey values.
+    sparse : array-like of uint8, shape (z, y, x)
+        The labels ``classifier`` was trained on (255 = unlabelled).
+    classifier : PixelClassifier
+        A one-stage classifier with a fitted scikit-learn ``model`` (not one loaded from a folder).
+    context_sigmas, context_axes, context_folds, context_block, max_samples, max_iter
+        As in :func:`train_pixel_classifier` (defaults here: in-plane smoothing, 2 folds: the
+        cheap setting ``train`` uses, docs/segmentation.md).
+    seed : int or Generator
+        Seed of the folds and of the classifiers.
+
+    Returns
+    -------
+    PixelClassifier
+        A new classifier sharing ``classifier.model``; ``info`` adds the context record and
+        ``seconds`` the time of both stages.
+    """
+    import time
+    from dataclasses import replace
+
+    context_sigmas = tuple(float(c) for c in context_sigmas)
+    if not context_sigmas or any(not c > 0 for c in context_sigmas):
+        raise InputError(f"context_sigmas={context_sigmas!r}; expected positive scales in voxels")
+    if context_axes not in CONTEXT_AXES:
+        raise InputError(f"context_axes={context_axes!r}; expected one of {', '.join(CONTEXT_AXES)}")
+    if int(context_folds) < 2 or int(context_block) < 1:
+        raise InputError(f"context_folds={context_folds!r}, context_block={context_block!r}; expected at least 2 "
+                         "folds and a block of at least 1 voxel")
+    if classifier.context_model is not None:
+        raise InputError("the classifier already has an auto-context stage")
+    if not hasattr(classifier.model, "n_iter_"):
+        raise InputError("the classifier's model is not a fitted HistGradientBoostingClassifier (a stored "
+                         "classifier cannot get a context stage); train one with train_pixel_classifier")
+    t0 = time.perf_counter()
+    sparse = np.asarray(sparse)
+    labelled = getattr(classifier, "_labelled", None)
+    if labelled is not None:
+        # the features kept by train_pixel_classifier, if they are those of these labels
+        coords = np.argwhere(sparse != IGNORE)
+        if not (len(coords) == len(labelled[2]) and np.array_equal(coords, labelled[2])
+                and np.array_equal(sparse[tuple(coords.T)], labelled[1])):
+            labelled = None
+    model, extra = _fit_context_stage(image, sparse, classifier, context_sigmas=context_sigmas,
+                                      folds=int(context_folds), block=int(context_block),
+                                      max_samples=int(max_samples), max_iter=int(max_iter), rng=make_rng(seed),
+                                      fold_iter=int(classifier.model.n_iter_), axes=context_axes, labelled=labelled)
+    info = dict(classifier.info, **extra)
+    info["seconds"] = float(classifier.info.get("seconds", 0.0)) + time.perf_counter() - t0
+    info["context_seconds"] = time.perf_counter() - t0
+    return replace(classifier, info=info, context_model=model, context_sigmas=context_sigmas,
+                   context_axes=context_axes)
 
 
 def predict_pixel_classifier(image, classifier: PixelClassifier, z_indices) -> tuple[np.ndarray, np.ndarray]:
@@ -814,7 +954,8 @@ def save_pixel_classifier(classifier: PixelClassifier, directory) -> list[str]:
             "norm": classifier.norm, "info": classifier.info}
     if classifier.context_model is not None:
         meta["context"] = {"sigmas": [float(c) for c in classifier.context_sigmas],
-                           "features": context_feature_names(classifier.class_ids, classifier.context_sigmas)}
+                           "features": context_feature_names(classifier.class_ids, classifier.context_sigmas),
+                           "axes": classifier.context_axes}
     (directory / CLASSIFIER_META).write_text(json.dumps(to_jsonable(meta), indent=1))
     return [CLASSIFIER_ARRAYS, CLASSIFIER_META]
 
@@ -873,9 +1014,14 @@ def load_pixel_classifier(directory) -> PixelClassifier:
     if n_used > len(names):
         raise FileFormatError(f"{directory}: the trees use feature {n_used - 1} but {CLASSIFIER_META} names "
                               f"{len(names)} features")
-    context_sigmas = ()
+    context_sigmas, context_axes = (), "zyx"
     if context_model is not None:
         context_sigmas = tuple(float(c) for c in meta["context"].get("sigmas") or ())
+        # stored before in-plane smoothing existed: 3D
+        context_axes = str(meta["context"].get("axes", "zyx"))
+        if context_axes not in CONTEXT_AXES:
+            raise FileFormatError(f"{meta_path}: context axes {context_axes!r}; expected one of "
+                                  f"{', '.join(CONTEXT_AXES)}")
         ctx_names = context_feature_names(meta["class_ids"], context_sigmas)
         if not context_sigmas or list(meta["context"].get("features", ctx_names)) != ctx_names:
             raise FileFormatError(f"{meta_path}: context {meta['context']} does not match its class_ids; expected "
@@ -889,7 +1035,7 @@ def load_pixel_classifier(directory) -> PixelClassifier:
                                   f"{len(names) + len(ctx_names)} named")
     return PixelClassifier(model=model, class_ids=[int(c) for c in meta["class_ids"]], sigmas=sigmas,
                            norm=dict(meta["norm"]), info=dict(meta.get("info") or {}), texture=texture,
-                           context_model=context_model, context_sigmas=context_sigmas)
+                           context_model=context_model, context_sigmas=context_sigmas, context_axes=context_axes)
 
 
 def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=None, prob_out=None,

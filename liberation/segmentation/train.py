@@ -26,6 +26,16 @@ DELIVER_CHOICES = ("best", "network", "pixel-classifier")
 #: Clock of the training loop (seconds); a module attribute so tests can simulate a slow machine.
 _clock = time.perf_counter
 
+#: Wall-clock budget (seconds) of the pixel classifier's auto-context candidate when the config
+#: names none (``config.extra["context_budget_s"]``; 0 = never tried). The cpu preset's whole run
+#: is meant to take under 10 minutes on 2 quiet cores, the network about 8 of them.
+CONTEXT_BUDGET_S = 120.0
+
+#: Estimated cost of the auto-context stage added to the one-stage classifier, as a multiple of the
+#: one-stage training time (the added part measured 1.8-3.4x on the sample zoo at 96^3, CPU time, docs/segmentation.md;
+#: an estimate, used only to skip the candidate on a slow machine or a large labelled area).
+CONTEXT_COST_RATIO = 3.0
+
 
 @dataclass
 class TrainResult:
@@ -146,8 +156,11 @@ def choose_delivered(model: dict, baseline: dict | None, *, task: str = "phases"
     if len(candidates) == 1:
         return "network", "no pixel classifier was validated"
     names = {"network": "the network", "pixel-classifier": "the pixel classifier", "grey-gmm": "the grey-value GMM"}
+
     scores = ", ".join(f"{float(m['miou']):.4f} / {float(m['accuracy']):.4f} for {names[n]}" for n, m in candidates)
     scores = f"validation mIoU / accuracy {scores}, on the same validation voxels"
+    if baseline and (baseline.get("context") or {}).get("kept"):
+        scores += "; the pixel classifier includes its auto-context stage (kept on the validation voxels)"
     if deliver != "best":
         return deliver, f"forced (deliver={deliver!r}); {scores}"
     # max() keeps the first of equal keys: ties go to the network, then the pixel classifier
@@ -209,7 +222,7 @@ def _values_at(image, coords) -> np.ndarray:
 
 
 def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids, class_names, norm, seed,
-                    classifier=None) -> tuple[dict, object]:
+                    classifier=None, context_budget_s: float = CONTEXT_BUDGET_S) -> tuple[dict, object]:
     """Validation metrics of a pixel classifier trained on the training labels (the classical baseline).
 
     Two feature sets are candidates: the default one (filter and texture features) and the plain
@@ -217,6 +230,9 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
     plain set on a tie) is kept. The texture features help on textured minerals but, with few
     labelled voxels on simple samples, the trees can split on them at phase boundaries (an exact
     two-phase sample went from 1.000 to 0.979 with them), so the choice is measured per dataset.
+    Then the auto-context second stage on the kept feature set (:func:`_context_candidate`:
+    within ``context_budget_s``, in-plane smoothing) is kept when it scores higher; the
+    ``"context"`` entry of the metrics records whether it was tried, kept, and why.
     Evaluated on exactly the voxels (and patches) the network is validated on. Returns the
     metrics (``{"method", "skipped": reason}`` when the training labels hold a single class)
     and the classifier (None then).
@@ -235,25 +251,98 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
     except InputError as exc:
         return {"method": "pixel-classifier", "skipped": str(exc)}, None
     scored = []
-    for clf in candidates:
+
+    def score(clf):
         # only the validation voxels are classified (they may lie on tilted planes crossing many z)
         pred_labels, coords = classify_labelled_voxels(image, clf, val_t)
-        scored.append((_validation_metrics(pred_labels, coords, val_t, val_origins, patch, class_ids=class_ids,
-                                           class_names=class_names), clf))
+        return _validation_metrics(pred_labels, coords, val_t, val_origins, patch, class_ids=class_ids,
+                                   class_names=class_names)
+
+    for clf in candidates:
+        scored.append((score(clf), clf))
     # the plain set wins ties (fewer features); max() keeps the first of equal keys, so try it first
     order = sorted(range(len(scored)), key=lambda i: len(scored[i][1].texture))
     best = max(order, key=lambda i: (scored[i][0]["accuracy"], scored[i][0]["miou"]))
     metrics, classifier = scored[best]
+    feature_sets = {("texture" if c.texture else "plain"): {"accuracy": m["accuracy"], "miou": m["miou"]}
+                    for m, c in scored}
+    context = _context_candidate(image, labels, classifier, metrics, score, norm=norm, seed=seed,
+                                 budget_s=context_budget_s)
+    for clf in candidates:  # the labelled voxels' features kept for add_context_stage: not needed any more
+        clf.__dict__.pop("_labelled", None)
+    if context.get("kept"):
+        metrics, classifier = context.pop("metrics"), context.pop("classifier")
+    else:
+        context.pop("metrics", None)
+        context.pop("classifier", None)
     out = {"method": "pixel-classifier",
            "description": "HistGradientBoosting on multi-scale filter features"
                           + (f" and the texture features {', '.join(classifier.texture)}" if classifier.texture else "")
+                          + (" with an auto-context second stage" if classifier.context_model is not None else "")
                           + ", trained on the training labels (liberation.segmentation.pixel_classifier); "
-                          "feature set chosen on the validation voxels",
+                          "feature set and auto-context chosen on the validation voxels",
            **metrics,
-           "feature_sets": {("texture" if c.texture else "plain"): {"accuracy": m["accuracy"], "miou": m["miou"]}
-                            for m, c in scored},
+           "feature_sets": feature_sets,
+           "context": context,
            "training_samples": int(classifier.info["samples"]), "seconds": float(_clock() - t0)}
     return out, classifier
+
+
+def _context_candidate(image, labels, classifier, metrics: dict, score, *, norm, seed, budget_s: float) -> dict:
+    """Try the auto-context second stage on the chosen feature set; keep it only when it scores higher.
+
+    The candidate is skipped (with the reason) when its estimated training time,
+    :data:`CONTEXT_COST_RATIO` times the one-stage classifier's, exceeds ``budget_s``. Returns
+    ``{"tried": bool, "kept": bool, "reason": str, ...}`` plus, when tried, its validation
+    ``accuracy``/``miou``, ``seconds``, the estimate, and ``metrics``/``classifier`` (popped by
+    the caller).
+    """
+    from liberation.segmentation.pixel_classifier import CONTEXT_SIGMAS, add_context_stage
+
+    one_s = float(classifier.info.get("seconds", 0.0))
+    estimate = CONTEXT_COST_RATIO * one_s
+    out = {"tried": False, "kept": False, "sigmas": [float(c) for c in CONTEXT_SIGMAS], "axes": "yx", "folds": 2,
+           "estimated_s": estimate, "budget_s": float(budget_s)}
+    if classifier.context_model is not None:
+        return {**out, "reason": "the classifier already has a second stage"}
+    if not budget_s > 0:
+        return {**out, "reason": f"auto-context off (context budget {budget_s:g} s)"}
+    if estimate > budget_s:
+        return {**out, "reason": f"skipped: estimated {estimate:.0f} s ({CONTEXT_COST_RATIO:g} x the one-stage "
+                                 f"classifier's {one_s:.1f} s) exceeds the budget of {budget_s:g} s"}
+    t0 = _clock()
+    try:
+        # stage 1 is the one-stage classifier already scored; in-plane smoothing and two folds
+        # keep the added cost near the one-stage training (docs/segmentation.md)
+        clf = add_context_stage(image, labels, classifier, context_sigmas=CONTEXT_SIGMAS, context_axes="yx",
+                                context_folds=2, seed=seed)
+    except InputError as exc:
+        return {**out, "reason": f"skipped: {exc}"}
+    m = score(clf)
+    out.update(tried=True, accuracy=m["accuracy"], miou=m["miou"], seconds=float(_clock() - t0))
+    better = (m["accuracy"], m["miou"]) > (metrics["accuracy"], metrics["miou"])
+    one = f"{metrics['accuracy']:.4f} / {metrics['miou']:.4f}"
+    two = f"{m['accuracy']:.4f} / {m['miou']:.4f}"
+    if better:
+        return {**out, "kept": True, "metrics": m, "classifier": clf,
+                "reason": f"kept: validation accuracy / mIoU {two} with auto-context, {one} without"}
+    return {**out, "reason": f"not kept: validation accuracy / mIoU {two} with auto-context, {one} without "
+                             "(ties keep the one-stage classifier)"}
+
+
+def _context_budget(config) -> float:
+    """Seconds the auto-context candidate may take: ``config.extra["context_budget_s"]``, else
+    :data:`CONTEXT_BUDGET_S` (at most a quarter of ``config.max_time_s`` when that is set)."""
+    extra = dict(getattr(config, "extra", None) or {})
+    if "context_budget_s" in extra:
+        value = float(extra["context_budget_s"])
+        if not value >= 0:
+            raise InputError(f"context_budget_s={value!r}; expected seconds >= 0 (0 = no auto-context)")
+        return value
+    budget = CONTEXT_BUDGET_S
+    if config.max_time_s is not None:
+        budget = min(budget, 0.25 * float(config.max_time_s))
+    return budget
 
 
 def _batch(image, targets, origins, patch, norm):
@@ -316,7 +405,11 @@ def train_model(
         Also train the classical baseline, a pixel classifier on the training labels
         (:mod:`liberation.segmentation.pixel_classifier`; the bootstrap's own classifier when
         there is one), and validate it on the same voxels as the network. Its metrics go to
-        ``card.validation["baseline"]``; a network that does not beat it gets a note.
+        ``card.validation["baseline"]``; a network that does not beat it gets a note. The
+        classifier's auto-context stage (in-plane, :func:`~liberation.segmentation.pixel_classifier.add_context_stage`)
+        is tried within ``config.extra["context_budget_s"]`` (default :data:`CONTEXT_BUDGET_S`)
+        and kept when it scores higher; ``["baseline"]["context"]`` records whether it was
+        tried, kept, and why.
     deliver : {"best", "network", "pixel-classifier"}
         Which method the model delivers (:func:`choose_delivered`): by default the one of
         the network, the pixel classifier and the grey-value GMM (both trained on the same
@@ -402,7 +495,8 @@ def train_model(
     if baseline:
         baseline_metrics, baseline_classifier = _pixel_baseline(image, true_train_labels, val_t, val_origins, patch,
                                               class_ids=class_ids, class_names=class_names, norm=norm, seed=seed,
-                                              classifier=classifier)
+                                              classifier=classifier,
+                                              context_budget_s=_context_budget(config))
     gmm_metrics = gmm_classifier = None
     if baseline and task == "phases":
         # the third candidate of the delivered method: a grey-value mixture on the same voxels
