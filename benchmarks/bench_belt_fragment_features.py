@@ -73,6 +73,7 @@ def _load_other_fragment_class(path: str):
     spec = importlib.util.spec_from_file_location("other_fragment_class",
                                                   os.path.join(path, "liberation", "deploy", "belt", "fragment_class.py"))
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 

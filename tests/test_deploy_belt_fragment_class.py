@@ -317,3 +317,15 @@ def test_split_on_attenuation_separates_slabs_without_a_neck():
     p = np.stack([~fg, fg, np.zeros_like(fg)]).astype(float)
     with pytest.raises(InputError, match="split_on='x'"):
         classify_fragments(p, att, split_on="x")
+
+
+def test_cross_erosion_by_slicing_is_scipys():
+    """The sliced 4-neighbour erosion used for the texture pixels equals ndi.binary_erosion (array border as belt)."""
+    from scipy import ndimage as ndi
+
+    from liberation.deploy.belt.fragment_class import _erode_cross
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        m = ndi.gaussian_filter(rng.random((int(rng.integers(3, 40)), int(rng.integers(3, 40)))), 1.5) > 0.5
+        assert (_erode_cross(m) == ndi.binary_erosion(m)).all()

@@ -79,13 +79,28 @@ def _profile_residual(log_a: np.ndarray, dist: np.ndarray, *, group: int = 12, p
     order = np.argsort(dist, kind="stable")
     size = max(int(group), n // int(parts))
     ngroup = max(n // size, 1)
-    gid = np.minimum(np.arange(n) // size, ngroup - 1)
-    out = np.empty(n)
     vals = log_a[order]
-    for g in range(ngroup):
-        sel = gid == g
-        out[order[sel]] = vals[sel] - np.median(vals[sel])
+    # groups are consecutive runs of the sorted values: ngroup - 1 of ``size``, the last takes the rest
+    cut = (ngroup - 1) * size
+    med = np.empty(n)
+    if cut:
+        med[:cut] = np.repeat(np.median(vals[:cut].reshape(ngroup - 1, size), axis=1), size)
+    med[cut:] = np.median(vals[cut:])
+    out = np.empty(n)
+    out[order] = vals - med
     return out
+
+
+def _erode_cross(m: np.ndarray) -> np.ndarray:
+    """``ndi.binary_erosion(m)`` (4-neighbour cross, outside the array counts as background), by slicing."""
+    e = m.copy()
+    e[1:] &= m[:-1]
+    e[:-1] &= m[1:]
+    e[:, 1:] &= m[:, :-1]
+    e[:, :-1] &= m[:, 1:]
+    e[0] = e[-1] = False
+    e[:, 0] = e[:, -1] = False
+    return e
 
 
 def _tail_stats(h: np.ndarray) -> list[float]:
@@ -184,7 +199,7 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
         v = np.where(m, np.maximum(a, _FLOOR), 0.0)
         mf = m.astype(np.float64)
         sm2 = ndi.gaussian_filter(v, 2.0) / np.maximum(ndi.gaussian_filter(mf, 2.0), 1e-9)
-        top = m & ndi.binary_erosion(m) & (sm2 >= 0.6 * sm2[m].max())
+        top = _erode_cross(m) & (sm2 >= 0.6 * sm2[m].max())
         if top.sum() < 8:
             top = m
         feats = []
