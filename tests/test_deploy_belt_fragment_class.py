@@ -329,3 +329,20 @@ def test_cross_erosion_by_slicing_is_scipys():
     for _ in range(100):
         m = ndi.gaussian_filter(rng.random((int(rng.integers(3, 40)), int(rng.integers(3, 40)))), 1.5) > 0.5
         assert (_erode_cross(m) == ndi.binary_erosion(m)).all()
+
+
+def test_feature_support_leaves_out_a_faint_outline():
+    """A one-pixel ring of 0.05 attenuation around a fragment (detector blur, a segmenter's generous outline) does
+    not change any feature with the default support (0.35 of the 90th percentile), and changes them without it."""
+    from scipy import ndimage as ndi
+
+    from liberation.deploy.belt.fragment_class import fragment_features
+
+    att, lab = _disc_fragment(0.4)
+    ring = ndi.binary_dilation(lab > 0) & ~(lab > 0)
+    wide = ((lab > 0) | ring).astype(np.int32)
+    base = fragment_features(att, lab)[1][0]
+    np.testing.assert_array_equal(fragment_features(att + 0.05 * ring, wide)[1][0], base)
+    assert np.abs(fragment_features(att + 0.05 * ring, wide, support=0.0)[1][0] - base).max() > 0.1
+    with pytest.raises(InputError, match="support"):
+        fragment_features(att, lab, support=1.0)

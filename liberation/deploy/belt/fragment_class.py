@@ -15,6 +15,16 @@ attenuation, or scale only with the fragment's size:
   all unchanged when the attenuation is multiplied by a constant (beam, thickness scale);
 * **attenuation per size**: ``ln(mean a / d)`` and ``ln(q90 a / d)`` with ``d`` the
   equivalent diameter in mm (thickness scales with size), and ``ln(area)``.
+* **distance-profile residual** (session 7): ``ln a`` minus the median ``ln a`` of the
+  fragment's pixels at the same distance from its outline (:func:`_profile_residual`), on
+  the pixels at least 2 px inside. A thickness that is a function of the distance to the
+  outline (a bevelled slab of angular rock, an ellipsoid or paraboloid of a round pebble)
+  cancels whatever its shape and size, where the Gaussian high-pass above responds to the
+  kink of a bevel as if it were grains; skewness and tails of the raw and the 0.7 px
+  smoothed residual.
+
+All features use the fragment's pixels above ``support`` (0.35) times its 90th-percentile
+attenuation, so the thin edge that each segmenter draws differently stays out of them.
 
 :func:`fit_fragment_classifier` fits a logistic model on these features of labelled
 fragments; :func:`calibrate_fragment_classifier` does so on the project's synthetic
@@ -48,7 +58,8 @@ __all__ = [
     "trim_foreground",
 ]
 
-#: Feature names, in column order of :func:`fragment_features`.
+#: Feature names, in column order of :func:`fragment_features` (27: 8 high-pass, 3 attenuation per size, 8 band-pass,
+#: 8 distance-profile residual statistics).
 FEATURE_NAMES: tuple[str, ...] = (
     "skew_s1", "std_s1", "upper_s1", "lower_s1",
     "skew_s2", "std_s2", "upper_s2", "lower_s2",
@@ -138,7 +149,7 @@ def belt_background_level(attenuation: np.ndarray, foreground: np.ndarray, *, ma
 
 
 def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, background: float | None = None,
-                      min_pixels: int = 8) -> tuple[np.ndarray, np.ndarray]:
+                      min_pixels: int = 8, support: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     """Thickness-free features (:data:`FEATURE_NAMES`) of every fragment of one frame.
 
     Parameters
@@ -154,12 +165,18 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
         :func:`belt_background_level`).
     min_pixels : int
         Fragments with fewer pixels get NaN features.
+    support : float
+        Features use the fragment's pixels whose attenuation above the belt is at least
+        ``support`` times the fragment's 90th percentile (``0 <= support < 1``; 0: all
+        its pixels): the thin outer edge, which every segmenter draws differently and the
+        detector blur spreads over the belt, stays out of the sizes and textures, in the
+        calibration (true outlines) and at run time (predicted outlines) alike.
 
     Returns
     -------
     ids : ndarray, (n,) int
         Fragment ids present, ascending.
-    features : ndarray, (n, 19) float
+    features : ndarray, (n, 27) float
         One row per fragment, columns :data:`FEATURE_NAMES`.
 
     Notes
@@ -169,7 +186,10 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
     ``ln((q90 - q50) / (q50 - q10))`` and the standard deviation. The band-pass leaves out
     the pixel noise that dominates the 1-px texture of noisy (low-photon) detectors; like
     the other texture statistics they do not change when the attenuation is multiplied by
-    a constant.
+    a constant. The ``rim_*`` columns (``*_0`` raw, ``*_b`` smoothed with sigma
+    :data:`RIM_SIGMAS` [1]) are skewness, ``q90 - q50``, ``q50 - q10`` and
+    ``ln((q90 - q50) / (q50 - q10))`` of the distance-profile residual (module notes) on
+    the pixels at least 2 px from the outline.
     """
     att = np.asarray(attenuation, dtype=np.float64)
     lab = np.asarray(labels)
@@ -178,6 +198,9 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
                          "labels integer ids")
     if not pixel_size_um > 0:
         raise InputError(f"pixel_size_um={pixel_size_um!r} must be positive (µm)")
+    if not 0 <= support < 1:
+        raise InputError(f"support={support!r} must lie in [0, 1) (a fraction of the fragment's 90th-percentile "
+                         "attenuation)")
     if background is None:
         background = belt_background_level(att, lab > 0)
     att = att - float(background)
@@ -192,6 +215,9 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
         pad = 6
         sl = tuple(slice(max(b.start - pad, 0), min(b.stop + pad, n)) for b, n in zip(box, att.shape))
         m = lab[sl] == fid
+        if support > 0 and m.sum() >= min_pixels:
+            a0 = att[sl]
+            m = m & (a0 >= support * np.percentile(a0[m], 90))
         area = int(m.sum())
         if area < min_pixels:
             continue
@@ -262,7 +288,7 @@ class FragmentClassifier:
             raise InputError(f"classifier needs {n} means, scales and weights")
 
     def decision_function(self, features) -> np.ndarray:
-        """Log-odds of ore ``(n,)`` for feature rows ``(n, 19)``; rows with NaN get 0 (undecided)."""
+        """Log-odds of ore ``(n,)`` for feature rows ``(n, 27)``; rows with NaN get 0 (undecided)."""
         x = np.asarray(features, dtype=np.float64)
         z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + float(self.intercept)
         return np.where(np.isfinite(z), z, 0.0)
@@ -291,7 +317,7 @@ def fit_fragment_classifier(features, is_ore, *, l2: float = 1.0, weights=None, 
 
     Parameters
     ----------
-    features : array_like, (n, 19)
+    features : array_like, (n, 27)
         Rows of :func:`fragment_features` (rows with NaN are dropped).
     is_ore : array_like, (n,) bool
         Truth.
@@ -623,12 +649,12 @@ def classify_fragments(probabilities, attenuation, *, classifier: FragmentClassi
     return out[0] if single else out
 
 
-#: :func:`calibrate_fragment_classifier` ``(400, seed=0)`` (4201 fragments, 27 features), regenerated by
+#: :func:`calibrate_fragment_classifier` ``(400, seed=0)`` (4171 fragments, 27 features), regenerated by
 #: ``python benchmarks/bench_belt_fragment_features.py --calibrate``.
 DEFAULT_FRAGMENT_CLASSIFIER = FragmentClassifier(
-    mean=(-0.491238, 0.12549, 0.129532, 0.163543, -0.477672, 0.182217, 0.192241, 0.240303, -2.88208, -2.39402, 4.14599, -0.348894, 0.150098, -0.190224, 0.110537, -0.241084, 0.1709, -0.152696, 0.125615, -0.529603, 0.31859, 0.366767, -0.120291, -0.0875931, 0.271322, 0.285183, -0.0409306),
-    scale=(0.754591, 0.0984057, 0.0621479, 0.111459, 0.82379, 0.107943, 0.0851543, 0.135076, 0.496664, 0.479519, 0.796323, 0.795567, 0.0735963, 0.561963, 0.0420626, 0.751676, 0.0739032, 0.580818, 0.0424721, 1.24042, 0.13759, 0.187771, 0.500644, 0.797123, 0.138313, 0.149436, 0.57374),
-    coef=(-0.429769, 0.998097, -0.514325, -0.285878, 0.436017, -1.689, -0.0832824, 0.474835, -0.41089, 1.73735, 0.999624, -0.974644, 0.457158, -0.552967, 0.866999, -0.523742, 0.0648553, 0.527929, -0.26648, 0.100157, 0.544156, -0.214157, -1.04938, -0.436286, -0.335087, -0.00923143, -0.558505),
-    intercept=-0.953718,
-    info={'n_fragments': 4201, 'train_accuracy': 0.8985955724827422, 'l2': 1.0, 'data': 'make_belt_image [(5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0)] mm, physics-randomised, split fragments (split on the distance x attenuation)', 'n_frames': 400, 'seed': 0, 'min_pixels': 30, 'detector': True},
+    mean=(-0.326416, 0.108767, 0.123567, 0.148181, -0.276544, 0.160839, 0.186644, 0.217468, -2.58332, -2.22749, 3.90807, -0.179559, 0.134248, -0.138756, 0.100868, -0.102758, 0.148882, -0.0746541, 0.113689, -0.0539799, 0.253231, 0.261926, -0.0458829, 0.0751858, 0.203385, 0.193259, 0.030552),
+    scale=(0.426387, 0.0460859, 0.0539844, 0.0718066, 0.537268, 0.050556, 0.0756555, 0.0833296, 0.470938, 0.480318, 0.808342, 0.625125, 0.0450329, 0.508219, 0.0270909, 0.586869, 0.0454763, 0.512305, 0.0282915, 0.716794, 0.11003, 0.103995, 0.513979, 0.800386, 0.102828, 0.088599, 0.592298),
+    coef=(-0.701422, 0.938284, 0.388773, 0.320375, -0.070041, -3.908, 0.303276, 0.221032, 1.82341, -0.573818, 0.684263, -1.14606, 1.06989, 0.148669, 2.05742, 0.130401, 0.383538, 0.953468, -1.28787, -0.453665, 0.802321, 0.05676, -0.526079, -0.674577, -0.975847, 0.243859, 0.18332),
+    intercept=-0.996941,
+    info={'n_fragments': 4171, 'train_accuracy': 0.8961879645169024, 'l2': 1.0, 'data': 'make_belt_image [(5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0)] mm, physics-randomised, split fragments (split on the distance x attenuation)', 'n_frames': 400, 'seed': 0, 'min_pixels': 30, 'detector': True},
 )
