@@ -13,6 +13,9 @@ attenuation / diameter, threshold fitted on the project's frames). Numpy only, a
     python benchmarks/bench_belt_fragment_features.py            # the shipped calibration
     python benchmarks/bench_belt_fragment_features.py --calibrate  # refit (seed 0) and print the record
     OMP_NUM_THREADS=1 python benchmarks/bench_belt_fragment_features.py --timing   # hybrid vs vote, 512 x 512
+    # before/after in one process: the parent commit's library against this one
+    mkdir /tmp/parent && git archive HEAD~1 liberation | tar -x -C /tmp/parent
+    OMP_NUM_THREADS=1 python benchmarks/bench_belt_fragment_features.py --timing --compare-lib /tmp/parent
 """
 
 from __future__ import annotations
@@ -62,8 +65,25 @@ def miou(pred, y, w) -> float:
     return float(np.mean(ious))
 
 
-def timing() -> int:
-    """Median ms of the fragment vote and of the hybrid decision on 512 x 512 frames (probabilities from the truth)."""
+def _load_other_fragment_class(path: str):
+    """``fragment_class.py`` of another library tree (e.g. a ``git archive`` of the parent commit), as a module."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.spec_from_file_location("other_fragment_class",
+                                                  os.path.join(path, "liberation", "deploy", "belt", "fragment_class.py"))
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def timing(compare: str | None = None) -> int:
+    """Median ms of the fragment vote and of the hybrid decision on 512 x 512 frames (probabilities from the truth).
+
+    With ``compare`` (the root of another library tree) that tree's ``classify_fragments`` is timed in the same
+    process, interleaved with this one's, and the ratio printed.
+    """
     from liberation.deploy.belt.fragment_class import classify_fragments
     from liberation.deploy.belt.generators import make_angular_frame
     from liberation.deploy.belt.preprocess import belt_attenuation, estimate_open_beam
@@ -75,18 +95,25 @@ def timing() -> int:
                                                                     seed=0))):
         att = belt_attenuation(f.image, i0=float(estimate_open_beam(f.image[None])[0]))
         p = np.stack([(f.mask == c).astype(float) for c in range(3)]) * 0.9 + 0.05
-        ms = {}
-        for key, fn in (("fragment", lambda p=p: fragment_class_vote(p)),
-                        ("hybrid", lambda p=p, att=att: classify_fragments(p, att, network_weight=1.0))):
+        fns = {"fragment": lambda p=p: fragment_class_vote(p),
+               "hybrid": lambda p=p, att=att: classify_fragments(p, att, network_weight=1.0)}
+        if compare:
+            other = _load_other_fragment_class(compare)
+            fns["other"] = lambda p=p, att=att, other=other: other.classify_fragments(p, att, network_weight=1.0)
+        runs = {key: [] for key in fns}
+        for fn in fns.values():
             fn()
-            runs = []
-            for _ in range(5):
+        for _ in range(5):
+            for key, fn in fns.items():  # interleaved: the load moves every decision alike
                 t0 = time.perf_counter()
                 fn()
-                runs.append(time.perf_counter() - t0)
-            ms[key] = 1000 * float(np.median(runs))
-        print(f"{name}: {len(f.fragments['id'])} fragments; fragment vote {ms['fragment']:.0f} ms, "
-              f"hybrid {ms['hybrid']:.0f} ms (x {ms['hybrid'] / ms['fragment']:.2f})", flush=True)
+                runs[key].append(time.perf_counter() - t0)
+        ms = {key: 1000 * float(np.median(r)) for key, r in runs.items()}
+        line = (f"{name}: {len(f.fragments['id'])} fragments; fragment vote {ms['fragment']:.0f} ms, "
+                f"hybrid {ms['hybrid']:.0f} ms (x {ms['hybrid'] / ms['fragment']:.2f})")
+        if compare:
+            line += f"; {compare}: hybrid {ms['other']:.0f} ms (this / that x {ms['hybrid'] / ms['other']:.2f})"
+        print(line, flush=True)
     return 0
 
 
@@ -99,10 +126,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timing", action="store_true",
                     help="only time the hybrid decision against the fragment vote on 512 x 512 frames")
+    ap.add_argument("--compare-lib", default=None,
+                    help="with --timing: root of another library tree (e.g. `git archive` of the parent) timed alike")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.timing:
-        return timing()
+        return timing(args.compare_lib)
 
     from liberation.deploy.belt.fragment_class import DEFAULT_FRAGMENT_CLASSIFIER, calibrate_fragment_classifier
 

@@ -15,6 +15,16 @@ attenuation, or scale only with the fragment's size:
   all unchanged when the attenuation is multiplied by a constant (beam, thickness scale);
 * **attenuation per size**: ``ln(mean a / d)`` and ``ln(q90 a / d)`` with ``d`` the
   equivalent diameter in mm (thickness scales with size), and ``ln(area)``.
+* **distance-profile residual** (session 7): ``ln a`` minus the median ``ln a`` of the
+  fragment's pixels at the same distance from its outline (:func:`_profile_residual`), on
+  the pixels at least 2 px inside. A thickness that is a function of the distance to the
+  outline (a bevelled slab of angular rock, an ellipsoid or paraboloid of a round pebble)
+  cancels whatever its shape and size, where the Gaussian high-pass above responds to the
+  kink of a bevel as if it were grains; skewness and tails of the raw and the 0.7 px
+  smoothed residual.
+
+All features use the fragment's pixels above ``support`` (0.35) times its 90th-percentile
+attenuation, so the thin edge that each segmenter draws differently stays out of them.
 
 :func:`fit_fragment_classifier` fits a logistic model on these features of labelled
 fragments; :func:`calibrate_fragment_classifier` does so on the project's synthetic
@@ -48,17 +58,66 @@ __all__ = [
     "trim_foreground",
 ]
 
-#: Feature names, in column order of :func:`fragment_features`.
+#: Feature names, in column order of :func:`fragment_features` (27: 8 high-pass, 3 attenuation per size, 8 band-pass,
+#: 8 distance-profile residual statistics).
 FEATURE_NAMES: tuple[str, ...] = (
     "skew_s1", "std_s1", "upper_s1", "lower_s1",
     "skew_s2", "std_s2", "upper_s2", "lower_s2",
     "log_mean_att_per_mm", "log_q90_att_per_mm", "log_area_mm2",
     "dog_skew_a", "dog_lower_a", "dog_logratio_a", "dog_std_a",
     "dog_skew_b", "dog_lower_b", "dog_logratio_b", "dog_std_b",
+    "rim_skew_0", "rim_upper_0", "rim_lower_0", "rim_logratio_0",
+    "rim_skew_b", "rim_upper_b", "rim_lower_b", "rim_logratio_b",
 )
 #: Band-pass scales (sigma pairs, pixels) of the ``dog_*_a`` and ``dog_*_b`` features.
 DOG_SCALES: tuple[tuple[float, float], ...] = ((0.7, 2.0), (1.0, 3.0))
 _FLOOR = 1e-3  # smallest attenuation used in logarithms
+#: Smoothing (pixels) of the two distance-profile residuals (``rim_*_0``: none, ``rim_*_b``: band-pass scale).
+RIM_SIGMAS: tuple[float, float] = (0.0, 0.7)
+
+
+def _profile_residual(log_a: np.ndarray, dist: np.ndarray, *, group: int = 12, parts: int = 10) -> np.ndarray:
+    """``log_a`` minus the median of ``log_a`` over pixels at a similar distance from the outline.
+
+    Pixels are sorted by their distance to the fragment's outline and cut into consecutive
+    groups of ``max(group, n // parts)``; each pixel's residual is its value minus its
+    group's median. Any thickness profile that is a function of the distance to the
+    outline (a bevelled slab, an ellipsoid or a paraboloid of round outline) cancels, for
+    every profile exponent, bevel width and thickness; what is left is the texture of
+    ``ln mu`` (grains in a matrix) and the noise.
+    """
+    n = len(log_a)
+    order = np.argsort(dist, kind="stable")
+    size = max(int(group), n // int(parts))
+    ngroup = max(n // size, 1)
+    vals = log_a[order]
+    # groups are consecutive runs of the sorted values: ngroup - 1 of ``size``, the last takes the rest
+    cut = (ngroup - 1) * size
+    med = np.empty(n)
+    if cut:
+        med[:cut] = np.repeat(np.median(vals[:cut].reshape(ngroup - 1, size), axis=1), size)
+    med[cut:] = np.median(vals[cut:])
+    out = np.empty(n)
+    out[order] = vals - med
+    return out
+
+
+def _erode_cross(m: np.ndarray) -> np.ndarray:
+    """``ndi.binary_erosion(m)`` (4-neighbour cross, outside the array counts as background), by slicing."""
+    e = m.copy()
+    e[1:] &= m[:-1]
+    e[:-1] &= m[1:]
+    e[:, 1:] &= m[:, :-1]
+    e[:, :-1] &= m[:, 1:]
+    e[0] = e[-1] = False
+    e[:, 0] = e[:, -1] = False
+    return e
+
+
+def _tail_stats(h: np.ndarray) -> list[float]:
+    """Skewness, ``q90 - q50``, ``q50 - q10`` and ``ln((q90 - q50) / (q50 - q10))`` of ``h``."""
+    q10, q50, q90 = np.percentile(h, [10, 50, 90])
+    return [_skew(h), q90 - q50, q50 - q10, float(np.log(max(q90 - q50, 1e-6) / max(q50 - q10, 1e-6)))]
 
 
 def _skew(h: np.ndarray) -> float:
@@ -90,7 +149,7 @@ def belt_background_level(attenuation: np.ndarray, foreground: np.ndarray, *, ma
 
 
 def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, background: float | None = None,
-                      min_pixels: int = 8) -> tuple[np.ndarray, np.ndarray]:
+                      min_pixels: int = 8, support: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     """Thickness-free features (:data:`FEATURE_NAMES`) of every fragment of one frame.
 
     Parameters
@@ -106,12 +165,18 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
         :func:`belt_background_level`).
     min_pixels : int
         Fragments with fewer pixels get NaN features.
+    support : float
+        Features use the fragment's pixels whose attenuation above the belt is at least
+        ``support`` times the fragment's 90th percentile (``0 <= support < 1``; 0: all
+        its pixels): the thin outer edge, which every segmenter draws differently and the
+        detector blur spreads over the belt, stays out of the sizes and textures, in the
+        calibration (true outlines) and at run time (predicted outlines) alike.
 
     Returns
     -------
     ids : ndarray, (n,) int
         Fragment ids present, ascending.
-    features : ndarray, (n, 19) float
+    features : ndarray, (n, 27) float
         One row per fragment, columns :data:`FEATURE_NAMES`.
 
     Notes
@@ -121,7 +186,10 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
     ``ln((q90 - q50) / (q50 - q10))`` and the standard deviation. The band-pass leaves out
     the pixel noise that dominates the 1-px texture of noisy (low-photon) detectors; like
     the other texture statistics they do not change when the attenuation is multiplied by
-    a constant.
+    a constant. The ``rim_*`` columns (``*_0`` raw, ``*_b`` smoothed with sigma
+    :data:`RIM_SIGMAS` [1]) are skewness, ``q90 - q50``, ``q50 - q10`` and
+    ``ln((q90 - q50) / (q50 - q10))`` of the distance-profile residual (module notes) on
+    the pixels at least 2 px from the outline.
     """
     att = np.asarray(attenuation, dtype=np.float64)
     lab = np.asarray(labels)
@@ -130,6 +198,9 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
                          "labels integer ids")
     if not pixel_size_um > 0:
         raise InputError(f"pixel_size_um={pixel_size_um!r} must be positive (µm)")
+    if not 0 <= support < 1:
+        raise InputError(f"support={support!r} must lie in [0, 1) (a fraction of the fragment's 90th-percentile "
+                         "attenuation)")
     if background is None:
         background = belt_background_level(att, lab > 0)
     att = att - float(background)
@@ -144,6 +215,9 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
         pad = 6
         sl = tuple(slice(max(b.start - pad, 0), min(b.stop + pad, n)) for b, n in zip(box, att.shape))
         m = lab[sl] == fid
+        if support > 0 and m.sum() >= min_pixels:
+            a0 = att[sl]
+            m = m & (a0 >= support * np.percentile(a0[m], 90))
         area = int(m.sum())
         if area < min_pixels:
             continue
@@ -151,7 +225,7 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
         v = np.where(m, np.maximum(a, _FLOOR), 0.0)
         mf = m.astype(np.float64)
         sm2 = ndi.gaussian_filter(v, 2.0) / np.maximum(ndi.gaussian_filter(mf, 2.0), 1e-9)
-        top = m & ndi.binary_erosion(m) & (sm2 >= 0.6 * sm2[m].max())
+        top = _erode_cross(m) & (sm2 >= 0.6 * sm2[m].max())
         if top.sum() < 8:
             top = m
         feats = []
@@ -171,6 +245,15 @@ def fragment_features(attenuation, labels, *, pixel_size_um: float = 500.0, back
             h = np.log(np.maximum(smooth[s1][top], _FLOOR)) - np.log(np.maximum(smooth[s2][top], _FLOOR))
             q10, q50, q90 = np.percentile(h, [10, 50, 90])
             feats += [_skew(h), q50 - q10, float(np.log(max(q90 - q50, 1e-6) / max(q50 - q10, 1e-6))), float(h.std())]
+        dist = ndi.distance_transform_edt(m)
+        core = dist >= 2.0
+        if core.sum() < 8:
+            core = m
+        for s in RIM_SIGMAS:
+            if s > 0 and s not in smooth:
+                smooth[s] = ndi.gaussian_filter(v, s) / np.maximum(ndi.gaussian_filter(mf, s), 1e-9)
+            la = np.log(np.maximum(v[core] if s == 0 else smooth[s][core], _FLOOR))
+            feats += _tail_stats(_profile_residual(la, dist[core]))
         out[row] = feats
     return ids, out
 
@@ -205,7 +288,7 @@ class FragmentClassifier:
             raise InputError(f"classifier needs {n} means, scales and weights")
 
     def decision_function(self, features) -> np.ndarray:
-        """Log-odds of ore ``(n,)`` for feature rows ``(n, 19)``; rows with NaN get 0 (undecided)."""
+        """Log-odds of ore ``(n,)`` for feature rows ``(n, 27)``; rows with NaN get 0 (undecided)."""
         x = np.asarray(features, dtype=np.float64)
         z = ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + float(self.intercept)
         return np.where(np.isfinite(z), z, 0.0)
@@ -234,7 +317,7 @@ def fit_fragment_classifier(features, is_ore, *, l2: float = 1.0, weights=None, 
 
     Parameters
     ----------
-    features : array_like, (n, 19)
+    features : array_like, (n, 27)
         Rows of :func:`fragment_features` (rows with NaN are dropped).
     is_ore : array_like, (n,) bool
         Truth.
@@ -566,12 +649,12 @@ def classify_fragments(probabilities, attenuation, *, classifier: FragmentClassi
     return out[0] if single else out
 
 
-#: :func:`calibrate_fragment_classifier` ``(400, seed=0)`` (4201 fragments, 19 features), regenerated by
+#: :func:`calibrate_fragment_classifier` ``(400, seed=0)`` (4171 fragments, 27 features), regenerated by
 #: ``python benchmarks/bench_belt_fragment_features.py --calibrate``.
 DEFAULT_FRAGMENT_CLASSIFIER = FragmentClassifier(
-    mean=(-0.491238, 0.12549, 0.129532, 0.163543, -0.477672, 0.182217, 0.192241, 0.240303, -2.88208, -2.39402, 4.14599, -0.348894, 0.150098, -0.190224, 0.110537, -0.241084, 0.1709, -0.152696, 0.125615),
-    scale=(0.754591, 0.0984057, 0.0621479, 0.111459, 0.82379, 0.107943, 0.0851543, 0.135076, 0.496664, 0.479519, 0.796323, 0.795567, 0.0735963, 0.561963, 0.0420626, 0.751676, 0.0739032, 0.580818, 0.0424721),
-    coef=(-0.637643, 1.33522, -0.336232, -0.234923, 0.359984, -2.44855, -0.23481, 0.739541, -0.793265, 2.21187, 0.720448, -0.780171, 0.53736, -0.714856, 0.925242, -0.82608, 0.210489, 0.60018, -0.524457),
-    intercept=-0.897125,
-    info={'n_fragments': 4201, 'train_accuracy': 0.8650321352059034, 'l2': 1.0, 'data': 'make_belt_image [(5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0)] mm, physics-randomised, split fragments (split on the distance x attenuation)', 'n_frames': 400, 'seed': 0, 'min_pixels': 30, 'detector': True},
+    mean=(-0.326416, 0.108767, 0.123567, 0.148181, -0.276544, 0.160839, 0.186644, 0.217468, -2.58332, -2.22749, 3.90807, -0.179559, 0.134248, -0.138756, 0.100868, -0.102758, 0.148882, -0.0746541, 0.113689, -0.0539799, 0.253231, 0.261926, -0.0458829, 0.0751858, 0.203385, 0.193259, 0.030552),
+    scale=(0.426387, 0.0460859, 0.0539844, 0.0718066, 0.537268, 0.050556, 0.0756555, 0.0833296, 0.470938, 0.480318, 0.808342, 0.625125, 0.0450329, 0.508219, 0.0270909, 0.586869, 0.0454763, 0.512305, 0.0282915, 0.716794, 0.11003, 0.103995, 0.513979, 0.800386, 0.102828, 0.088599, 0.592298),
+    coef=(-0.701422, 0.938284, 0.388773, 0.320375, -0.070041, -3.908, 0.303276, 0.221032, 1.82341, -0.573818, 0.684263, -1.14606, 1.06989, 0.148669, 2.05742, 0.130401, 0.383538, 0.953468, -1.28787, -0.453665, 0.802321, 0.05676, -0.526079, -0.674577, -0.975847, 0.243859, 0.18332),
+    intercept=-0.996941,
+    info={'n_fragments': 4171, 'train_accuracy': 0.8961879645169024, 'l2': 1.0, 'data': 'make_belt_image [(5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0)] mm, physics-randomised, split fragments (split on the distance x attenuation)', 'n_frames': 400, 'seed': 0, 'min_pixels': 30, 'detector': True},
 )
