@@ -220,6 +220,7 @@ class _Stats:
     def __init__(self, n: int):
         self.n = n
         self.recipes: list[tuple[tuple, _Recipe]] = []
+        self._binned = None  # the binned operands, made on first use (_binned_operands)
 
     def add(self, key: tuple, k: int, kd: int, fill, binned=None) -> None:
         """Register ``key``: ``k`` numerator and ``kd`` (1 = shared by every column, or ``k``) denominator columns.
@@ -288,44 +289,55 @@ class _Stats:
                 j += rec.kd
 
     def _binned_replicates(self, w: np.ndarray, wt: np.ndarray, out: dict) -> None:
-        """The statistics with :class:`_Binned` columns: one sparse product ``S = B @ w.T`` for all of them.
+        """The statistics with :class:`_Binned` columns: per-bin sums of the weighted values for all of them.
 
-        ``B`` has a row per bin of every binned operand (each operand once, however many statistics
-        share it) and one entry per particle and operand, so the product costs ``n`` multiply-adds per
-        operand and replicate (the dense form: ``n * k``); the cumulative columns are then sums over
-        the bins. Single-column operands (shared denominators) go into one dense product. Same
-        numbers as the dense products up to the order of the additions (relative differences of
-        order 1e-15).
+        ``S[bin, r]`` (:func:`liberation.stats._kernels.binned_sums`, a sparse product ``B @ w.T``
+        with a row per bin of every binned operand, each operand once however many statistics share
+        it) costs ``n`` multiply-adds per operand and replicate (the dense form: ``n * k``); the
+        cumulative columns are then sums over the bins. Single-column operands (shared denominators)
+        go into one dense product. Same numbers as the dense products up to the order of the additions
+        (relative differences of order 1e-15).
         """
-        recs = [(key, rec) for key, rec in self.recipes if rec.binned is not None]
+        if self._binned is None:
+            self._binned = self._binned_operands()
+        recs, wide, offsets, rows, data, narrow, dense = self._binned
         if not recs:
             return
-        from scipy import sparse
+        import os
 
-        wide: dict[int, _Binned] = {}
-        narrow: dict[int, _Binned] = {}
-        for _, rec in recs:
-            for op in rec.binned:
-                (narrow if op.kind == "onehot" and op.k == 1 else wide)[id(op)] = op
+        from liberation.stats._kernels import binned_sums
+
         where: dict[int, np.ndarray] = {}
         if wide:
-            ops = list(wide.values())
-            offsets = np.cumsum([0] + [op.rows for op in ops])
-            rows = np.concatenate([off + op.bins for off, op in zip(offsets, ops)])
-            data = np.concatenate([np.asarray(op.values, dtype=float) for op in ops])
-            mat = sparse.csr_matrix((data, (rows, np.tile(np.arange(self.n), len(ops)))),
-                                    shape=(int(offsets[-1]), self.n))
-            sums = mat @ wt  # (bins, b)
-            for i, op in enumerate(ops):
+            sums = binned_sums(wt, rows, data, int(offsets[-1]), threads=min(2, os.cpu_count() or 1))  # (bins, b)
+            for i, op in enumerate(wide):
                 where[id(op)] = op.columns(sums[offsets[i]:offsets[i + 1]])
         if narrow:
-            ops = list(narrow.values())
-            prod = _wprod(w, wt, np.stack([np.asarray(op.values, dtype=float) for op in ops], axis=1))
-            for i, op in enumerate(ops):
+            prod = _wprod(w, wt, dense)
+            for i, op in enumerate(narrow):
                 where[id(op)] = prod[:, i:i + 1]
         for key, rec in recs:
             num, den = rec.binned
             out[key].append(_divide(where[id(num)], where[id(den)]))
+
+    def _binned_operands(self) -> tuple:
+        """The binned operands, made once for every chunk of replicates: each operand once, the
+        wide ones as ``(n, m)`` row and value arrays, the single columns as one ``(n, m)`` matrix."""
+        recs = [(key, rec) for key, rec in self.recipes if rec.binned is not None]
+        wide_d: dict[int, _Binned] = {}
+        narrow_d: dict[int, _Binned] = {}
+        for _, rec in recs:
+            for op in rec.binned:
+                (narrow_d if op.kind == "onehot" and op.k == 1 else wide_d)[id(op)] = op
+        wide, narrow = list(wide_d.values()), list(narrow_d.values())
+        offsets = np.cumsum([0] + [op.rows for op in wide])
+        rows = data = dense = None
+        if wide:
+            rows = np.stack([off + op.bins for off, op in zip(offsets, wide)], axis=1)  # (n, operands)
+            data = np.stack([np.asarray(op.values, dtype=float) for op in wide], axis=1)
+        if narrow:
+            dense = np.stack([np.asarray(op.values, dtype=float) for op in narrow], axis=1)
+        return recs, wide, offsets, rows, data, narrow, dense
 
 
 def _set(out: np.ndarray, x: np.ndarray) -> None:
