@@ -16,7 +16,7 @@ from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Job", "Renderer", "render_figures", "render_gallery", "render_pdf"]
+__all__ = ["Done", "Job", "Renderer", "render_figures", "render_gallery", "render_pdf"]
 
 
 def _warm_up() -> bool:
@@ -73,6 +73,17 @@ def render_pdf(result, images, **options) -> bytes:
     from liberation.report.pdf import build_pdf
 
     return build_pdf(result, images, **options)
+
+
+class Done:
+    """A job already run here: :meth:`result` returns its value (the interface of :class:`Job`)."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        """The value."""
+        return self._value
 
 
 class Job:
