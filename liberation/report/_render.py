@@ -5,7 +5,9 @@ matplotlib and the statistics (the plots, half of the gallery panels, the PDF) w
 process draws the other gallery panels, writes the CSV tables and builds the HTML page. The
 worker is a *spawned* process (no fork of a process that runs numba and BLAS threads), started
 early (:func:`liberation.workflows.report_store.run_report` starts it before the analysis, so that
-its imports of matplotlib and pandas overlap the voxel passes). ``Renderer(processes=0)`` runs the
+its imports of matplotlib and pandas overlap the voxel passes). ``run_report`` also hands it the
+whole gallery as soon as the tables are made, before the bootstrap (``write_report(prepared_gallery=)``;
+the calling process then runs the bootstrap and draws the plots). ``Renderer(processes=0)`` runs the
 same jobs in the calling process, one after the other: the outputs are the same bytes either way.
 """
 

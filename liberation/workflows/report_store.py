@@ -279,10 +279,11 @@ def run_report(
         the scheduler at this address, opened after the inputs are checked and closed at the end
         (:func:`liberation.workflows.cluster.dask_client`).
     render_process : bool, optional
-        Draw the plots, half of the gallery and the PDF in a second (spawned) process, started
-        before the analysis, while this one writes the tables (:class:`liberation.report._render.Renderer`;
-        the files are the same). Default: when the volume has at least
-        :data:`RENDER_PROCESS_VOXELS` voxels.
+        Draw the particle gallery and the PDF in a second (spawned) process, started before the
+        analysis: the gallery from the moment the tables are made (before the bootstrap, through
+        ``analyse(on_tables=...)``), while this process runs the bootstrap, draws the plots and writes
+        the tables (:class:`liberation.report._render.Renderer`; the files are the same). Default: when
+        the volume has at least :data:`RENDER_PROCESS_VOXELS` voxels.
 
     Returns
     -------
