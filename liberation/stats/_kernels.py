@@ -563,7 +563,7 @@ def binned_sums(wt: np.ndarray, rows: np.ndarray, vals: np.ndarray, n_rows: int,
     ----------
     wt : ndarray of float64, shape (n, b)
         Weights, particle by replicate (C-contiguous).
-    rows : ndarray of intp, shape (n, m)
+    rows : ndarray of int32 or int64, shape (n, m)
         Output row of each particle's ``m`` values (in ``[0, n_rows)``).
     vals : ndarray of float64, shape (n, m)
         The values.
@@ -578,7 +578,7 @@ def binned_sums(wt: np.ndarray, rows: np.ndarray, vals: np.ndarray, n_rows: int,
     ndarray of float64, shape (n_rows, b)
     """
     wt = np.ascontiguousarray(wt, dtype=np.float64)
-    rows = np.ascontiguousarray(rows, dtype=np.intp)
+    rows = np.ascontiguousarray(rows) if rows.dtype in (np.int32, np.int64) else np.ascontiguousarray(rows, np.intp)
     vals = np.ascontiguousarray(vals, dtype=np.float64)
     if rows.shape != vals.shape or rows.ndim != 2 or rows.shape[0] != wt.shape[0]:
         raise ValueError(f"rows {rows.shape} and vals {vals.shape} must both be (n, m) with n = {wt.shape[0]}")

@@ -300,7 +300,7 @@ class _Stats:
         """
         if self._binned is None:
             self._binned = self._binned_operands()
-        recs, wide, offsets, rows, data, narrow, dense = self._binned
+        recs, wide, offsets, rows, data, narrow = self._binned
         if not recs:
             return
         import os
@@ -312,32 +312,40 @@ class _Stats:
             sums = binned_sums(wt, rows, data, int(offsets[-1]), threads=min(2, os.cpu_count() or 1))  # (bins, b)
             for i, op in enumerate(wide):
                 where[id(op)] = op.columns(sums[offsets[i]:offsets[i + 1]])
-        if narrow:
-            prod = _wprod(w, wt, dense)
-            for i, op in enumerate(narrow):
-                where[id(op)] = prod[:, i:i + 1]
+        if narrow:  # made per chunk (not held: n x columns floats), one column per distinct value array
+            prod = _wprod(w, wt, np.stack([np.asarray(v, dtype=float) for v in narrow.values()], axis=1))
+            col = {key: i for i, key in enumerate(narrow)}
+            for _, rec in recs:
+                for op in rec.binned:
+                    if id(op) not in where:
+                        where[id(op)] = prod[:, col[id(op.values)]:col[id(op.values)] + 1]
         for key, rec in recs:
             num, den = rec.binned
             out[key].append(_divide(where[id(num)], where[id(den)]))
 
     def _binned_operands(self) -> tuple:
         """The binned operands, made once for every chunk of replicates: each operand once, the
-        wide ones as ``(n, m)`` row and value arrays, the single columns as one ``(n, m)`` matrix."""
+        wide ones as ``(n, m)`` row (int32) and value arrays; the single columns by value array
+        (``id(values) -> values``: statistics sharing a denominator share its column)."""
         recs = [(key, rec) for key, rec in self.recipes if rec.binned is not None]
         wide_d: dict[int, _Binned] = {}
-        narrow_d: dict[int, _Binned] = {}
+        narrow: dict[int, np.ndarray] = {}
         for _, rec in recs:
             for op in rec.binned:
-                (narrow_d if op.kind == "onehot" and op.k == 1 else wide_d)[id(op)] = op
-        wide, narrow = list(wide_d.values()), list(narrow_d.values())
+                if op.kind == "onehot" and op.k == 1:
+                    narrow[id(op.values)] = op.values
+                else:
+                    wide_d[id(op)] = op
+        wide = list(wide_d.values())
         offsets = np.cumsum([0] + [op.rows for op in wide])
-        rows = data = dense = None
+        rows = data = None
         if wide:
-            rows = np.stack([off + op.bins for off, op in zip(offsets, wide)], axis=1)  # (n, operands)
-            data = np.stack([np.asarray(op.values, dtype=float) for op in wide], axis=1)
-        if narrow:
-            dense = np.stack([np.asarray(op.values, dtype=float) for op in narrow], axis=1)
-        return recs, wide, offsets, rows, data, narrow, dense
+            rows = np.empty((self.n, len(wide)), dtype=np.int32)  # (n, operands)
+            data = np.empty((self.n, len(wide)))
+            for j, (off, op) in enumerate(zip(offsets, wide)):
+                rows[:, j] = off + op.bins
+                data[:, j] = op.values
+        return recs, wide, offsets, rows, data, narrow
 
 
 def _set(out: np.ndarray, x: np.ndarray) -> None:
