@@ -32,6 +32,7 @@ PHASES = [
     ("liberation.workflows.report_store", "pick_slices", "CT slices"),
     ("liberation.report.figures", "gallery_specs", "gallery crops"),
     ("liberation.report._render", "render_gallery", "gallery panels drawn here"),
+    ("liberation.report._render", "render_figures", "plots drawn here"),
     ("liberation.report.html", "build_html", "report.html"),
     ("liberation.report.writer", "_write_tables", "CSV tables"),
     ("liberation.report.writer", "write_report", "write_report (all)"),

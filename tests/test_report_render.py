@@ -9,7 +9,8 @@ from tests.test_report_gallery import minerals, phantom
 
 @pytest.mark.slow
 def test_worker_process_writes_the_same_report(tmp_path, monkeypatch):
-    from liberation.report._render import Renderer
+    from liberation.report._render import Renderer, render_gallery
+    from liberation.report.figures import gallery_specs
     from liberation.report.writer import write_report
     from liberation.stats import analyse
 
@@ -23,12 +24,58 @@ def test_worker_process_writes_the_same_report(tmp_path, monkeypatch):
         assert renderer.parallel
         worker = write_report(result, tmp_path / "worker", slices=slices, volumes=(pid, ph), renderer=renderer)
         assert renderer.parallel  # the worker did the drawing (it did not die and fall back)
+        # the gallery handed to the worker first (as run_report does before the bootstrap), the plots drawn here
+        table, specs = gallery_specs(result, pid, ph)
+        job = renderer.submit(render_gallery, specs)
+        early = write_report(result, tmp_path / "early", slices=slices, renderer=renderer,
+                             prepared_gallery=(table, specs, job))
+        assert renderer.parallel
     names = sorted(p.name for p in inline.iterdir() if not p.name.startswith("."))  # not the output marker
     assert names == sorted(p.name for p in worker.iterdir() if not p.name.startswith("."))
+    assert names == sorted(p.name for p in early.iterdir() if not p.name.startswith("."))
     assert "report.pdf" in names and sum(n.startswith("gallery_") and n.endswith(".png") for n in names) == 8
     for name in names:
-        a, b = (inline / name).read_bytes(), (worker / name).read_bytes()
+        a, b, c = (inline / name).read_bytes(), (worker / name).read_bytes(), (early / name).read_bytes()
         assert a == b, name
+        assert a == c, name
+
+
+def test_on_tables_sees_the_result_before_its_intervals():
+    """analyse(on_tables=...) gets the returned object before the bootstrap: no intervals yet, then added in
+    place; the result equals the one without the hook."""
+    import json
+
+    import numpy as np
+
+    from liberation.stats import analyse
+
+    pid, ph, _ = phantom()
+    kw = dict(voxel_size_um=10.0, minerals=minerals(), target="ore", bootstrap=100, grains=False, shapes=False,
+              exclude_border=False, by="volume")
+    seen = {}
+
+    def hook(partial):
+        seen["result"] = partial
+        seen["ci_columns"] = [c for c in partial.grade_recovery.columns if "ci95" in c]
+        seen["n_boot"] = partial.summary["n_boot"]
+        seen["lib_ci"] = dict(partial.summary["liberated_fraction_3d_ci95"])
+
+    result = analyse(pid, ph, on_tables=hook, **kw)
+    plain = analyse(pid, ph, **kw)
+    assert seen["result"] is result
+    assert seen["ci_columns"] == [] and seen["n_boot"] == 0 and seen["lib_ci"] == {"ore": None}
+    assert result.summary["n_boot"] == 100 and result.summary["liberated_fraction_3d_ci95"]["ore"] is not None
+    assert json.dumps(result.summary, default=str) == json.dumps(plain.summary, default=str)  # same keys, order
+    for name, table in plain.tables().items():
+        other = result.tables()[name]
+        if table is None:
+            assert other is None
+            continue
+        assert list(other.columns) == list(table.columns), name
+        for col in table.columns:
+            a, b = table[col].to_numpy(), other[col].to_numpy()
+            assert np.array_equal(a, b) or np.allclose(a.astype(float), b.astype(float), equal_nan=True,
+                                                       rtol=0, atol=0), (name, col)
 
 
 @pytest.mark.slow

@@ -227,3 +227,38 @@ def test_weights_float_and_row_blocks(monkeypatch):
     monkeypatch.setattr(B, "CHUNK_CELLS", 8 * 3 * 400)  # blocks of 3 rows for the largest stratum, 4 for the second
     blk = np.concatenate(list(bootstrap_weights(strata, 150, seed=11, chunk=64)))
     assert np.array_equal(blk, ref)
+
+
+def test_binned_columns_equal_dense_columns():
+    """The binned (one-hot / cumulative) operands give the dense threshold columns' products: grades with
+    NaN, exact threshold values, increasing and decreasing thresholds; the kernel's thread split does not
+    change a bit."""
+    from liberation.stats import _kernels
+    from liberation.stats import bootstrap as B
+
+    rng = np.random.default_rng(3)
+    n, b = 700, 150
+    g = rng.random(n) * 100.0
+    g[:20] = np.nan
+    g[20:40] = 37.0  # exactly on a level
+    g[40:50] = 0.0
+    g[50:60] = 100.0
+    v = rng.random(n) * 5.0
+    w = rng.multinomial(n, np.full(n, 1.0 / n), size=b).astype(float)
+    for thresholds in (np.arange(0.0, 100.0 + 1e-9, 1.0) - 1e-9, np.arange(100.0, -1e-9, -1.0) - 1e-9):
+        dense = v[:, None] * (g[:, None] >= thresholds[None, :])
+        bins, kind = B._threshold_bins(g, thresholds)
+        op = B._Binned(v, bins, len(thresholds), kind)
+        sums = _kernels.binned_sums(np.ascontiguousarray(w.T), (bins + 0)[:, None], v[:, None], op.rows)
+        np.testing.assert_allclose(op.columns(sums), w @ dense, rtol=1e-12, atol=1e-9)
+    cls = rng.integers(0, 11, n)
+    op = B._Binned(v, cls, 11, "onehot")
+    wt = np.ascontiguousarray(w.T)
+    rows = np.stack([cls, 11 + bins], axis=1)
+    vals = np.stack([v, 2 * v], axis=1)
+    one = _kernels.binned_sums(wt, rows, vals, 11 + 102)
+    two = _kernels.binned_sums(wt, rows, vals, 11 + 102, threads=2)
+    assert np.array_equal(one, two)
+    np.testing.assert_allclose(op.columns(one[:11]), w @ (v[:, None] * np.eye(11)[cls]), rtol=1e-12, atol=1e-9)
+    with pytest.raises(ValueError, match="rows"):
+        _kernels.binned_sums(wt, rows, vals, 11 + 101)  # a row out of range: refused, not written out of bounds

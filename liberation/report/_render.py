@@ -5,7 +5,9 @@ matplotlib and the statistics (the plots, half of the gallery panels, the PDF) w
 process draws the other gallery panels, writes the CSV tables and builds the HTML page. The
 worker is a *spawned* process (no fork of a process that runs numba and BLAS threads), started
 early (:func:`liberation.workflows.report_store.run_report` starts it before the analysis, so that
-its imports of matplotlib and pandas overlap the voxel passes). ``Renderer(processes=0)`` runs the
+its imports of matplotlib and pandas overlap the voxel passes). ``run_report`` also hands it the
+whole gallery as soon as the tables are made, before the bootstrap (``write_report(prepared_gallery=)``;
+the calling process then runs the bootstrap and draws the plots). ``Renderer(processes=0)`` runs the
 same jobs in the calling process, one after the other: the outputs are the same bytes either way.
 """
 
@@ -16,7 +18,7 @@ from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Job", "Renderer", "render_figures", "render_gallery", "render_pdf"]
+__all__ = ["Done", "Job", "Renderer", "render_figures", "render_gallery", "render_pdf"]
 
 
 def _warm_up() -> bool:
@@ -73,6 +75,17 @@ def render_pdf(result, images, **options) -> bytes:
     from liberation.report.pdf import build_pdf
 
     return build_pdf(result, images, **options)
+
+
+class Done:
+    """A job already run here: :meth:`result` returns its value (the interface of :class:`Job`)."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        """The value."""
+        return self._value
 
 
 class Job:

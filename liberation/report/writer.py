@@ -85,6 +85,7 @@ def write_report(
     measured_section=None,
     stereology=None,
     renderer=None,
+    prepared_gallery=None,
 ) -> Path:
     """Write the liberation report of one sample into a new folder.
 
@@ -130,6 +131,11 @@ def write_report(
         Draws the plots, part of the gallery and the PDF in a worker process while this one writes
         the tables (:func:`liberation.workflows.report_store.run_report` passes one); default: all
         in this process. The files are the same either way.
+    prepared_gallery : (DataFrame, list, Job or None), optional
+        The gallery already cut and handed to ``renderer`` (``gallery_specs(result, *volumes)`` and the
+        job of ``render_gallery`` over all its specs; ``run_report`` starts it before the bootstrap):
+        used instead of ``volumes``, and the plots are then drawn in this process while the worker
+        draws the gallery. The files are the same.
 
     Returns
     -------
@@ -151,26 +157,34 @@ def write_report(
     try:
         return _write(result, out_dir, renderer, overwrite=overwrite, slices=slices, sample_info=sample_info,
                       title=title, volumes=volumes, gallery_seed=gallery_seed, pdf=pdf,
-                      measured_section=measured_section, stereology=stereology)
+                      measured_section=measured_section, stereology=stereology, prepared_gallery=prepared_gallery)
     finally:
         if own:
             renderer.close()
 
 
 def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, title, volumes, gallery_seed, pdf,
-           measured_section, stereology) -> Path:
+           measured_section, stereology, prepared_gallery=None) -> Path:
     from liberation.report import _render
     from liberation.report.figures import mineral_colors
     from liberation.report.html import build_html
 
     # Render everything in memory first: a plotting error leaves no trace on disk. The plots and part
     # of the gallery go to the renderer's worker (when it has one) while this process cuts the gallery
-    # crops and draws the other panels; the PDF then goes to the worker while this process builds the
-    # HTML page and writes the CSV tables.
-    plots = renderer.submit(_render.render_figures, result, slices)
+    # crops and draws the other panels (or, with a prepared gallery that the worker has been drawing since
+    # before the bootstrap, this process draws the plots); the PDF then goes to the worker while this
+    # process builds the HTML page and writes the CSV tables.
     gallery = None
     drawn: dict[str, tuple[bytes, list[float]]] = {}
-    if volumes is not None:
+    theirs = None
+    if prepared_gallery is not None:
+        # the worker has been drawing the whole gallery since before the bootstrap: the plots are drawn here
+        table, specs, theirs = prepared_gallery
+        gallery = (table, [(name, title_, alt) for name, title_, alt, _, _ in specs])
+        plots = _render.Done(_render.render_figures(result, slices))
+    else:
+        plots = renderer.submit(_render.render_figures, result, slices)
+    if volumes is not None and prepared_gallery is None:
         from liberation.report.figures import gallery_specs
 
         table, specs = gallery_specs(result, volumes[0], volumes[1], seed=gallery_seed)

@@ -531,3 +531,74 @@ if HAVE_NUMBA:  # pragma: no branch
             _nb_csr_step(indptr, indices, data, a, b, lam)
             _nb_csr_step(indptr, indices, data, b, a, mu)
         return a
+
+
+# ---------------------------------------------------------------------------------------------
+# Bootstrap: per-bin weighted sums out[rows[i, j], c] += vals[i, j] * wt[i, c] (liberation.stats.bootstrap).
+# ---------------------------------------------------------------------------------------------
+
+#: Replicate columns summed at once by :func:`binned_sums` (the rows of ``out`` they touch stay in cache).
+BINNED_TILE = 64
+
+if HAVE_NUMBA:  # pragma: no branch
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_binned_sums(wt, rows, vals, out, c0, c1, tile):
+        n = wt.shape[0]
+        m = rows.shape[1]
+        for t0 in range(c0, c1, tile):
+            t1 = min(c1, t0 + tile)
+            for i in range(n):
+                for j in range(m):
+                    r = rows[i, j]
+                    v = vals[i, j]
+                    for c in range(t0, t1):
+                        out[r, c] += v * wt[i, c]
+
+
+def binned_sums(wt: np.ndarray, rows: np.ndarray, vals: np.ndarray, n_rows: int, *, threads: int = 1) -> np.ndarray:
+    """Per-bin weighted sums: ``out[rows[i, j], c] = sum over (i, j) of vals[i, j] * wt[i, c]``.
+
+    Parameters
+    ----------
+    wt : ndarray of float64, shape (n, b)
+        Weights, particle by replicate (C-contiguous).
+    rows : ndarray of int32 or int64, shape (n, m)
+        Output row of each particle's ``m`` values (in ``[0, n_rows)``).
+    vals : ndarray of float64, shape (n, m)
+        The values.
+    n_rows : int
+        Rows of the output.
+    threads : int
+        Threads over column ranges of ``wt`` (numba only; each column's sums are added in particle
+        order whatever the split, so the result does not depend on it).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_rows, b)
+    """
+    wt = np.ascontiguousarray(wt, dtype=np.float64)
+    rows = np.ascontiguousarray(rows) if rows.dtype in (np.int32, np.int64) else np.ascontiguousarray(rows, np.intp)
+    vals = np.ascontiguousarray(vals, dtype=np.float64)
+    if rows.shape != vals.shape or rows.ndim != 2 or rows.shape[0] != wt.shape[0]:
+        raise ValueError(f"rows {rows.shape} and vals {vals.shape} must both be (n, m) with n = {wt.shape[0]}")
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError(f"rows must lie in [0, {n_rows}); got {rows.min()} .. {rows.max()}")
+    b = wt.shape[1]
+    out = np.zeros((int(n_rows), b))
+    if not HAVE_NUMBA:  # pragma: no cover - numba is a dependency in practice
+        for j in range(rows.shape[1]):
+            np.add.at(out, rows[:, j], vals[:, j, None] * wt)
+        return out
+    threads = max(1, min(int(threads), -(-b // BINNED_TILE)))
+    if threads == 1:
+        _nb_binned_sums(wt, rows, vals, out, 0, b, BINNED_TILE)
+        return out
+    from concurrent.futures import ThreadPoolExecutor
+
+    tiles = -(-b // BINNED_TILE)
+    cuts = [min(b, BINNED_TILE * (tiles * k // threads)) for k in range(threads + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda k: _nb_binned_sums(wt, rows, vals, out, cuts[k], cuts[k + 1], BINNED_TILE),
+                      range(threads)))
+    return out

@@ -82,6 +82,7 @@ def analyse(
     bootstrap: int = 1000,
     image=None,
     quantification: str = "hard",
+    on_tables=None,
 ) -> LiberationResult:
     """Compute every liberation statistic of a segmented sample, 3D and on virtual 2D sections.
 
@@ -145,6 +146,12 @@ def analyse(
         (:mod:`liberation.stats.partial_volume`; the 3D tables, headline and intervals become soft, the 2D
         sections stay hard), or both: hard tables plus ``*_soft`` tables. "soft" and "both" add the
         hard-vs-soft table ``quantification`` and the partial-volume model to the summary.
+    on_tables : callable, optional
+        Called as ``on_tables(result)`` once every table and the summary are made, before the
+        bootstrap: ``result`` is the returned object without the intervals (no ``*_ci95_*`` columns,
+        ``n_boot`` 0 and no ``*_ci95`` in the summary), which are then added to the same tables and
+        summary in place. Lets a caller start work that needs no interval (the report's particle
+        gallery) while the bootstrap runs.
 
     Returns
     -------
@@ -248,18 +255,7 @@ def analyse(
     liberation_t = pd.concat(lib_parts, ignore_index=True)
     yield_t = pd.concat(yld_parts, ignore_index=True)
     gr_t = pd.concat(gr_parts, ignore_index=True)
-    ci = {"n_boot": 0}
-    if n_boot:
-        from liberation.stats.bootstrap import attach_intervals, bootstrap_intervals
-
-        ci = bootstrap_intervals(table, sections if have_2d else None, minerals=minerals, target=target,
-                                 threshold=thr, classes=bounds, by=by, n_boot=n_boot, seed=seed)
-        attach_intervals(ci, liberation=liberation_t, cumulative_yield=yield_t, grade_recovery=gr_t,
-                         modal=modal, comparison=comparison, minerals=minerals)
-    if len(comparison):
-        from liberation.stats.bootstrap import MIN_PARTICLES
-
-        comparison["few_particles"] = comparison["n_particles_3d"].to_numpy(dtype=float) < MIN_PARTICLES
+    ci = {"n_boot": 0}  # the intervals come last (after on_tables), into these tables and the summary
 
     def interval(key):
         lo_hi = ci.get(key)
@@ -305,10 +301,10 @@ def analyse(
         "excluded_volume_um3": float(table.loc[excl, "volume_um3"].sum()),
         "excluded_volume_fraction": (float(table.loc[excl, "volume_um3"].sum()) / total_volume
                                      if total_volume > 0 else None),
-        "n_boot": int(ci["n_boot"]),
-        "liberated_fraction_3d_ci95": {n: interval(("lib", "3D", by, "all", n)) for n in names},
-        "liberated_fraction_2d_ci95": {n: interval(("lib", "2D", by, "all", n)) for n in names},
-        "bias_2d_minus_3d_ci95": {n: interval(("bias", by, "all", n)) for n in names},
+        "n_boot": 0,
+        "liberated_fraction_3d_ci95": {n: None for n in names},
+        "liberated_fraction_2d_ci95": {n: None for n in names},
+        "bias_2d_minus_3d_ci95": {n: None for n in names},
         "small_size_classes": sorted(
             str(c) for c, k in included["size_class"].astype(str).value_counts().items()
             if k < 30 and c != "all"),
@@ -323,7 +319,7 @@ def analyse(
             for q in ("modal_percent", "mean_grade", "liberated_fraction")}
     both = quantification == "both"
     deportment = element_deportment(modal, minerals=minerals)
-    return LiberationResult(
+    result = LiberationResult(
         minerals=minerals, voxel_size_um=tuple(vs), target=target, threshold=thr, size_classes_um=sizes,
         particles=table, sections=sections, modal=modal,
         liberation=liberation_t,
@@ -337,6 +333,24 @@ def analyse(
         quantification=soft.difference if soft is not None else None,
         deportment=deportment if deportment.shape[1] > 1 else None,
     )
+    if on_tables is not None:
+        on_tables(result)
+    if n_boot:
+        from liberation.stats.bootstrap import attach_intervals, bootstrap_intervals
+
+        ci = bootstrap_intervals(table, sections if have_2d else None, minerals=minerals, target=target,
+                                 threshold=thr, classes=bounds, by=by, n_boot=n_boot, seed=seed)
+        attach_intervals(ci, liberation=liberation_t, cumulative_yield=yield_t, grade_recovery=gr_t,
+                         modal=modal, comparison=comparison, minerals=minerals)
+    if len(comparison):
+        from liberation.stats.bootstrap import MIN_PARTICLES
+
+        comparison["few_particles"] = comparison["n_particles_3d"].to_numpy(dtype=float) < MIN_PARTICLES
+    summary["n_boot"] = int(ci["n_boot"])  # the keys exist already: the summary keeps its order
+    summary["liberated_fraction_3d_ci95"] = {n: interval(("lib", "3D", by, "all", n)) for n in names}
+    summary["liberated_fraction_2d_ci95"] = {n: interval(("lib", "2D", by, "all", n)) for n in names}
+    summary["bias_2d_minus_3d_ci95"] = {n: interval(("bias", by, "all", n)) for n in names}
+    return result
 
 
 def resolve_basis(by: str, minerals: MineralList) -> tuple[str, str | None]:

@@ -279,10 +279,11 @@ def run_report(
         the scheduler at this address, opened after the inputs are checked and closed at the end
         (:func:`liberation.workflows.cluster.dask_client`).
     render_process : bool, optional
-        Draw the plots, half of the gallery and the PDF in a second (spawned) process, started
-        before the analysis, while this one writes the tables (:class:`liberation.report._render.Renderer`;
-        the files are the same). Default: when the volume has at least
-        :data:`RENDER_PROCESS_VOXELS` voxels.
+        Draw the particle gallery and the PDF in a second (spawned) process, started before the
+        analysis: the gallery from the moment the tables are made (before the bootstrap, through
+        ``analyse(on_tables=...)``), while this process runs the bootstrap, draws the plots and writes
+        the tables (:class:`liberation.report._render.Renderer`; the files are the same). Default: when
+        the volume has at least :data:`RENDER_PROCESS_VOXELS` voxels.
 
     Returns
     -------
@@ -379,6 +380,18 @@ def run_report(
         if quantification == "soft":
             _check_unassigned(*unassigned_volume(particles, phases), info=info, doubts=doubts,
                               allow=allow_unassigned, store_path=store_path)
+        early: dict = {}
+
+        def start_gallery(partial) -> None:
+            # the tables are made, the bootstrap not yet: the worker draws the whole gallery meanwhile (this
+            # process then draws the plots); without a worker the gallery is drawn as before, in write_report
+            if gallery and renderer.parallel:
+                from liberation.report import _render
+                from liberation.report.figures import gallery_specs
+
+                table, specs = gallery_specs(partial, particles, phases)
+                early["gallery"] = (table, specs, renderer.submit(_render.render_gallery, specs) if specs else None)
+
         with dask_client(client, workers=workers, scheduler=scheduler) as client:
             result = analyse(
                 particles, phases, voxel_size_um=store.voxel_size_um, minerals=minerals, target=target,
@@ -386,7 +399,7 @@ def run_report(
                 section_axes=tuple(section_axes),
                 section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap, shapes=shapes,
                 image=store.image() if quantification != "hard" else None, quantification=quantification,
-                client=client,
+                client=client, on_tables=start_gallery,
             )
         if quantification != "soft":
             table = result.particles
@@ -412,7 +425,7 @@ def run_report(
         page_title = title or f"Liberation report: {store_path.name}"
         folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
                               volumes=(particles, phases) if gallery else None, pdf=pdf, measured_section=measured,
-                              stereology=stereology, renderer=renderer)
+                              stereology=stereology, renderer=renderer, prepared_gallery=early.get("gallery"))
     return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 
