@@ -579,7 +579,7 @@ if HAVE_NUMBA:  # pragma: no branch
             return mx
         return _nb_owner(ph, src, z, y, x, R, q)
 
-    @numba.njit(cache=True, nogil=True)
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt, z, y, x, yi, xi, a,
                            rt, flag, dump, delta):
         """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each
@@ -624,10 +624,13 @@ if HAVE_NUMBA:  # pragma: no branch
         below = np.zeros(P, np.uint8)  # a known phase with a level below (above) L_a by more than the threshold
         above = np.zeros(P, np.uint8)
         pair = np.zeros((P, P), np.uint8)  # 1: phase a can be unmixed against p (both known, contrast > thr)
+        cmask8 = np.zeros(P, np.int64)  # the 8-bit fields of the packed counts of the phases a can be unmixed against
         for a in range(P):
             for p in range(P):
                 if p != a and known[a] and known[p] and abs(levels[a] - levels[p]) > thr:
                     pair[a, p] = 1
+                    if p < 7:
+                        cmask8[a] |= np.int64(255) << np.int64(8 * p)
                     if levels[p] < levels[a]:
                         below[a] = 1
                     else:
@@ -715,7 +718,13 @@ if HAVE_NUMBA:  # pragma: no branch
                             if clip or rt <= r or not known[a]:
                                 continue
                             if cls:
-                                # the candidates of the box from the class planes' OR; their blur shares
+                                # the candidates of the box from the class planes' OR (none: the whole box holds
+                                # no phase a can be unmixed against, the common case); their blur shares
+                                tot = np.int64(0)
+                                for d in range(wt):
+                                    tot |= O2[slots2[d], yi, x - x0]
+                                if tot & cmask8[a] == 0:
+                                    continue
                                 moved += _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt,
                                                             z, y, x, yi, x - x0, a, rt, flag, dump, delta)
                                 continue
