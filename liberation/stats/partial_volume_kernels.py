@@ -15,8 +15,9 @@ happens elsewhere (the halo is there). The numba kernels stream the block plane 
   ``liberation.stats.partial_volume_unmix.unmix_block``); the phase counts of the box come from one
   separable sum of ``1 << 8 q`` (8-bit fields of one integer, phases < 8 and boxes < 256 voxels), which
   is also the mixed-voxel test; the unclipped rule's blur shares over the box with the tail ring come from
-  per-plane packed counts per distance class (:func:`class_tables`), summed over the planes only for the voxels
-  where two or more candidate phases meet.
+  per-plane packed counts per 2D distance class (:func:`class_tables`) turned into per-plane float sums per phase
+  (:func:`_nb_float_plane`: the separable blur in y and x), weighted along z for the voxels and phases that need
+  them (:func:`_nb_box_share`: one load per plane).
 
 The numba kernels hold no GIL, so blocks run in parallel threads.
 """
@@ -1021,9 +1022,9 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     sigma_eff : float
         The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
     class_path : bool
-        Unclipped rule, phases < 7: the blur shares (also the predicted tail's) and the taxicab counts of the
-        measured neighbourhood from plane sums per distance class (:func:`class_tables`, :func:`taxi_terms`;
-        default) instead of a gather of the ``(2 r + 3)^3`` neighbours and a scan of the taxicab ball (False: the
+        Unclipped rule, phases < 7: the blur shares (also the predicted tail's; per-plane float sums per phase,
+        :func:`_nb_float_plane`) and the taxicab counts of the measured neighbourhood from plane sums per distance
+        class (:func:`class_tables`, :func:`taxi_terms`; default) instead of a gather of the ``(2 r + 3)^3`` neighbours and a scan of the taxicab ball (False: the
         gather, for tests).
 
     Returns
