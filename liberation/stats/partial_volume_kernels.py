@@ -15,8 +15,9 @@ happens elsewhere (the halo is there). The numba kernels stream the block plane 
   ``liberation.stats.partial_volume_unmix.unmix_block``); the phase counts of the box come from one
   separable sum of ``1 << 8 q`` (8-bit fields of one integer, phases < 8 and boxes < 256 voxels), which
   is also the mixed-voxel test; the unclipped rule's blur shares over the box with the tail ring come from
-  per-plane packed counts per distance class (:func:`class_tables`), summed over the planes only for the voxels
-  where two or more candidate phases meet.
+  per-plane packed counts per 2D distance class (:func:`class_tables`) turned into per-plane float sums per phase
+  (:func:`_nb_float_plane`: the separable blur in y and x), weighted along z for the voxels and phases that need
+  them (:func:`_nb_box_share`: one load per plane).
 
 The numba kernels hold no GIL, so blocks run in parallel threads.
 """
@@ -320,8 +321,16 @@ if HAVE_NUMBA:  # pragma: no branch
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_owner(ph, src, z, y, x, r, q):
-        """Largest ``src`` among the neighbours of phase ``q`` (edge-clamped)."""
+        """Largest ``src`` among the neighbours of phase ``q`` (edge-clamped; -1 where there is none)."""
         Z, Y, X = ph.shape
+        if r <= z < Z - r and r <= y < Y - r and r <= x < X - r:
+            # off the array's edge: branchless, ``(src + 1)`` where the phase matches, else 0; the maximum, minus 1
+            best = np.int64(0)
+            for zz in range(z - r, z + r + 1):
+                for yy in range(y - r, y + r + 1):
+                    for xx in range(x - r, x + r + 1):
+                        best = max(best, (np.int64(src[zz, yy, xx]) + 1) * np.int64(ph[zz, yy, xx] == q))
+            return best - 1
         owner = np.int64(-1)
         for dz in range(-r, r + 1):
             zz = min(max(z + dz, 0), Z - 1)
@@ -512,46 +521,6 @@ if HAVE_NUMBA:  # pragma: no branch
                         sid[yo, x] = max(sid[yo, x], rid[yy, x])
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_class_shares(K2, O2, slots2, yi, xi, map3, W3, C3, pair, a, need, hh, tt):
-        """The candidates of phase ``a`` (``pair[a, p]``) in the box of radius ``R`` (= ``map3.shape[0] - 1``) around
-        one core voxel, and where there are ``need`` or more, ``hh[p]`` = the model's blur over the box of their voxels
-        (0 for the other phases), from the plane sums of :func:`_nb_class_plane` of the ``2 R + 1`` planes
-        ``slots2``: the counts per 3D distance class (sorted ``(|dz|, |dy|, |dx|)``, ``C3``), each class weighted by
-        its blur ``W3`` (the candidates first, from the OR of the planes' ORs ``O2``). Returns the number of candidates
-        with ``hh != 0`` (of candidates present when below ``need``);
-        ``tt[0]`` = the OR of the class counts (field 7: the flag of :func:`_nb_class_plane`)."""
-        R = map3.shape[0] - 1
-        n2 = map3.shape[1]
-        n3 = C3.size
-        tot = np.int64(0)
-        for d in range(2 * R + 1):
-            tot |= O2[slots2[d], yi, xi]
-        tt[0] = tot
-        n = 0
-        for p in range(hh.size):
-            if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
-                n += 1
-        if n < need:
-            return n
-        for c in range(n3):
-            C3[c] = 0
-        for d in range(2 * R + 1):
-            dz = abs(d - R)
-            s = slots2[d]
-            for c in range(n2):
-                C3[map3[dz, c]] += K2[s, c, yi, xi]
-        n = 0
-        for p in range(hh.size):
-            acc = 0.0
-            if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
-                for c in range(n3):
-                    acc += W3[c] * np.float64((C3[c] >> np.int64(8 * p)) & 255)
-                if acc != 0.0:
-                    n += 1
-            hh[p] = acc
-        return n
-
-    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_class_taxi(K2, slots2, yi, xi, taxi):
         """The packed phase counts (8-bit fields, as :func:`_nb_class_plane`) of the measured neighbourhood of the
         unclipped rule (the taxicab ball, ``partial_volume_unmix.measured_mask``) of one core voxel: the sum of the
@@ -579,33 +548,81 @@ if HAVE_NUMBA:  # pragma: no branch
             return mx
         return _nb_owner(ph, src, z, y, x, R, q)
 
-    @numba.njit(cache=True, nogil=True)
-    def _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt, z, y, x, yi, xi, a,
-                           rt, flag, dump, delta):
-        """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each
-        candidate ``p`` of the box out to the ring (radius ``rt``) takes its blur share ``hh[p]`` (class planes,
-        :func:`_nb_class_shares`) from ``a``, to the particle of its voxels. Returns the number of shares moved."""
-        if _nb_class_shares(K2, O2, slots2, yi, xi, map3, W3, C3, pair, a, 1, hh, tt) == 0:
-            return 0
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_float_plane(K2s, w2, ny, F2s):
+        """``F2s[p, y, x]`` = the model's blur in (y, x) of the phase-``p`` voxels of one plane around core voxel
+        (y, x): the packed 2D class counts ``K2s[c]`` of :func:`_nb_class_plane` weighted by the blur ``w2[c]`` of
+        one voxel of class ``c`` (``w[j] w[k]``); rows ``0..ny-1``, phases ``0..F2s.shape[0]-1``."""
+        n2 = K2s.shape[0]
+        nx = K2s.shape[2]
+        for p in range(F2s.shape[0]):
+            sh = np.int64(8 * p)
+            for y in range(ny):
+                o = F2s[p, y]
+                k0 = K2s[0, y]
+                w0 = w2[0]
+                for x in range(nx):
+                    o[x] = w0 * np.float64((k0[x] >> sh) & 255)
+                for c in range(1, n2):
+                    wc = w2[c]
+                    kc = K2s[c, y]
+                    for x in range(nx):
+                        o[x] += wc * np.float64((kc[x] >> sh) & 255)
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_row_or(O2, slots2, yi, totr):
+        """One core row of the box of radius ``R`` (``2 R + 1`` = ``slots2.size`` planes of the ring): ``totr[x]`` = the
+        OR of the planes' ORs ``O2`` (a field is not 0 where the box holds the phase; field 7: the flag of
+        :func:`_nb_class_plane`)."""
+        nx = totr.size
+        o0 = O2[slots2[0], yi]
+        for x in range(nx):
+            totr[x] = o0[x]
+        for d in range(1, slots2.size):
+            od = O2[slots2[d], yi]
+            for x in range(nx):
+                totr[x] |= od[x]
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_box_share(F2, slots2, wz, p, yi, xi):
+        """The model's blur over the box of radius ``R`` (``2 R + 1`` = ``slots2.size`` planes) of its phase-``p``
+        voxels around core voxel (``yi``, ``xi``) of the strip: the planes' ``F2`` (:func:`_nb_float_plane`) weighted
+        by ``wz`` along z."""
+        h = wz[0] * F2[slots2[0], p, yi, xi]
+        for d in range(1, slots2.size):
+            h += wz[d] * F2[slots2[d], p, yi, xi]
+        return h
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi, xi, a, rt, flag, dump, delta):
+        """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each candidate
+        ``p`` of the box out to the ring (radius ``rt``; ``totr``: :func:`_nb_row_or`) takes its blur share
+        (:func:`_nb_box_share`) from ``a``, to the particle of its voxels (:func:`_nb_ring_owner`). Returns the number
+        of shares moved."""
+        tot = totr[xi]
         nl = lut.size
         own = np.int64(src[z, y, x])
         orow = lut[own] if 0 <= own < nl else dump
-        ring_ids = flag and (tt[0] >> np.int64(56)) == 0
+        ring_ids = flag and (tot >> np.int64(56)) == 0
         moved = 0
-        for p in range(hh.size):
-            if pair[a, p] == 1 and hh[p] != 0.0:
-                delta[orow, a] -= hh[p]
-                if ring_ids:
-                    owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, rt, p)
-                else:
-                    owner = _nb_owner(ph, src, z, y, x, rt, p)
-                delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
-                moved += 1
+        for p in range(pair.shape[1]):
+            if pair[a, p] == 0 or (tot >> np.int64(8 * p)) & 255 == 0:
+                continue
+            h = _nb_box_share(F2, slots2, wz, p, yi, xi)
+            if h == 0.0:
+                continue
+            delta[orow, a] -= h
+            if ring_ids:
+                owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, rt, p)
+            else:
+                owner = _nb_owner(ph, src, z, y, x, rt, p)
+            delta[lut[owner] if 0 <= owner < nl else dump, p] += h
+            moved += 1
         return moved
 
     @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, wide, cls, terms, taxi, map3, W3, delta):
+                        W, bits, wide, cls, terms, taxi, map3, W3, w2, wz, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -624,10 +641,13 @@ if HAVE_NUMBA:  # pragma: no branch
         below = np.zeros(P, np.uint8)  # a known phase with a level below (above) L_a by more than the threshold
         above = np.zeros(P, np.uint8)
         pair = np.zeros((P, P), np.uint8)  # 1: phase a can be unmixed against p (both known, contrast > thr)
+        cmask8 = np.zeros(P, np.int64)  # the 8-bit fields of the packed counts of the phases a can be unmixed against
         for a in range(P):
             for p in range(P):
                 if p != a and known[a] and known[p] and abs(levels[a] - levels[p]) > thr:
                     pair[a, p] = 1
+                    if p < 7:
+                        cmask8[a] |= np.int64(255) << np.int64(8 * p)
                     if levels[p] < levels[a]:
                         below[a] = 1
                     else:
@@ -659,7 +679,9 @@ if HAVE_NUMBA:  # pragma: no branch
         tt = np.zeros(1, np.int64)
         slots2 = np.zeros(wt, np.int64)
         have2 = np.full(wt, -1, np.int64)
-        C3 = np.zeros(W3.size, np.int64)
+        # the blur shares of every core voxel of a row, from per-plane float sums per phase (_nb_float_plane)
+        F2 = np.zeros((wt if cls else 0, P, S, nx))
+        totr = np.zeros(nx if cls else 0, np.int64)
         slo = lo.copy()
         shi = hi.copy()
         moved = 0
@@ -680,6 +702,7 @@ if HAVE_NUMBA:  # pragma: no branch
                         if have2[p % wt] != p:
                             _nb_class_plane(ph, src, flag, p, rt, ys, ye, x0, x1, terms, buf2, bid2, cx, rid2,
                                             K2[p % wt], O2[p % wt], ringid2[p % wt] if flag else rid2)
+                            _nb_float_plane(K2[p % wt], w2, ye - ys, F2[p % wt])
                             have2[p % wt] = p
                 if packed:
                     for d in range(w):
@@ -693,6 +716,8 @@ if HAVE_NUMBA:  # pragma: no branch
                     _nb_const_plane(ph, r, slo, shi, z, ring, have, const[: ye - ys])
                 for y in range(ys, ye):
                     yi = y - ys
+                    if cls:
+                        _nb_row_or(O2, slots2, yi, totr)
                     if packed:
                         first = ring8[slots[0], yi]
                         for x in range(nx):
@@ -715,9 +740,12 @@ if HAVE_NUMBA:  # pragma: no branch
                             if clip or rt <= r or not known[a]:
                                 continue
                             if cls:
-                                # the candidates of the box from the class planes' OR; their blur shares
-                                moved += _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt,
-                                                            z, y, x, yi, x - x0, a, rt, flag, dump, delta)
+                                # the candidates of the box from the class planes' OR (none: the whole box holds
+                                # no phase a can be unmixed against, the common case); their blur shares
+                                if totr[x - x0] & cmask8[a] == 0:
+                                    continue
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
+                                                      x - x0, a, rt, flag, dump, delta)
                                 continue
                             if bits.size:
                                 bv = np.int64(bits[z, y, x])
@@ -769,8 +797,8 @@ if HAVE_NUMBA:  # pragma: no branch
                                     nin += 1
                                     b = p
                             if nin == 0 and cls:  # candidates beyond the measured neighbourhood only
-                                moved += _nb_predicted_tail(ph, src, lut, K2, O2, slots2, ringid2, map3, W3, C3, pair, hh, tt,
-                                                            z, y, x, yi, x - x0, a, rt, flag, dump, delta)
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
+                                                      x - x0, a, rt, flag, dump, delta)
                                 continue
                             if nin == 0:
                                 if rt > r:  # candidates in the ring only: their predicted shares
@@ -786,8 +814,21 @@ if HAVE_NUMBA:  # pragma: no branch
                                 continue
                             ncand = nin
                             if cls:
-                                ncand = _nb_class_shares(K2, O2, slots2, yi, x - x0, map3, W3, C3, pair, a, 2,
-                                                         hh, tt)
+                                # the candidates of the box (two or more: their blur shares, from the row arrays)
+                                tot = totr[x - x0]
+                                tt[0] = tot
+                                ncand = 0
+                                for p in range(P):
+                                    if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
+                                        ncand += 1
+                                if ncand >= 2:
+                                    ncand = 0
+                                    for p in range(P):
+                                        hh[p] = 0.0
+                                        if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
+                                            hh[p] = _nb_box_share(F2, slots2, wz, p, yi, x - x0)
+                                            if hh[p] != 0.0:
+                                                ncand += 1
                             elif bits.size and nin == 1:
                                 # the phases of the whole box (bits): a candidate beyond the measured box?
                                 bv = np.int64(bits[z, y, x])
@@ -981,9 +1022,9 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     sigma_eff : float
         The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
     class_path : bool
-        Unclipped rule, phases < 7: the blur shares (also the predicted tail's) and the taxicab counts of the
-        measured neighbourhood from plane sums per distance class (:func:`class_tables`, :func:`taxi_terms`;
-        default) instead of a gather of the ``(2 r + 3)^3`` neighbours and a scan of the taxicab ball (False: the
+        Unclipped rule, phases < 7: the blur shares (also the predicted tail's; per-plane float sums per phase,
+        :func:`_nb_float_plane`) and the taxicab counts of the measured neighbourhood from plane sums per distance
+        class (:func:`class_tables`, :func:`taxi_terms`; default) instead of a gather of the ``(2 r + 3)^3`` neighbours and a scan of the taxicab ball (False: the
         gather, for tests).
 
     Returns
@@ -997,7 +1038,7 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
         A phase id without a grey level (outside ``0..n_phases-1``) met in the block (the result is then
         incomplete), else None.
     """
-    from liberation.stats.partial_volume_unmix import box_weights, halo
+    from liberation.stats.partial_volume_unmix import axis_weights, box_weights, halo
 
     rt = halo(int(r), bool(clip))  # the unclipped rule also reads the ring of the blur tail
     lo, hi = _bounds(ph.shape, rt, lo, hi)
@@ -1031,9 +1072,12 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     wide = ((1 - _nb_constant_core(ph, rt, lo, hi)).astype(np.uint8) if (not clip and rt > int(r) and lv.size > 8)
             else np.zeros((0, 0, 0), np.uint8))
     taxi = taxi_terms(rt, int(r)) if cls else np.zeros((0, 2), np.int64)
+    # the blur along one axis (wz, over the planes) and of one voxel of each 2D class (j, k) of class_tables (w2)
+    wz = axis_weights(sigma_eff, rt)
+    w2 = np.array([wz[rt + j] * wz[rt + k] for j in range(rt + 1) for k in range(j, rt + 1)]) if cls else np.zeros(0)
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, W, bits, wide, cls, terms, taxi, map3, W3, delta)
+                            strip, fast_owner, W, bits, wide, cls, terms, taxi, map3, W3, w2, wz, delta)
     return delta, int(moved), None
 
 

@@ -75,11 +75,18 @@ def box_weights(sigma_eff: float, radius: int) -> np.ndarray:
 
     ``sigma_eff``: :attr:`PartialVolumeModel.edge_sigma_vox` (0.8 voxel where it is not known).
     """
+    w = axis_weights(sigma_eff, radius)
+    return np.einsum("i,j,k->ijk", w, w, w).reshape(-1)
+
+
+def axis_weights(sigma_eff: float, radius: int) -> np.ndarray:
+    """The model's blur along one axis over offsets ``-radius..radius`` (shape ``(2 radius + 1,)``, summing to 1):
+    :func:`box_weights` is their outer product (the blur is separable)."""
     from liberation.stats.partial_volume_model import psf_weights
 
     s = float(sigma_eff) if np.isfinite(sigma_eff) and sigma_eff > 0 else 0.8
     w = psf_weights(s, int(radius))
-    return np.einsum("i,j,k->ijk", w, w, w).reshape(-1) / np.sum(w) ** 3
+    return w / np.sum(w)
 
 
 def _unmix_linear(nb, g, levels, known, thr, W, inner):
