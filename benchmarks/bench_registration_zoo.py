@@ -219,7 +219,7 @@ def diagnose(args) -> None:
 
             calls = []
 
-            def spy(*a, **kw):
+            def spy(*a, calls=calls, **kw):
                 out = original(*a, **kw)
                 calls.append((kw.get("binning"), kw.get("n_bins"), out))
                 return out

@@ -21,7 +21,7 @@ from liberation._json import to_jsonable
 from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.registration.coarse import coarse_search
-from liberation.registration.fine import polish_bins, prepare_levels, refine_pose
+from liberation.registration.fine import ClassFractionPolish, polish_bins, prepare_levels, refine_pose
 from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose, pixel_centre_rms_error
 from liberation.registration.resample import ct_on_map_grid
 from liberation.registration.similarity import mutual_information, quantile_bins
@@ -403,6 +403,25 @@ def restart_poses(matrix: np.ndarray, *, axis: int, map_shape: tuple[int, int], 
     return out
 
 
+def _class_polisher(ct, map_image, matrix, *, vs, p, axis, map_mask, n_classes, max_values):
+    """A :class:`ClassFractionPolish` on the CT box around the plane of ``matrix`` (None when too large)."""
+    h, w = map_image.shape
+    corners = np.array([[0.0, r * p, c * p] for r in (0, h - 1) for c in (0, w - 1)])
+    pts = apply_affine(matrix, corners) / vs
+    sigma = 0.3 * p / vs
+    margin = 8.0 + 3.0 * sigma  # voxels: the polish moves a corner by at most 3 + 3 voxels; the smoothing
+    lo = np.maximum(np.floor(pts.min(axis=0) - margin), 0).astype(int)
+    hi = np.minimum(np.ceil(pts.max(axis=0) + margin) + 1, np.asarray(ct.shape)).astype(int)
+    if np.any(hi <= lo):
+        return None
+    if float(np.prod(hi - lo)) * n_classes > max_values:
+        log.info("class-fraction polish skipped: %d classes x %s voxels > polish_max_values", n_classes, tuple(hi - lo))
+        return None
+    box = np.asarray(ct[tuple(slice(a, b) for a, b in zip(lo, hi))])
+    return ClassFractionPolish(box, origin_voxel=lo, map_image=map_image, pixel_size_um=p, voxel_size_um=vs,
+                               axis=axis, map_mask=map_mask, n_classes=n_classes)
+
+
 def _parse_axis(axis) -> tuple[int, ...]:
     if axis is None or (isinstance(axis, str) and axis.lower() in ("any", "all")):
         return (0, 1, 2)
@@ -444,6 +463,9 @@ def register_map(
     max_spread_vox: float = 1.5,
     min_map_pixels: int = 400,
     outside: str = "background",
+    polish: bool = True,
+    polish_classes: int = 16,
+    polish_max_values: float = 2e8,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -534,6 +556,18 @@ def register_map(
         :func:`~liberation.registration.fine.prepare_levels` ``pad_ends``); since then both settings
         register the end faces of the README-chain samples (seeds 5-8) and ``"background"`` is as
         close or closer on each (docs/registration.md).
+    polish : bool
+        Last step (session 7): the best pose is polished by fitting the map as a linear mix of the
+        footprint-smoothed fractions of ``polish_classes`` CT grey classes
+        (:class:`~liberation.registration.fine.ClassFractionPolish`). The Mattes-MI and NMI maxima of
+        4x-coarse maps of large grains lie 1-2 voxels from the truth (CT contrast the map does not
+        show acts as noise for them); this forward model's maximum lies within about half a voxel
+        (docs/registration.md, session 7). The undetermined-pose test is made before the polish.
+    polish_classes : int
+        CT grey classes of the polish.
+    polish_max_values : float
+        The polish holds ``polish_classes`` float32 copies of the CT box around the plane; above this many
+        values (default 2e8, 800 MB) it is skipped (``timings_s`` has no ``polish``).
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
@@ -662,6 +696,24 @@ def register_map(
             if not improved:
                 break
         timings["restarts"] = time.perf_counter() - t2
+    best_refined = best
+    if polish and np.isfinite(best["mattes_mi"]):
+        t3 = time.perf_counter()
+        axis_best = decompose_pose(best["matrix"], map_image.shape, p)["axis"]
+        polisher = _class_polisher(ct, map_image, best["matrix"], vs=vs, p=p, axis=axis_best, map_mask=map_mask,
+                                   n_classes=polish_classes, max_values=polish_max_values)
+        if polisher is not None:
+            m, r2 = polisher(best["matrix"])
+            if not tilted_out(m, axis_best):
+                q = registration_quality(ct, map_image, m, voxel_size_um=vs, pixel_size_um=p, map_mask=map_mask,
+                                         outside_value=background.get(axis_best))
+                moved = pixel_centre_rms_error(m, best["matrix"], map_image.shape, p) / float(vs.mean())
+                best = dict(best, matrix=m, quality=q, nmi=q["nmi"], nmi_padded=q["nmi_padded"],
+                            overlap_fraction=q["overlap_fraction"], polish_r2=float(r2),
+                            polish_r2_start=float(polisher.score(best_refined["matrix"])), polish_moved_vox=float(moved),
+                            polished=True)
+                refined.append(best)
+            timings["polish"] = time.perf_counter() - t3
     q = best["quality"]
     messages = []
     n_pixels = int(map_image.size if map_mask is None else np.count_nonzero(map_mask))
@@ -681,17 +733,19 @@ def register_map(
         # the pose must be determined: no other end pose of the refinements (candidates and local
         # restarts) that scores nearly as high may lie more than max_spread_vox voxels away; a candidate
         # whose refinement failed (no finite Mattes metric: its coarse pose kept) is no end pose
-        margin = ambiguity_margin * max(q["nmi"] - q["nmi_null"], 0.0)
+        q_ref = best_refined["quality"]
+        margin = ambiguity_margin * max(q_ref["nmi"] - q_ref["nmi_null"], 0.0)
         tol = max_spread_vox * float(vs.mean())
-        rivals = [(r["nmi_padded"], pixel_centre_rms_error(r["matrix"], best["matrix"], map_image.shape, p))
-                  for r in refined if r is not best and r["rank_key"][0] and r["overlap_fraction"] >= min_overlap_fraction
-                  and r["nmi_padded"] >= best["nmi_padded"] - margin]
+        # (made on the refined poses, before the polish)
+        rivals = [(r["nmi_padded"], pixel_centre_rms_error(r["matrix"], best_refined["matrix"], map_image.shape, p))
+                  for r in refined if r is not best_refined and not r.get("polished") and r["rank_key"][0]
+                  and r["overlap_fraction"] >= min_overlap_fraction and r["nmi_padded"] >= best_refined["nmi_padded"] - margin]
         far = [(nmi, d) for nmi, d in rivals if d > tol]
         if far:
             nmi, d = max(far)
             messages.append(
                 f"poor registration: the pose is not determined; another refined pose {d / float(vs.mean()):.1f} "
-                f"voxels away scores NMI {nmi:.4f}, within {margin:.4f} of the best {best['nmi_padded']:.4f} "
+                f"voxels away scores NMI {nmi:.4f}, within {margin:.4f} of the best {best_refined['nmi_padded']:.4f} "
                 f"(ambiguity margin {ambiguity_margin:g} x (NMI - null NMI))"
             )
     poor = bool(messages)
