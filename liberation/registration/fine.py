@@ -283,8 +283,12 @@ class ClassFractionPolish:
         classes = level_bins(box, int(n_classes))
         sigma = 0.3 * self.p / self.vs
         sigma[axis] = 0.3
-        self.channels = [ndi.gaussian_filter((classes == k).astype(np.float32), sigma)
-                         for k in range(int(classes.max()) + 1) if np.any(classes == k)]
+        present = [k for k in range(int(classes.max()) + 1) if np.any(classes == k)]
+        # channel-last (z, y, x, class): one gather per trilinear corner samples every class at once
+        self.stack = np.empty(box.shape + (len(present),), dtype=np.float32)
+        for i, k in enumerate(present):
+            self.stack[..., i] = ndi.gaussian_filter((classes == k).astype(np.float32), sigma, truncate=3.0)
+        self.n_channels = len(present)
         self.origin = np.asarray(origin_voxel, dtype=float)
         valid = np.ones(self.shape, bool) if map_mask is None else np.asarray(map_mask, bool)
         self.valid = valid.ravel()
@@ -294,14 +298,69 @@ class ClassFractionPolish:
         self.centre = map_centre_um(self.shape, self.p)
         self.half_diag = 0.5 * np.hypot(*self.shape) * self.p
         self.max_step = float(max_step_vox)
+        self.open_low = np.zeros(3, bool)  # box sides at the end of the CT volume (set by the caller)
+        self.open_high = np.zeros(3, bool)
+
+    def fractions(self, matrix) -> np.ndarray:
+        """Smoothed class fractions at the map pixel centres (trilinear, clamped at the box), shape (pixels, classes)."""
+        idx = apply_affine(matrix, self.pts) / self.vs - self.origin
+        size = np.asarray(self.stack.shape[:3])
+        idx = np.clip(idx, 0.0, size - 1.0)
+        i0 = np.minimum(np.floor(idx).astype(np.int64), size - 2).clip(0)
+        f = (idx - i0).astype(np.float32)
+        out = np.zeros((idx.shape[0], self.n_channels), dtype=np.float32)
+        for dz in (0, 1):
+            wz = f[:, 0] if dz else 1.0 - f[:, 0]
+            for dy in (0, 1):
+                wy = f[:, 1] if dy else 1.0 - f[:, 1]
+                for dx in (0, 1):
+                    wx = f[:, 2] if dx else 1.0 - f[:, 2]
+                    iz = np.minimum(i0[:, 0] + dz, size[0] - 1)
+                    iy = np.minimum(i0[:, 1] + dy, size[1] - 1)
+                    ix = np.minimum(i0[:, 2] + dx, size[2] - 1)
+                    out += (wz * wy * wx)[:, None] * self.stack[iz, iy, ix]
+        return out.astype(np.float64)
 
     def score(self, matrix) -> float:
         """R^2 of the map fitted by the CT class fractions at the pose ``matrix``."""
-        idx = (apply_affine(matrix, self.pts) / self.vs - self.origin).T
-        x = np.stack([ndi.map_coordinates(c, idx, order=1, mode="nearest") for c in self.channels], axis=1)
+        x = self.fractions(matrix)
         coef, *_ = np.linalg.lstsq(x, self.y, rcond=None)
         res = self.y - x @ coef
         return 1.0 - float(res @ res) / self.ss if self.ss > 0 else 0.0
+
+    def null_score(self, matrix) -> float:
+        """The largest R^2 with the map flipped up-down, left-right, both, or shifted by half (no alignment)."""
+        x = self.fractions(matrix)
+        full = np.full(self.valid.size, np.nan)
+        full[self.valid] = self.y
+        full = full.reshape(self.shape)
+        h, w = self.shape
+        best = 0.0
+        for alt in (full[::-1], full[:, ::-1], full[::-1, ::-1], np.roll(full, (h // 2, w // 2), axis=(0, 1))):
+            y = alt.ravel()[self.valid]
+            ok = np.isfinite(y)
+            if ok.sum() < 2:
+                continue
+            yy = y[ok] - y[ok].mean()
+            coef, *_ = np.linalg.lstsq(x[ok], yy, rcond=None)
+            res = yy - x[ok] @ coef
+            tot = float(yy @ yy)
+            if tot > 0:
+                best = max(best, 1.0 - float(res @ res) / tot)
+        return best
+
+    def contains(self, matrix, margin_vox: float = 4.0) -> bool:
+        """Whether the map plane at ``matrix``, widened by ``margin_vox``, lies inside the CT box of this polish.
+
+        A side of the box at the end of the CT volume (``open_low`` / ``open_high``, per axis) holds everything beyond.
+        """
+        h, w = self.shape
+        corners = np.array([[0.0, r * self.p, c * self.p] for r in (0, h - 1) for c in (0, w - 1)])
+        idx = apply_affine(matrix, corners) / self.vs - self.origin
+        size = np.asarray(self.stack.shape[:3])
+        low = (idx.min(axis=0) >= margin_vox) | self.open_low
+        high = (idx.max(axis=0) <= size - 1 - margin_vox) | self.open_high
+        return bool(np.all(low) and np.all(high))
 
     def pose(self, matrix, x) -> np.ndarray:
         """``matrix`` moved by ``x``: 3 translations (voxels) and a rotation vector (corner voxels) about the map centre."""
@@ -321,7 +380,7 @@ class ClassFractionPolish:
         from scipy.optimize import minimize
 
         m0 = np.asarray(matrix, dtype=float)
-        if self.ss <= 0 or len(self.channels) < 2:
+        if self.ss <= 0 or self.n_channels < 2:
             return m0, self.score(m0)
         res = minimize(lambda x: -self.score(self.pose(m0, x)), np.zeros(6), method="Powell",
                        bounds=[(-self.max_step, self.max_step)] * 6, options={"xtol": 1e-2, "ftol": 1e-7})

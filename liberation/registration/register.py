@@ -403,6 +403,43 @@ def restart_poses(matrix: np.ndarray, *, axis: int, map_shape: tuple[int, int], 
     return out
 
 
+def _polish_rivals(ct, map_image, refined, best_refined, best, polisher, *, vs, p, map_mask, n_classes, max_values,
+                   ambiguity_margin, min_overlap_fraction, tol, max_rivals, tilted_out):
+    """Polished rivals of the polished best that stay more than ``tol`` µm away and score within the R^2 margin.
+
+    Returns a list of (R^2, distance µm, margin); empty when the pose is determined.
+    """
+    q_ref = best_refined["quality"]
+    margin = ambiguity_margin * max(q_ref["nmi"] - q_ref["nmi_null"], 0.0)
+    shape = map_image.shape
+    cands = sorted((r for r in refined if r is not best_refined and not r.get("polished") and r["rank_key"][0]
+                    and r["overlap_fraction"] >= min_overlap_fraction
+                    and r["nmi_padded"] >= best_refined["nmi_padded"] - margin
+                    and pixel_centre_rms_error(r["matrix"], best["matrix"], shape, p) > tol),
+                   key=lambda r: -r["nmi_padded"])
+    margin_r2 = ambiguity_margin * max(best["polish_r2"] - best["polish_r2_null"], 0.0)
+    out, done = [], []
+    for r in cands:
+        if len(done) >= max(0, int(max_rivals)):
+            break
+        if any(pixel_centre_rms_error(r["matrix"], o, shape, p) < tol for o in done):
+            continue  # same basin as a rival already polished
+        done.append(r["matrix"])
+        axis_r = decompose_pose(r["matrix"], shape, p)["axis"]
+        pol = polisher if polisher.contains(r["matrix"]) else _class_polisher(
+            ct, map_image, r["matrix"], vs=vs, p=p, axis=axis_r, map_mask=map_mask, n_classes=n_classes,
+            max_values=max_values)
+        if pol is None:
+            continue
+        m, r2 = pol(r["matrix"])
+        if tilted_out(m, axis_r):
+            continue
+        d = pixel_centre_rms_error(m, best["matrix"], shape, p)
+        if d > tol and r2 >= best["polish_r2"] - margin_r2:
+            out.append((float(r2), float(d), float(margin_r2)))
+    return out
+
+
 def _class_polisher(ct, map_image, matrix, *, vs, p, axis, map_mask, n_classes, max_values):
     """A :class:`ClassFractionPolish` on the CT box around the plane of ``matrix`` (None when too large)."""
     h, w = map_image.shape
@@ -418,8 +455,10 @@ def _class_polisher(ct, map_image, matrix, *, vs, p, axis, map_mask, n_classes, 
         log.info("class-fraction polish skipped: %d classes x %s voxels > polish_max_values", n_classes, tuple(hi - lo))
         return None
     box = np.asarray(ct[tuple(slice(a, b) for a, b in zip(lo, hi))])
-    return ClassFractionPolish(box, origin_voxel=lo, map_image=map_image, pixel_size_um=p, voxel_size_um=vs,
-                               axis=axis, map_mask=map_mask, n_classes=n_classes)
+    pol = ClassFractionPolish(box, origin_voxel=lo, map_image=map_image, pixel_size_um=p, voxel_size_um=vs,
+                              axis=axis, map_mask=map_mask, n_classes=n_classes)
+    pol.open_low, pol.open_high = lo == 0, hi == np.asarray(ct.shape)
+    return pol
 
 
 def _parse_axis(axis) -> tuple[int, ...]:
@@ -466,6 +505,7 @@ def register_map(
     polish: bool = True,
     polish_classes: int = 16,
     polish_max_values: float = 2e8,
+    max_polish_rivals: int = 4,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -565,6 +605,11 @@ def register_map(
         (docs/registration.md, session 7). The undetermined-pose test is made before the polish.
     polish_classes : int
         CT grey classes of the polish.
+    max_polish_rivals : int
+        With ``polish`` and ``local_restarts``, the undetermined-pose test polishes (at most this many) refined
+        end poses whose NMI is within the ambiguity margin of the best's and that lie more than
+        ``max_spread_vox`` from the polished best; one that stays that far and fits the map with an R^2 within
+        ``ambiguity_margin x (R^2 - null R^2)`` of the polished best's flags the pose poor.
     polish_max_values : float
         The polish holds ``polish_classes`` float32 copies of the CT box around the plane; above this many
         values (default 2e8, 800 MB) it is skipped (``timings_s`` has no ``polish``).
@@ -697,6 +742,7 @@ def register_map(
                 break
         timings["restarts"] = time.perf_counter() - t2
     best_refined = best
+    polished_rivals = None
     if polish and np.isfinite(best["mattes_mi"]):
         t3 = time.perf_counter()
         axis_best = decompose_pose(best["matrix"], map_image.shape, p)["axis"]
@@ -711,8 +757,14 @@ def register_map(
                 best = dict(best, matrix=m, quality=q, nmi=q["nmi"], nmi_padded=q["nmi_padded"],
                             overlap_fraction=q["overlap_fraction"], polish_r2=float(r2),
                             polish_r2_start=float(polisher.score(best_refined["matrix"])), polish_moved_vox=float(moved),
-                            polished=True)
+                            polish_r2_null=float(polisher.null_score(m)), polished=True)
                 refined.append(best)
+                if local_restarts and "restarts" in timings:
+                    polished_rivals = _polish_rivals(
+                        ct, map_image, refined, best_refined, best, polisher, vs=vs, p=p, map_mask=map_mask,
+                        n_classes=polish_classes, max_values=polish_max_values, ambiguity_margin=ambiguity_margin,
+                        min_overlap_fraction=min_overlap_fraction, tol=max_spread_vox * float(vs.mean()),
+                        max_rivals=max_polish_rivals, tilted_out=tilted_out)
             timings["polish"] = time.perf_counter() - t3
     q = best["quality"]
     messages = []
@@ -729,7 +781,14 @@ def register_map(
         )
     if q["overlap_fraction"] < min_overlap_fraction:
         messages.append(f"poor registration: only {100 * q['overlap_fraction']:.0f}% of the map lies inside the CT volume")
-    if local_restarts and "restarts" in timings:
+    if polished_rivals:
+        r2, d, margin_r2 = max(polished_rivals)
+        messages.append(
+            f"poor registration: the pose is not determined; another refined pose, polished, lies {d / float(vs.mean()):.1f} "
+            f"voxels away and fits the map with R^2 {r2:.4f}, within {margin_r2:.4f} of the best {best['polish_r2']:.4f} "
+            f"(ambiguity margin {ambiguity_margin:g} x (R^2 - null R^2))"
+        )
+    elif polished_rivals is None and local_restarts and "restarts" in timings:
         # the pose must be determined: no other end pose of the refinements (candidates and local
         # restarts) that scores nearly as high may lie more than max_spread_vox voxels away; a candidate
         # whose refinement failed (no finite Mattes metric: its coarse pose kept) is no end pose
