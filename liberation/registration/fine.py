@@ -236,6 +236,18 @@ def refine_pose(
     return matrix, metric
 
 
+def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares fit of ``y`` (n,) by the columns of ``x`` (n, k), k small: the fitted values.
+
+    Normal equations summed with ``einsum`` (no BLAS call on the n x k matrix: a threaded BLAS on
+    these small products, with the CPUs busy, took 25x longer, 0.25 s instead of 0.01 s per call).
+    """
+    gram = np.einsum("ij,ik->jk", x, x)
+    rhs = np.einsum("ij,i->j", x, y)
+    coef = np.linalg.lstsq(gram, rhs, rcond=None)[0]
+    return np.einsum("ij,j->i", x, coef)
+
+
 class ClassFractionPolish:
     """Last refinement of a pose by a forward model of the map: a linear mix of CT grey-class fractions.
 
@@ -324,9 +336,8 @@ class ClassFractionPolish:
     def score(self, matrix) -> float:
         """R^2 of the map fitted by the CT class fractions at the pose ``matrix``."""
         x = self.fractions(matrix)
-        coef, *_ = np.linalg.lstsq(x, self.y, rcond=None)
-        res = self.y - x @ coef
-        return 1.0 - float(res @ res) / self.ss if self.ss > 0 else 0.0
+        res = self.y - _fit(x, self.y)
+        return 1.0 - float(np.einsum("i,i->", res, res)) / self.ss if self.ss > 0 else 0.0
 
     def null_score(self, matrix) -> float:
         """The largest R^2 with the map flipped up-down, left-right, both, or shifted by half (no alignment)."""
@@ -342,9 +353,8 @@ class ClassFractionPolish:
             if ok.sum() < 2:
                 continue
             yy = y[ok] - y[ok].mean()
-            coef, *_ = np.linalg.lstsq(x[ok], yy, rcond=None)
-            res = yy - x[ok] @ coef
-            tot = float(yy @ yy)
+            res = yy - _fit(x[ok], yy)
+            tot = float(np.einsum("i,i->", yy, yy))
             if tot > 0:
                 best = max(best, 1.0 - float(res @ res) / tot)
         return best
