@@ -49,9 +49,14 @@ def main(argv=None) -> None:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--variants", action="store_true", help="coarse search only, per feature space")
     ap.add_argument("--outside", default=None, help="register_map's outside= (default: its default)")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="per pose: where the truth stands at each stage (coarse grid, coarse candidates, refined "
+                         "candidates, refinement started at the truth)")
     args = ap.parse_args(argv)
     if args.variants:
         return variants(args)
+    if args.diagnose:
+        return diagnose(args)
     kinds = [k for k in REGISTRATION_ZOO if args.kinds is None or k.name in args.kinds.split(",")]
     print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; workers {args.workers}")
     rows = []
@@ -166,6 +171,99 @@ def variants(args) -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
+
+
+def _truth_cell(info, axis, case, factors):
+    """Coarse-grid score near the true pose (best over +-1 slice and +-1 angle step) and its rank among the peaks."""
+    from liberation.registration.coarse import _peaks
+
+    grid = info["scores"].get(axis)
+    if grid is None:
+        return None
+    n_k, n_a, _ = grid.shape
+    step = 360.0 / n_a
+    f = factors[axis]
+    vs = case.voxel_size_um
+    k = int(round((case.pose["centre_um"][axis] / vs - (f - 1) / 2.0) / f))
+    a = int(round(case.pose["rotation_deg"] / step)) % n_a
+    im = int(bool(case.pose["mirror"]))
+    ks = [kk for kk in (k - 1, k, k + 1) if 0 <= kk < n_k]
+    cells = [(grid[kk, (a + da) % n_a, im], kk, (a + da) % n_a) for kk in ks for da in (-1, 0, 1)]
+    best, kk, aa = max(cells)
+    peaks = _peaks(grid, 10_000)
+    rank = next((r for r, (pk, pa, pm) in enumerate(peaks) if abs(pk - kk) <= 1 and abs((pa - aa + n_a // 2) % n_a
+                                                                                     - n_a // 2) <= 1 and pm == im),
+                None)
+    return float(best), float(grid.max()), rank, step
+
+
+def diagnose(args) -> None:
+    """Per pose: the truth at each stage of register_map (coarse grid, candidates, refined poses, measure maximum)."""
+    import liberation.registration.register as reg_mod
+    from liberation.registration import pixel_centre_rms_error, registration_quality
+    from liberation.registration.fine import polish_bins, prepare_levels, refine_pose
+    from liberation.synthetic.zoo import REGISTRATION_ZOO, registration_case, registration_sample
+
+    kinds = [k for k in REGISTRATION_ZOO if args.kinds is None or k.name in args.kinds.split(",")]
+    print(f"load average at start {os.getloadavg()[0]:.1f}; errors in voxels RMS over the map pixel centres")
+    original = reg_mod.coarse_search
+    for kind in kinds:
+        sample = registration_sample(kind, seed=args.seed)
+        bg = _border_samples(sample.ct)
+        for i in range(args.first_pose, args.first_pose + args.poses):
+            case = registration_case(kind, pose_seed=i, sample=sample)
+            shape, p, vs = case.map.shape, case.pixel_size_um, case.voxel_size_um
+
+            def err(m, case=case, shape=shape, p=p, vs=vs):
+                return pixel_centre_rms_error(m, case.matrix, shape, p) / vs
+
+            calls = []
+
+            def spy(*a, calls=calls, **kw):
+                out = original(*a, **kw)
+                calls.append((kw.get("binning"), kw.get("n_bins"), out))
+                return out
+
+            reg_mod.coarse_search = spy
+            t = time.perf_counter()
+            c0 = time.process_time()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = reg_mod.register_map(case.ct, case.map, voxel_size_um=vs, pixel_size_um=p, axis="z",
+                                               workers=args.workers, show_progress=False)
+            finally:
+                reg_mod.coarse_search = original
+            wall, cpu = time.perf_counter() - t, time.process_time() - c0
+            solid = _solid_fraction(sample, case)
+            e = err(res.matrix)
+            print(f"== {kind.name} pose {i}: error {e:.2f}, poor {res.poor_quality}, solid {solid:.3f}, "
+                  f"wall {wall:.0f} s, CPU {cpu:.0f} s, timings "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in res.timings_s.items()), flush=True)
+            for binning, nb, (cands, info) in calls:
+                tc = _truth_cell(info, 0, case, info["factors"])
+                errs = [err(c.matrix) for c in cands]
+                near = [r for r, x in enumerate(errs) if x < 2.0 * max(info["spacing_um"]) / vs]
+                line = (f"   coarse {binning}/{nb}: two-level {info['two_level'].get(0)}, coarse pixel "
+                        f"{max(info['spacing_um']) / vs:g} vox; candidate errors "
+                        + " ".join(f"{x:.1f}" for x in errs) + f"; within 2 coarse px: ranks {near}")
+                if tc is not None:
+                    line += (f"; grid ({'level A' if info['two_level'].get(0) else 'one level'}, step {tc[3]:.1f} deg)"
+                             f" best near truth {tc[0]:.4f} vs grid max {tc[1]:.4f}, truth peak rank {tc[2]}")
+                print(line)
+                print("      candidate scores " + " ".join(f"{c.score:.4f}" for c in cands))
+            q_t = registration_quality(case.ct, case.map, case.matrix, voxel_size_um=vs, pixel_size_um=p,
+                                       outside_value=bg)
+            fine = [(c["nmi_padded"], err(c["matrix"]), "R" if c.get("restart") else "C") for c in res.candidates]
+            fine.sort(reverse=True)
+            print(f"   refined (NMI padded, error, C=candidate R=restart), truth NMI {q_t['nmi_padded']:.4f}: "
+                  + " ".join(f"{n:.4f}/{x:.1f}{k}" for n, x, k in fine[:10]))
+            (lv,) = prepare_levels(case.ct, case.map, voxel_size_um=(vs,) * 3, pixel_size_um=p, axis=0, levels=(1,))
+            m, _ = refine_pose([lv], case.matrix, map_shape=shape, pixel_size_um=p, voxel_size_um=(vs,) * 3,
+                               bins=polish_bins(shape), workers=args.workers)
+            q_m = registration_quality(case.ct, case.map, m, voxel_size_um=vs, pixel_size_um=p, outside_value=bg)
+            print(f"   refined from the truth: error {err(m):.2f}, NMI {q_m['nmi_padded']:.4f}; chosen NMI "
+                  f"{res.nmi:.4f} (padded {max(f[0] for f in fine):.4f}) | load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":
