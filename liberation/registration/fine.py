@@ -202,10 +202,24 @@ def refine_pose(
     sitk = _sitk()
     vs = np.asarray(voxel_size_um, dtype=float)
     matrix = np.asarray(init_matrix, dtype=float)
-    metric = np.inf
     centre = map_centre_um(map_shape, pixel_size_um)
     n = map_shape[0] * map_shape[1]
     bins = int(np.clip(np.sqrt(n) / 3.0, 12, 32)) if bins is None else int(bins)
+    # ITK's metric threads follow the GLOBAL default, not only the method's SetNumberOfThreads: with the
+    # global default at the CPU count, workers=1 gave run-to-run different poses (up to 0.03 voxel apart on
+    # the registration tests' phantom; a borderline rival then flipped the undetermined-pose flag in CI).
+    # The global default is set to ``workers`` for the refinement and restored after it.
+    threads_before = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(workers))
+    try:
+        return _refine_levels(sitk, levels, matrix, centre, vs, bins, iterations, workers)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads_before)
+
+
+def _refine_levels(sitk, levels, matrix, centre, vs, bins, iterations, workers) -> tuple[np.ndarray, float]:
+    """The pyramid loop of :func:`refine_pose` (same arguments, already checked)."""
+    metric = np.inf
     for li, lv in enumerate(levels):
         reg = sitk.ImageRegistrationMethod()
         reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=bins)
