@@ -21,11 +21,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/liberation demo --out demo_out --overwrite
 
-## Run the whole test suite (warnings are errors; 1223 tests, about 17 minutes on a quiet 2-core machine)
+## Run the whole test suite (warnings are errors; 1236 tests, about 17 minutes on a quiet 2-core machine)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-## The quick subset: tests marked slow left out, two xdist workers (1061 tests, about 77 s on a quiet 2-core machine)
+## The quick subset: tests marked slow left out, two xdist workers (about 1100 tests, 77 s on a quiet 2-core machine in session 5, ~5 min with other jobs running)
 test-fast: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -m "not slow" -n 2 $(PYTEST_ARGS)
 
