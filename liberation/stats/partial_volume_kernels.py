@@ -187,6 +187,18 @@ if HAVE_NUMBA:  # pragma: no branch
                 for x in range(nx):
                     out[x] += src[x]
 
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_pack_ids_row(ph, src, p, y, x_first, ia, ib, buf, bid, none):
+        """Columns ``x_first + ia .. x_first + ib`` of row ``(p, y)`` packed for the square sums: ``buf[i]`` the
+        phase bit (8-bit field per phase) plus field 7 when particle and phase disagree on the background,
+        ``bid[2 i]`` / ``bid[2 i + 1]`` the particle id and its negative (``none`` for the background)."""
+        for i in range(ia, ib):
+            q = np.int64(ph[p, y, x_first + i])
+            sv = np.int64(src[p, y, x_first + i])
+            buf[i] = (np.int64(1) << np.int64(8 * q)) + (np.int64((sv == 0) != (q == 0)) << np.int64(56))
+            bid[2 * i] = np.int32(sv)
+            bid[2 * i + 1] = np.int32(-sv) if sv != 0 else none
+
     @numba.njit(cache=True, nogil=True)
     def _nb_square_ids(ph, src, flag, p, r, y0, y1, x0, x1, buf, bid, rx, rid, sq, sid):
         """:func:`_nb_square_packed` for the unmixing, and when ``flag``: field 7 of ``sq`` counts the voxels whose
@@ -201,12 +213,7 @@ if HAVE_NUMBA:  # pragma: no branch
         ia, ib = max(r - x0, 0), min(X - x0 + r, nx + 2 * r)  # buf[i] holds column x0 - r + i; unclamped in ia..ib
         for y in range(ya, yb):
             if flag:
-                for i in range(ia, ib):
-                    q = np.int64(ph[p, y, x0 - r + i])
-                    sv = np.int64(src[p, y, x0 - r + i])
-                    buf[i] = (np.int64(1) << np.int64(8 * q)) + (np.int64((sv == 0) != (q == 0)) << np.int64(56))
-                    bid[2 * i] = np.int32(sv)
-                    bid[2 * i + 1] = np.int32(-sv) if sv != 0 else none
+                _nb_pack_ids_row(ph, src, p, y, x0 - r, ia, ib, buf, bid, none)
             else:
                 for i in range(ia, ib):
                     buf[i] = np.int64(1) << np.int64(8 * ph[p, y, x0 - r + i])
@@ -469,12 +476,7 @@ if HAVE_NUMBA:  # pragma: no branch
         for y in range(ya, yb):
             yr = y - ya
             if flag:
-                for i in range(ia, ib):
-                    q = np.int64(ph[p, y, x0 - R + i])
-                    sv = np.int64(src[p, y, x0 - R + i])
-                    buf[i] = (np.int64(1) << np.int64(8 * q)) + (np.int64((sv == 0) != (q == 0)) << np.int64(56))
-                    bid[2 * i] = np.int32(sv)
-                    bid[2 * i + 1] = np.int32(-sv) if sv != 0 else none
+                _nb_pack_ids_row(ph, src, p, y, x0 - R, ia, ib, buf, bid, none)
                 for i in range(ia):
                     bid[2 * i], bid[2 * i + 1] = bid[2 * ia], bid[2 * ia + 1]
                 for i in range(ib, nx + 2 * R):
