@@ -172,7 +172,7 @@ def test_pose_standard_error_matches_the_spread_over_noise_draws(core):
         errs.append(pixel_centre_rms_error(found, m, MAP, PIXEL) / VOXEL)
     se, rms = float(np.mean(ses)), float(np.sqrt(np.mean(np.square(errs))))
     assert 0.05 < se < 1.0, se
-    assert 0.5 < rms / se < 2.0, (rms, se, errs)  # measured: 0.152 vs 0.160 voxel
+    assert 0.5 < rms / se < 2.0, (rms, se, errs)  # measured: 0.152 vs 0.155 voxel
     # the independent-noise formula at the same pose (Gauss-Newton Hessian of the summed squares)
     h = 0.3
     d = np.stack([(pol.residuals(pol.pose(m, h * e)) - pol.residuals(pol.pose(m, -h * e))) / (2 * h)
@@ -182,13 +182,13 @@ def test_pose_standard_error_matches_the_spread_over_noise_draws(core):
     jac = np.stack([(apply_affine(pol.pose(m, 1e-3 * e), pol.pts) / VOXEL - base) / 1e-3 for e in np.eye(6)], -1)
     gmat = np.einsum("nai,naj->ij", jac, jac) / jac.shape[0]
     iid = np.sqrt(np.trace(gmat @ (2 * sigma**2 * np.linalg.inv(2 * d.T @ d))))
-    assert 0.7 < ses[-1] / iid < 1.4, (ses[-1], iid)  # measured: 0.162 vs 0.163
+    assert 0.7 < ses[-1] / iid < 1.4, (ses[-1], iid)  # measured: 0.156 vs 0.163
 
 
 @pytest.mark.slow
 def test_loose_particle_map_pose_is_flagged():
     """Zoo particles-r4-m24 (24 x 24 map at 4x), pose 8: registered 1.18 voxels off and not flagged (sessions 6-7).
-    Its pose standard error is 0.65 voxel (correct poses of the kind: 0.22-0.48): flagged poor."""
+    Its pose standard error is 0.61 voxel (correct poses of the kind: 0.22-0.49): flagged poor."""
     from liberation.synthetic.zoo import registration_case
 
     case = registration_case("particles-r4-m24", pose_seed=8)
@@ -197,5 +197,5 @@ def test_loose_particle_map_pose_is_flagged():
         res = register_map(case.ct, case.map, voxel_size_um=case.voxel_size_um, pixel_size_um=case.pixel_size_um,
                            axis="z", workers=2, show_progress=False)
     err = pixel_centre_rms_error(res.matrix, case.matrix, case.map.shape, case.pixel_size_um) / case.voxel_size_um
-    assert res.pose_se_vox > 0.6, (res.pose_se_vox, err)
+    assert res.pose_se_vox > 0.55, (res.pose_se_vox, err)
     assert res.poor_quality and any("standard error" in msg for msg in res.messages), res.messages

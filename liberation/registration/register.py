@@ -521,7 +521,7 @@ def register_map(
     polish_max_values: float = 2e8,
     polish_min_r2: float = 0.85,
     max_polish_rivals: int = 4,
-    max_pose_se_vox: float | None = 0.6,
+    max_pose_se_vox: float | None = 0.55,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -636,8 +636,10 @@ def register_map(
     max_pose_se_vox : float or None
         The pose is flagged poor when its standard error (``pose_se_vox``: block-robust, from the curvature and
         the residuals of the class-fraction model of the map at the final pose, whether or not the polish ran)
-        exceeds this many voxels RMS; None skips it. 0.6: on the zoo's 24 x 24 particle maps the one unflagged
-        miss (1.18 voxels) had 0.65, the correct poses 0.22-0.48 (docs/registration.md, session 8).
+        exceeds this many voxels RMS; None skips it. The estimate is about 1.8x below the actual errors on the zoo
+        (model mismatch beyond a block), so 0.55 flags an estimated error of a voxel: on the zoo's 24 x 24 particle
+        maps the one unflagged miss (1.18 voxels) has 0.61, the correct poses 0.22-0.49, correct core poses 0.16-0.37
+        (docs/registration.md, session 8).
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
