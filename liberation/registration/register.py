@@ -59,6 +59,10 @@ class RegistrationResult:
         pose scores); ``contrast = (nmi - 1) / (nmi_null - 1)``.
     overlap_fraction, overlap_area_um2 : float
         Part of the map inside the CT volume.
+    pose_se_vox : float
+        Standard error of the pose, voxels RMS over the map pixel centres
+        (:meth:`~liberation.registration.fine.ClassFractionPolish.pose_standard_error`, block-robust, from the
+        class-fraction model of the map at the pose); NaN when not computed.
     poor_quality : bool
         True when the quality figures are below the thresholds; see ``messages``.
     messages : list of str
@@ -86,6 +90,7 @@ class RegistrationResult:
     contrast: float
     overlap_fraction: float
     overlap_area_um2: float
+    pose_se_vox: float
     poor_quality: bool
     messages: list[str] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
@@ -516,6 +521,7 @@ def register_map(
     polish_max_values: float = 2e8,
     polish_min_r2: float = 0.85,
     max_polish_rivals: int = 4,
+    max_pose_se_vox: float | None = 0.55,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -627,6 +633,13 @@ def register_map(
     polish_max_values : float
         The polish holds ``polish_classes`` float32 copies of the CT box around the plane; above this many
         values (default 2e8, 800 MB) it is skipped (``timings_s`` has no ``polish``).
+    max_pose_se_vox : float or None
+        The pose is flagged poor when its standard error (``pose_se_vox``: block-robust, from the curvature and
+        the residuals of the class-fraction model of the map at the final pose, whether or not the polish ran)
+        exceeds this many voxels RMS; None skips it. The estimate is about 1.8x below the actual errors on the zoo
+        (model mismatch beyond a block), so 0.55 flags an estimated error of a voxel: on the zoo's 24 x 24 particle
+        maps the one unflagged miss (1.18 voxels) has 0.61, the correct poses 0.22-0.49, correct core poses 0.16-0.37
+        (docs/registration.md, session 8).
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
@@ -757,11 +770,15 @@ def register_map(
         timings["restarts"] = time.perf_counter() - t2
     best_refined = best
     polished_rivals = None
-    if polish and np.isfinite(best["mattes_mi"]):
+    se_model = None  # the class-fraction model of the map, for the pose's standard error
+    if (polish or max_pose_se_vox is not None) and np.isfinite(best["mattes_mi"]):
         t3 = time.perf_counter()
         axis_best = decompose_pose(best["matrix"], map_image.shape, p)["axis"]
         polisher = _class_polisher(ct, map_image, best["matrix"], vs=vs, p=p, axis=axis_best, map_mask=map_mask,
                                    n_classes=polish_classes, max_values=polish_max_values)
+        se_model = polisher
+        if not polish:
+            polisher = None
         r2_start = polisher.score(best["matrix"]) if polisher is not None else 0.0
         if polisher is not None and r2_start < polish_min_r2:
             # the forward model explains too little of the map (Poisson-noisy particle maps: R^2 0.5-0.7 at the
@@ -797,6 +814,12 @@ def register_map(
                         min_overlap_fraction=min_overlap_fraction, tol=max_spread_vox * float(vs.mean()),
                         max_rivals=max_polish_rivals, tilted_out=tilted_out)
             timings["polish"] = time.perf_counter() - t3
+    pose_se = float("nan")
+    if se_model is not None and max_pose_se_vox is not None:
+        t4 = time.perf_counter()
+        pose_se = se_model.pose_standard_error(best["matrix"]) * float(se_model.vs.mean()) / float(vs.mean())
+        # (with the polish skipped, the model's build counts here)
+        timings["uncertainty"] = time.perf_counter() - (t4 if "polish" in timings else t3)
     q = best["quality"]
     messages = []
     n_pixels = int(map_image.size if map_mask is None else np.count_nonzero(map_mask))
@@ -838,6 +861,12 @@ def register_map(
                 f"voxels away scores NMI {nmi:.4f}, within {margin:.4f} of the best {best_refined['nmi_padded']:.4f} "
                 f"(ambiguity margin {ambiguity_margin:g} x (NMI - null NMI))"
             )
+    if max_pose_se_vox is not None and not np.isnan(pose_se) and pose_se > float(max_pose_se_vox):
+        messages.append(
+            f"poor registration: the pose's standard error is {pose_se:.2f} voxels RMS over the map pixel centres, "
+            f"above max_pose_se_vox={float(max_pose_se_vox):g} (the error can exceed 1 voxel; the map fixes the pose "
+            "too loosely)"
+        )
     poor = bool(messages)
     for msg in messages:
         warnings.warn(msg, RegistrationWarning, stacklevel=2)
@@ -849,7 +878,7 @@ def register_map(
         voxel_size_um=tuple(float(v) for v in vs), axis=pose["axis"], rotation_deg=pose["rotation_deg"],
         mirror=pose["mirror"], tilt_deg=pose["tilt_deg"], centre_um=pose["centre_um"], mattes_mi=best["mattes_mi"],
         mi=q["mi"], nmi=q["nmi"], nmi_null=q["nmi_null"], contrast=q["contrast"],
-        overlap_fraction=q["overlap_fraction"], overlap_area_um2=q["overlap_area_um2"], poor_quality=poor,
-        messages=messages, candidates=cand_list, timings_s=timings,
+        overlap_fraction=q["overlap_fraction"], overlap_area_um2=q["overlap_area_um2"], pose_se_vox=pose_se,
+        poor_quality=poor, messages=messages, candidates=cand_list, timings_s=timings,
         fine_slabs=slabs.used,
     )
