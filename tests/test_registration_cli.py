@@ -55,6 +55,9 @@ def test_register_cli_writes_transform_qa_and_sparse(sample):
     new = sparse[3:] != IGNORE
     assert 0.5 * 24 * 24 * 16 < new.sum() < 2 * 24 * 24 * 16  # about one voxel per (4x4 voxel) map pixel area
     assert store.metadata["registrations"][-1]["matrix"] == payload["matrix"]
+    # the pose's standard error travels with the quality figures into the store (a finite, sub-voxel value here)
+    se = store.metadata["registrations"][-1]["quality"]["pose_se_vox"]
+    assert se == payload["pose_se_vox"] and 0.0 <= se < 0.55
     assert store.provenance[-1]["step"] == "register"
 
     # the output folder is not replaced without --overwrite
