@@ -18,7 +18,11 @@ from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Done", "Job", "Renderer", "render_figures", "render_gallery", "render_pdf"]
+__all__ = ["Done", "EarlyDrawing", "Job", "Renderer", "render_figures", "render_gallery", "render_kept_figures",
+           "render_pdf"]
+
+#: Snapshots of results kept for the plot jobs of :class:`EarlyDrawing`, by key (in each process).
+_KEPT: dict = {}
 
 
 def _warm_up() -> bool:
@@ -56,11 +60,30 @@ def _png_and_bars(fig) -> tuple[bytes, list[float]]:
     return figure_png(fig), scale_bar_lengths(fig)
 
 
-def render_figures(result, slices=None) -> dict:
-    """Every plot of :func:`liberation.report.figures.make_figures` as ``name -> (png bytes, scale bars)``."""
+def render_figures(result, slices=None, names=None) -> dict:
+    """The plots of :func:`liberation.report.figures.make_figures` (all, or ``names``) as ``name -> (png bytes,
+    scale bars)``."""
     from liberation.report.figures import make_figures
 
-    return {name: _png_and_bars(fig) for name, fig in make_figures(result, slices=slices).items()}
+    return {name: _png_and_bars(fig) for name, fig in make_figures(result, slices=slices, names=names).items()}
+
+
+def _keep(key: str, blob: bytes) -> bool:
+    """Keep the pickled ``(result, slices)`` under ``key`` in this process (a job for the worker)."""
+    import pickle
+
+    _KEPT[key] = pickle.loads(blob)
+    return True
+
+
+def _forget(key: str) -> None:
+    _KEPT.pop(key, None)
+
+
+def render_kept_figures(key: str, names) -> dict:
+    """:func:`render_figures` of the ``(result, slices)`` kept under ``key`` (:class:`EarlyDrawing`)."""
+    result, slices = _KEPT[key]
+    return render_figures(result, slices, names=names)
 
 
 def render_gallery(specs) -> dict:
@@ -93,9 +116,30 @@ class Job:
 
     def __init__(self, renderer: Renderer, future: Future | None, fn, args, kwargs):
         self._renderer, self._future, self._call = renderer, future, (fn, args, kwargs)
+        self._value = None
+        self._ran = False
+
+    def take(self) -> bool:
+        """Run the job in this process now if the worker has not started it (it is then cancelled there).
+
+        Returns
+        -------
+        bool
+            True when the job ran here (also for a job of an inline renderer); False when the worker has
+            it (running, queued to it, or done): :meth:`result` then waits for the worker's value.
+        """
+        if self._future is not None and not self._future.cancel():
+            return False
+        self._future = None
+        if not self._ran:
+            fn, args, kwargs = self._call
+            self._value, self._ran = fn(*args, **kwargs), True
+        return True
 
     def result(self):
         """The job's return value (its exception is raised here)."""
+        if self._ran:
+            return self._value
         fn, args, kwargs = self._call
         if self._future is not None:
             from concurrent.futures.process import BrokenProcessPool
@@ -166,3 +210,63 @@ class Renderer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class EarlyDrawing:
+    """The gallery and the plots without intervals, queued to the worker before the bootstrap.
+
+    ``run_report`` makes one from ``analyse(on_tables=...)``: the worker then draws the gallery panels
+    and the plots that do not show the bootstrap's intervals (:data:`liberation.report.figures.INTERVAL_PLOTS`
+    are left out) while this process runs the bootstrap; :func:`liberation.report.writer.write_report`
+    (``early=``) draws the interval plots here, then :meth:`results` takes back the jobs the worker has not
+    started yet, from the end of its queue, and draws them here too. One job per panel and per plot, so the
+    two processes end at about the same time whatever the load. The plot jobs draw from a snapshot of the
+    result taken now (pickled here, before the bootstrap adds its interval columns in place); the jobs
+    this process takes draw from the final result: the same figures (tests/test_report_render.py).
+
+    Parameters
+    ----------
+    renderer : Renderer
+        The drawing worker (inline: every job runs here, in :meth:`results`).
+    result : LiberationResult
+        The statistics before their intervals.
+    slices : mapping, optional
+        The CT slices of the slice panel (:func:`liberation.workflows.report_store.pick_slices`).
+    gallery : (DataFrame, list), optional
+        ``gallery_specs(result, particles, phases)``: the gallery table and its panels' specs.
+    """
+
+    def __init__(self, renderer: Renderer, result, slices=None, gallery=None):
+        import os
+        import pickle
+
+        from liberation.report.figures import INTERVAL_PLOTS, PLOT_ORDER
+
+        self.plot_names = tuple(n for n in PLOT_ORDER if n not in INTERVAL_PLOTS)
+        self.gallery = None
+        self._renderer = renderer
+        self._key = f"{os.getpid()}-{id(self)}"
+        _KEPT[self._key] = (result, slices)  # for the jobs this process takes back (and an inline renderer)
+        if renderer.parallel:
+            renderer.submit(_keep, self._key, pickle.dumps((result, slices), protocol=pickle.HIGHEST_PROTOCOL))
+        self._jobs = []
+        if gallery is not None:
+            table, specs = gallery
+            self.gallery = (table, [(name, title, alt) for name, title, alt, _, _ in specs])
+            self._jobs += [renderer.submit(render_gallery, [spec]) for spec in specs]
+        self._jobs += [renderer.submit(render_kept_figures, self._key, (name,)) for name in self.plot_names]
+
+    def results(self) -> dict:
+        """Every panel and plot as ``name -> (png bytes, scale bars)``, taking back the jobs not started yet."""
+        try:
+            for job in reversed(self._jobs):  # the worker takes its jobs in order: stop at its last one
+                if not job.take():
+                    break
+            out: dict = {}
+            for job in self._jobs:
+                out.update(job.result())
+            return out
+        finally:
+            _KEPT.pop(self._key, None)
+            if self._renderer.parallel:
+                self._renderer.submit(_forget, self._key)

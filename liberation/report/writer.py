@@ -86,6 +86,7 @@ def write_report(
     stereology=None,
     renderer=None,
     prepared_gallery=None,
+    early=None,
 ) -> Path:
     """Write the liberation report of one sample into a new folder.
 
@@ -136,6 +137,11 @@ def write_report(
         job of ``render_gallery`` over all its specs; ``run_report`` starts it before the bootstrap):
         used instead of ``volumes``, and the plots are then drawn in this process while the worker
         draws the gallery. The files are the same.
+    early : liberation.report._render.EarlyDrawing, optional
+        The gallery (cut from ``volumes``' labels) and the plots without intervals, queued to ``renderer`` before
+        the bootstrap (``run_report`` makes it in ``analyse(on_tables=...)``): this process draws the plots with
+        intervals, then the queued jobs the worker has not started yet. Used instead of ``volumes``,
+        ``slices`` and ``prepared_gallery``. The files are the same.
 
     Returns
     -------
@@ -157,14 +163,15 @@ def write_report(
     try:
         return _write(result, out_dir, renderer, overwrite=overwrite, slices=slices, sample_info=sample_info,
                       title=title, volumes=volumes, gallery_seed=gallery_seed, pdf=pdf,
-                      measured_section=measured_section, stereology=stereology, prepared_gallery=prepared_gallery)
+                      measured_section=measured_section, stereology=stereology, prepared_gallery=prepared_gallery,
+                      early=early)
     finally:
         if own:
             renderer.close()
 
 
 def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, title, volumes, gallery_seed, pdf,
-           measured_section, stereology, prepared_gallery=None) -> Path:
+           measured_section, stereology, prepared_gallery=None, early=None) -> Path:
     from liberation.report import _render
     from liberation.report.figures import mineral_colors
     from liberation.report.html import build_html
@@ -177,14 +184,26 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
     gallery = None
     drawn: dict[str, tuple[bytes, list[float]]] = {}
     theirs = None
-    if prepared_gallery is not None:
+    if early is not None:
+        # the worker has been drawing the gallery and the plots without intervals since before the bootstrap:
+        # the plots with intervals are drawn here, then the jobs it has not started (from the end of its queue)
+        from liberation.report.figures import PLOT_ORDER
+
+        here = _render.render_figures(result, slices, names=[n for n in PLOT_ORDER if n not in early.plot_names])
+        drawn_early = early.results()
+        ordered = {**here, **drawn_early}
+        gallery = early.gallery
+        plots = _render.Done({n: ordered[n] for n in PLOT_ORDER if n in ordered})
+        if gallery is not None:
+            drawn.update((name, drawn_early[name]) for name, _, _ in gallery[1])
+    elif prepared_gallery is not None:
         # the worker has been drawing the whole gallery since before the bootstrap: the plots are drawn here
         table, specs, theirs = prepared_gallery
         gallery = (table, [(name, title_, alt) for name, title_, alt, _, _ in specs])
         plots = _render.Done(_render.render_figures(result, slices))
     else:
         plots = renderer.submit(_render.render_figures, result, slices)
-    if volumes is not None and prepared_gallery is None:
+    if volumes is not None and prepared_gallery is None and early is None:
         from liberation.report.figures import gallery_specs
 
         table, specs = gallery_specs(result, volumes[0], volumes[1], seed=gallery_seed)
