@@ -14,12 +14,13 @@ same jobs in the calling process, one after the other: the outputs are the same 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from concurrent.futures import Future
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Done", "EarlyDrawing", "Job", "Renderer", "render_figures", "render_gallery", "render_kept_figures",
-           "render_pdf"]
+           "render_pdf", "tables_csv"]
 
 #: Snapshots of results kept for the plot jobs of :class:`EarlyDrawing`, by key (in each process).
 _KEPT: dict = {}
@@ -74,6 +75,25 @@ def _keep(key: str, blob: bytes) -> bool:
 
     _KEPT[key] = pickle.loads(blob)
     return True
+
+
+def tables_csv(tables) -> dict:
+    """The CSV bytes of ``name -> DataFrame`` (None skipped) as :func:`liberation.report._csv.write_csv` writes them
+    (a job for the worker: ``write_report(early=...)`` writes the bytes into the report folder)."""
+    import tempfile
+    from pathlib import Path
+
+    from liberation.report._csv import write_csv
+
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="liberation-csv-") as tmp:
+        for name, table in tables.items():
+            if table is None:
+                continue
+            path = Path(tmp) / name
+            write_csv(table, path)
+            out[name] = path.read_bytes()
+    return out
 
 
 def _forget(key: str) -> None:
@@ -249,12 +269,35 @@ class EarlyDrawing:
         _KEPT[self._key] = (result, slices)  # for the jobs this process takes back (and an inline renderer)
         if renderer.parallel:
             renderer.submit(_keep, self._key, pickle.dumps((result, slices), protocol=pickle.HIGHEST_PROTOCOL))
-        self._jobs = []
+        specs = []
         if gallery is not None:
             table, specs = gallery
             self.gallery = (table, [(name, title, alt) for name, title, alt, _, _ in specs])
-            self._jobs += [renderer.submit(render_gallery, [spec]) for spec in specs]
-        self._jobs += [renderer.submit(render_kept_figures, self._key, (name,)) for name in self.plot_names]
+        # queued in the reverse order of the PDF's pages: this process builds the PDF from its first page on
+        # and takes the images the worker has not started, the worker draws from the last page back
+        jobs = {spec[0]: (render_gallery, [spec]) for spec in specs}
+        jobs.update((name, (render_kept_figures, self._key, (name,))) for name in self.plot_names)
+        order = pdf_image_order(self.plot_names, [spec[0] for spec in specs])
+        self._jobs: list[Job] = []
+        self._job_of: dict[str, Job] = {}
+        for name in reversed(order):
+            self._job_of[name] = renderer.submit(*jobs[name])
+            self._jobs.append(self._job_of[name])
+
+    def image(self, name: str) -> bytes | None:
+        """The PNG of one panel or plot queued here (``None`` when that plot is not made), taking its job back
+        when the worker has not started it, else waiting for it."""
+        job = self._job_of.get(name)
+        if job is None:
+            return None
+        job.take()
+        value = job.result().get(name)
+        return None if value is None else value[0]
+
+    def images(self, others: Mapping[str, bytes]) -> Mapping[str, bytes]:
+        """``others`` and every image queued here as a mapping that draws or waits for an image when asked
+        (for :func:`liberation.report.pdf.build_pdf` in this process while the worker draws)."""
+        return _LazyImages(self, others)
 
     def results(self) -> dict:
         """Every panel and plot as ``name -> (png bytes, scale bars)``, taking back the jobs not started yet."""
@@ -270,3 +313,49 @@ class EarlyDrawing:
             _KEPT.pop(self._key, None)
             if self._renderer.parallel:
                 self._renderer.submit(_forget, self._key)
+
+
+def pdf_image_order(plot_names, gallery_names) -> list[str]:
+    """The order in which :func:`liberation.report.pdf.build_pdf` places these plots and gallery panels."""
+    from liberation.report.html import PLOT_CAPTIONS
+
+    def of(section: str) -> list[str]:
+        return [n for n, (sec, _) in PLOT_CAPTIONS.items() if sec == section and n in plot_names]
+
+    order = of("modal") + of("liberation") + list(gallery_names)
+    for section in ("association", "grade_recovery", "sizes", "slices"):
+        order += of(section)
+    return order + [n for n in plot_names if n not in order]
+
+
+class _LazyImages(Mapping):
+    """Name -> PNG bytes: ``others``, then the images of an :class:`EarlyDrawing`, each got when first asked."""
+
+    def __init__(self, early: EarlyDrawing, others: Mapping[str, bytes]):
+        self._early, self._got = early, dict(others)
+        self._missing: set[str] = set()
+
+    def _get(self, name: str) -> bool:
+        if name not in self._got and name not in self._missing:
+            png = self._early.image(name)
+            if png is None:
+                self._missing.add(name)
+            else:
+                self._got[name] = png
+        return name in self._got
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and self._get(name)
+
+    def __getitem__(self, name: str) -> bytes:
+        if not self._get(name):
+            raise KeyError(name)
+        return self._got[name]
+
+    def __iter__(self):
+        for name in self._early._job_of:
+            self._get(name)
+        return iter(list(self._got))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -180,22 +180,21 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
     # of the gallery go to the renderer's worker (when it has one) while this process cuts the gallery
     # crops and draws the other panels (or, with a prepared gallery that the worker has been drawing since
     # before the bootstrap, this process draws the plots); the PDF then goes to the worker while this
-    # process builds the HTML page and writes the CSV tables.
+    # process builds the HTML page and writes the CSV tables. With ``early`` (the gallery and the plots
+    # without intervals queued to the worker before the bootstrap) this process draws the interval plots,
+    # then builds the PDF itself, taking back the images the worker has not started as the pages need them.
     gallery = None
     drawn: dict[str, tuple[bytes, list[float]]] = {}
     theirs = None
+    pdf_bytes = None
+    csv_job = None
     if early is not None:
-        # the worker has been drawing the gallery and the plots without intervals since before the bootstrap:
-        # the plots with intervals are drawn here, then the jobs it has not started (from the end of its queue)
         from liberation.report.figures import PLOT_ORDER
 
+        # the worker formats the CSV tables after its drawing, while this process builds the PDF
+        csv_job = renderer.submit(_render.tables_csv, result.tables()) if renderer.parallel else None
         here = _render.render_figures(result, slices, names=[n for n in PLOT_ORDER if n not in early.plot_names])
-        drawn_early = early.results()
-        ordered = {**here, **drawn_early}
         gallery = early.gallery
-        plots = _render.Done({n: ordered[n] for n in PLOT_ORDER if n in ordered})
-        if gallery is not None:
-            drawn.update((name, drawn_early[name]) for name, _, _ in gallery[1])
     elif prepared_gallery is not None:
         # the worker has been drawing the whole gallery since before the bootstrap: the plots are drawn here
         table, specs, theirs = prepared_gallery
@@ -219,6 +218,16 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
         drawn[FIGURE_NAME] = _render._png_and_bars(plot_measured_section(
             measured_section, colors={m.id: colors[m.name] for m in result.minerals},
             names={m.id: m.name for m in result.minerals}, mineral=result.target))
+    if early is not None:
+        if pdf:
+            own = {name: png for name, (png, _) in {**here, **drawn}.items()}
+            pdf_bytes = _render.render_pdf(result, early.images(own), sample_info=sample_info, title=title,
+                                           gallery=gallery, measured_section=measured_section, stereology=stereology)
+        drawn_early = early.results()
+        ordered = {**here, **drawn_early}
+        plots = _render.Done({n: ordered[n] for n in PLOT_ORDER if n in ordered})
+        if gallery is not None:
+            drawn.update((name, drawn_early[name]) for name, _, _ in gallery[1])
     rendered = dict(plots.result())
     if gallery is not None:
         if theirs is not None:
@@ -227,8 +236,8 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
     rendered.update((name, value) for name, value in drawn.items() if name not in rendered)
     images = {name: png for name, (png, _) in rendered.items()}
     scale_bars = {name: bars for name, (_, bars) in rendered.items()}
-    pdf_job = None
-    if pdf:
+    pdf_job = None if pdf_bytes is None else _render.Done(pdf_bytes)
+    if pdf and pdf_job is None:
         pdf_job = renderer.submit(_render.render_pdf, result, images,
                                   sample_info=sample_info, title=title, gallery=gallery,
                                   measured_section=measured_section, stereology=stereology)
@@ -248,7 +257,14 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
                       measured_section=measured_section, stereology=stereology)
 
     with atomic_dir(out_dir, overwrite=overwrite, what="output folder") as tmp:
-        files = _write_tables(result, tmp)
+        if csv_job is not None:
+            csv_job.take()  # here if the worker has not started it yet
+            files = []
+            for fname, data in csv_job.result().items():
+                (tmp / fname).write_bytes(data)
+                files.append(fname)
+        else:
+            files = _write_tables(result, tmp)
         if measured_section is not None:
             for fname, table in measured_section.tables().items():
                 write_csv(table, tmp / fname)
