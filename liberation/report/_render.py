@@ -5,10 +5,13 @@ matplotlib and the statistics (the plots, half of the gallery panels, the PDF) w
 process draws the other gallery panels, writes the CSV tables and builds the HTML page. The
 worker is a *spawned* process (no fork of a process that runs numba and BLAS threads), started
 early (:func:`liberation.workflows.report_store.run_report` starts it before the analysis, so that
-its imports of matplotlib and pandas overlap the voxel passes). ``run_report`` also hands it the
-whole gallery as soon as the tables are made, before the bootstrap (``write_report(prepared_gallery=)``;
-the calling process then runs the bootstrap and draws the plots). ``Renderer(processes=0)`` runs the
-same jobs in the calling process, one after the other: the outputs are the same bytes either way.
+its imports of matplotlib and pandas overlap this process's imports). ``run_report`` also hands it the
+gallery panels and the plots without intervals as soon as the tables are made, before the bootstrap, one
+job each (:class:`EarlyDrawing`, ``write_report(early=)``): the calling process runs the bootstrap, draws
+the interval plots, then builds the PDF from its first page on, taking back (:meth:`Job.take`) the images
+the worker has not started, while the worker draws from the PDF's last image back and then formats the
+CSV tables. ``Renderer(processes=0)`` runs the same jobs in the calling process, one after the other: the
+outputs are the same bytes either way.
 """
 
 from __future__ import annotations
@@ -43,7 +46,25 @@ def _warm_up() -> bool:
     import liberation.report.plots  # noqa: F401
     import liberation.report.tables  # noqa: F401
 
+    _draw_once()
     return True
+
+
+def _draw_once() -> None:
+    """Draw a small throwaway figure (text, an image, a scale bar) to PNG: the first drawing in a process
+    loads the fonts and fills matplotlib's caches (~0.4 s of CPU), here while the worker has nothing to do."""
+    import numpy as np
+
+    from liberation.report.plots import _figure, add_scale_bar
+
+    fig = _figure(2.0, 1.5)
+    ax = fig.add_subplot()
+    ax.imshow(np.zeros((8, 8, 3)), interpolation="nearest")
+    ax.set_title("µm 0.1", fontsize=8)
+    ax.set_xlabel("x", fontsize=9)
+    add_scale_bar(ax, 1.0, 8)
+    fig.legend(handles=ax.plot([0, 1], label="a"), fontsize=8)
+    figure_png(fig)
 
 
 def figure_png(fig, dpi: float = 100) -> bytes:
