@@ -82,6 +82,29 @@ def test_early_drawing_writes_the_same_report(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+def test_run_report_with_a_worker_writes_the_same_report(tmp_path, monkeypatch):
+    """run_report with the drawing worker (the early drawing from analyse(on_tables=...)) and without it."""
+    import numpy as np
+
+    from liberation.io import create_store
+    from liberation.workflows.report_store import run_report
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    pid, ph, _ = phantom()
+    store = create_store(tmp_path / "s.zarr", ph.astype(np.uint16) * 1000 + 100, voxel_size_um=10.0)
+    store.write_label("phases", ph.astype(np.uint8), minerals=minerals())
+    store.write_label("particles", pid.astype(np.uint32))
+    kw = dict(target="ore", size_classes_um=(60.0,), exclude_border=False, bootstrap=100, section_spacing=4)
+    inline = run_report(tmp_path / "s.zarr", tmp_path / "inline", render_process=False, **kw).folder
+    worker = run_report(tmp_path / "s.zarr", tmp_path / "worker", render_process=True, **kw).folder
+    names = sorted(p.name for p in inline.iterdir() if not p.name.startswith("."))
+    assert names == sorted(p.name for p in worker.iterdir() if not p.name.startswith("."))
+    assert {"report.pdf", "gallery_01.png", "grade_recovery.png", "slices.png", "modal.png"} <= set(names)
+    for name in names:
+        assert (inline / name).read_bytes() == (worker / name).read_bytes(), name
+
+
+@pytest.mark.slow
 def test_plots_without_intervals_do_not_change_with_them():
     """The plots drawn before the bootstrap (not in INTERVAL_PLOTS) are the same with and without the intervals;
     the interval plots differ (they show them)."""
