@@ -87,7 +87,8 @@ def render_figures(result, slices=None, names=None) -> dict:
     scale bars)``."""
     from liberation.report.figures import make_figures
 
-    return {name: _png_and_bars(fig) for name, fig in make_figures(result, slices=slices, names=names).items()}
+    figs = make_figures(result, slices=slices) if names is None else make_figures(result, slices=slices, names=names)
+    return {name: _png_and_bars(fig) for name, fig in figs.items()}
 
 
 def _keep(key: str, blob: bytes) -> bool:
