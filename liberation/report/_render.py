@@ -91,11 +91,12 @@ def render_figures(result, slices=None, names=None) -> dict:
     return {name: _png_and_bars(fig) for name, fig in figs.items()}
 
 
-def _keep(key: str, blob: bytes) -> bool:
-    """Keep the pickled ``(result, slices)`` under ``key`` in this process (a job for the worker)."""
+def _keep(key: str, path: str) -> bool:
+    """Keep the ``(result, slices)`` pickled in the file ``path`` under ``key`` in this process (a job for the worker)."""
     import pickle
 
-    _KEPT[key] = pickle.loads(blob)
+    with open(path, "rb") as f:
+        _KEPT[key] = pickle.load(f)
     return True
 
 
@@ -211,6 +212,7 @@ class Renderer:
         if processes not in (0, 1):
             raise ValueError(f"processes={processes!r}; expected 0 or 1")
         self._pool = None
+        self._files: list[str] = []  # temporary files of the jobs, removed at close()
         if processes:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -241,11 +243,23 @@ class Renderer:
                 self._lost(exc)
         return Job(self, future, fn, args, kwargs)
 
+    def _remove_files(self, paths) -> None:
+        import os
+
+        for path in paths:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            if path in self._files:
+                self._files.remove(path)
+
     def close(self) -> None:
-        """End the worker (pending jobs are cancelled)."""
+        """End the worker (pending jobs are cancelled) and remove the jobs' temporary files."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._remove_files(list(self._files))
 
     def __enter__(self) -> Renderer:
         return self
@@ -289,8 +303,17 @@ class EarlyDrawing:
         self._renderer = renderer
         self._key = f"{os.getpid()}-{id(self)}"
         _KEPT[self._key] = (result, slices)  # for the jobs this process takes back (and an inline renderer)
+        self._path = None
         if renderer.parallel:
-            renderer.submit(_keep, self._key, pickle.dumps((result, slices), protocol=pickle.HIGHEST_PROTOCOL))
+            # through a file (streamed, removed by results() or the renderer's close): pickled bytes in memory
+            # would add twice the result's size to this process's peak, which comes during the bootstrap
+            import tempfile
+
+            fd, self._path = tempfile.mkstemp(prefix="liberation-report-", suffix=".pkl")
+            renderer._files.append(self._path)
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump((result, slices), f, protocol=pickle.HIGHEST_PROTOCOL)
+            renderer.submit(_keep, self._key, self._path)
         specs = []
         if gallery is not None:
             table, specs = gallery
@@ -333,6 +356,8 @@ class EarlyDrawing:
             return out
         finally:
             _KEPT.pop(self._key, None)
+            if self._path is not None:  # every job is done or taken back: the worker has read it
+                self._renderer._remove_files([self._path])
             if self._renderer.parallel:
                 self._renderer.submit(_forget, self._key)
 
