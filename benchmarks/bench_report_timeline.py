@@ -5,9 +5,10 @@
 Each phase (the main process's analysis steps and drawing, the worker's jobs: its warm-up imports,
 the gallery, the plots, the PDF and what the PDF spends its time on) is logged with its start and
 end (seconds since the run started, one clock for both processes) and its CPU seconds. Printed as a
-table sorted by start, then as a coarse text chart (one row per process, 0.5 s per character),
-then the idle time of each process. The worker's jobs are wrapped in the parent (``Renderer.submit``
-and the warm-up), so the worker runs the library's own code; the timing adds microseconds per phase.
+table sorted by start, then as a coarse text chart (one row per process, 0.5 s per character, the first
+letter of the phase; upper case: a worker job, in the main process one it took back from the worker).
+The worker's jobs are wrapped in the parent (``Renderer.submit`` and the warm-up), so the worker runs
+the library's own code; the timing adds microseconds per phase.
 Stores: ``benchmarks/bench_stats_memory.py --make-store``.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 
 T0_ENV = "LIBERATION_TIMELINE_T0"
 LOG_ENV = "LIBERATION_TIMELINE_LOG"
+MAIN_ENV = "LIBERATION_TIMELINE_MAIN"
 
 #: (module, function, label) timed in the main process (nested ones print indented by start time).
 MAIN_PHASES = [
@@ -103,6 +105,8 @@ def _traced(label: str, module: str, name: str, *args, **kwargs):
     install(DRAW_PHASES)
     func = getattr(importlib.import_module(module), name)
     func = getattr(func, "_timeline_orig", func)
+    if str(os.getpid()) == os.environ.get(MAIN_ENV):  # a job the main process took back (Job.take)
+        label = "taken back: " + label[len("worker: "):]
     t, c = time.time(), time.process_time()
     try:
         return func(*args, **kwargs)
@@ -148,8 +152,8 @@ def chart(rows: list[dict], main_pid: int, width_s: float = 0.5) -> list[str]:
             if r["pid"] != pid or r["label"] in ("analyse (all)", "write_report (all)"):
                 continue
             for k in range(int(r["start"] / width_s), min(n, int(r["end"] / width_s) + 1)):
-                cells[k] = r["label"][len("worker: "):][0].upper() if r["label"].startswith("worker") else \
-                    r["label"][0]
+                label = r["label"].split(": ")[-1]
+                cells[k] = label[0].upper() if ": " in r["label"] else label[0]
         lines.append(f"{'main  ' if pid == main_pid else 'worker'} |{''.join(cells)}|")
     lines.append(f"        0 s{' ' * (n - 8)}{end:.1f} s  ({width_s} s per character)")
     return lines
@@ -166,6 +170,7 @@ def main() -> None:
         os.environ[LOG_ENV] = str(log)
         t0 = time.time()
         os.environ[T0_ENV] = repr(t0)
+        os.environ[MAIN_ENV] = str(os.getpid())
         c0 = time.process_time()
         import liberation.workflows.report_store as rs
 
