@@ -40,6 +40,105 @@ def test_worker_process_writes_the_same_report(tmp_path, monkeypatch):
         assert a == c, name
 
 
+@pytest.mark.slow
+def test_early_drawing_writes_the_same_report(tmp_path, monkeypatch):
+    """The gallery and the plots without intervals queued before the bootstrap (from the result without its
+    intervals), the PDF built in this process taking images back, the CSV formatted by the worker: the same bytes
+    as drawing everything inline after the bootstrap; with a worker and inline, and whoever draws what."""
+    from liberation.report._render import EarlyDrawing, Renderer
+    from liberation.report.figures import gallery_specs
+    from liberation.report.writer import write_report
+    from liberation.stats import analyse
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    pid, ph, _ = phantom()
+    kw = dict(voxel_size_um=10.0, minerals=minerals(), target="ore", bootstrap=100, grains=True, shapes=False,
+              exclude_border=False, by="volume", section_spacing=4)
+    slices = {"z = 3": (ph[3].astype(float), ph[3])}
+    reference = write_report(analyse(pid, ph, **kw), tmp_path / "inline", slices=slices, volumes=(pid, ph))
+    folders = {}
+    for processes, steal in ((1, False), (1, True), (0, False)):
+        with Renderer(processes=processes) as renderer:
+            early = {}
+
+            def hook(partial, renderer=renderer, early=early, steal=steal):
+                assert not [c for c in partial.grade_recovery.columns if "ci95" in c]  # before the intervals
+                early["e"] = EarlyDrawing(renderer, partial, slices, gallery=gallery_specs(partial, pid, ph))
+                if steal:  # this process takes back every job the worker has not started
+                    early["e"].results()
+
+            result = analyse(pid, ph, on_tables=hook, **kw)
+            assert [c for c in result.grade_recovery.columns if "ci95" in c]
+            out = tmp_path / f"early{processes}{steal}"
+            folders[out] = write_report(result, out, slices=slices, renderer=renderer, early=early["e"])
+            assert renderer.parallel == bool(processes)  # no fallback
+    names = sorted(p.name for p in reference.iterdir() if not p.name.startswith("."))
+    assert "report.pdf" in names and "grade_recovery.png" in names and "bias_by_size.png" in names
+    assert sum(n.startswith("gallery_") and n.endswith(".png") for n in names) == 8
+    for folder in folders.values():
+        assert names == sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+        for name in names:
+            assert (reference / name).read_bytes() == (folder / name).read_bytes(), (folder.name, name)
+
+
+@pytest.mark.slow
+def test_run_report_with_a_worker_writes_the_same_report(tmp_path, monkeypatch):
+    """run_report with the drawing worker (the early drawing from analyse(on_tables=...)) and without it."""
+    import numpy as np
+
+    from liberation.io import create_store
+    from liberation.workflows.report_store import run_report
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    pid, ph, _ = phantom()
+    store = create_store(tmp_path / "s.zarr", ph.astype(np.uint16) * 1000 + 100, voxel_size_um=10.0)
+    store.write_label("phases", ph.astype(np.uint8), minerals=minerals())
+    store.write_label("particles", pid.astype(np.uint32))
+    kw = dict(target="ore", size_classes_um=(60.0,), exclude_border=False, bootstrap=100, section_spacing=4)
+    inline = run_report(tmp_path / "s.zarr", tmp_path / "inline", render_process=False, **kw).folder
+    worker = run_report(tmp_path / "s.zarr", tmp_path / "worker", render_process=True, **kw).folder
+    names = sorted(p.name for p in inline.iterdir() if not p.name.startswith("."))
+    assert names == sorted(p.name for p in worker.iterdir() if not p.name.startswith("."))
+    assert {"report.pdf", "gallery_01.png", "grade_recovery.png", "slices.png", "modal.png"} <= set(names)
+    for name in names:
+        assert (inline / name).read_bytes() == (worker / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_plots_without_intervals_do_not_change_with_them():
+    """The plots drawn before the bootstrap (not in INTERVAL_PLOTS) are the same with and without the intervals;
+    the interval plots differ (they show them)."""
+    from liberation.report._render import render_figures
+    from liberation.report.figures import INTERVAL_PLOTS, PLOT_ORDER
+    from liberation.stats import analyse
+
+    pid, ph, _ = phantom()
+    kw = dict(voxel_size_um=10.0, minerals=minerals(), target="ore", grains=True, shapes=False,
+              exclude_border=False, by="volume", size_classes_um=(40.0,), section_spacing=4)
+    plain = render_figures(analyse(pid, ph, bootstrap=0, **kw))
+    with_ci = render_figures(analyse(pid, ph, bootstrap=100, **kw))
+    assert list(plain) == [n for n in PLOT_ORDER if n in plain] and list(with_ci) == list(plain)
+    assert INTERVAL_PLOTS <= set(plain)
+    for name in plain:
+        assert (plain[name][0] == with_ci[name][0]) == (name not in INTERVAL_PLOTS), name
+    some = [n for n in PLOT_ORDER if n not in INTERVAL_PLOTS][:3]
+    assert list(render_figures(analyse(pid, ph, bootstrap=0, **kw), names=some)) == [n for n in some if n in plain]
+
+
+def test_job_take_runs_a_pending_job_here_once():
+    from liberation.report._render import Renderer
+
+    calls = []
+
+    def f(x):
+        calls.append(x)
+        return x * 2
+
+    with Renderer(processes=0) as renderer:
+        job = renderer.submit(f, 3)
+        assert job.take() and job.take() and job.result() == 6 and calls == [3]
+
+
 def test_on_tables_sees_the_result_before_its_intervals():
     """analyse(on_tables=...) gets the returned object before the bootstrap: no intervals yet, then added in
     place; the result equals the one without the hook."""

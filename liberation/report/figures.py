@@ -17,7 +17,13 @@ from liberation.report.tables import (
 )
 from liberation.report.text import headline_mineral
 
-__all__ = ["gallery_specs", "make_figures", "make_gallery", "mineral_colors"]
+__all__ = ["INTERVAL_PLOTS", "PLOT_ORDER", "gallery_specs", "make_figures", "make_gallery", "mineral_colors"]
+
+#: The plots of :func:`make_figures`, in the order it makes them.
+PLOT_ORDER = ("modal", "liberation_classes", "cumulative_yield", "bias_by_size", "association", "grade_recovery",
+              "size_distribution", "modal_by_size", "grain_sizes", "slices")
+#: The plots that show the bootstrap's 95 % intervals; the others look the same before the intervals are added.
+INTERVAL_PLOTS = frozenset({"bias_by_size", "grade_recovery"})
 
 
 def mineral_colors(result) -> dict[str, str]:
@@ -73,8 +79,8 @@ def _size_classes_3d_2d(result, mineral: str):
     return [], np.array([]), np.array([]), None, None, None
 
 
-def make_figures(result, *, slices: Mapping | None = None) -> dict:
-    """Build every report plot.
+def make_figures(result, *, slices: Mapping | None = None, names=None) -> dict:
+    """Build every report plot (or those of ``names``).
 
     Parameters
     ----------
@@ -82,12 +88,15 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
         The statistics.
     slices : mapping, optional
         Panel title -> ``(ct_2d, phases_2d)`` for the slice panel.
+    names : collection of str, optional
+        Build only these plots (names of :data:`PLOT_ORDER`; the others are not built); default all.
 
     Returns
     -------
     dict
         Plot name -> matplotlib Figure; names as in :data:`liberation.report.html.PLOT_CAPTIONS`.
     """
+    only = None if names is None else frozenset(names)
     minerals = result.minerals
     names = list(minerals.names)
     colors = mineral_colors(result)
@@ -95,39 +104,46 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
     mineral = headline_mineral(result.target, lib2, lib3, names)
     figs = {}
 
+    def want(name: str) -> bool:
+        return only is None or name in only
+
     modal = result.modal
-    if modal is not None and "mineral" in modal.columns and "volume_percent" in modal.columns:
+    if want("modal") and modal is not None and "mineral" in modal.columns and "volume_percent" in modal.columns:
         figs["modal"] = plots.plot_modal(
             [str(n) for n in modal["mineral"]], modal["volume_percent"].to_numpy(dtype=float),
             modal["mass_percent"].to_numpy(dtype=float) if "mass_percent" in modal.columns else None,
             colors=[colors.get(str(n), "#808080") for n in modal["mineral"]],
         )
 
-    labels3, share3 = class_distribution(result, mineral, "3D")
-    labels2, share2 = class_distribution(result, mineral, "2D")
+    labels3, share3 = class_distribution(result, mineral, "3D") if want("liberation_classes") else ([], None)
+    labels2, share2 = class_distribution(result, mineral, "2D") if want("liberation_classes") else ([], None)
     if labels3:
         figs["liberation_classes"] = plots.plot_liberation_classes(
             labels3, share3, share2 if labels2 == labels3 else None, mineral=mineral)
 
     basis = basis_of(result)
-    g3, y3 = _curve(result.cumulative_yield, mineral, "3D", "grade_percent", "cumulative_share", basis)
-    g2, y2 = _curve(result.cumulative_yield, mineral, "2D", "grade_percent", "cumulative_share", basis)
+    g3 = g2 = np.array([])
+    if want("cumulative_yield"):
+        g3, y3 = _curve(result.cumulative_yield, mineral, "3D", "grade_percent", "cumulative_share", basis)
+        g2, y2 = _curve(result.cumulative_yield, mineral, "2D", "grade_percent", "cumulative_share", basis)
     if g3.size or g2.size:
         figs["cumulative_yield"] = plots.plot_cumulative_yield(
             g3 / 100.0, y3, g2 / 100.0 if g2.size else None, y2 if g2.size else None, mineral=mineral,
             threshold=result.threshold)
 
-    sizes, f3, f2, ci3, ci2, cib = _size_classes_3d_2d(result, mineral)
+    sizes, f3, f2, ci3, ci2, cib = _size_classes_3d_2d(result, mineral) if want("bias_by_size") else ([],) * 6
     if sizes:
         figs["bias_by_size"] = plots.plot_bias_by_size(sizes, f3, f2, mineral=mineral, ci_3d=ci3, ci_2d=ci2,
                                                        ci_bias=cib)
 
-    matrix, rows, cols = association_matrix(result)
+    matrix, rows, cols = association_matrix(result) if want("association") else (np.array([]), None, None)
     if matrix.size:
         figs["association"] = plots.plot_association(matrix, rows, cols)
 
-    r3, gr3, band3 = _curve(result.grade_recovery, mineral, "3D", "recovery", "grade", basis, band=True)
-    r2, gr2 = _curve(result.grade_recovery, mineral, "2D", "recovery", "grade", basis)
+    r3 = np.array([])
+    if want("grade_recovery"):
+        r3, gr3, band3 = _curve(result.grade_recovery, mineral, "3D", "recovery", "grade", basis, band=True)
+        r2, gr2 = _curve(result.grade_recovery, mineral, "2D", "recovery", "grade", basis)
     if r3.size:
         feed = None
         col = "mass_percent" if basis == "mass" else "volume_percent"
@@ -140,7 +156,7 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
             grade_2d=gr2 if gr2.size else None, grade_ci95=band3, basis=basis)
 
     particles = _included(result.particles)
-    if particles is not None and "esd_um" in particles.columns:
+    if particles is not None and "esd_um" in particles.columns and want("size_distribution"):
         from liberation.report.tables import particle_weights
 
         sections = _included(result.sections)
@@ -151,6 +167,7 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
         figs["size_distribution"] = plots.plot_size_distribution(
             particles["esd_um"].to_numpy(dtype=float), weights=weights, weight_label=label,
             ecd_um=ecd, ecd_weights=ecd_w, size_classes_um=list(result.size_classes_um or ()))
+    if particles is not None and "esd_um" in particles.columns and want("modal_by_size"):
         from liberation.report.tables import modal_by_size
 
         by_size = modal_by_size(result)
@@ -161,12 +178,12 @@ def make_figures(result, *, slices: Mapping | None = None) -> dict:
                 basis=basis)
 
     grains = result.grain_sizes
-    if grains is not None and "mineral" in grains.columns and "esd_um" in grains.columns:
+    if want("grain_sizes") and grains is not None and "mineral" in grains.columns and "esd_um" in grains.columns:
         grains = _included(grains)
         per = {n: grains.loc[grains["mineral"].astype(str) == n, "esd_um"].to_numpy(dtype=float) for n in names}
         figs["grain_sizes"] = plots.plot_grain_sizes(per, colors=colors)
 
-    if slices:
+    if slices and want("slices"):
         figs["slices"] = plots.plot_slices(
             slices, colors={m.id: colors[m.name] for m in minerals}, names={m.id: m.name for m in minerals},
             pixel_size_um=float(result.voxel_size_um[-1]))

@@ -223,10 +223,10 @@ def plot_gallery_group(title: str, items, *, colors: Mapping[int, str], names: M
     vz, vy, vx = (float(v) for v in voxel_size_um)
     n_rows = max(len(items), 1)
     height = 0.6 + 2.3 * n_rows
-    fig = _figure(9.0, height)
     # A fixed grid instead of the constrained layout (a third of the drawing time of a panel): room
-    # for the three-line row labels on the left, the axes titles, the title above, the legend below.
-    fig.set_layout_engine("none")
+    # for the three-line row labels on the left, the axes titles, the title above, the legend below. No
+    # layout engine at all (not even switched off later: savefig would then draw the panel twice).
+    fig = _figure(9.0, height, layout=None)
     axes = fig.subplots(n_rows, 4, squeeze=False,
                         gridspec_kw={"left": 0.62 / 9.0, "right": 1.0 - 0.08 / 9.0, "top": 1.0 - 0.55 / height,
                                      "bottom": 0.42 / height, "wspace": 0.06, "hspace": 0.16})

@@ -31,7 +31,13 @@ COLOR_3D = "#1f4e79"
 COLOR_2D = "#e07b39"
 
 
-def _figure(width: float = 7.0, height: float = 4.2):
+def _figure(width: float = 7.0, height: float = 4.2, *, layout: str | None = "constrained"):
+    """A bare Figure of ``width`` x ``height`` inches at 100 dpi; ``layout=None`` for a fixed layout (no engine).
+
+    A figure whose layout engine was switched off later (``set_layout_engine("none")``) keeps a
+    placeholder engine, and matplotlib then draws it twice on every ``savefig`` (once without
+    rendering, for the layout); a figure made with ``layout=None`` is drawn once.
+    """
     import sys
 
     import matplotlib
@@ -42,7 +48,7 @@ def _figure(width: float = 7.0, height: float = 4.2):
     from matplotlib.figure import Figure
 
     # A bare Figure (not pyplot) so that nothing accumulates in pyplot's global state.
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     return fig
 
 

@@ -86,6 +86,7 @@ def write_report(
     stereology=None,
     renderer=None,
     prepared_gallery=None,
+    early=None,
 ) -> Path:
     """Write the liberation report of one sample into a new folder.
 
@@ -136,6 +137,11 @@ def write_report(
         job of ``render_gallery`` over all its specs; ``run_report`` starts it before the bootstrap):
         used instead of ``volumes``, and the plots are then drawn in this process while the worker
         draws the gallery. The files are the same.
+    early : liberation.report._render.EarlyDrawing, optional
+        The gallery (cut from ``volumes``' labels) and the plots without intervals, queued to ``renderer`` before
+        the bootstrap (``run_report`` makes it in ``analyse(on_tables=...)``): this process draws the plots with
+        intervals, then the queued jobs the worker has not started yet. Used instead of ``volumes``,
+        ``slices`` and ``prepared_gallery``. The files are the same.
 
     Returns
     -------
@@ -157,14 +163,15 @@ def write_report(
     try:
         return _write(result, out_dir, renderer, overwrite=overwrite, slices=slices, sample_info=sample_info,
                       title=title, volumes=volumes, gallery_seed=gallery_seed, pdf=pdf,
-                      measured_section=measured_section, stereology=stereology, prepared_gallery=prepared_gallery)
+                      measured_section=measured_section, stereology=stereology, prepared_gallery=prepared_gallery,
+                      early=early)
     finally:
         if own:
             renderer.close()
 
 
 def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, title, volumes, gallery_seed, pdf,
-           measured_section, stereology, prepared_gallery=None) -> Path:
+           measured_section, stereology, prepared_gallery=None, early=None) -> Path:
     from liberation.report import _render
     from liberation.report.figures import mineral_colors
     from liberation.report.html import build_html
@@ -173,18 +180,29 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
     # of the gallery go to the renderer's worker (when it has one) while this process cuts the gallery
     # crops and draws the other panels (or, with a prepared gallery that the worker has been drawing since
     # before the bootstrap, this process draws the plots); the PDF then goes to the worker while this
-    # process builds the HTML page and writes the CSV tables.
+    # process builds the HTML page and writes the CSV tables. With ``early`` (the gallery and the plots
+    # without intervals queued to the worker before the bootstrap) this process draws the interval plots,
+    # then builds the PDF itself, taking back the images the worker has not started as the pages need them.
     gallery = None
     drawn: dict[str, tuple[bytes, list[float]]] = {}
     theirs = None
-    if prepared_gallery is not None:
+    pdf_bytes = None
+    csv_job = None
+    if early is not None:
+        from liberation.report.figures import PLOT_ORDER
+
+        # the worker formats the CSV tables after its drawing, while this process builds the PDF
+        csv_job = renderer.submit(_render.tables_csv, result.tables()) if renderer.parallel else None
+        here = _render.render_figures(result, slices, names=[n for n in PLOT_ORDER if n not in early.plot_names])
+        gallery = early.gallery
+    elif prepared_gallery is not None:
         # the worker has been drawing the whole gallery since before the bootstrap: the plots are drawn here
         table, specs, theirs = prepared_gallery
         gallery = (table, [(name, title_, alt) for name, title_, alt, _, _ in specs])
         plots = _render.Done(_render.render_figures(result, slices))
     else:
         plots = renderer.submit(_render.render_figures, result, slices)
-    if volumes is not None and prepared_gallery is None:
+    if volumes is not None and prepared_gallery is None and early is None:
         from liberation.report.figures import gallery_specs
 
         table, specs = gallery_specs(result, volumes[0], volumes[1], seed=gallery_seed)
@@ -200,6 +218,16 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
         drawn[FIGURE_NAME] = _render._png_and_bars(plot_measured_section(
             measured_section, colors={m.id: colors[m.name] for m in result.minerals},
             names={m.id: m.name for m in result.minerals}, mineral=result.target))
+    if early is not None:
+        if pdf:
+            own = {name: png for name, (png, _) in {**here, **drawn}.items()}
+            pdf_bytes = _render.render_pdf(result, early.images(own), sample_info=sample_info, title=title,
+                                           gallery=gallery, measured_section=measured_section, stereology=stereology)
+        drawn_early = early.results()
+        ordered = {**here, **drawn_early}
+        plots = _render.Done({n: ordered[n] for n in PLOT_ORDER if n in ordered})
+        if gallery is not None:
+            drawn.update((name, drawn_early[name]) for name, _, _ in gallery[1])
     rendered = dict(plots.result())
     if gallery is not None:
         if theirs is not None:
@@ -208,8 +236,8 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
     rendered.update((name, value) for name, value in drawn.items() if name not in rendered)
     images = {name: png for name, (png, _) in rendered.items()}
     scale_bars = {name: bars for name, (_, bars) in rendered.items()}
-    pdf_job = None
-    if pdf:
+    pdf_job = None if pdf_bytes is None else _render.Done(pdf_bytes)
+    if pdf and pdf_job is None:
         pdf_job = renderer.submit(_render.render_pdf, result, images,
                                   sample_info=sample_info, title=title, gallery=gallery,
                                   measured_section=measured_section, stereology=stereology)
@@ -229,7 +257,14 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
                       measured_section=measured_section, stereology=stereology)
 
     with atomic_dir(out_dir, overwrite=overwrite, what="output folder") as tmp:
-        files = _write_tables(result, tmp)
+        if csv_job is not None:
+            csv_job.take()  # here if the worker has not started it yet
+            files = []
+            for fname, data in csv_job.result().items():
+                (tmp / fname).write_bytes(data)
+                files.append(fname)
+        else:
+            files = _write_tables(result, tmp)
         if measured_section is not None:
             for fname, table in measured_section.tables().items():
                 write_csv(table, tmp / fname)

@@ -279,10 +279,12 @@ def run_report(
         the scheduler at this address, opened after the inputs are checked and closed at the end
         (:func:`liberation.workflows.cluster.dask_client`).
     render_process : bool, optional
-        Draw the particle gallery and the PDF in a second (spawned) process, started before the
-        analysis: the gallery from the moment the tables are made (before the bootstrap, through
-        ``analyse(on_tables=...)``), while this process runs the bootstrap, draws the plots and writes
-        the tables (:class:`liberation.report._render.Renderer`; the files are the same). Default: when
+        Draw the figures and the PDF in a second (spawned) process as well, started once the inputs are
+        checked: the gallery panels and the plots without intervals are queued to it the moment the tables
+        are made (before the bootstrap, through ``analyse(on_tables=...)``; one job each), while this process
+        runs the bootstrap, draws the plots with intervals and takes back the jobs the worker has not started
+        (:class:`liberation.report._render.EarlyDrawing`); the worker then draws the PDF while this process
+        writes the tables (:class:`liberation.report._render.Renderer`; the files are the same). Default: when
         the volume has at least :data:`RENDER_PROCESS_VOXELS` voxels.
 
     Returns
@@ -306,8 +308,7 @@ def run_report(
     """
     from liberation.io import open_store
     from liberation.report.writer import check_out_dir, write_report
-    from liberation.stats import analyse
-    from liberation.workflows.cluster import check_cluster_options, dask_client
+    from liberation.workflows.cluster import check_cluster_options
 
     check_cluster_options(workers, scheduler)
     store_path = Path(store_path)
@@ -336,43 +337,47 @@ def run_report(
         from liberation.workflows.measured_section import check_section_inputs
 
         check_section_inputs(section, transform, minerals)
-    phases = store.label("phases")
-    info = {
-        "store": str(store_path),
-        "shape": list(store.shape),
-        "ct_dtype": str(store.image().dtype),
-        "ngff_version": store.ngff_version,
-        "labels": list(store.label_names),
-    }
-    if store.sieve_fraction is not None:
-        info["sieve_fraction"] = "{:g}-{:g} µm".format(*store.sieve_fraction)
-    notes, doubts = [], []
-    if no_density:
-        notes.append(f"no density for {', '.join(no_density)}: volume-basis numbers are exact; mass-basis numbers "
-                     f"(wt%, mass grades) weigh {'its' if len(no_density) == 1 else 'their'} volume at a stand-in "
-                     f"{stand_in:.3g} g/cm³ (the mean of the known densities; 1 when none is known, so mass basis "
-                     "= volume basis)")
-        info["minerals_without_density"] = list(no_density)
-        info["stand_in_density_g_cm3"] = stand_in
-    if store.has_label("particles"):
-        _check_label(store, "particles")
-        particles = store.label("particles")
-        info["particles_source"] = "labels/particles of the store"
-    else:
-        notes.append("labels/particles is missing: deriving particles from phases > 0 with the classical "
-                     "separation of `liberation segment --classical` (not written to the store)")
-        logger.info(notes[-1])
-        from liberation.workflows.classical import derive_store_particles
-
-        particles, params = derive_store_particles(phases, voxel_size_um=store.voxel_size_um)
-        info["particles_source"] = "derived from labels/phases: " + ", ".join(f"{k}={v}" for k, v in params.items())
-        info["derive_particles"] = params
     from liberation.report._render import Renderer
 
     if render_process is None:  # a worker pays off from ~256^3 (its start and imports cost ~1-2 s of CPU)
         render_process = int(np.prod(store.shape, dtype=np.int64)) >= RENDER_PROCESS_VOXELS
-    # started before the analysis: its imports overlap the voxel passes
+    # started once the inputs are checked and before the analysis and its imports: the worker's start and
+    # imports overlap this process's imports (one core each) instead of the two-threaded voxel passes
     with Renderer(processes=1 if render_process else 0) as renderer:
+        from liberation.stats import analyse
+        from liberation.workflows.cluster import dask_client
+
+        phases = store.label("phases")
+        info = {
+            "store": str(store_path),
+            "shape": list(store.shape),
+            "ct_dtype": str(store.image().dtype),
+            "ngff_version": store.ngff_version,
+            "labels": list(store.label_names),
+        }
+        if store.sieve_fraction is not None:
+            info["sieve_fraction"] = "{:g}-{:g} µm".format(*store.sieve_fraction)
+        notes, doubts = [], []
+        if no_density:
+            notes.append(f"no density for {', '.join(no_density)}: volume-basis numbers are exact; mass-basis numbers "
+                         f"(wt%, mass grades) weigh {'its' if len(no_density) == 1 else 'their'} volume at a stand-in "
+                         f"{stand_in:.3g} g/cm³ (the mean of the known densities; 1 when none is known, so mass basis "
+                         "= volume basis)")
+            info["minerals_without_density"] = list(no_density)
+            info["stand_in_density_g_cm3"] = stand_in
+        if store.has_label("particles"):
+            _check_label(store, "particles")
+            particles = store.label("particles")
+            info["particles_source"] = "labels/particles of the store"
+        else:
+            notes.append("labels/particles is missing: deriving particles from phases > 0 with the classical "
+                         "separation of `liberation segment --classical` (not written to the store)")
+            logger.info(notes[-1])
+            from liberation.workflows.classical import derive_store_particles
+
+            particles, params = derive_store_particles(phases, voxel_size_um=store.voxel_size_um)
+            info["particles_source"] = "derived from labels/phases: " + ", ".join(f"{k}={v}" for k, v in params.items())
+            info["derive_particles"] = params
         # hard tables: the particle table of the analysis counts the particle voxels without a phase (the
         # same numbers as unassigned_volume, without another decoding pass over both label arrays); the
         # check then comes after the analysis
@@ -382,15 +387,17 @@ def run_report(
                               allow=allow_unassigned, store_path=store_path)
         early: dict = {}
 
-        def start_gallery(partial) -> None:
-            # the tables are made, the bootstrap not yet: the worker draws the whole gallery meanwhile (this
-            # process then draws the plots); without a worker the gallery is drawn as before, in write_report
-            if gallery and renderer.parallel:
-                from liberation.report import _render
+        def start_drawing(partial) -> None:
+            # the tables are made, the bootstrap not yet: the worker draws the gallery and the plots without
+            # intervals meanwhile (write_report then draws the interval plots here and takes back what the worker
+            # has not started); without a worker everything is drawn as before, in write_report
+            if renderer.parallel:
+                from liberation.report._render import EarlyDrawing
                 from liberation.report.figures import gallery_specs
 
-                table, specs = gallery_specs(partial, particles, phases)
-                early["gallery"] = (table, specs, renderer.submit(_render.render_gallery, specs) if specs else None)
+                early["slices"] = pick_slices(store, phases)
+                early["drawing"] = EarlyDrawing(renderer, partial, early["slices"],
+                                                gallery=gallery_specs(partial, particles, phases) if gallery else None)
 
         with dask_client(client, workers=workers, scheduler=scheduler) as client:
             result = analyse(
@@ -399,7 +406,7 @@ def run_report(
                 section_axes=tuple(section_axes),
                 section_spacing=section_spacing, exclude_border=exclude_border, by=basis, bootstrap=bootstrap, shapes=shapes,
                 image=store.image() if quantification != "hard" else None, quantification=quantification,
-                client=client, on_tables=start_gallery,
+                client=client, on_tables=start_drawing,
             )
         if quantification != "soft":
             table = result.particles
@@ -421,11 +428,11 @@ def run_report(
             stereology = stereology_check(result.particles, result.sections, minerals=minerals, target=target,
                                           threshold=threshold, by=result.summary.get("basis", "volume"),
                                           source=str(store_path))
-        slices = pick_slices(store, phases)
+        slices = early["slices"] if "slices" in early else pick_slices(store, phases)
         page_title = title or f"Liberation report: {store_path.name}"
         folder = write_report(result, out, overwrite=overwrite, slices=slices, sample_info=info, title=page_title,
                               volumes=(particles, phases) if gallery else None, pdf=pdf, measured_section=measured,
-                              stereology=stereology, renderer=renderer, prepared_gallery=early.get("gallery"))
+                              stereology=stereology, renderer=renderer, early=early.get("drawing"))
     return ReportRun(folder=Path(folder), result=result, notes=tuple(notes), warnings=tuple(doubts))
 
 
