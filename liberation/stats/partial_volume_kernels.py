@@ -572,6 +572,22 @@ if HAVE_NUMBA:  # pragma: no branch
                         o[x] += wc * np.float64((kc[x] >> sh) & 255)
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_cube_plane(K2s, cube, ny, out):
+        """``out[y, x]`` = the packed counts (8-bit fields, field 7: the flag) of the measured cube's square
+        (``|dy|, |dx| <= r``) around core voxel (y, x) of one plane: the sum of its 2D classes ``cube`` of the class
+        plane ``K2s`` (:func:`_nb_class_plane`); rows ``0..ny-1``."""
+        nx = K2s.shape[2]
+        for y in range(ny):
+            o = out[y]
+            k0 = K2s[cube[0], y]
+            for x in range(nx):
+                o[x] = k0[x]
+            for c in range(1, cube.size):
+                kc = K2s[cube[c], y]
+                for x in range(nx):
+                    o[x] += kc[x]
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_row_or(O2, slots2, yi, totr):
         """One core row of the box of radius ``R`` (``2 R + 1`` = ``slots2.size`` planes of the ring): ``totr[x]`` = the
         OR of the planes' ORs ``O2`` (a field is not 0 where the box holds the phase; field 7: the flag of
@@ -624,7 +640,7 @@ if HAVE_NUMBA:  # pragma: no branch
 
     @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, wide, cls, terms, taxi, map3, W3, w2, wz, delta):
+                        W, bits, wide, cls, terms, taxi, cube, w2, wz, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -658,8 +674,8 @@ if HAVE_NUMBA:  # pragma: no branch
         nx = x1 - x0
         S = max(1, min(strip, hi[1] - lo[1]))
         ring = np.zeros((0 if packed else w, S, nx), np.uint8)
-        ring8 = np.zeros((w if packed else 0, S, nx), np.int64)
-        ringid = np.zeros((w if packed and flag else 0, S, 2 * nx), np.int32)
+        ring8 = np.zeros((w if packed and not cls else 0, S, nx), np.int64)
+        ringid = np.zeros((w if packed and flag and not cls else 0, S, 2 * nx), np.int32)
         buf = np.zeros(nx + 2 * r, np.int64)
         bid = np.zeros(2 * (nx + 2 * r), np.int32)
         rx = np.zeros((S + 2 * r, nx), np.int64)
@@ -671,7 +687,10 @@ if HAVE_NUMBA:  # pragma: no branch
         # cls: the blur shares of the box of radius rt from plane sums per distance class (_nb_class_plane), kept in
         # a ring of 2 rt + 1 planes (P < 8, unclipped rule) instead of a gather of the (2 rt + 1)^3 neighbours
         wt = 2 * rt + 1
-        K2 = np.zeros((wt if cls else 0, map3.shape[1], S, nx), np.int64)
+        K2 = np.zeros((wt if cls else 0, w2.size, S, nx), np.int64)
+        # cls: the packed counts of the measured cube's squares (the 2D classes ``cube`` of the class planes: |dy|,
+        # |dx| <= r) per plane of the class ring, instead of a second pass of square sums (_nb_square_ids)
+        ring8c = np.zeros((wt if cls else 0, S, nx), np.int64)
         O2 = np.zeros((wt if cls else 0, S, nx), np.int64)
         cx = np.zeros((rt + 1 if cls else 0, S + 2 * rt, nx), np.int64)
         buf2 = np.zeros(nx + 2 * rt, np.int64)
@@ -705,8 +724,9 @@ if HAVE_NUMBA:  # pragma: no branch
                             _nb_class_plane(ph, src, flag, p, rt, ys, ye, x0, x1, terms, buf2, bid2, cx, rid2,
                                             K2[p % wt], O2[p % wt], ringid2[p % wt] if flag else rid2)
                             _nb_float_plane(K2[p % wt], w2, ye - ys, F2[p % wt])
+                            _nb_cube_plane(K2[p % wt], cube, ye - ys, ring8c[p % wt])
                             have2[p % wt] = p
-                if packed:
+                if packed and not cls:
                     for d in range(w):
                         p = min(max(z + d - r, 0), Z - 1)
                         slots[d] = p % w
@@ -714,13 +734,22 @@ if HAVE_NUMBA:  # pragma: no branch
                             _nb_square_ids(ph, src, flag, p, r, ys, ye, x0, x1, buf, bid, rx, rid, ring8[p % w],
                                            ringid[p % w] if flag else rid)
                             have[p % w] = p
-                else:
+                elif not packed:
                     _nb_const_plane(ph, r, slo, shi, z, ring, have, const[: ye - ys])
                 for y in range(ys, ye):
                     yi = y - ys
                     if cls:
                         _nb_row_or(O2, slots2, yi, totr)
-                    if packed:
+                    if cls:
+                        # the measured cube's planes are the middle 2 r + 1 of the class ring's 2 rt + 1
+                        first = ring8c[slots2[rt - r], yi]
+                        for x in range(nx):
+                            box[x] = first[x]
+                        for d in range(1, w):
+                            other = ring8c[slots2[rt - r + d], yi]
+                            for x in range(nx):
+                                box[x] += other[x]
+                    elif packed:
                         first = ring8[slots[0], yi]
                         for x in range(nx):
                             box[x] = first[x]
@@ -864,7 +893,17 @@ if HAVE_NUMBA:  # pragma: no branch
                             orow = lut[own] if 0 <= own < nl else dump
                             fast = False
                             mxo = np.int64(0)
-                            if packed and flag and (c8 >> np.int64(56)) == 0:
+                            if cls and flag and (totr[x - x0] >> np.int64(56)) == 0:
+                                # one particle id in the box out to the ring (also the measured ball's) besides the
+                                # background, void exactly where the background is; else the scan (same owner)
+                                xi = 2 * (x - x0)
+                                mxo = np.int64(ringid2[slots2[0], yi, xi])
+                                nmo = np.int64(ringid2[slots2[0], yi, xi + 1])
+                                for d2 in range(1, wt):
+                                    mxo = max(mxo, np.int64(ringid2[slots2[d2], yi, xi]))
+                                    nmo = max(nmo, np.int64(ringid2[slots2[d2], yi, xi + 1]))
+                                fast = mxo == 0 or -nmo == mxo
+                            elif packed and flag and (c8 >> np.int64(56)) == 0:
                                 xi = 2 * (x - x0)
                                 mxo = np.int64(ringid[slots[0], yi, xi])
                                 nmo = np.int64(ringid[slots[0], yi, xi + 1])
@@ -1063,8 +1102,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     cls = bool(not clip and rt > int(r) and lv.size < 8 and (2 * int(r) + 1) ** 3 < 256 and class_path)
     nx = max(1, int(hi[2] - lo[2]))
     strip = max(2 * int(r) + 1, (CLASS_STRIP_VOXELS[rt] if cls and rt in CLASS_STRIP_VOXELS else STRIP_VOXELS) // nx)
-    terms, map3, W3 = class_tables(rt, W) if cls else (np.zeros((0, 3), np.int64), np.zeros((1, 0), np.int64),
-                                                       np.zeros(0))
+    terms = class_tables(rt, W)[0] if cls else np.zeros((0, 3), np.int64)
+    # the 2D classes (j, k) of the measured cube's squares (j, k <= r), in the order of class_tables
+    cube = np.array([c for c, (j, k) in enumerate((j, k) for j in range(rt + 1) for k in range(j, rt + 1))
+                     if k <= int(r)], np.int64)
     # else phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
     # candidate the measured box lacks
     bits = (_nb_phase_bits(ph, rt) if (not cls and not clip and rt > int(r) and lv.size <= 8)
@@ -1079,7 +1120,7 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     w2 = np.array([wz[rt + j] * wz[rt + k] for j in range(rt + 1) for k in range(j, rt + 1)]) if cls else np.zeros(0)
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, W, bits, wide, cls, terms, taxi, map3, W3, w2, wz, delta)
+                            strip, fast_owner, W, bits, wide, cls, terms, taxi, cube, w2, wz, delta)
     return delta, int(moved), None
 
 
