@@ -703,6 +703,7 @@ if HAVE_NUMBA:  # pragma: no branch
         # the blur shares of every core voxel of a row, from per-plane float sums per phase (_nb_float_plane)
         F2 = np.zeros((wt if cls else 0, P, S, nx))
         totr = np.zeros(nx if cls else 0, np.int64)
+        xs = np.zeros(nx + 1 if cls else 0, np.int64)
         slo = lo.copy()
         shi = hi.copy()
         moved = 0
@@ -757,7 +758,26 @@ if HAVE_NUMBA:  # pragma: no branch
                             other = ring8[slots[d], yi]
                             for x in range(nx):
                                 box[x] += other[x]
-                    for x in range(x0, x1):
+                    nxs = nx
+                    if cls:
+                        # the row's voxels that need work, by kind (one branch-free pass each): first the predicted
+                        # tail (a constant measured cube, a candidate in the box out to the ring), then the mixed
+                        # ones; the rest (most of the volume) is skipped, and the loop below branches alike
+                        nxs = 0
+                        for x in range(x0, x1):
+                            a = np.int64(ph[z, y, x])
+                            c8 = box[x - x0]
+                            keep = ((c8 & cmask) == np.int64(n_nb) << np.int64(8 * a)) & (
+                                (totr[x - x0] & cmask8[a]) != 0)
+                            xs[nxs] = x
+                            nxs += np.int64(keep)
+                        for x in range(x0, x1):
+                            a = np.int64(ph[z, y, x])
+                            keep = (box[x - x0] & cmask) != np.int64(n_nb) << np.int64(8 * a)
+                            xs[nxs] = x
+                            nxs += np.int64(keep)
+                    for ix in range(nxs):
+                        x = xs[ix] if cls else x0 + ix
                         a = np.int64(ph[z, y, x])
                         c8 = np.int64(0)
                         if packed:
