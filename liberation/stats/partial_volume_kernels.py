@@ -923,7 +923,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                     mxo = max(mxo, np.int64(ringid2[slots2[d2], yi, xi]))
                                     nmo = max(nmo, np.int64(ringid2[slots2[d2], yi, xi + 1]))
                                 fast = mxo == 0 or -nmo == mxo
-                            elif packed and flag and (c8 >> np.int64(56)) == 0:
+                            elif not cls and packed and flag and (c8 >> np.int64(56)) == 0:
                                 xi = 2 * (x - x0)
                                 mxo = np.int64(ringid[slots[0], yi, xi])
                                 nmo = np.int64(ringid[slots[0], yi, xi + 1])
