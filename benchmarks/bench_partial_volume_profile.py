@@ -6,9 +6,9 @@ The volume is :mod:`bench_partial_volume`'s (a ``make_sample`` 256^3 tiled 2x2x2
 ``soft_statistics(radius="auto", clip=False)`` after ``estimate_model``: the model; in ``soft_counts`` per block
 (summed over the blocks, CPU of the worker threads) the halo reads, the Python set-up of ``soft_deltas``, the numba
 kernel ``_nb_soft_deltas``; the rest of ``soft_counts`` (block grid, lookup, merge: its wall minus the blocks'
-share); the tables. The kernel is also split, on one block and one thread, into its plane preparation (the class
-planes, float planes and measured squares the kernel builds per plane, re-run alone by ``--split``) and the rest
-(the per-voxel loop).
+share); the tables. ``--split``: the kernel alone on the cached 256^3 volume (one block, one thread, CPU time)
+against the same kernel on a one-phase volume (the same plane preparation, every voxel skipped at its first test):
+the difference is the per-voxel work.
 """
 
 from __future__ import annotations
@@ -116,9 +116,6 @@ def main() -> None:
         split(vols)
 
 
-if __name__ == "__main__":
-    main()
-
 
 def split(vols, repeats=3):
     """One 256^3 block (the cached volume, halo 2), one thread: the whole kernel vs its plane preparation."""
@@ -145,3 +142,7 @@ def split(vols, repeats=3):
     print(f"256^3 one block, one thread, CPU time (thread_time), min of {repeats} interleaved: kernel {min(tk):.2f} s "
           f"({1e9 * min(tk) / n:.0f} ns/voxel); on one phase (plane preparation + an empty loop) {min(tp):.2f} s "
           f"({1e9 * min(tp) / n:.0f} ns/voxel); the voxel work (difference) {min(tk) - min(tp):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
