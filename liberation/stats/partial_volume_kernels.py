@@ -64,6 +64,11 @@ if HAVE_NUMBA:  # pragma: no branch
     from numba.core.cpu import CPUTargetOptions as _Options
 
     _NO_NRT = {"_nrt": False} if hasattr(_Options, "_nrt") else {}
+    from numba.cpython.unsafe.numbers import leading_zeros as _leading_zeros
+
+    #: The low 7 bits of the 8-bit fields 0..6 of the packed counts, and their top bits (field 7, the flag, left out).
+    _LOW7 = np.int64(0x007F7F7F7F7F7F7F)
+    _HIGH1 = np.int64(0x0080808080808080)
 
     @numba.njit(cache=True, nogil=True)
     def _nb_fxy_plane(ph, p, r, lo, hi, fxy):
@@ -822,6 +827,78 @@ if HAVE_NUMBA:  # pragma: no branch
                             continue
                         gv = np.float64(g[z, y, x])
                         la = levels[a]
+                        if cls:
+                            # the unclipped rule from the packed fields (phases < 7) of the candidates a can be
+                            # unmixed against: ``cin`` in the measured neighbourhood (taxicab ball), ``cbox`` in the
+                            # box out to the ring; the same partners and float operations, in the same order, as
+                            # the general branch below, without its loops over the phases to count them
+                            xi0 = x - x0
+                            ma = cmask8[a]
+                            cin = _nb_class_taxi(K2, slots2, yi, xi0, taxi) & ma
+                            if cin == 0:  # candidates beyond the measured neighbourhood only
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
+                                                      xi0, a, rt, flag, dump, delta)
+                                continue
+                            tot = totr[xi0]
+                            cbox = tot & ma
+                            # the main partner: the largest candidate phase of the measured neighbourhood
+                            b = (63 - _leading_zeros(cin)) >> 3
+                            # a 0x80 bit per field that is not 0: several candidates in the box?
+                            nzf = (((cbox & _LOW7) + _LOW7) | cbox) & _HIGH1
+                            ncand = 1
+                            if nzf & (nzf - 1) != 0:
+                                ncand = 0
+                                for p in range(P):
+                                    hh[p] = 0.0
+                                    if (cbox >> np.int64(8 * p)) & 255 != 0:
+                                        hh[p] = _nb_box_share(F2, slots2, wz, p, yi, xi0)
+                                        if hh[p] != 0.0:
+                                            ncand += 1
+                            d = gv - la
+                            if ncand >= 2:
+                                best = -1.0
+                                for p in range(P):
+                                    if hh[p] == 0.0 or (cin >> np.int64(8 * p)) & 255 == 0:
+                                        continue
+                                    sc = hh[p] * abs(levels[p] - la)
+                                    if sc > best:
+                                        best = sc
+                                        b = p
+                                for p in range(P):
+                                    if p != b and hh[p] != 0.0:
+                                        d -= (levels[p] - la) * hh[p]
+                            share_b = d / (levels[b] - la)
+                            own = np.int64(src[z, y, x])
+                            orow = lut[own] if 0 <= own < nl else dump
+                            fast = False
+                            mxo = np.int64(0)
+                            if flag and (tot >> np.int64(56)) == 0:
+                                # one particle id in the box out to the ring (also the measured ball's) besides the
+                                # background, void exactly where the background is; else the scan (same owner)
+                                xi = 2 * xi0
+                                mxo = np.int64(ringid2[slots2[0], yi, xi])
+                                nmo = np.int64(ringid2[slots2[0], yi, xi + 1])
+                                for d2 in range(1, wt):
+                                    mxo = max(mxo, np.int64(ringid2[slots2[d2], yi, xi]))
+                                    nmo = max(nmo, np.int64(ringid2[slots2[d2], yi, xi + 1]))
+                                fast = mxo == 0 or -nmo == mxo
+                            if share_b != 0.0:
+                                delta[orow, a] -= share_b
+                                owner = _nb_owner_taxi(ph, src, z, y, x, r, b, fast, mxo)
+                                delta[lut[owner] if 0 <= owner < nl else dump, b] += share_b
+                                moved += 1
+                            if ncand >= 2:
+                                for p in range(P):
+                                    if p != b and hh[p] != 0.0:
+                                        delta[orow, a] -= hh[p]
+                                        if (cin >> np.int64(8 * p)) & 255 != 0:
+                                            owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
+                                        elif flag and (tot >> np.int64(56)) == 0:
+                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi0, rt, p)
+                                        else:
+                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                            continue
                         # clipped fractions: every partner p would give f = (g - L_p) / (L_a - L_p) >= 1 when g
                         # lies at or beyond L_a on the side away from all the phases it could be unmixed with
                         if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
