@@ -593,6 +593,26 @@ if HAVE_NUMBA:  # pragma: no branch
                     o[x] += kc[x]
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_row_owner(ringid2, slots2, yi, totr, idm, fo):
+        """The owner shortcut of one core row, once for all its voxels: ``fo[x]`` = the box's one particle id besides
+        the background (0: none) where the box out to the ring (``2 R + 1`` = ``slots2.size`` planes of the id planes
+        ``ringid2`` of :func:`_nb_class_plane`) holds at most one and its void is exactly its background (the flag
+        field of ``totr`` clear), else -1 (the owner needs a scan). ``idm``: scratch, ``2 nx`` int32."""
+        nx = fo.size
+        r0 = ringid2[slots2[0], yi]
+        for i in range(2 * nx):
+            idm[i] = r0[i]
+        for d in range(1, slots2.size):
+            rd = ringid2[slots2[d], yi]
+            for i in range(2 * nx):
+                idm[i] = max(idm[i], rd[i])
+        for x in range(nx):
+            mx = np.int64(idm[2 * x])
+            nm = np.int64(idm[2 * x + 1])
+            ok = ((totr[x] >> np.int64(56)) == 0) & ((mx == 0) | (-nm == mx))
+            fo[x] = mx if ok else np.int64(-1)
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_row_or(O2, slots2, yi, totr):
         """One core row of the box of radius ``R`` (``2 R + 1`` = ``slots2.size`` planes of the ring): ``totr[x]`` = the
         OR of the planes' ORs ``O2`` (a field is not 0 where the box holds the phase; field 7: the flag of
@@ -617,7 +637,7 @@ if HAVE_NUMBA:  # pragma: no branch
         return h
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi, xi, a, rt, flag, dump, delta):
+    def _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi, xi, a, rt, flag, dump, delta):
         """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each candidate
         ``p`` of the box out to the ring (radius ``rt``; ``totr``: :func:`_nb_row_or`) takes its blur share
         (:func:`_nb_box_share`) from ``a``, to the particle of its voxels (:func:`_nb_ring_owner`). Returns the number
@@ -636,7 +656,8 @@ if HAVE_NUMBA:  # pragma: no branch
                 continue
             delta[orow, a] -= h
             if ring_ids:
-                owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, rt, p)
+                # the row's owner shortcut (_nb_row_owner), as _nb_ring_owner
+                owner = np.int64(0) if p == 0 else (fo[xi] if fo[xi] >= 0 else _nb_owner(ph, src, z, y, x, rt, p))
             else:
                 owner = _nb_owner(ph, src, z, y, x, rt, p)
             delta[lut[owner] if 0 <= owner < nl else dump, p] += h
@@ -709,6 +730,8 @@ if HAVE_NUMBA:  # pragma: no branch
         F2 = np.zeros((wt if cls else 0, P, S, nx))
         totr = np.zeros(nx if cls else 0, np.int64)
         xs = np.zeros(nx + 1 if cls else 0, np.int64)
+        idm = np.zeros(2 * nx if cls and flag else 0, np.int32)
+        fo = np.full(nx if cls else 0, -1, np.int64)
         slo = lo.copy()
         shi = hi.copy()
         moved = 0
@@ -781,6 +804,8 @@ if HAVE_NUMBA:  # pragma: no branch
                             keep = (box[x - x0] & cmask) != np.int64(n_nb) << np.int64(8 * a)
                             xs[nxs] = x
                             nxs += np.int64(keep)
+                    if cls and flag and nxs > 0:
+                        _nb_row_owner(ringid2, slots2, yi, totr, idm, fo)
                     for ix in range(nxs):
                         x = xs[ix] if cls else x0 + ix
                         a = np.int64(ph[z, y, x])
@@ -800,7 +825,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                 # no phase a can be unmixed against, the common case); their blur shares
                                 if totr[x - x0] & cmask8[a] == 0:
                                     continue
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
                                                       x - x0, a, rt, flag, dump, delta)
                                 continue
                             if bits.size:
@@ -836,7 +861,7 @@ if HAVE_NUMBA:  # pragma: no branch
                             ma = cmask8[a]
                             cin = _nb_class_taxi(K2, slots2, yi, xi0, taxi) & ma
                             if cin == 0:  # candidates beyond the measured neighbourhood only
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
                                                       xi0, a, rt, flag, dump, delta)
                                 continue
                             tot = totr[xi0]
@@ -870,18 +895,10 @@ if HAVE_NUMBA:  # pragma: no branch
                             share_b = d / (levels[b] - la)
                             own = np.int64(src[z, y, x])
                             orow = lut[own] if 0 <= own < nl else dump
-                            fast = False
-                            mxo = np.int64(0)
-                            if flag and (tot >> np.int64(56)) == 0:
-                                # one particle id in the box out to the ring (also the measured ball's) besides the
-                                # background, void exactly where the background is; else the scan (same owner)
-                                xi = 2 * xi0
-                                mxo = np.int64(ringid2[slots2[0], yi, xi])
-                                nmo = np.int64(ringid2[slots2[0], yi, xi + 1])
-                                for d2 in range(1, wt):
-                                    mxo = max(mxo, np.int64(ringid2[slots2[d2], yi, xi]))
-                                    nmo = max(nmo, np.int64(ringid2[slots2[d2], yi, xi + 1]))
-                                fast = mxo == 0 or -nmo == mxo
+                            # one particle id in the box out to the ring (also the measured ball's) besides the
+                            # background, void exactly where the background is (_nb_row_owner); else the scan
+                            mxo = fo[xi0] if flag else np.int64(-1)
+                            fast = mxo >= 0
                             if share_b != 0.0:
                                 delta[orow, a] -= share_b
                                 owner = _nb_owner_taxi(ph, src, z, y, x, r, b, fast, mxo)
@@ -894,7 +911,9 @@ if HAVE_NUMBA:  # pragma: no branch
                                         if (cin >> np.int64(8 * p)) & 255 != 0:
                                             owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
                                         elif flag and (tot >> np.int64(56)) == 0:
-                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi0, rt, p)
+                                            # as _nb_ring_owner, from the row's shortcut
+                                            owner = np.int64(0) if p == 0 else (mxo if mxo >= 0 else
+                                                                                _nb_owner(ph, src, z, y, x, rt, p))
                                         else:
                                             owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
@@ -925,7 +944,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                     nin += 1
                                     b = p
                             if nin == 0 and cls:  # candidates beyond the measured neighbourhood only
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
                                                       x - x0, a, rt, flag, dump, delta)
                                 continue
                             if nin == 0:
