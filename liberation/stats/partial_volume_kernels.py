@@ -539,23 +539,6 @@ if HAVE_NUMBA:  # pragma: no branch
         return c8
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, R, q):
-        """The particle of the phase-``q`` voxels of the box of radius ``R`` where its void is exactly its background
-        (the flag of :func:`_nb_class_plane` is 0): the background for the void, else the box's one particle id
-        (from the planes' ids ``ringid2``) or, with several ids, the largest among the phase-``q`` voxels (scan)."""
-        if q == 0:
-            return np.int64(0)
-        xi2 = 2 * xi
-        mx = np.int64(ringid2[slots2[0], yi, xi2])
-        nm = np.int64(ringid2[slots2[0], yi, xi2 + 1])
-        for d in range(1, 2 * R + 1):
-            mx = max(mx, np.int64(ringid2[slots2[d], yi, xi2]))
-            nm = max(nm, np.int64(ringid2[slots2[d], yi, xi2 + 1]))
-        if -nm == mx:
-            return mx
-        return _nb_owner(ph, src, z, y, x, R, q)
-
-    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_float_plane(K2s, w2, ny, F2s):
         """``F2s[p, y, x]`` = the model's blur in (y, x) of the phase-``p`` voxels of one plane around core voxel
         (y, x): the packed 2D class counts ``K2s[c]`` of :func:`_nb_class_plane` weighted by the blur ``w2[c]`` of
@@ -640,7 +623,7 @@ if HAVE_NUMBA:  # pragma: no branch
     def _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi, xi, a, rt, flag, dump, delta):
         """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each candidate
         ``p`` of the box out to the ring (radius ``rt``; ``totr``: :func:`_nb_row_or`) takes its blur share
-        (:func:`_nb_box_share`) from ``a``, to the particle of its voxels (:func:`_nb_ring_owner`). Returns the number
+        (:func:`_nb_box_share`) from ``a``, to the particle of its voxels (:func:`_nb_row_owner`, else a scan). Returns the number
         of shares moved."""
         tot = totr[xi]
         nl = lut.size
@@ -656,7 +639,7 @@ if HAVE_NUMBA:  # pragma: no branch
                 continue
             delta[orow, a] -= h
             if ring_ids:
-                # the row's owner shortcut (_nb_row_owner), as _nb_ring_owner
+                # the row's owner shortcut (_nb_row_owner): the background for the void, else the box's one id
                 owner = np.int64(0) if p == 0 else (fo[xi] if fo[xi] >= 0 else _nb_owner(ph, src, z, y, x, rt, p))
             else:
                 owner = _nb_owner(ph, src, z, y, x, rt, p)
@@ -723,7 +706,6 @@ if HAVE_NUMBA:  # pragma: no branch
         bid2 = np.zeros(2 * (nx + 2 * rt), np.int32)
         rid2 = np.zeros((S + 2 * rt if cls and flag else 0, 2 * nx), np.int32)
         ringid2 = np.zeros((wt if cls and flag else 0, S, 2 * nx), np.int32)
-        tt = np.zeros(1, np.int64)
         slots2 = np.zeros(wt, np.int64)
         have2 = np.full(wt, -1, np.int64)
         # the blur shares of every core voxel of a row, from per-plane float sums per phase (_nb_float_plane)
@@ -911,7 +893,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                         if (cin >> np.int64(8 * p)) & 255 != 0:
                                             owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
                                         elif flag and (tot >> np.int64(56)) == 0:
-                                            # as _nb_ring_owner, from the row's shortcut
+                                            # the row's shortcut: the background for the void, else the id
                                             owner = np.int64(0) if p == 0 else (mxo if mxo >= 0 else
                                                                                 _nb_owner(ph, src, z, y, x, rt, p))
                                         else:
@@ -928,12 +910,8 @@ if HAVE_NUMBA:  # pragma: no branch
                             # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear): the main
                             # partner from the measured neighbourhood (taxicab radius r), the blur of the rest of
                             # the box out to rt predicted
-                            if cls:
-                                c8t = _nb_class_taxi(K2, slots2, yi, x - x0, taxi)
-                                for p in range(P):
-                                    cnt[p] = (c8t >> np.int64(8 * p)) & 255
-                            else:
-                                _nb_count_taxi(ph, z, y, x, r, cnt)
+                            # (the class path, phases < 7, has its own branch above)
+                            _nb_count_taxi(ph, z, y, x, r, cnt)
                             nin = 0
                             b = a
                             for p in range(P):
@@ -943,10 +921,6 @@ if HAVE_NUMBA:  # pragma: no branch
                                 if cp > 0:
                                     nin += 1
                                     b = p
-                            if nin == 0 and cls:  # candidates beyond the measured neighbourhood only
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
-                                                      x - x0, a, rt, flag, dump, delta)
-                                continue
                             if nin == 0:
                                 if rt > r:  # candidates in the ring only: their predicted shares
                                     _nb_shares_owners(ph, src, z, y, x, rt, W, hh, owns)
@@ -960,30 +934,14 @@ if HAVE_NUMBA:  # pragma: no branch
                                             moved += 1
                                 continue
                             ncand = nin
-                            if cls:
-                                # the candidates of the box (two or more: their blur shares, from the row arrays)
-                                tot = totr[x - x0]
-                                tt[0] = tot
-                                ncand = 0
-                                for p in range(P):
-                                    if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
-                                        ncand += 1
-                                if ncand >= 2:
-                                    ncand = 0
-                                    for p in range(P):
-                                        hh[p] = 0.0
-                                        if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
-                                            hh[p] = _nb_box_share(F2, slots2, wz, p, yi, x - x0)
-                                            if hh[p] != 0.0:
-                                                ncand += 1
-                            elif bits.size and nin == 1:
+                            if bits.size and nin == 1:
                                 # the phases of the whole box (bits): a candidate beyond the measured box?
                                 bv = np.int64(bits[z, y, x])
                                 for p in range(P):
                                     if pair[a, p] == 1 and (bv >> p) & 1 == 1 and p != b:
                                         ncand = 2
                                         break
-                            if not cls and (nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r):
+                            if nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r:
                                 _nb_shares(ph, z, y, x, rt, W, hh)
                                 ncand = 0
                                 for p in range(P):
@@ -1009,17 +967,7 @@ if HAVE_NUMBA:  # pragma: no branch
                             orow = lut[own] if 0 <= own < nl else dump
                             fast = False
                             mxo = np.int64(0)
-                            if cls and flag and (totr[x - x0] >> np.int64(56)) == 0:
-                                # one particle id in the box out to the ring (also the measured ball's) besides the
-                                # background, void exactly where the background is; else the scan (same owner)
-                                xi = 2 * (x - x0)
-                                mxo = np.int64(ringid2[slots2[0], yi, xi])
-                                nmo = np.int64(ringid2[slots2[0], yi, xi + 1])
-                                for d2 in range(1, wt):
-                                    mxo = max(mxo, np.int64(ringid2[slots2[d2], yi, xi]))
-                                    nmo = max(nmo, np.int64(ringid2[slots2[d2], yi, xi + 1]))
-                                fast = mxo == 0 or -nmo == mxo
-                            elif not cls and packed and flag and (c8 >> np.int64(56)) == 0:
+                            if packed and flag and (c8 >> np.int64(56)) == 0:
                                 xi = 2 * (x - x0)
                                 mxo = np.int64(ringid[slots[0], yi, xi])
                                 nmo = np.int64(ringid[slots[0], yi, xi + 1])
@@ -1038,10 +986,6 @@ if HAVE_NUMBA:  # pragma: no branch
                                         delta[orow, a] -= hh[p]
                                         if cnt[p] > 0:
                                             owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
-                                        elif cls and flag and (tt[0] >> np.int64(56)) == 0:
-                                            # a phase of the ring only, void exactly where the background is
-                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
-                                                                   rt, p)
                                         else:  # a phase of the ring only: its particle from a scan of the ring
                                             owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
