@@ -64,6 +64,11 @@ if HAVE_NUMBA:  # pragma: no branch
     from numba.core.cpu import CPUTargetOptions as _Options
 
     _NO_NRT = {"_nrt": False} if hasattr(_Options, "_nrt") else {}
+    from numba.cpython.unsafe.numbers import leading_zeros as _leading_zeros
+
+    #: The low 7 bits of the 8-bit fields 0..6 of the packed counts, and their top bits (field 7, the flag, left out).
+    _LOW7 = np.int64(0x007F7F7F7F7F7F7F)
+    _HIGH1 = np.int64(0x0080808080808080)
 
     @numba.njit(cache=True, nogil=True)
     def _nb_fxy_plane(ph, p, r, lo, hi, fxy):
@@ -534,23 +539,6 @@ if HAVE_NUMBA:  # pragma: no branch
         return c8
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, R, q):
-        """The particle of the phase-``q`` voxels of the box of radius ``R`` where its void is exactly its background
-        (the flag of :func:`_nb_class_plane` is 0): the background for the void, else the box's one particle id
-        (from the planes' ids ``ringid2``) or, with several ids, the largest among the phase-``q`` voxels (scan)."""
-        if q == 0:
-            return np.int64(0)
-        xi2 = 2 * xi
-        mx = np.int64(ringid2[slots2[0], yi, xi2])
-        nm = np.int64(ringid2[slots2[0], yi, xi2 + 1])
-        for d in range(1, 2 * R + 1):
-            mx = max(mx, np.int64(ringid2[slots2[d], yi, xi2]))
-            nm = max(nm, np.int64(ringid2[slots2[d], yi, xi2 + 1]))
-        if -nm == mx:
-            return mx
-        return _nb_owner(ph, src, z, y, x, R, q)
-
-    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_float_plane(K2s, w2, ny, F2s):
         """``F2s[p, y, x]`` = the model's blur in (y, x) of the phase-``p`` voxels of one plane around core voxel
         (y, x): the packed 2D class counts ``K2s[c]`` of :func:`_nb_class_plane` weighted by the blur ``w2[c]`` of
@@ -570,6 +558,42 @@ if HAVE_NUMBA:  # pragma: no branch
                     kc = K2s[c, y]
                     for x in range(nx):
                         o[x] += wc * np.float64((kc[x] >> sh) & 255)
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_cube_plane(K2s, cube, ny, out):
+        """``out[y, x]`` = the packed counts (8-bit fields, field 7: the flag) of the measured cube's square
+        (``|dy|, |dx| <= r``) around core voxel (y, x) of one plane: the sum of its 2D classes ``cube`` of the class
+        plane ``K2s`` (:func:`_nb_class_plane`); rows ``0..ny-1``."""
+        nx = K2s.shape[2]
+        for y in range(ny):
+            o = out[y]
+            k0 = K2s[cube[0], y]
+            for x in range(nx):
+                o[x] = k0[x]
+            for c in range(1, cube.size):
+                kc = K2s[cube[c], y]
+                for x in range(nx):
+                    o[x] += kc[x]
+
+    @numba.njit(cache=True, nogil=True, **_NO_NRT)
+    def _nb_row_owner(ringid2, slots2, yi, totr, idm, fo):
+        """The owner shortcut of one core row, once for all its voxels: ``fo[x]`` = the box's one particle id besides
+        the background (0: none) where the box out to the ring (``2 R + 1`` = ``slots2.size`` planes of the id planes
+        ``ringid2`` of :func:`_nb_class_plane`) holds at most one and its void is exactly its background (the flag
+        field of ``totr`` clear), else -1 (the owner needs a scan). ``idm``: scratch, ``2 nx`` int32."""
+        nx = fo.size
+        r0 = ringid2[slots2[0], yi]
+        for i in range(2 * nx):
+            idm[i] = r0[i]
+        for d in range(1, slots2.size):
+            rd = ringid2[slots2[d], yi]
+            for i in range(2 * nx):
+                idm[i] = max(idm[i], rd[i])
+        for x in range(nx):
+            mx = np.int64(idm[2 * x])
+            nm = np.int64(idm[2 * x + 1])
+            ok = ((totr[x] >> np.int64(56)) == 0) & ((mx == 0) | (-nm == mx))
+            fo[x] = mx if ok else np.int64(-1)
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_row_or(O2, slots2, yi, totr):
@@ -596,10 +620,10 @@ if HAVE_NUMBA:  # pragma: no branch
         return h
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi, xi, a, rt, flag, dump, delta):
+    def _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi, xi, a, rt, flag, dump, delta):
         """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each candidate
         ``p`` of the box out to the ring (radius ``rt``; ``totr``: :func:`_nb_row_or`) takes its blur share
-        (:func:`_nb_box_share`) from ``a``, to the particle of its voxels (:func:`_nb_ring_owner`). Returns the number
+        (:func:`_nb_box_share`) from ``a``, to the particle of its voxels (:func:`_nb_row_owner`, else a scan). Returns the number
         of shares moved."""
         tot = totr[xi]
         nl = lut.size
@@ -615,7 +639,8 @@ if HAVE_NUMBA:  # pragma: no branch
                 continue
             delta[orow, a] -= h
             if ring_ids:
-                owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, xi, rt, p)
+                # the row's owner shortcut (_nb_row_owner): the background for the void, else the box's one id
+                owner = np.int64(0) if p == 0 else (fo[xi] if fo[xi] >= 0 else _nb_owner(ph, src, z, y, x, rt, p))
             else:
                 owner = _nb_owner(ph, src, z, y, x, rt, p)
             delta[lut[owner] if 0 <= owner < nl else dump, p] += h
@@ -624,7 +649,7 @@ if HAVE_NUMBA:  # pragma: no branch
 
     @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, wide, cls, terms, taxi, map3, W3, w2, wz, delta):
+                        W, bits, wide, cls, terms, taxi, cube, w2, wz, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -658,8 +683,8 @@ if HAVE_NUMBA:  # pragma: no branch
         nx = x1 - x0
         S = max(1, min(strip, hi[1] - lo[1]))
         ring = np.zeros((0 if packed else w, S, nx), np.uint8)
-        ring8 = np.zeros((w if packed else 0, S, nx), np.int64)
-        ringid = np.zeros((w if packed and flag else 0, S, 2 * nx), np.int32)
+        ring8 = np.zeros((w if packed and not cls else 0, S, nx), np.int64)
+        ringid = np.zeros((w if packed and flag and not cls else 0, S, 2 * nx), np.int32)
         buf = np.zeros(nx + 2 * r, np.int64)
         bid = np.zeros(2 * (nx + 2 * r), np.int32)
         rx = np.zeros((S + 2 * r, nx), np.int64)
@@ -671,19 +696,24 @@ if HAVE_NUMBA:  # pragma: no branch
         # cls: the blur shares of the box of radius rt from plane sums per distance class (_nb_class_plane), kept in
         # a ring of 2 rt + 1 planes (P < 8, unclipped rule) instead of a gather of the (2 rt + 1)^3 neighbours
         wt = 2 * rt + 1
-        K2 = np.zeros((wt if cls else 0, map3.shape[1], S, nx), np.int64)
+        K2 = np.zeros((wt if cls else 0, w2.size, S, nx), np.int64)
+        # cls: the packed counts of the measured cube's squares (the 2D classes ``cube`` of the class planes: |dy|,
+        # |dx| <= r) per plane of the class ring, instead of a second pass of square sums (_nb_square_ids)
+        ring8c = np.zeros((wt if cls else 0, S, nx), np.int64)
         O2 = np.zeros((wt if cls else 0, S, nx), np.int64)
         cx = np.zeros((rt + 1 if cls else 0, S + 2 * rt, nx), np.int64)
         buf2 = np.zeros(nx + 2 * rt, np.int64)
         bid2 = np.zeros(2 * (nx + 2 * rt), np.int32)
         rid2 = np.zeros((S + 2 * rt if cls and flag else 0, 2 * nx), np.int32)
         ringid2 = np.zeros((wt if cls and flag else 0, S, 2 * nx), np.int32)
-        tt = np.zeros(1, np.int64)
         slots2 = np.zeros(wt, np.int64)
         have2 = np.full(wt, -1, np.int64)
         # the blur shares of every core voxel of a row, from per-plane float sums per phase (_nb_float_plane)
         F2 = np.zeros((wt if cls else 0, P, S, nx))
         totr = np.zeros(nx if cls else 0, np.int64)
+        xs = np.zeros(nx + 1 if cls else 0, np.int64)
+        idm = np.zeros(2 * nx if cls and flag else 0, np.int32)
+        fo = np.full(nx if cls else 0, -1, np.int64)
         slo = lo.copy()
         shi = hi.copy()
         moved = 0
@@ -705,8 +735,9 @@ if HAVE_NUMBA:  # pragma: no branch
                             _nb_class_plane(ph, src, flag, p, rt, ys, ye, x0, x1, terms, buf2, bid2, cx, rid2,
                                             K2[p % wt], O2[p % wt], ringid2[p % wt] if flag else rid2)
                             _nb_float_plane(K2[p % wt], w2, ye - ys, F2[p % wt])
+                            _nb_cube_plane(K2[p % wt], cube, ye - ys, ring8c[p % wt])
                             have2[p % wt] = p
-                if packed:
+                if packed and not cls:
                     for d in range(w):
                         p = min(max(z + d - r, 0), Z - 1)
                         slots[d] = p % w
@@ -714,13 +745,22 @@ if HAVE_NUMBA:  # pragma: no branch
                             _nb_square_ids(ph, src, flag, p, r, ys, ye, x0, x1, buf, bid, rx, rid, ring8[p % w],
                                            ringid[p % w] if flag else rid)
                             have[p % w] = p
-                else:
+                elif not packed:
                     _nb_const_plane(ph, r, slo, shi, z, ring, have, const[: ye - ys])
                 for y in range(ys, ye):
                     yi = y - ys
                     if cls:
                         _nb_row_or(O2, slots2, yi, totr)
-                    if packed:
+                    if cls:
+                        # the measured cube's planes are the middle 2 r + 1 of the class ring's 2 rt + 1
+                        first = ring8c[slots2[rt - r], yi]
+                        for x in range(nx):
+                            box[x] = first[x]
+                        for d in range(1, w):
+                            other = ring8c[slots2[rt - r + d], yi]
+                            for x in range(nx):
+                                box[x] += other[x]
+                    elif packed:
                         first = ring8[slots[0], yi]
                         for x in range(nx):
                             box[x] = first[x]
@@ -728,7 +768,28 @@ if HAVE_NUMBA:  # pragma: no branch
                             other = ring8[slots[d], yi]
                             for x in range(nx):
                                 box[x] += other[x]
-                    for x in range(x0, x1):
+                    nxs = nx
+                    if cls:
+                        # the row's voxels that need work, by kind (one branch-free pass each): first the predicted
+                        # tail (a constant measured cube, a candidate in the box out to the ring), then the mixed
+                        # ones; the rest (most of the volume) is skipped, and the loop below branches alike
+                        nxs = 0
+                        for x in range(x0, x1):
+                            a = np.int64(ph[z, y, x])
+                            c8 = box[x - x0]
+                            keep = ((c8 & cmask) == np.int64(n_nb) << np.int64(8 * a)) & (
+                                (totr[x - x0] & cmask8[a]) != 0)
+                            xs[nxs] = x
+                            nxs += np.int64(keep)
+                        for x in range(x0, x1):
+                            a = np.int64(ph[z, y, x])
+                            keep = (box[x - x0] & cmask) != np.int64(n_nb) << np.int64(8 * a)
+                            xs[nxs] = x
+                            nxs += np.int64(keep)
+                    if cls and flag and nxs > 0:
+                        _nb_row_owner(ringid2, slots2, yi, totr, idm, fo)
+                    for ix in range(nxs):
+                        x = xs[ix] if cls else x0 + ix
                         a = np.int64(ph[z, y, x])
                         c8 = np.int64(0)
                         if packed:
@@ -746,7 +807,7 @@ if HAVE_NUMBA:  # pragma: no branch
                                 # no phase a can be unmixed against, the common case); their blur shares
                                 if totr[x - x0] & cmask8[a] == 0:
                                     continue
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
                                                       x - x0, a, rt, flag, dump, delta)
                                 continue
                             if bits.size:
@@ -773,6 +834,72 @@ if HAVE_NUMBA:  # pragma: no branch
                             continue
                         gv = np.float64(g[z, y, x])
                         la = levels[a]
+                        if cls:
+                            # the unclipped rule from the packed fields (phases < 7) of the candidates a can be
+                            # unmixed against: ``cin`` in the measured neighbourhood (taxicab ball), ``cbox`` in the
+                            # box out to the ring; the same partners and float operations, in the same order, as
+                            # the general branch below, without its loops over the phases to count them
+                            xi0 = x - x0
+                            ma = cmask8[a]
+                            cin = _nb_class_taxi(K2, slots2, yi, xi0, taxi) & ma
+                            if cin == 0:  # candidates beyond the measured neighbourhood only
+                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
+                                                      xi0, a, rt, flag, dump, delta)
+                                continue
+                            tot = totr[xi0]
+                            cbox = tot & ma
+                            # the main partner: the largest candidate phase of the measured neighbourhood
+                            b = (63 - _leading_zeros(cin)) >> 3
+                            # a 0x80 bit per field that is not 0: several candidates in the box?
+                            nzf = (((cbox & _LOW7) + _LOW7) | cbox) & _HIGH1
+                            ncand = 1
+                            if nzf & (nzf - 1) != 0:
+                                ncand = 0
+                                for p in range(P):
+                                    hh[p] = 0.0
+                                    if (cbox >> np.int64(8 * p)) & 255 != 0:
+                                        hh[p] = _nb_box_share(F2, slots2, wz, p, yi, xi0)
+                                        if hh[p] != 0.0:
+                                            ncand += 1
+                            d = gv - la
+                            if ncand >= 2:
+                                best = -1.0
+                                for p in range(P):
+                                    if hh[p] == 0.0 or (cin >> np.int64(8 * p)) & 255 == 0:
+                                        continue
+                                    sc = hh[p] * abs(levels[p] - la)
+                                    if sc > best:
+                                        best = sc
+                                        b = p
+                                for p in range(P):
+                                    if p != b and hh[p] != 0.0:
+                                        d -= (levels[p] - la) * hh[p]
+                            share_b = d / (levels[b] - la)
+                            own = np.int64(src[z, y, x])
+                            orow = lut[own] if 0 <= own < nl else dump
+                            # one particle id in the box out to the ring (also the measured ball's) besides the
+                            # background, void exactly where the background is (_nb_row_owner); else the scan
+                            mxo = fo[xi0] if flag else np.int64(-1)
+                            fast = mxo >= 0
+                            if share_b != 0.0:
+                                delta[orow, a] -= share_b
+                                owner = _nb_owner_taxi(ph, src, z, y, x, r, b, fast, mxo)
+                                delta[lut[owner] if 0 <= owner < nl else dump, b] += share_b
+                                moved += 1
+                            if ncand >= 2:
+                                for p in range(P):
+                                    if p != b and hh[p] != 0.0:
+                                        delta[orow, a] -= hh[p]
+                                        if (cin >> np.int64(8 * p)) & 255 != 0:
+                                            owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
+                                        elif flag and (tot >> np.int64(56)) == 0:
+                                            # the row's shortcut: the background for the void, else the id
+                                            owner = np.int64(0) if p == 0 else (mxo if mxo >= 0 else
+                                                                                _nb_owner(ph, src, z, y, x, rt, p))
+                                        else:
+                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
+                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
+                            continue
                         # clipped fractions: every partner p would give f = (g - L_p) / (L_a - L_p) >= 1 when g
                         # lies at or beyond L_a on the side away from all the phases it could be unmixed with
                         if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
@@ -783,12 +910,8 @@ if HAVE_NUMBA:  # pragma: no branch
                             # unclipped rule (numpy reference: partial_volume_unmix._unmix_linear): the main
                             # partner from the measured neighbourhood (taxicab radius r), the blur of the rest of
                             # the box out to rt predicted
-                            if cls:
-                                c8t = _nb_class_taxi(K2, slots2, yi, x - x0, taxi)
-                                for p in range(P):
-                                    cnt[p] = (c8t >> np.int64(8 * p)) & 255
-                            else:
-                                _nb_count_taxi(ph, z, y, x, r, cnt)
+                            # (the class path, phases < 7, has its own branch above)
+                            _nb_count_taxi(ph, z, y, x, r, cnt)
                             nin = 0
                             b = a
                             for p in range(P):
@@ -798,10 +921,6 @@ if HAVE_NUMBA:  # pragma: no branch
                                 if cp > 0:
                                     nin += 1
                                     b = p
-                            if nin == 0 and cls:  # candidates beyond the measured neighbourhood only
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, ringid2, z, y, x, yi,
-                                                      x - x0, a, rt, flag, dump, delta)
-                                continue
                             if nin == 0:
                                 if rt > r:  # candidates in the ring only: their predicted shares
                                     _nb_shares_owners(ph, src, z, y, x, rt, W, hh, owns)
@@ -815,30 +934,14 @@ if HAVE_NUMBA:  # pragma: no branch
                                             moved += 1
                                 continue
                             ncand = nin
-                            if cls:
-                                # the candidates of the box (two or more: their blur shares, from the row arrays)
-                                tot = totr[x - x0]
-                                tt[0] = tot
-                                ncand = 0
-                                for p in range(P):
-                                    if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
-                                        ncand += 1
-                                if ncand >= 2:
-                                    ncand = 0
-                                    for p in range(P):
-                                        hh[p] = 0.0
-                                        if pair[a, p] == 1 and (tot >> np.int64(8 * p)) & 255 != 0:
-                                            hh[p] = _nb_box_share(F2, slots2, wz, p, yi, x - x0)
-                                            if hh[p] != 0.0:
-                                                ncand += 1
-                            elif bits.size and nin == 1:
+                            if bits.size and nin == 1:
                                 # the phases of the whole box (bits): a candidate beyond the measured box?
                                 bv = np.int64(bits[z, y, x])
                                 for p in range(P):
                                     if pair[a, p] == 1 and (bv >> p) & 1 == 1 and p != b:
                                         ncand = 2
                                         break
-                            if not cls and (nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r):
+                            if nin >= 2 or (ncand >= 2 or bits.size == 0) and rt > r:
                                 _nb_shares(ph, z, y, x, rt, W, hh)
                                 ncand = 0
                                 for p in range(P):
@@ -883,10 +986,6 @@ if HAVE_NUMBA:  # pragma: no branch
                                         delta[orow, a] -= hh[p]
                                         if cnt[p] > 0:
                                             owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
-                                        elif cls and flag and (tt[0] >> np.int64(56)) == 0:
-                                            # a phase of the ring only, void exactly where the background is
-                                            owner = _nb_ring_owner(ph, src, ringid2, slots2, z, y, x, yi, x - x0,
-                                                                   rt, p)
                                         else:  # a phase of the ring only: its particle from a scan of the ring
                                             owner = _nb_owner(ph, src, z, y, x, rt, p)
                                         delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
@@ -1063,8 +1162,10 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     cls = bool(not clip and rt > int(r) and lv.size < 8 and (2 * int(r) + 1) ** 3 < 256 and class_path)
     nx = max(1, int(hi[2] - lo[2]))
     strip = max(2 * int(r) + 1, (CLASS_STRIP_VOXELS[rt] if cls and rt in CLASS_STRIP_VOXELS else STRIP_VOXELS) // nx)
-    terms, map3, W3 = class_tables(rt, W) if cls else (np.zeros((0, 3), np.int64), np.zeros((1, 0), np.int64),
-                                                       np.zeros(0))
+    terms = class_tables(rt, W)[0] if cls else np.zeros((0, 3), np.int64)
+    # the 2D classes (j, k) of the measured cube's squares (j, k <= r), in the order of class_tables
+    cube = np.array([c for c, (j, k) in enumerate((j, k) for j in range(rt + 1) for k in range(j, rt + 1))
+                     if k <= int(r)], np.int64)
     # else phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
     # candidate the measured box lacks
     bits = (_nb_phase_bits(ph, rt) if (not cls and not clip and rt > int(r) and lv.size <= 8)
@@ -1079,7 +1180,7 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     w2 = np.array([wz[rt + j] * wz[rt + k] for j in range(rt + 1) for k in range(j, rt + 1)]) if cls else np.zeros(0)
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, W, bits, wide, cls, terms, taxi, map3, W3, w2, wz, delta)
+                            strip, fast_owner, W, bits, wide, cls, terms, taxi, cube, w2, wz, delta)
     return delta, int(moved), None
 
 
