@@ -173,7 +173,12 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
             order = [c for c in ("default", "context-yx", "context-zyx") if c in trained]
             for c in order:
                 val_scores.setdefault(c, val_score(trained[c]))
-            best = max(order, key=lambda c: val_scores[c])
+            # train: the context candidates by mIoU then accuracy; the best kept when it beats one stage
+            # by accuracy then mIoU
+            ctx = [c for c in order if c != "default"]
+            best = max(ctx, key=lambda c: val_scores[c][::-1]) if ctx else "default"
+            if "default" in order and val_scores[best] <= val_scores["default"]:
+                best = "default"
             test["pixel-classifier/context-chosen"] = dict(test["pixel-classifier" if best == "default"
                                                                  else f"pixel-classifier/{best}"], chosen=best,
                                                             validation={c: val_scores[c] for c in order})

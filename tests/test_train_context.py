@@ -135,8 +135,8 @@ def test_train_scores_both_context_candidates_and_keeps_the_best(monkeypatch):
     ctx = base["context"]
     cands = ctx["candidates"]
     assert list(cands) == ["yx", "zyx"] and all(c["tried"] for c in cands.values()), cands
-    # the kept (or best tried) candidate is the one with the highest validation accuracy, then mIoU; ties to yx
-    best = max(cands, key=lambda a: (cands[a]["accuracy"], cands[a]["miou"]))
+    # the kept (or best tried) candidate is the one with the highest validation mIoU, then accuracy; ties to yx
+    best = max(cands, key=lambda a: (cands[a]["miou"], cands[a]["accuracy"]))
     assert ctx["axes"] == best and (ctx["accuracy"], ctx["miou"]) == (cands[best]["accuracy"], cands[best]["miou"])
     if ctx["kept"]:
         assert r.classifier.context_axes == best and (base["accuracy"], base["miou"]) == (ctx["accuracy"], ctx["miou"])

@@ -305,8 +305,8 @@ def _context_candidate(image, labels, classifier, metrics: dict, score, *, norm,
     leaves ambiguous, docs/segmentation.md). Each is skipped (with the reason) when its estimated
     training time, :data:`CONTEXT_COST_RATIO` (in-plane) or :data:`CONTEXT_3D_COST_RATIO` (3D) times the
     one-stage classifier's, exceeds what is left of ``budget_s``. The one with the higher validation
-    accuracy (then mIoU) is kept when it beats the one-stage classifier; ties keep the cheaper (one
-    stage, then in-plane). Returns ``{"tried": bool, "kept": bool, "reason": str, "axes", ...,
+    mIoU (then accuracy: the delivery rule's order) is kept when it beats the one-stage classifier's
+    accuracy (then mIoU, as before); ties keep the cheaper (one stage, then in-plane). Returns ``{"tried": bool, "kept": bool, "reason": str, "axes", ...,
     "candidates": {axes: record}}``; ``accuracy``/``miou``/``axes`` are those of the kept candidate
     (else the best tried), ``seconds`` the time of all tried, and ``metrics``/``classifier`` (popped by
     the caller).
@@ -348,8 +348,9 @@ def _context_candidate(image, labels, classifier, metrics: dict, score, *, norm,
     first = records[CONTEXT_CANDIDATES[0]]
     if not tried:
         return {**out, "reason": first.get("reason", "skipped")}
-    # max() keeps the first of equal keys: the cheaper candidate wins ties
-    axes, m, clf = max(tried, key=lambda t: (t[1]["accuracy"], t[1]["miou"]))
+    # the better candidate by the delivery rule's order, mIoU then accuracy (a 3D smoothing that wipes out a
+    # thin rare class can gain accuracy and lose mIoU); max() keeps the first of equal keys: the cheaper wins ties
+    axes, m, clf = max(tried, key=lambda t: (t[1]["miou"], t[1]["accuracy"]))
     out.update(tried=True, axes=axes, estimated_s=records[axes]["estimated_s"], accuracy=m["accuracy"],
                miou=m["miou"], seconds=float(_clock() - t0))
     one = f"{metrics['accuracy']:.4f} / {metrics['miou']:.4f}"
