@@ -25,8 +25,8 @@ and the 3D stage, with training and prediction times (wall and CPU):
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context
 
 The two auto-context candidates ``train`` tries (in-plane and 3D smoothing, 2 folds) and the one it keeps
-(``context-chosen``: the best of the one-stage classifier and both candidates on the validation voxels, ties
-to the cheaper; session 8):
+(``context-chosen``, as ``train``: of the two candidates the better on the validation voxels by mIoU then
+accuracy, kept when it beats the one-stage classifier by accuracy then mIoU, ties to the cheaper; session 8):
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context-zyx,context-chosen
 
