@@ -1,6 +1,7 @@
 """Auto-context stage of the pixel classifier: equal to a whole-volume computation, helps on a known phantom, stored."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -167,3 +168,28 @@ def test_stored_in_plane_context_round_trips_and_old_files_are_3d(tmp_path):
     (tmp_path / CLASSIFIER_META).write_text(json.dumps(meta))
     with pytest.raises(FileFormatError, match="axes"):
         load_pixel_classifier(tmp_path)
+
+
+def test_3d_context_volume_runs_stage_one_once_per_plane_in_one_plane_chunks(monkeypatch):
+    # a large plane makes every chunk of a two-stage prediction one plane deep; the 3D smoothing needs stage 1
+    # on +-6 planes around it: those are kept from chunk to chunk, not computed again (13x the work before)
+    import liberation.segmentation.pixel_classifier as pc
+
+    ct, phases = _blobs((18, 22, 24), noise=0.15, seed=1)
+    clf = train_pixel_classifier(ct, _faces(phases, [1, 16]), sigmas=(0.7, 1.6), texture=("kstd1",), seed=0,
+                                 max_iter=20, context_sigmas=(1.0, 2.0))
+    want = predict_pixel_classifier_volume(ct, clf, show_progress=False)
+
+    class Counting:
+        def __init__(self, model):
+            self.model, self.classes_, self.rows = model, model.classes_, 0
+
+        def predict_proba(self, x):
+            self.rows += len(x)
+            return self.model.predict_proba(x)
+
+    counting = Counting(clf.model)
+    monkeypatch.setattr(pc, "_CONTEXT_RUN_VOXELS", 1)
+    got = predict_pixel_classifier_volume(ct, replace(clf, model=counting), slab=5, show_progress=False)
+    assert np.array_equal(got, want)
+    assert counting.rows == ct.size

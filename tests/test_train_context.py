@@ -80,7 +80,7 @@ def test_context_candidate_chosen_on_validation_stored_and_run_by_segment(tmp_pa
     # the model folder holds both stages; segment loads and runs them: identical labels
     model = save_model(r, tmp_path / "model")
     loaded = load_pixel_classifier(model)
-    assert loaded.context_model is not None and loaded.context_axes == "yx"
+    assert loaded.context_model is not None and loaded.context_axes == clf.context_axes == ctx["axes"]
     assert not hasattr(clf, "_labelled") and not hasattr(r.candidates["pixel-classifier"], "_labelled")
     want = predict_pixel_classifier_volume(ct, clf, show_progress=False)
     path = tmp_path / "s.zarr"
@@ -108,3 +108,43 @@ def test_context_candidate_skipped_off_or_over_budget_with_a_reason():
     assert not ctx["tried"] and "exceeds the budget" in ctx["reason"] and ctx["estimated_s"] > 1e-6
     with pytest.raises(InputError, match="context_budget_s"):
         _train(ct, sparse, context_budget_s=-1)
+
+
+def test_3d_context_beats_in_plane_on_noisy_blobs():
+    # known answer: 3D blobs under strong noise; the 3D smoothing of the stage-1 probabilities gathers the
+    # neighbour planes' evidence too, so on the unlabelled planes it is more accurate than the in-plane one
+    ct, phases, sparse = _noisy_blobs()
+    one = train_pixel_classifier(ct, sparse, sigmas=(0.7,), texture=(), seed=0, max_iter=30)
+    test = [z for z in range(3, ct.shape[0] - 3) if (sparse[z] == 255).all()]
+    acc = {}
+    for axes in ("yx", "zyx"):
+        two = add_context_stage(ct, sparse, one, context_axes=axes, seed=0, max_iter=30)
+        assert two.context_axes == axes and two.info["context_axes"] == axes
+        acc[axes] = (predict_pixel_classifier(ct, two, test)[0] == phases[test]).mean()
+    acc["one"] = (predict_pixel_classifier(ct, one, test)[0] == phases[test]).mean()
+    # measured: one stage 0.839, in-plane 0.919, 3D 0.931
+    assert acc["zyx"] > acc["yx"] + 0.006 and acc["yx"] > acc["one"] + 0.05, acc
+
+
+def test_train_scores_both_context_candidates_and_keeps_the_best(monkeypatch):
+    import liberation.segmentation.train as train_mod
+
+    ct, _, sparse = _noisy_blobs(shape=(16, 24, 24))
+    r = _train(ct, sparse)
+    base = r.card.validation["baseline"]
+    ctx = base["context"]
+    cands = ctx["candidates"]
+    assert list(cands) == ["yx", "zyx"] and all(c["tried"] for c in cands.values()), cands
+    # the kept (or best tried) candidate is the one with the highest validation mIoU, then accuracy; ties to yx
+    best = max(cands, key=lambda a: (cands[a]["miou"], cands[a]["accuracy"]))
+    assert ctx["axes"] == best and (ctx["accuracy"], ctx["miou"]) == (cands[best]["accuracy"], cands[best]["miou"])
+    if ctx["kept"]:
+        assert r.classifier.context_axes == best and (base["accuracy"], base["miou"]) == (ctx["accuracy"], ctx["miou"])
+    else:
+        assert r.classifier.context_model is None
+    # the 3D candidate over the budget: skipped with the reason, the in-plane one still tried
+    monkeypatch.setattr(train_mod, "CONTEXT_3D_COST_RATIO", 1e9)
+    r = _train(ct, sparse)
+    cands = r.card.validation["baseline"]["context"]["candidates"]
+    assert cands["yx"]["tried"] and not cands["zyx"]["tried"] and "exceeds the budget" in cands["zyx"]["reason"]
+    assert r.card.validation["baseline"]["context"]["axes"] == "yx"

@@ -313,7 +313,7 @@ def _proba_columns(model, x, class_ids) -> np.ndarray:
 
 
 def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, context_sigmas, axes="zyx",
-                  need=None):
+                  need=None, cache: dict | None = None):
     """Yield ``(run, features, contexts)`` per run of consecutive sorted ``planes``: the features of
     the run's planes and, per stage-1 model of ``models``, its auto-context channels there.
 
@@ -325,6 +325,11 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
     ``need`` (bool, the volume's shape, optional): stage 1 runs only on these voxels (0 elsewhere);
     the contexts are then exact only where the smoothing windows see needed voxels alone (training:
     the labelled voxels dilated by the window radius).
+
+    ``cache`` (dict, optional; prediction only, without ``need``): z -> the stage-1 probabilities of
+    that plane per model, read for the context planes it holds and filled with those computed (a
+    volume predicted chunk by chunk computes each plane's stage 1 once, not once per chunk whose
+    smoothing window reaches it); the caller drops planes it no longer needs.
     """
     nz = int(image.shape[0])
     r = _context_radius(context_sigmas, axes)
@@ -344,11 +349,29 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
         # features kept for the run's planes only (the context planes need only their probabilities)
         feats = np.empty((len(run),) + shape[1:] + (n_f,), np.float32)
         probs = [np.empty(shape + (len(class_ids),), np.float32) for _ in models]
-        for sub, f in _plane_runs(image, unique, norm, sigmas=sigmas, texture=texture):
+        # planes whose stage-1 probabilities are cached: copied; of those, only the run's own planes need
+        # their features (stage 2)
+        cached = set() if cache is None or need is not None else {z for z in unique if z in cache}
+        for z in cached:
+            for p, c in zip(probs, cache[z]):
+                p[at[z]] = c
+        wanted = [z for z in unique if z not in cached or run[0] <= z <= run[-1]]
+        for sub, f in _plane_runs(image, wanted, norm, sigmas=sigmas, texture=texture):
             i0 = at[sub[0]]
             for j, z in enumerate(sub):
                 if run[0] <= z <= run[-1]:
                     feats[z - run[0]] = f[j]
+            if cached and any(int(z) in cached for z in sub):
+                new = [j for j, z in enumerate(sub) if int(z) not in cached]
+                if new:
+                    flat = f[new].reshape(-1, n_f)
+                    for m, p in zip(models, probs):
+                        prob = _proba_columns(m, flat, class_ids).reshape((len(new),) + f.shape[1:-1] + (-1,))
+                        for k, j in enumerate(new):
+                            p[at[sub[j]]] = prob[k]
+                    for j in new:
+                        cache[int(sub[j])] = [p[at[sub[j]]].copy() for p in probs]
+                continue
             flat = f.reshape(-1, n_f)
             sel = None if need is None else np.flatnonzero(np.asarray(need[sub[0]:sub[-1] + 1]).ravel())
             for m, p in zip(models, probs):
@@ -359,6 +382,9 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
                     if len(sel):
                         block[sel] = _proba_columns(m, flat[sel], class_ids)
                     p[i0:i0 + len(sub)] = block.reshape(f.shape[:-1] + (-1,))
+            if cache is not None and need is None:
+                for z in sub:
+                    cache[int(z)] = [p[at[z]].copy() for p in probs]
         rows = [at[int(z)] for z in index]
         centre = slice(r, r + len(run))
         contexts = []
@@ -373,7 +399,12 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
         yield run, feats, contexts
 
 
-def _proba_runs(image, classifier: PixelClassifier, planes):
+#: Voxels of planes per chunk of a two-stage prediction (memory bound; a module attribute so tests can
+#: force one-plane chunks).
+_CONTEXT_RUN_VOXELS = 1 << 22
+
+
+def _proba_runs(image, classifier: PixelClassifier, planes, cache: dict | None = None):
     """Yield ``(run, probabilities)`` per run of consecutive sorted ``planes``: shape (len(run), y, x,
     n_classes), columns in ``classifier.class_ids`` order; two stages with an auto-context model."""
     planes = sorted({int(z) for z in planes})
@@ -383,8 +414,8 @@ def _proba_runs(image, classifier: PixelClassifier, planes):
             prob = _proba_columns(classifier.model, feats.reshape(-1, feats.shape[-1]), classifier.class_ids)
             yield run, prob.reshape(feats.shape[:-1] + (-1,))
         return
-    # bound memory: runs of about 2**22 voxels of planes
-    step = max(1, (1 << 22) // max(1, int(np.prod(image.shape[1:]))))
+    # bound memory: runs of about _CONTEXT_RUN_VOXELS voxels of planes
+    step = max(1, _CONTEXT_RUN_VOXELS // max(1, int(np.prod(image.shape[1:]))))
     chunks, cur = [], []
     for z in planes:
         if cur and (z != cur[-1] + 1 or len(cur) >= step):
@@ -393,12 +424,18 @@ def _proba_runs(image, classifier: PixelClassifier, planes):
         cur.append(z)
     if cur:
         chunks.append(cur)
+    # stage-1 probabilities of the planes within the smoothing reach, kept from one chunk to the next (and
+    # from one call to the next when the caller passes its own ``cache``: a volume predicted slab by slab)
+    cache = {} if cache is None else cache
+    r = _context_radius(classifier.context_sigmas, classifier.context_axes)
     for chunk in chunks:
+        for z in [z for z in cache if z < chunk[0] - r or z > chunk[-1] + r]:
+            del cache[z]
         for run, feats, (ctx,) in _context_runs(image, chunk, classifier.norm, sigmas=classifier.sigmas,
                                                 texture=classifier.texture, models=[classifier.model],
                                                 class_ids=classifier.class_ids,
                                                 context_sigmas=classifier.context_sigmas,
-                                                axes=classifier.context_axes):
+                                                axes=classifier.context_axes, cache=cache if r else None):
             x = np.concatenate([feats, ctx], axis=-1)
             prob = _proba_columns(classifier.context_model, x.reshape(-1, x.shape[-1]), classifier.class_ids)
             yield run, prob.reshape(x.shape[:-1] + (-1,))
@@ -1087,12 +1124,13 @@ def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=N
     nz = shape[0]
     halo = _halo(classifier.sigmas, classifier.texture)
     starts = list(range(0, nz, slab))
+    stage1: dict = {}  # a 3D context stage's stage-1 probabilities, shared by consecutive slabs
     for z0 in progress(starts, desc="segment (pixel classifier)", total=len(starts), unit="slab",
                        enabled=None if show_progress else False):
         z1 = min(z0 + slab, nz)
         if classifier.context_model is not None:
             prob = np.concatenate([p.reshape(-1, p.shape[-1])
-                                   for _, p in _proba_runs(image, classifier, range(z0, z1))])
+                                   for _, p in _proba_runs(image, classifier, range(z0, z1), cache=stage1)])
         else:
             # the whole-volume filters reflect at the ends (numpy "symmetric"): index the slab so
             index = np.pad(np.arange(nz), halo, mode="symmetric")[z0:z1 + 2 * halo]
