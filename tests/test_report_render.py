@@ -57,7 +57,11 @@ def test_early_drawing_writes_the_same_report(tmp_path, monkeypatch):
     slices = {"z = 3": (ph[3].astype(float), ph[3])}
     reference = write_report(analyse(pid, ph, **kw), tmp_path / "inline", slices=slices, volumes=(pid, ph))
     folders = {}
-    for processes, steal in ((1, False), (1, True), (0, False)):
+    import liberation.report.writer as writer
+
+    for processes, steal, csv_max in ((1, False, None), (1, True, None), (0, False, None), (1, False, 0)):
+        # csv_max 0: the tables are "large", this process writes the CSV (memory bound at 1024^3)
+        monkeypatch.setattr(writer, "WORKER_CSV_MAX_PARTICLES", 20_000 if csv_max is None else csv_max)
         with Renderer(processes=processes) as renderer:
             early = {}
 
@@ -69,7 +73,7 @@ def test_early_drawing_writes_the_same_report(tmp_path, monkeypatch):
 
             result = analyse(pid, ph, on_tables=hook, **kw)
             assert [c for c in result.grade_recovery.columns if "ci95" in c]
-            out = tmp_path / f"early{processes}{steal}"
+            out = tmp_path / f"early{processes}{steal}{csv_max}"
             folders[out] = write_report(result, out, slices=slices, renderer=renderer, early=early["e"])
             assert renderer.parallel == bool(processes)  # no fallback
     names = sorted(p.name for p in reference.iterdir() if not p.name.startswith("."))

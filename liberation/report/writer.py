@@ -21,6 +21,9 @@ __all__ = ["check_out_dir", "to_jsonable", "write_report"]
 
 DEFAULT_TITLE = "Mineral liberation report"
 
+#: above this many particles the CSV tables are written by the main process (memory; see write_report)
+WORKER_CSV_MAX_PARTICLES = 20_000
+
 
 def check_out_dir(out_dir, overwrite: bool = False, *, inputs=None) -> None:
     """Check that the report folder ``out_dir`` may be written (:func:`liberation._atomic.check_new_output`).
@@ -191,8 +194,11 @@ def _write(result, out_dir: Path, renderer, *, overwrite, slices, sample_info, t
     if early is not None:
         from liberation.report.figures import PLOT_ORDER
 
-        # the worker formats the CSV tables after its drawing, while this process builds the PDF
-        csv_job = renderer.submit(_render.tables_csv, result.tables()) if renderer.parallel else None
+        # the worker formats the CSV tables after its drawing, while this process builds the PDF; not for large
+        # tables: the pickled tables sent and the CSV bytes sent back add ~200 MiB to this process's peak at 1024^3
+        # (75 000 particles: 1461 vs 1262 MiB, session 8), the issue's memory bound is 1.5 GiB
+        small = len(result.particles) <= WORKER_CSV_MAX_PARTICLES
+        csv_job = renderer.submit(_render.tables_csv, result.tables()) if renderer.parallel and small else None
         here = _render.render_figures(result, slices, names=[n for n in PLOT_ORDER if n not in early.plot_names])
         gallery = early.gallery
     elif prepared_gallery is not None:
