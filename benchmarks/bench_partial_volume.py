@@ -43,6 +43,24 @@ def tile(a: np.ndarray, reps: int, *, ids: bool = False) -> np.ndarray:
 RULES = {"default": {}, "unclipped": {"radius": "auto", "clip": False}, "session4": {"radius": 1, "clip": True}}
 
 
+def benchmark_volumes(base: int, cache: str | None = None):
+    """The minerals, voxel size and ``{"particles", "phases", "ct"}`` of the ``make_sample`` benchmark volume
+    (``base``^3, seed 0), read from / written to the ``.npz`` file ``cache`` when given."""
+    from liberation.synthetic import make_sample
+
+    sample = make_sample(shape=(8, 8, 8), seed=0)  # minerals and voxel size
+    mins, vs = sample.minerals, sample.voxel_size_um
+    if cache and os.path.exists(cache):
+        with np.load(cache) as f:
+            vols = {k: f[k] for k in ("particles", "phases", "ct")}
+    else:
+        sample = make_sample(shape=(base,) * 3, seed=0)
+        vols = {"particles": sample.particles, "phases": sample.phases, "ct": sample.ct}
+        if cache:
+            np.savez(cache, **vols)
+    return mins, vs, vols
+
+
 def run(particles, phases, image, mins, vs, workers, rule="default"):
     from liberation.stats import grade_recovery, liberation_classes, measure, modal_mineralogy
     from liberation.stats import partial_volume as pv
@@ -66,7 +84,6 @@ def run(particles, phases, image, mins, vs, workers, rule="default"):
 
 
 def main() -> None:
-    from liberation.synthetic import make_sample
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
@@ -80,16 +97,7 @@ def main() -> None:
                     help="also estimate the levels on the whole volume and print the difference (not timed)")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    sample = make_sample(shape=(8, 8, 8), seed=0)  # minerals and voxel size
-    mins, vs = sample.minerals, sample.voxel_size_um
-    if args.cache and os.path.exists(args.cache):
-        with np.load(args.cache) as f:
-            vols = {k: f[k] for k in ("particles", "phases", "ct")}
-    else:
-        sample = make_sample(shape=(args.base,) * 3, seed=0)
-        vols = {"particles": sample.particles, "phases": sample.phases, "ct": sample.ct}
-        if args.cache:
-            np.savez(args.cache, **vols)
+    mins, vs, vols = benchmark_volumes(args.base, args.cache)
     print(f"volume {args.base}^3 ready in {time.perf_counter() - t0:.1f} s")
     small = tuple(slice(0, 48) for _ in range(3))
     for rule in args.rules:  # warm-up

@@ -75,9 +75,8 @@ def profile(particles, phases, image, mins, vs, workers):
 
 
 def main() -> None:
-    from bench_partial_volume import tile
+    from bench_partial_volume import benchmark_volumes, tile
 
-    from liberation.synthetic import make_sample
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=512)
@@ -86,14 +85,7 @@ def main() -> None:
     ap.add_argument("--cache", default=None)
     ap.add_argument("--split", action="store_true", help="also the kernel vs its plane preparation on one block")
     args = ap.parse_args()
-    sample = make_sample(shape=(8, 8, 8), seed=0)
-    mins, vs = sample.minerals, sample.voxel_size_um
-    if args.cache and os.path.exists(args.cache):
-        with np.load(args.cache) as f:
-            vols = {k: f[k] for k in ("particles", "phases", "ct")}
-    else:
-        sample = make_sample(shape=(args.base,) * 3, seed=0)
-        vols = {"particles": sample.particles, "phases": sample.phases, "ct": sample.ct}
+    mins, vs, vols = benchmark_volumes(args.base, args.cache)
     small = tuple(slice(0, 48) for _ in range(3))
     profile(vols["particles"][small], vols["phases"][small], vols["ct"][small], mins, vs, args.workers)  # warm-up
     reps = args.size // args.base
