@@ -204,6 +204,14 @@ if HAVE_NUMBA:  # pragma: no branch
     @numba.njit(cache=True, nogil=True)
     def _nb_core(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces):
         """Tables of a core block without halo in one pass (see the module docstring); row of a voxel = ``lut[pid]``."""
+        return _nb_core_moments(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces,
+                                False, np.zeros((0, 10), dtype=np.int64))
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_core_moments(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces,
+                         with_moments, moments):
+        """:func:`_nb_core`, plus (``with_moments``) each particle row's coordinate sums in ``moments``
+        (:func:`block_moments`'s layout, coordinates relative to the block's first voxel)."""
         nz, ny, nx = pid.shape
         bad = 0
         bad_value = -1
@@ -231,6 +239,17 @@ if HAVE_NUMBA:  # pragma: no branch
                             bbox[a, 4] = y + oy + 1
                         if x + ox + 1 > bbox[a, 5]:
                             bbox[a, 5] = x + ox + 1
+                        if with_moments:
+                            moments[a, 0] += 1
+                            moments[a, 1] += z
+                            moments[a, 2] += y
+                            moments[a, 3] += x
+                            moments[a, 4] += z * z
+                            moments[a, 5] += z * y
+                            moments[a, 6] += z * x
+                            moments[a, 7] += y * y
+                            moments[a, 8] += y * x
+                            moments[a, 9] += x * x
                     if not with_faces:
                         continue
                     if a > 0:
@@ -303,11 +322,17 @@ def local_ids(pid: np.ndarray):
     return u.astype(np.int64), np.arange(len(u), dtype=np.int64), inv
 
 
-def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, engine="auto"):
+def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, engine="auto", moments=False):
     """Tables of one core block (no halo) with rows only for the ids present in it.
 
     Faces between the block and its high-side neighbours are *not* counted here (see
     :func:`sparse_pair_tables`); faces on the volume border are.
+
+    Parameters
+    ----------
+    moments : bool
+        Also return the coordinate sums of every row (:func:`block_moments`; relative to the block's
+        first voxel, row 0 left zero), from the same pass over the voxels.
 
     Returns
     -------
@@ -317,6 +342,8 @@ def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, en
         As in :func:`numpy_block_tables`, with ``n`` rows.
     bad, bad_value : int
         Voxels with a phase id outside ``0..n_phases-1`` and one such value (or -1).
+    sums : ndarray of int64, shape (n, 10)
+        Only with ``moments``: see :func:`block_moments`.
     """
     pid = np.asarray(pid)
     ph = np.asarray(ph)
@@ -327,14 +354,79 @@ def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, en
         loc = lut[src]
         counts, faces, bbox, bad, bad_value = numpy_block_tables(loc, ph, pid.shape, offset, shape, n, n_phases,
                                                                  with_faces=with_faces)
+        if moments:
+            return ids, counts, faces, bbox, bad, bad_value, block_moments(loc, n)
         return ids, counts, faces, bbox, bad, bad_value
     counts, faces, bbox = empty_tables(n, n_phases, faces=with_faces)
     src = np.ascontiguousarray(src)
     if src.dtype == np.uint64:
         src = src.astype(np.int64)
-    bad, bad_value = _nb_core(src, lut, np.ascontiguousarray(ph), *offset, *shape, n_phases, counts, faces, bbox,
-                              with_faces)
+    sums = np.zeros((n if moments else 0, 10), dtype=np.int64)
+    bad, bad_value = _nb_core_moments(src, lut, np.ascontiguousarray(ph), *offset, *shape, n_phases, counts, faces,
+                                      bbox, with_faces, bool(moments), sums)
+    if moments:
+        return ids, counts, faces, bbox, int(bad), int(bad_value), sums
     return ids, counts, faces, bbox, int(bad), int(bad_value)
+
+
+def block_moments(rows: np.ndarray, n: int) -> np.ndarray:
+    """Coordinate sums of every row of a block (numpy; the numba tables kernel fills the same in its pass).
+
+    Parameters
+    ----------
+    rows : ndarray of int, shape (z, y, x)
+        Row of each voxel (0: not a particle, left out).
+    n : int
+        Rows.
+
+    Returns
+    -------
+    ndarray of int64, shape (n, 10)
+        ``(count, Σz, Σy, Σx, Σzz, Σzy, Σzx, Σyy, Σyx, Σxx)`` of the voxel indices within the block.
+    """
+    out = np.zeros((n, 10), dtype=np.int64)
+    flat = np.flatnonzero(rows)
+    if flat.size == 0:
+        return out
+    r = np.asarray(rows).ravel()[flat].astype(np.int64)
+    z, y, x = (c.astype(np.int64) for c in np.unravel_index(flat, np.shape(rows)))
+    order = np.argsort(r, kind="stable")  # integer sums by sorting: exact (bincount's float weights are not)
+    r = r[order]
+    z, y, x = z[order], y[order], x[order]
+    starts = np.flatnonzero(np.concatenate([[True], r[1:] != r[:-1]]))
+    for j, w in enumerate((np.ones_like(z), z, y, x, z * z, z * y, z * x, y * y, y * x, x * x)):
+        out[r[starts], j] = np.add.reduceat(w, starts)
+    return out
+
+
+def shift_moments(sums: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Coordinate sums of :func:`block_moments` with every coordinate moved by ``delta`` (exact integers).
+
+    Parameters
+    ----------
+    sums : ndarray of int64, shape (n, 10)
+        ``(count, Σz, Σy, Σx, Σzz, Σzy, Σzx, Σyy, Σyx, Σxx)``.
+    delta : ndarray of int64, shape (3,) or (n, 3)
+        Added to (z, y, x) of every voxel (per row or for all).
+
+    Returns
+    -------
+    ndarray of int64, shape (n, 10)
+        The sums of the moved coordinates: ``Σ(a + da)(b + db) = Σab + db Σa + da Σb + n da db``.
+    """
+    sums = np.asarray(sums, dtype=np.int64)
+    d = np.broadcast_to(np.asarray(delta, dtype=np.int64), (len(sums), 3))
+    n = sums[:, 0]
+    out = sums.copy()
+    for a in range(3):
+        out[:, 1 + a] += n * d[:, a]
+    for j, (a, b) in enumerate(_PAIRS):
+        out[:, 4 + j] += d[:, b] * sums[:, 1 + a] + d[:, a] * sums[:, 1 + b] + n * d[:, a] * d[:, b]
+    return out
+
+
+#: The (a, b) axis pairs of the second-moment columns 4..9 of :func:`block_moments`.
+_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 
 def sparse_pair_tables(pid_lo, ph_lo, pid_hi, ph_hi, axis, n_phases):
