@@ -78,6 +78,45 @@ def test_fused_geometry_kernel_equals_numpy(seed):
         assert tuple(bbox[row]) == tuple(s.start for s in sl) + tuple(s.stop for s in sl)
 
 
+@pytest.mark.parametrize("shape, offset, gshape", [
+    ((9, 11, 40), (0, 0, 0), (9, 11, 40)),          # long runs along x, the whole volume
+    ((1, 13, 17), (0, 0, 0), (1, 13, 17)),          # one plane: two border faces per voxel along z
+    ((6, 1, 25), (4, 7, 0), (10, 8, 30)),           # one row, a block inside a larger volume (far borders)
+    ((7, 5, 1), (3, 0, 29), (10, 5, 30)),           # one voxel along x, on the volume's far x border
+])
+def test_run_kernel_equals_numpy_on_thin_and_offset_blocks(shape, offset, gshape):
+    """The numba kernel takes each row as runs of one value and phase (counts, boxes, moments, border faces
+    once per run): it equals the numpy reference and the per-voxel coordinate sums on blocks with long runs,
+    one-voxel-thin blocks and blocks inside a larger volume."""
+    rng = np.random.default_rng(sum(shape))
+    pid = np.repeat(rng.integers(0, 4, shape[:2] + (-(-shape[2] // 6),)), 6, axis=2)[:, :, : shape[2]]
+    pid = pid.astype(np.uint32) * 1000  # sparse ids (a lookup table with gaps)
+    ph = np.repeat(rng.integers(0, 3, shape[:2] + (-(-shape[2] // 4),)), 4, axis=2)[:, :, : shape[2]].astype(np.uint8)
+    P = 3
+    got = _kernels.sparse_block_tables(pid, ph, offset, gshape, P, engine="numba", moments=True)
+    want = _kernels.sparse_block_tables(pid, ph, offset, gshape, P, engine="numpy", moments=True)
+    for g, w in zip(got[:4] + got[6:], want[:4] + want[6:]):
+        np.testing.assert_array_equal(g[1:], w[1:])
+    assert got[4] == 0
+    ids = got[0]
+    for row in range(1, len(ids)):
+        z, y, x = np.nonzero(pid == ids[row])
+        sums = [len(z), z.sum(), y.sum(), x.sum(), (z * z).sum(), (z * y).sum(), (z * x).sum(), (y * y).sum(),
+                (y * x).sum(), (x * x).sum()]
+        assert got[6][row].tolist() == [int(v) for v in sums]
+
+
+def test_run_kernel_counts_bad_phase_voxels():
+    """Voxels with a phase id outside the minerals are counted one by one (runs of them included)."""
+    pid, ph = _random_labels((8, 9, 10), 5, 3, 4)
+    ph[2, 3, 1:7] = 9
+    ph[5, 0, 0] = 7
+    ids, counts, faces, bbox, bad, bad_value = _kernels.sparse_block_tables(pid, ph, (0, 0, 0), pid.shape, 3,
+                                                                           engine="numba")
+    assert bad == 7 and bad_value in (7, 9)
+    assert counts.sum() == pid.size - 7
+
+
 def test_measure_on_blocks_equals_one_block():
     shape, P = (30, 26, 28), 5
     pid, ph = _random_labels(shape, 40, P, 3)

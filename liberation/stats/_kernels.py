@@ -207,25 +207,71 @@ if HAVE_NUMBA:  # pragma: no branch
         return _nb_core_moments(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces,
                                 False, np.zeros((0, 10), dtype=np.int64))
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_pair(a, q, w, r, lut, faces, axis, same, P):
+        """The faces between a voxel (row ``a``, phase ``q``) and its high-side neighbour (value ``w``, phase
+        ``r``) along ``axis``; ``same``: the two ``pid`` values are equal (so the rows are)."""
+        if same:
+            if a > 0 and q != r and r >= 0 and r < P:
+                faces[a, q, r, axis] += 1
+                faces[a, r, q, axis] += 1
+        else:
+            if a > 0:
+                faces[a, q, P, axis] += 1
+            b = np.int64(lut[w])
+            if b > 0 and r >= 0 and r < P:
+                faces[b, r, P, axis] += 1
+
     @numba.njit(cache=True, nogil=True)
     def _nb_core_moments(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces,
                          with_moments, moments):
         """:func:`_nb_core`, plus (``with_moments``) each particle row's coordinate sums in ``moments``
-        (:func:`block_moments`'s layout, coordinates relative to the block's first voxel)."""
+        (:func:`block_moments`'s layout, coordinates relative to the block's first voxel).
+
+        Each row along x is taken as runs of voxels with the same ``pid`` value and phase: counts, boxes,
+        moments, border faces and the faces along x are added once per run (closed forms of the run's sums);
+        only the faces along z and y look at every voxel. Two voxels are in the same row of the tables when
+        their ``pid`` values are equal (``lut`` is one-to-one on the values present)."""
         nz, ny, nx = pid.shape
         bad = 0
         bad_value = -1
         P = n_phases
+        diff = np.zeros(nx, dtype=np.bool_)
         for z in range(nz):
+            zb = 0  # faces on the volume border normal to z at this plane (0, 1 or 2 for a one-plane volume)
+            if z + oz == 0:
+                zb += 1
+            if z + oz == gz - 1:
+                zb += 1
             for y in range(ny):
-                for x in range(nx):
-                    a = np.int64(lut[pid[z, y, x]])
-                    q = np.int64(ph[z, y, x])
+                yb = 0
+                if y + oy == 0:
+                    yb += 1
+                if y + oy == gy - 1:
+                    yb += 1
+                # the neighbour rows along z and y (views; not read on the block's last plane / row)
+                pz = pid[min(z + 1, nz - 1), y]
+                hz = ph[min(z + 1, nz - 1), y]
+                py = pid[z, min(y + 1, ny - 1)]
+                hy = ph[z, min(y + 1, ny - 1)]
+                prow = pid[z, y]
+                hrow = ph[z, y]
+                x = 0
+                while x < nx:
+                    v = pid[z, y, x]
+                    qv = ph[z, y, x]
+                    x1 = x + 1
+                    while x1 < nx and pid[z, y, x1] == v and ph[z, y, x1] == qv:
+                        x1 += 1
+                    n = x1 - x
+                    q = np.int64(qv)
                     if q < 0 or q >= P:
-                        bad += 1
+                        bad += n
                         bad_value = q
+                        x = x1
                         continue
-                    counts[a, q] += 1
+                    a = np.int64(lut[v])
+                    counts[a, q] += n
                     if a > 0:
                         if z + oz < bbox[a, 0]:
                             bbox[a, 0] = z + oz
@@ -237,59 +283,56 @@ if HAVE_NUMBA:  # pragma: no branch
                             bbox[a, 3] = z + oz + 1
                         if y + oy + 1 > bbox[a, 4]:
                             bbox[a, 4] = y + oy + 1
-                        if x + ox + 1 > bbox[a, 5]:
-                            bbox[a, 5] = x + ox + 1
-                        if with_moments:
-                            moments[a, 0] += 1
-                            moments[a, 1] += z
-                            moments[a, 2] += y
-                            moments[a, 3] += x
-                            moments[a, 4] += z * z
-                            moments[a, 5] += z * y
-                            moments[a, 6] += z * x
-                            moments[a, 7] += y * y
-                            moments[a, 8] += y * x
-                            moments[a, 9] += x * x
+                        if x1 + ox > bbox[a, 5]:
+                            bbox[a, 5] = x1 + ox
+                        if with_moments:  # x = x .. x1 - 1: Σx = n x + n(n-1)/2, Σx² = n x² + x n(n-1) + (n-1)n(2n-1)/6
+                            sx = n * x + n * (n - 1) // 2
+                            sxx = n * x * x + x * n * (n - 1) + (n - 1) * n * (2 * n - 1) // 6
+                            moments[a, 0] += n
+                            moments[a, 1] += n * z
+                            moments[a, 2] += n * y
+                            moments[a, 3] += sx
+                            moments[a, 4] += n * z * z
+                            moments[a, 5] += n * z * y
+                            moments[a, 6] += z * sx
+                            moments[a, 7] += n * y * y
+                            moments[a, 8] += y * sx
+                            moments[a, 9] += sxx
                     if not with_faces:
+                        x = x1
                         continue
                     if a > 0:
-                        if z + oz == 0:
-                            faces[a, q, P, 0] += 1
-                        if y + oy == 0:
-                            faces[a, q, P, 1] += 1
+                        if zb:
+                            faces[a, q, P, 0] += zb * n
+                        if yb:
+                            faces[a, q, P, 1] += yb * n
                         if x + ox == 0:
                             faces[a, q, P, 2] += 1
-                        if z + oz == gz - 1:
-                            faces[a, q, P, 0] += 1
-                        if y + oy == gy - 1:
-                            faces[a, q, P, 1] += 1
-                        if x + ox == gx - 1:
+                        if x1 - 1 + ox == gx - 1:
                             faces[a, q, P, 2] += 1
-                    for axis in range(3):
-                        if axis == 0:
-                            if z + 1 >= nz:
+                    if x1 < nx:  # the run's end along x (inside a run: same value and phase, no face)
+                        w = pid[z, y, x1]
+                        _nb_pair(a, q, w, np.int64(ph[z, y, x1]), lut, faces, 2, w == v, P)
+                    x = x1
+                if not with_faces:
+                    continue
+                # faces along z and y: the voxels that differ from their neighbour (value or phase), found by a
+                # plain comparison of the rows first (vectorised), then visited
+                for axis in range(2):
+                    if (axis == 0 and z + 1 >= nz) or (axis == 1 and y + 1 >= ny):
+                        continue
+                    pn = pz if axis == 0 else py
+                    hn = hz if axis == 0 else hy
+                    for k in range(nx):
+                        diff[k] = (pn[k] != prow[k]) | (hn[k] != hrow[k])
+                    for k in range(nx):
+                        if diff[k]:
+                            u = prow[k]
+                            qk = np.int64(hrow[k])
+                            if qk < 0 or qk >= P:
                                 continue
-                            b = np.int64(lut[pid[z + 1, y, x]])
-                            r = np.int64(ph[z + 1, y, x])
-                        elif axis == 1:
-                            if y + 1 >= ny:
-                                continue
-                            b = np.int64(lut[pid[z, y + 1, x]])
-                            r = np.int64(ph[z, y + 1, x])
-                        else:
-                            if x + 1 >= nx:
-                                continue
-                            b = np.int64(lut[pid[z, y, x + 1]])
-                            r = np.int64(ph[z, y, x + 1])
-                        if a == b:
-                            if a > 0 and q != r and r >= 0 and r < P:
-                                faces[a, q, r, axis] += 1
-                                faces[a, r, q, axis] += 1
-                        else:
-                            if a > 0:
-                                faces[a, q, P, axis] += 1
-                            if b > 0 and r >= 0 and r < P:
-                                faces[b, r, P, axis] += 1
+                            w = pn[k]
+                            _nb_pair(np.int64(lut[u]), qk, w, np.int64(hn[k]), lut, faces, axis, w == u, P)
         return bad, bad_value
 
 
