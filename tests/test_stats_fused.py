@@ -139,6 +139,32 @@ def test_grain_labels_equal_skimage(seed):
     assert vox.sum() == np.count_nonzero((pid > 0) & (ph > 0))
 
 
+@pytest.mark.parametrize("kind", ["long runs", "alternating", "combs"])
+def test_grain_runs_equal_skimage(kind):
+    """The run-based labelling on long runs, keys alternating at every voxel (one run per voxel) and combs whose
+    teeth meet only in a later row or plane (roots merged late): skimage's labels, numbering included."""
+    rng = np.random.default_rng(11)
+    shape = (12, 14, 33)
+    if kind == "long runs":
+        pid = np.repeat(rng.integers(0, 3, (12, 14, 5)), 7, axis=2)[:, :, :33].astype(np.uint32)
+        ph = np.repeat(rng.integers(0, 3, (12, 14, 3)), 11, axis=2)[:, :, :33].astype(np.uint8)
+    elif kind == "alternating":
+        pid = np.ones(shape, dtype=np.uint32)
+        ph = (1 + (np.indices(shape).sum(axis=0) % 2)).astype(np.uint8)
+    else:
+        pid = np.zeros(shape, dtype=np.uint32)
+        pid[:, :, ::3] = 1  # teeth along z/y, joined in the last row (y) and the last plane (z) only
+        pid[:, -1, :] = 1
+        pid[-1, :, 1::4] = 1
+        ph = np.ones(shape, dtype=np.uint8)
+        ph[rng.random(shape) < 0.05] = 2
+    lab, vox, keys = _kernels.grain_labels(pid, ph, 3, engine="numba")
+    lab_s, vox_s, keys_s = _kernels.grain_labels(pid, ph, 3, engine="numpy")
+    np.testing.assert_array_equal(lab, lab_s)
+    np.testing.assert_array_equal(vox, vox_s)
+    np.testing.assert_array_equal(keys, keys_s)
+
+
 def test_one_read_for_tables_and_grains(tmp_path):
     pid, ph = random_particles(shape=(32, 36, 30), n=30, seed=4)
     minerals = spodumene_ore()

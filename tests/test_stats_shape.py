@@ -233,6 +233,29 @@ def test_measure_pass_moments_equal_own_pass(engine, chunks):
     np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
 
 
+@pytest.mark.skipif(not __import__("liberation.stats.shape", fromlist=["_HAVE_NB"])._HAVE_NB, reason="numba")
+def test_projection_run_ends_equal_every_voxel():
+    """The numba projection visits only the two ends of each run of one id along x: its extremes are the
+    floats of the per-voxel numpy projection, bit for bit (negative, zero and tiny vector components)."""
+    from liberation.stats import shape as S
+
+    rng = np.random.default_rng(5)
+    pid = np.repeat(rng.integers(0, 6, (9, 10, 8)), 7, axis=2).astype(np.uint32)  # runs of up to 7+ along x
+    pid[rng.random(pid.shape) < 0.05] = 3
+    rows = np.array([-1, 0, 1, 2, 3, -1], dtype=np.int64)  # id 5: not listed
+    lo = rng.integers(0, 4, (4, 3)).astype(np.int64)
+    vec = rng.normal(size=(4, 3))
+    vec[1, 2] = 0.0
+    vec[2, 2] = -1e-300
+    vec[3] = (0.1, -0.7, 1.0 / 3.0)
+    got = (np.full(4, -np.inf), np.full(4, np.inf))
+    want = (np.full(4, -np.inf), np.full(4, np.inf))
+    S._nb_project(pid, rows, 3, 1, 2, lo, vec, *got)
+    S._np_project(pid, rows, 3, 1, 2, lo, vec, *want)
+    for g, w in zip(got, want):
+        assert g.tobytes() == w.tobytes()
+
+
 def _dense_rows(ids):
     rows = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
     rows[ids] = np.arange(len(ids))

@@ -517,76 +517,85 @@ if HAVE_NUMBA:  # pragma: no branch
             i = j
         return root
 
+
+if HAVE_NUMBA:  # pragma: no branch
+
     @numba.njit(cache=True, nogil=True)
-    def _nb_grains(pid, ph, n_phases, parent, lab):
+    def _nb_grains_runs(pid, ph, n_phases, parent, lab):
         """Label 6-connected runs of equal key ``pid * n_phases + ph`` (pid > 0, ph > 0; else 0).
 
-        Two passes of union-find over the raster order; the root of a component is its first
-        voxel, so labels 1..n number components in order of first appearance (as
-        ``skimage.measure.label``). Returns ``(n, voxels[n], keys[n])``; ``lab`` is filled in place.
-        """
+        The voxels of one key in a row along x (a run) are one piece of a grain, joined to the runs they touch
+        in the previous row and plane; union-find over the runs, numbered in raster order of their first voxel
+        with the smallest as the root, so labels 1..n number the grains in order of first appearance (as
+        ``skimage.measure.label``). ``parent`` has a slot per voxel. Returns ``(n, voxels[n], keys[n])``;
+        ``lab`` is filled in place."""
         nz, ny, nx = pid.shape
-        sy = nx
-        sz = ny * nx
+        run_key = np.empty(pid.size, dtype=np.int64)  # at most one run per voxel (keys alternating along x)
+        nr = 0
         for z in range(nz):
             for y in range(ny):
-                for x in range(nx):
-                    i = z * sz + y * sy + x
+                x = 0
+                while x < nx:
                     a = np.int64(pid[z, y, x])
                     q = np.int64(ph[z, y, x])
+                    x1 = x + 1
+                    while x1 < nx and pid[z, y, x1] == pid[z, y, x] and ph[z, y, x1] == ph[z, y, x]:
+                        x1 += 1
                     if a <= 0 or q <= 0:
-                        parent[i] = -1
+                        for k in range(x, x1):
+                            lab[z, y, k] = 0
+                        x = x1
                         continue
-                    k = a * n_phases + q
-                    parent[i] = i
-                    for d in range(3):
-                        if d == 0:
-                            if z == 0:
-                                continue
-                            j = i - sz
-                            b = np.int64(pid[z - 1, y, x])
-                            r = np.int64(ph[z - 1, y, x])
-                        elif d == 1:
-                            if y == 0:
-                                continue
-                            j = i - sy
-                            b = np.int64(pid[z, y - 1, x])
-                            r = np.int64(ph[z, y - 1, x])
-                        else:
-                            if x == 0:
-                                continue
-                            j = i - 1
-                            b = np.int64(pid[z, y, x - 1])
-                            r = np.int64(ph[z, y, x - 1])
-                        if b <= 0 or r <= 0 or b * n_phases + r != k:
-                            continue
-                        ri = _nb_find(parent, i)
-                        rj = _nb_find(parent, j)
-                        if ri < rj:
-                            parent[rj] = ri
-                        elif rj < ri:
-                            parent[ri] = rj
+                    key = a * n_phases + q
+                    r = nr
+                    nr += 1
+                    run_key[r] = key
+                    parent[r] = r
+                    last_y = -1
+                    last_z = -1
+                    for k in range(x, x1):
+                        lab[z, y, k] = r + 1
+                        if y > 0:
+                            u = np.int64(lab[z, y - 1, k]) - 1
+                            if u >= 0 and u != last_y and run_key[u] == key:
+                                last_y = u
+                                ru = _nb_find(parent, u)
+                                rr = _nb_find(parent, r)
+                                if ru < rr:
+                                    parent[rr] = ru
+                                elif rr < ru:
+                                    parent[ru] = rr
+                        if z > 0:
+                            u = np.int64(lab[z - 1, y, k]) - 1
+                            if u >= 0 and u != last_z and run_key[u] == key:
+                                last_z = u
+                                ru = _nb_find(parent, u)
+                                rr = _nb_find(parent, r)
+                                if ru < rr:
+                                    parent[rr] = ru
+                                elif rr < ru:
+                                    parent[ru] = rr
+                    x = x1
+        run_lab = np.empty(nr, dtype=np.int64)
         n = 0
-        flat = lab.reshape(-1)
-        for i in range(flat.size):
-            if parent[i] < 0:
-                flat[i] = 0
-                continue
-            r = _nb_find(parent, i)
-            if r == i:
+        for r in range(nr):
+            root = _nb_find(parent, r)
+            if root == r:
                 n += 1
-                flat[i] = n
+                run_lab[r] = n
             else:
-                flat[i] = flat[r]
+                run_lab[r] = run_lab[root]
         voxels = np.zeros(n, dtype=np.int64)
         keys = np.zeros(n, dtype=np.int64)
-        for z in range(nz):
-            for y in range(ny):
-                for x in range(nx):
-                    g = flat[z * sz + y * sy + x]
-                    if g > 0:
-                        voxels[g - 1] += 1
-                        keys[g - 1] = np.int64(pid[z, y, x]) * n_phases + np.int64(ph[z, y, x])
+        for r in range(nr):
+            keys[run_lab[r] - 1] = run_key[r]
+        flat = lab.reshape(-1)
+        for i in range(flat.size):
+            g = flat[i]
+            if g > 0:
+                g = run_lab[g - 1]
+                flat[i] = g
+                voxels[g - 1] += 1
         return n, voxels, keys
 
 
@@ -616,7 +625,7 @@ def grain_labels(pid, ph, n_phases, *, engine="auto"):
         idx = np.int32 if pid.size < (1 << 31) else np.int64
         parent = np.empty(pid.size, dtype=idx)
         lab = np.empty(pid.shape, dtype=idx)
-        n, voxels, keys = _nb_grains(pid, ph, np.int64(n_phases), parent, lab)
+        n, voxels, keys = _nb_grains_runs(pid, ph, np.int64(n_phases), parent, lab)
         return lab, voxels, keys
     from skimage.measure import label as sk_label
 

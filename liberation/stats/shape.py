@@ -437,22 +437,29 @@ try:  # pragma: no cover - depends on the environment
 
     @_numba.njit(cache=True, nogil=True)
     def _nb_project(pid, rows, oz, oy, ox, lo, vec, hi_out, lo_out):
+        # Along a run of one id in a row along x the projection is monotone in k (the products and sums
+        # round monotonically, the first two terms are fixed), so its extremes are the values at the run's
+        # two ends: the same floats as visiting every voxel, in the same order of first occurrence.
         nz, ny, nx = pid.shape
         for i in range(nz):
             for j in range(ny):
-                for k in range(nx):
+                k = 0
+                while k < nx:
                     p = pid[i, j, k]
-                    if p == 0:
-                        continue
-                    r = rows[p]
-                    if r < 0:
-                        continue
-                    v = ((i + oz - lo[r, 0]) * vec[r, 0] + (j + oy - lo[r, 1]) * vec[r, 1]
-                         + (k + ox - lo[r, 2]) * vec[r, 2])
-                    if v > hi_out[r]:
-                        hi_out[r] = v
-                    if v < lo_out[r]:
-                        lo_out[r] = v
+                    k1 = k + 1
+                    while k1 < nx and pid[i, j, k1] == p:
+                        k1 += 1
+                    r = rows[p] if p != 0 else -1
+                    if r >= 0:
+                        for kk in range(2):
+                            c = k if kk == 0 else k1 - 1
+                            v = ((i + oz - lo[r, 0]) * vec[r, 0] + (j + oy - lo[r, 1]) * vec[r, 1]
+                                 + (c + ox - lo[r, 2]) * vec[r, 2])
+                            if v > hi_out[r]:
+                                hi_out[r] = v
+                            if v < lo_out[r]:
+                                lo_out[r] = v
+                    k = k1
 
     _HAVE_NB = True
 except ImportError:  # pragma: no cover
