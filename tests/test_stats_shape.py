@@ -234,9 +234,9 @@ def test_measure_pass_moments_equal_own_pass(engine, chunks):
 
 
 @pytest.mark.skipif(not __import__("liberation.stats.shape", fromlist=["_HAVE_NB"])._HAVE_NB, reason="numba")
-def test_projection_run_ends_equal_every_voxel():
-    """The numba projection visits only the two ends of each run of one id along x: its extremes are the
-    floats of the per-voxel numpy projection, bit for bit (negative, zero and tiny vector components)."""
+def test_projection_numba_equals_numpy():
+    """The numba projection's extremes are the floats of the numpy projection, bit for bit (runs along x,
+    negative, zero and tiny vector components, an id not listed)."""
     from liberation.stats import shape as S
 
     rng = np.random.default_rng(5)

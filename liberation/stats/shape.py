@@ -11,8 +11,9 @@
   physical units): with eigenvalues ``l1 >= l2 >= l3`` of the covariance, elongation =
   ``sqrt(l2 / l1)`` and flatness = ``sqrt(l3 / l2)`` (1 for a sphere or cube, towards 0 for a
   needle / a plate). :func:`particle_shapes` takes them, with the intermediate axis, from
-  :func:`particle_moments_table` (all particles at once, two passes over the labels; equal to
-  the per-particle :func:`principal_axes` to rounding); ``mode="fast"`` stops there.
+  :func:`particle_moments_table` (all particles at once, two passes over the labels, the first of
+  them done by :func:`liberation.stats.measure.measure_pass` in the analysis; equal to the
+  per-particle :func:`principal_axes` to rounding); ``mode="fast"`` stops there.
 - **Feret diameters** (caliper widths of the voxelised particle, every voxel a full cube):
   the corners of the particle's voxels are reduced to their convex hull; the maximum Feret
   diameter is the largest distance between two hull vertices (exact), the minimum Feret
@@ -242,7 +243,7 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     """Mesh surface, sphericity, elongation, flatness and pores of every particle (one crop each).
 
     Elongation, flatness and the intermediate axis are vectorised over the volume
-    (:func:`particle_moments_table`, two passes over ``particles``); the mesh, the Feret diameters
+    (:func:`particle_moments_table`, two passes over ``particles``, one with ``moments``); the mesh, the Feret diameters
     and the pores are measured on each particle's crop (``mode="full"``) or left out
     (``mode="fast"``: those columns NaN, no pore faces; about 1 % of the time).
 
@@ -437,29 +438,22 @@ try:  # pragma: no cover - depends on the environment
 
     @_numba.njit(cache=True, nogil=True)
     def _nb_project(pid, rows, oz, oy, ox, lo, vec, hi_out, lo_out):
-        # Along a run of one id in a row along x the projection is monotone in k (the products and sums
-        # round monotonically, the first two terms are fixed), so its extremes are the values at the run's
-        # two ends: the same floats as visiting every voxel, in the same order of first occurrence.
         nz, ny, nx = pid.shape
         for i in range(nz):
             for j in range(ny):
-                k = 0
-                while k < nx:
+                for k in range(nx):
                     p = pid[i, j, k]
-                    k1 = k + 1
-                    while k1 < nx and pid[i, j, k1] == p:
-                        k1 += 1
-                    r = rows[p] if p != 0 else -1
-                    if r >= 0:
-                        for kk in range(2):
-                            c = k if kk == 0 else k1 - 1
-                            v = ((i + oz - lo[r, 0]) * vec[r, 0] + (j + oy - lo[r, 1]) * vec[r, 1]
-                                 + (c + ox - lo[r, 2]) * vec[r, 2])
-                            if v > hi_out[r]:
-                                hi_out[r] = v
-                            if v < lo_out[r]:
-                                lo_out[r] = v
-                    k = k1
+                    if p == 0:
+                        continue
+                    r = rows[p]
+                    if r < 0:
+                        continue
+                    v = ((i + oz - lo[r, 0]) * vec[r, 0] + (j + oy - lo[r, 1]) * vec[r, 1]
+                         + (k + ox - lo[r, 2]) * vec[r, 2])
+                    if v > hi_out[r]:
+                        hi_out[r] = v
+                    if v < lo_out[r]:
+                        lo_out[r] = v
 
     _HAVE_NB = True
 except ImportError:  # pragma: no cover
@@ -581,7 +575,8 @@ def particle_moments_table(particles, ids: np.ndarray, bbox: np.ndarray, *, voxe
     rounding), without a per-particle loop: the second moments are summed per particle id block
     by block (exact integer sums relative to each bounding box), the ``(n, 3, 3)`` covariance
     stack is diagonalised at once with :func:`numpy.linalg.eigh`, and a second pass takes the
-    extreme projections of the voxels on the intermediate axes.
+    extreme projections of the voxels on the intermediate axes. With ``sums`` (the analysis sums them
+    in its tables pass, ``measure_pass(moments=True)``) the first pass is skipped.
 
     Parameters
     ----------
