@@ -31,7 +31,13 @@ MAIN_ENV = "LIBERATION_TIMELINE_MAIN"
 MAIN_PHASES = [
     ("liberation.stats.analyse", "measure_pass", "measure_pass"),
     ("liberation.stats.particles", "add_shapes", "shapes"),
+    ("liberation.stats.shape", "principal_moments", "shapes: moments pass"),
     ("liberation.stats.partial_volume", "soft_statistics", "soft statistics"),
+    ("liberation.stats.partial_volume_tables", "estimate_model", "soft: model (level/edge/blur passes)"),
+    ("liberation.stats.partial_volume_model", "_level_pass", "soft: model level pass"),
+    ("liberation.stats.partial_volume_model", "_edge_fit", "soft: model edge fit"),
+    ("liberation.stats.partial_volume_model", "_blur_corrected_levels", "soft: model blur-corrected levels"),
+    ("liberation.stats.partial_volume_tables", "soft_counts", "soft: clipped pass (soft_counts)"),
     ("liberation.stats.analyse", "section_table", "section table"),
     ("liberation.report.figures", "gallery_specs", "gallery crops"),
     ("liberation.stats.bootstrap", "bootstrap_intervals", "bootstrap"),

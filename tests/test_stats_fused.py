@@ -78,6 +78,45 @@ def test_fused_geometry_kernel_equals_numpy(seed):
         assert tuple(bbox[row]) == tuple(s.start for s in sl) + tuple(s.stop for s in sl)
 
 
+@pytest.mark.parametrize("shape, offset, gshape", [
+    ((9, 11, 40), (0, 0, 0), (9, 11, 40)),          # long runs along x, the whole volume
+    ((1, 13, 17), (0, 0, 0), (1, 13, 17)),          # one plane: two border faces per voxel along z
+    ((6, 1, 25), (4, 7, 0), (10, 8, 30)),           # one row, a block inside a larger volume (far borders)
+    ((7, 5, 1), (3, 0, 29), (10, 5, 30)),           # one voxel along x, on the volume's far x border
+])
+def test_run_kernel_equals_numpy_on_thin_and_offset_blocks(shape, offset, gshape):
+    """The numba kernel takes each row as runs of one value and phase (counts, boxes, moments, border faces
+    once per run): it equals the numpy reference and the per-voxel coordinate sums on blocks with long runs,
+    one-voxel-thin blocks and blocks inside a larger volume."""
+    rng = np.random.default_rng(sum(shape))
+    pid = np.repeat(rng.integers(0, 4, shape[:2] + (-(-shape[2] // 6),)), 6, axis=2)[:, :, : shape[2]]
+    pid = pid.astype(np.uint32) * 1000  # sparse ids (a lookup table with gaps)
+    ph = np.repeat(rng.integers(0, 3, shape[:2] + (-(-shape[2] // 4),)), 4, axis=2)[:, :, : shape[2]].astype(np.uint8)
+    P = 3
+    got = _kernels.sparse_block_tables(pid, ph, offset, gshape, P, engine="numba", moments=True)
+    want = _kernels.sparse_block_tables(pid, ph, offset, gshape, P, engine="numpy", moments=True)
+    for g, w in zip(got[:4] + got[6:], want[:4] + want[6:]):
+        np.testing.assert_array_equal(g[1:], w[1:])
+    assert got[4] == 0
+    ids = got[0]
+    for row in range(1, len(ids)):
+        z, y, x = np.nonzero(pid == ids[row])
+        sums = [len(z), z.sum(), y.sum(), x.sum(), (z * z).sum(), (z * y).sum(), (z * x).sum(), (y * y).sum(),
+                (y * x).sum(), (x * x).sum()]
+        assert got[6][row].tolist() == [int(v) for v in sums]
+
+
+def test_run_kernel_counts_bad_phase_voxels():
+    """Voxels with a phase id outside the minerals are counted one by one (runs of them included)."""
+    pid, ph = _random_labels((8, 9, 10), 5, 3, 4)
+    ph[2, 3, 1:7] = 9
+    ph[5, 0, 0] = 7
+    ids, counts, faces, bbox, bad, bad_value = _kernels.sparse_block_tables(pid, ph, (0, 0, 0), pid.shape, 3,
+                                                                           engine="numba")
+    assert bad == 7 and bad_value in (7, 9)
+    assert counts.sum() == pid.size - 7
+
+
 def test_measure_on_blocks_equals_one_block():
     shape, P = (30, 26, 28), 5
     pid, ph = _random_labels(shape, 40, P, 3)
@@ -98,6 +137,32 @@ def test_grain_labels_equal_skimage(seed):
     np.testing.assert_array_equal(vox, vox_s)
     np.testing.assert_array_equal(keys, keys_s)
     assert vox.sum() == np.count_nonzero((pid > 0) & (ph > 0))
+
+
+@pytest.mark.parametrize("kind", ["long runs", "alternating", "combs"])
+def test_grain_runs_equal_skimage(kind):
+    """The run-based labelling on long runs, keys alternating at every voxel (one run per voxel) and combs whose
+    teeth meet only in a later row or plane (roots merged late): skimage's labels, numbering included."""
+    rng = np.random.default_rng(11)
+    shape = (12, 14, 33)
+    if kind == "long runs":
+        pid = np.repeat(rng.integers(0, 3, (12, 14, 5)), 7, axis=2)[:, :, :33].astype(np.uint32)
+        ph = np.repeat(rng.integers(0, 3, (12, 14, 3)), 11, axis=2)[:, :, :33].astype(np.uint8)
+    elif kind == "alternating":
+        pid = np.ones(shape, dtype=np.uint32)
+        ph = (1 + (np.indices(shape).sum(axis=0) % 2)).astype(np.uint8)
+    else:
+        pid = np.zeros(shape, dtype=np.uint32)
+        pid[:, :, ::3] = 1  # teeth along z/y, joined in the last row (y) and the last plane (z) only
+        pid[:, -1, :] = 1
+        pid[-1, :, 1::4] = 1
+        ph = np.ones(shape, dtype=np.uint8)
+        ph[rng.random(shape) < 0.05] = 2
+    lab, vox, keys = _kernels.grain_labels(pid, ph, 3, engine="numba")
+    lab_s, vox_s, keys_s = _kernels.grain_labels(pid, ph, 3, engine="numpy")
+    np.testing.assert_array_equal(lab, lab_s)
+    np.testing.assert_array_equal(vox, vox_s)
+    np.testing.assert_array_equal(keys, keys_s)
 
 
 def test_one_read_for_tables_and_grains(tmp_path):

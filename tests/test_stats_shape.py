@@ -196,6 +196,90 @@ def test_vectorised_moments_equal_per_particle(engine, chunked, monkeypatch):
     np.testing.assert_allclose(got[list(S.FAST_COLUMNS)].to_numpy(), want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+@pytest.mark.parametrize("chunks", [None, 7, (5, 9, 30)])
+def test_measure_pass_moments_equal_own_pass(engine, chunks):
+    """The coordinate sums summed in measure_pass's tables pass (``moments=True``, blocks cutting most
+    particles, sums about each block's corner moved to the bounding box's) are the integers of the moments'
+    own pass over the labels, so the shape table made from them is the same bit for bit."""
+    import zarr
+
+    from liberation.stats import shape as S
+    from liberation.stats.measure import measure_pass
+    from tests._stats_phantoms import random_particles
+
+    pid, ph = random_particles()
+    vs = (2.0, 1.0, 0.5)
+    mins = MineralList([Mineral(1, "a", 3.0), Mineral(2, "b", 2.7), Mineral(3, "c", 2.6)])
+    src_p, src_q = pid, ph
+    if chunks == 7:  # zarr chunks: each decoded once, in threads
+        src_p = zarr.create_array(store={}, shape=pid.shape, chunks=(7, 7, 7), dtype=pid.dtype)
+        src_p[:] = pid
+        src_q = zarr.create_array(store={}, shape=ph.shape, chunks=(7, 7, 7), dtype=ph.dtype)
+        src_q[:] = ph
+    m = measure_pass(src_p, src_q, voxel_size_um=vs, minerals=mins, chunks=None if chunks == 7 else chunks,
+                     engine=engine, moments=True, workers=2)[0]
+    plain = measure_pass(pid, ph, voxel_size_um=vs, minerals=mins, engine=engine)[0]
+    assert plain.moments is None
+    np.testing.assert_array_equal(m.counts, plain.counts)
+    lo = np.ascontiguousarray(m.bbox[:, :3])
+    own = np.zeros((len(m.ids), 10), dtype=np.int64)
+    S._np_moments(np.where(np.isin(pid, m.ids), pid, 0), _dense_rows(m.ids), 0, 0, 0, lo, own)
+    assert m.moments.dtype == np.int64 and len(m.ids) > 5
+    np.testing.assert_array_equal(m.moments, own)
+    np.testing.assert_array_equal(m.moments[:, 0], m.counts.sum(axis=1))
+    got = S.particle_moments_table(pid, m.ids, m.bbox, voxel_size_um=vs, sums=m.moments)
+    want = S.particle_moments_table(pid, m.ids, m.bbox, voxel_size_um=vs)
+    np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
+
+
+@pytest.mark.skipif(not __import__("liberation.stats.shape", fromlist=["_HAVE_NB"])._HAVE_NB, reason="numba")
+def test_projection_numba_equals_numpy():
+    """The numba projection's extremes are the floats of the numpy projection, bit for bit (runs along x,
+    negative, zero and tiny vector components, an id not listed)."""
+    from liberation.stats import shape as S
+
+    rng = np.random.default_rng(5)
+    pid = np.repeat(rng.integers(0, 6, (9, 10, 8)), 7, axis=2).astype(np.uint32)  # runs of up to 7+ along x
+    pid[rng.random(pid.shape) < 0.05] = 3
+    rows = np.array([-1, 0, 1, 2, 3, -1], dtype=np.int64)  # id 5: not listed
+    lo = rng.integers(0, 4, (4, 3)).astype(np.int64)
+    vec = rng.normal(size=(4, 3))
+    vec[1, 2] = 0.0
+    vec[2, 2] = -1e-300
+    vec[3] = (0.1, -0.7, 1.0 / 3.0)
+    got = (np.full(4, -np.inf), np.full(4, np.inf))
+    want = (np.full(4, -np.inf), np.full(4, np.inf))
+    S._nb_project(pid, rows, 3, 1, 2, lo, vec, *got)
+    S._np_project(pid, rows, 3, 1, 2, lo, vec, *want)
+    for g, w in zip(got, want):
+        assert g.tobytes() == w.tobytes()
+
+
+def _dense_rows(ids):
+    rows = np.full(int(ids.max()) + 1, -1, dtype=np.int64)
+    rows[ids] = np.arange(len(ids))
+    return rows
+
+
+def test_shift_moments_closed_form():
+    """Moving every coordinate by d: Σ(a + da)(b + db) = Σab + db Σa + da Σb + n da db (checked on points)."""
+    from liberation.stats._kernels import block_moments, shift_moments
+
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 4, size=(6, 5, 7))
+    sums = block_moments(rows, 4)
+    d = np.array([[0, 0, 0], [3, -2, 5], [-7, 1, 0], [1000, 2000, -3000]])
+    z, y, x = np.nonzero(rows >= 0)
+    for r in range(1, 4):
+        sel = rows[z, y, x] == r
+        c = np.stack([z[sel], y[sel], x[sel]], axis=1).astype(np.int64) + d[r]
+        want = [len(c), *c.sum(axis=0)] + [int((c[:, a] * c[:, b]).sum())
+                                           for a, b in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))]
+        assert shift_moments(sums, d)[r].tolist() == want
+    assert sums[0].tolist() == [0] * 10  # row 0 (outside particles) is left out
+
+
 def test_vectorised_moments_large_ids_and_single_voxel():
     """Ids beyond the dense lookup table are matched by search; a 1-voxel particle has NaN axes."""
     from liberation.stats import shape as S

@@ -204,20 +204,74 @@ if HAVE_NUMBA:  # pragma: no branch
     @numba.njit(cache=True, nogil=True)
     def _nb_core(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces):
         """Tables of a core block without halo in one pass (see the module docstring); row of a voxel = ``lut[pid]``."""
+        return _nb_core_moments(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces,
+                                False, np.zeros((0, 10), dtype=np.int64))
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_pair(a, q, w, r, lut, faces, axis, same, P):
+        """The faces between a voxel (row ``a``, phase ``q``) and its high-side neighbour (value ``w``, phase
+        ``r``) along ``axis``; ``same``: the two ``pid`` values are equal (so the rows are)."""
+        if same:
+            if a > 0 and q != r and r >= 0 and r < P:
+                faces[a, q, r, axis] += 1
+                faces[a, r, q, axis] += 1
+        else:
+            if a > 0:
+                faces[a, q, P, axis] += 1
+            b = np.int64(lut[w])
+            if b > 0 and r >= 0 and r < P:
+                faces[b, r, P, axis] += 1
+
+    @numba.njit(cache=True, nogil=True)
+    def _nb_core_moments(pid, lut, ph, oz, oy, ox, gz, gy, gx, n_phases, counts, faces, bbox, with_faces,
+                         with_moments, moments):
+        """:func:`_nb_core`, plus (``with_moments``) each particle row's coordinate sums in ``moments``
+        (:func:`block_moments`'s layout, coordinates relative to the block's first voxel).
+
+        Each row along x is taken as runs of voxels with the same ``pid`` value and phase: counts, boxes,
+        moments, border faces and the faces along x are added once per run (closed forms of the run's sums);
+        only the faces along z and y look at every voxel. Two voxels are in the same row of the tables when
+        their ``pid`` values are equal (``lut`` is one-to-one on the values present)."""
         nz, ny, nx = pid.shape
         bad = 0
         bad_value = -1
         P = n_phases
+        diff = np.zeros(nx, dtype=np.bool_)
         for z in range(nz):
+            zb = 0  # faces on the volume border normal to z at this plane (0, 1 or 2 for a one-plane volume)
+            if z + oz == 0:
+                zb += 1
+            if z + oz == gz - 1:
+                zb += 1
             for y in range(ny):
-                for x in range(nx):
-                    a = np.int64(lut[pid[z, y, x]])
-                    q = np.int64(ph[z, y, x])
+                yb = 0
+                if y + oy == 0:
+                    yb += 1
+                if y + oy == gy - 1:
+                    yb += 1
+                # the neighbour rows along z and y (views; not read on the block's last plane / row)
+                pz = pid[min(z + 1, nz - 1), y]
+                hz = ph[min(z + 1, nz - 1), y]
+                py = pid[z, min(y + 1, ny - 1)]
+                hy = ph[z, min(y + 1, ny - 1)]
+                prow = pid[z, y]
+                hrow = ph[z, y]
+                x = 0
+                while x < nx:
+                    v = pid[z, y, x]
+                    qv = ph[z, y, x]
+                    x1 = x + 1
+                    while x1 < nx and pid[z, y, x1] == v and ph[z, y, x1] == qv:
+                        x1 += 1
+                    n = x1 - x
+                    q = np.int64(qv)
                     if q < 0 or q >= P:
-                        bad += 1
+                        bad += n
                         bad_value = q
+                        x = x1
                         continue
-                    counts[a, q] += 1
+                    a = np.int64(lut[v])
+                    counts[a, q] += n
                     if a > 0:
                         if z + oz < bbox[a, 0]:
                             bbox[a, 0] = z + oz
@@ -229,48 +283,56 @@ if HAVE_NUMBA:  # pragma: no branch
                             bbox[a, 3] = z + oz + 1
                         if y + oy + 1 > bbox[a, 4]:
                             bbox[a, 4] = y + oy + 1
-                        if x + ox + 1 > bbox[a, 5]:
-                            bbox[a, 5] = x + ox + 1
+                        if x1 + ox > bbox[a, 5]:
+                            bbox[a, 5] = x1 + ox
+                        if with_moments:  # x = x .. x1 - 1: Σx = n x + n(n-1)/2, Σx² = n x² + x n(n-1) + (n-1)n(2n-1)/6
+                            sx = n * x + n * (n - 1) // 2
+                            sxx = n * x * x + x * n * (n - 1) + (n - 1) * n * (2 * n - 1) // 6
+                            moments[a, 0] += n
+                            moments[a, 1] += n * z
+                            moments[a, 2] += n * y
+                            moments[a, 3] += sx
+                            moments[a, 4] += n * z * z
+                            moments[a, 5] += n * z * y
+                            moments[a, 6] += z * sx
+                            moments[a, 7] += n * y * y
+                            moments[a, 8] += y * sx
+                            moments[a, 9] += sxx
                     if not with_faces:
+                        x = x1
                         continue
                     if a > 0:
-                        if z + oz == 0:
-                            faces[a, q, P, 0] += 1
-                        if y + oy == 0:
-                            faces[a, q, P, 1] += 1
+                        if zb:
+                            faces[a, q, P, 0] += zb * n
+                        if yb:
+                            faces[a, q, P, 1] += yb * n
                         if x + ox == 0:
                             faces[a, q, P, 2] += 1
-                        if z + oz == gz - 1:
-                            faces[a, q, P, 0] += 1
-                        if y + oy == gy - 1:
-                            faces[a, q, P, 1] += 1
-                        if x + ox == gx - 1:
+                        if x1 - 1 + ox == gx - 1:
                             faces[a, q, P, 2] += 1
-                    for axis in range(3):
-                        if axis == 0:
-                            if z + 1 >= nz:
+                    if x1 < nx:  # the run's end along x (inside a run: same value and phase, no face)
+                        w = pid[z, y, x1]
+                        _nb_pair(a, q, w, np.int64(ph[z, y, x1]), lut, faces, 2, w == v, P)
+                    x = x1
+                if not with_faces:
+                    continue
+                # faces along z and y: the voxels that differ from their neighbour (value or phase), found by a
+                # plain comparison of the rows first (vectorised), then visited
+                for axis in range(2):
+                    if (axis == 0 and z + 1 >= nz) or (axis == 1 and y + 1 >= ny):
+                        continue
+                    pn = pz if axis == 0 else py
+                    hn = hz if axis == 0 else hy
+                    for k in range(nx):
+                        diff[k] = (pn[k] != prow[k]) | (hn[k] != hrow[k])
+                    for k in range(nx):
+                        if diff[k]:
+                            u = prow[k]
+                            qk = np.int64(hrow[k])
+                            if qk < 0 or qk >= P:
                                 continue
-                            b = np.int64(lut[pid[z + 1, y, x]])
-                            r = np.int64(ph[z + 1, y, x])
-                        elif axis == 1:
-                            if y + 1 >= ny:
-                                continue
-                            b = np.int64(lut[pid[z, y + 1, x]])
-                            r = np.int64(ph[z, y + 1, x])
-                        else:
-                            if x + 1 >= nx:
-                                continue
-                            b = np.int64(lut[pid[z, y, x + 1]])
-                            r = np.int64(ph[z, y, x + 1])
-                        if a == b:
-                            if a > 0 and q != r and r >= 0 and r < P:
-                                faces[a, q, r, axis] += 1
-                                faces[a, r, q, axis] += 1
-                        else:
-                            if a > 0:
-                                faces[a, q, P, axis] += 1
-                            if b > 0 and r >= 0 and r < P:
-                                faces[b, r, P, axis] += 1
+                            w = pn[k]
+                            _nb_pair(np.int64(lut[u]), qk, w, np.int64(hn[k]), lut, faces, axis, w == u, P)
         return bad, bad_value
 
 
@@ -303,11 +365,17 @@ def local_ids(pid: np.ndarray):
     return u.astype(np.int64), np.arange(len(u), dtype=np.int64), inv
 
 
-def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, engine="auto"):
+def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, engine="auto", moments=False):
     """Tables of one core block (no halo) with rows only for the ids present in it.
 
     Faces between the block and its high-side neighbours are *not* counted here (see
     :func:`sparse_pair_tables`); faces on the volume border are.
+
+    Parameters
+    ----------
+    moments : bool
+        Also return the coordinate sums of every row (:func:`block_moments`; relative to the block's
+        first voxel, row 0 left zero), from the same pass over the voxels.
 
     Returns
     -------
@@ -317,6 +385,8 @@ def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, en
         As in :func:`numpy_block_tables`, with ``n`` rows.
     bad, bad_value : int
         Voxels with a phase id outside ``0..n_phases-1`` and one such value (or -1).
+    sums : ndarray of int64, shape (n, 10)
+        Only with ``moments``: see :func:`block_moments`.
     """
     pid = np.asarray(pid)
     ph = np.asarray(ph)
@@ -327,14 +397,79 @@ def sparse_block_tables(pid, ph, offset, shape, n_phases, *, with_faces=True, en
         loc = lut[src]
         counts, faces, bbox, bad, bad_value = numpy_block_tables(loc, ph, pid.shape, offset, shape, n, n_phases,
                                                                  with_faces=with_faces)
+        if moments:
+            return ids, counts, faces, bbox, bad, bad_value, block_moments(loc, n)
         return ids, counts, faces, bbox, bad, bad_value
     counts, faces, bbox = empty_tables(n, n_phases, faces=with_faces)
     src = np.ascontiguousarray(src)
     if src.dtype == np.uint64:
         src = src.astype(np.int64)
-    bad, bad_value = _nb_core(src, lut, np.ascontiguousarray(ph), *offset, *shape, n_phases, counts, faces, bbox,
-                              with_faces)
+    sums = np.zeros((n if moments else 0, 10), dtype=np.int64)
+    bad, bad_value = _nb_core_moments(src, lut, np.ascontiguousarray(ph), *offset, *shape, n_phases, counts, faces,
+                                      bbox, with_faces, bool(moments), sums)
+    if moments:
+        return ids, counts, faces, bbox, int(bad), int(bad_value), sums
     return ids, counts, faces, bbox, int(bad), int(bad_value)
+
+
+def block_moments(rows: np.ndarray, n: int) -> np.ndarray:
+    """Coordinate sums of every row of a block (numpy; the numba tables kernel fills the same in its pass).
+
+    Parameters
+    ----------
+    rows : ndarray of int, shape (z, y, x)
+        Row of each voxel (0: not a particle, left out).
+    n : int
+        Rows.
+
+    Returns
+    -------
+    ndarray of int64, shape (n, 10)
+        ``(count, Σz, Σy, Σx, Σzz, Σzy, Σzx, Σyy, Σyx, Σxx)`` of the voxel indices within the block.
+    """
+    out = np.zeros((n, 10), dtype=np.int64)
+    flat = np.flatnonzero(rows)
+    if flat.size == 0:
+        return out
+    r = np.asarray(rows).ravel()[flat].astype(np.int64)
+    z, y, x = (c.astype(np.int64) for c in np.unravel_index(flat, np.shape(rows)))
+    order = np.argsort(r, kind="stable")  # integer sums by sorting: exact (bincount's float weights are not)
+    r = r[order]
+    z, y, x = z[order], y[order], x[order]
+    starts = np.flatnonzero(np.concatenate([[True], r[1:] != r[:-1]]))
+    for j, w in enumerate((np.ones_like(z), z, y, x, z * z, z * y, z * x, y * y, y * x, x * x)):
+        out[r[starts], j] = np.add.reduceat(w, starts)
+    return out
+
+
+def shift_moments(sums: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Coordinate sums of :func:`block_moments` with every coordinate moved by ``delta`` (exact integers).
+
+    Parameters
+    ----------
+    sums : ndarray of int64, shape (n, 10)
+        ``(count, Σz, Σy, Σx, Σzz, Σzy, Σzx, Σyy, Σyx, Σxx)``.
+    delta : ndarray of int64, shape (3,) or (n, 3)
+        Added to (z, y, x) of every voxel (per row or for all).
+
+    Returns
+    -------
+    ndarray of int64, shape (n, 10)
+        The sums of the moved coordinates: ``Σ(a + da)(b + db) = Σab + db Σa + da Σb + n da db``.
+    """
+    sums = np.asarray(sums, dtype=np.int64)
+    d = np.broadcast_to(np.asarray(delta, dtype=np.int64), (len(sums), 3))
+    n = sums[:, 0]
+    out = sums.copy()
+    for a in range(3):
+        out[:, 1 + a] += n * d[:, a]
+    for j, (a, b) in enumerate(_PAIRS):
+        out[:, 4 + j] += d[:, b] * sums[:, 1 + a] + d[:, a] * sums[:, 1 + b] + n * d[:, a] * d[:, b]
+    return out
+
+
+#: The (a, b) axis pairs of the second-moment columns 4..9 of :func:`block_moments`.
+_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 
 def sparse_pair_tables(pid_lo, ph_lo, pid_hi, ph_hi, axis, n_phases):
@@ -382,76 +517,85 @@ if HAVE_NUMBA:  # pragma: no branch
             i = j
         return root
 
+
+if HAVE_NUMBA:  # pragma: no branch
+
     @numba.njit(cache=True, nogil=True)
-    def _nb_grains(pid, ph, n_phases, parent, lab):
+    def _nb_grains_runs(pid, ph, n_phases, parent, lab):
         """Label 6-connected runs of equal key ``pid * n_phases + ph`` (pid > 0, ph > 0; else 0).
 
-        Two passes of union-find over the raster order; the root of a component is its first
-        voxel, so labels 1..n number components in order of first appearance (as
-        ``skimage.measure.label``). Returns ``(n, voxels[n], keys[n])``; ``lab`` is filled in place.
-        """
+        The voxels of one key in a row along x (a run) are one piece of a grain, joined to the runs they touch
+        in the previous row and plane; union-find over the runs, numbered in raster order of their first voxel
+        with the smallest as the root, so labels 1..n number the grains in order of first appearance (as
+        ``skimage.measure.label``). ``parent`` has a slot per voxel. Returns ``(n, voxels[n], keys[n])``;
+        ``lab`` is filled in place."""
         nz, ny, nx = pid.shape
-        sy = nx
-        sz = ny * nx
+        run_key = np.empty(pid.size, dtype=np.int64)  # at most one run per voxel (keys alternating along x)
+        nr = 0
         for z in range(nz):
             for y in range(ny):
-                for x in range(nx):
-                    i = z * sz + y * sy + x
+                x = 0
+                while x < nx:
                     a = np.int64(pid[z, y, x])
                     q = np.int64(ph[z, y, x])
+                    x1 = x + 1
+                    while x1 < nx and pid[z, y, x1] == pid[z, y, x] and ph[z, y, x1] == ph[z, y, x]:
+                        x1 += 1
                     if a <= 0 or q <= 0:
-                        parent[i] = -1
+                        for k in range(x, x1):
+                            lab[z, y, k] = 0
+                        x = x1
                         continue
-                    k = a * n_phases + q
-                    parent[i] = i
-                    for d in range(3):
-                        if d == 0:
-                            if z == 0:
-                                continue
-                            j = i - sz
-                            b = np.int64(pid[z - 1, y, x])
-                            r = np.int64(ph[z - 1, y, x])
-                        elif d == 1:
-                            if y == 0:
-                                continue
-                            j = i - sy
-                            b = np.int64(pid[z, y - 1, x])
-                            r = np.int64(ph[z, y - 1, x])
-                        else:
-                            if x == 0:
-                                continue
-                            j = i - 1
-                            b = np.int64(pid[z, y, x - 1])
-                            r = np.int64(ph[z, y, x - 1])
-                        if b <= 0 or r <= 0 or b * n_phases + r != k:
-                            continue
-                        ri = _nb_find(parent, i)
-                        rj = _nb_find(parent, j)
-                        if ri < rj:
-                            parent[rj] = ri
-                        elif rj < ri:
-                            parent[ri] = rj
+                    key = a * n_phases + q
+                    r = nr
+                    nr += 1
+                    run_key[r] = key
+                    parent[r] = r
+                    last_y = -1
+                    last_z = -1
+                    for k in range(x, x1):
+                        lab[z, y, k] = r + 1
+                        if y > 0:
+                            u = np.int64(lab[z, y - 1, k]) - 1
+                            if u >= 0 and u != last_y and run_key[u] == key:
+                                last_y = u
+                                ru = _nb_find(parent, u)
+                                rr = _nb_find(parent, r)
+                                if ru < rr:
+                                    parent[rr] = ru
+                                elif rr < ru:
+                                    parent[ru] = rr
+                        if z > 0:
+                            u = np.int64(lab[z - 1, y, k]) - 1
+                            if u >= 0 and u != last_z and run_key[u] == key:
+                                last_z = u
+                                ru = _nb_find(parent, u)
+                                rr = _nb_find(parent, r)
+                                if ru < rr:
+                                    parent[rr] = ru
+                                elif rr < ru:
+                                    parent[ru] = rr
+                    x = x1
+        run_lab = np.empty(nr, dtype=np.int64)
         n = 0
-        flat = lab.reshape(-1)
-        for i in range(flat.size):
-            if parent[i] < 0:
-                flat[i] = 0
-                continue
-            r = _nb_find(parent, i)
-            if r == i:
+        for r in range(nr):
+            root = _nb_find(parent, r)
+            if root == r:
                 n += 1
-                flat[i] = n
+                run_lab[r] = n
             else:
-                flat[i] = flat[r]
+                run_lab[r] = run_lab[root]
         voxels = np.zeros(n, dtype=np.int64)
         keys = np.zeros(n, dtype=np.int64)
-        for z in range(nz):
-            for y in range(ny):
-                for x in range(nx):
-                    g = flat[z * sz + y * sy + x]
-                    if g > 0:
-                        voxels[g - 1] += 1
-                        keys[g - 1] = np.int64(pid[z, y, x]) * n_phases + np.int64(ph[z, y, x])
+        for r in range(nr):
+            keys[run_lab[r] - 1] = run_key[r]
+        flat = lab.reshape(-1)
+        for i in range(flat.size):
+            g = flat[i]
+            if g > 0:
+                g = run_lab[g - 1]
+                flat[i] = g
+                voxels[g - 1] += 1
         return n, voxels, keys
 
 
@@ -481,7 +625,7 @@ def grain_labels(pid, ph, n_phases, *, engine="auto"):
         idx = np.int32 if pid.size < (1 << 31) else np.int64
         parent = np.empty(pid.size, dtype=idx)
         lab = np.empty(pid.shape, dtype=idx)
-        n, voxels, keys = _nb_grains(pid, ph, np.int64(n_phases), parent, lab)
+        n, voxels, keys = _nb_grains_runs(pid, ph, np.int64(n_phases), parent, lab)
         return lab, voxels, keys
     from skimage.measure import label as sk_label
 

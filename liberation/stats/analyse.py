@@ -133,7 +133,8 @@ def analyse(
         ``"full"`` (or True): measure every particle's crop: mesh surface area, sphericity (<= 1),
         Feret diameters and internal pores (:mod:`liberation.stats.shape`; pore faces are not free
         surface), plus elongation, flatness and intermediate axis (vectorised). ``"fast"``: only the
-        vectorised elongation, flatness and intermediate axis (two passes over the particle labels;
+        vectorised elongation, flatness and intermediate axis (their moments summed in the tables' pass, then
+        one pass over the particle labels;
         surface and sphericity from the corrected voxel faces, no mesh, Feret or pores). ``"off"``
         (or False): none.
     bootstrap : int
@@ -190,7 +191,7 @@ def analyse(
     wanted = [(AXES[a], pos) for a in dict.fromkeys(section_axes)
               for pos in section_positions(shape3[AXES[a]], section_spacing)]
     m, grain_merger, planes = measure_pass(particles, phases, voxel_size_um=vs, minerals=minerals, client=client,
-                                           chunks=chunks, grains=grains, planes=wanted)
+                                           chunks=chunks, grains=grains, planes=wanted, moments=shapes != "off")
     if m.ids.size == 0:
         raise InputError(
             f"particles holds no particle (every label of the {'x'.join(map(str, m.shape))} volume is 0); "

@@ -60,6 +60,10 @@ class ParticleMeasurements:
         the free surface (:func:`liberation.stats.shape.particle_shapes`). None: not measured.
     pore_voxels : ndarray of int64, shape (n,), optional
         Pore voxels of each particle. None: not measured.
+    moments : ndarray of int64, shape (n, 10), optional
+        Coordinate sums ``(count, Σz, Σy, Σx, Σzz, Σzy, Σzx, Σyy, Σyx, Σxx)`` of each particle's voxel
+        indices relative to its bounding box's low corner (exact integers; the input of
+        :func:`liberation.stats.shape.principal_moments`). None: not measured.
     """
 
     ids: np.ndarray
@@ -72,6 +76,7 @@ class ParticleMeasurements:
     minerals: MineralList
     pore_faces: np.ndarray | None = None
     pore_voxels: np.ndarray | None = None
+    moments: np.ndarray | None = None
 
     @property
     def n_phases(self) -> int:
@@ -314,17 +319,22 @@ class _Accumulator:
     #: Smallest number of pending rows that triggers a merge.
     min_batch = 1 << 15
 
-    def __init__(self, n_phases: int, with_faces: bool):
+    def __init__(self, n_phases: int, with_faces: bool, with_moments: bool = False):
         self.P = n_phases
         self.with_faces = with_faces
+        self.with_moments = with_moments
         self.parts: list[tuple] = []
         self.pending = 0
         self.total: tuple | None = None
         self.bad = 0
         self.bad_value = -1
 
-    def add(self, ids, counts=None, faces=None, bbox=None):
+    def add(self, ids, counts=None, faces=None, bbox=None, moments=None):
         n = len(ids)
+        if not self.with_moments:
+            moments = None
+        elif moments is None:
+            moments = np.zeros((n, 10), dtype=np.int64)
         if counts is None:
             counts = np.zeros((n, self.P), dtype=np.int64)
         if bbox is None:
@@ -335,7 +345,7 @@ class _Accumulator:
             faces = None
         elif faces is None:
             faces = np.zeros((n, self.P, self.P + 1, 3), dtype=np.int64)
-        self.parts.append((ids, counts, faces, bbox))
+        self.parts.append((ids, counts, faces, bbox, moments))
         self.pending += n
         if self.pending > max(self.min_batch, len(self.total[0]) if self.total is not None else 0):
             self._reduce()
@@ -356,21 +366,36 @@ class _Accumulator:
         bb = np.concatenate([p[3] for p in parts])[order]
         bbox = np.concatenate([np.minimum.reduceat(bb[:, :3], starts, axis=0),
                                np.maximum.reduceat(bb[:, 3:], starts, axis=0)], axis=1)
-        self.total = (s[starts], counts, faces, bbox)
+        sums = None
+        if self.with_moments:
+            sums = np.add.reduceat(np.concatenate([p[4] for p in parts])[order], starts, axis=0)
+        self.total = (s[starts], counts, faces, bbox, sums)
 
     def result(self):
+        """``(ids, counts, faces, bbox)`` summed over every block (:meth:`moments`: the coordinate sums)."""
         if self.total is None and not self.parts:
             self.add(np.zeros(1, dtype=np.int64))
         self._reduce()
-        return self.total
+        return self.total[:4]
+
+    def moments(self):
+        """Coordinate sums of the rows of :meth:`result` (None without ``with_moments``)."""
+        self.result()
+        return self.total[4]
 
 
-def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine, with_grains=False, planes=()):
+def _measure_block(pid, ph, core, shape, n_phases, with_faces, engine, with_grains=False, planes=(),
+                   with_moments=False):
     """Sparse tables of one core block, its first and last plane along each axis, (``with_grains``)
     its grains (:func:`liberation.stats.grains._grain_block`) and its pieces of the requested
-    ``planes`` (``(axis, index)`` pairs), all from the same decoded block."""
+    ``planes`` (``(axis, index)`` pairs), all from the same decoded block. With ``with_moments`` the
+    tables end with the coordinate sums of each row (:func:`liberation.stats._kernels.block_moments`,
+    about the volume's origin)."""
     offset = tuple(lo for lo, _ in core)
-    tables = _kernels.sparse_block_tables(pid, ph, offset, shape, n_phases, with_faces=with_faces, engine=engine)
+    tables = _kernels.sparse_block_tables(pid, ph, offset, shape, n_phases, with_faces=with_faces, engine=engine,
+                                          moments=with_moments)
+    if with_moments:
+        tables = tables[:6] + (_kernels.shift_moments(tables[6], np.asarray(offset, dtype=np.int64)),)
     grains = None
     if with_grains:
         from liberation.stats.grains import _grain_block
@@ -438,7 +463,7 @@ def measure(
 
 def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, client=None, chunks=None,
                  faces: bool = True, engine: str = "auto", workers: int | None = None, grains: bool = False,
-                 planes=()):
+                 planes=(), moments: bool = False):
     """:func:`measure`, plus the grains and section planes, all from one read of the volume.
 
     Parameters
@@ -450,6 +475,9 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
     planes : sequence of (int, int)
         ``(axis, index)`` of axis-normal planes to keep (the virtual sections), assembled from the
         decoded blocks.
+    moments : bool
+        Also sum each particle's voxel coordinates (``ParticleMeasurements.moments``, the input of the
+        vectorised shape moments, :func:`liberation.stats.shape.principal_moments`) in the same pass.
 
     Returns
     -------
@@ -474,7 +502,7 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
     if _is_dask(phases) and chunks is not None:
         phases = phases.rechunk(grid)
     nblocks = tuple(len(g) for g in grid)
-    acc = _Accumulator(n_phases, faces)
+    acc = _Accumulator(n_phases, faces, with_moments=bool(moments))
     merger = None
     if grains:
         from liberation.stats.grains import GrainMerger
@@ -487,9 +515,10 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
             raise InputError(f"plane (axis {a}, index {p}) is outside the volume of shape {shape}")
     plane_out = {}
     blocks = run_blocks(particles, phases, grid, _measure_block,
-                        (shape, n_phases, faces, engine, bool(grains), planes), client=client, workers=workers)
+                        (shape, n_phases, faces, engine, bool(grains), planes, bool(moments)), client=client,
+                        workers=workers)
     for idx, (tables, low, high, grain_out, pieces) in zip(np.ndindex(*nblocks), blocks):
-        ids_b, counts_b, faces_b, bbox_b, bad_b, bad_value_b = tables
+        ids_b, counts_b, faces_b, bbox_b, bad_b, bad_value_b = tables[:6]
         if merger is not None:
             merger.add(idx, *grain_out)
         for axis, pos, p2, q2 in pieces:
@@ -501,7 +530,7 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
             sl = tuple(slice(lo[j], lo[j] + p2.shape[j]) for j in range(2))
             plane_out[(axis, pos)][0][sl] = p2
             plane_out[(axis, pos)][1][sl] = q2
-        acc.add(ids_b, counts_b, faces_b, bbox_b)
+        acc.add(ids_b, counts_b, faces_b, bbox_b, tables[6] if moments else None)
         acc.bad += bad_b
         if bad_value_b != -1:
             acc.bad_value = bad_value_b
@@ -536,6 +565,9 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
         )
     present = np.flatnonzero((all_ids > 0) & (counts.sum(axis=1) > 0))
     background = counts[0] if all_ids[0] == 0 else np.zeros(n_phases, dtype=np.int64)
+    sums = None
+    if moments:  # about each particle's bounding box corner, as principal_moments' own pass sums them
+        sums = _kernels.shift_moments(acc.moments()[present], -bbox[present, :3])
     return ParticleMeasurements(
         ids=np.asarray(all_ids[present], dtype=np.int64),
         counts=counts[present],
@@ -545,4 +577,5 @@ def measure_pass(particles, phases, *, voxel_size_um, minerals: MineralList, cli
         shape=shape,
         voxel_size_um=vs,
         minerals=minerals,
+        moments=sums,
     ), merger, plane_out

@@ -235,7 +235,7 @@ def add_shapes(m: ParticleMeasurements, particles, phases, *, pores: bool = True
     from liberation.stats.shape import particle_shapes
 
     shapes, pore_faces = particle_shapes(particles, phases, m.ids, m.bbox, voxel_size_um=m.voxel_size_um,
-                                         n_phases=m.n_phases, mode=mode)
+                                         n_phases=m.n_phases, mode=mode, moments=m.moments)
     if pores and pore_faces is not None:
         m = dataclasses.replace(m, pore_faces=pore_faces, pore_voxels=shapes["pore_voxels"].to_numpy())
     return m, shapes

@@ -11,8 +11,9 @@
   physical units): with eigenvalues ``l1 >= l2 >= l3`` of the covariance, elongation =
   ``sqrt(l2 / l1)`` and flatness = ``sqrt(l3 / l2)`` (1 for a sphere or cube, towards 0 for a
   needle / a plate). :func:`particle_shapes` takes them, with the intermediate axis, from
-  :func:`particle_moments_table` (all particles at once, two passes over the labels; equal to
-  the per-particle :func:`principal_axes` to rounding); ``mode="fast"`` stops there.
+  :func:`particle_moments_table` (all particles at once, two passes over the labels, the first of
+  them done by :func:`liberation.stats.measure.measure_pass` in the analysis; equal to the
+  per-particle :func:`principal_axes` to rounding); ``mode="fast"`` stops there.
 - **Feret diameters** (caliper widths of the voxelised particle, every voxel a full cube):
   the corners of the particle's voxels are reduced to their convex hull; the maximum Feret
   diameter is the largest distance between two hull vertices (exact), the minimum Feret
@@ -237,11 +238,12 @@ def pores_of(crop_ids: np.ndarray, crop_phases: np.ndarray, pid: int, n_phases: 
 
 def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, voxel_size_um,
                     n_phases: int, workers: int | None = None,
-                    cache_bytes: int = 512 << 20, mode: str = "full") -> tuple[pd.DataFrame, np.ndarray | None]:
+                    cache_bytes: int = 512 << 20, mode: str = "full",
+                    moments: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray | None]:
     """Mesh surface, sphericity, elongation, flatness and pores of every particle (one crop each).
 
     Elongation, flatness and the intermediate axis are vectorised over the volume
-    (:func:`particle_moments_table`, two passes over ``particles``); the mesh, the Feret diameters
+    (:func:`particle_moments_table`, two passes over ``particles``, one with ``moments``); the mesh, the Feret diameters
     and the pores are measured on each particle's crop (``mode="full"``) or left out
     (``mode="fast"``: those columns NaN, no pore faces; about 1 % of the time).
 
@@ -264,6 +266,9 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
         together; less when ``(4 + threads)`` rows of chunks along x are smaller.
     mode : {"full", "fast"}
         Measure the crops (mesh, Feret, pores) or only the vectorised moments.
+    moments : ndarray of int64, shape (n, 10), optional
+        Coordinate sums from ``measure_pass(moments=True)`` (``ParticleMeasurements.moments``): the
+        moments' own pass over ``particles`` is skipped (:func:`principal_moments`; same results).
 
     Returns
     -------
@@ -282,7 +287,7 @@ def particle_shapes(particles, phases, ids: np.ndarray, bbox: np.ndarray, *, vox
     shape = tuple(int(s) for s in particles.shape)
     n = len(ids)
     vs = tuple(float(v) for v in voxel_size_um)
-    moments = particle_moments_table(particles, ids, bbox, voxel_size_um=vs, workers=workers)
+    moments = particle_moments_table(particles, ids, bbox, voxel_size_um=vs, workers=workers, sums=moments)
     out = {k: np.full(n, np.nan) for k in ("mesh_area_um2", "mesh_volume_um3", "sphericity", "feret_max_um",
                                             "feret_min_um")}
     for k in FAST_COLUMNS:
@@ -509,7 +514,7 @@ def _block_pass(particles, ids, fn, args, workers, init):
 
 
 def principal_moments(particles, ids: np.ndarray, bbox: np.ndarray, *, voxel_size_um,
-                      workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                      workers: int | None = None, sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Covariance matrices (µm²) of every particle's voxels, each voxel a full cube; one pass.
 
     Parameters
@@ -525,6 +530,9 @@ def principal_moments(particles, ids: np.ndarray, bbox: np.ndarray, *, voxel_siz
         Voxel size in µm.
     workers : int, optional
         Threads (default the CPU count).
+    sums : ndarray of int64, shape (n, 10), optional
+        The coordinate sums this pass makes, already summed elsewhere (``ParticleMeasurements.moments`` of
+        ``measure_pass(moments=True)``, the same integers): no pass over ``particles`` then.
 
     Returns
     -------
@@ -536,9 +544,16 @@ def principal_moments(particles, ids: np.ndarray, bbox: np.ndarray, *, voxel_siz
     vs = np.asarray(voxel_size_um, dtype=np.float64)
     n = len(ids)
     lo = np.ascontiguousarray(np.asarray(bbox, dtype=np.int64)[:, :3])
-    fn = _nb_moments if _HAVE_NB else _np_moments
-    accs = _block_pass(particles, ids, fn, (lo,), workers, lambda: (np.zeros((n, 10), dtype=np.int64),))
-    acc = sum(a[0] for a in accs) if accs else np.zeros((n, 10), dtype=np.int64)
+    if sums is not None:
+        acc = np.asarray(sums, dtype=np.int64)
+        if acc.shape != (n, 10):
+            from liberation.errors import InputError
+
+            raise InputError(f"sums has shape {acc.shape}; expected ({n}, 10), one row per particle id")
+    else:
+        fn = _nb_moments if _HAVE_NB else _np_moments
+        accs = _block_pass(particles, ids, fn, (lo,), workers, lambda: (np.zeros((n, 10), dtype=np.int64),))
+        acc = sum(a[0] for a in accs) if accs else np.zeros((n, 10), dtype=np.int64)
     cnt = acc[:, 0]
     nf = np.maximum(cnt, 1).astype(np.float64)
     mean = acc[:, 1:4] / nf[:, None]
@@ -552,7 +567,7 @@ def principal_moments(particles, ids: np.ndarray, bbox: np.ndarray, *, voxel_siz
 
 
 def particle_moments_table(particles, ids: np.ndarray, bbox: np.ndarray, *, voxel_size_um,
-                           workers: int | None = None) -> pd.DataFrame:
+                           workers: int | None = None, sums: np.ndarray | None = None) -> pd.DataFrame:
     """Elongation, flatness and intermediate axis length of every particle, vectorised (two passes).
 
     The same quantities as :func:`principal_axes` and
@@ -560,7 +575,8 @@ def particle_moments_table(particles, ids: np.ndarray, bbox: np.ndarray, *, voxe
     rounding), without a per-particle loop: the second moments are summed per particle id block
     by block (exact integer sums relative to each bounding box), the ``(n, 3, 3)`` covariance
     stack is diagonalised at once with :func:`numpy.linalg.eigh`, and a second pass takes the
-    extreme projections of the voxels on the intermediate axes.
+    extreme projections of the voxels on the intermediate axes. With ``sums`` (the analysis sums them
+    in its tables pass, ``measure_pass(moments=True)``) the first pass is skipped.
 
     Parameters
     ----------
@@ -574,6 +590,9 @@ def particle_moments_table(particles, ids: np.ndarray, bbox: np.ndarray, *, voxe
         Voxel size in µm.
     workers : int, optional
         Threads.
+    sums : ndarray of int64, shape (n, 10), optional
+        The first pass's coordinate sums, made by ``measure_pass(moments=True)`` (then only the second
+        pass reads ``particles``); see :func:`principal_moments`.
 
     Returns
     -------
@@ -585,7 +604,7 @@ def particle_moments_table(particles, ids: np.ndarray, bbox: np.ndarray, *, voxe
 
     vs = np.asarray(voxel_size_um, dtype=np.float64)
     n = len(ids)
-    cov, cnt = principal_moments(particles, ids, bbox, voxel_size_um=vs, workers=workers)
+    cov, cnt = principal_moments(particles, ids, bbox, voxel_size_um=vs, workers=workers, sums=sums)
     if n == 0:
         return pd.DataFrame({k: np.array([], dtype=float) for k in FAST_COLUMNS})
     w, vecs = np.linalg.eigh(cov)  # ascending
