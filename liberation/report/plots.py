@@ -43,15 +43,31 @@ MARGINS = {
 }
 
 
+def _label_inches(labels, size: float = 10.0) -> float:
+    """Width in inches of the widest line of ``labels`` at ``size`` points, estimated from Helvetica's glyph widths
+    (matplotlib's DejaVu Sans is ~12 % wider): the margins of fixed layouts around names from the data."""
+    from liberation.report._pdfwriter import text_width
+
+    lines = [line for label in labels for line in str(label).split("\n")] or [""]
+    return 1.12 * max(text_width(line, size) for line in lines) / 72.0
+
+
+def _legend_inches(names, size: float) -> float:
+    """Width in inches of a figure legend of ``names`` at ``size`` points (matplotlib's default paddings:
+    border 0.4 em each side, handle 2 em, handle-text gap 0.8 em), plus its 0.5 em gap to the figure edge."""
+    return _label_inches(names, size) + (0.4 * 2 + 2.0 + 0.8 + 1.0) * size / 72.0
+
+
 def _figure(width: float = 7.0, height: float = 4.2, *, layout: str | None = "constrained",
-            margins: tuple[float, float, float, float] | None = None, hspace: float | None = None):
+            margins: tuple[float, float, float, float] | None = None, hspace: float | None = None,
+            wspace: float | None = None, ncols: int = 1):
     """A bare Figure of ``width`` x ``height`` inches at 100 dpi; ``layout=None`` for a fixed layout (no engine).
 
     A figure whose layout engine was switched off later (``set_layout_engine("none")``) keeps a
     placeholder engine, and matplotlib then draws it twice on every ``savefig`` (once without
     rendering, for the layout); a figure made with ``layout=None`` is drawn once. ``margins`` (left,
     right, bottom, top in inches; :data:`MARGINS`) places the subplots at fixed positions, without a layout
-    engine; ``hspace`` is then the gap between rows in inches.
+    engine; ``hspace`` (``wspace``) is then the gap between two rows (between ``ncols`` columns) in inches.
     """
     import sys
 
@@ -69,6 +85,8 @@ def _figure(width: float = 7.0, height: float = 4.2, *, layout: str | None = "co
         fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
         if hspace is not None:  # matplotlib's hspace is a fraction of the mean axes height (two rows here)
             fig.subplots_adjust(hspace=hspace / ((height - bottom - top - hspace) / 2))
+        if wspace is not None:  # a fraction of the mean axes width (ncols columns)
+            fig.subplots_adjust(wspace=wspace / ((width - left - right - (ncols - 1) * wspace) / ncols))
         return fig
     fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     return fig
@@ -376,7 +394,13 @@ def plot_association(matrix, row_labels: Sequence[str], col_labels: Sequence[str
     matplotlib.figure.Figure
     """
     matrix = np.asarray(matrix, float)
-    fig = _figure(1.6 + 1.1 * max(len(col_labels), 2), 1.4 + 0.7 * max(len(row_labels), 2))
+    # fixed margins: the row names and ylabel on the left, the names rotated by 30 degrees and the xlabel below,
+    # the colorbar (matplotlib's default: 15 % of the width after a 5 % gap, the bar at its left, its labels in the
+    # rest of that slot) on the right
+    rows_in = _label_inches(row_labels)
+    cols_in = _label_inches(col_labels)
+    fig = _figure(1.6 + 1.1 * max(len(col_labels), 2), 1.4 + 0.7 * max(len(row_labels), 2),
+                  margins=(rows_in + 0.45, 0.12, 0.5 * cols_in + 0.55, 0.3))
     ax = fig.add_subplot()
     if matrix.size == 0:
         _no_data(ax)
@@ -628,7 +652,9 @@ def plot_slices(
 
     items = list(slices.items())
     n = max(len(items), 1)
-    fig = _figure(3.6 * n + 1.6, 4.0)
+    # fixed margins: the title and panel titles on top, the legend (mineral names, title) on the right
+    legend_in = max(_legend_inches([names.get(i, str(i)) for i in colors], 9), _label_inches(["phases"], 9) + 0.3)
+    fig = _figure(3.6 * n + 1.6, 4.0, margins=(0.12, legend_in + 0.1, 0.04, 0.5), wspace=0.23, ncols=n)
     if not items:
         _no_data(fig.add_subplot(), "no slices")
         return fig
@@ -741,7 +767,12 @@ def plot_modal_by_size(size_classes: Sequence[str], percent, names: Sequence[str
     matplotlib.figure.Figure
     """
     labels = [str(s) for s in size_classes]
-    fig = _figure(7.5, 1.6 + 0.5 * max(len(labels), 2))
+    if class_share is not None:
+        labels = [f"{lab}\n({share:.1f} % of sample)" if np.isfinite(share) else lab
+                  for lab, share in zip(labels, np.asarray(class_share, float))]
+    # fixed margins: the class labels and ylabel on the left, the legend (mineral names) on the right
+    fig = _figure(7.5, 1.6 + 0.5 * max(len(labels), 2),
+                  margins=(_label_inches(labels) + 0.45, _legend_inches(names, 8) + 0.08, 0.5, 0.3))
     ax = fig.add_subplot()
     if not labels:
         _no_data(ax)
@@ -757,9 +788,6 @@ def plot_modal_by_size(size_classes: Sequence[str], percent, names: Sequence[str
                 ax.text(x0 + w / 2, yi, f"{w:.0f}", ha="center", va="center", fontsize=7, color="black",
                         bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.6))
         left = left + pct[:, k]
-    if class_share is not None:
-        labels = [f"{lab}\n({share:.1f} % of sample)" if np.isfinite(share) else lab
-                  for lab, share in zip(labels, np.asarray(class_share, float))]
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
