@@ -214,3 +214,18 @@ def test_report_pdf_parsed_back(monkeypatch):
             np.testing.assert_array_equal(rgb, np.asarray(im.convert("RGB")))
         caption = " ".join(PLOT_CAPTIONS[name][1].split())
         assert " ".join(caption.split()[:6]) in " ".join(" ".join(texts[page]).split()), name
+
+
+def test_a_row_taller_than_a_page_ends():
+    """A table cell with more lines than a page holds is drawn on a page of its own (no endless page loop)."""
+    from liberation.report.pdf import A4_INCHES, _Pages
+
+    doc = PdfDocument((A4_INCHES[0] * 72, A4_INCHES[1] * 72))
+    pages = _Pages(doc, "t")
+    pages.text("before")
+    pages.table(["a", "b"], [["x", "y"], ["long", "\n".join(f"line {k}" for k in range(120))], ["z", "w"]],
+                widths=[0.5, 0.5])
+    pages.flush()
+    pdf = Parsed(doc.tobytes())
+    assert len(pdf.pages) == 3
+    assert "line 119" in pdf.text(1) and "w" in pdf.text(2)

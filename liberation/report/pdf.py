@@ -123,8 +123,10 @@ class _Pages:
                 used += heights[end] * line
                 end += 1
             if end == start and start < len(rows):
-                self._new()
-                continue
+                if self.y < A4_INCHES[1] - _MARGIN:
+                    self._new()
+                    continue
+                end = start + 1  # a row taller than a page: drawn on a page of its own, past the bottom margin
             self._draw_table(head_cells, row_cells[start:end], heights[start:end], widths, size, line, head_lines)
             start = end
             if start >= len(rows):
