@@ -158,6 +158,13 @@ def test_writer_images_text_and_determinism():
     np.testing.assert_array_equal(got2, rgb)
     assert alpha2 is None
     assert b"/Outlines" in pdf.objects[pdf.root] and b"/Title (First)" in data
+    # document information and bookmarks are text strings: UTF-16BE with a byte order mark when not ASCII
+    doc = PdfDocument((100, 100), info={"Title": "Grade ≥ 90 % – µm"})
+    doc.new_page()
+    doc.bookmark("Σ section", 50)
+    data = doc.tobytes()
+    assert b"\xfe\xff" + "Grade ≥ 90 % – µm".encode("utf-16-be") in data
+    assert b"\xfe\xff" + "Σ section".encode("utf-16-be") in data
 
 
 # ------------------------------------------------------------------------------------------------ the report

@@ -119,6 +119,13 @@ def _pdf_string(data: bytes) -> bytes:
         b"\r", b"\\r") + b")"
 
 
+def _text_string(text: str) -> bytes:
+    """A PDF text string (document information, bookmarks): ASCII as is, else UTF-16BE with its byte order mark
+    (these strings are PDFDocEncoding, not the fonts' WinAnsiEncoding)."""
+    text = str(text)
+    return _pdf_string(text.encode("ascii") if text.isascii() else b"\xfe\xff" + text.encode("utf-16-be"))
+
+
 def _num(value: float) -> bytes:
     """A number as PDF writes it: at most 3 decimals, no trailing zeros (deterministic)."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
@@ -292,7 +299,7 @@ class PdfDocument:
                     links += b" /Prev %d 0 R" % items[k - 1]
                 if k + 1 < len(items):
                     links += b" /Next %d 0 R" % items[k + 1]
-                put(number, b"<< /Title " + _pdf_string(to_winansi(title)) + b" /Parent %d 0 R%s /Dest [%d 0 R /XYZ 0 "
+                put(number, b"<< /Title " + _text_string(title) + b" /Parent %d 0 R%s /Dest [%d 0 R /XYZ 0 "
                     % (root, links, page_objs[page]) + _num(y) + b" 0] >>")
             put(root, b"<< /Type /Outlines /First %d 0 R /Last %d 0 R /Count %d >>"
                 % (items[0], items[-1], len(items)))
@@ -301,7 +308,7 @@ class PdfDocument:
         info = {**self.info}
         if self.creation_date:
             info["CreationDate"] = self.creation_date
-        info_obj = put(reserve(), b"<< " + b" ".join(b"/" + k.encode("ascii") + b" " + _pdf_string(to_winansi(v))
+        info_obj = put(reserve(), b"<< " + b" ".join(b"/" + k.encode("ascii") + b" " + _text_string(v)
                                                       for k, v in info.items()) + b" >>")
         out = io.BytesIO()
         out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
