@@ -53,9 +53,11 @@ MAIN_PHASES = [
 ]
 #: Timed inside whichever process draws (the PDF's parts).
 DRAW_PHASES = [
-    ("liberation.report.pdf._Pages", "flush", "pdf: savefig page"),
+    ("liberation.report.pdf._Pages", "flush", "pdf: savefig page"),  # session 8's PdfPages writer; now previews only
     ("liberation.report.pdf._Pages", "image", "pdf: decode + place PNG"),
     ("liberation.report.pdf._Pages", "_draw_table", "pdf: table texts"),
+    ("liberation.report._pdfwriter.PdfDocument", "add_image", "pdf: decode + deflate PNG"),
+    ("liberation.report._pdfwriter.PdfDocument", "tobytes", "pdf: write objects"),
 ]
 
 

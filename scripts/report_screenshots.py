@@ -10,8 +10,9 @@ Makes the synthetic demo sample in a temporary folder, writes its report (HTML +
   rendered by headless Chromium (skipped with a message when Chromium is not installed:
   ``apt-get install -y chromium``);
 - ``report_pdf_page1.png`` and ``report_pdf_gallery.png``: the first PDF page and the first
-  gallery page, rendered from the same matplotlib pages that make report.pdf
-  (:func:`liberation.report.pdf.build_pdf` with ``png_pages``).
+  gallery page, drawn with matplotlib from the same page operations that report.pdf is written from
+  (:func:`liberation.report.pdf.build_pdf` with ``png_pages``; Liberation Sans, which has Helvetica's
+  widths, where installed).
 """
 
 from __future__ import annotations

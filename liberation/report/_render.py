@@ -35,7 +35,6 @@ def _warm_up() -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.backends.backend_pdf  # noqa: F401
     import matplotlib.figure  # noqa: F401
     import mpl_toolkits.axes_grid1.anchored_artists  # noqa: F401
     import pandas  # noqa: F401

@@ -31,12 +31,43 @@ COLOR_3D = "#1f4e79"
 COLOR_2D = "#e07b39"
 
 
-def _figure(width: float = 7.0, height: float = 4.2, *, layout: str | None = "constrained"):
+#: Fixed margins (left, right, bottom, top) in inches of the plots with one axes row whose labels do not depend
+#: on the data's names (tick labels are numbers or short class labels): no layout engine, which is about a
+#: third of their drawing time (session 9). Close to what the constrained layout chose for them, plus room for
+#: 3-digit tick labels.
+MARGINS = {
+    "bars": (0.62, 0.1, 0.36, 0.3),  # modal: horizontal mineral names under the bars
+    "classes": (0.62, 0.1, 0.92, 0.3),  # liberation classes: labels rotated by 45 degrees, and an axis label
+    "curve": (0.66, 0.22, 0.5, 0.3),  # cumulative yield, grade-recovery, size distributions: 0..100 % axes
+    "bias": (0.76, 0.1, 0.5, 0.3),  # bias by size: two rows
+}
+
+
+def _label_inches(labels, size: float = 10.0) -> float:
+    """Width in inches of the widest line of ``labels`` at ``size`` points, estimated from Helvetica's glyph widths
+    (matplotlib's DejaVu Sans is ~12 % wider): the margins of fixed layouts around names from the data."""
+    from liberation.report._pdfwriter import text_width
+
+    lines = [line for label in labels for line in str(label).split("\n")] or [""]
+    return 1.12 * max(text_width(line, size) for line in lines) / 72.0
+
+
+def _legend_inches(names, size: float) -> float:
+    """Width in inches of a figure legend of ``names`` at ``size`` points (matplotlib's default paddings:
+    border 0.4 em each side, handle 2 em, handle-text gap 0.8 em), plus its 0.5 em gap to the figure edge."""
+    return _label_inches(names, size) + (0.4 * 2 + 2.0 + 0.8 + 1.0) * size / 72.0
+
+
+def _figure(width: float = 7.0, height: float = 4.2, *, layout: str | None = "constrained",
+            margins: tuple[float, float, float, float] | None = None, hspace: float | None = None,
+            wspace: float | None = None, ncols: int = 1):
     """A bare Figure of ``width`` x ``height`` inches at 100 dpi; ``layout=None`` for a fixed layout (no engine).
 
     A figure whose layout engine was switched off later (``set_layout_engine("none")``) keeps a
     placeholder engine, and matplotlib then draws it twice on every ``savefig`` (once without
-    rendering, for the layout); a figure made with ``layout=None`` is drawn once.
+    rendering, for the layout); a figure made with ``layout=None`` is drawn once. ``margins`` (left,
+    right, bottom, top in inches; :data:`MARGINS`) places the subplots at fixed positions, without a layout
+    engine; ``hspace`` (``wspace``) is then the gap between two rows (between ``ncols`` columns) in inches.
     """
     import sys
 
@@ -48,6 +79,15 @@ def _figure(width: float = 7.0, height: float = 4.2, *, layout: str | None = "co
     from matplotlib.figure import Figure
 
     # A bare Figure (not pyplot) so that nothing accumulates in pyplot's global state.
+    if margins is not None:
+        left, right, bottom, top = margins
+        fig = Figure(figsize=(width, height), dpi=100, layout=None)
+        fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
+        if hspace is not None:  # matplotlib's hspace is a fraction of the mean axes height (two rows here)
+            fig.subplots_adjust(hspace=hspace / ((height - bottom - top - hspace) / 2))
+        if wspace is not None:  # a fraction of the mean axes width (ncols columns)
+            fig.subplots_adjust(wspace=wspace / ((width - left - right - (ncols - 1) * wspace) / ncols))
+        return fig
     fig = Figure(figsize=(width, height), dpi=100, layout=layout)
     return fig
 
@@ -171,6 +211,27 @@ def _mark_percentiles(ax, sizes, weights, color, qs=(50.0, 80.0)) -> list[float]
     return values
 
 
+def _keep_labels_inside(ax) -> None:
+    """Percentile labels (:func:`_mark_percentiles`) that would run past the figure's right edge are put on the
+    left of their point (a fixed layout does not grow the margin for them as the constrained layout did)."""
+    from liberation.report._pdfwriter import text_width
+
+    fig = ax.figure
+    width = fig.get_size_inches()[0]
+    box = ax.get_position()
+    lo, hi = np.log10(ax.get_xlim())
+    for text in ax.texts:
+        if not text.get_text().startswith("P") or text.get_anncoords() != "offset points":
+            continue
+        frac = (np.log10(text.xy[0]) - lo) / (hi - lo) if hi > lo else 0.0
+        x_in = (box.x0 + frac * box.width) * width
+        # DejaVu Sans (matplotlib's default) is ~12 % wider than Helvetica's tabulated widths
+        end = x_in + (6 + 1.12 * text_width(text.get_text(), text.get_fontsize())) / 72.0
+        if end > width - 0.05:
+            text.set_position((-6, -12))
+            text.set_horizontalalignment("right")
+
+
 def _no_data(ax, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
@@ -204,7 +265,7 @@ def plot_modal(
     -------
     matplotlib.figure.Figure
     """
-    fig = _figure()
+    fig = _figure(margins=MARGINS["bars"])
     ax = fig.add_subplot()
     names = list(names)
     if not names:
@@ -251,7 +312,7 @@ def plot_liberation_classes(
     -------
     matplotlib.figure.Figure
     """
-    fig = _figure(8.0, 4.2)
+    fig = _figure(8.0, 4.2, margins=MARGINS["classes"])
     ax = fig.add_subplot()
     classes = [str(c) for c in classes]
     if not classes:
@@ -296,7 +357,7 @@ def plot_cumulative_yield(
     -------
     matplotlib.figure.Figure
     """
-    fig = _figure()
+    fig = _figure(margins=MARGINS["curve"])
     ax = fig.add_subplot()
     if len(grade_3d) == 0 and (grade_2d is None or len(grade_2d) == 0):
         _no_data(ax)
@@ -333,7 +394,13 @@ def plot_association(matrix, row_labels: Sequence[str], col_labels: Sequence[str
     matplotlib.figure.Figure
     """
     matrix = np.asarray(matrix, float)
-    fig = _figure(1.6 + 1.1 * max(len(col_labels), 2), 1.4 + 0.7 * max(len(row_labels), 2))
+    # fixed margins: the row names and ylabel on the left, the names rotated by 30 degrees and the xlabel below,
+    # the colorbar (matplotlib's default: 15 % of the width after a 5 % gap, the bar at its left, its labels in the
+    # rest of that slot) on the right
+    rows_in = _label_inches(row_labels)
+    cols_in = _label_inches(col_labels)
+    fig = _figure(1.6 + 1.1 * max(len(col_labels), 2), 1.4 + 0.7 * max(len(row_labels), 2),
+                  margins=(rows_in + 0.45, 0.12, 0.5 * cols_in + 0.55, 0.3))
     ax = fig.add_subplot()
     if matrix.size == 0:
         _no_data(ax)
@@ -385,7 +452,7 @@ def plot_grade_recovery(
     -------
     matplotlib.figure.Figure
     """
-    fig = _figure()
+    fig = _figure(margins=MARGINS["curve"])
     ax = fig.add_subplot()
     if len(recovery) == 0:
         _no_data(ax)
@@ -456,7 +523,7 @@ def plot_size_distribution(
     -----
     P50 and P80 (:func:`percentile_size`) are marked on each curve and given in the legend.
     """
-    fig = _figure()
+    fig = _figure(margins=MARGINS["curve"])
     ax = fig.add_subplot()
     esd = np.asarray(esd_um, float)
     if esd.size == 0:
@@ -479,6 +546,7 @@ def plot_size_distribution(
     for bound in size_classes_um or ():
         ax.axvline(bound, color="0.6", ls=":", lw=1)
     _log_x(ax)
+    _keep_labels_inside(ax)
     ax.set_ylim(0, 102)
     ax.set_xlabel("equivalent diameter (µm)")
     ax.set_ylabel("cumulative passing (%)")
@@ -512,7 +580,7 @@ def plot_grain_sizes(
     P50 and P80 (:func:`percentile_size`, by volume = by mass within one mineral) are marked on
     each curve and given in the legend.
     """
-    fig = _figure()
+    fig = _figure(margins=MARGINS["curve"])
     ax = fig.add_subplot()
     drawn = 0
     for name, values in grain_esd_um.items():
@@ -530,6 +598,7 @@ def plot_grain_sizes(
         _no_data(ax, "no grains")
         return fig
     _log_x(ax)
+    _keep_labels_inside(ax)
     ax.set_ylim(0, 102)
     ax.set_xlabel("grain equivalent sphere diameter (µm)")
     ax.set_ylabel("cumulative passing by volume (%)")
@@ -583,7 +652,9 @@ def plot_slices(
 
     items = list(slices.items())
     n = max(len(items), 1)
-    fig = _figure(3.6 * n + 1.6, 4.0)
+    # fixed margins: the title and panel titles on top, the legend (mineral names, title) on the right
+    legend_in = max(_legend_inches([names.get(i, str(i)) for i in colors], 9), _label_inches(["phases"], 9) + 0.3)
+    fig = _figure(3.6 * n + 1.6, 4.0, margins=(0.12, legend_in + 0.1, 0.04, 0.5), wspace=0.23, ncols=n)
     if not items:
         _no_data(fig.add_subplot(), "no slices")
         return fig
@@ -636,7 +707,7 @@ def plot_bias_by_size(
     -------
     matplotlib.figure.Figure
     """
-    fig = _figure(8.0, 5.2)
+    fig = _figure(8.0, 5.2, margins=MARGINS["bias"], hspace=0.17)
     labels = [str(s) for s in size_classes]
     if not labels:
         _no_data(fig.add_subplot())
@@ -696,7 +767,12 @@ def plot_modal_by_size(size_classes: Sequence[str], percent, names: Sequence[str
     matplotlib.figure.Figure
     """
     labels = [str(s) for s in size_classes]
-    fig = _figure(7.5, 1.6 + 0.5 * max(len(labels), 2))
+    if class_share is not None:
+        labels = [f"{lab}\n({share:.1f} % of sample)" if np.isfinite(share) else lab
+                  for lab, share in zip(labels, np.asarray(class_share, float))]
+    # fixed margins: the class labels and ylabel on the left, the legend (mineral names) on the right
+    fig = _figure(7.5, 1.6 + 0.5 * max(len(labels), 2),
+                  margins=(_label_inches(labels) + 0.45, _legend_inches(names, 8) + 0.08, 0.5, 0.3))
     ax = fig.add_subplot()
     if not labels:
         _no_data(ax)
@@ -712,9 +788,6 @@ def plot_modal_by_size(size_classes: Sequence[str], percent, names: Sequence[str
                 ax.text(x0 + w / 2, yi, f"{w:.0f}", ha="center", va="center", fontsize=7, color="black",
                         bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.6))
         left = left + pct[:, k]
-    if class_share is not None:
-        labels = [f"{lab}\n({share:.1f} % of sample)" if np.isfinite(share) else lab
-                  for lab, share in zip(labels, np.asarray(class_share, float))]
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
