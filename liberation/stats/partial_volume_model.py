@@ -23,6 +23,7 @@ from liberation.stats.partial_volume_blocks import (
     read,
     read_ext,
     read_halo,
+    shell_cached,
 )
 
 __all__ = ["PartialVolumeModel", "estimate_model"]
@@ -407,6 +408,8 @@ def estimate_model(
         raise InputError(f"sample_voxels={sample_voxels!r} must be a positive number of voxels or None")
     shape = tuple(int(n) for n in phases.shape)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
+    # chunked stores: each chunk decoded about twice, not once per block whose halo touches it
+    image, phases = (shell_cached(a, halo=4) for a in (image, phases))
     if n_phases is None:
         n_phases = 1 + max(int(np.asarray(read(phases, tuple(slice(lo, hi) for lo, hi in c))).max())
                            for c in grid)

@@ -24,6 +24,7 @@ from liberation.stats.partial_volume_blocks import (
     offsets,
     read_ext,
     read_halo,
+    shell_cached,
 )
 from liberation.stats.partial_volume_kernels import HAVE_NUMBA, constant_box, soft_deltas
 from liberation.stats.partial_volume_model import PartialVolumeModel
@@ -355,6 +356,7 @@ def phase_fractions(image, phases, particles=None, *, model: PartialVolumeModel,
     owner = np.zeros(shape, np.int64) if particles is None else np.array(particles, dtype=np.int64, copy=True)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
     extra: dict = {}
+    image, phases, particles = (shell_cached(a, halo=halo(radius, clip)) for a in (image, phases, particles))
 
     def run(core):
         g = read_ext(image, core, shape, halo(radius, clip))
@@ -504,6 +506,8 @@ def soft_counts(particles, phases, image, *, model: PartialVolumeModel, ids, har
     out = hard_counts.astype(np.float64).copy()
     ids = np.asarray(ids, dtype=np.int64)
     glut = _global_lut(ids) if engine == "numba" else None
+    # chunked stores: each chunk decoded about twice, not once per block whose halo touches it
+    image, phases, particles = (shell_cached(a, halo=halo(radius, clip)) for a in (image, phases, particles))
     blocks = map_blocks(
         lambda core: _soft_block(image, phases, particles, core, shape, levels[:n_phases], sig, mc, n_phases,
                                  radius, clip, engine, glut, ids.size, model.edge_sigma_vox),
