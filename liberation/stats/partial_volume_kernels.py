@@ -570,6 +570,18 @@ if HAVE_NUMBA:  # pragma: no branch
         sh = np.int64(8 * p)
         nx = o.size
         w0 = w2[0]
+        if K2s.shape[0] == 6:  # the box of radius 2 (radius 1): one pass, the same operations in the same order
+            k0, k1, k2, k3, k4, k5 = K2s[0, yi], K2s[1, yi], K2s[2, yi], K2s[3, yi], K2s[4, yi], K2s[5, yi]
+            w1, w2_, w3, w4, w5 = w2[1], w2[2], w2[3], w2[4], w2[5]
+            for x in range(nx):
+                v = w0 * np.float64((k0[x] >> sh) & 255)
+                v += w1 * np.float64((k1[x] >> sh) & 255)
+                v += w2_ * np.float64((k2[x] >> sh) & 255)
+                v += w3 * np.float64((k3[x] >> sh) & 255)
+                v += w4 * np.float64((k4[x] >> sh) & 255)
+                v += w5 * np.float64((k5[x] >> sh) & 255)
+                o[x] = v
+            return
         for x in range(nx):
             o[x] = w0 * np.float64((K2s[0, yi, x] >> sh) & 255)
         for c in range(1, K2s.shape[0]):
