@@ -16,8 +16,9 @@ happens elsewhere (the halo is there). The numba kernels stream the block plane 
   separable sum of ``1 << 8 q`` (8-bit fields of one integer, phases < 8 and boxes < 256 voxels), which
   is also the mixed-voxel test; the unclipped rule's blur shares over the box with the tail ring come from
   per-plane packed counts per 2D distance class (:func:`class_tables`) turned into per-plane float sums per phase
-  (:func:`_nb_float_plane`: the separable blur in y and x), weighted along z for the voxels and phases that need
-  them (:func:`_nb_box_share`: one load per plane).
+  (:func:`_nb_float_row`: the separable blur in y and x, formed per plane, phase and row only where a row's
+  voxels have that phase as a candidate), weighted along z for the voxels and phases that need them (one load per
+  plane; :func:`_nb_class_row`).
 
 The numba kernels hold no GIL, so blocks run in parallel threads.
 """
@@ -528,54 +529,6 @@ if HAVE_NUMBA:  # pragma: no branch
                         sid[yo, x] = max(sid[yo, x], rid[yy, x])
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_class_taxi(K2, slots2, yi, xi, taxi):
-        """The packed phase counts (8-bit fields, as :func:`_nb_class_plane`) of the measured neighbourhood of the
-        unclipped rule (the taxicab ball, ``partial_volume_unmix.measured_mask``) of one core voxel: the sum of the
-        plane sums of the 2D classes ``taxi[t] = (plane d, class c)`` (:func:`taxi_terms`; the ball is a union of
-        distance classes)."""
-        c8 = np.int64(0)
-        for t in range(taxi.shape[0]):
-            c8 += K2[slots2[taxi[t, 0]], taxi[t, 1], yi, xi]
-        return c8
-
-    @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_float_plane(K2s, w2, ny, F2s):
-        """``F2s[p, y, x]`` = the model's blur in (y, x) of the phase-``p`` voxels of one plane around core voxel
-        (y, x): the packed 2D class counts ``K2s[c]`` of :func:`_nb_class_plane` weighted by the blur ``w2[c]`` of
-        one voxel of class ``c`` (``w[j] w[k]``); rows ``0..ny-1``, phases ``0..F2s.shape[0]-1``."""
-        n2 = K2s.shape[0]
-        nx = K2s.shape[2]
-        for p in range(F2s.shape[0]):
-            sh = np.int64(8 * p)
-            for y in range(ny):
-                o = F2s[p, y]
-                k0 = K2s[0, y]
-                w0 = w2[0]
-                for x in range(nx):
-                    o[x] = w0 * np.float64((k0[x] >> sh) & 255)
-                for c in range(1, n2):
-                    wc = w2[c]
-                    kc = K2s[c, y]
-                    for x in range(nx):
-                        o[x] += wc * np.float64((kc[x] >> sh) & 255)
-
-    @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_cube_plane(K2s, cube, ny, out):
-        """``out[y, x]`` = the packed counts (8-bit fields, field 7: the flag) of the measured cube's square
-        (``|dy|, |dx| <= r``) around core voxel (y, x) of one plane: the sum of its 2D classes ``cube`` of the class
-        plane ``K2s`` (:func:`_nb_class_plane`); rows ``0..ny-1``."""
-        nx = K2s.shape[2]
-        for y in range(ny):
-            o = out[y]
-            k0 = K2s[cube[0], y]
-            for x in range(nx):
-                o[x] = k0[x]
-            for c in range(1, cube.size):
-                kc = K2s[cube[c], y]
-                for x in range(nx):
-                    o[x] += kc[x]
-
-    @numba.njit(cache=True, nogil=True, **_NO_NRT)
     def _nb_row_owner(ringid2, slots2, yi, totr, idm, fo):
         """The owner shortcut of one core row, once for all its voxels: ``fo[x]`` = the box's one particle id besides
         the background (0: none) where the box out to the ring (``2 R + 1`` = ``slots2.size`` planes of the id planes
@@ -610,46 +563,181 @@ if HAVE_NUMBA:  # pragma: no branch
                 totr[x] |= od[x]
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_box_share(F2, slots2, wz, p, yi, xi):
-        """The model's blur over the box of radius ``R`` (``2 R + 1`` = ``slots2.size`` planes) of its phase-``p``
-        voxels around core voxel (``yi``, ``xi``) of the strip: the planes' ``F2`` (:func:`_nb_float_plane`) weighted
-        by ``wz`` along z."""
-        h = wz[0] * F2[slots2[0], p, yi, xi]
-        for d in range(1, slots2.size):
-            h += wz[d] * F2[slots2[d], p, yi, xi]
-        return h
+    def _nb_float_row(K2s, w2, p, yi, o):
+        """Row ``yi`` of one plane's float sums for phase ``p``: ``o[x]`` = the blur in (y, x) of the phase-``p``
+        voxels of one plane (its packed 2D class counts ``K2s[c]`` weighted by ``w2[c]``; the same operations in the
+        same order)."""
+        sh = np.int64(8 * p)
+        nx = o.size
+        w0 = w2[0]
+        if K2s.shape[0] == 6:  # the box of radius 2 (radius 1): one pass, the same operations in the same order
+            k0, k1, k2, k3, k4, k5 = K2s[0, yi], K2s[1, yi], K2s[2, yi], K2s[3, yi], K2s[4, yi], K2s[5, yi]
+            w1, w2_, w3, w4, w5 = w2[1], w2[2], w2[3], w2[4], w2[5]
+            for x in range(nx):
+                v = w0 * np.float64((k0[x] >> sh) & 255)
+                v += w1 * np.float64((k1[x] >> sh) & 255)
+                v += w2_ * np.float64((k2[x] >> sh) & 255)
+                v += w3 * np.float64((k3[x] >> sh) & 255)
+                v += w4 * np.float64((k4[x] >> sh) & 255)
+                v += w5 * np.float64((k5[x] >> sh) & 255)
+                o[x] = v
+            return
+        for x in range(nx):
+            o[x] = w0 * np.float64((K2s[0, yi, x] >> sh) & 255)
+        for c in range(1, K2s.shape[0]):
+            wc = w2[c]
+            for x in range(nx):
+                o[x] += wc * np.float64((K2s[c, yi, x] >> sh) & 255)
 
     @numba.njit(cache=True, nogil=True, **_NO_NRT)
-    def _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi, xi, a, rt, flag, dump, delta):
-        """The predicted tail of a voxel of phase ``a`` with no partner in its measured neighbourhood: each candidate
-        ``p`` of the box out to the ring (radius ``rt``; ``totr``: :func:`_nb_row_or`) takes its blur share
-        (:func:`_nb_box_share`) from ``a``, to the particle of its voxels (:func:`_nb_row_owner`, else a scan). Returns the number
-        of shares moved."""
-        tot = totr[xi]
+    def _nb_class_row(g, ph, src, lut, z, y, yi, x0, r, rt, levels, cmask8, flag, K2, O2, ringid2, slots2, taxi, w2,
+                      wz, F2, fdone, totr, cinr, xs, idm, fo, hh, dump, delta):
+        """One core row of the unclipped rule on the class planes (phases < 7; the rule of the numpy reference
+        ``partial_volume_unmix._unmix_linear``). The row's candidates from the planes' ORs (:func:`_nb_row_or`) and
+        its taxicab counts (:func:`taxi_terms`) in vector passes; its voxels listed by kind in two branch-free passes
+        (the predicted tail: no candidate in the measured ball, some in the box; the measured ones: a candidate in
+        the ball; the rest, most of the volume, never visited); the planes' float sums (:func:`_nb_float_row`) only
+        for the phases that are candidates of the row's voxels, once per plane and row. Returns the shares moved."""
+        P = levels.size
+        nx = totr.size
         nl = lut.size
-        own = np.int64(src[z, y, x])
-        orow = lut[own] if 0 <= own < nl else dump
-        ring_ids = flag and (tot >> np.int64(56)) == 0
+        wt = slots2.size
+        _nb_row_or(O2, slots2, yi, totr)
+        for x in range(nx):
+            cinr[x] = 0
+        for t in range(taxi.shape[0]):
+            kt = K2[slots2[taxi[t, 0]], taxi[t, 1], yi]
+            for x in range(nx):
+                cinr[x] += kt[x]
+        need = np.int64(0)
+        n1 = 0
+        for x in range(nx):
+            ma = cmask8[np.int64(ph[z, y, x0 + x])]
+            cb = totr[x] & ma
+            keep = ((cinr[x] & ma) == 0) & (cb != 0)
+            xs[n1] = x
+            n1 += np.int64(keep)
+            need |= cb
+        if need == 0:
+            return 0
+        nm = n1
+        for x in range(nx):
+            ma = cmask8[np.int64(ph[z, y, x0 + x])]
+            xs[nm] = x
+            nm += np.int64((cinr[x] & ma) != 0)
+        # the float sums of the planes of the box for the phases the row needs (formed once per plane and row)
+        for p in range(P):
+            if (need >> np.int64(8 * p)) & 255 == 0:
+                continue
+            for d in range(wt):
+                sd = slots2[d]
+                if fdone[sd, p, yi] == 0:
+                    _nb_float_row(K2[sd], w2, p, yi, F2[sd, p, yi])
+                    fdone[sd, p, yi] = 1
+        if flag:
+            _nb_row_owner(ringid2, slots2, yi, totr, idm, fo)
         moved = 0
-        for p in range(pair.shape[1]):
-            if pair[a, p] == 0 or (tot >> np.int64(8 * p)) & 255 == 0:
-                continue
-            h = _nb_box_share(F2, slots2, wz, p, yi, xi)
-            if h == 0.0:
-                continue
-            delta[orow, a] -= h
-            if ring_ids:
-                # the row's owner shortcut (_nb_row_owner): the background for the void, else the box's one id
-                owner = np.int64(0) if p == 0 else (fo[xi] if fo[xi] >= 0 else _nb_owner(ph, src, z, y, x, rt, p))
-            else:
-                owner = _nb_owner(ph, src, z, y, x, rt, p)
-            delta[lut[owner] if 0 <= owner < nl else dump, p] += h
-            moved += 1
+        # the predicted tail: each candidate p of the box takes its blur share from the own phase a, to the
+        # particle of its voxels (the row's owner shortcut, else a scan)
+        for ix in range(n1):
+            xi = xs[ix]
+            x = x0 + xi
+            a = np.int64(ph[z, y, x])
+            tot = totr[xi]
+            cands = tot & cmask8[a]
+            own = np.int64(src[z, y, x])
+            orow = lut[own] if 0 <= own < nl else dump
+            ring_ids = flag and (tot >> np.int64(56)) == 0
+            for p in range(P):
+                if (cands >> np.int64(8 * p)) & 255 == 0:
+                    continue
+                h = wz[0] * F2[slots2[0], p, yi, xi]
+                for d in range(1, wt):
+                    h += wz[d] * F2[slots2[d], p, yi, xi]
+                if h == 0.0:
+                    continue
+                delta[orow, a] -= h
+                if ring_ids:
+                    owner = np.int64(0) if p == 0 else (fo[xi] if fo[xi] >= 0 else _nb_owner(ph, src, z, y, x, rt, p))
+                else:
+                    owner = _nb_owner(ph, src, z, y, x, rt, p)
+                delta[lut[owner] if 0 <= owner < nl else dump, p] += h
+                moved += 1
+        # the measured voxels: unmixed from the grey value against the main partner of the ball (the same partners
+        # and float operations, in the same order, as the general branch of _nb_soft_deltas)
+        for ix in range(n1, nm):
+            xi = xs[ix]
+            x = x0 + xi
+            a = np.int64(ph[z, y, x])
+            ma = cmask8[a]
+            cin = cinr[xi] & ma
+            tot = totr[xi]
+            cbox = tot & ma
+            la = levels[a]
+            # the main partner: the largest candidate phase of the measured neighbourhood
+            b = (63 - _leading_zeros(cin)) >> 3
+            # a 0x80 bit per field that is not 0: several candidates in the box?
+            nzf = (((cbox & _LOW7) + _LOW7) | cbox) & _HIGH1
+            ncand = 1
+            if nzf & (nzf - 1) != 0:
+                ncand = 0
+                for p in range(P):
+                    hh[p] = 0.0
+                    if (cbox >> np.int64(8 * p)) & 255 != 0:
+                        h = wz[0] * F2[slots2[0], p, yi, xi]
+                        for d in range(1, wt):
+                            h += wz[d] * F2[slots2[d], p, yi, xi]
+                        hh[p] = h
+                        if h != 0.0:
+                            ncand += 1
+            d = np.float64(g[z, y, x]) - la
+            if ncand >= 2:
+                best = -1.0
+                for p in range(P):
+                    if hh[p] == 0.0 or (cin >> np.int64(8 * p)) & 255 == 0:
+                        continue
+                    sc = hh[p] * abs(levels[p] - la)
+                    if sc > best:
+                        best = sc
+                        b = p
+                for p in range(P):
+                    if p != b and hh[p] != 0.0:
+                        d -= (levels[p] - la) * hh[p]
+            share_b = d / (levels[b] - la)
+            own = np.int64(src[z, y, x])
+            orow = lut[own] if 0 <= own < nl else dump
+            # one particle id in the box out to the ring (also the measured ball's) besides the background, void
+            # exactly where the background is (_nb_row_owner); else the scan
+            mxo = fo[xi] if flag else np.int64(-1)
+            fast = mxo >= 0
+            if share_b != 0.0:
+                delta[orow, a] -= share_b
+                if fast:
+                    owner = mxo if b != 0 else np.int64(0)
+                else:
+                    owner = _nb_owner_taxi(ph, src, z, y, x, r, b, False, mxo)
+                delta[lut[owner] if 0 <= owner < nl else dump, b] += share_b
+                moved += 1
+            if ncand >= 2:
+                for p in range(P):
+                    if p != b and hh[p] != 0.0:
+                        delta[orow, a] -= hh[p]
+                        if fast:
+                            # the row's shortcut: the background for the void, else the box's one id (also the
+                            # ball's)
+                            owner = mxo if p != 0 else np.int64(0)
+                        elif (cin >> np.int64(8 * p)) & 255 != 0:
+                            owner = _nb_owner_taxi(ph, src, z, y, x, r, p, False, mxo)
+                        elif p == 0 and flag and (tot >> np.int64(56)) == 0:
+                            owner = np.int64(0)
+                        else:
+                            owner = _nb_owner(ph, src, z, y, x, rt, p)
+                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
         return moved
 
     @numba.njit(cache=True, nogil=True)
     def _nb_soft_deltas(g, ph, src, lut, r, rt, lo, hi, levels, known, sig, min_contrast, clip, strip, fast_owner,
-                        W, bits, wide, cls, terms, taxi, cube, w2, wz, delta):
+                        W, bits, wide, cls, terms, taxi, w2, wz, delta):
         Z, Y, X = ph.shape
         P = levels.size
         w = 2 * r + 1
@@ -697,9 +785,6 @@ if HAVE_NUMBA:  # pragma: no branch
         # a ring of 2 rt + 1 planes (P < 8, unclipped rule) instead of a gather of the (2 rt + 1)^3 neighbours
         wt = 2 * rt + 1
         K2 = np.zeros((wt if cls else 0, w2.size, S, nx), np.int64)
-        # cls: the packed counts of the measured cube's squares (the 2D classes ``cube`` of the class planes: |dy|,
-        # |dx| <= r) per plane of the class ring, instead of a second pass of square sums (_nb_square_ids)
-        ring8c = np.zeros((wt if cls else 0, S, nx), np.int64)
         O2 = np.zeros((wt if cls else 0, S, nx), np.int64)
         cx = np.zeros((rt + 1 if cls else 0, S + 2 * rt, nx), np.int64)
         buf2 = np.zeros(nx + 2 * rt, np.int64)
@@ -708,8 +793,10 @@ if HAVE_NUMBA:  # pragma: no branch
         ringid2 = np.zeros((wt if cls and flag else 0, S, 2 * nx), np.int32)
         slots2 = np.zeros(wt, np.int64)
         have2 = np.full(wt, -1, np.int64)
-        # the blur shares of every core voxel of a row, from per-plane float sums per phase (_nb_float_plane)
+        # the blur shares of every core voxel of a row, from per-plane float sums per phase (_nb_float_row)
         F2 = np.zeros((wt if cls else 0, P, S, nx))
+        fdone = np.zeros((wt if cls else 0, P, S), np.uint8)  # 1: row (slot, phase, y) of F2 formed
+        cinr = np.zeros(nx if cls else 0, np.int64)
         totr = np.zeros(nx if cls else 0, np.int64)
         xs = np.zeros(nx + 1 if cls else 0, np.int64)
         idm = np.zeros(2 * nx if cls and flag else 0, np.int32)
@@ -734,8 +821,8 @@ if HAVE_NUMBA:  # pragma: no branch
                         if have2[p % wt] != p:
                             _nb_class_plane(ph, src, flag, p, rt, ys, ye, x0, x1, terms, buf2, bid2, cx, rid2,
                                             K2[p % wt], O2[p % wt], ringid2[p % wt] if flag else rid2)
-                            _nb_float_plane(K2[p % wt], w2, ye - ys, F2[p % wt])
-                            _nb_cube_plane(K2[p % wt], cube, ye - ys, ring8c[p % wt])
+                            # the plane's float sums per phase are formed row by row where a row needs them
+                            fdone[p % wt] = 0
                             have2[p % wt] = p
                 if packed and not cls:
                     for d in range(w):
@@ -750,17 +837,11 @@ if HAVE_NUMBA:  # pragma: no branch
                 for y in range(ys, ye):
                     yi = y - ys
                     if cls:
-                        _nb_row_or(O2, slots2, yi, totr)
-                    if cls:
-                        # the measured cube's planes are the middle 2 r + 1 of the class ring's 2 rt + 1
-                        first = ring8c[slots2[rt - r], yi]
-                        for x in range(nx):
-                            box[x] = first[x]
-                        for d in range(1, w):
-                            other = ring8c[slots2[rt - r + d], yi]
-                            for x in range(nx):
-                                box[x] += other[x]
-                    elif packed:
+                        moved += _nb_class_row(g, ph, src, lut, z, y, yi, x0, r, rt, levels, cmask8, flag, K2, O2,
+                                               ringid2, slots2, taxi, w2, wz, F2, fdone, totr, cinr, xs, idm, fo,
+                                               hh, dump, delta)
+                        continue
+                    if packed:
                         first = ring8[slots[0], yi]
                         for x in range(nx):
                             box[x] = first[x]
@@ -768,28 +849,8 @@ if HAVE_NUMBA:  # pragma: no branch
                             other = ring8[slots[d], yi]
                             for x in range(nx):
                                 box[x] += other[x]
-                    nxs = nx
-                    if cls:
-                        # the row's voxels that need work, by kind (one branch-free pass each): first the predicted
-                        # tail (a constant measured cube, a candidate in the box out to the ring), then the mixed
-                        # ones; the rest (most of the volume) is skipped, and the loop below branches alike
-                        nxs = 0
-                        for x in range(x0, x1):
-                            a = np.int64(ph[z, y, x])
-                            c8 = box[x - x0]
-                            keep = ((c8 & cmask) == np.int64(n_nb) << np.int64(8 * a)) & (
-                                (totr[x - x0] & cmask8[a]) != 0)
-                            xs[nxs] = x
-                            nxs += np.int64(keep)
-                        for x in range(x0, x1):
-                            a = np.int64(ph[z, y, x])
-                            keep = (box[x - x0] & cmask) != np.int64(n_nb) << np.int64(8 * a)
-                            xs[nxs] = x
-                            nxs += np.int64(keep)
-                    if cls and flag and nxs > 0:
-                        _nb_row_owner(ringid2, slots2, yi, totr, idm, fo)
-                    for ix in range(nxs):
-                        x = xs[ix] if cls else x0 + ix
+                    for ix in range(nx):
+                        x = x0 + ix
                         a = np.int64(ph[z, y, x])
                         c8 = np.int64(0)
                         if packed:
@@ -801,14 +862,6 @@ if HAVE_NUMBA:  # pragma: no branch
                             # a constant measured box: only the unclipped rule's predicted tail, where the ring
                             # holds a phase a can be unmixed against
                             if clip or rt <= r or not known[a]:
-                                continue
-                            if cls:
-                                # the candidates of the box from the class planes' OR (none: the whole box holds
-                                # no phase a can be unmixed against, the common case); their blur shares
-                                if totr[x - x0] & cmask8[a] == 0:
-                                    continue
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
-                                                      x - x0, a, rt, flag, dump, delta)
                                 continue
                             if bits.size:
                                 bv = np.int64(bits[z, y, x])
@@ -834,72 +887,6 @@ if HAVE_NUMBA:  # pragma: no branch
                             continue
                         gv = np.float64(g[z, y, x])
                         la = levels[a]
-                        if cls:
-                            # the unclipped rule from the packed fields (phases < 7) of the candidates a can be
-                            # unmixed against: ``cin`` in the measured neighbourhood (taxicab ball), ``cbox`` in the
-                            # box out to the ring; the same partners and float operations, in the same order, as
-                            # the general branch below, without its loops over the phases to count them
-                            xi0 = x - x0
-                            ma = cmask8[a]
-                            cin = _nb_class_taxi(K2, slots2, yi, xi0, taxi) & ma
-                            if cin == 0:  # candidates beyond the measured neighbourhood only
-                                moved += _nb_tail_row(ph, src, lut, pair, totr, F2, slots2, wz, fo, z, y, x, yi,
-                                                      xi0, a, rt, flag, dump, delta)
-                                continue
-                            tot = totr[xi0]
-                            cbox = tot & ma
-                            # the main partner: the largest candidate phase of the measured neighbourhood
-                            b = (63 - _leading_zeros(cin)) >> 3
-                            # a 0x80 bit per field that is not 0: several candidates in the box?
-                            nzf = (((cbox & _LOW7) + _LOW7) | cbox) & _HIGH1
-                            ncand = 1
-                            if nzf & (nzf - 1) != 0:
-                                ncand = 0
-                                for p in range(P):
-                                    hh[p] = 0.0
-                                    if (cbox >> np.int64(8 * p)) & 255 != 0:
-                                        hh[p] = _nb_box_share(F2, slots2, wz, p, yi, xi0)
-                                        if hh[p] != 0.0:
-                                            ncand += 1
-                            d = gv - la
-                            if ncand >= 2:
-                                best = -1.0
-                                for p in range(P):
-                                    if hh[p] == 0.0 or (cin >> np.int64(8 * p)) & 255 == 0:
-                                        continue
-                                    sc = hh[p] * abs(levels[p] - la)
-                                    if sc > best:
-                                        best = sc
-                                        b = p
-                                for p in range(P):
-                                    if p != b and hh[p] != 0.0:
-                                        d -= (levels[p] - la) * hh[p]
-                            share_b = d / (levels[b] - la)
-                            own = np.int64(src[z, y, x])
-                            orow = lut[own] if 0 <= own < nl else dump
-                            # one particle id in the box out to the ring (also the measured ball's) besides the
-                            # background, void exactly where the background is (_nb_row_owner); else the scan
-                            mxo = fo[xi0] if flag else np.int64(-1)
-                            fast = mxo >= 0
-                            if share_b != 0.0:
-                                delta[orow, a] -= share_b
-                                owner = _nb_owner_taxi(ph, src, z, y, x, r, b, fast, mxo)
-                                delta[lut[owner] if 0 <= owner < nl else dump, b] += share_b
-                                moved += 1
-                            if ncand >= 2:
-                                for p in range(P):
-                                    if p != b and hh[p] != 0.0:
-                                        delta[orow, a] -= hh[p]
-                                        if (cin >> np.int64(8 * p)) & 255 != 0:
-                                            owner = _nb_owner_taxi(ph, src, z, y, x, r, p, fast, mxo)
-                                        elif flag and (tot >> np.int64(56)) == 0:
-                                            # the row's shortcut: the background for the void, else the id
-                                            owner = np.int64(0) if p == 0 else (mxo if mxo >= 0 else
-                                                                                _nb_owner(ph, src, z, y, x, rt, p))
-                                        else:
-                                            owner = _nb_owner(ph, src, z, y, x, rt, p)
-                                        delta[lut[owner] if 0 <= owner < nl else dump, p] += hh[p]
-                            continue
                         # clipped fractions: every partner p would give f = (g - L_p) / (L_a - L_p) >= 1 when g
                         # lies at or beyond L_a on the side away from all the phases it could be unmixed with
                         if clip and (below[a] == 0 or gv >= la) and (above[a] == 0 or gv <= la):
@@ -1124,7 +1111,7 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
         The model's effective edge blur (voxels; NaN: 0.8): splits the voxels where three phases meet.
     class_path : bool
         Unclipped rule, phases < 7: the blur shares (also the predicted tail's; per-plane float sums per phase,
-        :func:`_nb_float_plane`) and the taxicab counts of the measured neighbourhood from plane sums per distance
+        :func:`_nb_float_row`) and the taxicab counts of the measured neighbourhood from plane sums per distance
         class (:func:`class_tables`, :func:`taxi_terms`; default) instead of a gather of the ``(2 r + 3)^3`` neighbours and a scan of the taxicab ball (False: the
         gather, for tests).
 
@@ -1163,9 +1150,6 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     nx = max(1, int(hi[2] - lo[2]))
     strip = max(2 * int(r) + 1, (CLASS_STRIP_VOXELS[rt] if cls and rt in CLASS_STRIP_VOXELS else STRIP_VOXELS) // nx)
     terms = class_tables(rt, W)[0] if cls else np.zeros((0, 3), np.int64)
-    # the 2D classes (j, k) of the measured cube's squares (j, k <= r), in the order of class_tables
-    cube = np.array([c for c, (j, k) in enumerate((j, k) for j in range(rt + 1) for k in range(j, rt + 1))
-                     if k <= int(r)], np.int64)
     # else phases present in the box with the tail ring (P <= 8): the ring's blur is only summed where it holds a
     # candidate the measured box lacks
     bits = (_nb_phase_bits(ph, rt) if (not cls and not clip and rt > int(r) and lv.size <= 8)
@@ -1180,7 +1164,7 @@ def soft_deltas(g, ph, src, lut, n_rows: int, r: int, levels, sig: float, min_co
     w2 = np.array([wz[rt + j] * wz[rt + k] for j in range(rt + 1) for k in range(j, rt + 1)]) if cls else np.zeros(0)
     moved = _nb_soft_deltas(np.ascontiguousarray(g), ph, src, lut, int(r), rt, lo, hi, lv, known,
                             float(sig if np.isfinite(sig) and sig > 0 else 0.0), float(min_contrast), bool(clip),
-                            strip, fast_owner, W, bits, wide, cls, terms, taxi, cube, w2, wz, delta)
+                            strip, fast_owner, W, bits, wide, cls, terms, taxi, w2, wz, delta)
     return delta, int(moved), None
 
 
