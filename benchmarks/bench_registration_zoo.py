@@ -50,7 +50,6 @@ def main(argv=None) -> None:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--variants", action="store_true", help="coarse search only, per feature space")
     ap.add_argument("--outside", default=None, help="register_map's outside= (default: its default)")
-    ap.add_argument("--consensus", action="store_true", help="register_map(consensus_polish=True) (experiment)")
     ap.add_argument("--diagnose", action="store_true",
                     help="per pose: where the truth stands at each stage (coarse grid, coarse candidates, refined "
                          "candidates, refinement started at the truth)")
@@ -75,8 +74,7 @@ def main(argv=None) -> None:
                 warnings.simplefilter("ignore")
                 res = register_map(case.ct, case.map, voxel_size_um=case.voxel_size_um,
                                    pixel_size_um=case.pixel_size_um, axis="z", workers=args.workers,
-                                   show_progress=False, consensus_polish=args.consensus,
-                                   **({} if args.outside is None else {"outside": args.outside}))
+                                   show_progress=False, **({} if args.outside is None else {"outside": args.outside}))
             times.append(time.perf_counter() - t)
             cpus.append(time.process_time() - c0)
             err = pixel_centre_rms_error(res.matrix, case.matrix, case.map.shape, case.pixel_size_um) / case.voxel_size_um

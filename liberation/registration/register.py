@@ -21,14 +21,7 @@ from liberation._json import to_jsonable
 from liberation._validation import as_voxel_size
 from liberation.errors import InputError
 from liberation.registration.coarse import coarse_search
-from liberation.registration.fine import (
-    ClassFractionPolish,
-    CorrelationRatioMeasure,
-    GradientFieldMeasure,
-    polish_bins,
-    prepare_levels,
-    refine_pose,
-)
+from liberation.registration.fine import ClassFractionPolish, polish_bins, prepare_levels, refine_pose
 from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose, pixel_centre_rms_error
 from liberation.registration.resample import ct_on_map_grid
 from liberation.registration.similarity import map_structure_pixels, mutual_information, quantile_bins
@@ -485,30 +478,7 @@ def _class_polisher(ct, map_image, matrix, *, vs, p, axis, map_mask, n_classes, 
     pol = ClassFractionPolish(box, origin_voxel=lo, map_image=map_image, pixel_size_um=p, voxel_size_um=vs,
                               axis=axis, map_mask=map_mask, n_classes=n_classes)
     pol.open_low, pol.open_high = lo == 0, hi == np.asarray(ct.shape)
-    pol.box = box  # for the consensus polish (session 9 experiment)
     return pol
-
-
-def _consensus_pose(polisher, matrix, *, map_image, p, vs, axis, map_mask):
-    """Experiment (session 9): the mean of the six rigid parameters at the local maxima of three measures
-    (class-fraction R^2, correlation ratio of the CT given the map's levels, normalised gradient fields)."""
-    kw = dict(origin_voxel=polisher.origin.astype(int), map_image=map_image, pixel_size_um=p, voxel_size_um=vs,
-              axis=axis, map_mask=map_mask)
-    xs = [polisher.optimise(matrix) if hasattr(polisher, "optimise") else _powell(polisher, matrix)]
-    for cls in (CorrelationRatioMeasure, GradientFieldMeasure):
-        meas = cls(polisher.box, **kw)
-        meas.open_low, meas.open_high = polisher.open_low, polisher.open_high
-        xs.append(meas.optimise(matrix))
-    return polisher.pose(np.asarray(matrix, dtype=float), np.mean(xs, axis=0))
-
-
-def _powell(polisher, matrix):
-    from scipy.optimize import minimize
-
-    m0 = np.asarray(matrix, dtype=float)
-    res = minimize(lambda x: -polisher.score(polisher.pose(m0, x)), np.zeros(6), method="Powell",
-                   bounds=[(-polisher.max_step, polisher.max_step)] * 6, options={"xtol": 1e-2, "ftol": 1e-7})
-    return np.asarray(res.x, dtype=float)
 
 
 def _parse_axis(axis) -> tuple[int, ...]:
@@ -559,7 +529,6 @@ def register_map(
     max_polish_rivals: int = 4,
     max_pose_se_vox: float | None = 0.55,
     min_structure_px: int = 25,
-    consensus_polish: bool = False,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -684,11 +653,6 @@ def register_map(
         no particle (or a speck) has no pose to find. On the zoo: sparse sections with 0-0.4 % particle pixels give
         11-19, one with a single 40-pixel particle section 77, the sparse kind's sections (two particles of 20 map
         pixels or more) 300-568, every other kind's maps at least 138 (20 poses each; session 9).
-    consensus_polish : bool
-        Experiment (session 9, off by default): where the class-fraction polish is skipped (R^2 below
-        ``polish_min_r2``: particle and sparse maps), move the best pose to the mean of the local maxima of three
-        measures (class-fraction R^2, the correlation ratio of the CT given the map's grey levels, normalised
-        gradient fields), kept under the same checks as the polish (inside the volume, on the NMI plateau).
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
@@ -833,18 +797,9 @@ def register_map(
             # the forward model explains too little of the map (Poisson-noisy particle maps: R^2 0.5-0.7 at the
             # truth, against 0.96 on the Fe maps of cores): its maximum is noise-limited and no better than the NMI's
             log.info("class-fraction polish skipped: R^2 %.3f < polish_min_r2 %.2f", r2_start, polish_min_r2)
-            consensus = polisher if consensus_polish else None
             polisher = None
-        else:
-            consensus = None
-        if polisher is not None or consensus is not None:
-            if consensus is not None:
-                m = _consensus_pose(consensus, best["matrix"], map_image=map_image, p=p, vs=vs, axis=axis_best,
-                                    map_mask=map_mask)
-                r2 = consensus.score(m)
-                polisher = consensus
-            else:
-                m, r2 = polisher(best["matrix"])
+        if polisher is not None:
+            m, r2 = polisher(best["matrix"])
             # the class fractions are clamped at the ends of the volume: a polish that moves map pixels out of
             # the CT (an end face: the README chain's bottom map went 2.3 voxels out) is not kept
             inside_before = _inside_fraction(best["matrix"], map_image.shape, p, vs, ct.shape)
@@ -865,7 +820,7 @@ def register_map(
                             polish_r2_start=float(r2_start), polish_moved_vox=float(moved),
                             polish_r2_null=float(polisher.null_score(m)), polished=True)
                 refined.append(best)
-                if local_restarts and "restarts" in timings and consensus is None:
+                if local_restarts and "restarts" in timings:
                     polished_rivals = _polish_rivals(
                         ct, map_image, refined, best_refined, best, polisher, vs=vs, p=p, map_mask=map_mask,
                         n_classes=polish_classes, max_values=polish_max_values, ambiguity_margin=ambiguity_margin,
