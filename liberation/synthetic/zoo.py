@@ -12,7 +12,7 @@ grains of a mean diameter of 3 to 15 map pixels (block-mixed at the grain bounda
   0.2 wt% K in a 0.3 wt% noise floor; :func:`liberation.synthetic.eds.make_eds_maps`).
 
 Registration (:data:`REGISTRATION_ZOO`): dense cores of Voronoi grains (no void), particle mounts
-and sparse sections with few particles, at CT/map pixel ratios 1, 2 and 4, small (36 x 36) and
+and sparse sections with few particles (each section cuts at least two), at CT/map pixel ratios 1, 2 and 4, small (36 x 36) and
 larger maps; see :func:`registration_case`.
 """
 
