@@ -7,7 +7,8 @@ succeeds when the map pixel centres are within 1 voxel RMS of the truth. Prints 
 successes, failures flagged poor (never a confident wrong pose: a failure must be flagged),
 correct poses flagged poor, the median and largest wall time, and the successes of plain
 SimpleITK (Mattes MI, the same pyramid) started from the untilted, unrotated pose at the volume
-centre. Per pose it also prints the particle fraction of the map at the true pose (``solid``: a
+centre. Per pose the error is also split into its RMS along the true plane normal and within the plane,
+and the map's ``structure_px`` is printed. Per pose it also prints the particle fraction of the map at the true pose (``solid``: a
 map with no particle section carries no signal) and whether the measure prefers the truth
 (``truth NMI >= found NMI``, the NMI over the whole map with the CT beyond the volume drawn
 from its border): a failure where the measure prefers the truth is a search failure, one where
@@ -78,6 +79,7 @@ def main(argv=None) -> None:
             cpus.append(time.process_time() - c0)
             err = pixel_centre_rms_error(res.matrix, case.matrix, case.map.shape, case.pixel_size_um) / case.voxel_size_um
             errors.append(err)
+            err_n, err_p = _error_split(res.matrix, case)
             good = err < 1.0
             q_true = registration_quality(case.ct, case.map, case.matrix, voxel_size_um=case.voxel_size_um,
                                           pixel_size_um=case.pixel_size_um, outside_value=bg)
@@ -87,7 +89,8 @@ def main(argv=None) -> None:
             ok += good
             flagged_wrong += (not good) and res.poor_quality
             flagged_right += good and res.poor_quality
-            line = (f"{kind.name} pose {i}: error {err:7.2f} voxel, poor {res.poor_quality}, contrast "
+            line = (f"{kind.name} pose {i}: error {err:7.2f} voxel (normal {err_n:.2f}, in-plane {err_p:.2f}), poor "
+                    f"{res.poor_quality}, structure {res.structure_px} px, contrast "
                     f"{res.contrast:.2f}, pose SE {res.pose_se_vox:.2f}, {times[-1]:.0f} s wall, {cpus[-1]:.0f} s CPU, solid {solid:.3f}, truth NMI >= found NMI "
                     f"{q_true['nmi_padded'] >= q_found['nmi_padded']} ({q_true['nmi_padded']:.4f} vs "
                     f"{q_found['nmi_padded']:.4f})")
@@ -112,6 +115,18 @@ def main(argv=None) -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
+
+
+def _error_split(matrix, case) -> tuple[float, float]:
+    """RMS over the map pixel centres of the error along the true plane normal and within the plane (voxels)."""
+    from liberation.registration.geometry import apply_affine, map_pixel_centres
+
+    pts = map_pixel_centres(case.map.shape, case.pixel_size_um).reshape(-1, 3)
+    diff = (apply_affine(matrix, pts) - apply_affine(case.matrix, pts)) / case.voxel_size_um
+    normal = case.matrix[:3, 0] / np.linalg.norm(case.matrix[:3, 0])
+    along = diff @ normal
+    inplane = diff - along[:, None] * normal
+    return float(np.sqrt(np.mean(along**2))), float(np.sqrt(np.mean(np.sum(inplane**2, axis=1))))
 
 
 def _border_samples(ct) -> np.ndarray:

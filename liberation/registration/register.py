@@ -24,7 +24,7 @@ from liberation.registration.coarse import coarse_search
 from liberation.registration.fine import ClassFractionPolish, polish_bins, prepare_levels, refine_pose
 from liberation.registration.geometry import AXIS_FRAMES, apply_affine, decompose_pose, pixel_centre_rms_error
 from liberation.registration.resample import ct_on_map_grid
-from liberation.registration.similarity import mutual_information, quantile_bins
+from liberation.registration.similarity import map_structure_pixels, mutual_information, quantile_bins
 
 __all__ = ["RegistrationResult", "RegistrationWarning", "register_map", "registration_quality", "AXIS_NAMES"]
 
@@ -66,6 +66,11 @@ class RegistrationResult:
     poor_quality : bool
         True when the quality figures are below the thresholds; see ``messages``.
     messages : list of str
+    structure_px : int
+        Map pixels that stand out from the map's dominant level
+        (:func:`~liberation.registration.similarity.map_structure_pixels`); fewer than
+        ``min_structure_px`` flag the registration poor (the map shows nearly nothing to place). -1 when
+        not computed.
     candidates : list of dict
         Every refined candidate: coarse score, final NMI, matrix.
     timings_s : dict
@@ -93,6 +98,7 @@ class RegistrationResult:
     pose_se_vox: float
     poor_quality: bool
     messages: list[str] = field(default_factory=list)
+    structure_px: int = -1
     candidates: list[dict] = field(default_factory=list)
     timings_s: dict = field(default_factory=dict)
     fine_slabs: list = field(default_factory=list)
@@ -522,6 +528,7 @@ def register_map(
     polish_min_r2: float = 0.85,
     max_polish_rivals: int = 4,
     max_pose_se_vox: float | None = 0.55,
+    min_structure_px: int = 25,
     workers: int | None = None,
     show_progress: bool | None = None,
 ) -> RegistrationResult:
@@ -640,6 +647,12 @@ def register_map(
         (model mismatch beyond a block), so 0.55 flags an estimated error of a voxel: on the zoo's 24 x 24 particle
         maps the one unflagged miss (1.18 voxels) has 0.61, the correct poses 0.22-0.49, correct core poses 0.16-0.37
         (docs/registration.md, session 8).
+    min_structure_px : int
+        The registration is flagged poor when fewer map pixels than this stand out from the map's dominant level
+        (``structure_px``, :func:`~liberation.registration.similarity.map_structure_pixels`): a cut face that shows
+        no particle (or a speck) has no pose to find. On the zoo: sparse sections with 0-0.4 % particle pixels give
+        11-19, one with a single 40-pixel particle section 77, the sparse kind's sections (two particles of 20 map
+        pixels or more) 300-568, every other kind's maps at least 138 (20 poses each; session 9).
     workers : int, optional
         Threads (FFT and SimpleITK); default all CPUs.
     show_progress : bool, optional
@@ -828,6 +841,13 @@ def register_map(
             f"poor registration: the map has {n_pixels} valid pixels, fewer than min_map_pixels={int(min_map_pixels)}; "
             "too few to determine a pose (a refined NMI of so few pixels fits noise)"
         )
+    structure = map_structure_pixels(map_image, mask=map_mask)
+    if structure < int(min_structure_px):
+        messages.append(
+            f"poor registration: the map shows (nearly) no structure: {structure} of its {n_pixels} pixels stand out "
+            f"from its dominant level, fewer than min_structure_px={int(min_structure_px)}; a face that shows no "
+            "particle or grain contrast has no pose to find"
+        )
     if q["contrast"] < min_contrast:
         messages.append(
             f"poor registration: NMI {q['nmi']:.4f} is not clearly above that of unrelated poses "
@@ -879,6 +899,6 @@ def register_map(
         mirror=pose["mirror"], tilt_deg=pose["tilt_deg"], centre_um=pose["centre_um"], mattes_mi=best["mattes_mi"],
         mi=q["mi"], nmi=q["nmi"], nmi_null=q["nmi_null"], contrast=q["contrast"],
         overlap_fraction=q["overlap_fraction"], overlap_area_um2=q["overlap_area_um2"], pose_se_vox=pose_se,
-        poor_quality=poor, messages=messages, candidates=cand_list, timings_s=timings,
+        poor_quality=poor, messages=messages, structure_px=structure, candidates=cand_list, timings_s=timings,
         fine_slabs=slabs.used,
     )

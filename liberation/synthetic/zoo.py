@@ -12,7 +12,7 @@ grains of a mean diameter of 3 to 15 map pixels (block-mixed at the grain bounda
   0.2 wt% K in a 0.3 wt% noise floor; :func:`liberation.synthetic.eds.make_eds_maps`).
 
 Registration (:data:`REGISTRATION_ZOO`): dense cores of Voronoi grains (no void), particle mounts
-and sparse sections with few particles, at CT/map pixel ratios 1, 2 and 4, small (36 x 36) and
+and sparse sections with few particles (each section cuts at least two), at CT/map pixel ratios 1, 2 and 4, small (36 x 36) and
 larger maps; see :func:`registration_case`.
 """
 
@@ -26,7 +26,7 @@ import pandas as pd
 from liberation.errors import InputError
 
 __all__ = ["LABEL_ZOO", "REGISTRATION_ZOO", "LabelCase", "LabelKind", "RegistrationCase", "RegistrationKind",
-           "label_case", "registration_case", "registration_sample"]
+           "label_case", "particles_cut", "registration_case", "registration_sample"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,12 @@ class RegistrationKind:
         CT edge in voxels (cubic volume, 10 µm voxels).
     grain_vox : float
         Core kinds: mean grain size in voxels.
+    min_particles, min_particle_px : int
+        Sections of particle samples: the map must cut at least ``min_particles`` particles with at
+        least ``min_particle_px`` map pixels each (pixel centres on the particle at the true pose);
+        the height of the section is redrawn until it does (0: any section). A cut face that shows
+        no particle, or one particle section alone (which matches a similar section of any other
+        particle), has no pose to find; a user images a face that shows particles.
     """
 
     name: str
@@ -156,10 +162,16 @@ class RegistrationKind:
     map_px: int
     ct_px: int = 144
     grain_vox: float = 12.0
+    min_particles: int = 0
+    min_particle_px: int = 0
 
+
+#: Height draws of a section before :func:`registration_case` gives up on ``min_particles``.
+MAX_HEIGHT_DRAWS = 1000
 
 #: Registration kinds: dense cores at CT/map pixel ratios 4 (36 x 36 map, as wide as the core),
-#: 2 and 1 (a large 128 x 128 map), particle mounts at ratios 4, 2, 1 and a sparse section.
+#: 2 and 1 (a large 128 x 128 map), particle mounts at ratios 4, 2, 1 and a sparse section (since session 9
+#: a section that cuts at least two particles with at least 20 map pixels, 5 map pixels across, each).
 REGISTRATION_ZOO: tuple[RegistrationKind, ...] = (
     RegistrationKind("core-r4-m36", "core", 4, 36),
     RegistrationKind("core-r4-m36-g20", "core", 4, 36, grain_vox=20.0),
@@ -168,7 +180,7 @@ REGISTRATION_ZOO: tuple[RegistrationKind, ...] = (
     RegistrationKind("particles-r4-m24", "particles", 4, 24, ct_px=128),
     RegistrationKind("particles-r2-m48", "particles", 2, 48, ct_px=128),
     RegistrationKind("particles-r1-m96", "particles", 1, 96, ct_px=128),
-    RegistrationKind("sparse-r2-m48", "sparse", 2, 48, ct_px=128),
+    RegistrationKind("sparse-r2-m48", "sparse", 2, 48, ct_px=128, min_particles=2, min_particle_px=20),
 )
 
 VOXEL_UM = 10.0
@@ -235,6 +247,12 @@ def registration_sample(kind: RegistrationKind | str, *, seed: int = 0):
 def registration_case(kind: RegistrationKind | str, *, pose_seed: int, sample=None, seed: int = 0) -> RegistrationCase:
     """A face map of a registration kind at a random pose (any height, rotation, mirror, tilt <= 5°).
 
+    For a kind with ``min_particles`` (the sparse section), a pose whose section cuts fewer than
+    ``min_particles`` particles with ``min_particle_px`` map pixels each keeps its rotation, mirror,
+    tilt and in-plane offset and redraws its height (uniform over the same range, from a generator
+    seeded by ``(pose_seed, 1)``, so deterministic) until it does; a first draw that qualifies is
+    kept as it is.
+
     Parameters
     ----------
     kind : RegistrationKind or str
@@ -258,8 +276,74 @@ def registration_case(kind: RegistrationKind | str, *, pose_seed: int, sample=No
     pixel = float(kind.ratio) * VOXEL_UM
     shape = (kind.map_px, kind.map_px)
     pose = random_face_pose(sample.ct.shape, VOXEL_UM, map_shape=shape, pixel_size_um=pixel, axis=0, seed=pose_seed)
+    if kind.min_particles > 0:
+        pose = _section_with_particles(kind, sample, pose, pixel_size_um=pixel, map_shape=shape, pose_seed=pose_seed)
     counts = element_counts(sample.minerals, "Fe") if kind.sample == "core" else None
     fm = make_face_map(sample.phases, VOXEL_UM, map_shape=shape, pixel_size_um=pixel, phase_counts=counts,
                        seed=pose_seed, **pose)
     return RegistrationCase(kind=kind, ct=sample.ct, map=fm.map, matrix=fm.matrix, voxel_size_um=VOXEL_UM,
                             pixel_size_um=pixel, pose=fm.pose)
+
+
+def particles_cut(sample, pose: dict, *, map_shape: tuple[int, int], pixel_size_um: float) -> np.ndarray:
+    """Map pixels on each particle a section cuts, largest first.
+
+    Parameters
+    ----------
+    sample : SyntheticSample
+        A sample with particle ids (``sample.particles``).
+    pose : dict
+        Keyword arguments of :func:`liberation.registration.geometry.pose_matrix` (``axis``, ``centre_um``,
+        ``rotation_deg``, ``mirror``, ``tilt_deg``, ``tilt_direction_deg``), as drawn by
+        :func:`liberation.synthetic.face.random_face_pose`.
+    map_shape : (int, int)
+        Map shape in pixels.
+    pixel_size_um : float
+        Map pixel size in µm.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (n_cut,)
+        Per particle cut, the number of map pixel centres whose nearest voxel belongs to it.
+    """
+    from liberation.registration.geometry import apply_affine, map_pixel_centres, pose_matrix
+
+    if sample.particles is None:
+        raise InputError("sample.particles is None; expected a sample with particle ids (make_sample)")
+    ids = np.asarray(sample.particles)
+    m = pose_matrix(map_shape=tuple(map_shape), pixel_size_um=float(pixel_size_um), **pose)
+    vs = np.asarray(sample.voxel_size_um, dtype=float)
+    idx = np.rint(apply_affine(m, map_pixel_centres(map_shape, pixel_size_um).reshape(-1, 3)) / vs).astype(int)
+    inside = np.all((idx >= 0) & (idx < np.asarray(ids.shape)), axis=1)
+    hit = ids[tuple(idx[inside].T)]
+    _, counts = np.unique(hit[hit > 0], return_counts=True)
+    return np.sort(counts)[::-1]
+
+
+def _section_with_particles(kind, sample, pose: dict, *, pixel_size_um: float, map_shape, pose_seed: int) -> dict:
+    """``pose`` with its height redrawn until the section cuts ``kind.min_particles`` particles (see
+    :func:`registration_case`)."""
+
+    def enough(p):
+        cut = particles_cut(sample, p, map_shape=map_shape, pixel_size_um=pixel_size_um)
+        return int(np.sum(cut >= kind.min_particle_px)) >= kind.min_particles
+
+    if enough(pose):
+        return pose
+    axis = pose["axis"]
+    vs = np.asarray(sample.voxel_size_um, dtype=float)
+    extent = np.asarray(sample.ct.shape) * vs
+    # the height range of random_face_pose for this tilt: the tilted map stays inside the volume
+    half_diag = 0.5 * np.hypot(*map_shape) * pixel_size_um
+    depth = half_diag * np.sin(np.deg2rad(pose["tilt_deg"])) + 2 * vs[axis]
+    lo, hi = depth, extent[axis] - vs[axis] - depth
+    rng = np.random.default_rng([int(pose_seed), 1])
+    for _ in range(MAX_HEIGHT_DRAWS):
+        centre = list(pose["centre_um"])
+        centre[axis] = float(rng.uniform(lo, hi))
+        trial = {**pose, "centre_um": centre}
+        if enough(trial):
+            return trial
+    raise InputError(f"kind {kind.name!r}, pose_seed={pose_seed}: no section height in {MAX_HEIGHT_DRAWS} draws cuts "
+                     f"{kind.min_particles} particles with {kind.min_particle_px} map pixels each; expected a sample "
+                     "with more particles")
