@@ -58,6 +58,9 @@ def test_register_cli_writes_transform_qa_and_sparse(sample):
     # the pose's standard error travels with the quality figures into the store (a finite, sub-voxel value here)
     se = store.metadata["registrations"][-1]["quality"]["pose_se_vox"]
     assert se == payload["pose_se_vox"] and 0.0 <= se < 0.55
+    # and the map's structure count (pixels that stand out from its main level): this map shows particles
+    structure = store.metadata["registrations"][-1]["quality"]["structure_px"]
+    assert structure == payload["structure_px"] and structure >= 25
     assert store.provenance[-1]["step"] == "register"
 
     # the output folder is not replaced without --overwrite

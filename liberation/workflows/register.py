@@ -231,7 +231,7 @@ def register_map_file(
                  "minerals": [p["name"] for p in properties],
                  "quality": {k: payload[k] for k in ("mi", "nmi", "nmi_null", "contrast", "overlap_fraction",
                                                      "overlap_area_um2", "mattes_mi", "pose_se_vox",
-                                                     "poor_quality")}}
+                                                     "structure_px", "poor_quality")}}
         store.write_label("sparse", plane, properties=properties or None, overwrite=True, step="register",
                           parameters={"map_file": str(map_file), "labels": str(labels_path),
                                       "matrix": payload["matrix"]})
