@@ -30,6 +30,11 @@ accuracy, kept when it beats the one-stage classifier by accuracy then mIoU, tie
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context-zyx,context-chosen
 
+The Potts smoothing ``train`` adds to the classifier it keeps (session 9: an in-plane mean-field relaxation of the
+probabilities, its weight chosen on the validation voxels, ``smoothed``):
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context-zyx,context-chosen,smoothed
+
 Reduced sweep (a shared machine):
 
     PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 64 --epochs 10 --steps 20 --seeds 0,1
@@ -167,6 +172,42 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
         return e["accuracy"], e["miou"]
 
     for choice in textures:
+        if choice == "smoothed":
+            # train's Potts smoothing candidate (session 9) on what train keeps (context-chosen, else the default
+            # classifier): the weight chosen on the validation voxels
+            from liberation.metrics import confusion_matrix
+            from liberation.segmentation.metrics import phase_metrics
+            from liberation.segmentation.pixel_classifier import _classify_labelled_potts
+            from liberation.segmentation.train import _potts_candidate
+
+            base = ("pixel-classifier/context-chosen" if "pixel-classifier/context-chosen" in test
+                    else "pixel-classifier")
+            chosen = test[base].get("chosen", "default")
+            clf0 = trained[chosen]
+
+            def score_weights(clf, weights):
+                preds, coords = _classify_labelled_potts(s.ct, clf, val, weights=weights)
+                out = {}
+                for w, pred in preds.items():
+                    cm = confusion_matrix(val[tuple(coords.T)], pred, class_ids=ids)
+                    out[w] = phase_metrics(cm, class_names=names, void_index=ids.index(0) if 0 in ids else None)
+                return out
+
+            t, c = time.perf_counter(), time.process_time()
+            rec = _potts_candidate(clf0, {}, score_weights)
+            clf = rec.pop("classifier", clf0)
+            rec.pop("metrics", None)
+            extra_s, extra_cpu = time.perf_counter() - t, time.process_time() - c
+            t, c = time.perf_counter(), time.process_time()
+            test["pixel-classifier/smoothed"] = dict(_metrics(predict_pixel_classifier(s.ct, clf, planes)[0], truth,
+                                                              ids, names), chosen=f"{chosen} + weight {rec['weight']:g}",
+                                                     smoothing=rec)
+            tm = dict(timing[base])
+            tm.update(train_s=tm["train_s"] + extra_s, train_cpu_s=tm["train_cpu_s"] + extra_cpu,
+                      predict_per_plane_s=(time.perf_counter() - t) / len(planes),
+                      predict_per_plane_cpu_s=(time.process_time() - c) / len(planes))
+            timing["pixel-classifier/smoothed"] = tm
+            continue
         if choice == "context-chosen":
             # what train keeps: the best on the validation voxels of the one-stage classifier and the two
             # candidates (ties to the cheaper: listed first), trained above
@@ -260,7 +301,7 @@ def main(argv=None) -> dict:
                          "stage, 3D smoothing), context-yx (in-plane smoothing, 2 folds, added to the default classifier: what "
                          "train tries), context-zyx (3D smoothing, 2 folds, added to the default classifier: train's second "
                          "candidate), context-chosen (the best of default, context-yx, context-zyx on the validation "
-                         "voxels: what train keeps), context-yx-wide (the same with a third scale, 4 voxels); e.g. "
+                         "voxels: what train keeps), smoothed (train's in-plane Potts smoothing, the weight chosen on the validation voxels, on what train keeps: context-chosen when listed before it, else default), context-yx-wide (the same with a third scale, 4 voxels); e.g. "
                          "'default,none' compares them")
     ap.add_argument("--context-folds", type=int, default=None,
                     help="folds of the auto-context stage (default: train_pixel_classifier's)")
