@@ -169,8 +169,10 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
         pred, coords = classify_labelled_voxels(s.ct, clf, val)
         cm = confusion_matrix(val[tuple(coords.T)], pred, class_ids=ids)
         e = phase_metrics(cm, class_names=names, void_index=ids.index(0) if 0 in ids else None)
+        recalls[id(clf)] = e["per_class_accuracy"]
         return e["accuracy"], e["miou"]
 
+    recalls = {}  # id(classifier) -> validation recall per class (the rare-class guard of context-chosen-acc)
     for choice in textures:
         if choice == "smoothed":
             # train's Potts smoothing candidate (session 9) on what train keeps (context-chosen, else the default
@@ -207,6 +209,31 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
                       predict_per_plane_s=(time.perf_counter() - t) / len(planes),
                       predict_per_plane_cpu_s=(time.process_time() - c) / len(planes))
             timing["pixel-classifier/smoothed"] = tm
+            continue
+        if choice == "context-chosen-acc":
+            # the alternative rule (session 9, not train's): the context candidates by accuracy then mIoU, among
+            # those that lower no class's validation recall by more than 0.05 below the one-stage classifier's (the
+            # rare-class guard); kept when it beats one stage by accuracy then mIoU
+            order = [c for c in ("default", "context-yx", "context-zyx") if c in trained]
+            for c in order:
+                val_scores.setdefault(c, val_score(trained[c]))
+                if id(trained[c]) not in recalls:
+                    val_score(trained[c])
+            r0 = recalls[id(trained["default"])]
+
+            def guarded(c, r0=r0):
+                r = recalls[id(trained[c])]
+                return all(not (r0[k] - r[k] > 0.05) for k in r0 if k in r)
+
+            ctx = [c for c in order if c != "default" and guarded(c)]
+            best = max(ctx, key=lambda c: val_scores[c]) if ctx else "default"
+            if val_scores[best] <= val_scores["default"]:
+                best = "default"
+            src = "pixel-classifier" if best == "default" else f"pixel-classifier/{best}"
+            test["pixel-classifier/context-chosen-acc"] = dict(test[src], chosen=best,
+                                                               guarded=[c for c in order if c != "default" and
+                                                                        not guarded(c)])
+            timing["pixel-classifier/context-chosen-acc"] = dict(timing[src])
             continue
         if choice == "context-chosen":
             # what train keeps: the best on the validation voxels of the one-stage classifier and the two
@@ -301,7 +328,7 @@ def main(argv=None) -> dict:
                          "stage, 3D smoothing), context-yx (in-plane smoothing, 2 folds, added to the default classifier: what "
                          "train tries), context-zyx (3D smoothing, 2 folds, added to the default classifier: train's second "
                          "candidate), context-chosen (the best of default, context-yx, context-zyx on the validation "
-                         "voxels: what train keeps), smoothed (train's in-plane Potts smoothing, the weight chosen on the validation voxels, on what train keeps: context-chosen when listed before it, else default), context-yx-wide (the same with a third scale, 4 voxels); e.g. "
+                         "voxels: what train keeps), context-chosen-acc (the same by accuracy then mIoU, with a rare-class recall guard: not train's rule), smoothed (train's in-plane Potts smoothing, the weight chosen on the validation voxels, on what train keeps: context-chosen when listed before it, else default), context-yx-wide (the same with a third scale, 4 voxels); e.g. "
                          "'default,none' compares them")
     ap.add_argument("--context-folds", type=int, default=None,
                     help="folds of the auto-context stage (default: train_pixel_classifier's)")
