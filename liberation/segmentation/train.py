@@ -245,7 +245,7 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
     metrics (``{"method", "skipped": reason}`` when the training labels hold a single class)
     and the classifier (None then).
     """
-    from liberation.segmentation.pixel_classifier import classify_labelled_voxels, train_pixel_classifier
+    from liberation.segmentation.pixel_classifier import train_pixel_classifier
 
     t0 = _clock()
     labels = np.where(np.isin(train_labels, class_ids), train_labels, IGNORE).astype(np.uint8)
@@ -260,11 +260,24 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
         return {"method": "pixel-classifier", "skipped": str(exc)}, None
     scored = []
 
+    from liberation.segmentation.pixel_classifier import POTTS_ITERATIONS, POTTS_WEIGHTS, _classify_labelled_potts
+
+    weights = (0.0,) + tuple(float(w) for w in POTTS_WEIGHTS)
+    # the validation metrics of every candidate at every Potts weight, from one run of the candidate (the
+    # smoothing of the kept classifier is then chosen without classifying the validation voxels again)
+    by_weight: dict = {}
+
+    def score_weights(clf, ws=weights):
+        if id(clf) not in by_weight:
+            # only the validation voxels are classified (they may lie on tilted planes crossing many z)
+            preds, coords = _classify_labelled_potts(image, clf, val_t, weights=weights, iterations=POTTS_ITERATIONS)
+            by_weight[id(clf)] = (clf, {w: _validation_metrics(p, coords, val_t, val_origins, patch,
+                                                               class_ids=class_ids, class_names=class_names)
+                                        for w, p in preds.items()})
+        return {float(w): by_weight[id(clf)][1][float(w)] for w in ws}
+
     def score(clf):
-        # only the validation voxels are classified (they may lie on tilted planes crossing many z)
-        pred_labels, coords = classify_labelled_voxels(image, clf, val_t)
-        return _validation_metrics(pred_labels, coords, val_t, val_origins, patch, class_ids=class_ids,
-                                   class_names=class_names)
+        return score_weights(clf, (0.0,))[0.0]
 
     for clf in candidates:
         scored.append((score(clf), clf))
@@ -284,14 +297,8 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
         context.pop("metrics", None)
         context.pop("classifier", None)
 
-    def score_weights(clf, weights):
-        from liberation.segmentation.pixel_classifier import POTTS_ITERATIONS, _classify_labelled_potts
-
-        preds, coords = _classify_labelled_potts(image, clf, val_t, weights=weights, iterations=POTTS_ITERATIONS)
-        return {w: _validation_metrics(p, coords, val_t, val_origins, patch, class_ids=class_ids,
-                                       class_names=class_names) for w, p in preds.items()}
-
     smoothing = _potts_candidate(classifier, metrics, score_weights)
+    by_weight.clear()
     if smoothing.get("kept"):
         metrics, classifier = smoothing.pop("metrics"), smoothing.pop("classifier")
     out = {"method": "pixel-classifier",
@@ -394,8 +401,8 @@ def _potts_candidate(classifier, metrics: dict, score_weights) -> dict:
     ``score_weights(classifier, weights)`` returns ``{weight: validation metrics}`` (one run of the
     classifier, every weight). Returns ``{"tried", "kept", "weight", "iterations", "reason", "candidates":
     {weight: {"accuracy", "miou", "eligible", ...}}}`` and, when kept, ``metrics``/``classifier`` (popped
-    by the caller). Costs one more classification of the validation planes (the smoothing itself is a
-    few in-plane filters per plane).
+    by the caller). ``train`` scores every candidate at every weight in the one pass that classifies its
+    validation voxels, so this choice adds only the smoothing itself (a few in-plane filters per plane).
     """
     from dataclasses import replace
 
