@@ -351,9 +351,9 @@ def main(argv=None) -> dict:
                                  f"features {tm['features_per_plane_s']:.2f} s/plane, {tm['n_features']} features)")
                 print(f"{kind:18s} s{seed} " + "  ".join(cells) + f"  GMM {t['grey-gmm']['accuracy']:.3f}/"
                       f"{t['grey-gmm']['miou']:.3f}  (load {row['load_start']:.1f}-{row['load_end']:.1f})", flush=True)
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)
+                if args.json:  # written after every case, so a cut-short sweep keeps its rows
+                    with open(args.json, "w") as fh:
+                        json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)
         return {"rows": rows}
 
     import torch
