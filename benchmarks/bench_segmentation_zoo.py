@@ -30,6 +30,11 @@ accuracy, kept when it beats the one-stage classifier by accuracy then mIoU, tie
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context-zyx,context-chosen
 
+The Potts smoothing ``train`` adds to the classifier it keeps (session 9: an in-plane mean-field relaxation of the
+probabilities, its weight chosen on the validation voxels, ``smoothed``):
+
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 96 --seeds 0,1 --classical-only --texture default,context-yx,context-zyx,context-chosen,smoothed
+
 Reduced sweep (a shared machine):
 
     PYTHONPATH=. python benchmarks/bench_segmentation_zoo.py --size 64 --epochs 10 --steps 20 --seeds 0,1
@@ -164,9 +169,72 @@ def run_classical(kind: str, seed: int, *, size: int, preset: str, textures=("de
         pred, coords = classify_labelled_voxels(s.ct, clf, val)
         cm = confusion_matrix(val[tuple(coords.T)], pred, class_ids=ids)
         e = phase_metrics(cm, class_names=names, void_index=ids.index(0) if 0 in ids else None)
+        recalls[id(clf)] = e["per_class_accuracy"]
         return e["accuracy"], e["miou"]
 
+    recalls = {}  # id(classifier) -> validation recall per class (the rare-class guard of context-chosen-acc)
     for choice in textures:
+        if choice == "smoothed":
+            # train's Potts smoothing candidate (session 9) on what train keeps (context-chosen, else the default
+            # classifier): the weight chosen on the validation voxels
+            from liberation.metrics import confusion_matrix
+            from liberation.segmentation.metrics import phase_metrics
+            from liberation.segmentation.pixel_classifier import _classify_labelled_potts
+            from liberation.segmentation.train import _potts_candidate
+
+            base = ("pixel-classifier/context-chosen" if "pixel-classifier/context-chosen" in test
+                    else "pixel-classifier")
+            chosen = test[base].get("chosen", "default")
+            clf0 = trained[chosen]
+
+            def score_weights(clf, weights):
+                preds, coords = _classify_labelled_potts(s.ct, clf, val, weights=weights)
+                out = {}
+                for w, pred in preds.items():
+                    cm = confusion_matrix(val[tuple(coords.T)], pred, class_ids=ids)
+                    out[w] = phase_metrics(cm, class_names=names, void_index=ids.index(0) if 0 in ids else None)
+                return out
+
+            t, c = time.perf_counter(), time.process_time()
+            rec = _potts_candidate(clf0, {}, score_weights)
+            clf = rec.pop("classifier", clf0)
+            rec.pop("metrics", None)
+            extra_s, extra_cpu = time.perf_counter() - t, time.process_time() - c
+            t, c = time.perf_counter(), time.process_time()
+            test["pixel-classifier/smoothed"] = dict(_metrics(predict_pixel_classifier(s.ct, clf, planes)[0], truth,
+                                                              ids, names), chosen=f"{chosen} + weight {rec['weight']:g}",
+                                                     smoothing=rec)
+            tm = dict(timing[base])
+            tm.update(train_s=tm["train_s"] + extra_s, train_cpu_s=tm["train_cpu_s"] + extra_cpu,
+                      predict_per_plane_s=(time.perf_counter() - t) / len(planes),
+                      predict_per_plane_cpu_s=(time.process_time() - c) / len(planes))
+            timing["pixel-classifier/smoothed"] = tm
+            continue
+        if choice == "context-chosen-acc":
+            # the alternative rule (session 9, not train's): the context candidates by accuracy then mIoU, among
+            # those that lower no class's validation recall by more than 0.05 below the one-stage classifier's (the
+            # rare-class guard); kept when it beats one stage by accuracy then mIoU
+            order = [c for c in ("default", "context-yx", "context-zyx") if c in trained]
+            for c in order:
+                val_scores.setdefault(c, val_score(trained[c]))
+                if id(trained[c]) not in recalls:
+                    val_score(trained[c])
+            r0 = recalls[id(trained["default"])]
+
+            def guarded(c, r0=r0):
+                r = recalls[id(trained[c])]
+                return all(not (r0[k] - r[k] > 0.05) for k in r0 if k in r)
+
+            ctx = [c for c in order if c != "default" and guarded(c)]
+            best = max(ctx, key=lambda c: val_scores[c]) if ctx else "default"
+            if val_scores[best] <= val_scores["default"]:
+                best = "default"
+            src = "pixel-classifier" if best == "default" else f"pixel-classifier/{best}"
+            test["pixel-classifier/context-chosen-acc"] = dict(test[src], chosen=best,
+                                                               guarded=[c for c in order if c != "default" and
+                                                                        not guarded(c)])
+            timing["pixel-classifier/context-chosen-acc"] = dict(timing[src])
+            continue
         if choice == "context-chosen":
             # what train keeps: the best on the validation voxels of the one-stage classifier and the two
             # candidates (ties to the cheaper: listed first), trained above
@@ -260,7 +328,7 @@ def main(argv=None) -> dict:
                          "stage, 3D smoothing), context-yx (in-plane smoothing, 2 folds, added to the default classifier: what "
                          "train tries), context-zyx (3D smoothing, 2 folds, added to the default classifier: train's second "
                          "candidate), context-chosen (the best of default, context-yx, context-zyx on the validation "
-                         "voxels: what train keeps), context-yx-wide (the same with a third scale, 4 voxels); e.g. "
+                         "voxels: what train keeps), context-chosen-acc (the same by accuracy then mIoU, with a rare-class recall guard: not train's rule), smoothed (train's in-plane Potts smoothing, the weight chosen on the validation voxels, on what train keeps: context-chosen when listed before it, else default), context-yx-wide (the same with a third scale, 4 voxels); e.g. "
                          "'default,none' compares them")
     ap.add_argument("--context-folds", type=int, default=None,
                     help="folds of the auto-context stage (default: train_pixel_classifier's)")
@@ -283,9 +351,9 @@ def main(argv=None) -> dict:
                                  f"features {tm['features_per_plane_s']:.2f} s/plane, {tm['n_features']} features)")
                 print(f"{kind:18s} s{seed} " + "  ".join(cells) + f"  GMM {t['grey-gmm']['accuracy']:.3f}/"
                       f"{t['grey-gmm']['miou']:.3f}  (load {row['load_start']:.1f}-{row['load_end']:.1f})", flush=True)
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)
+                if args.json:  # written after every case, so a cut-short sweep keeps its rows
+                    with open(args.json, "w") as fh:
+                        json.dump({"args": vars(args), "rows": rows}, fh, indent=1, default=float)
         return {"rows": rows}
 
     import torch

@@ -31,6 +31,12 @@ each z plane with ``context_axes="yx"``: no neighbour planes needed), trained on
 first-stage probabilities (folds of labelled voxels by cubes); a plane's prediction still equals
 a whole-volume run at that plane. ``train`` tries the in-plane form as a candidate (kept only
 when it scores higher on the validation voxels).
+
+Potts smoothing (``PixelClassifier.potts_weight`` > 0; session 9): the class probabilities of
+each z plane are relaxed by a few mean-field iterations of an in-plane Potts model
+(:func:`potts_mean_field`), which pulls a voxel toward the classes of its 8 neighbours and
+straightens ragged phase boundaries; in-plane only, so a plane's prediction still needs that
+plane alone. ``train`` chooses the weight (or none) on the validation voxels.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ __all__ = [
     "CONTEXT_AXES",
     "CONTEXT_SIGMAS",
     "FEATURE_SIGMAS",
+    "POTTS_ITERATIONS",
+    "POTTS_WEIGHTS",
     "PixelClassifier",
     "TreeEnsemble",
     "add_context_stage",
@@ -64,6 +72,7 @@ __all__ = [
     "labelled_voxel_features",
     "load_pixel_classifier",
     "plane_features",
+    "potts_mean_field",
     "predict_pixel_classifier",
     "predict_pixel_classifier_volume",
     "save_pixel_classifier",
@@ -76,6 +85,12 @@ TAKEN_FRACTION = 0.1
 #: Default scales (voxels) of the filter features.
 FEATURE_SIGMAS = (0.7, 1.0, 1.6, 2.5)
 _TRUNCATE = 4.0  # scipy.ndimage default
+#: Mean-field iterations of the Potts smoothing (:func:`potts_mean_field`).
+POTTS_ITERATIONS = 5
+#: Potts weights ``train`` scores on the validation voxels (log-probability units per unit of the
+#: neighbours' mean probability; docs/segmentation.md "Potts smoothing (session 9)").
+POTTS_WEIGHTS = (3.0, 6.0, 12.0)
+_POTTS_FLOOR = 1e-4
 
 
 def feature_names(sigmas=FEATURE_SIGMAS, texture=()) -> list[str]:
@@ -261,18 +276,32 @@ def classify_labelled_voxels(image, classifier: PixelClassifier, sparse) -> tupl
         Predicted label values of the labelled voxels, in ``np.argwhere(sparse != 255)`` order.
     coords : ndarray of int, shape (m, 3)
     """
+    weight = float(classifier.potts_weight or 0.0)
+    preds, coords = _classify_labelled_potts(image, classifier, sparse, weights=(weight,),
+                                             iterations=int(classifier.potts_iterations))
+    return preds[weight], coords
+
+
+def _classify_labelled_potts(image, classifier: PixelClassifier, sparse, *, weights,
+                             iterations: int = POTTS_ITERATIONS) -> tuple[dict, np.ndarray]:
+    """:func:`classify_labelled_voxels` for several Potts weights at once (stage 1 and 2 run once):
+    ``({weight: predicted}, coords)``; weight 0 = no smoothing. ``classifier``'s own weight is ignored."""
     sparse = np.asarray(sparse)
     ids = np.asarray(classifier.class_ids, dtype=np.uint8)
-    preds, cs = [], []
-    for run, prob in _proba_runs(image, classifier, labelled_planes(sparse)):
+    weights = [float(w) for w in weights]
+    preds: dict = {w: [] for w in weights}
+    cs = []
+    for run, raw in _raw_proba_runs(image, classifier, labelled_planes(sparse)):
         mask = sparse[run[0]:run[-1] + 1] != IGNORE
-        preds.append(ids[prob[mask].argmax(axis=1)])
+        for w in weights:
+            prob = potts_mean_field(raw, weight=w, iterations=iterations) if w > 0 else raw
+            preds[w].append(ids[prob[mask].argmax(axis=1)])
         c = np.argwhere(mask)
         c[:, 0] += run[0]
         cs.append(c)
-    if not preds:
-        return np.zeros(0, np.uint8), np.zeros((0, 3), np.int64)
-    return np.concatenate(preds), np.concatenate(cs)
+    if not cs:
+        return {w: np.zeros(0, np.uint8) for w in weights}, np.zeros((0, 3), np.int64)
+    return {w: np.concatenate(p) for w, p in preds.items()}, np.concatenate(cs)
 
 
 #: Default smoothing scales (voxels) of the auto-context stage's probability features.
@@ -399,6 +428,59 @@ def _context_runs(image, planes, norm, *, sigmas, texture, models, class_ids, co
         yield run, feats, contexts
 
 
+def potts_mean_field(prob, *, weight: float, iterations: int = POTTS_ITERATIONS) -> np.ndarray:
+    """Relax class probabilities by mean-field iterations of an in-plane Potts model.
+
+    ``q <- softmax(log(max(p, 1e-4)) + weight * m)``, starting from ``q = p``, where ``m`` is the
+    mean of ``q`` over the 8 in-plane neighbours of each voxel (edges: the nearest voxel
+    repeated, ``scipy.ndimage.uniform_filter(mode="nearest")``). A voxel whose neighbours agree
+    on a class gains up to ``weight`` in log-odds toward it: isolated wrong voxels and ragged
+    boundaries are smoothed, a class region wider than a few voxels with confident
+    probabilities keeps its shape.
+
+    Parameters
+    ----------
+    prob : array-like of float, shape (..., y, x, n_classes)
+        Class probabilities of one or more z planes (each plane relaxed on its own).
+    weight : float
+        Coupling in log-probability units (>= 0; 0 returns ``prob`` unchanged).
+    iterations : int
+        Mean-field iterations (>= 0).
+
+    Returns
+    -------
+    ndarray of float32, shape of ``prob``
+        Relaxed probabilities (each voxel's sum is 1).
+    """
+    p = np.asarray(prob, dtype=np.float32)
+    weight, iterations = float(weight), int(iterations)
+    if not weight >= 0 or iterations < 0:
+        raise InputError(f"weight={weight!r}, iterations={iterations!r}; expected weight >= 0 and iterations >= 0")
+    if p.ndim < 3:
+        raise InputError(f"prob has shape {p.shape}; expected (..., y, x, n_classes)")
+    if weight == 0 or iterations == 0:
+        return p
+    log_p = np.log(np.maximum(p, _POTTS_FLOOR))
+    size = (1,) * (p.ndim - 3) + (3, 3, 1)
+    q = p
+    for _ in range(iterations):
+        # mean of the 8 in-plane neighbours: the 3x3 mean without the voxel itself
+        m = (ndimage.uniform_filter(q, size, mode="nearest") * 9.0 - q) / 8.0
+        z = log_p + weight * m
+        z -= z.max(axis=-1, keepdims=True)
+        q = np.exp(z)
+        q /= q.sum(axis=-1, keepdims=True)
+    return q.astype(np.float32, copy=False)
+
+
+def _smoothed(classifier, prob) -> np.ndarray:
+    """``prob`` (planes, y, x, n_classes) after ``classifier``'s Potts smoothing (unchanged without one)."""
+    weight = float(getattr(classifier, "potts_weight", 0.0) or 0.0)
+    if weight <= 0:
+        return prob
+    return potts_mean_field(prob, weight=weight, iterations=int(classifier.potts_iterations))
+
+
 #: Voxels of planes per chunk of a two-stage prediction (memory bound; a module attribute so tests can
 #: force one-plane chunks).
 _CONTEXT_RUN_VOXELS = 1 << 22
@@ -406,7 +488,14 @@ _CONTEXT_RUN_VOXELS = 1 << 22
 
 def _proba_runs(image, classifier: PixelClassifier, planes, cache: dict | None = None):
     """Yield ``(run, probabilities)`` per run of consecutive sorted ``planes``: shape (len(run), y, x,
-    n_classes), columns in ``classifier.class_ids`` order; two stages with an auto-context model."""
+    n_classes), columns in ``classifier.class_ids`` order; two stages with an auto-context model, then
+    the classifier's in-plane Potts smoothing (if any)."""
+    for run, prob in _raw_proba_runs(image, classifier, planes, cache=cache):
+        yield run, _smoothed(classifier, prob)
+
+
+def _raw_proba_runs(image, classifier: PixelClassifier, planes, cache: dict | None = None):
+    """:func:`_proba_runs` without the Potts smoothing."""
     planes = sorted({int(z) for z in planes})
     if classifier.context_model is None:
         for run, feats in _plane_runs(image, planes, classifier.norm, sigmas=classifier.sigmas,
@@ -548,6 +637,11 @@ class PixelClassifier:
     context_axes : {"zyx", "yx"}
         The smoothing is 3D (``"zyx"``; what a stored classifier without the field used) or
         within each z plane (``"yx"``: a plane needs stage 1 on itself only).
+    potts_weight : float
+        Weight of the in-plane Potts smoothing of the final probabilities
+        (:func:`potts_mean_field`); 0: none (what a stored classifier without the field used).
+    potts_iterations : int
+        Its mean-field iterations.
     """
 
     model: object
@@ -559,6 +653,8 @@ class PixelClassifier:
     context_model: object = None
     context_sigmas: tuple = ()
     context_axes: str = "zyx"
+    potts_weight: float = 0.0
+    potts_iterations: int = 0
 
 
 def train_pixel_classifier(image, sparse, *, sigmas=FEATURE_SIGMAS, texture=None, norm: dict | None = None,
@@ -993,6 +1089,10 @@ def save_pixel_classifier(classifier: PixelClassifier, directory) -> list[str]:
         meta["context"] = {"sigmas": [float(c) for c in classifier.context_sigmas],
                            "features": context_feature_names(classifier.class_ids, classifier.context_sigmas),
                            "axes": classifier.context_axes}
+    if float(classifier.potts_weight or 0.0) > 0:
+        meta["smoothing"] = {"method": "potts-mean-field", "neighbours": "8 in-plane",
+                             "weight": float(classifier.potts_weight),
+                             "iterations": int(classifier.potts_iterations)}
     (directory / CLASSIFIER_META).write_text(json.dumps(to_jsonable(meta), indent=1))
     return [CLASSIFIER_ARRAYS, CLASSIFIER_META]
 
@@ -1070,9 +1170,20 @@ def load_pixel_classifier(directory) -> PixelClassifier:
         if int(np.max(split, initial=-1)) + 1 > len(names) + len(ctx_names):
             raise FileFormatError(f"{directory}: the context trees use more features than the "
                                   f"{len(names) + len(ctx_names)} named")
+    # stored before the Potts smoothing existed: none
+    smoothing = meta.get("smoothing") or {}
+    try:
+        potts_weight = float(smoothing.get("weight", 0.0))
+        potts_iterations = int(smoothing.get("iterations", 0))
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise FileFormatError(f"{meta_path}: smoothing {smoothing!r} is not readable: {exc}") from exc
+    if smoothing and (smoothing.get("method") != "potts-mean-field" or not potts_weight >= 0 or potts_iterations < 0):
+        raise FileFormatError(f"{meta_path}: smoothing {smoothing!r}; expected method 'potts-mean-field' with a "
+                              "weight >= 0 and iterations >= 0")
     return PixelClassifier(model=model, class_ids=[int(c) for c in meta["class_ids"]], sigmas=sigmas,
                            norm=dict(meta["norm"]), info=dict(meta.get("info") or {}), texture=texture,
-                           context_model=context_model, context_sigmas=context_sigmas, context_axes=context_axes)
+                           context_model=context_model, context_sigmas=context_sigmas, context_axes=context_axes,
+                           potts_weight=potts_weight, potts_iterations=potts_iterations)
 
 
 def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=None, prob_out=None,
@@ -1139,6 +1250,7 @@ def predict_pixel_classifier_volume(image, classifier: PixelClassifier, *, out=N
             feats = filter_features(block, sigmas=classifier.sigmas, plane=slice(halo, halo + z1 - z0),
                                     texture=classifier.texture, extended=True)
             prob = classifier.model.predict_proba(feats.reshape(-1, feats.shape[-1]))
+            prob = _smoothed(classifier, prob.reshape(feats.shape[:-1] + (-1,))).reshape(-1, prob.shape[-1])
             del feats
         out[z0:z1] = label_of[prob.argmax(axis=1)].reshape((z1 - z0,) + shape[1:])
         if prob_out is not None:

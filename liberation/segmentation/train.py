@@ -245,7 +245,7 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
     metrics (``{"method", "skipped": reason}`` when the training labels hold a single class)
     and the classifier (None then).
     """
-    from liberation.segmentation.pixel_classifier import classify_labelled_voxels, train_pixel_classifier
+    from liberation.segmentation.pixel_classifier import train_pixel_classifier
 
     t0 = _clock()
     labels = np.where(np.isin(train_labels, class_ids), train_labels, IGNORE).astype(np.uint8)
@@ -260,11 +260,24 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
         return {"method": "pixel-classifier", "skipped": str(exc)}, None
     scored = []
 
+    from liberation.segmentation.pixel_classifier import POTTS_ITERATIONS, POTTS_WEIGHTS, _classify_labelled_potts
+
+    weights = (0.0,) + tuple(float(w) for w in POTTS_WEIGHTS)
+    # the validation metrics of every candidate at every Potts weight, from one run of the candidate (the
+    # smoothing of the kept classifier is then chosen without classifying the validation voxels again)
+    by_weight: dict = {}
+
+    def score_weights(clf, ws=weights):
+        if id(clf) not in by_weight:
+            # only the validation voxels are classified (they may lie on tilted planes crossing many z)
+            preds, coords = _classify_labelled_potts(image, clf, val_t, weights=weights, iterations=POTTS_ITERATIONS)
+            by_weight[id(clf)] = (clf, {w: _validation_metrics(p, coords, val_t, val_origins, patch,
+                                                               class_ids=class_ids, class_names=class_names)
+                                        for w, p in preds.items()})
+        return {float(w): by_weight[id(clf)][1][float(w)] for w in ws}
+
     def score(clf):
-        # only the validation voxels are classified (they may lie on tilted planes crossing many z)
-        pred_labels, coords = classify_labelled_voxels(image, clf, val_t)
-        return _validation_metrics(pred_labels, coords, val_t, val_origins, patch, class_ids=class_ids,
-                                   class_names=class_names)
+        return score_weights(clf, (0.0,))[0.0]
 
     for clf in candidates:
         scored.append((score(clf), clf))
@@ -283,15 +296,23 @@ def _pixel_baseline(image, train_labels, val_t, val_origins, patch, *, class_ids
     else:
         context.pop("metrics", None)
         context.pop("classifier", None)
+
+    smoothing = _potts_candidate(classifier, metrics, score_weights)
+    by_weight.clear()
+    if smoothing.get("kept"):
+        metrics, classifier = smoothing.pop("metrics"), smoothing.pop("classifier")
     out = {"method": "pixel-classifier",
            "description": "HistGradientBoosting on multi-scale filter features"
                           + (f" and the texture features {', '.join(classifier.texture)}" if classifier.texture else "")
                           + (" with an auto-context second stage" if classifier.context_model is not None else "")
+                          + (f" and an in-plane Potts smoothing (weight {classifier.potts_weight:g})"
+                             if classifier.potts_weight else "")
                           + ", trained on the training labels (liberation.segmentation.pixel_classifier); "
                           "feature set and auto-context chosen on the validation voxels",
            **metrics,
            "feature_sets": feature_sets,
            "context": context,
+           "smoothing": smoothing,
            "training_samples": int(classifier.info["samples"]), "seconds": float(_clock() - t0)}
     return out, classifier
 
@@ -363,6 +384,61 @@ def _context_candidate(image, labels, classifier, metrics: dict, score, *, norm,
                           f"{one} without"}
     return {**out, "reason": f"not kept: validation accuracy / mIoU with auto-context {scores}; {one} without "
                              "(ties keep the one-stage classifier)"}
+
+
+#: A Potts weight is not kept when it lowers any class's validation recall by more than this (the rare-class
+#: guard: a smoothing that wipes out a thin rare class can still raise the accuracy).
+POTTS_RECALL_DROP = 0.05
+
+
+def _potts_candidate(classifier, metrics: dict, score_weights) -> dict:
+    """Score the in-plane Potts smoothing (:func:`~liberation.segmentation.pixel_classifier.potts_mean_field`)
+    of the kept classifier's probabilities at :data:`~liberation.segmentation.pixel_classifier.POTTS_WEIGHTS`
+    on the validation voxels; keep the weight with the best accuracy (then mIoU) among those that lower
+    neither the accuracy nor the mIoU, lower no class's recall by more than :data:`POTTS_RECALL_DROP`, and
+    beat the unsmoothed classifier (accuracy, then mIoU; ties keep it unsmoothed, then the smaller weight).
+
+    ``score_weights(classifier, weights)`` returns ``{weight: validation metrics}`` (one run of the
+    classifier, every weight). Returns ``{"tried", "kept", "weight", "iterations", "reason", "candidates":
+    {weight: {"accuracy", "miou", "eligible", ...}}}`` and, when kept, ``metrics``/``classifier`` (popped
+    by the caller). ``train`` scores every candidate at every weight in the one pass that classifies its
+    validation voxels, so this choice adds only the smoothing itself (a few in-plane filters per plane).
+    """
+    from dataclasses import replace
+
+    from liberation.segmentation.pixel_classifier import POTTS_ITERATIONS, POTTS_WEIGHTS
+
+    t0 = _clock()
+    out = {"tried": False, "kept": False, "method": "potts-mean-field", "neighbours": "8 in-plane", "weight": 0.0,
+           "iterations": int(POTTS_ITERATIONS)}
+    if not hasattr(classifier, "potts_weight") or classifier.potts_weight:
+        return {**out, "reason": "the classifier already has a smoothing"}
+    scored = score_weights(classifier, (0.0,) + tuple(float(w) for w in POTTS_WEIGHTS))
+    base = scored.pop(0.0)
+    recall0 = base.get("per_class_accuracy", {})
+    records, eligible = {}, []
+    for w, m in scored.items():
+        drops = {c: recall0[c] - r for c, r in m.get("per_class_accuracy", {}).items()
+                 if c in recall0 and np.isfinite(r) and np.isfinite(recall0[c])}
+        worst = max(drops.items(), key=lambda t: t[1], default=(None, 0.0))
+        ok = (m["accuracy"] >= base["accuracy"] and m["miou"] >= base["miou"] and worst[1] <= POTTS_RECALL_DROP
+              and (m["accuracy"], m["miou"]) > (base["accuracy"], base["miou"]))
+        records[f"{w:g}"] = {"accuracy": m["accuracy"], "miou": m["miou"], "eligible": bool(ok),
+                             "largest_recall_drop": float(worst[1]), "class": worst[0]}
+        if ok:
+            eligible.append((w, m))
+    out.update(tried=True, candidates=records, seconds=float(_clock() - t0),
+               unsmoothed={"accuracy": base["accuracy"], "miou": base["miou"]})
+    scores = ", ".join(f"weight {w} {r['accuracy']:.4f} / {r['miou']:.4f}" for w, r in records.items())
+    one = f"{base['accuracy']:.4f} / {base['miou']:.4f}"
+    if not eligible:
+        return {**out, "reason": f"not kept: validation accuracy / mIoU {scores}; {one} without (a weight is kept "
+                                 "only when it raises the accuracy or mIoU, lowers neither, and lowers no class's "
+                                 f"recall by more than {POTTS_RECALL_DROP:g})"}
+    w, m = max(eligible, key=lambda t: (t[1]["accuracy"], t[1]["miou"]))
+    clf = replace(classifier, potts_weight=float(w), potts_iterations=int(POTTS_ITERATIONS))
+    return {**out, "kept": True, "weight": float(w), "metrics": m, "classifier": clf,
+            "reason": f"kept weight {w:g}: validation accuracy / mIoU {scores}; {one} without"}
 
 
 def _context_budget(config) -> float:
