@@ -79,6 +79,11 @@ def test_reader_decodes_each_chunk_about_twice():
     # block by block with a one-voxel halo: (2 * 2 + 2 * 3) / 4 = 2.5 chunks per axis, 15.6x the volume
     assert direct.decoded / data.size == pytest.approx(2.5 ** 3)
     assert cached.decoded / data.size <= 2.0
+    # the shells are copies (a view of a slab would keep its whole decoded chunk alive) and within the budget
+    slabs = [s for shell in reader._shells.values() for pair in shell for s in pair]
+    assert slabs and all(s.base is None for s in slabs)
+    assert reader._bytes == sum(s.nbytes for s in slabs) <= reader.budget_bytes
+    assert reader._bytes < 0.5 * data.nbytes  # shells of one-voxel thickness, not the chunks
 
 
 def test_reader_rejects_other_keys():

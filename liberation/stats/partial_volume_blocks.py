@@ -142,7 +142,8 @@ class ChunkShellReader:
             hi = [slice(None)] * self.ndim
             lo[axis] = slice(0, t)
             hi[axis] = slice(n - t, n)
-            shell.append((np.ascontiguousarray(data[tuple(lo)]), np.ascontiguousarray(data[tuple(hi)])))
+            # copies: a contiguous slab would otherwise be a view that keeps the whole decoded chunk alive
+            shell.append((np.array(data[tuple(lo)], copy=True), np.array(data[tuple(hi)], copy=True)))
         size = sum(a.nbytes + b.nbytes for a, b in shell)
         with self._lock:
             if index not in self._shells and size <= self.budget_bytes:
