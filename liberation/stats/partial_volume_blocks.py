@@ -104,7 +104,8 @@ class ChunkShellReader:
     ``h``-voxel shell (two slabs per axis) and serves the thin parts of later reads from it, so a
     chunk is decoded about twice (once for the first neighbour that needs its shell, once as a
     core). Shells are kept in a least-recently-used cache of at most ``budget_bytes``; what does not
-    fit is read again from the array (same values, more decoding). Thread-safe.
+    fit is read again from the array (same values, more decoding). Blocks read in C order need the shells
+    of about two layers of chunks at a time (the default budget: 1.5 times that). Thread-safe.
 
     Parameters
     ----------
@@ -112,11 +113,12 @@ class ChunkShellReader:
         3D array with regular chunks.
     halo : int
         Shell thickness, voxels (the largest halo the reads use).
-    budget_bytes : int
-        Most bytes of shells kept.
+    budget_bytes : int, optional
+        Most bytes of shells kept; default 1.5 times the shells of two z layers of chunks, two rows and three
+        chunks (at least 16 MiB).
     """
 
-    def __init__(self, array, *, halo: int, budget_bytes: int = 128 << 20):
+    def __init__(self, array, *, halo: int, budget_bytes: int | None = None):
         import threading
         from collections import OrderedDict
 
@@ -126,6 +128,12 @@ class ChunkShellReader:
         self.ndim = len(self.shape)
         self.chunks = tuple(int(c) for c in array.chunks)
         self.halo = int(halo)
+        if budget_bytes is None:
+            c = self.chunks
+            shell = 2 * self.dtype.itemsize * sum(min(self.halo, c[i]) * int(np.prod(c)) // c[i] for i in range(self.ndim))
+            n_chunks = [-(-n // k) for n, k in zip(self.shape, c)]
+            front = 2 * int(np.prod(n_chunks[1:])) + 2 * n_chunks[-1] + 3  # (z-1, y-1, x-1) .. (z+1, y+1, x+1)
+            budget_bytes = max(16 << 20, int(1.5 * shell * front))
         self.budget_bytes = int(budget_bytes)
         self._shells: OrderedDict = OrderedDict()
         self._bytes = 0

@@ -409,7 +409,7 @@ def estimate_model(
     shape = tuple(int(n) for n in phases.shape)
     grid = block_grid(shape, chunks, phases if not isinstance(phases, np.ndarray) else image)
     # chunked stores: each chunk decoded about twice, not once per block whose halo touches it
-    image, phases = (shell_cached(a, halo=4) for a in (image, phases))
+    image, phases = (shell_cached(a, halo=2) for a in (image, phases))
     if n_phases is None:
         n_phases = 1 + max(int(np.asarray(read(phases, tuple(slice(lo, hi) for lo, hi in c))).max())
                            for c in grid)
