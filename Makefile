@@ -21,7 +21,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/liberation demo --out demo_out --overwrite
 
-## Run the whole test suite (warnings are errors; 1245 tests, about 17-21 minutes on a 2-core machine)
+## Run the whole test suite (warnings are errors; 1285 tests, about 17-21 minutes on a 2-core machine)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
