@@ -517,6 +517,16 @@ if HAVE_NUMBA:  # pragma: no branch
             i = j
         return root
 
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _nb_union(parent, u, r):
+        """Join the sets of runs ``u`` and ``r``; the smaller root becomes the root of both."""
+        ru = _nb_find(parent, u)
+        rr = _nb_find(parent, r)
+        if ru < rr:
+            parent[rr] = ru
+        elif rr < ru:
+            parent[ru] = rr
+
 
 if HAVE_NUMBA:  # pragma: no branch
 
@@ -559,22 +569,12 @@ if HAVE_NUMBA:  # pragma: no branch
                             u = np.int64(lab[z, y - 1, k]) - 1
                             if u >= 0 and u != last_y and run_key[u] == key:
                                 last_y = u
-                                ru = _nb_find(parent, u)
-                                rr = _nb_find(parent, r)
-                                if ru < rr:
-                                    parent[rr] = ru
-                                elif rr < ru:
-                                    parent[ru] = rr
+                                _nb_union(parent, u, r)
                         if z > 0:
                             u = np.int64(lab[z - 1, y, k]) - 1
                             if u >= 0 and u != last_z and run_key[u] == key:
                                 last_z = u
-                                ru = _nb_find(parent, u)
-                                rr = _nb_find(parent, r)
-                                if ru < rr:
-                                    parent[rr] = ru
-                                elif rr < ru:
-                                    parent[ru] = rr
+                                _nb_union(parent, u, r)
                     x = x1
         run_lab = np.empty(nr, dtype=np.int64)
         n = 0
