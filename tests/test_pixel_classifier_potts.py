@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from scipy import ndimage
+from _seg_phantoms import blobs as _blobs
+from _seg_phantoms import faces as _faces
 
 from liberation.errors import FileFormatError, InputError
 from liberation.segmentation.pixel_classifier import (
@@ -22,21 +23,6 @@ from liberation.segmentation.pixel_classifier import (
     train_pixel_classifier,
 )
 from liberation.segmentation.train import POTTS_RECALL_DROP, _potts_candidate
-
-
-def _blobs(shape, *, noise, seed):
-    """Two phases (label 1 and 2) of smooth random blobs, grey 0.4 / 0.6 plus Gaussian noise."""
-    rng = np.random.default_rng(seed)
-    field = ndimage.gaussian_filter(rng.normal(size=shape), 4.0)
-    phases = np.where(field > 0, 2, 1).astype(np.uint8)
-    ct = (np.where(phases == 2, 0.6, 0.4) + noise * rng.normal(size=shape)) * 1000 + 1000
-    return ct.astype(np.float32), phases
-
-
-def _faces(phases, planes):
-    sparse = np.full(phases.shape, 255, np.uint8)
-    sparse[planes] = phases[planes]
-    return sparse
 
 
 def test_mean_field_on_a_constant_plane_equals_the_scalar_iteration():

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import zarr
 
-zarr = pytest.importorskip("zarr")
-
-from liberation.errors import InputError  # noqa: E402
-from liberation.stats import measure  # noqa: E402
-from liberation.stats import partial_volume as pv  # noqa: E402
-from liberation.stats.partial_volume_blocks import ChunkShellReader, read_ext, read_halo, shell_cached  # noqa: E402
-from liberation.synthetic.pv_phantom import partial_volume_phantom  # noqa: E402
+from liberation.errors import InputError
+from liberation.stats import measure
+from liberation.stats import partial_volume as pv
+from liberation.stats.partial_volume_blocks import ChunkShellReader, read_ext, read_halo, shell_cached
+from liberation.synthetic.pv_phantom import partial_volume_phantom
 
 
 class CountingArray:
