@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from liberation.report.text import bias_sentence, generated_time, headline_mineral
+from liberation.report.text import bias_sentence, generated_time, headline_mineral, headline_sentence
 
 __all__ = ["build_html", "png_data_uri", "PLOT_CAPTIONS"]
 
@@ -213,12 +213,8 @@ def build_html(result, images: Mapping[str, bytes], *, sample_info: Mapping | No
     parts.append(f'<p class="note">Generated {generated} by liberation {_e(__version__)}.</p>')
     no_sections = result.sections is None or len(result.sections) == 0
     if head_mineral is not None:
-        sentence = bias_sentence(head_mineral, lib2.get(head_mineral), lib3.get(head_mineral),
-                                 ci95=(summary.get("bias_2d_minus_3d_ci95") or {}).get(head_mineral),
-                                 basis=summary.get("basis"))
-        if no_sections:
-            sentence = ("No virtual 2D sections were computed, so there is no 2D-vs-3D comparison; "
-                        f"3D liberated fraction of {head_mineral}: {_pct(lib3.get(head_mineral))}.")
+        sentence = headline_sentence(head_mineral, lib2, lib3, summary, no_sections=no_sections,
+                                     percent=_pct)
         parts.append(f'<p class="headline" id="bias-sentence">{_e(sentence)}</p>')
         parts.append(
             '<p class="note">The liberated fraction is the share of a mineral held by particles whose grade of it is '

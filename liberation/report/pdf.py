@@ -267,7 +267,7 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
     from liberation.report import tables as T
     from liberation.report.glossary import glossary_rows
     from liberation.report.html import PLOT_CAPTIONS
-    from liberation.report.text import bias_sentence, generated_time, headline_mineral
+    from liberation.report.text import generated_time, headline_mineral, headline_sentence
 
     summary = dict(result.summary or {})
     names = list(result.minerals.names)
@@ -285,12 +285,7 @@ def build_pdf(result, figures_png: Mapping[str, bytes], *, sample_info: Mapping 
     pages.text(f"Generated {generated} by liberation {__version__}.", size=8, color="0.35")
     if head is not None:
         no_sections = result.sections is None or len(result.sections) == 0
-        sentence = bias_sentence(head, lib2.get(head), lib3.get(head),
-                                 ci95=(summary.get("bias_2d_minus_3d_ci95") or {}).get(head),
-                                 basis=summary.get("basis"))
-        if no_sections:
-            sentence = ("No virtual 2D sections were computed, so there is no 2D-vs-3D comparison; "
-                        f"3D liberated fraction of {head}: {100 * lib3.get(head, np.nan):.1f} %.")
+        sentence = headline_sentence(head, lib2, lib3, summary, no_sections=no_sections)
         pages.text(sentence, size=11, weight="bold")
     pages.heading("Sample")
     pages.table(["fact", "value"], T.sample_facts(result, dict(sample_info or {})), widths=[0.3, 0.7])

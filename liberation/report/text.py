@@ -87,6 +87,31 @@ def bias_sentence(mineral: str, fraction_2d: float | None, fraction_3d: float | 
                f"({values}).")
 
 
+def headline_sentence(mineral: str, fraction_2d: Mapping[str, float], fraction_3d: Mapping[str, float],
+                      summary: Mapping, *, no_sections: bool, percent=None) -> str:
+    """The report's headline: :func:`bias_sentence` of ``mineral``, or the 3D fraction alone without sections.
+
+    Parameters
+    ----------
+    mineral : str
+        The headline mineral (:func:`headline_mineral`).
+    fraction_2d, fraction_3d : mapping
+        Liberated fraction (0-1) per mineral, 2D sections and 3D particles.
+    summary : mapping
+        ``summary.json`` content (``bias_2d_minus_3d_ci95``, ``basis``).
+    no_sections : bool
+        No virtual 2D section was computed.
+    percent : callable, optional
+        Formats the 3D fraction (0-1) as a percentage; default ``f"{100 * v:.1f} %"``.
+    """
+    if no_sections:
+        fmt = percent or (lambda v: f"{100 * v:.1f} %")
+        return ("No virtual 2D sections were computed, so there is no 2D-vs-3D comparison; "
+                f"3D liberated fraction of {mineral}: {fmt(fraction_3d.get(mineral, float('nan')))}.")
+    return bias_sentence(mineral, fraction_2d.get(mineral), fraction_3d.get(mineral),
+                         ci95=(summary.get("bias_2d_minus_3d_ci95") or {}).get(mineral), basis=summary.get("basis"))
+
+
 def headline_mineral(target: str | None, fraction_2d: Mapping[str, float], fraction_3d: Mapping[str, float],
                      names: list[str]) -> str | None:
     """The mineral whose bias heads the report: the target, else the one with the largest |2D − 3D|.
